@@ -1,0 +1,49 @@
+import type { ChannelRule, ChannelSettings, Config } from './schema.js';
+import type { QueuePolicy } from '../flow/policy.js';
+
+/** Effective settings of one channel, shared by every channel matching the same rule. */
+export interface ResolvedChannelSettings extends ChannelSettings {
+  /** The pattern that matched, or `*` for the defaults. */
+  readonly pattern: string;
+  readonly queuePolicy: QueuePolicy;
+}
+
+/**
+ * Maps channel names to their settings: the first rule whose pattern matches wins, missing fields
+ * come from `channelDefaults`. `*` in a pattern matches any run of characters (dots included).
+ */
+export class ChannelRules {
+  private readonly rules: Array<{ regex: RegExp; settings: ResolvedChannelSettings }>;
+  private readonly defaults: ResolvedChannelSettings;
+
+  constructor(config: Pick<Config, 'channelDefaults' | 'channels'>) {
+    this.defaults = resolve('*', config.channelDefaults, {});
+    this.rules = config.channels.map((rule: ChannelRule) => ({
+      regex: patternToRegex(rule.pattern),
+      settings: resolve(rule.pattern, config.channelDefaults, rule),
+    }));
+  }
+
+  settingsFor(channel: string): ResolvedChannelSettings {
+    for (const rule of this.rules) if (rule.regex.test(channel)) return rule.settings;
+    return this.defaults;
+  }
+}
+
+function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<ChannelSettings>): ResolvedChannelSettings {
+  const merged: ChannelSettings = {
+    policy: rule.policy ?? defaults.policy,
+    historySize: rule.historySize ?? defaults.historySize,
+    historyTtlMs: rule.historyTtlMs ?? defaults.historyTtlMs,
+    maxAgeMs: rule.maxAgeMs ?? defaults.maxAgeMs,
+  };
+  return Object.freeze({ ...merged, pattern, queuePolicy: Object.freeze({ policy: merged.policy, maxAgeMs: merged.maxAgeMs }) });
+}
+
+export function patternToRegex(pattern: string): RegExp {
+  const body = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`);
+}

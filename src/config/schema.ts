@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { POLICIES } from '../flow/policy.js';
+
+/**
+ * The single source of truth for configuration: every key, its default and its bounds.
+ * Documented key by key in README.md (a test keeps the two in step).
+ */
+
+const Policy = z.enum(POLICIES as [string, ...string[]]).transform((p) => p as (typeof POLICIES)[number]);
+
+const ChannelSettings = z.strictObject({
+  /** Slow-consumer policy for this channel's messages. */
+  policy: Policy.default('disconnect'),
+  /** Messages kept for resume; 0 disables history. */
+  historySize: z.number().int().min(0).max(100_000).default(100),
+  /** History entries older than this are forgotten; 0 = kept until pushed out by size. */
+  historyTtlMs: z.number().int().min(0).default(300_000),
+  /** Queued messages older than this are shed at the head of an outbound queue; 0 = never. */
+  maxAgeMs: z.number().int().min(0).default(0),
+});
+
+const ChannelRule = ChannelSettings.partial().extend({
+  /** Channel name pattern; `*` matches any run of characters. First matching rule wins. */
+  pattern: z.string().min(1).max(256),
+});
+
+export const ConfigSchema = z
+  .object({
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    transport: z.enum(['ws', 'uws']).default('ws'),
+    limits: z
+      .object({
+        maxConnections: z.number().int().min(1).default(10_000),
+        maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+        maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
+        maxChannels: z.number().int().min(1).default(100_000),
+      })
+      .prefault({}),
+    inbound: z
+      .object({
+        mode: z.enum(['reject', 'pause']).default('reject'),
+        messagesPerSecond: z.number().min(0).default(1_000),
+        messagesBurst: z.number().min(1).default(2_000),
+        bytesPerSecond: z.number().min(0).default(1024 * 1024),
+        bytesBurst: z.number().min(1).default(2 * 1024 * 1024),
+        rateLimitStrikes: z.number().int().min(1).default(20),
+        invalidFrameStrikes: z.number().int().min(1).default(10),
+        strikeWindowMs: z.number().int().min(1).default(10_000),
+      })
+      .prefault({}),
+    outbound: z
+      .object({
+        highWaterMarkBytes: z.number().int().min(16 * 1024).default(64 * 1024),
+        maxQueueBytes: z.number().int().min(1024).default(1024 * 1024),
+        maxQueueMessages: z.number().int().min(1).max(1_000_000).default(4096),
+        softQueueBytes: z.number().int().min(0).default(512 * 1024),
+        softLimitMs: z.number().int().min(0).default(30_000),
+        controlQueueMessages: z.number().int().min(8).default(256),
+      })
+      .prefault({}),
+    channelDefaults: ChannelSettings.prefault({}),
+    channels: z.array(ChannelRule).max(1000).default([]),
+    heartbeat: z
+      .object({
+        intervalMs: z.number().int().min(100).default(15_000),
+        idleTimeoutMs: z.number().int().min(200).default(45_000),
+      })
+      .prefault({}),
+    shutdown: z.strictObject({ drainTimeoutMs: z.number().int().min(0).default(5_000) }).prefault({}),
+    compression: z.boolean().default(false),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        healthSummaryIntervalMs: z.number().int().min(0).default(30_000),
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    if (c.inbound.bytesBurst < c.limits.maxPayloadBytes && c.inbound.bytesPerSecond > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inbound', 'bytesBurst'],
+        message: `must be at least limits.maxPayloadBytes (${c.limits.maxPayloadBytes}), or a maximal frame could never be admitted`,
+      });
+    }
+    if (c.heartbeat.idleTimeoutMs <= c.heartbeat.intervalMs) {
+      ctx.addIssue({ code: 'custom', path: ['heartbeat', 'idleTimeoutMs'], message: 'must be greater than heartbeat.intervalMs' });
+    }
+    if (c.outbound.softQueueBytes >= c.outbound.maxQueueBytes) {
+      ctx.addIssue({ code: 'custom', path: ['outbound', 'softQueueBytes'], message: 'must be below outbound.maxQueueBytes (0 disables it)' });
+    }
+    if (c.transport === 'uws' && c.inbound.mode === 'pause') {
+      ctx.addIssue({ code: 'custom', path: ['inbound', 'mode'], message: "'pause' needs a transport that can stop reading; uWebSockets.js cannot: use transport 'ws' or mode 'reject'" });
+    }
+  });
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = Readonly<z.output<typeof ConfigSchema>>;
+export type ChannelSettings = z.output<typeof ChannelSettings>;
+export type ChannelRule = z.output<typeof ChannelRule>;

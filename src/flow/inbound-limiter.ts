@@ -1,0 +1,45 @@
+import type { Clock } from '../util/clock.js';
+import { TokenBucket } from './token-bucket.js';
+
+export interface InboundLimits {
+  readonly messagesPerSecond: number;
+  readonly messagesBurst: number;
+  readonly bytesPerSecond: number;
+  readonly bytesBurst: number;
+}
+
+/** A connection's two inbound token buckets: one frame costs one message token and its size in byte tokens. */
+export class InboundLimiter {
+  private readonly messages: TokenBucket;
+  private readonly bytes: TokenBucket;
+
+  constructor(limits: InboundLimits, clock: Clock) {
+    this.messages = new TokenBucket(limits.messagesPerSecond, limits.messagesBurst, clock);
+    this.bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, clock);
+  }
+
+  /**
+   * `reject` mode: admits the frame if both buckets have the tokens (taking from both), else takes
+   * nothing and returns how many ms until it would be admitted.
+   */
+  tryAdmit(size: number): number {
+    const msgWait = this.messages.msUntil(1);
+    const byteWait = this.bytes.msUntil(size);
+    if (msgWait === 0 && byteWait === 0) {
+      this.messages.tryTake(1);
+      this.bytes.tryTake(size);
+      return 0;
+    }
+    return Math.max(msgWait, byteWait, 1);
+  }
+
+  /**
+   * `pause` mode: always admits (nothing is lost), possibly driving the buckets into debt, and
+   * returns how many ms reading must stop for the debt to be repaid (0: keep reading).
+   */
+  admitWithDebt(size: number): number {
+    this.messages.forceTake(1);
+    this.bytes.forceTake(size);
+    return Math.max(this.messages.msUntil(0), this.bytes.msUntil(0));
+  }
+}

@@ -1,0 +1,147 @@
+import { Ring, nextPow2 } from './ring.js';
+import type { Queueable, ShedReason } from './policy.js';
+
+export interface OutboundQueueLimits {
+  /** Hard limit on queued payload bytes; past it the channel's policy sheds. */
+  readonly maxBytes: number;
+  /** Hard limit on queued messages. */
+  readonly maxMessages: number;
+  /** Soft limit on queued bytes; 0 disables it. */
+  readonly softBytes: number;
+  /** How long the queue may stay above `softBytes` before the consumer is declared slow. */
+  readonly softMs: number;
+}
+
+export type PushResult = 'queued' | 'shed' | 'disconnect';
+
+/** Told of every message the queue sheds, with the reason (for gap accounting and metrics). */
+export type ShedSink<M extends Queueable> = (message: M, reason: ShedReason) => void;
+
+/**
+ * One connection's bounded outbound data queue. Holds references to shared, already-encoded
+ * messages, so a message queued for many subscribers costs its bytes once in memory but counts
+ * against every queue that holds it. Never holds more than `maxMessages` messages or `maxBytes`
+ * bytes after `push` returns (the lone exception: a `disconnect` result, after which the caller
+ * must `clear()` the queue). Pure: time comes in as arguments.
+ */
+export class OutboundQueue<M extends Queueable> {
+  private readonly ring: Ring<M>;
+  private readonly byKey = new Map<string, number>();
+  private queuedBytes = 0;
+  private overSoftSince = -1;
+  private readonly relocate = (item: M, pos: number): void => {
+    if (item.conflationKey !== undefined) this.byKey.set(item.conflationKey, pos);
+  };
+
+  constructor(
+    private readonly limits: OutboundQueueLimits,
+    private readonly onShed: ShedSink<M>,
+  ) {
+    // Room for maxMessages + 1 live items and as many holes, so compaction is amortised O(1).
+    this.ring = new Ring<M>(nextPow2(2 * (limits.maxMessages + 1)));
+  }
+
+  get length(): number {
+    return this.ring.length;
+  }
+
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Fraction of the tighter hard limit in use, 0..1. */
+  get utilisation(): number {
+    return Math.max(this.queuedBytes / this.limits.maxBytes, this.ring.length / this.limits.maxMessages);
+  }
+
+  /** Publication time of the oldest queued message, or undefined when empty. */
+  oldestAt(): number | undefined {
+    return this.ring.peek()?.at;
+  }
+
+  /**
+   * Queues a message, shedding by its channel's policy when a hard limit is passed.
+   * `disconnect` means the consumer must be cut off (its queue is left for the caller to clear).
+   */
+  push(message: M, now: number): PushResult {
+    const policy = message.channel.queuePolicy.policy;
+    if (message.conflationKey !== undefined) {
+      const old = this.byKey.get(message.conflationKey);
+      if (old !== undefined) this.remove(old, 'conflated');
+    }
+    const pos = this.ring.push(message, this.relocate);
+    if (pos < 0) return 'disconnect';
+    this.queuedBytes += message.bytes;
+    if (message.conflationKey !== undefined) this.byKey.set(message.conflationKey, pos);
+
+    let result: PushResult = 'queued';
+    while (this.queuedBytes > this.limits.maxBytes || this.ring.length > this.limits.maxMessages) {
+      if (policy === 'disconnect') {
+        const victim = this.ring.findFrom(0, (m) => m.channel.queuePolicy.policy !== 'disconnect');
+        if (victim < 0) return 'disconnect';
+        this.remove(victim, 'dropped');
+        continue;
+      }
+      let victim: number;
+      if (policy === 'drop-newest') victim = pos;
+      else victim = this.ring.findFrom(0, (m) => m.channel === message.channel);
+      if (this.ring.at(victim) === message) result = 'shed';
+      this.remove(victim, 'dropped');
+    }
+    return this.trackSoft(now) ? 'disconnect' : result;
+  }
+
+  /** Takes the next message to send, shedding expired ones at the head on the way. */
+  shift(now: number): M | undefined {
+    for (;;) {
+      const message = this.ring.shift();
+      if (message === undefined) {
+        this.overSoftSince = -1;
+        return undefined;
+      }
+      this.queuedBytes -= message.bytes;
+      // At most one message per conflation key is queued, so its entry pointed at this one.
+      if (message.conflationKey !== undefined) this.byKey.delete(message.conflationKey);
+      const maxAge = message.channel.queuePolicy.maxAgeMs;
+      if (maxAge > 0 && now - message.at > maxAge) {
+        this.onShed(message, 'expired');
+        continue;
+      }
+      this.trackSoft(now);
+      return message;
+    }
+  }
+
+  /** True when the queue has been above its soft limit for longer than allowed. */
+  softLimitExceeded(now: number): boolean {
+    return this.overSoftSince >= 0 && now - this.overSoftSince > this.limits.softMs;
+  }
+
+  /** Drops everything without reporting (the consumer is being disconnected). */
+  clear(): void {
+    this.ring.clear();
+    this.byKey.clear();
+    this.queuedBytes = 0;
+    this.overSoftSince = -1;
+  }
+
+  private trackSoft(now: number): boolean {
+    if (this.limits.softBytes <= 0) return false;
+    if (this.queuedBytes <= this.limits.softBytes) {
+      this.overSoftSince = -1;
+      return false;
+    }
+    if (this.overSoftSince < 0) this.overSoftSince = now;
+    return this.softLimitExceeded(now);
+  }
+
+  private remove(pos: number, reason: ShedReason): void {
+    const message = this.ring.removeAt(pos);
+    if (message === undefined) return;
+    this.queuedBytes -= message.bytes;
+    if (message.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) {
+      this.byKey.delete(message.conflationKey);
+    }
+    this.onShed(message, reason);
+  }
+}

@@ -1,0 +1,23 @@
+import type { Clock } from '../util/clock.js';
+
+/** Counts offences in a fixed window; tells when `limit` of them fall within one window. */
+export class StrikeCounter {
+  private count = 0;
+  private windowStart = -Infinity;
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Records one strike; true when the limit is reached. */
+  hit(): boolean {
+    const now = this.clock();
+    if (now - this.windowStart > this.windowMs) {
+      this.windowStart = now;
+      this.count = 0;
+    }
+    return ++this.count >= this.limit;
+  }
+}

@@ -1,0 +1,66 @@
+import type { Clock } from '../util/clock.js';
+
+/**
+ * A token bucket refilled continuously from an injected clock: no timer.
+ * Over any interval t (ms) starting full it admits at most `burst + rate * t / 1000` tokens.
+ * A rate of 0 means unlimited: every take succeeds.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly clock: Clock,
+  ) {
+    this.tokens = burst;
+    this.last = clock();
+  }
+
+  get unlimited(): boolean {
+    return this.ratePerSecond === 0;
+  }
+
+  private refill(): void {
+    const now = this.clock();
+    if (now > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.ratePerSecond) / 1000);
+      this.last = now;
+    }
+  }
+
+  /** Takes n tokens if they are all there; otherwise takes none. */
+  tryTake(n: number): boolean {
+    if (this.unlimited) return true;
+    this.refill();
+    if (this.tokens >= n) {
+      this.tokens -= n;
+      return true;
+    }
+    return false;
+  }
+
+  /** Takes n tokens even if that leaves the bucket in debt (lossless `pause` mode). */
+  forceTake(n: number): void {
+    if (this.unlimited) return;
+    this.refill();
+    this.tokens -= n;
+  }
+
+  /** Milliseconds until n tokens will be available (0 if they are now). */
+  msUntil(n: number): number {
+    if (this.unlimited) return 0;
+    this.refill();
+    const missing = n - this.tokens;
+    if (missing <= 0) return 0;
+    return Math.ceil((missing * 1000) / this.ratePerSecond);
+  }
+
+  /** Current token count (may be negative after forceTake). */
+  available(): number {
+    if (this.unlimited) return Infinity;
+    this.refill();
+    return this.tokens;
+  }
+}

@@ -1,0 +1,231 @@
+import type { Registry } from 'prom-client';
+import { ChannelRules } from './config/channel-rules.js';
+import type { Config } from './config/schema.js';
+import { handleHttp } from './http/routes.js';
+import { Hub } from './hub/hub.js';
+import { HealthSummary } from './observability/health-summary.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { Stats } from './observability/stats.js';
+import { CLOSE } from './protocol/close-codes.js';
+import { encodeHello } from './protocol/frames.js';
+import { Connection, type ConnectionContext } from './session/connection.js';
+import { ResumeScheduler } from './session/resume-scheduler.js';
+import { WriteBatcher } from './session/write-batcher.js';
+import { createTransport } from './transport/select.js';
+import type { SocketHandler, TransportServer, TransportSocket } from './transport/transport.js';
+import { systemClock, type Clock } from './util/clock.js';
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly log?: Logger;
+  readonly clock?: Clock;
+  /** A transport to use instead of the configured one (tests). */
+  readonly transport?: TransportServer;
+}
+
+const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onClose() {} };
+
+/**
+ * One Sluice node: a transport, the hub, every connection, and the housekeeping that runs on a
+ * single timer (heartbeats, idle and soft-limit checks, history expiry) rather than per connection.
+ */
+export class Gateway {
+  readonly stats = new Stats();
+  readonly hub: Hub;
+  readonly registry: Registry;
+  readonly log: Logger;
+  port = 0;
+  private readonly connections = new Set<Connection>();
+  private readonly clock: Clock;
+  private readonly ctx: ConnectionContext;
+  private readonly resumer: ResumeScheduler;
+  private readonly health: HealthSummary;
+  private timers: NodeJS.Timeout[] = [];
+  private nextId = 0;
+  private draining = false;
+  private started = false;
+  private allClosed: (() => void) | undefined;
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    private readonly transport: TransportServer,
+    options: GatewayOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? createLogger(config.log.level);
+    this.resumer = new ResumeScheduler(this.clock);
+    this.hub = new Hub({
+      rules: new ChannelRules(config),
+      maxChannels: config.limits.maxChannels,
+      prepare: (payload) => transport.prepare(payload),
+      clock: this.clock,
+    });
+    this.ctx = {
+      config,
+      hub: this.hub,
+      stats: this.stats,
+      clock: this.clock,
+      batcher: new WriteBatcher(),
+      resumer: this.resumer,
+      log: this.log,
+      draining: () => this.draining,
+      onClosed: (conn) => this.onClosed(conn),
+    };
+    this.registry = createMetrics({
+      stats: this.stats,
+      connectionCount: () => this.connections.size,
+      channelCount: () => this.hub.channelCount,
+      queuedBytes: () => this.mapConnections((c) => c.writer.queuedBytes),
+    });
+    this.health = new HealthSummary(
+      {
+        stats: this.stats,
+        connectionCount: () => this.connections.size,
+        queues: () => this.mapConnections((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
+      },
+      this.log,
+    );
+  }
+
+  /** Creates a gateway and starts listening. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const transport = options.transport ?? (await createTransport(options.config));
+    const gateway = new Gateway(options.config, transport, options);
+    await gateway.listen();
+    return gateway;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  get ready(): boolean {
+    return this.started && !this.draining;
+  }
+
+  /** Every open connection (read-only view for observability). */
+  connectionList(): Connection[] {
+    return [...this.connections];
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, fail /readyz, let each connection flush what it has queued
+   * and close it with 4200; after `shutdown.drainTimeoutMs` close the rest, then release everything.
+   */
+  shutdown(): Promise<void> {
+    this.stopping ??= this.drainAndClose();
+    return this.stopping;
+  }
+
+  private async listen(): Promise<void> {
+    const { config } = this;
+    this.port = await this.transport.listen({
+      onUpgrade: () => (this.draining ? { accept: false, status: 503, headers: { 'Retry-After': '1' }, body: 'shutting down' } : { accept: true }),
+      onConnection: (socket) => this.accept(socket),
+      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready }),
+    });
+    this.started = true;
+    this.every(config.heartbeat.intervalMs, () => this.housekeeping());
+    if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
+    this.log.info({ port: this.port, host: config.host, transport: this.transport.name }, 'sluice listening');
+  }
+
+  private accept(socket: TransportSocket): SocketHandler {
+    const { config } = this;
+    if (this.connections.size >= config.limits.maxConnections) {
+      this.stats.connectionsRejected++;
+      this.stats.countClose(CLOSE.at_capacity.code);
+      socket.close(CLOSE.at_capacity.code, CLOSE.at_capacity.reason);
+      return refused;
+    }
+    const conn = new Connection(`c${(++this.nextId).toString(36)}`, socket, this.ctx);
+    this.connections.add(conn);
+    this.stats.connectionsOpened++;
+    conn.writer.sendControl(
+      encodeHello({
+        conn: conn.id,
+        limits: {
+          maxPayloadBytes: config.limits.maxPayloadBytes,
+          maxSubscriptions: config.limits.maxSubscriptionsPerConnection,
+          messagesPerSecond: config.inbound.messagesPerSecond,
+          bytesPerSecond: config.inbound.bytesPerSecond,
+          inboundMode: config.inbound.mode,
+        },
+      }),
+    );
+    this.log.info({ conn: conn.id, ip: socket.remoteAddress }, 'connection opened');
+    return conn;
+  }
+
+  private onClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    if (this.connections.size === 0) this.allClosed?.();
+  }
+
+  /** Heartbeats, idle timeouts, soft limits and history expiry, for all connections at once. */
+  private housekeeping(): void {
+    const now = this.clock();
+    const { idleTimeoutMs } = this.config.heartbeat;
+    for (const conn of this.connections) {
+      if (conn.isClosing) continue;
+      if (now - conn.lastSeen > idleTimeoutMs) {
+        this.log.info({ conn: conn.id, ip: conn.socket.remoteAddress }, 'idle timeout');
+        conn.close('idle_timeout');
+        conn.socket.terminate();
+      } else if (conn.writer.softLimitExceeded(now)) {
+        conn.slowConsumer();
+      } else {
+        conn.socket.ping();
+      }
+    }
+    this.hub.sweep();
+  }
+
+  private async drainAndClose(): Promise<void> {
+    this.draining = true;
+    this.log.info({ connections: this.connections.size }, 'shutting down: draining connections');
+    await this.transport.stopAccepting();
+    const closed = new Promise<void>((resolve) => {
+      this.allClosed = resolve;
+      if (this.connections.size === 0) resolve();
+    });
+    for (const conn of this.connections) conn.closeWhenDrained();
+    const { drainTimeoutMs } = this.config.shutdown;
+    if (!(await within(closed, drainTimeoutMs))) {
+      this.log.warn({ connections: this.connections.size }, 'drain timeout: closing remaining connections');
+      for (const conn of this.connections) conn.close('shutting_down');
+      if (!(await within(closed, 1000))) for (const conn of [...this.connections]) conn.socket.terminate();
+      await within(closed, 1000);
+    }
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.resumer.stop();
+    await this.transport.close();
+    this.log.info(
+      { messagesIn: this.stats.messagesIn, messagesOut: this.stats.messagesOut, publications: this.hub.publications },
+      'sluice stopped',
+    );
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private *mapConnections<T>(fn: (c: Connection) => T): IterableIterator<T> {
+    for (const c of this.connections) yield fn(c);
+  }
+}
+
+function within(promise: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}

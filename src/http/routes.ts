@@ -1,0 +1,27 @@
+import type { Registry } from 'prom-client';
+import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+
+export interface RouteState {
+  readonly registry: Registry;
+  /** False while starting or draining. */
+  ready(): boolean;
+}
+
+/** HTTP endpoints served on the WebSocket port, whichever transport is in use. */
+export async function handleHttp(request: HttpRequest, state: RouteState): Promise<HttpResponse> {
+  const path = request.url.split('?')[0];
+  const text = { 'Content-Type': 'text/plain; charset=utf-8' };
+  if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, headers: { ...text, Allow: 'GET, HEAD' }, body: 'method not allowed\n' };
+  switch (path) {
+    case '/healthz':
+      return { status: 200, headers: text, body: 'ok\n' };
+    case '/readyz':
+      return state.ready() ? { status: 200, headers: text, body: 'ready\n' } : { status: 503, headers: text, body: 'not ready\n' };
+    case '/metrics':
+      return { status: 200, headers: { 'Content-Type': state.registry.contentType }, body: await state.registry.metrics() };
+    case '/':
+      return { status: 426, headers: { ...text, Upgrade: 'websocket' }, body: 'Sluice: connect with a WebSocket client; see docs/protocol.md\n' };
+    default:
+      return { status: 404, headers: text, body: 'not found\n' };
+  }
+}

@@ -1,0 +1,102 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Stats } from './stats.js';
+
+export interface MetricsSource {
+  readonly stats: Stats;
+  connectionCount(): number;
+  channelCount(): number;
+  /** Queued outbound bytes of every open connection. */
+  queuedBytes(): Iterable<number>;
+}
+
+/**
+ * Prometheus metrics read from the plain counters in Stats at scrape time, so the hot path never
+ * touches prom-client. One registry per gateway (several gateways can live in one process).
+ */
+export function createMetrics(source: MetricsSource): Registry {
+  const registry = new Registry();
+  const { stats } = source;
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_', eventLoopMonitoringPrecision: 20 });
+
+  /** A counter that follows a monotonic number: increments by what it grew since the last scrape. */
+  const follow = (name: string, help: string, read: () => number): void => {
+    let last = 0;
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = read();
+        if (now > last) this.inc(now - last);
+        last = now;
+      },
+    });
+  };
+  follow('sluice_connections_opened_total', 'WebSocket connections accepted', () => stats.connectionsOpened);
+  follow('sluice_connections_rejected_total', 'Connections refused at the limit (closed 4102)', () => stats.connectionsRejected);
+  follow('sluice_messages_in_total', 'Frames received from clients', () => stats.messagesIn);
+  follow('sluice_bytes_in_total', 'Bytes received from clients (frame payloads)', () => stats.bytesIn);
+  follow('sluice_messages_out_total', 'Frames written to clients (data and control)', () => stats.messagesOut);
+  follow('sluice_bytes_out_total', 'Bytes written to clients (frame payloads)', () => stats.bytesOut);
+  follow('sluice_rate_limited_total', 'Inbound frames rejected by the token buckets', () => stats.rateLimited);
+  follow('sluice_inbound_pauses_total', 'Times reading was paused by the token buckets (pause mode)', () => stats.inboundPauses);
+  follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', () => stats.invalidFrames);
+  follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', () => stats.backpressureEvents);
+  follow('sluice_gap_frames_total', 'Gap notices sent to clients', () => stats.gapFrames);
+
+  const shedLast = { dropped: 0, conflated: 0, expired: 0 };
+  new Counter({
+    name: 'sluice_messages_shed_total',
+    help: 'Messages not delivered to a slow consumer, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const reason of ['dropped', 'conflated', 'expired'] as const) {
+        const now = stats.shed[reason];
+        if (now > shedLast[reason]) this.inc({ reason }, now - shedLast[reason]);
+        shedLast[reason] = now;
+      }
+    },
+  });
+  const closeLast = new Map<number, number>();
+  new Counter({
+    name: 'sluice_disconnects_total',
+    help: 'Connections closed by the server, by close code',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      for (const [code, now] of stats.closesByCode) {
+        const last = closeLast.get(code) ?? 0;
+        if (now > last) this.inc({ code: String(code) }, now - last);
+        closeLast.set(code, now);
+      }
+    },
+  });
+  new Gauge({
+    name: 'sluice_connections',
+    help: 'Open WebSocket connections',
+    registers: [registry],
+    collect() {
+      this.set(source.connectionCount());
+    },
+  });
+  new Gauge({
+    name: 'sluice_channels',
+    help: 'Channels held in memory',
+    registers: [registry],
+    collect() {
+      this.set(source.channelCount());
+    },
+  });
+  new Histogram({
+    name: 'sluice_outbound_queue_bytes',
+    help: 'Queued outbound bytes per connection, sampled at scrape time',
+    buckets: [0, 1024, 16 * 1024, 64 * 1024, 256 * 1024, 512 * 1024, 1024 * 1024, 4 * 1024 * 1024],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const bytes of source.queuedBytes()) this.observe(bytes);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,27 @@
+import type { ShedReason } from '../flow/policy.js';
+
+/**
+ * Plain counters bumped on the hot path (a number increment, no labels, no allocation).
+ * /metrics, the health summary and logs read them; they are the single source of truth.
+ */
+export class Stats {
+  connectionsOpened = 0;
+  connectionsRejected = 0;
+  messagesIn = 0;
+  bytesIn = 0;
+  /** Data and control frames written to sockets. */
+  messagesOut = 0;
+  bytesOut = 0;
+  shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
+  gapFrames = 0;
+  rateLimited = 0;
+  inboundPauses = 0;
+  invalidFrames = 0;
+  /** Times a socket crossed its high-water mark and writes started queueing. */
+  backpressureEvents = 0;
+  readonly closesByCode = new Map<number, number>();
+
+  countClose(code: number): void {
+    this.closesByCode.set(code, (this.closesByCode.get(code) ?? 0) + 1);
+  }
+}

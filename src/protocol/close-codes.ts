@@ -1,0 +1,31 @@
+/**
+ * WebSocket close codes Sluice sends, in bands that tell a client what to do next:
+ * - 4000–4099 terminal: do not reconnect (the same client would be refused again);
+ * - 4100–4199 reconnect with exponential backoff and jitter;
+ * - 4200–4299 reconnect at once (e.g. to another node).
+ * Plus standard 1009 (frame too big). docs/protocol.md documents every entry; a test fails when
+ * the two drift.
+ */
+export const CLOSE = {
+  normal: { code: 1000, reason: 'normal closure' },
+  message_too_big: { code: 1009, reason: 'frame exceeds maxPayloadBytes' },
+  bad_protocol: { code: 4000, reason: 'too many invalid frames' },
+  unauthorized: { code: 4001, reason: 'unauthorized' },
+  forbidden: { code: 4003, reason: 'forbidden' },
+  slow_consumer: { code: 4100, reason: 'slow consumer' },
+  rate_limit_strikes: { code: 4101, reason: 'rate limit strikes exhausted' },
+  at_capacity: { code: 4102, reason: 'server at capacity' },
+  idle_timeout: { code: 4103, reason: 'idle timeout' },
+  shutting_down: { code: 4200, reason: 'server shutting down' },
+} as const satisfies Record<string, { code: number; reason: string }>;
+
+export type CloseName = keyof typeof CLOSE;
+
+export type CloseBand = 'terminal' | 'backoff' | 'immediate' | 'standard';
+
+export function closeBand(code: number): CloseBand {
+  if (code >= 4000 && code <= 4099) return 'terminal';
+  if (code >= 4100 && code <= 4199) return 'backoff';
+  if (code >= 4200 && code <= 4299) return 'immediate';
+  return 'standard';
+}

@@ -1,0 +1,24 @@
+/**
+ * The catalogue of error codes carried by `{"ev":"err"}` frames. Codes are stable strings and are
+ * never reused for another meaning. `temporary` tells a client that the same request may succeed
+ * if retried later. docs/protocol.md documents every entry; a test fails when the two drift.
+ */
+export const ERRORS = {
+  bad_json: { temporary: false, message: 'frame is not valid JSON' },
+  bad_frame: { temporary: false, message: 'frame is not a valid request' },
+  unknown_op: { temporary: false, message: 'unknown op' },
+  bad_channel: { temporary: false, message: 'invalid channel name' },
+  binary_unsupported: { temporary: false, message: 'binary frames are not accepted; send JSON text frames' },
+  rate_limited: { temporary: true, message: 'inbound rate limit exceeded' },
+  too_many_subscriptions: { temporary: false, message: 'subscription limit per connection reached' },
+  already_subscribed: { temporary: false, message: 'already subscribed to this channel' },
+  not_subscribed: { temporary: false, message: 'not subscribed to this channel' },
+  channel_limit: { temporary: true, message: 'server channel limit reached' },
+  too_many_requests: { temporary: true, message: 'too many requests in flight on this connection' },
+  shutting_down: { temporary: true, message: 'server is shutting down' },
+  internal: { temporary: true, message: 'internal server error' },
+} as const satisfies Record<string, { temporary: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];

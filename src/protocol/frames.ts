@@ -1,0 +1,39 @@
+import { ERRORS, type ErrorCode } from './errors.js';
+import type { RequestId } from './requests.js';
+import type { ShedReason } from '../flow/policy.js';
+
+/** Encoders for server → client frames. Data frames are built once per publication. */
+
+/**
+ * The `msg` frame of one publication. `rawData` is spliced in as received; channel names never need
+ * escaping (see channel-name.ts), and the key is escaped by JSON.stringify.
+ */
+export function encodeMessage(ch: string, seq: number, key: string | undefined, rawData: string): Buffer {
+  const keyPart = key === undefined ? '' : `,"key":${JSON.stringify(key)}`;
+  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart},"data":${rawData}}`);
+}
+
+export function encodeAck(id: RequestId, fields?: Record<string, unknown>): string {
+  return JSON.stringify({ ev: 'ack', id, ...fields });
+}
+
+export function encodeError(code: ErrorCode, id?: RequestId, message?: string, retryMs?: number): string {
+  const frame: Record<string, unknown> = { ev: 'err' };
+  if (id !== undefined) frame.id = id;
+  frame.code = code;
+  frame.msg = message ?? ERRORS[code].message;
+  if (retryMs !== undefined) frame.retryMs = retryMs;
+  return JSON.stringify(frame);
+}
+
+export function encodeGap(ch: string, from: number, to: number, n: number, reason: ShedReason): string {
+  return `{"ev":"gap","ch":"${ch}","from":${from},"to":${to},"n":${n},"reason":"${reason}"}`;
+}
+
+export function encodePong(id: RequestId | undefined): string {
+  return id === undefined ? '{"ev":"pong"}' : JSON.stringify({ ev: 'pong', id });
+}
+
+export function encodeHello(fields: Record<string, unknown>): string {
+  return JSON.stringify({ ev: 'hello', v: 1, ...fields });
+}

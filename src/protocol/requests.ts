@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { isValidChannel } from './channel-name.js';
+import { findMember } from './raw-json.js';
+import type { ErrorCode } from './errors.js';
+
+/** A request id: a non-negative safe integer or a string of at most 64 characters, echoed back. */
+const RequestId = z.union([z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), z.string().max(64)]);
+const Key = z.string().min(1).max(128);
+
+const SubRequest = z.object({
+  op: z.literal('sub'),
+  ch: z.string(),
+  id: RequestId.optional(),
+  since: z.object({ epoch: z.string().min(1).max(64), seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }).optional(),
+});
+const UnsubRequest = z.object({ op: z.literal('unsub'), ch: z.string(), id: RequestId.optional() });
+const PubRequest = z.object({
+  op: z.literal('pub'),
+  ch: z.string(),
+  id: RequestId.optional(),
+  key: Key.optional(),
+  data: z.unknown(),
+});
+const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
+
+const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest]);
+
+export type RequestId = z.infer<typeof RequestId>;
+export type SubRequest = z.infer<typeof SubRequest>;
+export type UnsubRequest = z.infer<typeof UnsubRequest>;
+export type PingRequest = z.infer<typeof PingRequest>;
+/** A publish request; `rawData` is the `data` member's JSON text exactly as the client sent it. */
+export type PubRequest = Omit<z.infer<typeof PubRequest>, 'data'> & { rawData: string };
+export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest;
+
+export type DecodeResult =
+  | { ok: true; request: ClientRequest }
+  | { ok: false; code: ErrorCode; message: string; id?: RequestId };
+
+const OPS = new Set(['sub', 'unsub', 'pub', 'ping']);
+
+/** Decodes one client text frame. Never throws: every bad input maps to a catalogue error. */
+export function decodeRequest(text: string): DecodeResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'bad_json', message: 'frame is not valid JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, code: 'bad_frame', message: 'frame must be a JSON object' };
+  }
+  const obj = value as Record<string, unknown>;
+  const idCheck = RequestId.safeParse(obj.id);
+  const id = idCheck.success ? idCheck.data : undefined;
+  if (typeof obj.op !== 'string' || !OPS.has(obj.op)) {
+    return { ok: false, code: 'unknown_op', message: `unknown op ${JSON.stringify(obj.op ?? null).slice(0, 40)}`, id };
+  }
+  const parsed = Request.safeParse(obj);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.join('.') || '(frame)';
+    return { ok: false, code: 'bad_frame', message: `${path}: ${issue?.message ?? 'invalid'}`, id };
+  }
+  const request = parsed.data;
+  if ('ch' in request && !isValidChannel(request.ch)) {
+    return { ok: false, code: 'bad_channel', message: 'channel must match [A-Za-z0-9_.:@-]{1,128}', id };
+  }
+  if (request.op === 'pub') {
+    const range = findMember(text, 'data');
+    if (range === undefined) return { ok: false, code: 'bad_frame', message: 'data: required', id };
+    const { data: _data, ...rest } = request;
+    return { ok: true, request: { ...rest, rawData: text.slice(range[0], range[1]) } };
+  }
+  return { ok: true, request };
+}

@@ -1,0 +1,282 @@
+import type { Config } from '../config/schema.js';
+import { InboundLimiter } from '../flow/inbound-limiter.js';
+import { StrikeCounter } from '../flow/strikes.js';
+import type { Channel } from '../hub/channel.js';
+import type { Hub } from '../hub/hub.js';
+import type { Logger } from '../observability/logger.js';
+import type { Stats } from '../observability/stats.js';
+import { CLOSE, type CloseName } from '../protocol/close-codes.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
+import { decodeRequest, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
+import type { SocketHandler, TransportSocket } from '../transport/transport.js';
+import type { Clock } from '../util/clock.js';
+import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
+import type { ResumeScheduler } from './resume-scheduler.js';
+import { Subscription } from './subscription.js';
+import type { WriteBatcher } from './write-batcher.js';
+
+/** What every connection shares: one instance per gateway. */
+export interface ConnectionContext {
+  readonly config: Config;
+  readonly hub: Hub;
+  readonly stats: Stats;
+  readonly clock: Clock;
+  readonly batcher: WriteBatcher;
+  readonly resumer: ResumeScheduler;
+  readonly log: Logger;
+  /** True once graceful shutdown has begun. */
+  readonly draining: () => boolean;
+  readonly onClosed: (conn: Connection) => void;
+}
+
+/**
+ * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
+ * its subscriptions, and its outbound writer. Everything it holds is released on close.
+ */
+export class Connection implements SocketHandler, WriterOwner {
+  readonly writer: OutboundWriter;
+  readonly openedAt: number;
+  lastSeen: number;
+  private readonly subs = new Map<Channel, Subscription>();
+  private readonly limiter: InboundLimiter;
+  private readonly rateStrikes: StrikeCounter;
+  private readonly invalidStrikes: StrikeCounter;
+  private closing = false;
+  private closeAfterDrain = false;
+  /** Counters for the close log line. */
+  messagesIn = 0;
+  rateLimited = 0;
+  shedNotified = 0;
+
+  constructor(
+    readonly id: string,
+    readonly socket: TransportSocket,
+    private readonly ctx: ConnectionContext,
+  ) {
+    const { config, clock } = ctx;
+    this.openedAt = this.lastSeen = clock();
+    this.limiter = new InboundLimiter(config.inbound, clock);
+    this.rateStrikes = new StrikeCounter(config.inbound.rateLimitStrikes, config.inbound.strikeWindowMs, clock);
+    this.invalidStrikes = new StrikeCounter(config.inbound.invalidFrameStrikes, config.inbound.strikeWindowMs, clock);
+    this.writer = new OutboundWriter({
+      socket,
+      limits: {
+        maxBytes: config.outbound.maxQueueBytes,
+        maxMessages: config.outbound.maxQueueMessages,
+        softBytes: config.outbound.softQueueBytes,
+        softMs: config.outbound.softLimitMs,
+      },
+      controlLimit: config.outbound.controlQueueMessages,
+      stats: ctx.stats,
+      clock,
+      batcher: ctx.batcher,
+      owner: this,
+    });
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  // ---- SocketHandler ----
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closing) return;
+    const { stats, config } = this.ctx;
+    this.lastSeen = this.ctx.clock();
+    this.messagesIn++;
+    stats.messagesIn++;
+    stats.bytesIn += data.length;
+
+    if (config.inbound.mode === 'pause') {
+      const waitMs = this.limiter.admitWithDebt(data.length);
+      if (waitMs > 0) {
+        stats.inboundPauses++;
+        this.socket.pause();
+        this.ctx.resumer.schedule(this, waitMs);
+      }
+    } else {
+      const retryMs = this.limiter.tryAdmit(data.length);
+      if (retryMs > 0) {
+        this.rateLimited++;
+        stats.rateLimited++;
+        if (this.rateStrikes.hit()) {
+          this.ctx.log.warn({ conn: this.id, ip: this.socket.remoteAddress, rateLimited: this.rateLimited }, 'rate-limit strikes exhausted');
+          this.close('rate_limit_strikes');
+          return;
+        }
+        this.sendError('rate_limited', undefined, undefined, retryMs);
+        return;
+      }
+    }
+
+    if (isBinary) {
+      this.invalid('binary_unsupported');
+      return;
+    }
+    const decoded = decodeRequest(data.toString('utf8'));
+    if (!decoded.ok) {
+      this.invalid(decoded.code, decoded.id, decoded.message);
+      return;
+    }
+    const request = decoded.request;
+    switch (request.op) {
+      case 'pub':
+        this.publish(request);
+        break;
+      case 'sub':
+        this.subscribe(request);
+        break;
+      case 'unsub':
+        this.unsubscribe(request);
+        break;
+      case 'ping':
+        this.writer.sendControl(encodePong(request.id));
+        break;
+    }
+  }
+
+  onDrain(): void {
+    this.writer.onDrain();
+  }
+
+  onPong(): void {
+    this.lastSeen = this.ctx.clock();
+  }
+
+  onClose(code: number, reason: string): void {
+    this.closing = true;
+    this.writer.discard();
+    this.ctx.resumer.cancel(this);
+    for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
+    this.subs.clear();
+    this.ctx.onClosed(this);
+    this.ctx.log.info(
+      { conn: this.id, ip: this.socket.remoteAddress, code, reason, ms: Math.round(this.ctx.clock() - this.openedAt), messagesIn: this.messagesIn, rateLimited: this.rateLimited },
+      'connection closed',
+    );
+  }
+
+  // ---- WriterOwner ----
+
+  subscriptionOf(channel: Channel): Subscription | undefined {
+    return this.subs.get(channel);
+  }
+
+  subscriptions(): Iterable<Subscription> {
+    return this.subs.values();
+  }
+
+  slowConsumer(): void {
+    if (this.closing) return;
+    this.ctx.log.warn(
+      { conn: this.id, ip: this.socket.remoteAddress, queuedBytes: this.writer.queuedBytes, queuedMessages: this.writer.queuedMessages },
+      'slow consumer disconnected',
+    );
+    this.close('slow_consumer');
+  }
+
+  drained(): void {
+    if (this.closeAfterDrain) this.close('shutting_down');
+  }
+
+  // ---- lifecycle ----
+
+  resumeReading(): void {
+    if (!this.closing) this.socket.resume();
+  }
+
+  /** Closes with a catalogued code; queued data is discarded. */
+  close(name: CloseName): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.writer.discard();
+    const { code, reason } = CLOSE[name];
+    this.ctx.stats.countClose(code);
+    this.socket.close(code, reason);
+  }
+
+  /** Graceful shutdown: close with 4200 once everything queued has been written. */
+  closeWhenDrained(): void {
+    if (this.closing) return;
+    this.closeAfterDrain = true;
+    if (this.writer.idle) this.close('shutting_down');
+  }
+
+  // ---- requests ----
+
+  private publish(request: PubRequest): void {
+    if (this.ctx.draining()) {
+      this.sendError('shutting_down', request.id);
+      return;
+    }
+    const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
+    if (!result.ok) {
+      this.sendError(result.code, request.id);
+      return;
+    }
+    if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id, { ch: request.ch, seq: result.seq }));
+  }
+
+  private subscribe(request: SubRequest): void {
+    const { hub, config } = this.ctx;
+    if (this.ctx.draining()) {
+      this.sendError('shutting_down', request.id);
+      return;
+    }
+    const existing = hub.get(request.ch);
+    if (existing !== undefined && this.subs.has(existing)) {
+      this.sendError('already_subscribed', request.id);
+      return;
+    }
+    if (this.subs.size >= config.limits.maxSubscriptionsPerConnection) {
+      this.sendError('too_many_subscriptions', request.id);
+      return;
+    }
+    const channel = hub.channel(request.ch);
+    if (channel === undefined) {
+      this.sendError('channel_limit', request.id);
+      return;
+    }
+    const sub = new Subscription(channel, this.writer);
+    this.subs.set(channel, sub);
+    const replay = hub.subscribe(channel, sub, request.since);
+    if (request.id !== undefined) {
+      const fields: Record<string, unknown> = { ch: request.ch, epoch: channel.epoch, seq: channel.seq };
+      if (replay !== undefined) fields.recovered = replay.recovered;
+      this.writer.sendControl(encodeAck(request.id, fields));
+    }
+    if (replay?.recovered) for (const pub of replay.messages) this.writer.deliver(pub, sub);
+  }
+  private unsubscribe(request: UnsubRequest): void {
+    const channel = this.ctx.hub.get(request.ch);
+    const sub = channel === undefined ? undefined : this.subs.get(channel);
+    if (channel === undefined || sub === undefined) {
+      this.sendError('not_subscribed', request.id);
+      return;
+    }
+    this.subs.delete(channel);
+    this.writer.forget(sub);
+    this.ctx.hub.unsubscribe(channel, sub);
+    if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id, { ch: request.ch }));
+  }
+
+  private invalid(code: ErrorCode, id?: RequestId, message?: string): void {
+    this.ctx.stats.invalidFrames++;
+    if (this.invalidStrikes.hit()) {
+      this.ctx.log.warn({ conn: this.id, ip: this.socket.remoteAddress, lastError: code }, 'too many invalid frames');
+      this.close('bad_protocol');
+      return;
+    }
+    this.sendError(code, id, message);
+  }
+
+  private sendError(code: ErrorCode, id?: RequestId, message?: string, retryMs?: number): void {
+    this.writer.sendControl(encodeError(code, id, message, retryMs));
+  }
+}

@@ -1,0 +1,198 @@
+import { OutboundQueue, type OutboundQueueLimits } from '../flow/outbound-queue.js';
+import type { ShedReason } from '../flow/policy.js';
+import type { Channel } from '../hub/channel.js';
+import type { Publication } from '../hub/publication.js';
+import type { Stats } from '../observability/stats.js';
+import { encodeGap } from '../protocol/frames.js';
+import type { TransportSocket } from '../transport/transport.js';
+import type { Clock } from '../util/clock.js';
+import type { Subscription } from './subscription.js';
+import type { WriteBatcher } from './write-batcher.js';
+
+export interface WriterOwner {
+  subscriptionOf(channel: Channel): Subscription | undefined;
+  subscriptions(): Iterable<Subscription>;
+  /** The consumer cannot keep up (a hard or soft limit was passed): cut it off. */
+  slowConsumer(): void;
+  /** Everything queued has been written (used to close after a graceful drain). */
+  drained(): void;
+}
+
+export interface WriterDeps {
+  readonly socket: TransportSocket;
+  readonly limits: OutboundQueueLimits;
+  readonly controlLimit: number;
+  readonly stats: Stats;
+  readonly clock: Clock;
+  readonly batcher: WriteBatcher;
+  readonly owner: WriterOwner;
+}
+
+/**
+ * A connection's outbound path. Writes go straight to the socket while it is under its high-water
+ * mark; then control frames wait in a small priority lane and data in the bounded, policy-driven
+ * queue, both flushed on drain with control first. Shed messages are reported to the client as one
+ * `gap` frame per channel, written just before that channel's next message (or at the end of the
+ * flush), so a client learns of a hole before it sees anything after it.
+ */
+export class OutboundWriter {
+  private readonly queue: OutboundQueue<Publication>;
+  private control: string[] = [];
+  private controlHead = 0;
+  /** The socket is above its high-water mark: queue until drain. */
+  private blocked = false;
+  private corked = false;
+  private closed = false;
+  /** Subscriptions with an unreported gap. */
+  private pendingGaps = 0;
+
+  constructor(private readonly deps: WriterDeps) {
+    this.queue = new OutboundQueue<Publication>(deps.limits, this.onShed);
+  }
+
+  get queuedBytes(): number {
+    return this.queue.bytes;
+  }
+
+  get queuedMessages(): number {
+    return this.queue.length;
+  }
+
+  get utilisation(): number {
+    return this.queue.utilisation;
+  }
+
+  oldestQueuedAt(): number | undefined {
+    return this.queue.oldestAt();
+  }
+
+  /** Nothing waits to be written. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.controlHead === this.control.length;
+  }
+
+  deliver(pub: Publication, sub: Subscription): void {
+    if (this.closed) return;
+    if (!this.blocked && this.queue.length === 0) {
+      if (sub.gapCount > 0) this.writeGap(sub);
+      this.writeData(pub);
+      return;
+    }
+    if (this.queue.push(pub, this.deps.clock()) === 'disconnect') this.deps.owner.slowConsumer();
+  }
+
+  /** Queues a control frame (ack, error, pong) ahead of all data. */
+  sendControl(text: string): void {
+    if (this.closed) return;
+    if (!this.blocked && this.controlHead === this.control.length) {
+      this.writeText(text);
+      return;
+    }
+    if (this.control.length - this.controlHead >= this.deps.controlLimit) {
+      this.deps.owner.slowConsumer();
+      return;
+    }
+    this.control.push(text);
+  }
+
+  onDrain(): void {
+    if (this.closed) return;
+    this.blocked = false;
+    this.flush();
+  }
+
+  /** True if the consumer has sat above its soft limit too long. */
+  softLimitExceeded(now: number): boolean {
+    return this.queue.softLimitExceeded(now);
+  }
+
+  /** Drops everything queued; nothing more will be written. */
+  discard(): void {
+    this.closed = true;
+    this.queue.clear();
+    this.control = [];
+    this.controlHead = 0;
+  }
+
+  /** Forgets the gap account of a subscription that is going away. */
+  forget(sub: Subscription): void {
+    if (sub.gapCount > 0) {
+      sub.resetGap();
+      this.pendingGaps--;
+    }
+  }
+
+  uncork(): void {
+    this.corked = false;
+    this.deps.socket.uncork();
+  }
+
+  private flush(): void {
+    while (!this.blocked && this.controlHead < this.control.length) {
+      const text = this.control[this.controlHead++]!;
+      this.writeText(text);
+    }
+    if (this.controlHead === this.control.length && this.controlHead > 0) {
+      this.control = [];
+      this.controlHead = 0;
+    }
+    const now = this.deps.clock();
+    while (!this.blocked) {
+      const pub = this.queue.shift(now);
+      if (pub === undefined) break;
+      if (this.pendingGaps > 0) {
+        const sub = this.deps.owner.subscriptionOf(pub.channel);
+        if (sub !== undefined && sub.gapCount > 0) this.writeGap(sub);
+      }
+      this.writeData(pub);
+    }
+    if (!this.blocked && this.pendingGaps > 0) {
+      for (const sub of this.deps.owner.subscriptions()) if (sub.gapCount > 0 && !this.blocked) this.writeGap(sub);
+    }
+    if (this.idle) this.deps.owner.drained();
+  }
+
+  private readonly onShed = (pub: Publication, reason: ShedReason): void => {
+    this.deps.stats.shed[reason]++;
+    const sub = this.deps.owner.subscriptionOf(pub.channel);
+    if (sub === undefined) return;
+    if (sub.gapCount === 0) this.pendingGaps++;
+    sub.noteShed(pub.seq, reason);
+  };
+
+  private writeGap(sub: Subscription): void {
+    this.deps.stats.gapFrames++;
+    this.writeText(encodeGap(sub.channel.name, sub.gapFrom, sub.gapTo, sub.gapCount, sub.gapReason));
+    sub.resetGap();
+    this.pendingGaps--;
+  }
+
+  private writeData(pub: Publication): void {
+    this.cork();
+    this.deps.stats.messagesOut++;
+    this.deps.stats.bytesOut += pub.bytes;
+    if (!this.deps.socket.sendPrepared(pub.frame)) this.block();
+  }
+
+  private writeText(text: string): void {
+    this.cork();
+    this.deps.stats.messagesOut++;
+    this.deps.stats.bytesOut += text.length;
+    if (!this.deps.socket.sendText(text)) this.block();
+  }
+
+  private block(): void {
+    if (!this.blocked) {
+      this.blocked = true;
+      this.deps.stats.backpressureEvents++;
+    }
+  }
+
+  private cork(): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.deps.socket.cork();
+      this.deps.batcher.add(this);
+    }
+  }
+}

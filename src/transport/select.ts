@@ -1,0 +1,20 @@
+import type { Config } from '../config/schema.js';
+import type { TransportServer } from './transport.js';
+import { WsTransport } from './ws-transport.js';
+
+/** Creates the configured transport. */
+export async function createTransport(config: Config): Promise<TransportServer> {
+  const options = {
+    host: config.host,
+    port: config.port,
+    maxPayloadBytes: config.limits.maxPayloadBytes,
+    highWaterMarkBytes: config.outbound.highWaterMarkBytes,
+    perMessageDeflate: config.compression,
+  };
+  switch (config.transport) {
+    case 'ws':
+      return new WsTransport(options);
+    case 'uws':
+      throw new Error('transport uws is not available in this build');
+  }
+}

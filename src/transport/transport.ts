@@ -1,0 +1,101 @@
+/**
+ * The seam between Sluice's core and a WebSocket library. Nothing outside src/transport/ imports
+ * `ws` or uWebSockets.js; the core sees only these types. The seam carries backpressure: every
+ * send says whether the socket can take more, `bufferedAmount()` tells how much is waiting in user
+ * space, and `onDrain` says when to resume.
+ */
+
+/** A frame prepared once per publication and written to many sockets (e.g. pre-framed bytes). */
+export type PreparedFrame = unknown;
+
+export interface TransportSocket {
+  /** The peer's address as the transport saw it. */
+  readonly remoteAddress: string;
+  /** Bytes accepted by send() but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /**
+   * Writes a frame prepared by `TransportServer.prepare`. Returns false when the socket is now
+   * above its high-water mark: the caller should queue further frames until `onDrain`.
+   */
+  sendPrepared(frame: PreparedFrame): boolean;
+  /** Writes a small text frame (control frames: acks, errors, gaps). Same return as sendPrepared. */
+  sendText(text: string): boolean;
+  /** Batches the following sends into as few writes as possible, until uncork(). */
+  cork(): void;
+  uncork(): void;
+  /** Stops/starts reading from the peer (TCP pushes back). Only when `capabilities.pause`. */
+  pause(): void;
+  resume(): void;
+  /** Sends a protocol-level ping; the peer's pong arrives as `onPong`. */
+  ping(): void;
+  /** Starts the closing handshake; data already written is sent first. */
+  close(code: number, reason: string): void;
+  /** Destroys the connection at once. */
+  terminate(): void;
+}
+
+/** What the core gives the transport for each accepted connection. */
+export interface SocketHandler {
+  /** One complete message. `data` is only valid during the call (copy to keep it). */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onDrain(): void;
+  onPong(): void;
+  /** Called exactly once, whoever closed. */
+  onClose(code: number, reason: string): void;
+}
+
+export interface UpgradeRequest {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly remoteAddress: string;
+}
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body: string | Buffer;
+}
+
+export type UpgradeDecision = { accept: true } | { accept: false; status: number; headers?: Record<string, string>; body: string };
+
+export interface TransportCallbacks {
+  /** Decides on an upgrade before any WebSocket exists (admission, auth). Synchronous. */
+  onUpgrade(request: UpgradeRequest): UpgradeDecision;
+  /** A connection was accepted; the core returns the handler for its events. */
+  onConnection(socket: TransportSocket, request: UpgradeRequest): SocketHandler;
+  /** Plain HTTP requests on the same port (health, metrics). */
+  onHttp(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
+}
+
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxPayloadBytes: number;
+  /** Bytes buffered in user space above which sends report backpressure. */
+  readonly highWaterMarkBytes: number;
+  readonly perMessageDeflate: boolean;
+}
+
+export interface TransportCapabilities {
+  /** Whether sockets support pause()/resume() of reading. */
+  readonly pause: boolean;
+}
+
+export interface TransportServer {
+  readonly name: string;
+  readonly capabilities: TransportCapabilities;
+  /** Prepares a payload once so it can be written to many sockets without re-framing. */
+  prepare(payload: Buffer): PreparedFrame;
+  /** Starts listening; resolves with the bound port. */
+  listen(callbacks: TransportCallbacks): Promise<number>;
+  /** Stops accepting new connections (existing ones stay open). */
+  stopAccepting(): Promise<void>;
+  /** Releases everything; call after all connections are closed. */
+  close(): Promise<void>;
+}

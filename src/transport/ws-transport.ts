@@ -1,0 +1,221 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { rejectUpgrade } from './http-response.js';
+import type {
+  PreparedFrame,
+  SocketHandler,
+  TransportCallbacks,
+  TransportOptions,
+  TransportServer,
+  TransportSocket,
+  UpgradeRequest,
+} from './transport.js';
+
+/** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
+interface WsFrame {
+  readonly payload: Buffer;
+  readonly framed: Buffer;
+}
+
+/** ws's frame encoder; a public export of ws, missing from @types/ws. */
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] } }).Sender;
+
+const kAdapter = Symbol('sluice.adapter');
+type Tagged<T> = T & { [kAdapter]: WsSocket };
+
+/**
+ * A `ws` connection behind the transport seam. Prepared frames are written straight to the TCP
+ * socket (ws's own sender writes synchronously when compression is off, so ordering with control
+ * frames is preserved); a socket that negotiated compression falls back to ws.send.
+ */
+class WsSocket implements TransportSocket {
+  handler: SocketHandler | undefined;
+  /** Close code to report when the transport itself closed the connection for a protocol error. */
+  errorCode: number | undefined;
+  private readonly raw: Socket;
+  private readonly compress: boolean;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly remoteAddress: string,
+    private readonly highWaterMark: number,
+  ) {
+    this.raw = (ws as unknown as { _socket: Socket })._socket;
+    this.compress = ws.extensions.includes('permessage-deflate');
+    // Our high-water mark must not be below the socket's, or a full socket might never emit 'drain'.
+    this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
+  }
+
+  bufferedAmount(): number {
+    return this.compress ? this.ws.bufferedAmount : this.raw.writableLength;
+  }
+
+  sendPrepared(frame: PreparedFrame): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    const f = frame as WsFrame;
+    if (this.compress) this.ws.send(f.payload);
+    else this.raw.write(f.framed);
+    return this.bufferedAmount() < this.highWaterMark;
+  }
+
+  sendText(text: string): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    this.ws.send(text);
+    return this.bufferedAmount() < this.highWaterMark;
+  }
+
+  cork(): void {
+    this.raw.cork();
+  }
+
+  uncork(): void {
+    this.raw.uncork();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+}
+
+const adapterOf = (target: WebSocket | Socket): WsSocket => (target as Tagged<WebSocket | Socket>)[kAdapter];
+
+// Listeners are module-level functions that find their adapter through the emitter: no closures per connection.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  adapterOf(this).handler?.onMessage(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  adapterOf(this).handler?.onPong();
+}
+function onError(this: WebSocket, err: Error & { code?: string }): void {
+  // ws closes the connection itself after a protocol error; remember the code it sends.
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') adapterOf(this).errorCode = 1009;
+  else adapterOf(this).errorCode ??= 1002;
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  const adapter = adapterOf(this);
+  const handler = adapter.handler;
+  adapter.handler = undefined;
+  handler?.onClose(adapter.errorCode ?? code, adapter.errorCode === 1009 ? 'frame exceeds maxPayloadBytes' : reason.toString());
+}
+function onDrain(this: Socket): void {
+  adapterOf(this).handler?.onDrain();
+}
+
+function headersOf(req: IncomingMessage): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+/** The portable default transport, on the `ws` library and node:http. */
+export class WsTransport implements TransportServer {
+  readonly name = 'ws';
+  readonly capabilities = { pause: true };
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private callbacks: TransportCallbacks | undefined;
+  private accepting = true;
+
+  constructor(private readonly options: TransportOptions) {
+    this.http = createServer((req, res) => void this.serveHttp(req, res));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    this.http.on('clientError', (_err, socket: Duplex) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayloadBytes,
+      perMessageDeflate: options.perMessageDeflate,
+      clientTracking: false,
+    });
+  }
+
+  prepare(payload: Buffer): PreparedFrame {
+    const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
+    const frame: WsFrame = { payload, framed: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+    return frame;
+  }
+
+  listen(callbacks: TransportCallbacks): Promise<number> {
+    this.callbacks = callbacks;
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port, this.options.host, () => {
+        this.http.off('error', reject);
+        const addr = this.http.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : this.options.port);
+      });
+    });
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.accepting = false;
+  }
+
+  close(): Promise<void> {
+    this.accepting = false;
+    this.wss.close();
+    return new Promise((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const callbacks = this.callbacks!;
+    socket.on('error', () => socket.destroy());
+    if (!this.accepting) {
+      rejectUpgrade(socket, 503, 'shutting down', { 'Retry-After': '1' });
+      return;
+    }
+    const request: UpgradeRequest = { url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '' };
+    const decision = callbacks.onUpgrade(request);
+    if (!decision.accept) {
+      rejectUpgrade(socket, decision.status, decision.body, decision.headers);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const adapter = new WsSocket(ws, request.remoteAddress, this.options.highWaterMarkBytes);
+      (ws as Tagged<WebSocket>)[kAdapter] = adapter;
+      const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
+      raw[kAdapter] = adapter;
+      ws.on('message', onMessage);
+      ws.on('pong', onPong);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+      raw.on('drain', onDrain);
+      adapter.handler = callbacks.onConnection(adapter, request);
+    });
+  }
+
+  private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const response = await this.callbacks!.onHttp({ method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req) });
+      res.writeHead(response.status, response.headers);
+      res.end(response.body);
+    } catch {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('internal error');
+    }
+  }
+}
