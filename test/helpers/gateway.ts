@@ -1,0 +1,27 @@
+import { pino } from 'pino';
+import { Gateway } from '../../src/gateway.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly httpUrl: string;
+  stop(): Promise<void>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+/** Starts a gateway on 127.0.0.1 with a random port, silent logs, and the given overrides. */
+export async function startGateway(overrides: DeepPartial<ConfigInput> = {}, transport: string = 'ws'): Promise<TestGateway> {
+  const config = loadConfig({
+    overrides: { host: '127.0.0.1', port: 0, transport, ...overrides, log: { level: 'silent', healthSummaryIntervalMs: 0, ...(overrides.log ?? {}) } },
+  });
+  const gateway = await Gateway.start({ config, log: pino({ level: 'silent' }) });
+  return {
+    gateway,
+    url: `ws://127.0.0.1:${gateway.port}/`,
+    httpUrl: `http://127.0.0.1:${gateway.port}`,
+    stop: () => gateway.shutdown(),
+  };
+}
