@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Sluice gateway image: multi-stage, runs as the unprivileged `node` user.
-ARG NODE_VERSION=22
+ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
