@@ -125,19 +125,25 @@ export class Connection implements SocketHandler, WriterOwner {
       return;
     }
     const request = decoded.request;
-    switch (request.op) {
-      case 'pub':
-        this.publish(request);
-        break;
-      case 'sub':
-        this.subscribe(request);
-        break;
-      case 'unsub':
-        this.unsubscribe(request);
-        break;
-      case 'ping':
-        this.writer.sendControl(encodePong(request.id));
-        break;
+    try {
+      switch (request.op) {
+        case 'pub':
+          this.publish(request);
+          break;
+        case 'sub':
+          this.subscribe(request);
+          break;
+        case 'unsub':
+          this.unsubscribe(request);
+          break;
+        case 'ping':
+          this.writer.sendControl(encodePong(request.id));
+          break;
+      }
+    } catch (err) {
+      // A bug must cost one request, never the process or another client.
+      this.ctx.log.error({ conn: this.id, op: request.op, err }, 'request failed');
+      this.sendError('internal', request.id);
     }
   }
 
