@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { OutboundQueue, type OutboundQueueLimits } from '../../src/flow/outbound-queue.js';
+import { POLICIES, type Queueable, type ShedReason, type SlowConsumerPolicy } from '../../src/flow/policy.js';
+
+interface Msg extends Queueable {
+  readonly key?: string;
+}
+
+const channel = (policy: SlowConsumerPolicy, maxAgeMs = 0) => ({ name: policy, queuePolicy: { policy, maxAgeMs } });
+
+function message(ch: ReturnType<typeof channel>, seq: number, bytes = 10, key?: string, at = 0): Msg {
+  return { channel: ch, seq, bytes, at, key, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
+}
+
+const limits = (over: Partial<OutboundQueueLimits> = {}): OutboundQueueLimits => ({ maxBytes: 100, maxMessages: 5, softBytes: 0, softMs: 0, ...over });
+
+function harness(l: OutboundQueueLimits) {
+  const shed: Array<[number, ShedReason]> = [];
+  const queue = new OutboundQueue<Msg>(l, (m, reason) => shed.push([m.seq, reason]));
+  const drain = (now = 0): number[] => {
+    const out: number[] = [];
+    for (let m = queue.shift(now); m !== undefined; m = queue.shift(now)) out.push(m.seq);
+    return out;
+  };
+  return { queue, shed, drain };
+}
+
+describe('OutboundQueue policies', () => {
+  it('drop-oldest sheds the oldest of the channel and keeps the newest', () => {
+    const { queue, shed, drain } = harness(limits());
+    const ch = channel('drop-oldest');
+    for (let seq = 1; seq <= 8; seq++) queue.push(message(ch, seq), 0);
+    expect(shed).toEqual([[1, 'dropped'], [2, 'dropped'], [3, 'dropped']]);
+    expect(drain()).toEqual([4, 5, 6, 7, 8]);
+  });
+
+  it('drop-newest sheds arriving messages and keeps the oldest', () => {
+    const { queue, shed, drain } = harness(limits());
+    const ch = channel('drop-newest');
+    const results = [];
+    for (let seq = 1; seq <= 8; seq++) results.push(queue.push(message(ch, seq), 0));
+    expect(results).toEqual(['queued', 'queued', 'queued', 'queued', 'queued', 'shed', 'shed', 'shed']);
+    expect(shed.map(([s]) => s)).toEqual([6, 7, 8]);
+    expect(drain()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('conflate keeps only the newest per key, in publication order', () => {
+    const { queue, shed, drain } = harness(limits({ maxMessages: 100, maxBytes: 10_000 }));
+    const ch = channel('conflate');
+    const keys = ['BTC', 'ETH', 'BTC', 'SOL', 'ETH', 'BTC'];
+    keys.forEach((key, i) => queue.push(message(ch, i + 1, 10, key), 0));
+    expect(shed).toEqual([[1, 'conflated'], [2, 'conflated'], [3, 'conflated']]);
+    expect(drain()).toEqual([4, 5, 6]);
+  });
+
+  it('conflate falls back to dropping the oldest when distinct keys overflow', () => {
+    const { queue, shed, drain } = harness(limits({ maxMessages: 3 }));
+    const ch = channel('conflate');
+    ['a', 'b', 'c', 'd'].forEach((key, i) => queue.push(message(ch, i + 1, 10, key), 0));
+    expect(shed).toEqual([[1, 'dropped']]);
+    expect(drain()).toEqual([2, 3, 4]);
+  });
+
+  it('disconnect asks for the consumer to be cut off when nothing lossy can make room', () => {
+    const { queue } = harness(limits());
+    const ch = channel('disconnect');
+    const results = [];
+    for (let seq = 1; seq <= 6; seq++) results.push(queue.push(message(ch, seq), 0));
+    expect(results.slice(0, 5)).toEqual(['queued', 'queued', 'queued', 'queued', 'queued']);
+    expect(results[5]).toBe('disconnect');
+  });
+
+  it('a lossless channel takes room from lossy channels before disconnecting', () => {
+    const { queue, shed, drain } = harness(limits());
+    const chat = channel('disconnect');
+    const sensor = channel('drop-oldest');
+    queue.push(message(sensor, 1), 0);
+    queue.push(message(chat, 1), 0);
+    queue.push(message(sensor, 2), 0);
+    queue.push(message(chat, 2), 0);
+    queue.push(message(chat, 3), 0);
+    expect(queue.push(message(chat, 4), 0)).toBe('queued');
+    expect(queue.push(message(chat, 5), 0)).toBe('queued');
+    expect(shed).toEqual([[1, 'dropped'], [2, 'dropped']]);
+    expect(queue.push(message(chat, 6), 0)).toBe('disconnect');
+    queue.clear();
+    expect(drain()).toEqual([]);
+  });
+
+  it('enforces the byte limit as well as the count limit', () => {
+    const { queue, drain } = harness(limits({ maxBytes: 100, maxMessages: 1000 }));
+    const ch = channel('drop-oldest');
+    for (let seq = 1; seq <= 10; seq++) queue.push(message(ch, seq, 30), 0);
+    expect(queue.bytes).toBe(90);
+    expect(drain()).toEqual([8, 9, 10]);
+  });
+
+  it('sheds messages older than maxAgeMs at the head', () => {
+    const { queue, shed, drain } = harness(limits({ maxMessages: 100, maxBytes: 10_000 }));
+    const ch = channel('drop-oldest', 1000);
+    queue.push(message(ch, 1, 10, undefined, 0), 0);
+    queue.push(message(ch, 2, 10, undefined, 700), 700);
+    queue.push(message(ch, 3, 10, undefined, 1500), 1500);
+    expect(drain(1600)).toEqual([2, 3]);
+    expect(shed).toEqual([[1, 'expired']]);
+  });
+
+  it('reports a consumer above its soft limit for too long', () => {
+    const { queue } = harness(limits({ maxBytes: 1000, maxMessages: 1000, softBytes: 50, softMs: 100 }));
+    const ch = channel('drop-oldest');
+    for (let seq = 1; seq <= 6; seq++) expect(queue.push(message(ch, seq), 0)).toBe('queued');
+    expect(queue.softLimitExceeded(50)).toBe(false);
+    expect(queue.softLimitExceeded(101)).toBe(true);
+    expect(queue.push(message(ch, 7), 150)).toBe('disconnect');
+    queue.shift(150);
+    queue.shift(150);
+    expect(queue.softLimitExceeded(1000)).toBe(false);
+  });
+});
+
+describe('OutboundQueue invariants (property-based)', () => {
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('push' as const), policy: fc.constantFrom(...POLICIES), key: fc.option(fc.constantFrom('a', 'b', 'c', 'd'), { nil: undefined }), bytes: fc.integer({ min: 1, max: 60 }) }),
+    fc.record({ kind: fc.constant('shift' as const) }),
+  );
+
+  it('never exceeds its bounds, keeps per-channel order, and accounts for every message', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 60, max: 400 }), fc.array(op, { maxLength: 300 }), (maxMessages, maxBytes, ops) => {
+        const channels = Object.fromEntries(POLICIES.map((p) => [p, channel(p)]));
+        const seqs: Record<string, number> = {};
+        const { queue, shed } = harness({ maxMessages, maxBytes, softBytes: 0, softMs: 0 });
+        const delivered: Msg[] = [];
+        let pushed = 0;
+        let disconnected = false;
+        for (const o of ops) {
+          if (o.kind === 'shift') {
+            const m = queue.shift(0);
+            if (m) delivered.push(m);
+            continue;
+          }
+          const ch = channels[o.policy]!;
+          seqs[o.policy] = (seqs[o.policy] ?? 0) + 1;
+          pushed++;
+          if (queue.push(message(ch, seqs[o.policy]!, o.bytes, o.key), 0) === 'disconnect') {
+            disconnected = true;
+            break;
+          }
+          expect(queue.length).toBeLessThanOrEqual(maxMessages);
+          expect(queue.bytes).toBeLessThanOrEqual(maxBytes);
+        }
+        if (disconnected) return;
+        let m;
+        while ((m = queue.shift(0))) delivered.push(m);
+        // Every message pushed was delivered or shed, exactly once.
+        expect(delivered.length + shed.length).toBe(pushed);
+        expect(queue.bytes).toBe(0);
+        // Per channel, delivered seqs strictly increase.
+        for (const p of POLICIES) {
+          const s = delivered.filter((d) => d.channel === channels[p]).map((d) => d.seq);
+          expect(s).toEqual([...s].sort((a, b) => a - b));
+        }
+        // Lossless channel messages are never shed.
+        expect(delivered.filter((d) => d.channel === channels.disconnect).length).toBe(seqs.disconnect ?? 0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
