@@ -39,9 +39,10 @@ describe('TokenBucket', () => {
             while (bucket.tryTake(1)) admitted++;
           }
           // Draining greedily after every step admits floor(burst + rate*t) in total (never more).
-          expect(admitted).toBeLessThanOrEqual(burst + (rate * elapsed) / 1000);
+          const exact = burst + (rate * elapsed) / 1000;
+          expect(admitted).toBeLessThanOrEqual(exact + 1e-9);
           // ...and exactly that many, up to floating-point drift in the continuous refill.
-          expect(admitted).toBe(Math.floor(burst + (rate * elapsed) / 1000 - 1e-6));
+          expect(admitted).toBeGreaterThanOrEqual(Math.floor(exact - 1e-6));
         },
       ),
     );
