@@ -14,8 +14,11 @@ export interface TransportSocket {
   /** Bytes accepted by send() but not yet handed to the kernel. */
   bufferedAmount(): number;
   /**
-   * Writes a frame prepared by `TransportServer.prepare`. Returns false when the socket is now
-   * above its high-water mark: the caller should queue further frames until `onDrain`.
+   * Writes a frame prepared by `TransportServer.prepare`. Returns false when the socket is above its
+   * high-water mark: the caller should queue further frames until `onDrain`, which the transport
+   * must then deliver. Between cork() and uncork() the mark is judged on what was buffered when
+   * the batch began: the batch has not been offered to the kernel yet, so its own size says nothing
+   * about the peer (a batch is bounded by what one turn of the event loop produces).
    */
   sendPrepared(frame: PreparedFrame): boolean;
   /** Writes a small text frame (control frames: acks, errors, gaps). Same return as sendPrepared. */

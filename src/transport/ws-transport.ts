@@ -58,21 +58,30 @@ class WsSocket implements TransportSocket {
     const f = frame as WsFrame;
     if (this.compress) this.ws.send(f.payload);
     else this.raw.write(f.framed);
-    return this.bufferedAmount() < this.highWaterMark;
+    return this.underHighWaterMark();
   }
 
   sendText(text: string): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     this.ws.send(text);
-    return this.bufferedAmount() < this.highWaterMark;
+    return this.underHighWaterMark();
   }
 
   cork(): void {
+    this.corkBase = this.bufferedAmount();
     this.raw.cork();
   }
 
   uncork(): void {
+    this.corkBase = -1;
     this.raw.uncork();
+  }
+
+  /** Bytes buffered before the current corked batch; the batch itself has not met the kernel yet. */
+  private corkBase = -1;
+
+  private underHighWaterMark(): boolean {
+    return (this.corkBase >= 0 ? this.corkBase : this.bufferedAmount()) < this.highWaterMark;
   }
 
   pause(): void {

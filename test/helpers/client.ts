@@ -105,6 +105,22 @@ export class TestClient {
     return matching();
   }
 
+  /** Resolves once `cond()` holds, checking after every frame received. */
+  until(cond: () => boolean, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+    if (cond()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; ${this.frames.length} frames, last: ${JSON.stringify(this.frames.slice(-2))}`)), timeoutMs);
+      this.waiters.push({
+        match: () => cond(),
+        from: 0,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
   messages(ch: string): Frame[] {
     return this.frames.filter((f) => f.ev === 'msg' && f.ch === ch);
   }
