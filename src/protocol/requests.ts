@@ -74,3 +74,18 @@ export function decodeRequest(text: string): DecodeResult {
   }
   return { ok: true, request };
 }
+
+/**
+ * The request id of a frame that will not be processed (e.g. rate-limited), so the client can
+ * match the refusal to its request. Undefined when the frame has no readable id.
+ */
+export function peekRequestId(text: string): RequestId | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const id = RequestId.safeParse((value as { id?: unknown }).id);
+    return id.success ? id.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

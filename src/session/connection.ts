@@ -8,7 +8,7 @@ import type { Stats } from '../observability/stats.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
-import { decodeRequest, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
+import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
@@ -110,7 +110,8 @@ export class Connection implements SocketHandler, WriterOwner {
           this.close('rate_limit_strikes');
           return;
         }
-        this.sendError('rate_limited', undefined, undefined, retryMs);
+        // Parsing a refused frame costs little: refusals are bounded by the strike limit.
+        this.sendError('rate_limited', isBinary ? undefined : peekRequestId(data.toString('utf8')), undefined, retryMs);
         return;
       }
     }
