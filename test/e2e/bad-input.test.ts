@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
+
+describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
+  let gw: TestGateway;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await gw?.stop();
+  });
+  const connect = async () => {
+    const c = await TestClient.connect(gw.url);
+    clients.push(c);
+    return c;
+  };
+
+  /** A bystander subscribed to a channel; after each attack it must still receive. */
+  async function bystander() {
+    const watcher = await connect();
+    await watcher.subscribe('chat.calm');
+    const publisher = await connect();
+    let n = 0;
+    return async () => {
+      n++;
+      await publisher.request({ op: 'pub', ch: 'chat.calm', data: n });
+      await watcher.until(() => watcher.messages('chat.calm').length === n);
+    };
+  }
+
+  it('answers each malformed frame with its documented error, and others carry on', async () => {
+    // A strike limit above the number of cases: the limit itself is tested below.
+    gw = await startGateway({ inbound: { invalidFrameStrikes: 100 } }, transport);
+    const stillFine = await bystander();
+    const bad = await connect();
+    const cases: Array<[string, string]> = [
+      ['not json', 'bad_json'],
+      ['[1,2,3]', 'bad_frame'],
+      ['"text"', 'bad_frame'],
+      ['{"op":"nope","id":1}', 'unknown_op'],
+      ['{"id":2}', 'unknown_op'],
+      ['{"op":"sub","ch":"has space","id":3}', 'bad_channel'],
+      ['{"op":"sub","ch":"","id":4}', 'bad_channel'],
+      [`{"op":"sub","ch":"${'a'.repeat(129)}","id":5}`, 'bad_channel'],
+      ['{"op":"sub","ch":"ünïcode","id":6}', 'bad_channel'],
+      ['{"op":"sub","ch":"a*","id":7}', 'bad_channel'],
+      ['{"op":"pub","ch":"chat.x","id":8}', 'bad_frame'],
+      ['{"op":"pub","ch":"chat.x","data":1,"key":"","id":9}', 'bad_frame'],
+      ['{"op":"sub","ch":"chat.x","since":{"epoch":"e","seq":-1},"id":10}', 'bad_frame'],
+      ['{"op":"sub","ch":42,"id":11}', 'bad_frame'],
+    ];
+    for (const [frame, code] of cases) {
+      const from = bad.frames.length;
+      bad.send(frame);
+      const reply = await bad.next((f) => f.ev === 'err', 5000, from);
+      expect(reply.code, frame).toBe(code);
+      await stillFine();
+    }
+  });
+
+  it('echoes the id of a bad request when it can be read', async () => {
+    gw = await startGateway({}, transport);
+    const c = await connect();
+    expect(await c.request({ op: 'sub', ch: 'bad name!' })).toMatchObject({ ev: 'err', code: 'bad_channel', id: 1 });
+  });
+
+  it('refuses binary frames', async () => {
+    gw = await startGateway({}, transport);
+    const c = await connect();
+    c.ws.send(Buffer.from('{"op":"ping"}'));
+    expect(await c.next((f) => f.ev === 'err')).toMatchObject({ code: 'binary_unsupported' });
+  });
+
+  it('closes 4000 after repeated invalid frames', async () => {
+    gw = await startGateway({ inbound: { invalidFrameStrikes: 5 } }, transport);
+    const stillFine = await bystander();
+    const c = await connect();
+    for (let i = 0; i < 10; i++) c.send('garbage');
+    expect(await c.closed()).toBe(4000);
+    expect(c.frames.filter((f) => f.ev === 'err')).toHaveLength(4);
+    await stillFine();
+  });
+
+  it('closes 1009 on an oversize frame', async () => {
+    gw = await startGateway({ limits: { maxPayloadBytes: 1024 } }, transport);
+    const stillFine = await bystander();
+    const c = await connect();
+    c.send({ op: 'pub', ch: 'chat.x', data: 'z'.repeat(2000) });
+    expect(await c.closed()).toBe(1009);
+    await stillFine();
+  });
+
+  it('survives a flood of pings: rate limited, then closed 4101', async () => {
+    gw = await startGateway({ inbound: { messagesPerSecond: 100, messagesBurst: 100 } }, transport);
+    const stillFine = await bystander();
+    const c = await connect();
+    for (let i = 0; i < 5000; i++) c.send('{"op":"ping"}');
+    expect(await c.closed()).toBe(4101);
+    await stillFine();
+    expect(gw.gateway.connectionCount).toBe(2);
+  });
+
+  it('cuts off a client that never reads its replies (bounded control lane)', async () => {
+    gw = await startGateway({ inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, outbound: { controlQueueMessages: 16 } }, transport);
+    const stillFine = await bystander();
+    const c = await connect();
+    c.tcp.pause();
+    const big = JSON.stringify({ op: 'ping', id: 'p'.repeat(60) });
+    for (let i = 0; i < 200_000; i++) c.ws.send(big);
+    await new Promise<void>((resolve) => {
+      const check = () => (gw.gateway.stats.closesByCode.get(4100) ? resolve() : setImmediate(check));
+      check();
+    });
+    await stillFine();
+  });
+});

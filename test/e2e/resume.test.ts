@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
+
+describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
+  let gw: TestGateway;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await gw?.stop();
+  });
+  const connect = async () => {
+    const c = await TestClient.connect(gw.url);
+    clients.push(c);
+    return c;
+  };
+
+  it('replays exactly what was missed, then live messages, with no gap and no duplicate', async () => {
+    gw = await startGateway({ channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 1000 }] }, transport);
+    const publisher = await connect();
+    const first = await connect();
+    const ack = await first.subscribe('chat.room1');
+    expect(ack).toMatchObject({ seq: 0 });
+    for (let i = 1; i <= 40; i++) publisher.send({ op: 'pub', ch: 'chat.room1', data: i });
+    await first.waitForCount((f) => f.ev === 'msg', 40);
+    const lastSeen = 25; // pretend the client processed only up to 25 before it dropped
+    first.terminate();
+    for (let i = 41; i <= 60; i++) publisher.send({ op: 'pub', ch: 'chat.room1', data: i });
+    await publisher.request({ op: 'ping' });
+
+    const again = await connect();
+    // Live publishing continues while the client resumes.
+    const resumed = again.request({ op: 'sub', ch: 'chat.room1', since: { epoch: ack.epoch, seq: lastSeen } });
+    for (let i = 61; i <= 80; i++) publisher.send({ op: 'pub', ch: 'chat.room1', data: i });
+    expect(await resumed).toMatchObject({ ev: 'ack', recovered: true, epoch: ack.epoch });
+    const msgs = await again.waitForCount((f) => f.ev === 'msg', 80 - lastSeen);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 80 - lastSeen }, (_, i) => lastSeen + 1 + i));
+    expect(msgs.map((m) => m.data)).toEqual(msgs.map((m) => m.seq));
+  });
+
+  it('answers recovered:false when the position is older than the history', async () => {
+    gw = await startGateway({ channels: [{ pattern: 'chat.*', historySize: 10 }] }, transport);
+    const publisher = await connect();
+    const sub = await connect();
+    const ack = await sub.subscribe('chat.small');
+    for (let i = 0; i < 30; i++) await publisher.request({ op: 'pub', ch: 'chat.small', data: i });
+    await sub.request({ op: 'unsub', ch: 'chat.small' });
+    const tooOld = await sub.request({ op: 'sub', ch: 'chat.small', since: { epoch: ack.epoch, seq: 5 } });
+    expect(tooOld).toMatchObject({ ev: 'ack', recovered: false, seq: 30 });
+    await sub.request({ op: 'unsub', ch: 'chat.small' });
+    const recent = await sub.request({ op: 'sub', ch: 'chat.small', since: { epoch: ack.epoch, seq: 20 } });
+    expect(recent).toMatchObject({ recovered: true, seq: 30 });
+    await sub.until(() => sub.messages('chat.small').some((m) => m.seq === 30));
+    expect(sub.messages('chat.small').slice(-10).map((m) => m.seq)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+  });
+
+  it('answers recovered:false for another epoch (history lost) and for a future seq', async () => {
+    gw = await startGateway({}, transport);
+    const sub = await connect();
+    const ack = await sub.subscribe('chat.e');
+    await sub.request({ op: 'unsub', ch: 'chat.e' });
+    expect(await sub.request({ op: 'sub', ch: 'chat.e', since: { epoch: 'not-the-epoch', seq: 0 } })).toMatchObject({ recovered: false });
+    await sub.request({ op: 'unsub', ch: 'chat.e' });
+    expect(await sub.request({ op: 'sub', ch: 'chat.e', since: { epoch: ack.epoch, seq: 99 } })).toMatchObject({ recovered: false });
+  });
+
+  it('forgets history after its TTL', async () => {
+    gw = await startGateway({ channels: [{ pattern: 'ttl.*', historySize: 100, historyTtlMs: 1 }] }, transport);
+    const pub = await connect();
+    const sub = await connect();
+    const ack = await sub.subscribe('ttl.a');
+    await pub.request({ op: 'pub', ch: 'ttl.a', data: 1 });
+    await sub.next((f) => f.ev === 'msg');
+    await sub.request({ op: 'unsub', ch: 'ttl.a' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await sub.request({ op: 'sub', ch: 'ttl.a', since: { epoch: ack.epoch, seq: 0 } })).toMatchObject({ recovered: false });
+  });
+});
