@@ -1,9 +1,11 @@
 import type { Registry } from 'prom-client';
 import { ChannelRules } from './config/channel-rules.js';
 import type { Config } from './config/schema.js';
+import { Dashboard } from './dashboard/dashboard.js';
+import { SnapshotBuilder } from './dashboard/snapshot.js';
 import { handleHttp } from './http/routes.js';
 import { Hub } from './hub/hub.js';
-import { HealthSummary } from './observability/health-summary.js';
+import { HealthAssessor, HealthSummary, type HealthSource } from './observability/health-summary.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { Stats } from './observability/stats.js';
@@ -41,6 +43,8 @@ export class Gateway {
   private readonly ctx: ConnectionContext;
   private readonly resumer: ResumeScheduler;
   private readonly health: HealthSummary;
+  /** The live flow-control dashboard, when enabled. */
+  readonly dashboard: Dashboard | undefined;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
   private draining = false;
@@ -78,15 +82,29 @@ export class Gateway {
       connectionCount: () => this.connections.size,
       channelCount: () => this.hub.channelCount,
       queuedBytes: () => this.mapConnections((c) => c.writer.queuedBytes),
+      publications: () => this.hub.publications,
     });
-    this.health = new HealthSummary(
-      {
-        stats: this.stats,
-        connectionCount: () => this.connections.size,
-        queues: () => this.mapConnections((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
-      },
-      this.log,
-    );
+    const healthSource: HealthSource = {
+      stats: this.stats,
+      connectionCount: () => this.connections.size,
+      queues: () => this.mapConnections((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
+    };
+    this.health = new HealthSummary(healthSource, this.log, this.clock);
+    if (config.dashboard.enabled) {
+      const snapshots = new SnapshotBuilder(
+        {
+          stats: this.stats,
+          transport: transport.name,
+          connections: () => this.connections.values(),
+          channels: () => this.hub.all(),
+          channelCount: () => this.hub.channelCount,
+          publications: () => this.hub.publications,
+        },
+        new HealthAssessor(healthSource, this.clock),
+        this.clock,
+      );
+      this.dashboard = new Dashboard(config.dashboard, snapshots, this.log);
+    }
   }
 
   /** Creates a gateway and starts listening. */
@@ -124,7 +142,7 @@ export class Gateway {
     this.port = await this.transport.listen({
       onUpgrade: () => (this.draining ? { accept: false, status: 503, headers: { 'Retry-After': '1' }, body: 'shutting down' } : { accept: true }),
       onConnection: (socket) => this.accept(socket),
-      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready }),
+      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready, dashboard: this.dashboard }),
     });
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
@@ -185,6 +203,7 @@ export class Gateway {
 
   private async drainAndClose(): Promise<void> {
     this.draining = true;
+    this.dashboard?.close();
     this.log.info({ connections: this.connections.size }, 'shutting down: draining connections');
     await this.transport.stopAccepting();
     const closed = new Promise<void>((resolve) => {

@@ -8,6 +8,9 @@ import { POLICIES } from '../flow/policy.js';
 
 const Policy = z.enum(POLICIES as [string, ...string[]]).transform((p) => p as (typeof POLICIES)[number]);
 
+/** Shortest admin key accepted: long enough that it cannot be guessed online. */
+export const MIN_ADMIN_KEY_LENGTH = 16;
+
 const ChannelSettings = z.strictObject({
   /** Slow-consumer policy for this channel's messages. */
   policy: Policy.default('disconnect'),
@@ -69,6 +72,16 @@ export const ConfigSchema = z
       .prefault({}),
     shutdown: z.strictObject({ drainTimeoutMs: z.number().int().min(0).default(5_000) }).prefault({}),
     compression: z.boolean().default(false),
+    dashboard: z
+      .strictObject({
+        /** Serves the live flow-control dashboard at /dashboard (needs `adminKey`). */
+        enabled: z.boolean().default(false),
+        /** Secret for the dashboard page and feed (`Authorization: Bearer <key>` or `?key=`). */
+        adminKey: z.string().default(''),
+        /** Dashboard viewers (open event streams) at once; more are refused with 503. */
+        maxViewers: z.number().int().min(1).max(1000).default(10),
+      })
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -89,6 +102,9 @@ export const ConfigSchema = z
     }
     if (c.outbound.softQueueBytes >= c.outbound.maxQueueBytes) {
       ctx.addIssue({ code: 'custom', path: ['outbound', 'softQueueBytes'], message: 'must be below outbound.maxQueueBytes (0 disables it)' });
+    }
+    if (c.dashboard.enabled && c.dashboard.adminKey.length < MIN_ADMIN_KEY_LENGTH) {
+      ctx.addIssue({ code: 'custom', path: ['dashboard', 'adminKey'], message: `must be at least ${MIN_ADMIN_KEY_LENGTH} characters when the dashboard is enabled` });
     }
     if (c.transport === 'uws' && c.inbound.mode === 'pause') {
       ctx.addIssue({ code: 'custom', path: ['inbound', 'mode'], message: "'pause' needs a transport that can stop reading; uWebSockets.js cannot: use transport 'ws' or mode 'reject'" });

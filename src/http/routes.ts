@@ -1,10 +1,13 @@
 import type { Registry } from 'prom-client';
+import type { Dashboard } from '../dashboard/dashboard.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 
 export interface RouteState {
   readonly registry: Registry;
   /** False while starting or draining. */
   ready(): boolean;
+  /** Present when `dashboard.enabled`; otherwise /dashboard is 404. */
+  readonly dashboard?: Dashboard;
 }
 
 /** HTTP endpoints served on the WebSocket port, whichever transport is in use. */
@@ -22,6 +25,7 @@ export async function handleHttp(request: HttpRequest, state: RouteState): Promi
     case '/':
       return { status: 426, headers: { ...text, Upgrade: 'websocket' }, body: 'Sluice: connect with a WebSocket client; see docs/protocol.md\n' };
     default:
+      if (state.dashboard !== undefined && (path === '/dashboard' || path.startsWith('/dashboard/'))) return state.dashboard.handle(request, path);
       return { status: 404, headers: text, body: 'not found\n' };
   }
 }

@@ -1,3 +1,4 @@
+import type { Clock } from '../util/clock.js';
 import type { Logger } from './logger.js';
 import type { Stats } from './stats.js';
 
@@ -15,32 +16,70 @@ export interface HealthSource {
 
 /** Share of a queue's hard limit above which the health summary warns. */
 export const QUEUE_WARN_UTILISATION = 0.8;
+/**
+ * Sockets crossing their high-water mark this often (events per second, whole node) means clients
+ * keep reading slower than they are sent to: worth a warning before queues fill.
+ */
+export const BACKPRESSURE_WARN_PER_SECOND = 20;
+/** How many of the worst queues a warning names. */
+const WORST_NAMED = 5;
+
+const COUNTERS = ['rateLimited', 'dropped', 'conflated', 'expired', 'backpressure', 'messagesIn', 'messagesOut'] as const;
+export type HealthCounter = (typeof COUNTERS)[number];
+
+export interface HealthReport {
+  readonly connections: number;
+  readonly queuedBytes: number;
+  readonly maxQueueUtilisation: number;
+  /** Growth of each counter since the previous assessment. */
+  readonly delta: Readonly<Record<HealthCounter, number>>;
+  /** Time covered by `delta`. */
+  readonly elapsedMs: number;
+  /** Queues above QUEUE_WARN_UTILISATION. */
+  readonly queuesAbove80: number;
+  /** Ids of the fullest of those, fullest first. */
+  readonly worst: readonly string[];
+  /** Human-readable warnings; empty when all is well. */
+  readonly warnings: readonly string[];
+}
+
+function readCounters(stats: Stats): Record<HealthCounter, number> {
+  return {
+    rateLimited: stats.rateLimited,
+    dropped: stats.shed.dropped,
+    conflated: stats.shed.conflated,
+    expired: stats.shed.expired,
+    backpressure: stats.backpressureEvents,
+    messagesIn: stats.messagesIn,
+    messagesOut: stats.messagesOut,
+  };
+}
 
 /**
- * A periodic one-line account of flow control: what was shed, rejected and queued since the last
- * summary, and a warning naming the connections whose queues run above 80%.
+ * Judges flow-control health from the plain counters and the open queues. Each instance keeps its
+ * own baseline, so the periodic log line and the dashboard can assess at their own pace.
  */
-export class HealthSummary {
-  private last = { rateLimited: 0, dropped: 0, conflated: 0, expired: 0, backpressure: 0, messagesIn: 0, messagesOut: 0 };
+export class HealthAssessor {
+  private last: Record<HealthCounter, number>;
+  private lastAt: number;
 
   constructor(
     private readonly source: HealthSource,
-    private readonly log: Logger,
-  ) {}
+    private readonly clock: Clock,
+  ) {
+    this.last = readCounters(source.stats);
+    this.lastAt = clock();
+  }
 
-  report(): void {
-    const { stats } = this.source;
-    const now = {
-      rateLimited: stats.rateLimited,
-      dropped: stats.shed.dropped,
-      conflated: stats.shed.conflated,
-      expired: stats.shed.expired,
-      backpressure: stats.backpressureEvents,
-      messagesIn: stats.messagesIn,
-      messagesOut: stats.messagesOut,
-    };
-    const delta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - this.last[k as keyof typeof now]]));
+  assess(): HealthReport {
+    const now = readCounters(this.source.stats);
+    const at = this.clock();
+    const delta = {} as Record<HealthCounter, number>;
+    for (const k of COUNTERS) delta[k] = now[k] - this.last[k];
+    const elapsedMs = at - this.lastAt;
     this.last = now;
+    this.lastAt = at;
+
     let queuedBytes = 0;
     let maxUtilisation = 0;
     const hot: QueueView[] = [];
@@ -49,12 +88,49 @@ export class HealthSummary {
       if (q.utilisation > maxUtilisation) maxUtilisation = q.utilisation;
       if (q.utilisation > QUEUE_WARN_UTILISATION) hot.push(q);
     }
-    const summary = { connections: this.source.connectionCount(), queuedBytes, maxQueueUtilisation: Number(maxUtilisation.toFixed(3)), ...delta };
-    if (hot.length > 0) {
-      hot.sort((a, b) => b.utilisation - a.utilisation);
-      this.log.warn({ ...summary, queuesAbove80: hot.length, worst: hot.slice(0, 5).map((q) => q.id) }, 'health: outbound queues above 80%');
-    } else {
-      this.log.info(summary, 'health');
+    hot.sort((a, b) => b.utilisation - a.utilisation);
+    const worst = hot.slice(0, WORST_NAMED).map((q) => q.id);
+    const warnings: string[] = [];
+    if (hot.length > 0) warnings.push(`${hot.length} outbound queue(s) above ${QUEUE_WARN_UTILISATION * 100}%: ${worst.join(', ')}`);
+    const backpressurePerSecond = elapsedMs > 0 ? (delta.backpressure * 1000) / elapsedMs : 0;
+    if (backpressurePerSecond > BACKPRESSURE_WARN_PER_SECOND) {
+      warnings.push(`frequent backpressure: ${backpressurePerSecond.toFixed(1)} high-water-mark crossings/s (warns above ${BACKPRESSURE_WARN_PER_SECOND}/s)`);
+    }
+    return {
+      connections: this.source.connectionCount(),
+      queuedBytes,
+      maxQueueUtilisation: Number(maxUtilisation.toFixed(3)),
+      delta,
+      elapsedMs,
+      queuesAbove80: hot.length,
+      worst,
+      warnings,
+    };
+  }
+}
+
+/**
+ * A periodic one-line account of flow control: what was shed, rejected and queued since the last
+ * summary, and a warning naming the connections whose queues run above 80%.
+ */
+export class HealthSummary {
+  private readonly assessor: HealthAssessor;
+
+  constructor(
+    source: HealthSource,
+    private readonly log: Logger,
+    clock: Clock,
+  ) {
+    this.assessor = new HealthAssessor(source, clock);
+  }
+
+  report(): void {
+    const r = this.assessor.assess();
+    const summary = { connections: r.connections, queuedBytes: r.queuedBytes, maxQueueUtilisation: r.maxQueueUtilisation, ...r.delta };
+    if (r.warnings.length === 0) this.log.info(summary, 'health');
+    else {
+      const msg = r.queuesAbove80 > 0 ? 'health: outbound queues above 80%' : 'health: frequent backpressure';
+      this.log.warn({ ...summary, queuesAbove80: r.queuesAbove80, worst: r.worst, warnings: r.warnings }, msg);
     }
   }
 }

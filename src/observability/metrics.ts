@@ -5,6 +5,8 @@ export interface MetricsSource {
   readonly stats: Stats;
   connectionCount(): number;
   channelCount(): number;
+  /** Messages accepted for publication on this node. */
+  publications(): number;
   /** Queued outbound bytes of every open connection. */
   queuedBytes(): Iterable<number>;
 }
@@ -43,6 +45,7 @@ export function createMetrics(source: MetricsSource): Registry {
   follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', () => stats.invalidFrames);
   follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', () => stats.backpressureEvents);
   follow('sluice_gap_frames_total', 'Gap notices sent to clients', () => stats.gapFrames);
+  follow('sluice_publications_total', 'Messages published into channels on this node', () => source.publications());
 
   const shedLast = { dropped: 0, conflated: 0, expired: 0 };
   new Counter({

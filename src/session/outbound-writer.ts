@@ -45,6 +45,8 @@ export class OutboundWriter {
   private closed = false;
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
+  /** Messages this connection's policies shed so far, by reason (observability). */
+  readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
     this.queue = new OutboundQueue<Publication>(deps.limits, this.onShed);
@@ -154,6 +156,7 @@ export class OutboundWriter {
 
   private readonly onShed = (pub: Publication, reason: ShedReason): void => {
     this.deps.stats.shed[reason]++;
+    this.shed[reason]++;
     const sub = this.deps.owner.subscriptionOf(pub.channel);
     if (sub === undefined) return;
     if (sub.gapCount === 0) this.pendingGaps++;

@@ -63,6 +63,27 @@ export interface HttpResponse {
   readonly status: number;
   readonly headers?: Record<string, string>;
   readonly body: string | Buffer;
+  /**
+   * Makes this a streaming response (server-sent events): the transport sends status, headers and
+   * `body`, keeps the response open and hands it to `stream`, which returns the handler of its end.
+   * Without it the response is complete once `body` is sent.
+   */
+  readonly stream?: (out: HttpStream) => HttpStreamHandler;
+}
+
+/** An open streaming HTTP response. Writes are never queued by the core beyond what this reports. */
+export interface HttpStream {
+  /** Writes a chunk at once; returns false when the peer is not reading (skip rather than pile up). */
+  write(chunk: string): boolean;
+  /** Bytes written but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /** Ends the response; `onClose` follows. */
+  end(): void;
+}
+
+export interface HttpStreamHandler {
+  /** Called exactly once when the response is over, whoever ended it (peer gone, end(), server closing). */
+  onClose(): void;
 }
 
 export type UpgradeDecision = { accept: true } | { accept: false; status: number; headers?: Record<string, string>; body: string };
@@ -72,7 +93,7 @@ export interface TransportCallbacks {
   onUpgrade(request: UpgradeRequest): UpgradeDecision;
   /** A connection was accepted; the core returns the handler for its events. */
   onConnection(socket: TransportSocket, request: UpgradeRequest): SocketHandler;
-  /** Plain HTTP requests on the same port (health, metrics). */
+  /** Plain HTTP requests on the same port (health, metrics, dashboard); may answer with a stream. */
   onHttp(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
 }
 

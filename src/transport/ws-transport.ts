@@ -5,6 +5,7 @@ import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
 import type {
+  HttpResponse,
   PreparedFrame,
   SocketHandler,
   TransportCallbacks,
@@ -129,6 +130,18 @@ function onDrain(this: Socket): void {
   adapterOf(this).handler?.onDrain();
 }
 
+/** Hands an open node:http response to the core as an HttpStream. One per dashboard viewer, not per message. */
+function openStream(res: ServerResponse, body: string | Buffer, open: NonNullable<HttpResponse['stream']>): void {
+  res.socket?.setNoDelay(true);
+  res.write(body);
+  const handler = open({
+    write: (chunk) => res.write(chunk),
+    bufferedAmount: () => res.writableLength,
+    end: () => res.end(),
+  });
+  res.once('close', () => handler.onClose());
+}
+
 function headersOf(req: IncomingMessage): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(req.headers)) out[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -221,7 +234,8 @@ export class WsTransport implements TransportServer {
     try {
       const response = await this.callbacks!.onHttp({ method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req) });
       res.writeHead(response.status, response.headers);
-      res.end(response.body);
+      if (response.stream === undefined) res.end(response.body);
+      else openStream(res, response.body, response.stream);
     } catch {
       res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end('internal error');

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../observability/logger.js';
+import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+import { AdminKey } from './access.js';
+import { DashboardFeed, type SnapshotProducer } from './feed.js';
+
+/** How often the feed sends a snapshot. */
+export const DASHBOARD_INTERVAL_MS = 1000;
+
+const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Cache-Control': 'no-store',
+  // The key travels in the page's query string: never hand it on to another site.
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'",
+};
+const EVENT_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' };
+const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
+
+/**
+ * The live flow-control dashboard: a static page at /dashboard and its server-sent-event feed at
+ * /dashboard/events, both behind the admin key. Built only when `dashboard.enabled`.
+ */
+export class Dashboard {
+  private readonly key: AdminKey;
+  private readonly page: string;
+  private readonly events: DashboardFeed;
+
+  constructor(config: Config['dashboard'], builder: SnapshotProducer, log: Logger) {
+    this.key = new AdminKey(config.adminKey);
+    this.page = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
+    this.events = new DashboardFeed(builder, { intervalMs: DASHBOARD_INTERVAL_MS, maxViewers: config.maxViewers }, log);
+  }
+
+  /** The live feed (viewer count, whether its timer runs). */
+  get feed(): DashboardFeed {
+    return this.events;
+  }
+
+  /** Answers a request under /dashboard (`path` without the query string). */
+  handle(request: HttpRequest, path: string): HttpResponse {
+    if (path !== '/dashboard' && path !== '/dashboard/events') return { status: 404, headers: TEXT, body: 'not found\n' };
+    if (!this.key.allows(request)) {
+      return { status: 401, headers: { ...TEXT, 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' }, body: 'unauthorized: pass the admin key\n' };
+    }
+    if (path === '/dashboard') return { status: 200, headers: PAGE_HEADERS, body: this.page };
+    if (request.method === 'HEAD') return { status: 200, headers: EVENT_HEADERS, body: '' };
+    if (this.events.full) return { status: 503, headers: { ...TEXT, 'Retry-After': '5' }, body: 'too many dashboard viewers\n' };
+    return { status: 200, headers: EVENT_HEADERS, body: `retry: 3000\n\n`, stream: (out) => this.events.join(out) };
+  }
+
+  close(): void {
+    this.events.close();
+  }
+}

@@ -1,0 +1,226 @@
+import type { ShedReason } from '../flow/policy.js';
+import type { HealthAssessor } from '../observability/health-summary.js';
+import type { Stats } from '../observability/stats.js';
+import { CLOSE } from '../protocol/close-codes.js';
+import type { Clock } from '../util/clock.js';
+import { TopK } from './top-k.js';
+
+/** What the dashboard reads of a connection: the same fields the close log and /metrics use. */
+export interface DashboardConnection {
+  readonly id: string;
+  readonly socket: { readonly remoteAddress: string };
+  readonly rateLimited: number;
+  readonly messagesIn: number;
+  readonly subscriptionCount: number;
+  readonly writer: {
+    readonly queuedBytes: number;
+    readonly queuedMessages: number;
+    readonly utilisation: number;
+    oldestQueuedAt(): number | undefined;
+    readonly shed: Readonly<Record<ShedReason, number>>;
+  };
+}
+
+/** What the dashboard reads of a channel. `seq` counts its publications, so its growth is the publish rate. */
+export interface DashboardChannel {
+  readonly name: string;
+  readonly seq: number;
+  readonly subscribers: { readonly size: number };
+  readonly queuePolicy: { readonly policy: string };
+}
+
+/** The gateway's live state, read (never copied) once per snapshot. */
+export interface DashboardSource {
+  readonly stats: Stats;
+  readonly transport: string;
+  connections(): Iterable<DashboardConnection>;
+  channels(): Iterable<DashboardChannel>;
+  channelCount(): number;
+  publications(): number;
+}
+
+const RATE_KEYS = [
+  'messagesIn',
+  'messagesOut',
+  'bytesIn',
+  'bytesOut',
+  'publications',
+  'dropped',
+  'conflated',
+  'expired',
+  'slowConsumerDisconnects',
+  'rateLimited',
+  'rateLimitDisconnects',
+  'backpressureEvents',
+] as const;
+export type RateKey = (typeof RATE_KEYS)[number];
+
+export interface SlowConsumerRow {
+  readonly id: string;
+  readonly ip: string;
+  readonly queuedBytes: number;
+  readonly queuedMessages: number;
+  /** Share of the tighter hard queue limit in use, 0..1. */
+  readonly utilisation: number;
+  /** Age of the oldest queued message, ms. */
+  readonly oldestAgeMs: number;
+  /** Messages its channels' policies shed so far, by reason. */
+  readonly shed: Readonly<Record<ShedReason, number>>;
+}
+
+export interface PublisherRow {
+  readonly id: string;
+  readonly ip: string;
+  readonly rateLimited: number;
+  readonly messagesIn: number;
+}
+
+export interface ChannelRow {
+  readonly name: string;
+  readonly policy: string;
+  readonly subscribers: number;
+  /** Publications per second over the last interval. */
+  readonly perSecond: number;
+  readonly seq: number;
+}
+
+export interface Snapshot {
+  /** Wall-clock time of the snapshot (ms since the epoch). */
+  readonly at: number;
+  /** Time covered by `rates`. */
+  readonly intervalMs: number;
+  readonly transport: string;
+  readonly connections: number;
+  readonly channels: number;
+  /** Counter totals since the gateway started. */
+  readonly totals: Readonly<Record<RateKey, number>>;
+  /** Counter growth per second over the last interval. */
+  readonly rates: Readonly<Record<RateKey, number>>;
+  readonly queues: {
+    /** Connections by outbound queue utilisation: [empty, (0,10%], (10,20%], …, (90,100%]]. */
+    readonly histogram: readonly number[];
+    readonly queuedBytes: number;
+  };
+  readonly slowConsumers: readonly SlowConsumerRow[];
+  readonly publishers: readonly PublisherRow[];
+  /** Hottest channels: by deliveries per second (publish rate × subscribers), then subscribers. */
+  readonly hotChannels: readonly ChannelRow[];
+  readonly warnings: readonly string[];
+}
+
+/** Rows per table. */
+export const TABLE_ROWS = 10;
+const HISTOGRAM_BUCKETS = 10;
+
+/**
+ * Builds dashboard snapshots from the same counters /metrics reads. Rates are the growth of those
+ * counters between two builds, so one builder serves all viewers and is built once per interval.
+ */
+export class SnapshotBuilder {
+  private last: Record<RateKey, number>;
+  private lastAt: number;
+  /** Each channel's seq at the previous build; weak, so forgotten channels need no cleanup. */
+  private channelSeq = new WeakMap<DashboardChannel, number>();
+
+  constructor(
+    private readonly source: DashboardSource,
+    private readonly health: HealthAssessor,
+    private readonly clock: Clock,
+    private readonly wallClock: () => number = Date.now,
+  ) {
+    this.last = this.totals();
+    this.lastAt = clock();
+  }
+
+  /** Starts a fresh interval: the next build reports rates from now on. */
+  reset(): void {
+    this.last = this.totals();
+    this.lastAt = this.clock();
+    this.health.assess();
+    this.channelSeq = new WeakMap();
+    for (const ch of this.source.channels()) this.channelSeq.set(ch, ch.seq);
+  }
+
+  build(): Snapshot {
+    const now = this.clock();
+    const elapsedMs = Math.max(1, now - this.lastAt);
+    const perSecond = 1000 / elapsedMs;
+    const totals = this.totals();
+    const rates = {} as Record<RateKey, number>;
+    for (const k of RATE_KEYS) rates[k] = round((totals[k] - this.last[k]) * perSecond);
+    this.last = totals;
+    this.lastAt = now;
+
+    const histogram = new Array<number>(HISTOGRAM_BUCKETS + 1).fill(0);
+    let connections = 0;
+    let queuedBytes = 0;
+    const slow = new TopK<SlowConsumerRow>(TABLE_ROWS);
+    const publishers = new TopK<PublisherRow>(TABLE_ROWS);
+    for (const c of this.source.connections()) {
+      connections++;
+      const w = c.writer;
+      queuedBytes += w.queuedBytes;
+      const u = w.utilisation;
+      histogram[u <= 0 ? 0 : Math.min(HISTOGRAM_BUCKETS, Math.ceil(u * HISTOGRAM_BUCKETS))]!++;
+      slow.offer(w.queuedBytes, () => {
+        const oldest = w.oldestQueuedAt();
+        return {
+          id: c.id,
+          ip: c.socket.remoteAddress,
+          queuedBytes: w.queuedBytes,
+          queuedMessages: w.queuedMessages,
+          utilisation: round(u),
+          oldestAgeMs: oldest === undefined ? 0 : Math.round(now - oldest),
+          shed: { ...w.shed },
+        };
+      });
+      publishers.offer(c.rateLimited, () => ({ id: c.id, ip: c.socket.remoteAddress, rateLimited: c.rateLimited, messagesIn: c.messagesIn }));
+    }
+
+    const hot = new TopK<ChannelRow>(TABLE_ROWS);
+    const seqs = this.channelSeq;
+    for (const ch of this.source.channels()) {
+      const previous = seqs.get(ch) ?? 0;
+      seqs.set(ch, ch.seq);
+      const rate = (ch.seq - previous) * perSecond;
+      const subscribers = ch.subscribers.size;
+      // Deliveries per second rank first; subscribers break ties (and rank channels that are quiet right now).
+      hot.offer(rate * Math.max(1, subscribers) + subscribers / 1e6, () => ({ name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), seq: ch.seq }));
+    }
+
+    return {
+      at: this.wallClock(),
+      intervalMs: Math.round(elapsedMs),
+      transport: this.source.transport,
+      connections,
+      channels: this.source.channelCount(),
+      totals,
+      rates,
+      queues: { histogram, queuedBytes },
+      slowConsumers: slow.toArray(),
+      publishers: publishers.toArray(),
+      hotChannels: hot.toArray(),
+      warnings: this.health.assess().warnings,
+    };
+  }
+
+  private totals(): Record<RateKey, number> {
+    const { stats } = this.source;
+    return {
+      messagesIn: stats.messagesIn,
+      messagesOut: stats.messagesOut,
+      bytesIn: stats.bytesIn,
+      bytesOut: stats.bytesOut,
+      publications: this.source.publications(),
+      dropped: stats.shed.dropped,
+      conflated: stats.shed.conflated,
+      expired: stats.shed.expired,
+      slowConsumerDisconnects: stats.closesByCode.get(CLOSE.slow_consumer.code) ?? 0,
+      rateLimited: stats.rateLimited,
+      rateLimitDisconnects: stats.closesByCode.get(CLOSE.rate_limit_strikes.code) ?? 0,
+      backpressureEvents: stats.backpressureEvents,
+    };
+  }
+}
+
+const round = (n: number): number => Math.round(n * 100) / 100;

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { SnapshotBuilder, type DashboardChannel, type DashboardConnection } from '../../src/dashboard/snapshot.js';
+import { TopK } from '../../src/dashboard/top-k.js';
+import { HealthAssessor } from '../../src/observability/health-summary.js';
+import { Stats } from '../../src/observability/stats.js';
+
+function connection(id: string, queuedBytes: number, utilisation: number, rateLimited = 0, oldestAt?: number): DashboardConnection {
+  return {
+    id,
+    socket: { remoteAddress: '127.0.0.1' },
+    rateLimited,
+    messagesIn: 10,
+    subscriptionCount: 1,
+    writer: { queuedBytes, queuedMessages: queuedBytes > 0 ? 3 : 0, utilisation, oldestQueuedAt: () => oldestAt, shed: { dropped: 1, conflated: 2, expired: 0 } },
+  };
+}
+
+function setup() {
+  let now = 1_000;
+  const clock = () => now;
+  const stats = new Stats();
+  const connections: DashboardConnection[] = [];
+  const channels: Array<DashboardChannel & { seq: number }> = [];
+  let publications = 0;
+  const source = {
+    stats,
+    transport: 'ws',
+    connections: () => connections,
+    channels: () => channels,
+    channelCount: () => channels.length,
+    publications: () => publications,
+  };
+  const health = new HealthAssessor({ stats, connectionCount: () => connections.length, queues: () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })) }, clock);
+  const builder = new SnapshotBuilder(source, health, clock, () => 42);
+  return { builder, stats, connections, channels, advance: (ms: number) => (now += ms), publish: (n: number) => (publications += n) };
+}
+
+describe('SnapshotBuilder', () => {
+  it('reports counter growth per second over the interval since the last build', () => {
+    const t = setup();
+    t.builder.reset();
+    t.stats.messagesOut += 500;
+    t.stats.shed.conflated += 30;
+    t.stats.countClose(4100);
+    t.publish(20);
+    t.advance(2_000);
+    const s = t.builder.build();
+    expect(s.intervalMs).toBe(2_000);
+    expect(s.rates.messagesOut).toBe(250);
+    expect(s.rates.conflated).toBe(15);
+    expect(s.rates.slowConsumerDisconnects).toBe(0.5);
+    expect(s.rates.publications).toBe(10);
+    expect(s.totals.messagesOut).toBe(500);
+    t.advance(1_000);
+    expect(t.builder.build().rates.messagesOut).toBe(0);
+  });
+
+  it('bins queue utilisation and ranks slow consumers, publishers and channels', () => {
+    const t = setup();
+    t.connections.push(connection('idle', 0, 0), connection('half', 500, 0.5, 3), connection('full', 900, 0.95, 0, 700), connection('tiny', 10, 0.01, 9));
+    t.channels.push({ name: 'quiet', seq: 0, subscribers: { size: 50 }, queuePolicy: { policy: 'disconnect' } });
+    t.channels.push({ name: 'busy', seq: 10, subscribers: { size: 2 }, queuePolicy: { policy: 'conflate' } });
+    t.channels.push({ name: 'dead', seq: 0, subscribers: { size: 0 }, queuePolicy: { policy: 'drop-oldest' } });
+    t.builder.reset();
+    t.channels[1]!.seq += 100;
+    t.advance(1_000);
+    const s = t.builder.build();
+    expect(s.queues.histogram).toEqual([1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
+    expect(s.queues.queuedBytes).toBe(1410);
+    expect(s.slowConsumers.map((r) => r.id)).toEqual(['full', 'half', 'tiny']);
+    expect(s.slowConsumers[0]).toMatchObject({ oldestAgeMs: 1_300, shed: { dropped: 1, conflated: 2, expired: 0 } });
+    expect(s.publishers.map((r) => [r.id, r.rateLimited])).toEqual([['tiny', 9], ['half', 3]]);
+    expect(s.hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['busy', 100], ['quiet', 0]]);
+    expect(s.warnings).toHaveLength(1);
+    expect(s.warnings[0]).toContain('full');
+  });
+});
+
+describe('TopK', () => {
+  it('keeps the k largest scores, largest first, and ignores non-positive ones', () => {
+    const top = new TopK<number>(3);
+    for (const n of [5, 1, 0, 9, -2, 7, 3, 8]) top.offer(n, () => n);
+    expect(top.toArray()).toEqual([9, 8, 7]);
+  });
+});
