@@ -1,3 +1,4 @@
+export type TransportName = 'ws' | 'uws';
+
 /** Every transport the end-to-end suites run against. */
-export const TRANSPORTS = ['ws'] as const;
-export type TransportName = (typeof TRANSPORTS)[number];
+export const TRANSPORTS: readonly TransportName[] = ['ws'];
