@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { keyPaths } from '../../src/config/load.js';
+import { CLOSE } from '../../src/protocol/close-codes.js';
+import { ERRORS } from '../../src/protocol/errors.js';
+import { ROOT } from '../helpers/process.js';
+
+/** The rows of the Markdown table(s) under a `## heading`, as arrays of trimmed cells. */
+function tableRows(file: string, heading: string): string[][] {
+  const text = readFileSync(`${ROOT}/${file}`, 'utf8');
+  const start = text.indexOf(`\n## ${heading}\n`);
+  if (start < 0) throw new Error(`${file} has no "## ${heading}" section`);
+  const end = text.indexOf('\n## ', start + 1);
+  const section = text.slice(start, end < 0 ? undefined : end);
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('|') && !/^\|\s*-/.test(line))
+    .map((line) => line.split('|').slice(1, -1).map((c) => c.trim()))
+    .slice(1); // header row
+}
+
+const unquote = (cell: string) => cell.replace(/^`|`$/g, '');
+
+describe('code and docs stay in step', () => {
+  it('documents every error code in docs/protocol.md, and no other', () => {
+    const documented = tableRows('docs/protocol.md', 'Error codes').map((r) => unquote(r[0]!));
+    expect(documented.sort(), 'edit the "Error codes" table of docs/protocol.md').toEqual(Object.keys(ERRORS).sort());
+    for (const row of tableRows('docs/protocol.md', 'Error codes')) {
+      const code = unquote(row[0]!) as keyof typeof ERRORS;
+      expect(row[1], `temporary flag of ${code}`).toBe(ERRORS[code].temporary ? 'yes' : 'no');
+    }
+  });
+
+  it('documents every close code in docs/protocol.md, and no other', () => {
+    const rows = tableRows('docs/protocol.md', 'Close codes');
+    const documented = rows.map((r) => Number(r[0]));
+    const codes = Object.values(CLOSE).map((c) => c.code);
+    expect(documented.sort(), 'edit the "Close codes" table of docs/protocol.md').toEqual([...codes].sort());
+    for (const row of rows) {
+      const entry = Object.entries(CLOSE).find(([, c]) => c.code === Number(row[0]))!;
+      expect(row[2], `name of close code ${row[0]}`).toBe(entry[0]);
+    }
+  });
+
+  it('documents every configuration key in README.md with its default, and no other', () => {
+    const rows = tableRows('README.md', 'Configuration');
+    const documented = new Map(rows.map((r) => [unquote(r[0]!), unquote(r[1]!)]));
+    const keys = keyPaths().map(([k]) => k);
+    expect([...documented.keys()].sort(), 'add or remove rows in the configuration table of README.md').toEqual([...keys].sort());
+    for (const [key, def] of keyPaths()) {
+      const shown = typeof def === 'string' ? (def === '' ? '""' : def) : JSON.stringify(def);
+      expect(documented.get(key), `default of ${key} in README.md`).toBe(shown);
+    }
+  });
+});
