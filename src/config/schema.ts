@@ -28,12 +28,12 @@ const ChannelRule = ChannelSettings.partial().extend({
 });
 
 export const ConfigSchema = z
-  .object({
+  .strictObject({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(8080),
     transport: z.enum(['ws', 'uws']).default('ws'),
     limits: z
-      .object({
+      .strictObject({
         maxConnections: z.number().int().min(1).default(10_000),
         maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
         maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
@@ -41,7 +41,7 @@ export const ConfigSchema = z
       })
       .prefault({}),
     inbound: z
-      .object({
+      .strictObject({
         mode: z.enum(['reject', 'pause']).default('reject'),
         messagesPerSecond: z.number().min(0).default(1_000),
         messagesBurst: z.number().min(1).default(2_000),
@@ -53,7 +53,7 @@ export const ConfigSchema = z
       })
       .prefault({}),
     outbound: z
-      .object({
+      .strictObject({
         highWaterMarkBytes: z.number().int().min(16 * 1024).default(64 * 1024),
         maxQueueBytes: z.number().int().min(1024).default(1024 * 1024),
         maxQueueMessages: z.number().int().min(1).max(1_000_000).default(4096),
@@ -65,7 +65,7 @@ export const ConfigSchema = z
     channelDefaults: ChannelSettings.prefault({}),
     channels: z.array(ChannelRule).max(1000).default([]),
     heartbeat: z
-      .object({
+      .strictObject({
         intervalMs: z.number().int().min(100).default(15_000),
         idleTimeoutMs: z.number().int().min(200).default(45_000),
       })
@@ -83,7 +83,7 @@ export const ConfigSchema = z
       })
       .prefault({}),
     log: z
-      .object({
+      .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
         healthSummaryIntervalMs: z.number().int().min(0).default(30_000),
       })

@@ -1,0 +1,119 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { ConfigError, envName, loadConfig } from '../../src/config/load.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+describe('loadConfig', () => {
+  it('gives a complete, frozen default configuration', () => {
+    const config = loadConfig();
+    expect(config.port).toBe(8080);
+    expect(config.outbound.maxQueueBytes).toBe(1024 * 1024);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.outbound)).toBe(true);
+  });
+
+  it('layers file < env < flags < overrides', () => {
+    const path = file('layers.yaml', 'port: 1000\ninbound:\n  messagesPerSecond: 5\noutbound:\n  maxQueueMessages: 7\n');
+    const config = loadConfig({
+      file: path,
+      env: { SLUICE_PORT: '2000', SLUICE_INBOUND_MESSAGES_PER_SECOND: '6' },
+      flags: [['port', '3000']],
+      overrides: { outbound: { maxQueueBytes: 4096, softQueueBytes: 0 } },
+    });
+    expect(config.port).toBe(3000);
+    expect(config.inbound.messagesPerSecond).toBe(6);
+    expect(config.outbound.maxQueueMessages).toBe(7);
+    expect(config.outbound.maxQueueBytes).toBe(4096);
+  });
+
+  it('reads JSON files and JSON-valued variables', () => {
+    const path = file('c.json', JSON.stringify({ channels: [{ pattern: 'a.*', policy: 'conflate' }] }));
+    expect(loadConfig({ file: path }).channels[0]).toMatchObject({ pattern: 'a.*', policy: 'conflate' });
+    const fromEnv = loadConfig({ env: { SLUICE_CHANNELS: '[{"pattern":"b.*","policy":"drop-newest"}]', SLUICE_COMPRESSION: 'true' } });
+    expect(fromEnv.channels[0]).toMatchObject({ pattern: 'b.*', policy: 'drop-newest' });
+    expect(fromEnv.compression).toBe(true);
+  });
+
+  it('maps key paths to environment variable names', () => {
+    expect(envName('outbound.maxQueueBytes')).toBe('SLUICE_OUTBOUND_MAX_QUEUE_BYTES');
+    expect(envName('limits.maxSubscriptionsPerConnection')).toBe('SLUICE_LIMITS_MAX_SUBSCRIPTIONS_PER_CONNECTION');
+  });
+
+  const rejects = (options: Parameters<typeof loadConfig>[0], ...fragments: string[]) => {
+    let message = '';
+    try {
+      loadConfig(options);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    for (const f of fragments) expect(message).toContain(f);
+  };
+
+  it('names the bad key and its source', () => {
+    rejects({ file: file('bad.yaml', 'outbound:\n  maxQueueBytes: -1\n') }, 'outbound.maxQueueBytes', 'bad.yaml');
+    rejects({ env: { SLUICE_PORT: '70000' } }, 'port', 'SLUICE_PORT');
+    rejects({ env: { SLUICE_PORT: 'eighty' } }, 'port: expected a number', 'SLUICE_PORT');
+    rejects({ flags: [['inbound.mode', 'drop']] }, 'inbound.mode', '--inbound.mode');
+    rejects({ overrides: { channels: [{ pattern: 'x', policy: 'sometimes' }] } }, 'channels.0.policy');
+  });
+
+  it('rejects unknown keys, variables and options', () => {
+    rejects({ file: file('typo.yaml', 'outbound:\n  maxQueueByte: 5\n') }, 'outbound.maxQueueByte', 'unknown key');
+    rejects({ env: { SLUICE_NOT_A_KEY: '1' } }, 'SLUICE_NOT_A_KEY');
+    rejects({ flags: [['nope', '1']] }, 'unknown option --nope');
+  });
+
+  it('rejects contradictory settings with the reason', () => {
+    rejects({ overrides: { limits: { maxPayloadBytes: 1_000_000 }, inbound: { bytesBurst: 1000 } } }, 'inbound.bytesBurst', 'maxPayloadBytes');
+    rejects({ overrides: { heartbeat: { intervalMs: 1000, idleTimeoutMs: 500 } } }, 'heartbeat.idleTimeoutMs');
+    rejects({ overrides: { outbound: { maxQueueBytes: 2048, softQueueBytes: 4096 } } }, 'outbound.softQueueBytes');
+    rejects({ overrides: { transport: 'uws', inbound: { mode: 'pause' } } }, 'inbound.mode', 'uWebSockets.js');
+  });
+
+  it('reports unreadable and unparsable files', () => {
+    rejects({ file: join(dir, 'missing.yaml') }, 'cannot read config file');
+    rejects({ file: file('broken.json', '{"port":') }, 'cannot parse config file');
+    rejects({ file: file('list.yaml', '- 1\n- 2\n') }, 'must hold a mapping');
+  });
+});
+
+describe('ChannelRules', () => {
+  const config = loadConfig({
+    overrides: {
+      channelDefaults: { policy: 'disconnect', historySize: 100 },
+      channels: [
+        { pattern: 'market.*', policy: 'conflate', historySize: 1 },
+        { pattern: 'chat.vip.*', historySize: 5000 },
+        { pattern: 'chat.*', historySize: 1000 },
+        { pattern: 'exact', policy: 'drop-newest' },
+      ],
+    },
+  });
+  const rules = new ChannelRules(config);
+
+  it('applies the first matching pattern, filling gaps from the defaults', () => {
+    expect(rules.settingsFor('market.BTC')).toMatchObject({ policy: 'conflate', historySize: 1, pattern: 'market.*' });
+    expect(rules.settingsFor('chat.vip.1')).toMatchObject({ policy: 'disconnect', historySize: 5000 });
+    expect(rules.settingsFor('chat.room')).toMatchObject({ historySize: 1000 });
+    expect(rules.settingsFor('exact')).toMatchObject({ policy: 'drop-newest' });
+    expect(rules.settingsFor('exactly')).toMatchObject({ pattern: '*', policy: 'disconnect', historySize: 100 });
+  });
+
+  it('treats dots and other characters in patterns literally', () => {
+    expect(rules.settingsFor('marketXBTC').pattern).toBe('*');
+  });
+
+  it('shares one settings object per rule (no per-channel copies)', () => {
+    expect(rules.settingsFor('market.A')).toBe(rules.settingsFor('market.B'));
+  });
+});
