@@ -9,12 +9,16 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     port: config.port,
     maxPayloadBytes: config.limits.maxPayloadBytes,
     highWaterMarkBytes: config.outbound.highWaterMarkBytes,
+    outboundQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
   };
   switch (config.transport) {
     case 'ws':
       return new WsTransport(options);
-    case 'uws':
-      throw new Error('transport uws is not available in this build');
+    case 'uws': {
+      // Loaded only when asked for: the native addon stays out of processes that use ws.
+      const { UwsTransport } = await import('./uws-transport.js');
+      return UwsTransport.create(options);
+    }
   }
 }

@@ -103,6 +103,8 @@ export interface TransportOptions {
   readonly maxPayloadBytes: number;
   /** Bytes buffered in user space above which sends report backpressure. */
   readonly highWaterMarkBytes: number;
+  /** The core's bound on each connection's outbound queue; a transport's own cap, if any, sits well above it. */
+  readonly outboundQueueBytes: number;
   readonly perMessageDeflate: boolean;
 }
 
@@ -113,6 +115,8 @@ export interface TransportCapabilities {
 
 export interface TransportServer {
   readonly name: string;
+  /** What runs underneath (e.g. which native binary), for the start-up log line. */
+  readonly detail?: string;
   readonly capabilities: TransportCapabilities;
   /** Prepares a payload once so it can be written to many sockets without re-framing. */
   prepare(payload: Buffer): PreparedFrame;

@@ -1,0 +1,208 @@
+import { STATUS_CODES } from 'node:http';
+import type {
+  HttpRequest,
+  HttpResponse,
+  PreparedFrame,
+  TransportCallbacks,
+  TransportOptions,
+  TransportServer,
+  UpgradeRequest,
+} from './transport.js';
+import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
+import { loadUws, type LoadedUws } from './uws-loader.js';
+import { TOO_BIG_REASON, UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
+
+type Ws = UwsWebSocket<UwsUserData>;
+
+const adapterOf = (ws: Ws): UwsSocket => ws.getUserData().adapter!;
+
+// Handlers are module-level functions that find their adapter through the socket's user data: no closures per connection.
+function onMessage(ws: Ws, message: ArrayBuffer, isBinary: boolean): void {
+  adapterOf(ws).receive(message, isBinary);
+}
+function onDrain(ws: Ws): void {
+  adapterOf(ws).drained();
+}
+function onPong(ws: Ws): void {
+  adapterOf(ws).pong();
+}
+function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
+  const reason = Buffer.from(message).toString();
+  // uWS closes a frame above its own limit without a close frame (1006); report it as ws does.
+  if (code === 1006 && reason === 'Received too big message') adapterOf(ws).closedBy(1009, TOO_BIG_REASON);
+  else adapterOf(ws).closedBy(code, reason);
+}
+
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+function headersOf(req: UwsHttpRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  req.forEach((k, v) => {
+    out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
+  });
+  return out;
+}
+
+function urlOf(req: UwsHttpRequest): string {
+  const query = req.getQuery();
+  return query ? `${req.getUrl()}?${query}` : req.getUrl();
+}
+
+function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+/** Writes a complete response; must run corked (inside a handler or res.cork). */
+function writeResponse(res: UwsHttpResponse, method: string, response: HttpResponse, close = false): void {
+  res.writeStatus(statusLine(response.status));
+  // uWS writes Content-Length itself.
+  for (const [k, v] of Object.entries(response.headers ?? {})) if (k.toLowerCase() !== 'content-length') res.writeHeader(k, v);
+  if (method === 'HEAD') res.writeHeader('Content-Length', String(Buffer.byteLength(response.body))).endWithoutBody();
+  else res.end(response.body, close);
+}
+
+const INTERNAL_ERROR: HttpResponse = { status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error' };
+
+/**
+ * The transport for the most connections and messages per core, on uWebSockets.js. Same seam and
+ * behaviour as the `ws` transport except that reading cannot be paused (`capabilities.pause` is
+ * false) and uWS's own timers are off: Sluice's housekeeping does heartbeats and idle timeouts.
+ */
+export class UwsTransport implements TransportServer {
+  readonly name = 'uws';
+  readonly capabilities = { pause: false };
+  private readonly uws: UwsModule;
+  private readonly app: UwsApp;
+  private readonly settings: UwsSocketSettings;
+  private callbacks: TransportCallbacks | undefined;
+  private listenSocket: UwsListenSocket | undefined;
+  private accepting = true;
+
+  private constructor(
+    private readonly options: TransportOptions,
+    readonly loaded: LoadedUws,
+  ) {
+    this.uws = loaded.uws;
+    this.app = this.uws.App();
+    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate };
+  }
+
+  /** Loads uWebSockets.js (throws a UwsLoadError saying why and how to fix it) and creates the transport. */
+  static async create(options: TransportOptions): Promise<UwsTransport> {
+    return new UwsTransport(options, loadUws());
+  }
+
+  /** Which binary runs, for the start-up log line. */
+  get detail(): string {
+    return `${this.loaded.packageName}@${this.loaded.version} (${this.loaded.source}) ${this.loaded.binary}`;
+  }
+
+  /** uWS frames each send itself: the prepared frame is the payload. */
+  prepare(payload: Buffer): PreparedFrame {
+    return payload;
+  }
+
+  listen(callbacks: TransportCallbacks): Promise<number> {
+    this.callbacks = callbacks;
+    const { options, uws } = this;
+    const behavior: UwsBehavior<UwsUserData> = {
+      // Twice our limit, so that a frame above ours still arrives and gets a 1009 close frame (see UwsSocket.receive).
+      maxPayloadLength: 2 * options.maxPayloadBytes,
+      // Off: Sluice's housekeeping pings and closes idle connections (uWS aborts on values other than 0 or 8-960).
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      maxLifetime: 0,
+      // A safety net far above what the core lets build up (high-water mark plus one frame); never reached in normal operation.
+      maxBackpressure: 2 * (options.outboundQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes),
+      closeOnBackpressureLimit: false,
+      compression: options.perMessageDeflate ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR : uws.DISABLED,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: onMessage,
+      drain: onDrain,
+      pong: onPong,
+      close: onClose,
+    };
+    this.app.ws('/*', behavior);
+    this.app.any('/*', (res, req) => this.serveHttp(res, req));
+    return new Promise((resolve, reject) => {
+      this.app.listen(options.host, options.port, (listenSocket) => {
+        if (listenSocket === false) {
+          reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port} (address in use, not available, or not permitted)`));
+          return;
+        }
+        this.listenSocket = listenSocket;
+        resolve(uws.us_socket_local_port(listenSocket));
+      });
+    });
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.accepting = false;
+  }
+
+  async close(): Promise<void> {
+    this.accepting = false;
+    if (this.listenSocket !== undefined) {
+      this.uws.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = undefined;
+    }
+    // Closes whatever connection is left (the gateway has closed them all by now).
+    this.app.close?.();
+  }
+
+  /** Runs synchronously inside uWS's handler, so the request (valid only now) is copied before anything else. */
+  private upgrade(res: UwsHttpResponse, req: UwsHttpRequest, context: unknown): void {
+    const request: UpgradeRequest = { url: urlOf(req), headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
+    const key = request.headers['sec-websocket-key'] ?? '';
+    if (!WS_KEY.test(key) || request.headers['sec-websocket-version'] !== '13') {
+      writeResponse(res, 'GET', { status: 400, body: 'Missing or invalid Sec-WebSocket-Key or Sec-WebSocket-Version header' }, true);
+      return;
+    }
+    if (!this.accepting) {
+      writeResponse(res, 'GET', { status: 503, headers: { 'Retry-After': '1' }, body: 'shutting down' }, true);
+      return;
+    }
+    const decision = this.callbacks!.onUpgrade(request);
+    if (!decision.accept) {
+      writeResponse(res, 'GET', { status: decision.status, headers: decision.headers, body: decision.body }, true);
+      return;
+    }
+    // As ws does without handleProtocols: the first subprotocol the client offered.
+    const protocol = (request.headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
+    const userData: UwsUserData = { request, adapter: undefined };
+    res.upgrade(userData, key, protocol, request.headers['sec-websocket-extensions'] ?? '', context);
+  }
+
+  private open(ws: Ws): void {
+    const data = ws.getUserData();
+    const request = data.request!;
+    data.request = undefined;
+    const adapter = new UwsSocket(ws, request.remoteAddress, this.settings);
+    data.adapter = adapter;
+    adapter.attach(this.callbacks!.onConnection(adapter, request));
+  }
+
+  private serveHttp(res: UwsHttpResponse, req: UwsHttpRequest): void {
+    const request: HttpRequest = { method: req.getMethod().toUpperCase(), url: urlOf(req), headers: headersOf(req) };
+    let result: Promise<HttpResponse> | HttpResponse;
+    try {
+      result = this.callbacks!.onHttp(request);
+    } catch {
+      result = INTERNAL_ERROR;
+    }
+    if (!(result instanceof Promise)) {
+      writeResponse(res, request.method, result);
+      return;
+    }
+    // uWS aborts the process if a handler returns without responding or registering onAborted.
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const respond = (response: HttpResponse): void => {
+      if (!aborted) res.cork(() => writeResponse(res, request.method, response));
+    };
+    result.then(respond, () => respond(INTERNAL_ERROR));
+  }
+}
