@@ -33,6 +33,10 @@ export interface UwsHttpResponse {
   writeStatus(status: string): UwsHttpResponse;
   writeHeader(key: string, value: string): UwsHttpResponse;
   end(body?: UwsData, closeConnection?: boolean): UwsHttpResponse;
+  /** Writes a chunk (chunked encoding); false when it added backpressure. */
+  write(chunk: UwsData): boolean;
+  /** Called when the peer takes data again after backpressure; return true. */
+  onWritable(handler: (offset: number) => boolean): UwsHttpResponse;
   endWithoutBody(): UwsHttpResponse;
   onAborted(handler: () => void): UwsHttpResponse;
   cork(cb: () => void): UwsHttpResponse;

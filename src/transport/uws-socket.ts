@@ -39,10 +39,9 @@ function writeCorking(): void {
  * A uWebSockets.js connection behind the transport seam. Frames are collected per socket and
  * written at the end of the loop turn inside one ws.cork(), so cork()/uncork() need do nothing.
  * `bufferedAmount` is uWS's user-space backpressure plus the frames not yet flushed; a send
- * reports false once that reaches the high-water mark, and the core hears `onDrain` when it falls
- * below again — from uWS's drain event, or from the flush itself when uWS took every byte (uWS
- * only emits drain after backpressure built up). Every uWS call is guarded by `closed`: touching
- * a closed uWS socket throws.
+ * reports false while uWS's backpressure is at or above the high-water mark, and the core hears
+ * `onDrain` once it is below again (uWS emits drain as its backpressure empties). Every uWS call is
+ * guarded by `closed`: touching a closed uWS socket throws.
  */
 export class UwsSocket implements TransportSocket {
   private handler: SocketHandler | undefined;
@@ -172,7 +171,8 @@ export class UwsSocket implements TransportSocket {
         setImmediate(flushAll);
       }
     }
-    if (this.ws.getBufferedAmount() + this.pendingBytes < this.settings.highWaterMark) return true;
+    // Judged on uWS's backpressure only: this turn's frames have not met the kernel yet (see TransportSocket.sendPrepared).
+    if (this.ws.getBufferedAmount() < this.settings.highWaterMark) return true;
     this.owesDrain = true;
     return false;
   }

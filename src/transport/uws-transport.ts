@@ -1,7 +1,4 @@
-import { STATUS_CODES } from 'node:http';
 import type {
-  HttpRequest,
-  HttpResponse,
   PreparedFrame,
   TransportCallbacks,
   TransportOptions,
@@ -9,6 +6,7 @@ import type {
   UpgradeRequest,
 } from './transport.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
+import { headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
 import { TOO_BIG_REASON, UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
 
@@ -35,33 +33,10 @@ function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
-function headersOf(req: UwsHttpRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  req.forEach((k, v) => {
-    out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
-  });
-  return out;
+/** Answers an upgrade request with a plain HTTP response and closes the connection. */
+function reject(res: UwsHttpResponse, status: number, body: string, headers: Record<string, string> = {}): void {
+  writeResponse(res, 'GET', { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, body }, true);
 }
-
-function urlOf(req: UwsHttpRequest): string {
-  const query = req.getQuery();
-  return query ? `${req.getUrl()}?${query}` : req.getUrl();
-}
-
-function statusLine(status: number): string {
-  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
-}
-
-/** Writes a complete response; must run corked (inside a handler or res.cork). */
-function writeResponse(res: UwsHttpResponse, method: string, response: HttpResponse, close = false): void {
-  res.writeStatus(statusLine(response.status));
-  // uWS writes Content-Length itself.
-  for (const [k, v] of Object.entries(response.headers ?? {})) if (k.toLowerCase() !== 'content-length') res.writeHeader(k, v);
-  if (method === 'HEAD') res.writeHeader('Content-Length', String(Buffer.byteLength(response.body))).endWithoutBody();
-  else res.end(response.body, close);
-}
-
-const INTERNAL_ERROR: HttpResponse = { status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error' };
 
 /**
  * The transport for the most connections and messages per core, on uWebSockets.js. Same seam and
@@ -112,8 +87,9 @@ export class UwsTransport implements TransportServer {
       idleTimeout: 0,
       sendPingsAutomatically: false,
       maxLifetime: 0,
-      // A safety net far above what the core lets build up (high-water mark plus one frame); never reached in normal operation.
-      maxBackpressure: 2 * (options.outboundQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes),
+      // A safety net far above what the core lets build up (the high-water mark plus one turn's frames),
+      // never reached in normal operation; a frame uWS drops here costs the connection (UwsSocket.flush).
+      maxBackpressure: Math.max(16 * 1024 * 1024, 4 * (options.outboundQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)),
       closeOnBackpressureLimit: false,
       compression: options.perMessageDeflate ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR : uws.DISABLED,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
@@ -124,7 +100,7 @@ export class UwsTransport implements TransportServer {
       close: onClose,
     };
     this.app.ws('/*', behavior);
-    this.app.any('/*', (res, req) => this.serveHttp(res, req));
+    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req));
     return new Promise((resolve, reject) => {
       this.app.listen(options.host, options.port, (listenSocket) => {
         if (listenSocket === false) {
@@ -156,16 +132,16 @@ export class UwsTransport implements TransportServer {
     const request: UpgradeRequest = { url: urlOf(req), headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
     const key = request.headers['sec-websocket-key'] ?? '';
     if (!WS_KEY.test(key) || request.headers['sec-websocket-version'] !== '13') {
-      writeResponse(res, 'GET', { status: 400, body: 'Missing or invalid Sec-WebSocket-Key or Sec-WebSocket-Version header' }, true);
+      reject(res, 400, 'Missing or invalid Sec-WebSocket-Key or Sec-WebSocket-Version header');
       return;
     }
     if (!this.accepting) {
-      writeResponse(res, 'GET', { status: 503, headers: { 'Retry-After': '1' }, body: 'shutting down' }, true);
+      reject(res, 503, 'shutting down', { 'Retry-After': '1' });
       return;
     }
     const decision = this.callbacks!.onUpgrade(request);
     if (!decision.accept) {
-      writeResponse(res, 'GET', { status: decision.status, headers: decision.headers, body: decision.body }, true);
+      reject(res, decision.status, decision.body, decision.headers);
       return;
     }
     // As ws does without handleProtocols: the first subprotocol the client offered.
@@ -181,28 +157,5 @@ export class UwsTransport implements TransportServer {
     const adapter = new UwsSocket(ws, request.remoteAddress, this.settings);
     data.adapter = adapter;
     adapter.attach(this.callbacks!.onConnection(adapter, request));
-  }
-
-  private serveHttp(res: UwsHttpResponse, req: UwsHttpRequest): void {
-    const request: HttpRequest = { method: req.getMethod().toUpperCase(), url: urlOf(req), headers: headersOf(req) };
-    let result: Promise<HttpResponse> | HttpResponse;
-    try {
-      result = this.callbacks!.onHttp(request);
-    } catch {
-      result = INTERNAL_ERROR;
-    }
-    if (!(result instanceof Promise)) {
-      writeResponse(res, request.method, result);
-      return;
-    }
-    // uWS aborts the process if a handler returns without responding or registering onAborted.
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const respond = (response: HttpResponse): void => {
-      if (!aborted) res.cork(() => writeResponse(res, request.method, response));
-    };
-    result.then(respond, () => respond(INTERNAL_ERROR));
   }
 }
