@@ -147,7 +147,7 @@ export class Gateway {
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
     if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
-    this.log.info({ port: this.port, host: config.host, transport: this.transport.name, transportDetail: this.transport.detail }, 'sluice listening');
+    this.log.info({ port: this.port, host: config.host, transport: this.transport.name }, 'sluice listening');
   }
 
   private accept(socket: TransportSocket): SocketHandler {
