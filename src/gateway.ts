@@ -187,7 +187,11 @@ export class Gateway {
     const now = this.clock();
     const { idleTimeoutMs } = this.config.heartbeat;
     for (const conn of this.connections) {
-      if (conn.isClosing) continue;
+      if (conn.isClosing) {
+        // A peer that does not read never completes the close handshake: cut it at the next sweep.
+        if (conn.closeOverdue()) conn.socket.terminate();
+        continue;
+      }
       if (now - conn.lastSeen > idleTimeoutMs) {
         this.log.info({ conn: conn.id, ip: conn.socket.remoteAddress }, 'idle timeout');
         conn.close('idle_timeout');

@@ -83,6 +83,19 @@ export class Connection implements SocketHandler, WriterOwner {
     return this.closing;
   }
 
+  /**
+   * For the housekeeping sweep: true once a close started before the previous sweep has still
+   * not completed, i.e. the handshake has had a whole heartbeat interval.
+   */
+  closeOverdue(): boolean {
+    if (!this.closing) return false;
+    if (this.closeSeenBySweep) return true;
+    this.closeSeenBySweep = true;
+    return false;
+  }
+
+  private closeSeenBySweep = false;
+
   // ---- SocketHandler ----
 
   onMessage(data: Buffer, isBinary: boolean): void {

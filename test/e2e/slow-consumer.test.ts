@@ -40,9 +40,10 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
     await gw?.stop();
   });
 
-  async function scenario(policy: SlowConsumerPolicy, keys = 0) {
+  async function scenario(policy: SlowConsumerPolicy, keys = 0, heartbeatMs = 15_000) {
     gw = await startGateway(
       {
+        heartbeat: { intervalMs: heartbeatMs, idleTimeoutMs: 60_000 },
         outbound: { maxQueueBytes: MAX_QUEUE_BYTES, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         channels: [{ pattern: 'feed.*', policy, historySize: 0 }],
@@ -129,6 +130,18 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
     const seqs = slow.messages('feed.x').map((m) => m.seq);
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
     expect(slow.frames.some((f) => f.ev === 'gap')).toBe(false);
+  });
+
+  it('disconnect: a cut-off client that never reads is released by the heartbeat sweeps', async () => {
+    const { slow } = await scenario('disconnect', 0, 100);
+    // Left: the fast subscribers and the publisher. The slow one never completed the close
+    // handshake (it reads nothing), so only the sweep can have released it.
+    await new Promise<void>((resolve) => {
+      const check = () => (gw.gateway.connectionCount === 3 ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    expect(slow.closeCode).toBeUndefined();
+    expect(gw.gateway.stats.closesByCode.get(4100)).toBe(1);
   });
 
   it('maxAgeMs: messages that waited too long are shed as expired', async () => {
