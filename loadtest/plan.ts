@@ -1,0 +1,86 @@
+/**
+ * What the runner asks the worker threads to do: a list of clients, each subscribing and/or
+ * publishing, split across workers. Plain data (it crosses postMessage).
+ */
+
+/** How a target speaks: the Sluice protocol, a raw broadcast server (bench baselines), or Socket.IO. */
+export type Dialect = 'sluice' | 'raw' | 'socketio';
+
+export interface PublishPlan {
+  /** Channels published to, round-robin. */
+  readonly channels: string[];
+  /** Messages per second from this client (across its channels). */
+  readonly rate: number;
+  /** Conflation keys cycled through (0 = no key). */
+  readonly keys: number;
+  /** Bytes of `data` per message. */
+  readonly size: number;
+  /** Every Nth message carries a send timestamp for the latency histogram. */
+  readonly sampleEvery: number;
+}
+
+export interface ClientPlan {
+  readonly subscribe: string[];
+  readonly publish?: PublishPlan;
+  /** Stops reading (pauses its TCP socket) when publishing starts. */
+  readonly slow?: boolean;
+  /** Parses every message, checks exactly-once in-order delivery, and resumes with `since` after a drop. */
+  readonly verify?: boolean;
+  /** Offsets (ms into the publishing phase) at which the client drops its connection and resumes. */
+  readonly dropAtMs?: number[];
+}
+
+export interface ChurnPlan {
+  /** Connect → subscribe → close cycles run concurrently per worker. */
+  readonly concurrency: number;
+  readonly channels: string[];
+}
+
+export interface WorkerPlan {
+  readonly url: string;
+  readonly dialect: Dialect;
+  readonly clients: ClientPlan[];
+  readonly churn?: ChurnPlan;
+  readonly connectTimeoutMs: number;
+  /** Handshakes in flight at once per worker. */
+  readonly connectConcurrency: number;
+}
+
+/** One scenario run, before it is split across workers. */
+export interface Plan {
+  readonly scenario: string;
+  readonly clients: ClientPlan[];
+  readonly churn?: ChurnPlan;
+  /** Sluice config flags the scenario needs when the tool spawns the server. */
+  readonly serverFlags: string[];
+  /** Whether every accepted publication must reach every subscriber of its channel. */
+  readonly lossless: boolean;
+}
+
+/** Messages from the runner to a worker. */
+export type ToWorker =
+  | { type: 'start'; startAt: number; durationMs: number }
+  | { type: 'finish' };
+
+/** Per-subscription outcome of a verifying client, checked against the channel's final seq. */
+export interface VerifyRecord {
+  readonly ch: string;
+  /** The seq in the first subscribe ack: messages after it are expected. */
+  readonly startSeq: number;
+  readonly lastSeq: number;
+  readonly received: number;
+}
+
+/** Messages from a worker to the runner. */
+export type FromWorker =
+  | { type: 'ready'; connected: number; failed: number }
+  | { type: 'progress'; counters: import('./counters.js').Counters }
+  | {
+      type: 'final';
+      counters: import('./counters.js').Counters;
+      latency: string;
+      connect: string;
+      acceptedByChannel: Record<string, number>;
+      maxSeqByChannel: Record<string, number>;
+      verify: VerifyRecord[];
+    };

@@ -1,0 +1,194 @@
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import { merge, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
+import { addCounters, newCounters, type Counters } from './counters.js';
+import type { Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
+import { readProc, selfCpuSeconds } from './proc-sampler.js';
+
+export interface RunOptions {
+  readonly url: string;
+  readonly dialect: Dialect;
+  readonly plan: Plan;
+  readonly durationMs: number;
+  readonly workers: number;
+  /** Sample this process's CPU and RSS from /proc. */
+  readonly serverPid?: number;
+  readonly connectTimeoutMs?: number;
+  /** Upper bound on the whole connect phase. */
+  readonly connectPhaseMs?: number;
+  /** After publishing stops, wait up to this long for deliveries to settle. */
+  readonly drainMs?: number;
+  /** Called about once a second with a one-line status. */
+  readonly progress?: (line: string) => void;
+}
+
+export interface RunResult {
+  readonly scenario: string;
+  readonly url: string;
+  readonly dialect: Dialect;
+  readonly durationMs: number;
+  /** Publishing start → deliveries settled. */
+  readonly measuredMs: number;
+  readonly connections: { readonly planned: number; readonly connected: number; readonly failed: number };
+  readonly counters: Counters;
+  readonly deliveriesPerSec: number;
+  readonly latency: LatencySummary;
+  readonly connectLatency: LatencySummary;
+  readonly timeline: TimelinePoint[];
+  readonly server?: { readonly pid: number; readonly cpuSeconds: number; readonly rssStartMb: number; readonly rssEndMb: number; readonly rssMaxMb: number };
+  readonly generator: { readonly cpuSeconds: number; readonly maxCpu: number };
+  readonly checks: Check[];
+}
+
+const now = (): number => performance.timeOrigin + performance.now();
+const mb = (bytes: number): number => Math.round(bytes / 1048576 * 10) / 10;
+const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+/** Splits the plan across worker threads, runs it once, and gathers the result. Every phase is bounded in time. */
+export async function runLoad(o: RunOptions): Promise<RunResult> {
+  const workers = Math.max(1, Math.min(o.workers, Math.max(1, o.plan.clients.length + (o.plan.churn ? 1 : 0))));
+  const shares: WorkerPlan[] = Array.from({ length: workers }, () => ({
+    url: o.url,
+    dialect: o.dialect,
+    clients: [],
+    churn: o.plan.churn,
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+    connectConcurrency: 64,
+  }));
+  o.plan.clients.forEach((c, i) => shares[i % workers]!.clients.push(c));
+
+  const latest: Counters[] = shares.map(() => newCounters());
+  const finals: Array<Extract<FromWorker, { type: 'final' }>> = [];
+  let readyCount = 0;
+  let connected = 0;
+  let failed = 0;
+  let onReady = (): void => {};
+  let onFinal = (): void => {};
+  const threads = shares.map((share, i) => {
+    const w = new Worker(WORKER_ENTRY, { workerData: share });
+    w.on('message', (msg: FromWorker) => {
+      if (msg.type === 'ready') {
+        connected += msg.connected;
+        failed += msg.failed;
+        if (++readyCount === workers) onReady();
+      } else if (msg.type === 'progress') {
+        latest[i] = msg.counters;
+      } else {
+        latest[i] = msg.counters;
+        finals.push(msg);
+        if (finals.length === workers) onFinal();
+      }
+    });
+    w.on('error', (err) => o.progress?.(`worker ${i} failed: ${err.message}`));
+    return w;
+  });
+  const send = (msg: ToWorker): void => threads.forEach((w) => w.postMessage(msg));
+  const total = (): Counters => latest.reduce((sum, c) => addCounters(sum, c), newCounters());
+
+  try {
+    const connectedInTime = await within(new Promise<void>((r) => (onReady = r)), o.connectPhaseMs ?? 120_000);
+    if (!connectedInTime) throw new Error(`clients did not connect within ${o.connectPhaseMs ?? 120_000} ms`);
+    o.progress?.(`connected ${connected}/${o.plan.clients.length} clients (${failed} failed) on ${workers} worker thread(s)`);
+
+    const proc0 = o.serverPid === undefined ? undefined : readProc(o.serverPid);
+    let rssMax = proc0?.rssBytes ?? 0;
+    const gen0 = selfCpuSeconds();
+    let genMax = 0;
+    const startAt = now() + 100;
+    send({ type: 'start', startAt, durationMs: o.durationMs });
+    const timeline: TimelinePoint[] = [];
+    let prev = { at: startAt, c: newCounters(), server: proc0, gen: gen0 };
+    const sample = (): Counters => {
+      const at = now();
+      const c = total();
+      const server = o.serverPid === undefined ? undefined : readProc(o.serverPid);
+      const gen = selfCpuSeconds();
+      const dt = (at - prev.at) / 1000;
+      if (dt <= 0) return c;
+      const point: TimelinePoint = {
+        t: Math.round((at - startAt) / 100) / 10,
+        deliveriesPerSec: Math.round((c.deliveries - prev.c.deliveries) / dt),
+        publishedPerSec: Math.round((c.pubSent - prev.c.pubSent) / dt),
+        generatorCpu: round2((gen - prev.gen) / dt),
+        ...(server && prev.server ? { serverCpu: round2((server.cpuSeconds - prev.server.cpuSeconds) / dt), serverRssMb: mb(server.rssBytes) } : {}),
+      };
+      if (server) rssMax = Math.max(rssMax, server.rssBytes);
+      genMax = Math.max(genMax, point.generatorCpu);
+      timeline.push(point);
+      o.progress?.(
+        `t=${point.t.toFixed(0)}s sent ${c.pubSent} delivered ${c.deliveries} (${point.deliveriesPerSec}/s)` +
+          (c.churnCycles > 0 ? ` churn cycles ${c.churnCycles}` : '') +
+          (point.serverCpu !== undefined ? ` server cpu ${(point.serverCpu * 100).toFixed(0)}% rss ${point.serverRssMb} MB` : '') +
+          ` generator cpu ${(point.generatorCpu * 100).toFixed(0)}%`,
+      );
+      prev = { at, c, server, gen };
+      return c;
+    };
+
+    // Publishing phase, then drain: stop when deliveries have not moved for a while (bounded by drainMs).
+    const publishEnd = startAt + o.durationMs;
+    while (now() < publishEnd) {
+      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now()));
+      if (now() - prev.at >= 999) sample();
+    }
+    const drainUntil = now() + (o.drainMs ?? 3000);
+    let last = -1;
+    let stillSince = now();
+    while (now() < drainUntil) {
+      await sleep(Math.min(1000, drainUntil - now(), 250));
+      const d = total().deliveries;
+      if (d !== last) {
+        last = d;
+        stillSince = now();
+      } else if (now() - stillSince >= 500) break;
+      if (now() - prev.at >= 1000) sample();
+    }
+    const endAt = now();
+    sample();
+    const proc1 = o.serverPid === undefined ? undefined : readProc(o.serverPid);
+    const gen1 = selfCpuSeconds();
+
+    send({ type: 'finish' });
+    if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
+    const merged = merge(finals, o.plan, o.dialect);
+    const measuredMs = endAt - startAt;
+    return {
+      scenario: o.plan.scenario,
+      url: o.url,
+      dialect: o.dialect,
+      durationMs: o.durationMs,
+      measuredMs: Math.round(measuredMs),
+      connections: { planned: o.plan.clients.length, connected, failed },
+      counters: merged.counters,
+      deliveriesPerSec: Math.round(merged.counters.deliveries / (measuredMs / 1000)),
+      latency: merged.latency,
+      connectLatency: merged.connect,
+      timeline,
+      ...(proc0 && proc1
+        ? { server: { pid: o.serverPid!, cpuSeconds: round2(proc1.cpuSeconds - proc0.cpuSeconds), rssStartMb: mb(proc0.rssBytes), rssEndMb: mb(proc1.rssBytes), rssMaxMb: mb(rssMax) } }
+        : {}),
+      generator: { cpuSeconds: round2(gen1 - gen0), maxCpu: genMax },
+      checks: merged.checks,
+    };
+  } finally {
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+function within(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}

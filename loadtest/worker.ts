@@ -1,0 +1,86 @@
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import * as hdr from 'hdr-histogram-js';
+import { newHistogram } from './aggregate.js';
+import { ChurnSlot } from './churn.js';
+import { newCounters } from './counters.js';
+import { Peer, type PeerContext } from './peer.js';
+import type { FromWorker, ToWorker, WorkerPlan } from './plan.js';
+
+/** One generator thread: owns a share of the clients, ticks their publishers and reports counts. */
+
+const TICK_MS = 5;
+const PROGRESS_MS = 500;
+
+const plan = workerData as WorkerPlan;
+const port = parentPort!;
+const post = (msg: FromWorker): void => port.postMessage(msg);
+const now = (): number => performance.timeOrigin + performance.now();
+
+const ctx: PeerContext = {
+  url: new URL(plan.url),
+  dialect: plan.dialect,
+  connectTimeoutMs: plan.connectTimeoutMs,
+  counters: newCounters(),
+  latency: newHistogram(),
+  acceptedByChannel: {},
+  maxSeqByChannel: {},
+  now,
+  finished: false,
+};
+const connectHistogram = newHistogram();
+const peers = plan.clients.map((c) => new Peer(c, ctx));
+const churn = plan.churn === undefined ? [] : Array.from({ length: plan.churn.concurrency }, (_, i) => new ChurnSlot(plan.churn!, { ...ctx, connect: connectHistogram }, i));
+let tick: NodeJS.Timeout | undefined;
+let progress: NodeJS.Timeout | undefined;
+
+async function connectAll(): Promise<void> {
+  let next = 0;
+  let connected = 0;
+  let failed = 0;
+  const lane = async (): Promise<void> => {
+    while (next < peers.length) {
+      if (await peers[next++]!.connect()) connected++;
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, plan.connectConcurrency) }, lane));
+  post({ type: 'ready', connected, failed });
+}
+
+function start(startAt: number, durationMs: number): void {
+  const until = startAt + durationMs;
+  for (const p of peers) p.start(startAt, until);
+  tick = setInterval(() => {
+    const t = now();
+    for (const p of peers) p.tick(t);
+  }, TICK_MS);
+  progress = setInterval(() => post({ type: 'progress', counters: ctx.counters }), PROGRESS_MS);
+  if (churn.length > 0) setTimeout(() => churn.forEach((slot) => void slot.run(until)), Math.max(0, startAt - now()));
+}
+
+function finish(): void {
+  ctx.finished = true;
+  clearInterval(tick);
+  clearInterval(progress);
+  for (const slot of churn) slot.stop();
+  for (const p of peers) p.finish();
+  post({
+    type: 'final',
+    counters: ctx.counters,
+    latency: hdr.encodeIntoCompressedBase64(ctx.latency),
+    connect: hdr.encodeIntoCompressedBase64(connectHistogram),
+    acceptedByChannel: ctx.acceptedByChannel,
+    maxSeqByChannel: ctx.maxSeqByChannel,
+    verify: peers.flatMap((p) => p.verifyRecords()),
+  });
+  // Closing handshakes get a moment; the runner terminates the thread if they take longer.
+  setTimeout(() => process.exit(0), 500).unref();
+  port.close();
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg.type === 'start') start(msg.startAt, msg.durationMs);
+  else finish();
+});
+void connectAll();
