@@ -170,11 +170,10 @@ export class Connection implements SocketHandler, WriterOwner {
   }
 
   onClose(code: number, reason: string): void {
+    // The transport closes oversize frames itself; count that close like the server's own.
+    if (!this.closing && code === CLOSE.message_too_big.code) this.ctx.stats.countClose(code);
     this.closing = true;
-    this.writer.discard();
-    this.ctx.resumer.cancel(this);
-    for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
-    this.subs.clear();
+    this.release();
     this.ctx.onClosed(this);
     this.ctx.log.info(
       { conn: this.id, ip: this.socket.remoteAddress, code, reason, ms: Math.round(this.ctx.clock() - this.openedAt), messagesIn: this.messagesIn, rateLimited: this.rateLimited },
@@ -215,10 +214,19 @@ export class Connection implements SocketHandler, WriterOwner {
   close(name: CloseName): void {
     if (this.closing) return;
     this.closing = true;
-    this.writer.discard();
+    // Stop fan-out to this connection now, not when the peer completes the close handshake.
+    this.release();
     const { code, reason } = CLOSE[name];
     this.ctx.stats.countClose(code);
     this.socket.close(code, reason);
+  }
+
+  /** Drops the queue and every subscription. Idempotent. */
+  private release(): void {
+    this.writer.discard();
+    this.ctx.resumer.cancel(this);
+    for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
+    this.subs.clear();
   }
 
   /** Graceful shutdown: close with 4200 once everything queued has been written. */

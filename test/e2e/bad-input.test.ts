@@ -89,6 +89,7 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
     c.send({ op: 'pub', ch: 'chat.x', data: 'z'.repeat(2000) });
     expect(await c.closed()).toBe(1009);
     await stillFine();
+    expect(gw.gateway.stats.closesByCode.get(1009)).toBe(1);
   });
 
   it('survives a flood of pings: rate limited, then closed 4101', async () => {
