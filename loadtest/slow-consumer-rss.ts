@@ -139,6 +139,8 @@ async function runPolicy(policy: string) {
     const pad = 'p'.repeat(Math.max(0, SIZE - 40));
     const frames = Array.from({ length: 10 }, (_, k) => clientFrame(JSON.stringify({ op: 'pub', ch: 'feed.x', key: `k${k}`, data: { pad } })));
     const frameBytes = Buffer.byteLength(JSON.stringify({ ev: 'msg', ch: 'feed.x', seq: 100000, key: 'k0', data: { pad } })) + 4;
+    const metricsBefore = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const genCpuStart = process.cpuUsage();
     const started = Date.now();
     let sent = 0;
     let maxRss = 0;
@@ -164,6 +166,7 @@ async function runPolicy(policy: string) {
     });
     const end = procStat(pid);
     const elapsed = (Date.now() - started) / 1000;
+    const genCpu = process.cpuUsage(genCpuStart);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const fastBytes = fast.reduce((n, c) => n + c.bytes, 0);
     const row = {
@@ -174,9 +177,12 @@ async function runPolicy(policy: string) {
       rssStartMiB: Math.round(rssSeries[0]! / 2 ** 20),
       rssMaxMiB: Math.round(maxRss / 2 ** 20),
       rssEndMiB: Math.round(rssSeries[rssSeries.length - 1]! / 2 ** 20),
-      fastDeliveriesPerSec: Math.round(fastBytes / frameBytes / elapsed),
+      publishedBySrv: metric(metrics, 'sluice_publications_total') - metric(metricsBefore, 'sluice_publications_total'),
+      srvWritesPerSec: Math.round((metric(metrics, 'sluice_messages_out_total') - metric(metricsBefore, 'sluice_messages_out_total')) / elapsed),
+      fastReadPerSec: Math.round(fastBytes / frameBytes / elapsed),
+      generatorCpuPct: Math.round(((genCpu.user + genCpu.system) / 1e6 / elapsed) * 100),
       offeredPerSec: RATE * SUBSCRIBERS,
-      queuedBytesNow: metric(metrics, 'sluice_outbound_queue_bytes_sum'),
+      queuedMiBNow: Math.round(metric(metrics, 'sluice_outbound_queue_bytes_sum') / 2 ** 20),
       shedDropped: metric(metrics, 'sluice_messages_shed_total{reason="dropped"}'),
       shedConflated: metric(metrics, 'sluice_messages_shed_total{reason="conflated"}'),
       shedExpired: metric(metrics, 'sluice_messages_shed_total{reason="expired"}'),
@@ -192,10 +198,11 @@ async function runPolicy(policy: string) {
 }
 
 async function main(): Promise<void> {
+  if (HAS_TASKSET) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
   // Measure the compiled server, as deployed (not the tsx loader).
   if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('build failed');
   console.log(
-    `machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}; server ${HAS_TASKSET ? 'pinned to CPU 0' : 'unpinned'}; ` +
+    `machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}; ${HAS_TASKSET ? 'server on CPU 0, generator on CPU 1' : 'unpinned'}; ` +
       `${SUBSCRIBERS} subscribers (${SLOW} not reading), ${RATE} msg/s × ${SIZE} B for ${SECONDS} s`,
   );
   const rows = [];
