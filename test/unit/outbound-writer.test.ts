@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Channel } from '../../src/hub/channel.js';
+import { Publication } from '../../src/hub/publication.js';
+import { Stats } from '../../src/observability/stats.js';
+import { encodeMessage } from '../../src/protocol/frames.js';
+import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
+import { Subscription } from '../../src/session/subscription.js';
+import { WriteBatcher } from '../../src/session/write-batcher.js';
+import type { TransportSocket } from '../../src/transport/transport.js';
+
+/** A socket that records what is written and reports backpressure when told to. */
+class FakeSocket implements TransportSocket {
+  readonly remoteAddress = '127.0.0.1';
+  written: string[] = [];
+  full = false;
+  corks = 0;
+  bufferedAmount = () => 0;
+  sendPrepared(frame: unknown): boolean {
+    this.written.push((frame as Buffer).toString());
+    return !this.full;
+  }
+  sendText(text: string): boolean {
+    this.written.push(text);
+    return !this.full;
+  }
+  cork() {
+    this.corks++;
+  }
+  uncork() {}
+  pause() {}
+  resume() {}
+  ping() {}
+  close() {}
+  terminate() {}
+}
+
+function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxBytes: 10_000, maxMessages: 3, softBytes: 0, softMs: 0 }, controlLimit = 4) {
+  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy }] } }));
+  const channel = new Channel('ch', rules.settingsFor('ch'));
+  const socket = new FakeSocket();
+  const events = { slow: 0, drained: 0 };
+  let sub: Subscription | undefined;
+  const owner: WriterOwner = {
+    subscriptionOf: (c) => (c === channel ? sub : undefined),
+    subscriptions: () => (sub ? [sub] : []),
+    slowConsumer: () => void events.slow++,
+    drained: () => void events.drained++,
+  };
+  const stats = new Stats();
+  const writer = new OutboundWriter({ socket, limits, controlLimit, stats, clock: () => 0, batcher: new WriteBatcher(), owner });
+  sub = new Subscription(channel, writer);
+  let seq = 0;
+  const publish = (key?: string) => {
+    seq++;
+    const conflationKey = policy === 'conflate' && key ? `ch\0${key}` : undefined;
+    const payload = encodeMessage('ch', seq, key, String(seq));
+    const pub = new Publication(channel, seq, key, conflationKey, payload, 0);
+    pub.frame = payload;
+    sub!.deliver(pub);
+  };
+  const frames = () => socket.written.map((t) => JSON.parse(t) as Record<string, unknown>);
+  return { socket, writer, events, publish, frames, stats };
+}
+
+describe('OutboundWriter', () => {
+  it('writes straight through while the socket keeps up', () => {
+    const { socket, writer, publish, frames } = setup('drop-oldest');
+    publish();
+    publish();
+    expect(frames().map((f) => f.seq)).toEqual([1, 2]);
+    expect(writer.queuedMessages).toBe(0);
+    expect(socket.corks).toBe(1); // one cork for the whole loop turn
+  });
+
+  it('queues once the socket reports backpressure and flushes on drain, control first', () => {
+    const { socket, writer, publish, frames } = setup('drop-oldest');
+    socket.full = true;
+    publish(); // written, and now the socket is full
+    publish();
+    publish();
+    writer.sendControl('{"ev":"ack","id":7}');
+    expect(frames().map((f) => f.seq ?? f.ev)).toEqual([1]);
+    expect(writer.queuedMessages).toBe(2);
+    socket.full = false;
+    writer.onDrain();
+    expect(frames().map((f) => f.seq ?? f.ev)).toEqual([1, 'ack', 2, 3]);
+  });
+
+  it('announces shed messages with one gap frame, just before the next message of the channel', () => {
+    const { socket, writer, publish, frames } = setup('drop-oldest');
+    socket.full = true;
+    publish(); // written
+    for (let i = 0; i < 6; i++) publish(); // 2..7 queued; 2, 3, 4 shed to keep 3
+    socket.full = false;
+    writer.onDrain();
+    expect(frames()).toEqual([
+      expect.objectContaining({ ev: 'msg', seq: 1 }),
+      { ev: 'gap', ch: 'ch', from: 2, to: 4, n: 3, reason: 'dropped' },
+      expect.objectContaining({ ev: 'msg', seq: 5 }),
+      expect.objectContaining({ ev: 'msg', seq: 6 }),
+      expect.objectContaining({ ev: 'msg', seq: 7 }),
+    ]);
+  });
+
+  it('reports a pending gap before a message that bypasses the queue', () => {
+    const { socket, writer, publish, frames } = setup('conflate');
+    socket.full = true;
+    publish('a'); // written
+    publish('a'); // queued
+    publish('a'); // replaces 2
+    socket.full = false;
+    writer.onDrain();
+    publish('a');
+    expect(frames().map((f) => (f.ev === 'gap' ? `gap ${f.from}-${f.to} ${f.reason}` : f.seq))).toEqual([1, 'gap 2-2 conflated', 3, 4]);
+  });
+
+  it('asks for a disconnect when a lossless channel overflows, and writes nothing after', () => {
+    const { socket, writer, publish, events, frames } = setup('disconnect');
+    socket.full = true;
+    for (let i = 0; i < 5; i++) publish();
+    expect(events.slow).toBe(1);
+    writer.discard();
+    socket.full = false;
+    writer.onDrain();
+    publish();
+    expect(frames().map((f) => f.seq)).toEqual([1]);
+  });
+
+  it('asks for a disconnect when replies pile up past the control lane', () => {
+    const { socket, writer, events } = setup('drop-oldest');
+    socket.full = true;
+    for (let i = 0; i < 6; i++) writer.sendControl(`{"ev":"pong","id":${i}}`);
+    expect(events.slow).toBe(1);
+  });
+
+  it('tells its owner when everything queued has been written', () => {
+    const { socket, writer, publish, events } = setup('drop-oldest');
+    socket.full = true;
+    publish();
+    publish();
+    socket.full = false;
+    writer.onDrain();
+    expect(events.drained).toBe(1);
+    expect(writer.idle).toBe(true);
+  });
+});
