@@ -1,4 +1,9 @@
 import type { Registry } from 'prom-client';
+import { Admission } from './auth/admission.js';
+import { describeIdentity } from './auth/identity.js';
+import { JwtVerifier } from './auth/jwt-verifier.js';
+import { Permissions } from './auth/permissions.js';
+import { UpgradeGate, type AdmittedClient } from './auth/upgrade-gate.js';
 import { ChannelRules } from './config/channel-rules.js';
 import type { Config } from './config/schema.js';
 import { Dashboard } from './dashboard/dashboard.js';
@@ -45,6 +50,8 @@ export class Gateway {
   private readonly health: HealthSummary;
   /** The live flow-control dashboard, when enabled. */
   readonly dashboard: Dashboard | undefined;
+  private readonly admission: Admission;
+  private readonly gate: UpgradeGate;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
   private draining = false;
@@ -56,9 +63,22 @@ export class Gateway {
     readonly config: Config,
     private readonly transport: TransportServer,
     options: GatewayOptions,
+    verifier: JwtVerifier | undefined,
   ) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? createLogger(config.log.level);
+    const permissions = new Permissions(config.auth, verifier !== undefined);
+    this.admission = new Admission(config.admission, config.limits.maxConnections, this.clock);
+    this.gate = new UpgradeGate({
+      config,
+      admission: this.admission,
+      verifier,
+      permissions,
+      stats: this.stats,
+      log: this.log,
+      clock: this.clock,
+      draining: () => this.draining,
+    });
     this.resumer = new ResumeScheduler(this.clock);
     this.hub = new Hub({
       rules: new ChannelRules(config),
@@ -74,6 +94,8 @@ export class Gateway {
       batcher: new WriteBatcher(),
       resumer: this.resumer,
       log: this.log,
+      permissions,
+      verifier,
       draining: () => this.draining,
       onClosed: (conn) => this.onClosed(conn),
     };
@@ -109,8 +131,10 @@ export class Gateway {
 
   /** Creates a gateway and starts listening. */
   static async start(options: GatewayOptions): Promise<Gateway> {
+    const { auth } = options.config;
+    const verifier = auth.keys.length > 0 || auth.jwksUrl !== '' ? await JwtVerifier.create(auth, options.clock ?? systemClock) : undefined;
     const transport = options.transport ?? (await createTransport(options.config));
-    const gateway = new Gateway(options.config, transport, options);
+    const gateway = new Gateway(options.config, transport, options, verifier);
     await gateway.listen();
     return gateway;
   }
@@ -140,17 +164,20 @@ export class Gateway {
   private async listen(): Promise<void> {
     const { config } = this;
     this.port = await this.transport.listen({
-      onUpgrade: () => (this.draining ? { accept: false, status: 503, headers: { 'Retry-After': '1' }, body: 'shutting down' } : { accept: true }),
-      onConnection: (socket) => this.accept(socket),
+      onUpgrade: (request) => this.gate.decide(request),
+      onConnection: (socket, _request, context) => this.accept(socket, context as AdmittedClient),
       onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready, dashboard: this.dashboard }),
     });
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
     if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
     this.log.info({ port: this.port, host: config.host, transport: this.transport.name }, 'sluice listening');
+    if (config.auth.keys.length === 0 && config.auth.jwksUrl === '') {
+      this.log.warn('auth is off: any client may connect, subscribe and publish anywhere (development default; see docs/security.md)');
+    }
   }
 
-  private accept(socket: TransportSocket): SocketHandler {
+  private accept(socket: TransportSocket, client: AdmittedClient): SocketHandler {
     const { config } = this;
     if (this.connections.size >= config.limits.maxConnections) {
       this.stats.connectionsRejected++;
@@ -158,7 +185,8 @@ export class Gateway {
       socket.close(CLOSE.at_capacity.code, CLOSE.at_capacity.reason);
       return refused;
     }
-    const conn = new Connection(`c${(++this.nextId).toString(36)}`, socket, this.ctx);
+    const conn = new Connection(`c${(++this.nextId).toString(36)}`, socket, this.ctx, client);
+    this.admission.opened(client.ip);
     this.connections.add(conn);
     this.stats.connectionsOpened++;
     conn.writer.sendControl(
@@ -173,12 +201,13 @@ export class Gateway {
         },
       }),
     );
-    this.log.info({ conn: conn.id, ip: socket.remoteAddress }, 'connection opened');
+    this.log.info({ conn: conn.id, ip: client.ip, who: describeIdentity(client.identity) }, 'connection opened');
     return conn;
   }
 
   private onClosed(conn: Connection): void {
     this.connections.delete(conn);
+    this.admission.release(conn.ip);
     if (this.connections.size === 0) this.allClosed?.();
   }
 
@@ -186,13 +215,16 @@ export class Gateway {
   private housekeeping(): void {
     const now = this.clock();
     const { idleTimeoutMs } = this.config.heartbeat;
+    const expiredBefore = now - this.config.auth.clockToleranceSec * 1000;
     for (const conn of this.connections) {
       if (conn.isClosing) {
         // A peer that does not read never completes the close handshake: cut it at the next sweep.
         if (conn.closeOverdue()) conn.socket.terminate();
         continue;
       }
-      if (now - conn.lastSeen > idleTimeoutMs) {
+      if (conn.identity.expiresAt < expiredBefore) {
+        conn.expire();
+      } else if (now - conn.lastSeen > idleTimeoutMs) {
         this.log.info({ conn: conn.id, ip: conn.socket.remoteAddress }, 'idle timeout');
         conn.close('idle_timeout');
         conn.socket.terminate();
@@ -203,6 +235,7 @@ export class Gateway {
       }
     }
     this.hub.sweep();
+    this.admission.prune();
   }
 
   private async drainAndClose(): Promise<void> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { POLICIES } from '../flow/policy.js';
+import { AdmissionSchema, AuthSchema, HttpApiSchema } from './security-schema.js';
 
 /**
  * The single source of truth for configuration: every key, its default and its bounds.
@@ -82,6 +83,9 @@ export const ConfigSchema = z
         maxViewers: z.number().int().min(1).max(1000).default(10),
       })
       .prefault({}),
+    auth: AuthSchema,
+    admission: AdmissionSchema,
+    httpApi: HttpApiSchema,
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

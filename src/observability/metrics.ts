@@ -46,6 +46,9 @@ export function createMetrics(source: MetricsSource): Registry {
   follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', () => stats.backpressureEvents);
   follow('sluice_gap_frames_total', 'Gap notices sent to clients', () => stats.gapFrames);
   follow('sluice_publications_total', 'Messages published into channels on this node', () => source.publications());
+  follow('sluice_upgrades_refused_total', 'Upgrades refused by admission limits (origin, capacity, per-IP)', () => stats.upgradesRefused);
+  follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', () => stats.authFailures);
+  follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', () => stats.forbidden);
 
   const shedLast = { dropped: 0, conflated: 0, expired: 0 };
   new Counter({

@@ -19,6 +19,12 @@ export class Stats {
   invalidFrames = 0;
   /** Times a socket crossed its high-water mark and writes started queueing. */
   backpressureEvents = 0;
+  /** Upgrades refused by admission limits (origin, capacity, per-IP limits). */
+  upgradesRefused = 0;
+  /** Upgrades and in-band refreshes refused for a missing or invalid token. */
+  authFailures = 0;
+  /** Subscribe/publish requests refused by channel permissions. */
+  forbidden = 0;
   readonly closesByCode = new Map<number, number>();
 
   countClose(code: number): void {

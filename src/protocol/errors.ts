@@ -14,6 +14,9 @@ export const ERRORS = {
   already_subscribed: { temporary: false, message: 'already subscribed to this channel' },
   not_subscribed: { temporary: false, message: 'not subscribed to this channel' },
   channel_limit: { temporary: true, message: 'server channel limit reached' },
+  forbidden: { temporary: false, message: 'not allowed on this channel' },
+  unauthorized: { temporary: false, message: 'token refused' },
+  too_many_requests: { temporary: true, message: 'too many requests in flight on this connection' },
   shutting_down: { temporary: true, message: 'server is shutting down' },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;

@@ -22,22 +22,25 @@ const PubRequest = z.object({
   data: z.unknown(),
 });
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
+/** Replaces the connection's token before it expires (see docs/security.md). */
+const AuthRequest = z.object({ op: z.literal('auth'), token: z.string().min(1).max(65_536), id: RequestId.optional() });
 
-const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest]);
+const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest]);
 
 export type RequestId = z.infer<typeof RequestId>;
 export type SubRequest = z.infer<typeof SubRequest>;
 export type UnsubRequest = z.infer<typeof UnsubRequest>;
 export type PingRequest = z.infer<typeof PingRequest>;
+export type AuthRequest = z.infer<typeof AuthRequest>;
 /** A publish request; `rawData` is the `data` member's JSON text exactly as the client sent it. */
 export type PubRequest = Omit<z.infer<typeof PubRequest>, 'data'> & { rawData: string };
-export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest;
+export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest;
 
 export type DecodeResult =
   | { ok: true; request: ClientRequest }
   | { ok: false; code: ErrorCode; message: string; id?: RequestId };
 
-const OPS = new Set(['sub', 'unsub', 'pub', 'ping']);
+const OPS = new Set(['sub', 'unsub', 'pub', 'ping', 'auth']);
 
 /** Decodes one client text frame. Never throws: every bad input maps to a catalogue error. */
 export function decodeRequest(text: string): DecodeResult {

@@ -1,3 +1,7 @@
+import { describeIdentity, type Identity } from '../auth/identity.js';
+import type { JwtVerifier } from '../auth/jwt-verifier.js';
+import type { Permissions, Refusal } from '../auth/permissions.js';
+import type { AdmittedClient } from '../auth/upgrade-gate.js';
 import type { Config } from '../config/schema.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
@@ -8,7 +12,7 @@ import type { Stats } from '../observability/stats.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
-import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
+import { decodeRequest, peekRequestId, type AuthRequest, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
@@ -25,6 +29,9 @@ export interface ConnectionContext {
   readonly batcher: WriteBatcher;
   readonly resumer: ResumeScheduler;
   readonly log: Logger;
+  readonly permissions: Permissions;
+  /** Verifies in-band token refreshes; undefined when auth is off. */
+  readonly verifier: JwtVerifier | undefined;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
   readonly onClosed: (conn: Connection) => void;
@@ -42,6 +49,13 @@ export class Connection implements SocketHandler, WriterOwner {
   private readonly limiter: InboundLimiter;
   private readonly rateStrikes: StrikeCounter;
   private readonly invalidStrikes: StrikeCounter;
+  private readonly forbiddenStrikes: StrikeCounter;
+  /** The client's address as admission counted it. */
+  readonly ip: string;
+  /** Who the client is; replaced by an in-band `auth` refresh. */
+  identity: Identity;
+  /** An in-band refresh is being verified. */
+  private refreshing = false;
   private closing = false;
   private closeAfterDrain = false;
   /** Counters for the close log line. */
@@ -53,8 +67,12 @@ export class Connection implements SocketHandler, WriterOwner {
     readonly id: string,
     readonly socket: TransportSocket,
     private readonly ctx: ConnectionContext,
+    client: AdmittedClient,
   ) {
     const { config, clock } = ctx;
+    this.ip = client.ip;
+    this.identity = client.identity;
+    this.forbiddenStrikes = new StrikeCounter(config.auth.forbiddenStrikes, config.inbound.strikeWindowMs, clock);
     this.openedAt = this.lastSeen = clock();
     this.limiter = new InboundLimiter(config.inbound, clock);
     this.rateStrikes = new StrikeCounter(config.inbound.rateLimitStrikes, config.inbound.strikeWindowMs, clock);
@@ -153,6 +171,9 @@ export class Connection implements SocketHandler, WriterOwner {
         case 'ping':
           this.writer.sendControl(encodePong(request.id));
           break;
+        case 'auth':
+          this.refresh(request);
+          break;
       }
     } catch (err) {
       // A bug must cost one request, never the process or another client.
@@ -243,6 +264,11 @@ export class Connection implements SocketHandler, WriterOwner {
       this.sendError('shutting_down', request.id);
       return;
     }
+    const refusal = this.ctx.permissions.canPublish(this.identity, request.ch);
+    if (refusal !== undefined) {
+      this.forbidden('pub', request.ch, refusal, request.id);
+      return;
+    }
     const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
     if (!result.ok) {
       this.sendError(result.code, request.id);
@@ -255,6 +281,11 @@ export class Connection implements SocketHandler, WriterOwner {
     const { hub, config } = this.ctx;
     if (this.ctx.draining()) {
       this.sendError('shutting_down', request.id);
+      return;
+    }
+    const refusal = this.ctx.permissions.canSubscribe(this.identity, request.ch);
+    if (refusal !== undefined) {
+      this.forbidden('sub', request.ch, refusal, request.id);
       return;
     }
     const existing = hub.get(request.ch);
@@ -292,6 +323,60 @@ export class Connection implements SocketHandler, WriterOwner {
     this.writer.forget(sub);
     this.ctx.hub.unsubscribe(channel, sub);
     if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id, { ch: request.ch }));
+  }
+
+  /**
+   * Replaces the token. The new one must verify and name the same subject (an anonymous
+   * connection may authenticate); until it is verified the old identity stays in force.
+   */
+  private refresh(request: AuthRequest): void {
+    const { verifier } = this.ctx;
+    if (verifier === undefined) {
+      if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id));
+      return;
+    }
+    if (this.refreshing) {
+      this.sendError('too_many_requests', request.id, 'a token refresh is already being verified');
+      return;
+    }
+    this.refreshing = true;
+    void verifier.verify(request.token).then((result) => {
+      this.refreshing = false;
+      if (this.closing) return;
+      if (!result.ok) {
+        this.ctx.stats.authFailures++;
+        this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity), reason: result.reason }, 'token refresh refused');
+        this.sendError('unauthorized', request.id, result.reason);
+        return;
+      }
+      if (this.identity.authenticated && result.identity.sub !== this.identity.sub) {
+        this.forbidden('auth', '-', 'token names another subject', request.id);
+        return;
+      }
+      this.identity = result.identity;
+      if (request.id !== undefined) {
+        const exp = Number.isFinite(result.identity.expiresAt) ? { exp: Math.floor(result.identity.expiresAt / 1000) } : undefined;
+        this.writer.sendControl(encodeAck(request.id, exp));
+      }
+    });
+  }
+
+  /** The token expired and was not refreshed in time (housekeeping). */
+  expire(): void {
+    if (this.closing) return;
+    this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity) }, 'token expired');
+    this.close('unauthorized');
+  }
+
+  /** A refused operation: `err forbidden`, a log line, and 4003 after repeated refusals. */
+  private forbidden(op: string, ch: string, reason: NonNullable<Refusal>, id: RequestId | undefined): void {
+    this.ctx.stats.forbidden++;
+    this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity), op, ch, reason }, 'forbidden');
+    if (this.forbiddenStrikes.hit()) {
+      this.close('forbidden');
+      return;
+    }
+    this.sendError('forbidden', id);
   }
 
   private invalid(code: ErrorCode, id?: RequestId, message?: string): void {

@@ -11,6 +11,7 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     highWaterMarkBytes: config.outbound.highWaterMarkBytes,
     outboundQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
+    maxHttpBodyBytes: config.httpApi.maxBodyBytes,
   };
   switch (config.transport) {
     case 'ws':

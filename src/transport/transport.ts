@@ -57,6 +57,12 @@ export interface HttpRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly remoteAddress: string;
+  /**
+   * The request body, read in full before `onHttp` is called (empty when there is none). A body
+   * above `TransportOptions.maxHttpBodyBytes` is answered with 413 by the transport itself.
+   */
+  readonly body: Buffer;
 }
 
 export interface HttpResponse {
@@ -86,13 +92,29 @@ export interface HttpStreamHandler {
   onClose(): void;
 }
 
-export type UpgradeDecision = { accept: true } | { accept: false; status: number; headers?: Record<string, string>; body: string };
+export type UpgradeDecision =
+  | {
+      accept: true;
+      /** Handed back, untouched, to `onConnection` (e.g. the verified identity). */
+      context?: unknown;
+      /** The subprotocol to select in the handshake; default: the first one offered. */
+      protocol?: string;
+    }
+  | { accept: false; status: number; headers?: Record<string, string>; body: string };
 
 export interface TransportCallbacks {
-  /** Decides on an upgrade before any WebSocket exists (admission, auth). Synchronous. */
-  onUpgrade(request: UpgradeRequest): UpgradeDecision;
-  /** A connection was accepted; the core returns the handler for its events. */
-  onConnection(socket: TransportSocket, request: UpgradeRequest): SocketHandler;
+  /**
+   * Decides on an upgrade before any WebSocket exists (admission, auth). May answer later (a
+   * Promise, e.g. while a key set is fetched): the transport then keeps the request pending, and
+   * if the client goes away meanwhile it drops the upgrade without calling `onConnection`. A
+   * rejected Promise is answered with 500.
+   */
+  onUpgrade(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision>;
+  /**
+   * A connection was accepted; the core returns the handler for its events. Called synchronously
+   * after an accepting decision, or not at all if the client went away before it resolved.
+   */
+  onConnection(socket: TransportSocket, request: UpgradeRequest, context: unknown): SocketHandler;
   /** Plain HTTP requests on the same port (health, metrics, dashboard); may answer with a stream. */
   onHttp(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
 }
@@ -106,6 +128,8 @@ export interface TransportOptions {
   /** The core's bound on each connection's outbound queue; a transport's own cap, if any, sits well above it. */
   readonly outboundQueueBytes: number;
   readonly perMessageDeflate: boolean;
+  /** Largest HTTP request body read for `onHttp`; larger ones get 413. */
+  readonly maxHttpBodyBytes: number;
 }
 
 export interface TransportCapabilities {

@@ -12,6 +12,7 @@ import type {
   TransportOptions,
   TransportServer,
   TransportSocket,
+  UpgradeDecision,
   UpgradeRequest,
 } from './transport.js';
 
@@ -25,7 +26,38 @@ interface WsFrame {
 const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] } }).Sender;
 
 const kAdapter = Symbol('sluice.adapter');
+/** The subprotocol an upgrade decision selected, stored on the request for `handleProtocols`. */
+const kProtocol = Symbol('sluice.protocol');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
+type WithProtocol = IncomingMessage & { [kProtocol]?: string };
+
+const SERVER_ERROR: UpgradeDecision = { accept: false, status: 500, body: 'internal error' };
+
+function selectProtocol(offered: Set<string>, req: IncomingMessage): string | false {
+  return (req as WithProtocol)[kProtocol] ?? offered.values().next().value ?? false;
+}
+
+/** Reads a request body of at most `max` bytes; undefined (and the request left unread) when larger. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
 
 /**
  * A `ws` connection behind the transport seam. Prepared frames are written straight to the TCP
@@ -166,6 +198,7 @@ export class WsTransport implements TransportServer {
     });
     this.wss = new WebSocketServer({
       noServer: true,
+      handleProtocols: selectProtocol,
       maxPayload: options.maxPayloadBytes,
       perMessageDeflate: options.perMessageDeflate,
       clientTracking: false,
@@ -211,11 +244,31 @@ export class WsTransport implements TransportServer {
       return;
     }
     const request: UpgradeRequest = { url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '' };
-    const decision = callbacks.onUpgrade(request);
+    let decision: UpgradeDecision | Promise<UpgradeDecision>;
+    try {
+      decision = callbacks.onUpgrade(request);
+    } catch {
+      decision = SERVER_ERROR;
+    }
+    if (decision instanceof Promise) {
+      decision.then(
+        (d) => this.complete(req, socket, head, request, d),
+        () => this.complete(req, socket, head, request, SERVER_ERROR),
+      );
+    } else {
+      this.complete(req, socket, head, request, decision);
+    }
+  }
+
+  private complete(req: IncomingMessage, socket: Duplex, head: Buffer, request: UpgradeRequest, decision: UpgradeDecision): void {
+    // The client may have gone away while the decision was pending: then there is nothing to answer.
+    if (socket.destroyed || !socket.writable) return;
     if (!decision.accept) {
       rejectUpgrade(socket, decision.status, decision.body, decision.headers);
       return;
     }
+    const callbacks = this.callbacks!;
+    (req as WithProtocol)[kProtocol] = decision.protocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const adapter = new WsSocket(ws, request.remoteAddress, this.options.highWaterMarkBytes);
       (ws as Tagged<WebSocket>)[kAdapter] = adapter;
@@ -226,13 +279,20 @@ export class WsTransport implements TransportServer {
       ws.on('error', onError);
       ws.on('close', onClose);
       raw.on('drain', onDrain);
-      adapter.handler = callbacks.onConnection(adapter, request);
+      adapter.handler = callbacks.onConnection(adapter, request, decision.context);
     });
   }
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const response = await this.callbacks!.onHttp({ method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req) });
+      const body = await readBody(req, this.options.maxHttpBodyBytes);
+      if (body === undefined) {
+        res.writeHead(413, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+        res.end('request body too large\n');
+        return;
+      }
+      const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '', body };
+      const response = await this.callbacks!.onHttp(request);
       res.writeHead(response.status, response.headers);
       if (response.stream === undefined) res.end(response.body);
       else openStream(res, response.body, response.stream);
