@@ -143,6 +143,11 @@ export class Gateway {
     return this.connections.size;
   }
 
+  /** Upgrades admitted but still being decided (token verification in flight). */
+  get pendingUpgrades(): number {
+    return this.admission.held - this.connections.size;
+  }
+
   get ready(): boolean {
     return this.started && !this.draining;
   }

@@ -9,6 +9,8 @@ import { globMatch } from './glob.js';
 export interface AdmissionRefusal {
   readonly status: 403 | 429 | 503;
   readonly reason: string;
+  /** The server-wide connection limit (counted apart: it is the capacity signal). */
+  readonly atCapacity?: true;
 }
 
 interface IpEntry {
@@ -67,7 +69,7 @@ export class Admission {
     if (origin !== undefined && this.origins.length > 0 && !this.origins.some((o) => globMatch(o, origin.toLowerCase()))) {
       return { status: 403, reason: 'origin not allowed' };
     }
-    if (this.heldTotal >= this.maxConnections) return { status: 503, reason: 'server at capacity' };
+    if (this.heldTotal >= this.maxConnections) return { status: 503, reason: 'server at capacity', atCapacity: true };
     if (this.perIp) {
       const entry = this.entryFor(ip);
       if (entry === undefined) return { status: 503, reason: 'too many client addresses' };

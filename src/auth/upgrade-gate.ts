@@ -49,7 +49,8 @@ export class UpgradeGate {
     const ip = admission.clientIp(request);
     const refusal = admission.admit(request, ip);
     if (refusal !== undefined) {
-      this.deps.stats.upgradesRefused++;
+      if (refusal.atCapacity) this.deps.stats.connectionsRejected++;
+      else this.deps.stats.upgradesRefused++;
       this.note(ip, refusal.status, refusal.reason);
       return refuse(refusal.status, refusal.reason, refusal.status === 403 ? undefined : config.admission.retryAfterSec);
     }

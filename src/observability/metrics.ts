@@ -35,7 +35,7 @@ export function createMetrics(source: MetricsSource): Registry {
     });
   };
   follow('sluice_connections_opened_total', 'WebSocket connections accepted', () => stats.connectionsOpened);
-  follow('sluice_connections_rejected_total', 'Connections refused at the limit (closed 4102)', () => stats.connectionsRejected);
+  follow('sluice_connections_rejected_total', 'Connections refused at limits.maxConnections (HTTP 503 before the upgrade, or 4102 after it)', () => stats.connectionsRejected);
   follow('sluice_messages_in_total', 'Frames received from clients', () => stats.messagesIn);
   follow('sluice_bytes_in_total', 'Bytes received from clients (frame payloads)', () => stats.bytesIn);
   follow('sluice_messages_out_total', 'Frames written to clients (data and control)', () => stats.messagesOut);

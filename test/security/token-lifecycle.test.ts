@@ -1,0 +1,107 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectWithToken, refusedUpgrade } from '../helpers/upgrade.js';
+import { TestKeys } from '../helpers/tokens.js';
+
+describe('security: token lifecycle', () => {
+  let gw: TestGateway | undefined;
+  let jwks: Server | undefined;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await gw?.stop();
+    gw = undefined;
+    await new Promise<void>((resolve) => (jwks ? jwks.close(() => resolve()) : resolve()));
+    jwks = undefined;
+  });
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('refuses a missing token with 401 when no namespace admits anonymous clients', async () => {
+    const keys = await TestKeys.generate();
+    gw = await startGateway({ auth: { keys: keys.config } });
+    const refused = await refusedUpgrade(gw.url);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toBe('Bearer');
+    expect(refused.body).toMatch(/token required/);
+    expect(gw.gateway.stats.authFailures).toBe(1);
+  });
+
+  it('closes a connection whose token expires with 4001, unless it refreshed in band', async () => {
+    const keys = await TestKeys.generate();
+    gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
+    const short = { sub: 'alice', exp: now() + 1 };
+    const lapsing = await connectWithToken(gw.url, await keys.sign(short));
+    const refreshing = await connectWithToken(gw.url, await keys.sign(short));
+    clients.push(lapsing, refreshing);
+    const ack = await refreshing.request({ op: 'auth', token: await keys.sign({ sub: 'alice', exp: now() + 3600 }) });
+    expect(ack).toMatchObject({ ev: 'ack', exp: expect.any(Number) });
+    expect(await lapsing.closed()).toBe(4001);
+    expect((await refreshing.request({ op: 'ping' })).ev).toBe('pong');
+    expect(refreshing.closeCode).toBeUndefined();
+  });
+
+  it('verifies against a JWKS URL, caching the key set between connections', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    let fetches = 0;
+    const url = await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }, () => fetches++);
+    gw = await startGateway({ auth: { jwksUrl: url } });
+    for (let i = 0; i < 3; i++) {
+      const c = await connectWithToken(gw.url, await es256(privateKey, 'k1', { sub: `u${i}` }));
+      clients.push(c);
+      expect((await c.request({ op: 'ping' })).ev).toBe('pong');
+    }
+    expect(fetches).toBe(1);
+    const stranger = await generateKeyPair('ES256');
+    expect((await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(stranger.privateKey, 'k1', { sub: 'x' })}` } })).status).toBe(401);
+    expect((await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(privateKey, 'k9', { sub: 'x' })}` } })).body).toMatch(/no key|no applicable key/i);
+  });
+
+  it('drops an upgrade whose client left while its token was being verified, and frees its slot', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let requested!: () => void;
+    const asked = new Promise<void>((resolve) => (requested = resolve));
+    const url = await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, () => requested(), held);
+    gw = await startGateway({ auth: { jwksUrl: url }, limits: { maxConnections: 1 } });
+    const token = await es256(privateKey, 'k1', { sub: 'alice' });
+    const leaver = new (await import('ws')).default(gw.url, { headers: { Authorization: `Bearer ${token}` } });
+    leaver.on('error', () => {});
+    await asked;
+    leaver.terminate();
+    await new Promise((resolve) => leaver.once('close', resolve));
+    release();
+    await until(() => gw!.gateway.pendingUpgrades === 0);
+    const next = await connectWithToken(gw.url, token);
+    clients.push(next);
+    expect((await next.request({ op: 'ping' })).ev).toBe('pong');
+    expect(gw.gateway.connectionCount).toBe(1);
+  });
+
+  function until(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => (condition() ? resolve() : setTimeout(check, 10));
+      check();
+    });
+  }
+
+  async function serveJwks(body: unknown, onFetch: () => void, gate?: Promise<void>): Promise<string> {
+    jwks = createServer((_req, res) => {
+      onFetch();
+      void (gate ?? Promise.resolve()).then(() => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => jwks!.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
+  }
+
+  function es256(key: CryptoKey, kid: string, claims: Record<string, unknown>): Promise<string> {
+    return new SignJWT({ exp: now() + 3600, ...claims }).setProtectedHeader({ alg: 'ES256', kid }).sign(key);
+  }
+});
