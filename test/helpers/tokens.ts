@@ -24,9 +24,9 @@ export class TestKeys {
   }
 
   /** auth.keys entries, kid = the algorithm in lower case. */
-  get config(): Array<Record<string, string>> {
+  get config(): Array<{ kid: string; alg: SigningAlg; secret?: string; publicKey?: string }> {
     return [
-      { kid: 'hs256', alg: 'HS256', secret: HS_SECRET },
+      { kid: 'hs256', alg: 'HS256' as const, secret: HS_SECRET },
       ...(['RS256', 'ES256', 'EdDSA'] as const).map((alg) => ({ kid: alg.toLowerCase(), alg, publicKey: this.pairs[alg].publicPem })),
     ];
   }

@@ -33,7 +33,7 @@ describe('security: token lifecycle', () => {
   it('closes a connection whose token expires with 4001, unless it refreshed in band', async () => {
     const keys = await TestKeys.generate();
     gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
-    const short = { sub: 'alice', exp: now() + 1 };
+    const short = { sub: 'alice', exp: now() + 2 };
     const lapsing = await connectWithToken(gw.url, await keys.sign(short));
     const refreshing = await connectWithToken(gw.url, await keys.sign(short));
     clients.push(lapsing, refreshing);
