@@ -8,6 +8,7 @@ import { ChannelRules } from './config/channel-rules.js';
 import type { Config } from './config/schema.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { SnapshotBuilder } from './dashboard/snapshot.js';
+import { PublishApi } from './http/publish-api.js';
 import { handleHttp } from './http/routes.js';
 import { Hub } from './hub/hub.js';
 import { HealthAssessor, HealthSummary, type HealthSource } from './observability/health-summary.js';
@@ -52,6 +53,7 @@ export class Gateway {
   readonly dashboard: Dashboard | undefined;
   private readonly admission: Admission;
   private readonly gate: UpgradeGate;
+  private readonly publishApi: PublishApi;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
   private draining = false;
@@ -99,6 +101,18 @@ export class Gateway {
       draining: () => this.draining,
       onClosed: (conn) => this.onClosed(conn),
     };
+    this.publishApi = new PublishApi({
+      config,
+      hub: this.hub,
+      stats: this.stats,
+      clock: this.clock,
+      queuedBytes: () => {
+        let total = 0;
+        for (const c of this.connections) total += c.writer.queuedBytes;
+        return total;
+      },
+      draining: () => this.draining,
+    });
     this.registry = createMetrics({
       stats: this.stats,
       connectionCount: () => this.connections.size,
@@ -171,7 +185,7 @@ export class Gateway {
     this.port = await this.transport.listen({
       onUpgrade: (request) => this.gate.decide(request),
       onConnection: (socket, _request, context) => this.accept(socket, context as AdmittedClient),
-      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready, dashboard: this.dashboard }),
+      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready, dashboard: this.dashboard, publishApi: this.publishApi }),
     });
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());

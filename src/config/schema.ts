@@ -101,6 +101,9 @@ export const ConfigSchema = z
         message: `must be at least limits.maxPayloadBytes (${c.limits.maxPayloadBytes}), or a maximal frame could never be admitted`,
       });
     }
+    if (c.httpApi.publicationsPerSecond > 0 && c.httpApi.maxBatch > c.httpApi.publicationsBurst) {
+      ctx.addIssue({ code: 'custom', path: ['httpApi', 'maxBatch'], message: 'must not exceed httpApi.publicationsBurst, or a full batch could never be admitted' });
+    }
     if (c.heartbeat.idleTimeoutMs <= c.heartbeat.intervalMs) {
       ctx.addIssue({ code: 'custom', path: ['heartbeat', 'idleTimeoutMs'], message: 'must be greater than heartbeat.intervalMs' });
     }

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Dashboard } from '../dashboard/dashboard.js';
+import { BATCH_PATH, PUBLISH_PATH, type PublishApi } from './publish-api.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 
 export interface RouteState {
@@ -8,12 +9,17 @@ export interface RouteState {
   ready(): boolean;
   /** Present when `dashboard.enabled`; otherwise /dashboard is 404. */
   readonly dashboard?: Dashboard;
+  /** The HTTP publish API; /api/publish(/batch) is 404 unless it is enabled. */
+  readonly publishApi?: PublishApi;
 }
 
 /** HTTP endpoints served on the WebSocket port, whichever transport is in use. */
 export async function handleHttp(request: HttpRequest, state: RouteState): Promise<HttpResponse> {
   const path = request.url.split('?')[0];
   const text = { 'Content-Type': 'text/plain; charset=utf-8' };
+  if (path === PUBLISH_PATH || path === BATCH_PATH) {
+    return state.publishApi?.enabled ? state.publishApi.handle(request, path) : { status: 404, headers: text, body: 'not found (the publish API is off: set httpApi.apiKeys)\n' };
+  }
   if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, headers: { ...text, Allow: 'GET, HEAD' }, body: 'method not allowed\n' };
   switch (path) {
     case '/healthz':

@@ -4,9 +4,22 @@ import type { QueuePolicy } from '../flow/policy.js';
 import { History } from './history.js';
 import type { Publication } from './publication.js';
 
+/** What became of one publication for one subscriber (a number: no allocation per delivery). */
+export const DELIVERY = {
+  /** Handed to the socket at once. */
+  written: 0,
+  /** Waiting in the subscriber's outbound queue. */
+  queued: 1,
+  /** Shed on arrival by the channel's slow-consumer policy (the subscriber will get a gap). */
+  shed: 2,
+  /** The subscriber was cut off as a slow consumer, or is already closing. */
+  disconnected: 3,
+} as const;
+export type DeliveryOutcome = (typeof DELIVERY)[keyof typeof DELIVERY];
+
 /** Something that receives a channel's publications: one connection's subscription. */
 export interface Subscriber {
-  deliver(pub: Publication): void;
+  deliver(pub: Publication): DeliveryOutcome;
 }
 
 /**

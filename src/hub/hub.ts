@@ -2,7 +2,7 @@ import type { ChannelRules } from '../config/channel-rules.js';
 import { encodeMessage } from '../protocol/frames.js';
 import type { Clock } from '../util/clock.js';
 import type { PreparedFrame } from '../transport/transport.js';
-import { Channel, type Subscriber } from './channel.js';
+import { Channel, DELIVERY, type Subscriber } from './channel.js';
 import type { Replay } from './history.js';
 import { Publication } from './publication.js';
 
@@ -14,7 +14,18 @@ export interface HubOptions {
   readonly clock: Clock;
 }
 
-export type PublishResult = { ok: true; seq: number; subscribers: number } | { ok: false; code: 'channel_limit' };
+/** A publication's seq and what became of it for this node's subscribers (counts sum to `subscribers`). */
+export interface Delivered {
+  readonly ok: true;
+  readonly seq: number;
+  readonly subscribers: number;
+  readonly written: number;
+  readonly queued: number;
+  readonly shed: number;
+  readonly disconnected: number;
+}
+
+export type PublishResult = Delivered | { ok: false; code: 'channel_limit' };
 
 /**
  * Channels and fan-out on this node. A publication gets its seq, is encoded and framed once, is
@@ -53,14 +64,22 @@ export class Hub {
     channel.history.append(pub);
     this.publications++;
     const subscribers = channel.subscribers.size;
+    let written = 0;
+    let queued = 0;
+    let shed = 0;
     if (subscribers > 0) {
       pub.frame = this.options.prepare(pub.payload);
-      for (const subscriber of channel.subscribers) subscriber.deliver(pub);
+      for (const subscriber of channel.subscribers) {
+        const outcome = subscriber.deliver(pub);
+        if (outcome === DELIVERY.written) written++;
+        else if (outcome === DELIVERY.queued) queued++;
+        else if (outcome === DELIVERY.shed) shed++;
+      }
       this.deliveries += subscribers;
     } else {
       this.touch(channel);
     }
-    return { ok: true, seq, subscribers };
+    return { ok: true, seq, subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
   }
 
   /**

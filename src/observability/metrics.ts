@@ -49,6 +49,7 @@ export function createMetrics(source: MetricsSource): Registry {
   follow('sluice_upgrades_refused_total', 'Upgrades refused by admission limits (origin, capacity, per-IP)', () => stats.upgradesRefused);
   follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', () => stats.authFailures);
   follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', () => stats.forbidden);
+  follow('sluice_api_publications_total', 'Publications accepted by the HTTP publish API', () => stats.apiPublications);
 
   const shedLast = { dropped: 0, conflated: 0, expired: 0 };
   new Counter({

@@ -25,6 +25,8 @@ export class Stats {
   authFailures = 0;
   /** Subscribe/publish requests refused by channel permissions. */
   forbidden = 0;
+  /** Publications accepted by the HTTP publish API. */
+  apiPublications = 0;
   readonly closesByCode = new Map<number, number>();
 
   countClose(code: number): void {

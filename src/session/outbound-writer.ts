@@ -1,6 +1,6 @@
 import { OutboundQueue, type OutboundQueueLimits } from '../flow/outbound-queue.js';
 import type { ShedReason } from '../flow/policy.js';
-import type { Channel } from '../hub/channel.js';
+import { DELIVERY, type Channel, type DeliveryOutcome } from '../hub/channel.js';
 import type { Publication } from '../hub/publication.js';
 import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
@@ -73,14 +73,22 @@ export class OutboundWriter {
     return this.queue.length === 0 && this.controlHead === this.control.length;
   }
 
-  deliver(pub: Publication, sub: Subscription): void {
-    if (this.closed) return;
+  deliver(pub: Publication, sub: Subscription): DeliveryOutcome {
+    if (this.closed) return DELIVERY.disconnected;
     if (!this.blocked && this.queue.length === 0) {
       if (sub.gapCount > 0) this.writeGap(sub);
       this.writeData(pub);
-      return;
+      return DELIVERY.written;
     }
-    if (this.queue.push(pub, this.deps.clock()) === 'disconnect') this.deps.owner.slowConsumer();
+    switch (this.queue.push(pub, this.deps.clock())) {
+      case 'queued':
+        return DELIVERY.queued;
+      case 'shed':
+        return DELIVERY.shed;
+      case 'disconnect':
+        this.deps.owner.slowConsumer();
+        return DELIVERY.disconnected;
+    }
   }
 
   /** Queues a control frame (ack, error, pong) ahead of all data. */

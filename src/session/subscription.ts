@@ -1,5 +1,5 @@
 import type { ShedReason } from '../flow/policy.js';
-import type { Channel, Subscriber } from '../hub/channel.js';
+import type { Channel, DeliveryOutcome, Subscriber } from '../hub/channel.js';
 import type { Publication } from '../hub/publication.js';
 
 /**
@@ -14,11 +14,11 @@ export class Subscription implements Subscriber {
 
   constructor(
     readonly channel: Channel,
-    private readonly sink: { deliver(pub: Publication, sub: Subscription): void },
+    private readonly sink: { deliver(pub: Publication, sub: Subscription): DeliveryOutcome },
   ) {}
 
-  deliver(pub: Publication): void {
-    this.sink.deliver(pub, this);
+  deliver(pub: Publication): DeliveryOutcome {
+    return this.sink.deliver(pub, this);
   }
 
   noteShed(seq: number, reason: ShedReason): void {

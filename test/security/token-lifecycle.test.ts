@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/until.js';
 import { connectWithToken, refusedUpgrade } from '../helpers/upgrade.js';
 import { TestKeys } from '../helpers/tokens.js';
 
@@ -81,13 +82,6 @@ describe('security: token lifecycle', () => {
     expect((await next.request({ op: 'ping' })).ev).toBe('pong');
     expect(gw.gateway.connectionCount).toBe(1);
   });
-
-  function until(condition: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => (condition() ? resolve() : setTimeout(check, 10));
-      check();
-    });
-  }
 
   async function serveJwks(body: unknown, onFetch: () => void, gate?: Promise<void>): Promise<string> {
     jwks = createServer((_req, res) => {

@@ -1,0 +1,139 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import { TokenBucket } from '../flow/token-bucket.js';
+import type { Hub } from '../hub/hub.js';
+import type { Stats } from '../observability/stats.js';
+import { CHANNEL_NAME } from '../protocol/channel-name.js';
+import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+import type { Clock } from '../util/clock.js';
+
+export interface PublishApiDeps {
+  readonly config: Config;
+  readonly hub: Hub;
+  readonly stats: Stats;
+  readonly clock: Clock;
+  /** Bytes waiting in every connection's outbound queue (O(connections): called at most every OVERLOAD_CHECK_MS). */
+  readonly queuedBytes: () => number;
+  readonly draining: () => boolean;
+}
+
+/** What became of one publication; the counts are over this node's subscribers. */
+export type PublicationReport =
+  | { ch: string; seq: number; subscribers: number; written: number; queued: number; shed: number; disconnected: number }
+  | { ch: string; error: 'channel_limit' };
+
+export const PUBLISH_PATH = '/api/publish';
+export const BATCH_PATH = '/api/publish/batch';
+
+/** How long an overload verdict is reused before the queues are summed again. */
+const OVERLOAD_CHECK_MS = 100;
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+
+const Publication = z.object({
+  ch: z.string().regex(CHANNEL_NAME, 'must match [A-Za-z0-9_.:@-]{1,128}'),
+  key: z.string().min(1).max(128).optional(),
+  data: z.unknown().refine((d) => d !== undefined, 'required'),
+});
+type Publication = z.infer<typeof Publication>;
+
+/**
+ * POST /api/publish and /api/publish/batch: publishing for backends, with feedback. Checks, in
+ * order: API key (constant time), body (zod; 400 names the field), draining or overloaded queues
+ * (503), the API's own token bucket, one token per publication (429). Publishes synchronously and
+ * answers 202 with one report per publication.
+ */
+export class PublishApi {
+  private readonly keyDigests: Buffer[];
+  private readonly bucket: TokenBucket;
+  private readonly single: z.ZodType<Publication>;
+  private readonly batch: z.ZodType<{ publications: Publication[] }>;
+  private overloadCheckedAt = -Infinity;
+  private overloaded = false;
+
+  constructor(private readonly deps: PublishApiDeps) {
+    const { httpApi } = deps.config;
+    this.keyDigests = httpApi.apiKeys.map(digest);
+    this.bucket = new TokenBucket(httpApi.publicationsPerSecond, httpApi.publicationsBurst, deps.clock);
+    this.single = Publication;
+    this.batch = z.object({ publications: z.array(Publication).min(1).max(httpApi.maxBatch) });
+  }
+
+  /** Off when no API key is configured (the routes then answer 404). */
+  get enabled(): boolean {
+    return this.keyDigests.length > 0;
+  }
+
+  handle(request: HttpRequest, path: string): HttpResponse {
+    if (request.method !== 'POST') return reply(405, { error: 'use POST' }, { Allow: 'POST' });
+    if (!this.authorized(request)) return reply(401, { error: 'missing or invalid API key' }, { 'WWW-Authenticate': 'Bearer' });
+    const type = request.headers['content-type'];
+    if (type !== undefined && !/^application\/json\b/i.test(type)) return reply(415, { error: 'send application/json' });
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body.toString('utf8'));
+    } catch {
+      return reply(400, { error: 'body: not valid JSON' });
+    }
+    const parsed = path === BATCH_PATH ? this.batch.safeParse(body) : this.single.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return reply(400, { error: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` });
+    }
+    const publications = path === BATCH_PATH ? (parsed.data as { publications: Publication[] }).publications : [parsed.data as Publication];
+    const encoded: string[] = [];
+    for (const [i, pub] of publications.entries()) {
+      const raw = JSON.stringify(pub.data);
+      if (Buffer.byteLength(raw) > this.deps.config.limits.maxPayloadBytes) {
+        const field = path === BATCH_PATH ? `publications.${i}.data` : 'data';
+        return reply(400, { error: `${field}: larger than limits.maxPayloadBytes (${this.deps.config.limits.maxPayloadBytes})` });
+      }
+      encoded.push(raw);
+    }
+    if (this.deps.draining()) return reply(503, { error: 'shutting down' }, { 'Retry-After': '1' });
+    if (this.isOverloaded()) return reply(503, { error: 'outbound queues are full; retry later' }, { 'Retry-After': '1' });
+    if (!this.bucket.tryTake(publications.length)) {
+      const retrySec = Math.max(1, Math.ceil(this.bucket.msUntil(publications.length) / 1000));
+      return reply(429, { error: 'publish rate limit exceeded' }, { 'Retry-After': String(retrySec) });
+    }
+    const results: PublicationReport[] = publications.map((pub, i) => {
+      const result = this.deps.hub.publish(pub.ch, pub.key, encoded[i]!);
+      if (!result.ok) return { ch: pub.ch, error: result.code };
+      const { seq, subscribers, written, queued, shed, disconnected } = result;
+      return { ch: pub.ch, seq, subscribers, written, queued, shed, disconnected };
+    });
+    this.deps.stats.apiPublications += publications.length;
+    return reply(202, { results });
+  }
+
+  /** Compares digests, so the comparison takes the same time whatever the key's length or content. */
+  private authorized(request: HttpRequest): boolean {
+    const bearer = /^Bearer[ \t]+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
+    const presented = bearer ?? request.headers['x-api-key'];
+    if (presented === undefined) return false;
+    const d = digest(presented);
+    let ok = false;
+    for (const key of this.keyDigests) ok = timingSafeEqual(d, key) || ok;
+    return ok;
+  }
+
+  private isOverloaded(): boolean {
+    const limit = this.deps.config.httpApi.overloadQueuedBytes;
+    if (limit === 0) return false;
+    const now = this.deps.clock();
+    if (now - this.overloadCheckedAt >= OVERLOAD_CHECK_MS) {
+      this.overloadCheckedAt = now;
+      this.overloaded = this.deps.queuedBytes() > limit;
+    }
+    return this.overloaded;
+  }
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+function reply(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { status, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}

@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient, type Frame } from '../helpers/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { until } from '../helpers/until.js';
+
+const KEY = 'backend-key-0123456789abcdef';
+
+interface Report {
+  ch: string;
+  seq: number;
+  subscribers: number;
+  written: number;
+  queued: number;
+  shed: number;
+  disconnected: number;
+}
+
+describe('HTTP publish API', () => {
+  let gw: TestGateway | undefined;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await gw?.stop();
+    gw = undefined;
+  });
+  const connect = async (): Promise<TestClient> => {
+    const c = await TestClient.connect(gw!.url);
+    clients.push(c);
+    return c;
+  };
+  const post = (path: string, body: unknown, headers: Record<string, string> = { Authorization: `Bearer ${KEY}` }) =>
+    fetch(`${gw!.httpUrl}${path}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  it('publishes to subscribers, server-only channels included, and answers 202 with a report', async () => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY] }, auth: { namespaces: [{ pattern: 'news.*', publish: 'server' }] } });
+    const subs = [await connect(), await connect()];
+    for (const s of subs) await s.subscribe('news.headlines');
+    const res = await post('/api/publish', { ch: 'news.headlines', data: { title: 'hello' }, key: 'k1' });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ results: [{ ch: 'news.headlines', seq: 1, subscribers: 2, written: 2, queued: 0, shed: 0, disconnected: 0 }] });
+    for (const s of subs) expect(await s.next((f) => f.ev === 'msg')).toMatchObject({ ch: 'news.headlines', seq: 1, key: 'k1', data: { title: 'hello' } });
+    const batch = await post('/api/publish/batch', { publications: [{ ch: 'news.headlines', data: 2 }, { ch: 'news.other', data: 3 }] });
+    expect(batch.status).toBe(202);
+    expect(((await batch.json()) as { results: Report[] }).results.map((r) => [r.ch, r.seq, r.subscribers])).toEqual([['news.headlines', 2, 2], ['news.other', 1, 0]]);
+    // The same channel is server-only for WebSocket clients.
+    expect(await subs[0]!.request({ op: 'pub', ch: 'news.headlines', data: 'x' })).toMatchObject({ code: 'forbidden' });
+  });
+
+  it('refuses bad keys with 401 and is 404 when off', async () => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } });
+    const body = { ch: 'a.b', data: 1 };
+    expect((await post('/api/publish', body, {})).status).toBe(401);
+    expect((await post('/api/publish', body, { Authorization: `Bearer ${KEY.slice(0, -1)}x` })).status).toBe(401);
+    expect((await post('/api/publish', body, { Authorization: `Bearer ${KEY}${KEY}` })).status).toBe(401);
+    expect((await post('/api/publish', body, { Authorization: `Basic ${KEY}` })).status).toBe(401);
+    expect((await post('/api/publish', body, { 'X-Api-Key': 'second-key-for-rotation-xx' })).status).toBe(202);
+    expect((await fetch(`${gw.httpUrl}/api/publish`, { headers: { Authorization: `Bearer ${KEY}` } })).status).toBe(405);
+    await gw.stop();
+    gw = await startGateway({});
+    expect((await post('/api/publish', body)).status).toBe(404);
+  });
+
+  it.each([
+    ['not JSON', '{"ch":', /body: not valid JSON/],
+    ['a JSON array', '[1,2]', /body|expected object/],
+    ['no channel', { data: 1 }, /^ch: /],
+    ['a bad channel', { ch: 'a b', data: 1 }, /^ch: must match/],
+    ['a wildcard channel', { ch: 'news.*', data: 1 }, /^ch: must match/],
+    ['no data', { ch: 'a.b' }, /^data: required/],
+    ['an empty key', { ch: 'a.b', data: 1, key: '' }, /^key: /],
+    ['oversized data', { ch: 'a.b', data: 'x'.repeat(70_000) }, /^data: larger than limits.maxPayloadBytes/],
+  ])('answers 400 naming the field for %s', async (_name, body, message) => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY] } });
+    const res = await post('/api/publish', body);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(message);
+  });
+
+  it('answers 400 naming the entry of a bad batch, 413 for a huge body, 415 for another content type', async () => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBatch: 3, maxBodyBytes: 4096 } });
+    const bad = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a..b/', data: 1 }] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^publications\.1\.ch: /);
+    const tooMany = await post('/api/publish/batch', { publications: Array.from({ length: 4 }, () => ({ ch: 'a.b', data: 1 })) });
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as { error: string }).error).toMatch(/^publications: /);
+    expect((await post('/api/publish/batch', { publications: [] })).status).toBe(400);
+    expect((await post('/api/publish', { ch: 'a.b', data: 'x'.repeat(5000) })).status).toBe(413);
+    expect((await post('/api/publish', 'ch=a.b', { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/x-www-form-urlencoded' })).status).toBe(415);
+    expect(gw.gateway.hub.publications).toBe(0);
+  });
+
+  it('answers 429 with Retry-After when its token bucket is empty, counting one token per publication', async () => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } });
+    expect((await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a.b', data: 2 }] })).status).toBe(202);
+    const refused = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 3 }, { ch: 'a.b', data: 4 }] });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await post('/api/publish', { ch: 'a.b', data: 5 })).status).toBe(202);
+    expect(gw.gateway.hub.publications).toBe(3);
+  });
+
+  it('answers 503 with Retry-After while outbound queues hold more than overloadQueuedBytes', async () => {
+    gw = await startGateway({
+      httpApi: { apiKeys: [KEY], overloadQueuedBytes: 1024 },
+      outbound: { highWaterMarkBytes: 16 * 1024, softQueueBytes: 0 },
+      inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
+      channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
+    });
+    const stalled = await connect();
+    await stalled.subscribe('feed.x');
+    stalled.tcp.pause();
+    const pub = await connect();
+    const payload = 'y'.repeat(8000);
+    const queued = () => gw!.gateway.connectionList().reduce((n, c) => n + c.writer.queuedBytes, 0);
+    for (let i = 0; i < 5000 && queued() <= 1024; i++) await pub.request({ op: 'pub', ch: 'feed.x', data: payload });
+    expect(queued()).toBeGreaterThan(1024);
+    const res = await post('/api/publish', { ch: 'feed.x', data: 1 });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('reports written, queued and shed per publication, matching the gaps subscribers see', async () => {
+    gw = await startGateway({
+      httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
+      outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
+      channels: [{ pattern: 'feed.*', policy: 'drop-newest', historySize: 0 }],
+    });
+    const reading = await connect();
+    const stalled = await connect();
+    for (const c of [reading, stalled]) await c.subscribe('feed.x');
+    stalled.tcp.pause();
+    const reports: Report[] = [];
+    const total = (k: keyof Report) => reports.reduce((n, r) => n + (r[k] as number), 0);
+    const publications = Array.from({ length: 50 }, (_, i) => ({ ch: 'feed.x', data: { i, pad: 'z'.repeat(4000) } }));
+    for (let round = 0; round < 400 && (total('shed') === 0 || total('queued') === 0); round++) {
+      const res = await post('/api/publish/batch', { publications });
+      expect(res.status).toBe(202);
+      reports.push(...((await res.json()) as { results: Report[] }).results);
+    }
+    for (const r of reports) {
+      expect(r.subscribers).toBe(2);
+      expect(r.written + r.queued + r.shed + r.disconnected).toBe(2);
+    }
+    expect(total('written')).toBeGreaterThan(0);
+    expect(total('queued')).toBeGreaterThan(0);
+    expect(total('shed')).toBeGreaterThan(0);
+    expect(total('disconnected')).toBe(0);
+    stalled.tcp.resume();
+    await until(() => gw!.gateway.connectionList().every((c) => c.writer.idle));
+    const marker = await post('/api/publish', { ch: 'feed.x', data: 'end' });
+    const last = ((await marker.json()) as { results: Report[] }).results[0]!.seq;
+    const gapsSeen = (c: TestClient) => c.frames.filter((f: Frame) => f.ev === 'gap').reduce((n, f) => n + (f.n as number), 0);
+    for (const c of [reading, stalled]) await c.next((f) => f.ev === 'msg' && f.seq === last, 30_000);
+    expect(gapsSeen(reading) + gapsSeen(stalled)).toBe(total('shed'));
+    expect(reading.messages('feed.x').length + stalled.messages('feed.x').length).toBe(2 * last - total('shed'));
+  });
+
+  it('reports disconnected when a slow subscriber of a lossless channel is cut off', async () => {
+    gw = await startGateway({
+      httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
+      outbound: { maxQueueBytes: 64 * 1024, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
+    });
+    const stalled = await connect();
+    await stalled.subscribe('chat.x');
+    stalled.tcp.pause();
+    const publications = Array.from({ length: 50 }, () => ({ ch: 'chat.x', data: 'w'.repeat(4000) }));
+    let disconnected = 0;
+    for (let round = 0; round < 400 && disconnected === 0; round++) {
+      const res = await post('/api/publish/batch', { publications });
+      disconnected += ((await res.json()) as { results: Report[] }).results.reduce((n, r) => n + r.disconnected, 0);
+    }
+    expect(disconnected).toBeGreaterThan(0);
+    stalled.tcp.resume();
+    expect(await stalled.closed()).toBe(4100);
+  });
+});
