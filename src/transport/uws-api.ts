@@ -39,6 +39,8 @@ export interface UwsHttpResponse {
   onWritable(handler: (offset: number) => boolean): UwsHttpResponse;
   endWithoutBody(): UwsHttpResponse;
   onAborted(handler: () => void): UwsHttpResponse;
+  /** Body chunks; the ArrayBuffer is valid only during the call. */
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsHttpResponse;
   cork(cb: () => void): UwsHttpResponse;
   getRemoteAddressAsText(): ArrayBuffer;
   upgrade<T>(userData: T, secWebSocketKey: string, secWebSocketProtocol: string, secWebSocketExtensions: string, context: unknown): void;

@@ -50,10 +50,10 @@ class HttpExchange implements HttpStream {
     this.res.onAborted(() => this.finish());
   }
 
-  respond(response: HttpResponse, corked: boolean): void {
+  respond(response: HttpResponse, corked: boolean, closeConnection = false): void {
     if (this.done) return;
-    if (corked) this.send(response);
-    else this.res.cork(() => this.send(response));
+    if (corked) this.send(response, closeConnection);
+    else this.res.cork(() => this.send(response, closeConnection));
   }
 
   // ---- HttpStream ----
@@ -78,9 +78,9 @@ class HttpExchange implements HttpStream {
     this.finish();
   }
 
-  private send(response: HttpResponse): void {
+  private send(response: HttpResponse, closeConnection: boolean): void {
     if (response.stream === undefined) {
-      writeResponse(this.res, this.method, response);
+      writeResponse(this.res, this.method, response, closeConnection);
       this.done = true;
       return;
     }
@@ -103,11 +103,43 @@ class HttpExchange implements HttpStream {
   }
 }
 
-/** Serves one plain HTTP request through the core's onHttp. */
-export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest): void {
-  const request: HttpRequest = { method: req.getMethod().toUpperCase(), url: urlOf(req), headers: headersOf(req) };
-  const exchange = new HttpExchange(res, request.method);
+const EMPTY = Buffer.alloc(0);
+const TOO_LARGE: HttpResponse = { status: 413, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'request body too large\n' };
+
+/**
+ * Serves one plain HTTP request through the core's onHttp, after reading its body (at most
+ * `maxBodyBytes`; a larger one is answered 413 and the connection closed).
+ */
+export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, maxBodyBytes: number): void {
+  const method = req.getMethod().toUpperCase();
+  const head = { method, url: urlOf(req), headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
+  const exchange = new HttpExchange(res, method);
   exchange.watchAbort();
+  const length = head.headers['content-length'];
+  if (length === undefined && head.headers['transfer-encoding'] === undefined) {
+    dispatch(callbacks, exchange, { ...head, body: EMPTY }, true);
+    return;
+  }
+  if (Number(length) > maxBodyBytes) {
+    exchange.respond(TOO_LARGE, true, true);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.onData((chunk, isLast) => {
+    if (size > maxBodyBytes) return;
+    size += chunk.byteLength;
+    if (size > maxBodyBytes) {
+      exchange.respond(TOO_LARGE, false, true);
+      return;
+    }
+    // The ArrayBuffer is reused by uWS after this call: copy it.
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) dispatch(callbacks, exchange, { ...head, body: Buffer.concat(chunks) }, false);
+  });
+}
+
+function dispatch(callbacks: TransportCallbacks, exchange: HttpExchange, request: HttpRequest, corked: boolean): void {
   let result: Promise<HttpResponse> | HttpResponse;
   try {
     result = callbacks.onHttp(request);
@@ -120,6 +152,6 @@ export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, r
       () => exchange.respond(INTERNAL_ERROR, false),
     );
   } else {
-    exchange.respond(result, true);
+    exchange.respond(result, corked);
   }
 }

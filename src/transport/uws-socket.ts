@@ -1,9 +1,10 @@
 import type { PreparedFrame, SocketHandler, TransportSocket, UpgradeRequest } from './transport.js';
 import type { UwsData, UwsWebSocket } from './uws-api.js';
 
-/** What uWS keeps per connection: the upgrade request until `open`, then the adapter. */
+/** What uWS keeps per connection: the upgrade request and decision context until `open`, then the adapter. */
 export interface UwsUserData {
   request: UpgradeRequest | undefined;
+  context: unknown;
   adapter: UwsSocket | undefined;
 }
 

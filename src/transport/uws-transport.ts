@@ -3,6 +3,7 @@ import type {
   TransportCallbacks,
   TransportOptions,
   TransportServer,
+  UpgradeDecision,
   UpgradeRequest,
 } from './transport.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
@@ -32,6 +33,20 @@ function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
 }
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+const SERVER_ERROR: UpgradeDecision = { accept: false, status: 500, body: 'internal error' };
+
+/** Carries out an upgrade decision; must run corked (inside uWS's handler or res.cork). */
+function complete(res: UwsHttpResponse, request: UpgradeRequest, key: string, context: unknown, decision: UpgradeDecision): void {
+  if (!decision.accept) {
+    reject(res, decision.status, decision.body, decision.headers);
+    return;
+  }
+  // Without a choice from the core, as ws does: the first subprotocol the client offered.
+  const protocol = decision.protocol ?? (request.headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
+  const userData: UwsUserData = { request, context: decision.context, adapter: undefined };
+  res.upgrade(userData, key, protocol, request.headers['sec-websocket-extensions'] ?? '', context);
+}
 
 /** Answers an upgrade request with a plain HTTP response and closes the connection. */
 function reject(res: UwsHttpResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -100,7 +115,7 @@ export class UwsTransport implements TransportServer {
       close: onClose,
     };
     this.app.ws('/*', behavior);
-    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req));
+    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, options.maxHttpBodyBytes));
     return new Promise((resolve, reject) => {
       this.app.listen(options.host, options.port, (listenSocket) => {
         if (listenSocket === false) {
@@ -139,23 +154,35 @@ export class UwsTransport implements TransportServer {
       reject(res, 503, 'shutting down', { 'Retry-After': '1' });
       return;
     }
-    const decision = this.callbacks!.onUpgrade(request);
-    if (!decision.accept) {
-      reject(res, decision.status, decision.body, decision.headers);
+    let decision: UpgradeDecision | Promise<UpgradeDecision>;
+    try {
+      decision = this.callbacks!.onUpgrade(request);
+    } catch {
+      decision = SERVER_ERROR;
+    }
+    if (!(decision instanceof Promise)) {
+      complete(res, request, key, context, decision);
       return;
     }
-    // As ws does without handleProtocols: the first subprotocol the client offered.
-    const protocol = (request.headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
-    const userData: UwsUserData = { request, adapter: undefined };
-    res.upgrade(userData, key, protocol, request.headers['sec-websocket-extensions'] ?? '', context);
+    // Answering later: uWS needs onAborted, and `res` must not be touched once the client has gone.
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const later = (d: UpgradeDecision): void => {
+      if (!aborted) res.cork(() => complete(res, request, key, context, d));
+    };
+    decision.then(later, () => later(SERVER_ERROR));
   }
 
   private open(ws: Ws): void {
     const data = ws.getUserData();
     const request = data.request!;
     data.request = undefined;
+    const context = data.context;
+    data.context = undefined;
     const adapter = new UwsSocket(ws, request.remoteAddress, this.settings);
     data.adapter = adapter;
-    adapter.attach(this.callbacks!.onConnection(adapter, request));
+    adapter.attach(this.callbacks!.onConnection(adapter, request, context));
   }
 }
