@@ -1,6 +1,6 @@
 /**
  * Server memory under slow consumers, per policy: N subscribers of which a share stop reading
- * (their TCP socket paused), while one publisher sends fixed-size messages at a fixed rate. Starts
+ * (they never read after subscribing), while one publisher sends fixed-size messages at a fixed rate. Starts
  * a Sluice server per policy (pinned to CPU 0 when taskset exists), samples its RSS and CPU from
  * /proc, and prints one row per policy. Loopback only; every loop is bounded and it stops by itself.
  *
@@ -55,6 +55,43 @@ function clientFrame(text: string): Buffer {
   const masked = Buffer.alloc(len);
   for (let i = 0; i < len; i++) masked[i] = payload[i]! ^ mask[i & 3]!;
   return Buffer.concat([header, mask, masked]);
+}
+
+/**
+ * The stalled subscribers run in a small Python process so their receive buffers can be capped
+ * (SO_RCVBUF; Node cannot set it): 100 paused loopback sockets autotuned to 32 MiB each would push
+ * the kernel into global TCP memory pressure and throttle every socket on the machine — the
+ * publisher included — which is an artefact of running clients beside the server.
+ */
+const STALLED_CLIENTS_PY = `
+import base64, os, socket, struct, sys
+port, count, frame = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
+socks = []
+for _ in range(count):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
+               "Sec-WebSocket-Key: " + key + "\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n").encode())
+    head = b""
+    while b"\\r\\n\\r\\n" not in head:
+        head += s.recv(1)
+    mask = os.urandom(4)
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(frame))
+    s.sendall(bytes([0x81, 0x80 | len(body)]) + mask + body)
+    socks.append(s)
+print("ready", flush=True)
+sys.stdin.read()
+`;
+
+function stalledClients(port: number, count: number): Promise<ChildProcess> {
+  const frame = JSON.stringify({ op: 'sub', ch: 'feed.x' });
+  const child = spawn('python3', ['-c', STALLED_CLIENTS_PY, String(port), String(count), frame], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`stalled clients exited with ${code}`)));
+  });
 }
 
 interface RawClient {
@@ -125,15 +162,13 @@ async function runPolicy(policy: string) {
   try {
     await waitForPort(port, Date.now() + 30_000);
     const pid = server.pid!;
-    const clients: RawClient[] = [];
-    for (let i = 0; i < SUBSCRIBERS; i++) {
+    const stalled = SLOW > 0 ? await stalledClients(port, SLOW) : undefined;
+    const fast: RawClient[] = [];
+    for (let i = SLOW; i < SUBSCRIBERS; i++) {
       const c = await rawClient(port);
       c.socket.write(clientFrame(JSON.stringify({ op: 'sub', ch: 'feed.x' })));
-      clients.push(c);
+      fast.push(c);
     }
-    const slow = clients.slice(0, SLOW);
-    const fast = clients.slice(SLOW);
-    for (const c of slow) c.socket.pause();
     const publisher = await rawClient(port);
     const baseline = procStat(pid);
     const pad = 'p'.repeat(Math.max(0, SIZE - 40));
@@ -189,7 +224,8 @@ async function runPolicy(policy: string) {
       closed4100: metric(metrics, 'sluice_disconnects_total{code="4100"}'),
       connectionsLeft: metric(metrics, 'sluice_connections '),
     };
-    for (const c of clients) c.socket.destroy();
+    for (const c of fast) c.socket.destroy();
+    stalled?.kill();
     publisher.socket.destroy();
     return row;
   } finally {
