@@ -144,6 +144,31 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
     expect(gw.gateway.stats.closesByCode.get(4100)).toBe(1);
   });
 
+  it('soft limit: a lossy subscriber that stays far behind too long is closed 4100 anyway', async () => {
+    gw = await startGateway(
+      {
+        heartbeat: { intervalMs: 100, idleTimeoutMs: 60_000 },
+        outbound: { maxQueueBytes: MAX_QUEUE_BYTES, softQueueBytes: 16 * 1024, softLimitMs: 50, highWaterMarkBytes: 16 * 1024 },
+        inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
+        channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
+      },
+      transport,
+    );
+    const slow = await TestClient.connect(gw.url);
+    const publisher = await TestClient.connect(gw.url);
+    clients.push(slow, publisher);
+    await slow.subscribe('feed.soft');
+    slow.tcp.pause();
+    for (let i = 0; i < TOTAL; i++) publisher.send({ op: 'pub', ch: 'feed.soft', data: { i, pad: PAYLOAD } });
+    await publisher.request({ op: 'ping' });
+    // Noticed on a later push or, once traffic stops, by the heartbeat sweep.
+    await new Promise<void>((resolve) => {
+      const check = () => (gw.gateway.stats.closesByCode.get(4100) === 1 ? resolve() : setTimeout(check, 20));
+      check();
+    });
+    expect(gw.gateway.stats.shed.dropped).toBeGreaterThan(0);
+  });
+
   it('maxAgeMs: messages that waited too long are shed as expired', async () => {
     gw = await startGateway(
       {
