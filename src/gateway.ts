@@ -4,6 +4,8 @@ import { describeIdentity } from './auth/identity.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { Permissions } from './auth/permissions.js';
 import { UpgradeGate, type AdmittedClient } from './auth/upgrade-gate.js';
+import type { Broker } from './broker/broker.js';
+import { createBroker } from './broker/select.js';
 import { ChannelRules } from './config/channel-rules.js';
 import type { Config } from './config/schema.js';
 import { Dashboard } from './dashboard/dashboard.js';
@@ -30,6 +32,8 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** A transport to use instead of the configured one (tests). */
   readonly transport?: TransportServer;
+  /** A broker to use instead of the configured one (tests). */
+  readonly broker?: Broker;
 }
 
 const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onClose() {} };
@@ -41,6 +45,7 @@ const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onCl
 export class Gateway {
   readonly stats = new Stats();
   readonly hub: Hub;
+  readonly broker: Broker;
   readonly registry: Registry;
   readonly log: Logger;
   port = 0;
@@ -64,6 +69,7 @@ export class Gateway {
   private constructor(
     readonly config: Config,
     private readonly transport: TransportServer,
+    broker: Broker,
     options: GatewayOptions,
     verifier: JwtVerifier | undefined,
   ) {
@@ -82,11 +88,15 @@ export class Gateway {
       draining: () => this.draining,
     });
     this.resumer = new ResumeScheduler(this.clock);
+    this.broker = broker;
     this.hub = new Hub({
       rules: new ChannelRules(config),
       maxChannels: config.limits.maxChannels,
       prepare: (payload) => transport.prepare(payload),
       clock: this.clock,
+      broker,
+      maxJoinBuffer: config.broker.maxHeldPublications,
+      log: this.log,
     });
     this.ctx = {
       config,
@@ -148,7 +158,11 @@ export class Gateway {
     const { auth } = options.config;
     const verifier = auth.keys.length > 0 || auth.jwksUrl !== '' ? await JwtVerifier.create(auth, options.clock ?? systemClock) : undefined;
     const transport = options.transport ?? (await createTransport(options.config));
-    const gateway = new Gateway(options.config, transport, options, verifier);
+    const log = options.log ?? createLogger(options.config.log.level);
+    const clock = options.clock ?? systemClock;
+    const broker = options.broker ?? (await createBroker(options.config, clock, log));
+    const gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier);
+    broker.start(gateway.hub);
     await gateway.listen();
     return gateway;
   }
@@ -162,8 +176,9 @@ export class Gateway {
     return this.admission.held - this.connections.size;
   }
 
+  /** Serving: listening, not draining, and the broker connected (/readyz). */
   get ready(): boolean {
-    return this.started && !this.draining;
+    return this.started && !this.draining && this.broker.ready;
   }
 
   /** Every open connection (read-only view for observability). */
@@ -278,6 +293,7 @@ export class Gateway {
     this.timers = [];
     this.resumer.stop();
     await this.transport.close();
+    await this.broker.close();
     this.log.info(
       { messagesIn: this.stats.messagesIn, messagesOut: this.stats.messagesOut, publications: this.hub.publications },
       'sluice stopped',

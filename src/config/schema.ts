@@ -39,6 +39,8 @@ export const ConfigSchema = z
         maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
         maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
         maxChannels: z.number().int().min(1).default(100_000),
+        /** Publishes of one connection awaiting the broker's answer (Redis); past it: `too_many_requests`. */
+        maxPendingPublishes: z.number().int().min(1).default(64),
       })
       .prefault({}),
     inbound: z
@@ -86,6 +88,29 @@ export const ConfigSchema = z
     auth: AuthSchema,
     admission: AdmissionSchema,
     httpApi: HttpApiSchema,
+    broker: z
+      .strictObject({
+        /** `memory`: one node, state in process. `redis`: many nodes sharing channels through Redis. */
+        type: z.enum(['memory', 'redis']).default('memory'),
+        /** Live publications held per joining subscriber (and per channel under repair) during a history read. */
+        maxHeldPublications: z.number().int().min(1).default(10_000),
+        redis: z
+          .strictObject({
+            url: z.string().min(1).default('redis://127.0.0.1:6379'),
+            /** Prefix of every key and pub/sub channel Sluice uses, so several clusters can share a Redis. */
+            keyPrefix: z.string().max(64).default('sluice:'),
+            connectTimeoutMs: z.number().int().min(1).default(2_000),
+            /** A command unanswered this long fails (publish → `unavailable`). */
+            commandTimeoutMs: z.number().int().min(1).default(1_000),
+            /** Reconnect backoff: doubles from the minimum up to the maximum. */
+            reconnectMinMs: z.number().int().min(1).default(100),
+            reconnectMaxMs: z.number().int().min(1).default(5_000),
+            /** A channel's seq and epoch are forgotten this long after its last publish; 0 = never. */
+            streamTtlMs: z.number().int().min(0).default(86_400_000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
     log: z
       .strictObject({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -112,6 +137,9 @@ export const ConfigSchema = z
     }
     if (c.dashboard.enabled && c.dashboard.adminKey.length < MIN_ADMIN_KEY_LENGTH) {
       ctx.addIssue({ code: 'custom', path: ['dashboard', 'adminKey'], message: `must be at least ${MIN_ADMIN_KEY_LENGTH} characters when the dashboard is enabled` });
+    }
+    if (c.broker.redis.reconnectMaxMs < c.broker.redis.reconnectMinMs) {
+      ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'reconnectMaxMs'], message: 'must be at least broker.redis.reconnectMinMs' });
     }
     if (c.transport === 'uws' && c.inbound.mode === 'pause') {
       ctx.addIssue({ code: 'custom', path: ['inbound', 'mode'], message: "'pause' needs a transport that can stop reading; uWebSockets.js cannot: use transport 'ws' or mode 'reject'" });

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { TokenBucket } from '../flow/token-bucket.js';
-import type { Hub } from '../hub/hub.js';
+import type { Hub, PublishResult } from '../hub/hub.js';
 import type { Stats } from '../observability/stats.js';
 import { CHANNEL_NAME } from '../protocol/channel-name.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
@@ -21,7 +21,7 @@ export interface PublishApiDeps {
 /** What became of one publication; the counts are over this node's subscribers. */
 export type PublicationReport =
   | { ch: string; seq: number; subscribers: number; written: number; queued: number; shed: number; disconnected: number }
-  | { ch: string; error: 'channel_limit' };
+  | { ch: string; error: 'channel_limit' | 'unavailable' };
 
 export const PUBLISH_PATH = '/api/publish';
 export const BATCH_PATH = '/api/publish/batch';
@@ -41,8 +41,9 @@ type Publication = z.infer<typeof Publication>;
 /**
  * POST /api/publish and /api/publish/batch: publishing for backends, with feedback. Checks, in
  * order: API key (constant time), body (zod; 400 names the field), draining or overloaded queues
- * (503), the API's own token bucket, one token per publication (429). Publishes synchronously and
- * answers 202 with one report per publication.
+ * (503), the API's own token bucket, one token per publication (429). Publishes (synchronously with
+ * the memory broker, after Redis answered with the Redis broker) and answers 202 with one report
+ * per publication.
  */
 export class PublishApi {
   private readonly keyDigests: Buffer[];
@@ -65,7 +66,7 @@ export class PublishApi {
     return this.keyDigests.length > 0;
   }
 
-  handle(request: HttpRequest, path: string): HttpResponse {
+  handle(request: HttpRequest, path: string): HttpResponse | Promise<HttpResponse> {
     if (request.method !== 'POST') return reply(405, { error: 'use POST' }, { Allow: 'POST' });
     if (!this.authorized(request)) return reply(401, { error: 'missing or invalid API key' }, { 'WWW-Authenticate': 'Bearer' });
     const type = request.headers['content-type'];
@@ -97,14 +98,12 @@ export class PublishApi {
       const retrySec = Math.max(1, Math.ceil(this.bucket.msUntil(publications.length) / 1000));
       return reply(429, { error: 'publish rate limit exceeded' }, { 'Retry-After': String(retrySec) });
     }
-    const results: PublicationReport[] = publications.map((pub, i) => {
-      const result = this.deps.hub.publish(pub.ch, pub.key, encoded[i]!);
-      if (!result.ok) return { ch: pub.ch, error: result.code };
-      const { seq, subscribers, written, queued, shed, disconnected } = result;
-      return { ch: pub.ch, seq, subscribers, written, queued, shed, disconnected };
-    });
+    const outcomes = publications.map((pub, i) => this.deps.hub.publish(pub.ch, pub.key, encoded[i]!));
     this.deps.stats.apiPublications += publications.length;
-    return reply(202, { results });
+    if (outcomes.some((o) => o instanceof Promise)) {
+      return Promise.all(outcomes).then((results) => reply(202, { results: results.map((r, i) => report(publications[i]!.ch, r)) }));
+    }
+    return reply(202, { results: (outcomes as PublishResult[]).map((r, i) => report(publications[i]!.ch, r)) });
   }
 
   /** Compares digests, so the comparison takes the same time whatever the key's length or content. */
@@ -128,6 +127,12 @@ export class PublishApi {
     }
     return this.overloaded;
   }
+}
+
+function report(ch: string, result: PublishResult): PublicationReport {
+  if (!result.ok) return { ch, error: result.code };
+  const { seq, subscribers, written, queued, shed, disconnected } = result;
+  return { ch, seq, subscribers, written, queued, shed, disconnected };
 }
 
 function digest(key: string): Buffer {

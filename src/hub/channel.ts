@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import type { StreamPosition } from '../broker/broker.js';
 import type { ResolvedChannelSettings } from '../config/channel-rules.js';
 import type { QueuePolicy } from '../flow/policy.js';
-import { History } from './history.js';
+import type { ErrorCode } from '../protocol/errors.js';
 import type { Publication } from './publication.js';
 
 /** What became of one publication for one subscriber (a number: no allocation per delivery). */
@@ -17,34 +17,66 @@ export const DELIVERY = {
 } as const;
 export type DeliveryOutcome = (typeof DELIVERY)[keyof typeof DELIVERY];
 
+/** How a subscription request ended: the position it starts from, or why it failed. */
+export type JoinOutcome =
+  | { readonly ok: true; readonly epoch: string; readonly seq: number; readonly recovered: boolean | undefined }
+  | { readonly ok: false; readonly code: ErrorCode };
+
 /** Something that receives a channel's publications: one connection's subscription. */
 export interface Subscriber {
+  /** Called once, before any publication is delivered (never, if the join was cancelled). */
+  joined(outcome: JoinOutcome): void;
   deliver(pub: Publication): DeliveryOutcome;
 }
 
 /**
- * A channel's state on this node: its subscribers, its sequence and its history. `epoch` names the
- * lifetime of the sequence: a new one starts whenever the channel's state is created afresh
- * (restart, eviction), and resume across epochs is impossible.
+ * A subscriber on its way in: its history read is in flight (live publications are buffered), or it
+ * has been served up to `cursor`, ahead of the node's live stream, and waits for the stream to
+ * catch up so it gets nothing twice.
+ */
+export class Join {
+  readonly buffer: Publication[] = [];
+  /** Set once history was delivered: the seq the subscriber has received up to. */
+  cursor = -1;
+  cancelled = false;
+
+  constructor(
+    readonly subscriber: Subscriber,
+    readonly since: StreamPosition | undefined,
+  ) {}
+}
+
+/**
+ * A channel on this node: its local subscribers and the node's place in the channel's stream (the
+ * broker owns the stream itself: seq, epoch, history).
  */
 export class Channel {
-  readonly epoch = randomBytes(6).toString('base64url');
-  seq = 0;
   readonly subscribers = new Set<Subscriber>();
-  readonly history: History;
+  joins: Join[] = [];
+  /** The last publication handed to `subscribers`; meaningful while `live`. */
+  epoch = '';
+  seq = 0;
+  /** The node follows the stream for its subscribers (false before the first join, after the last leaves). */
+  live = false;
+  /** Publications held while the node re-reads history to repair its stream; undefined when in sync. */
+  resync: Publication[] | undefined = undefined;
+  /** The stream must be repaired from history (link lost, or a read failed). */
+  stale = false;
+  /** Bumped by every repair start: a reply to an older read is ignored. */
+  repairs = 0;
+  /** The node asked the broker for this channel's publications. */
+  subscribed = false;
   readonly queuePolicy: QueuePolicy;
-  lastPublishAt = 0;
 
   constructor(
     readonly name: string,
     readonly settings: ResolvedChannelSettings,
   ) {
-    this.history = new History(settings.historySize, settings.historyTtlMs);
     this.queuePolicy = settings.queuePolicy;
   }
 
-  /** Neither subscribed nor holding history: safe to forget. */
-  get idle(): boolean {
-    return this.subscribers.size === 0 && this.history.length === 0;
+  /** Nobody here is subscribed or on the way in. */
+  get unwatched(): boolean {
+    return this.subscribers.size === 0 && this.joins.length === 0;
   }
 }

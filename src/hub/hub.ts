@@ -1,10 +1,13 @@
+import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome, StreamPosition } from '../broker/broker.js';
+import { UNAVAILABLE } from '../broker/broker.js';
 import type { ChannelRules } from '../config/channel-rules.js';
+import type { Logger } from '../observability/logger.js';
 import { encodeMessage } from '../protocol/frames.js';
-import type { Clock } from '../util/clock.js';
 import type { PreparedFrame } from '../transport/transport.js';
-import { Channel, DELIVERY, type Subscriber } from './channel.js';
-import type { Replay } from './history.js';
+import type { Clock } from '../util/clock.js';
+import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
 import { Publication } from './publication.js';
+import { StreamRepair } from './stream-repair.js';
 
 export interface HubOptions {
   readonly rules: ChannelRules;
@@ -12,9 +15,17 @@ export interface HubOptions {
   /** Frames a payload once for the transport; shared by every subscriber. */
   readonly prepare: (payload: Buffer) => PreparedFrame;
   readonly clock: Clock;
+  readonly broker: Broker;
+  /** Most live publications buffered per joining subscriber while its history read is in flight. */
+  readonly maxJoinBuffer: number;
+  readonly log: Logger;
 }
 
-/** A publication's seq and what became of it for this node's subscribers (counts sum to `subscribers`). */
+/**
+ * A publication's seq and what became of it for this node's subscribers (counts sum to
+ * `subscribers`). With an asynchronous broker (Redis) delivery happens later, on every node, and
+ * the counts are 0.
+ */
 export interface Delivered {
   readonly ok: true;
   readonly seq: number;
@@ -25,21 +36,45 @@ export interface Delivered {
   readonly disconnected: number;
 }
 
-export type PublishResult = Delivered | { ok: false; code: 'channel_limit' };
+export type PublishResult = Delivered | Exclude<PublishOutcome, { ok: true }> | { readonly ok: false; readonly code: 'channel_limit' };
+
+const CHANNEL_LIMIT = Object.freeze({ ok: false, code: 'channel_limit' } as const);
+
+function delivered(seq: number, subscribers: number, written: number, queued: number, shed: number): Delivered {
+  return { ok: true, seq, subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
+}
+
+function deliveredElsewhere(outcome: PublishOutcome): PublishResult {
+  return outcome.ok ? delivered(outcome.seq, 0, 0, 0, 0) : outcome;
+}
 
 /**
- * Channels and fan-out on this node. A publication gets its seq, is encoded and framed once, is
- * appended to history and handed to every subscriber, all synchronously: no subscriber can slow
- * the publisher, since subscribers only queue (their own, bounded) references.
+ * Channels and fan-out on this node. The broker assigns seqs and keeps history; the hub keeps
+ * channel → local subscribers, encodes and frames each publication once, and hands the same object
+ * to every subscriber, synchronously: no subscriber can slow the publisher, since subscribers only
+ * queue (their own, bounded) references.
+ *
+ * Joining is gap-free and duplicate-free whatever the broker's latency: live publications are
+ * buffered while a joiner's history read is in flight, then spliced after the history by seq.
  */
-export class Hub {
+export class Hub implements BrokerEvents {
   private readonly channels = new Map<string, Channel>();
   /** Channels without subscribers, least recently used first: eviction candidates at the limit. */
   private readonly unwatched = new Set<Channel>();
+  private readonly repair: StreamRepair;
+  private readonly broker: Broker;
   publications = 0;
   deliveries = 0;
+  /** What the latest fan-out did, per outcome (read back by a synchronous publish). */
+  private reached = 0;
+  private written = 0;
+  private queued = 0;
+  private shed = 0;
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    this.broker = options.broker;
+    this.repair = new StreamRepair(this.broker, this, options);
+  }
 
   get channelCount(): number {
     return this.channels.size;
@@ -53,66 +88,45 @@ export class Hub {
     yield* this.channels.values();
   }
 
-  publish(name: string, key: string | undefined, rawData: string): PublishResult {
+  publish(name: string, key: string | undefined, rawData: string): PublishResult | Promise<PublishResult> {
     const channel = this.channel(name);
-    if (channel === undefined) return { ok: false, code: 'channel_limit' };
-    const now = this.options.clock();
-    const seq = ++channel.seq;
-    channel.lastPublishAt = now;
-    const conflationKey = key !== undefined && channel.queuePolicy.policy === 'conflate' ? `${name}\u0000${key}` : undefined;
-    const pub = new Publication(channel, seq, key, conflationKey, encodeMessage(name, seq, key, rawData), now);
-    channel.history.append(pub);
-    this.publications++;
-    const subscribers = channel.subscribers.size;
-    let written = 0;
-    let queued = 0;
-    let shed = 0;
-    if (subscribers > 0) {
-      pub.frame = this.options.prepare(pub.payload);
-      for (const subscriber of channel.subscribers) {
-        const outcome = subscriber.deliver(pub);
-        if (outcome === DELIVERY.written) written++;
-        else if (outcome === DELIVERY.queued) queued++;
-        else if (outcome === DELIVERY.shed) shed++;
-      }
-      this.deliveries += subscribers;
-    } else {
-      this.touch(channel);
-    }
-    return { ok: true, seq, subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
+    if (channel === undefined) return CHANNEL_LIMIT;
+    if (channel.unwatched) this.touch(channel);
+    this.reached = this.written = this.queued = this.shed = 0;
+    const outcome = this.broker.publish(channel, key, rawData);
+    if (outcome instanceof Promise) return outcome.then(deliveredElsewhere);
+    // A synchronous broker has fanned the publication out to this node's subscribers already.
+    return outcome.ok ? delivered(outcome.seq, this.reached, this.written, this.queued, this.shed) : outcome;
   }
 
   /**
-   * Adds a subscriber. With `since`, also returns the publications it missed (or that it cannot
-   * recover them); the caller must deliver those before anything else reaches the subscriber,
-   * which holds as long as it does so synchronously.
+   * Adds a subscriber. It is told the outcome through `joined` (at once with the memory broker),
+   * then, with `since`, gets the publications it missed, then live ones, each exactly once.
    */
-  subscribe(channel: Channel, subscriber: Subscriber, since?: { epoch: string; seq: number }): Replay | undefined {
-    let replay: Replay | undefined;
-    if (since !== undefined) {
-      replay = since.epoch === channel.epoch ? channel.history.after(since.seq, channel.seq, this.options.clock()) : { recovered: false };
-      if (replay.recovered) for (const pub of replay.messages) pub.frame ??= this.options.prepare(pub.payload);
-    }
-    channel.subscribers.add(subscriber);
+  subscribe(channel: Channel, subscriber: Subscriber, since?: StreamPosition): void {
+    const join = new Join(subscriber, since);
+    channel.joins.push(join);
+    channel.subscribed = true;
     this.unwatched.delete(channel);
-    return replay;
+    const subscribed = this.broker.subscribe(channel);
+    if (subscribed instanceof Promise) void subscribed.then((ok) => this.afterSubscribe(channel, join, ok), () => this.afterSubscribe(channel, join, false));
+    else this.afterSubscribe(channel, join, subscribed);
   }
 
+  /** Removes a subscriber (or cancels its join); the node unsubscribes when its last one leaves. */
   unsubscribe(channel: Channel, subscriber: Subscriber): void {
-    channel.subscribers.delete(subscriber);
-    if (channel.subscribers.size === 0) {
-      if (channel.idle) this.forget(channel);
-      else this.touch(channel);
+    if (!channel.subscribers.delete(subscriber)) {
+      const join = channel.joins.find((j) => j.subscriber === subscriber);
+      if (join !== undefined) this.dropJoin(channel, join);
     }
+    if (channel.unwatched) this.unwatch(channel);
   }
 
-  /** Expires history and forgets channels nobody watches and that hold no history. */
+  /** Expires in-process history and forgets channels nobody watches and that hold no history. */
   sweep(): void {
     const now = this.options.clock();
-    for (const channel of this.unwatched) {
-      channel.history.expire(now);
-      if (channel.idle) this.forget(channel);
-    }
+    for (const channel of this.unwatched) if (!this.broker.retains(channel, now)) this.forget(channel);
+    for (const channel of this.channels.values()) if (channel.stale && channel.resync === undefined && this.broker.ready) this.repair.start(channel);
   }
 
   /** The channel of that name, created if needed; undefined when at the channel limit with none to evict. */
@@ -130,6 +144,178 @@ export class Hub {
     return channel;
   }
 
+  // ---- BrokerEvents ----
+
+  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
+    const conflationKey = key !== undefined && channel.queuePolicy.policy === 'conflate' ? `${channel.name}\u0000${key}` : undefined;
+    return new Publication(channel, seq, key, conflationKey, encodeMessage(channel.name, seq, key, rawData), this.options.clock(), epoch);
+  }
+
+  deliver(pub: Publication): void {
+    const channel = pub.channel;
+    this.publications++;
+    if (channel.joins.length > 0) this.feedJoins(channel, pub);
+    if (!channel.live) return;
+    if (channel.resync !== undefined) {
+      this.repair.hold(channel, pub);
+      return;
+    }
+    if (pub.seq !== channel.seq + 1 || pub.epoch !== channel.epoch) {
+      if (pub.epoch === channel.epoch && pub.seq <= channel.seq) return;
+      // The node missed publications (its link was lost or lagged): repair from history.
+      channel.resync = [pub];
+      this.repair.start(channel);
+      return;
+    }
+    this.fanOut(channel, pub);
+    if (channel.joins.length > 0) this.promoteJoins(channel);
+  }
+
+  /** Hands a publication that follows the node's position on (repair), to joiners as well. */
+  advance(channel: Channel, pub: Publication): void {
+    if (channel.joins.length > 0) this.feedJoins(channel, pub);
+    this.fanOut(channel, pub);
+    if (channel.joins.length > 0) this.promoteJoins(channel);
+  }
+
+  /** Joiners served ahead of the node's stream become plain subscribers (before a notice reaches them). */
+  promoteServed(channel: Channel): void {
+    for (const join of channel.joins.slice()) if (join.cursor >= 0) this.promote(channel, join);
+  }
+
+  interrupted(): void {
+    for (const channel of this.channels.values()) {
+      if (channel.live) channel.stale = true;
+      this.promoteServed(channel);
+      for (const join of channel.joins.slice()) this.finishJoin(channel, join, UNAVAILABLE);
+    }
+  }
+
+  restored(): void {
+    for (const channel of this.channels.values()) if (channel.stale && channel.resync === undefined) this.repair.start(channel);
+  }
+
+  // ---- internals ----
+
+  /** Hands a publication to every live subscriber of its channel and records the node's position. */
+  fanOut(channel: Channel, pub: Publication): void {
+    channel.seq = pub.seq;
+    channel.epoch = pub.epoch;
+    const subscribers = channel.subscribers.size;
+    if (subscribers === 0) return;
+    pub.frame ??= this.options.prepare(pub.payload);
+    let written = 0;
+    let queued = 0;
+    let shed = 0;
+    for (const subscriber of channel.subscribers) {
+      const outcome = subscriber.deliver(pub);
+      if (outcome === DELIVERY.written) written++;
+      else if (outcome === DELIVERY.queued) queued++;
+      else if (outcome === DELIVERY.shed) shed++;
+    }
+    this.deliveries += subscribers;
+    this.reached = subscribers;
+    this.written = written;
+    this.queued = queued;
+    this.shed = shed;
+  }
+
+  private afterSubscribe(channel: Channel, join: Join, ok: boolean): void {
+    if (join.cancelled) return;
+    if (!ok) {
+      this.finishJoin(channel, join, UNAVAILABLE);
+      return;
+    }
+    const outcome = this.broker.history(channel, join.since);
+    if (outcome instanceof Promise) void outcome.then((o) => this.finishJoin(channel, join, o), () => this.finishJoin(channel, join, UNAVAILABLE));
+    else this.finishJoin(channel, join, outcome);
+  }
+
+  /**
+   * Serves a joiner its history, then the live publications buffered meanwhile that follow it; it
+   * becomes a plain subscriber once the node's live stream has reached what it was served.
+   */
+  private finishJoin(channel: Channel, join: Join, outcome: HistoryOutcome): void {
+    if (join.cancelled) return;
+    if (!outcome.ok) {
+      this.dropJoin(channel, join);
+      join.subscriber.joined(outcome);
+      if (channel.unwatched) this.unwatch(channel);
+      return;
+    }
+    const { position } = outcome;
+    join.subscriber.joined({ ok: true, epoch: position.epoch, seq: position.seq, recovered: join.since === undefined ? undefined : outcome.recovered });
+    // The subscriber may have left at once (an unsub that waited for this answer).
+    if (join.cancelled) return;
+    for (const pub of outcome.publications) {
+      pub.frame ??= this.options.prepare(pub.payload);
+      join.subscriber.deliver(pub);
+    }
+    join.cursor = position.seq;
+    for (const pub of join.buffer) {
+      if (pub.epoch !== position.epoch || pub.seq <= join.cursor) continue;
+      pub.frame ??= this.options.prepare(pub.payload);
+      join.subscriber.deliver(pub);
+      join.cursor = pub.seq;
+    }
+    join.buffer.length = 0;
+    if (!channel.live) {
+      channel.live = true;
+      channel.epoch = position.epoch;
+      channel.seq = join.cursor;
+    }
+    if (channel.epoch !== position.epoch || channel.seq >= join.cursor) {
+      // In step with the node's stream (or on another epoch, which the repair will announce).
+      this.promote(channel, join);
+      if (channel.epoch !== position.epoch && channel.resync === undefined) this.repair.start(channel);
+    }
+  }
+
+  /** Live publications reach joiners: buffered while their history read is in flight, else past their cursor. */
+  private feedJoins(channel: Channel, pub: Publication): void {
+    let overflowed: Join[] | undefined;
+    for (const join of channel.joins) {
+      if (join.cursor < 0) {
+        if (join.buffer.length < this.options.maxJoinBuffer) join.buffer.push(pub);
+        else (overflowed ??= []).push(join);
+      } else if (pub.seq > join.cursor && pub.epoch === channel.epoch) {
+        pub.frame ??= this.options.prepare(pub.payload);
+        join.subscriber.deliver(pub);
+        join.cursor = pub.seq;
+      }
+    }
+    // A joiner whose buffer overflowed before its history arrived cannot be served gap-free.
+    if (overflowed !== undefined) for (const join of overflowed) this.finishJoin(channel, join, UNAVAILABLE);
+  }
+
+  private promoteJoins(channel: Channel): void {
+    for (const join of channel.joins.slice()) if (join.cursor >= 0 && join.cursor <= channel.seq) this.promote(channel, join);
+  }
+
+  private promote(channel: Channel, join: Join): void {
+    this.dropJoin(channel, join);
+    channel.subscribers.add(join.subscriber);
+  }
+
+  private dropJoin(channel: Channel, join: Join): void {
+    join.cancelled = true;
+    const i = channel.joins.indexOf(join);
+    if (i >= 0) channel.joins.splice(i, 1);
+  }
+
+  /** The last local subscriber left: stop following the stream. */
+  private unwatch(channel: Channel): void {
+    channel.live = false;
+    channel.stale = false;
+    channel.resync = undefined;
+    if (channel.subscribed) {
+      channel.subscribed = false;
+      this.broker.unsubscribe(channel);
+    }
+    if (this.broker.retains(channel, this.options.clock())) this.touch(channel);
+    else this.forget(channel);
+  }
+
   private touch(channel: Channel): void {
     this.unwatched.delete(channel);
     this.unwatched.add(channel);
@@ -138,5 +324,6 @@ export class Hub {
   private forget(channel: Channel): void {
     this.channels.delete(channel.name);
     this.unwatched.delete(channel);
+    this.broker.release(channel);
   }
 }

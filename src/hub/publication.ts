@@ -16,9 +16,11 @@ export class Publication implements Queueable {
     readonly seq: number,
     readonly key: string | undefined,
     readonly conflationKey: string | undefined,
-    /** The encoded `msg` frame body. */
+    /** The encoded frame body (a `msg`, or a notice for subscribers of the channel). */
     readonly payload: Buffer,
     readonly at: number,
+    /** The stream lifetime `seq` belongs to. */
+    readonly epoch: string = '',
   ) {
     this.bytes = payload.length;
   }

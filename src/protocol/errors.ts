@@ -17,6 +17,7 @@ export const ERRORS = {
   forbidden: { temporary: false, message: 'not allowed on this channel' },
   unauthorized: { temporary: false, message: 'token refused' },
   too_many_requests: { temporary: true, message: 'too many requests in flight on this connection' },
+  unavailable: { temporary: true, message: 'the broker (Redis) cannot be reached; retry later' },
   shutting_down: { temporary: true, message: 'server is shutting down' },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;

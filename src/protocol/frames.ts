@@ -37,3 +37,19 @@ export function encodePong(id: RequestId | undefined): string {
 export function encodeHello(fields: Record<string, unknown>): string {
   return JSON.stringify({ ev: 'hello', v: 1, ...fields });
 }
+
+/**
+ * Publications `from`…`to` of the channel's current epoch were published while the node's broker
+ * link was down and are no longer in history: the subscription goes on after `seq` (= `to`).
+ */
+export function encodeUnavailableGap(ch: string, from: number, to: number, epoch: string): string {
+  return `{"ev":"gap","ch":"${ch}","from":${from},"to":${to},"n":${to - from + 1},"reason":"unavailable","epoch":"${epoch}","seq":${to}}`;
+}
+
+/**
+ * The channel's stream was lost (e.g. Redis restarted empty): publications of the old epoch from
+ * `from` on are unknown; the subscription goes on in `epoch` after `seq`.
+ */
+export function encodeResetNotice(ch: string, from: number, epoch: string, seq: number): string {
+  return `{"ev":"gap","ch":"${ch}","from":${from},"reason":"reset","epoch":"${epoch}","seq":${seq}}`;
+}

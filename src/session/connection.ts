@@ -5,8 +5,9 @@ import type { AdmittedClient } from '../auth/upgrade-gate.js';
 import type { Config } from '../config/schema.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
-import type { Channel } from '../hub/channel.js';
-import type { Hub } from '../hub/hub.js';
+import { UNAVAILABLE } from '../broker/broker.js';
+import type { Channel, JoinOutcome } from '../hub/channel.js';
+import type { Hub, PublishResult } from '../hub/hub.js';
 import type { Logger } from '../observability/logger.js';
 import type { Stats } from '../observability/stats.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
@@ -17,7 +18,7 @@ import type { SocketHandler, TransportSocket } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
-import { Subscription } from './subscription.js';
+import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 /** What every connection shares: one instance per gateway. */
@@ -41,7 +42,7 @@ export interface ConnectionContext {
  * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
  * its subscriptions, and its outbound writer. Everything it holds is released on close.
  */
-export class Connection implements SocketHandler, WriterOwner {
+export class Connection implements SocketHandler, WriterOwner, JoinSink {
   readonly writer: OutboundWriter;
   readonly openedAt: number;
   lastSeen: number;
@@ -58,6 +59,8 @@ export class Connection implements SocketHandler, WriterOwner {
   private refreshing = false;
   private closing = false;
   private closeAfterDrain = false;
+  /** Publishes handed to the broker and not yet answered (asynchronous brokers only). */
+  private pendingPublishes = 0;
   /** Counters for the close log line. */
   messagesIn = 0;
   rateLimited = 0;
@@ -269,12 +272,28 @@ export class Connection implements SocketHandler, WriterOwner {
       this.forbidden('pub', request.ch, refusal, request.id);
       return;
     }
-    const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
-    if (!result.ok) {
-      this.sendError(result.code, request.id);
+    if (this.pendingPublishes >= this.ctx.config.limits.maxPendingPublishes) {
+      this.sendError('too_many_requests', request.id);
       return;
     }
-    if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id, { ch: request.ch, seq: result.seq }));
+    const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
+    if (result instanceof Promise) {
+      // Replies come back in request order: the broker answers one connection's publishes in order.
+      this.pendingPublishes++;
+      const { id, ch } = request;
+      void result.then(
+        (r) => this.published(r, id, ch, true),
+        () => this.published(UNAVAILABLE, id, ch, true),
+      );
+      return;
+    }
+    this.published(result, request.id, request.ch, false);
+  }
+
+  private published(result: PublishResult, id: RequestId | undefined, ch: string, async: boolean): void {
+    if (async) this.pendingPublishes--;
+    if (!result.ok) this.sendError(result.code, id);
+    else if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch, seq: result.seq }));
   }
 
   private subscribe(request: SubRequest): void {
@@ -302,27 +321,48 @@ export class Connection implements SocketHandler, WriterOwner {
       this.sendError('channel_limit', request.id);
       return;
     }
-    const sub = new Subscription(channel, this.writer);
+    const sub = new Subscription(channel, this.writer, request.id, this);
     this.subs.set(channel, sub);
-    const replay = hub.subscribe(channel, sub, request.since);
-    if (request.id !== undefined) {
-      const fields: Record<string, unknown> = { ch: request.ch, epoch: channel.epoch, seq: channel.seq };
-      if (replay !== undefined) fields.recovered = replay.recovered;
-      this.writer.sendControl(encodeAck(request.id, fields));
-    }
-    if (replay?.recovered) for (const pub of replay.messages) this.writer.deliver(pub, sub);
+    hub.subscribe(channel, sub, request.since);
   }
+
+  /**
+   * The hub's answer to a `sub`: reply, then (on success) the hub delivers the replay. An `unsub`
+   * that arrived meanwhile takes effect now, so requests act in the order they were sent.
+   */
+  joined(sub: Subscription, outcome: JoinOutcome): void {
+    if (this.closing) return;
+    if (!outcome.ok) {
+      this.subs.delete(sub.channel);
+      this.writer.forget(sub);
+      this.sendError(outcome.code, sub.requestId);
+      if (sub.leave !== undefined) this.sendError('not_subscribed', sub.leave.id);
+      return;
+    }
+    if (sub.requestId !== undefined) {
+      const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
+      if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
+      this.writer.sendControl(encodeAck(sub.requestId, fields));
+    }
+    if (sub.leave !== undefined) this.leave(sub, sub.leave.id);
+  }
+
   private unsubscribe(request: UnsubRequest): void {
     const channel = this.ctx.hub.get(request.ch);
     const sub = channel === undefined ? undefined : this.subs.get(channel);
-    if (channel === undefined || sub === undefined) {
+    if (channel === undefined || sub === undefined || sub.leave !== undefined) {
       this.sendError('not_subscribed', request.id);
       return;
     }
-    this.subs.delete(channel);
+    if (sub.joining) sub.leave = { id: request.id };
+    else this.leave(sub, request.id);
+  }
+
+  private leave(sub: Subscription, id: RequestId | undefined): void {
+    this.subs.delete(sub.channel);
     this.writer.forget(sub);
-    this.ctx.hub.unsubscribe(channel, sub);
-    if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id, { ch: request.ch }));
+    this.ctx.hub.unsubscribe(sub.channel, sub);
+    if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch: sub.channel.name }));
   }
 
   /**

@@ -1,6 +1,12 @@
 import type { ShedReason } from '../flow/policy.js';
-import type { Channel, DeliveryOutcome, Subscriber } from '../hub/channel.js';
+import type { Channel, DeliveryOutcome, JoinOutcome, Subscriber } from '../hub/channel.js';
 import type { Publication } from '../hub/publication.js';
+import type { RequestId } from '../protocol/requests.js';
+
+/** Where a subscription reports how its join ended (the connection, which replies to the request). */
+export interface JoinSink {
+  joined(sub: Subscription, outcome: JoinOutcome): void;
+}
 
 /**
  * One connection's interest in one channel, and the account of what was shed for it since the
@@ -11,11 +17,23 @@ export class Subscription implements Subscriber {
   gapTo = 0;
   gapCount = 0;
   gapReason: ShedReason = 'dropped';
+  /** The `sub` request has not been answered yet. */
+  joining = true;
+  /** An `unsub` that arrived while joining, applied once the join is answered. */
+  leave: { id: RequestId | undefined } | undefined = undefined;
 
   constructor(
     readonly channel: Channel,
     private readonly sink: { deliver(pub: Publication, sub: Subscription): DeliveryOutcome },
+    /** The id of the `sub` request, to answer it. */
+    readonly requestId: RequestId | undefined = undefined,
+    private readonly owner: JoinSink | undefined = undefined,
   ) {}
+
+  joined(outcome: JoinOutcome): void {
+    this.joining = false;
+    this.owner?.joined(this, outcome);
+  }
 
   deliver(pub: Publication): DeliveryOutcome {
     return this.sink.deliver(pub, this);

@@ -1,0 +1,83 @@
+import type { Channel } from '../hub/channel.js';
+import type { Publication } from '../hub/publication.js';
+
+/**
+ * The Broker seam: where a channel's sequence, history and cross-node delivery live. It works per
+ * *node*, not per client: the hub subscribes a channel once, when its first local subscriber
+ * arrives, and fans each publication out to its local subscribers itself.
+ *
+ * Implementations: memory-broker.ts (one node; every call completes synchronously and returns a
+ * plain value, so the publish path allocates no Promise) and redis-broker.ts (many nodes; calls
+ * that touch Redis return Promises). Callers test `instanceof Promise` to tell the two apart.
+ */
+
+/** A place in a channel's stream: `seq` counts publications within the stream's lifetime `epoch`. */
+export interface StreamPosition {
+  readonly epoch: string;
+  readonly seq: number;
+}
+
+/** Why a broker could not serve a call: its backend cannot be reached or did not answer in time. */
+export interface Unavailable {
+  readonly ok: false;
+  readonly code: 'unavailable';
+}
+
+export const UNAVAILABLE: Unavailable = Object.freeze({ ok: false, code: 'unavailable' });
+
+/** `seq` is the publication's place in the channel; once this is returned it is in history. */
+export type PublishOutcome = { readonly ok: true; readonly seq: number } | Unavailable;
+
+/**
+ * The channel's current position, and with a `since` position the publications after it, in order:
+ * `recovered` is true when every one of them (since.seq + 1 … position.seq) was still held and
+ * `since.epoch` is the current epoch; otherwise `publications` is empty.
+ */
+export type HistoryOutcome =
+  | { readonly ok: true; readonly position: StreamPosition; readonly recovered: boolean; readonly publications: readonly Publication[] }
+  | Unavailable;
+
+/** What a broker reports to its node (the hub). */
+export interface BrokerEvents {
+  /** Encodes a publication of `channel` once, for history replies and live delivery. */
+  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication;
+  /**
+   * A publication of a channel the node subscribed to. Per channel, publications arrive in seq
+   * order while the broker's link holds; after a loss (`interrupted`), seqs may skip or the epoch
+   * may change, which the hub detects and repairs from history.
+   */
+  deliver(pub: Publication): void;
+  /** The broker lost its link: publications may be missed until `restored`. */
+  interrupted(): void;
+  /** The link is back and every subscribed channel is subscribed again. */
+  restored(): void;
+}
+
+export interface Broker {
+  /** True while the broker can serve publishes and subscriptions (its backend is connected). */
+  readonly ready: boolean;
+  /** Starts connecting (in the background: an unreachable backend is retried, never thrown). */
+  start(events: BrokerEvents): void;
+  /**
+   * Assigns the next seq of the channel, appends to its history and delivers it to every node
+   * subscribed to the channel (this one included, through `deliver`), atomically per channel.
+   */
+  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome>;
+  /**
+   * Starts delivering the channel's publications to this node. Resolves true once every
+   * publication assigned a seq after this call completes will be delivered.
+   */
+  subscribe(channel: Channel): boolean | Promise<boolean>;
+  /** Stops delivering the channel's publications to this node. */
+  unsubscribe(channel: Channel): void;
+  /** The channel's position and, with `since`, the publications after it (see HistoryOutcome). */
+  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome>;
+  /**
+   * True while the broker keeps state of the channel in this process that must outlive its
+   * subscribers (in-process history); expires that state by `now` first.
+   */
+  retains(channel: Channel, now: number): boolean;
+  /** The hub forgot the channel: drop any in-process state of it. */
+  release(channel: Channel): void;
+  close(): Promise<void>;
+}

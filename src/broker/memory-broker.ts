@@ -1,0 +1,85 @@
+import { randomBytes } from 'node:crypto';
+import type { Channel } from '../hub/channel.js';
+import type { Clock } from '../util/clock.js';
+import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome, StreamPosition } from './broker.js';
+import { History } from './history.js';
+
+/** One channel's stream in this process. A new epoch starts whenever the stream is created afresh. */
+class Stream {
+  readonly epoch = newEpoch();
+  seq = 0;
+  readonly history: History;
+
+  constructor(channel: Channel) {
+    this.history = new History(channel.settings.historySize, channel.settings.historyTtlMs);
+  }
+}
+
+export function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
+}
+
+/**
+ * The single-node broker: seq, epoch and history live in this process, and every call completes
+ * synchronously (publish delivers to the node's subscribers before it returns). A channel's stream
+ * lives as long as the hub keeps the channel, which it does while the stream holds history.
+ */
+export class MemoryBroker implements Broker {
+  readonly ready = true;
+  private readonly streams = new Map<Channel, Stream>();
+  private events: BrokerEvents | undefined;
+
+  constructor(private readonly clock: Clock) {}
+
+  start(events: BrokerEvents): void {
+    this.events = events;
+  }
+
+  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome {
+    const stream = this.stream(channel);
+    const seq = ++stream.seq;
+    const pub = this.events!.encode(channel, stream.epoch, seq, key, rawData);
+    stream.history.append(pub);
+    this.events!.deliver(pub);
+    return { ok: true, seq };
+  }
+
+  subscribe(): boolean {
+    return true;
+  }
+
+  unsubscribe(): void {}
+
+  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome {
+    const stream = this.stream(channel);
+    const position = { epoch: stream.epoch, seq: stream.seq };
+    if (since === undefined) return { ok: true, position, recovered: false, publications: [] };
+    const replay = since.epoch === stream.epoch ? stream.history.after(since.seq, stream.seq, this.clock()) : undefined;
+    if (replay === undefined || !replay.recovered) return { ok: true, position, recovered: false, publications: [] };
+    return { ok: true, position, recovered: true, publications: replay.messages };
+  }
+
+  retains(channel: Channel, now: number): boolean {
+    const stream = this.streams.get(channel);
+    if (stream === undefined) return false;
+    stream.history.expire(now);
+    return stream.history.length > 0;
+  }
+
+  release(channel: Channel): void {
+    this.streams.delete(channel);
+  }
+
+  async close(): Promise<void> {
+    this.streams.clear();
+  }
+
+  private stream(channel: Channel): Stream {
+    let stream = this.streams.get(channel);
+    if (stream === undefined) {
+      stream = new Stream(channel);
+      this.streams.set(channel, stream);
+    }
+    return stream;
+  }
+}

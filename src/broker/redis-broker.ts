@@ -1,0 +1,244 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import type { Channel } from '../hub/channel.js';
+import type { Publication } from '../hub/publication.js';
+import type { Logger } from '../observability/logger.js';
+import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome, type StreamPosition } from './broker.js';
+import { encodeBody, HISTORY_SCRIPT, parseEntry, PUBLISH_SCRIPT } from './redis-scripts.js';
+
+export type RedisBrokerConfig = Config['broker']['redis'];
+
+type ScriptCommands = {
+  sluicePublish(meta: string, hist: string, topic: string, body: string, size: number, ttlMs: number, streamTtlMs: number): Promise<[number, string]>;
+  sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number): Promise<[string, number, number, string[]]>;
+};
+
+/** Most channels per SUBSCRIBE when resubscribing after a reconnect. */
+const RESUBSCRIBE_BATCH = 1000;
+
+/**
+ * The broker for many nodes, on Redis. Two connections: one for commands (one Lua script per
+ * publish: seq + history + PUBLISH, atomically; one per history read), one in pub/sub mode that
+ * carries only the channels this node has local subscribers for (SUBSCRIBE on the first,
+ * UNSUBSCRIBE after the last), so a node never receives traffic nobody on it wants.
+ *
+ * While either connection is down the broker is not ready: publishes and subscriptions fail at
+ * once with `unavailable` (nothing is queued), and the hub is told the stream may have holes
+ * (`interrupted`). On reconnect it resubscribes every channel, then reports `restored` and the hub
+ * repairs each channel from history.
+ */
+export class RedisBroker implements Broker {
+  private readonly cmd: Redis & ScriptCommands;
+  private readonly sub: Redis;
+  private events: BrokerEvents | undefined;
+  private cmdUp = false;
+  private subUp = false;
+  private up = false;
+  private closed = false;
+  /** Channels this node wants publications of, by pub/sub channel name. */
+  private readonly wanted = new Map<string, Channel>();
+  /** Pub/sub channels Redis confirmed since the pub/sub link last connected. */
+  private readonly confirmed = new Set<string>();
+  private readonly subscribing = new Map<string, Promise<boolean>>();
+  private readonly topicPrefix: string;
+  /** Reconnect logging: the first failure of a link is logged, then every tenth attempt. */
+  private readonly failing = { commands: false, pubsub: false };
+  private readonly lastError = { commands: '', pubsub: '' };
+
+  constructor(
+    private readonly config: RedisBrokerConfig,
+    private readonly log: Logger,
+  ) {
+    this.topicPrefix = `${config.keyPrefix}m:`;
+    this.cmd = new Redis(config.url, this.options('commands', { commandTimeout: config.commandTimeoutMs })) as Redis & ScriptCommands;
+    this.cmd.defineCommand('sluicePublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
+    this.sub = new Redis(config.url, this.options('pubsub', {}));
+  }
+
+  get ready(): boolean {
+    return this.up;
+  }
+
+  start(events: BrokerEvents): void {
+    this.events = events;
+    this.cmd.on('ready', () => {
+      this.cmdUp = true;
+      this.update();
+    });
+    this.cmd.on('close', () => {
+      this.cmdUp = false;
+      this.update();
+    });
+    this.sub.on('ready', () => void this.resubscribe());
+    this.sub.on('close', () => {
+      this.subUp = false;
+      this.confirmed.clear();
+      this.subscribing.clear();
+      this.update();
+    });
+    this.sub.on('message', (topic: string, message: string) => this.onMessage(topic, message));
+    this.cmd.on('error', (err: Error) => (this.lastError.commands = err.message));
+    this.sub.on('error', (err: Error) => (this.lastError.pubsub = err.message));
+    this.log.info({ url: redact(this.config.url), keyPrefix: this.config.keyPrefix }, 'redis broker: connecting');
+    this.cmd.connect().catch(() => {});
+    this.sub.connect().catch(() => {});
+  }
+
+  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome> {
+    // Publishing needs only the command link: a node whose pub/sub link is reconnecting still publishes.
+    if (!this.cmdUp || this.closed) return UNAVAILABLE;
+    const { historySize, historyTtlMs } = channel.settings;
+    return this.cmd
+      .sluicePublish(this.metaKey(channel), this.historyKey(channel), this.topic(channel), encodeBody(key, rawData), historySize, historyTtlMs, this.config.streamTtlMs)
+      .then(
+        ([seq]) => ({ ok: true as const, seq }),
+        () => UNAVAILABLE,
+      );
+  }
+
+  subscribe(channel: Channel): boolean | Promise<boolean> {
+    const topic = this.topic(channel);
+    this.wanted.set(topic, channel);
+    if (this.confirmed.has(topic)) return true;
+    if (!this.up) return false;
+    let pending = this.subscribing.get(topic);
+    if (pending === undefined) {
+      const attempt: Promise<boolean> = this.sub.subscribe(topic).then(
+        () => {
+          if (this.subscribing.get(topic) !== attempt) return false;
+          this.subscribing.delete(topic);
+          this.confirmed.add(topic);
+          return true;
+        },
+        () => {
+          if (this.subscribing.get(topic) === attempt) this.subscribing.delete(topic);
+          return false;
+        },
+      );
+      pending = attempt;
+      this.subscribing.set(topic, pending);
+    }
+    return pending;
+  }
+
+  unsubscribe(channel: Channel): void {
+    const topic = this.topic(channel);
+    if (this.wanted.get(topic) !== channel) return;
+    this.wanted.delete(topic);
+    this.confirmed.delete(topic);
+    // A later subscribe must send its own SUBSCRIBE, after this UNSUBSCRIBE.
+    this.subscribing.delete(topic);
+    if (this.subUp) this.sub.unsubscribe(topic).catch(() => {});
+  }
+
+  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome> {
+    if (!this.cmdUp || this.closed) return UNAVAILABLE;
+    const { historySize, historyTtlMs } = channel.settings;
+    return this.cmd
+      .sluiceHistory(this.metaKey(channel), this.historyKey(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs)
+      .then(
+        ([epoch, seq, recovered, entries]) => ({
+          ok: true as const,
+          position: { epoch, seq },
+          recovered: recovered === 1,
+          publications: entries.map((entry) => this.decode(channel, epoch, entry)),
+        }),
+        () => UNAVAILABLE,
+      );
+  }
+
+  retains(): boolean {
+    return false;
+  }
+
+  release(): void {}
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.up = false;
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  private decode(channel: Channel, epoch: string, entry: string): Publication {
+    const { a, key, data } = parseEntry(entry);
+    return this.events!.encode(channel, epoch, Number(a), key, data);
+  }
+
+  private onMessage(topic: string, message: string): void {
+    const channel = this.wanted.get(topic);
+    if (channel === undefined || !this.confirmed.has(topic)) return;
+    const { a: epoch, b: seq, key, data } = parseEntry(message);
+    this.events!.deliver(this.events!.encode(channel, epoch, Number(seq), key, data));
+  }
+
+  /** After (re)connecting the pub/sub link: subscribe every wanted channel, then report ready. */
+  private async resubscribe(): Promise<void> {
+    const topics = [...this.wanted.keys()];
+    try {
+      for (let i = 0; i < topics.length; i += RESUBSCRIBE_BATCH) await this.sub.subscribe(...topics.slice(i, i + RESUBSCRIBE_BATCH));
+    } catch (err) {
+      // The link dropped again; the next 'ready' retries.
+      this.log.warn({ err: (err as Error).message }, 'redis broker: resubscribe failed');
+      return;
+    }
+    for (const topic of topics) if (this.wanted.has(topic)) this.confirmed.add(topic);
+    this.subUp = true;
+    this.update();
+  }
+
+  private update(): void {
+    const up = this.cmdUp && this.subUp && !this.closed;
+    if (up === this.up) return;
+    this.up = up;
+    if (up) {
+      this.failing.commands = this.failing.pubsub = false;
+      this.log.info({ url: redact(this.config.url), channels: this.wanted.size }, 'redis broker: connected');
+      this.events!.restored();
+    } else if (!this.closed) {
+      this.log.warn({ url: redact(this.config.url), channels: this.wanted.size }, 'redis broker: link lost; publishes refused (unavailable) until it is back');
+      this.events!.interrupted();
+    }
+  }
+
+  private options(link: 'commands' | 'pubsub', extra: Partial<RedisOptions>): RedisOptions {
+    const { connectTimeoutMs, reconnectMinMs, reconnectMaxMs } = this.config;
+    return {
+      lazyConnect: true,
+      connectTimeout: connectTimeoutMs,
+      // Fail fast instead of queueing: a publish while Redis is away is refused, never parked.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResubscribe: false,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => {
+        if (this.closed) return null;
+        const delay = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(attempt - 1, 20));
+        if (!this.failing[link] || attempt % 10 === 0) {
+          this.log.warn({ link, url: redact(this.config.url), attempt, retryInMs: delay, err: this.lastError[link] }, 'redis broker: unreachable, retrying');
+        }
+        this.failing[link] = true;
+        return delay;
+      },
+      ...extra,
+    };
+  }
+
+  private topic(channel: Channel): string {
+    return this.topicPrefix + channel.name;
+  }
+
+  private metaKey(channel: Channel): string {
+    return `${this.config.keyPrefix}{${channel.name}}:s`;
+  }
+
+  private historyKey(channel: Channel): string {
+    return `${this.config.keyPrefix}{${channel.name}}:h`;
+  }
+}
+
+/** The URL without its password, for logs. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}

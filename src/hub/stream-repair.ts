@@ -1,0 +1,127 @@
+import type { Broker, HistoryOutcome } from '../broker/broker.js';
+import type { ResolvedChannelSettings } from '../config/channel-rules.js';
+import type { Logger } from '../observability/logger.js';
+import { encodeResetNotice, encodeUnavailableGap } from '../protocol/frames.js';
+import type { PreparedFrame } from '../transport/transport.js';
+import type { Clock } from '../util/clock.js';
+import { Channel } from './channel.js';
+import { Publication } from './publication.js';
+
+export interface RepairTarget {
+  /** Hands a publication that follows the channel's position on to its subscribers and joiners. */
+  advance(channel: Channel, pub: Publication): void;
+  promoteServed(channel: Channel): void;
+}
+
+export interface RepairOptions {
+  readonly prepare: (payload: Buffer) => PreparedFrame;
+  readonly clock: Clock;
+  readonly maxJoinBuffer: number;
+  readonly log: Logger;
+}
+
+const NOTICE_SETTINGS: ResolvedChannelSettings = Object.freeze({
+  pattern: '',
+  policy: 'disconnect',
+  historySize: 0,
+  historyTtlMs: 0,
+  maxAgeMs: 0,
+  queuePolicy: Object.freeze({ policy: 'disconnect', maxAgeMs: 0 }),
+});
+
+/**
+ * Notices travel in the data lane, behind the channel's messages already queued for a subscriber,
+ * under a lossless policy of their own: a client learns of a hole exactly where it is.
+ */
+const NOTICES = new Channel('', NOTICE_SETTINGS);
+
+/**
+ * Repairs a node's stream of a channel after it missed publications (its broker link was lost, or
+ * seqs skipped): reads history after the node's position while live publications are held, hands
+ * subscribers what history still has, announces what it lost (`gap` reason `unavailable`, or
+ * `reset` when the stream itself was lost and a new epoch began), then the held publications.
+ */
+export class StreamRepair {
+  /** Channels repaired, and notices sent (for tests and metrics). */
+  repaired = 0;
+  notices = 0;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly target: RepairTarget,
+    private readonly options: RepairOptions,
+  ) {}
+
+  start(channel: Channel): void {
+    channel.resync ??= [];
+    channel.stale = false;
+    const attempt = ++channel.repairs;
+    const outcome = this.broker.history(channel, { epoch: channel.epoch, seq: channel.seq });
+    if (outcome instanceof Promise) void outcome.then((o) => this.finish(channel, attempt, o), () => this.failed(channel, attempt));
+    else this.finish(channel, attempt, outcome);
+  }
+
+  /**
+   * Holds a live publication during a repair. Past the bound the held ones are dropped and history
+   * is read again: every dropped one was published before that read, so history (or the notice)
+   * covers it.
+   */
+  hold(channel: Channel, pub: Publication): void {
+    const held = channel.resync!;
+    if (held.length < this.options.maxJoinBuffer) {
+      held.push(pub);
+      return;
+    }
+    held.length = 0;
+    if (this.broker.ready) this.start(channel);
+    else channel.stale = true;
+  }
+
+  private failed(channel: Channel, attempt: number): void {
+    if (attempt !== channel.repairs || channel.resync === undefined) return;
+    // Retried when the broker is restored, or by the next sweep.
+    channel.stale = true;
+  }
+
+  private finish(channel: Channel, attempt: number, outcome: HistoryOutcome): void {
+    if (attempt !== channel.repairs || channel.resync === undefined || !channel.live) return;
+    if (!outcome.ok) {
+      this.failed(channel, attempt);
+      return;
+    }
+    const held = channel.resync;
+    channel.resync = undefined;
+    this.repaired++;
+    const { position } = outcome;
+    if (position.epoch !== channel.epoch) {
+      this.announce(channel, encodeResetNotice(channel.name, channel.seq + 1, position.epoch, position.seq), position.epoch, position.seq);
+    } else if (outcome.recovered) {
+      for (const pub of outcome.publications) if (pub.seq === channel.seq + 1) this.target.advance(channel, pub);
+    } else if (position.seq > channel.seq) {
+      this.announce(channel, encodeUnavailableGap(channel.name, channel.seq + 1, position.seq, position.epoch), position.epoch, position.seq);
+    }
+    for (let i = 0; i < held.length; i++) {
+      const pub = held[i]!;
+      if (pub.epoch === channel.epoch && pub.seq <= channel.seq) continue;
+      if (pub.epoch !== channel.epoch || pub.seq !== channel.seq + 1) {
+        // Skipped again: repair once more, holding what is left.
+        channel.resync = held.slice(i);
+        this.start(channel);
+        return;
+      }
+      this.target.advance(channel, pub);
+    }
+  }
+
+  /** Sends one notice to every subscriber of the channel and moves the node's position past the hole. */
+  private announce(channel: Channel, text: string, epoch: string, seq: number): void {
+    this.target.promoteServed(channel);
+    const notice = new Publication(NOTICES, seq, undefined, undefined, Buffer.from(text), this.options.clock(), epoch);
+    notice.frame = this.options.prepare(notice.payload);
+    for (const subscriber of channel.subscribers) subscriber.deliver(notice);
+    this.notices++;
+    channel.epoch = epoch;
+    channel.seq = seq;
+    this.options.log.warn({ ch: channel.name, epoch, seq, subscribers: channel.subscribers.size }, 'stream repaired with loss: notice sent');
+  }
+}

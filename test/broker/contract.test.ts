@@ -1,0 +1,111 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/broker/broker.js';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { loadConfig } from '../../src/config/load.js';
+import { silentLogger } from '../helpers/gateway.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { channelFactory, historyOf, RecordingEvents } from './fixtures.js';
+
+interface Implementation {
+  readonly name: string;
+  setup(): Promise<void>;
+  create(): Promise<Broker>;
+  teardown(): Promise<void>;
+}
+
+let redis: TestRedis | undefined;
+
+const IMPLEMENTATIONS: Implementation[] = [
+  { name: 'memory', setup: async () => {}, create: async () => new MemoryBroker(() => Date.now()), teardown: async () => {} },
+  {
+    name: 'redis',
+    setup: async () => {
+      redis = await startRedis();
+    },
+    create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { url: redis!.url } } } }).broker.redis, silentLogger()),
+    teardown: async () => redis?.stop(),
+  },
+];
+
+/** The same contract, run over every broker. */
+describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
+  const channel = channelFactory({ channels: [{ pattern: 'small.*', historySize: 5 }] });
+  let broker: Broker;
+  let events: RecordingEvents;
+  let n = 0;
+  /** A channel name no other test used (a shared Redis keeps streams between tests). */
+  const fresh = (prefix = 'c'): string => `${prefix}.${process.pid}.${Date.now()}.${++n}`;
+
+  beforeAll(() => impl.setup());
+  afterAll(() => impl.teardown());
+  const start = async (): Promise<void> => {
+    broker = await impl.create();
+    events = new RecordingEvents();
+    broker.start(events);
+    await events.until(() => broker.ready);
+  };
+  afterEach(async () => {
+    await broker?.close();
+  });
+
+  it('assigns consecutive seqs from 1 within one epoch and delivers them in order to a subscribed node', async () => {
+    await start();
+    const ch = channel(fresh());
+    expect(await broker.subscribe(ch)).toBe(true);
+    const seqs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await broker.publish(ch, i % 2 ? 'k' : undefined, JSON.stringify({ i }));
+      expect(r.ok).toBe(true);
+      if (r.ok) seqs.push(r.seq);
+    }
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await events.until(() => events.delivered.length === 20);
+    expect(events.delivered.map((p) => p.seq)).toEqual(seqs);
+    expect(new Set(events.delivered.map((p) => p.epoch)).size).toBe(1);
+    expect(events.delivered[3]!.payload.toString()).toBe('{"i":3}');
+    expect(events.delivered[3]!.key).toBe('k');
+    expect(events.delivered[2]!.key).toBeUndefined();
+  });
+
+  it('answers the position, and with since every publication after it when history holds them all', async () => {
+    await start();
+    const ch = channel(fresh());
+    const empty = await historyOf(broker, ch);
+    expect(empty.position.seq).toBe(0);
+    for (let i = 1; i <= 8; i++) await broker.publish(ch, undefined, String(i));
+    const { position } = await historyOf(broker, ch);
+    expect(position).toEqual({ epoch: empty.position.epoch, seq: 8 });
+
+    const after5 = await historyOf(broker, ch, { epoch: position.epoch, seq: 5 });
+    expect(after5.recovered).toBe(true);
+    expect(after5.publications.map((p) => [p.seq, p.payload.toString()])).toEqual([[6, '6'], [7, '7'], [8, '8']]);
+    const atTop = await historyOf(broker, ch, { epoch: position.epoch, seq: 8 });
+    expect(atTop).toMatchObject({ recovered: true, publications: [] });
+    expect(await historyOf(broker, ch, { epoch: 'other', seq: 5 })).toMatchObject({ recovered: false, publications: [], position });
+    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 9 })).toMatchObject({ recovered: false });
+  });
+
+  it('bounds history by the channel pattern size: older positions cannot be recovered', async () => {
+    await start();
+    const ch = channel(fresh('small'));
+    for (let i = 1; i <= 12; i++) await broker.publish(ch, undefined, String(i));
+    const { position } = await historyOf(broker, ch);
+    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 6 })).toMatchObject({ recovered: false });
+    const fromSeven = await historyOf(broker, ch, { epoch: position.epoch, seq: 7 });
+    expect(fromSeven.recovered).toBe(true);
+    expect(fromSeven.publications.map((p) => p.seq)).toEqual([8, 9, 10, 11, 12]);
+  });
+
+  it('keeps channels apart', async () => {
+    await start();
+    const a = channel(fresh());
+    const b = channel(fresh());
+    await broker.subscribe(a);
+    await broker.publish(a, undefined, '1');
+    await broker.publish(b, undefined, '1');
+    const r = await broker.publish(a, undefined, '2');
+    expect(r).toEqual({ ok: true, seq: 2 });
+    expect((await historyOf(broker, b)).position.seq).toBe(1);
+  });
+});

@@ -1,0 +1,66 @@
+import type { Broker, BrokerEvents, HistoryOutcome } from '../../src/broker/broker.js';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { Channel } from '../../src/hub/channel.js';
+import { Publication } from '../../src/hub/publication.js';
+
+/** Records what a broker reports, and lets a test wait for deliveries. */
+export class RecordingEvents implements BrokerEvents {
+  readonly delivered: Publication[] = [];
+  interruptions = 0;
+  restorations = 0;
+  private waiters: Array<() => void> = [];
+
+  /** `clock` stamps publications, as the hub does (the memory broker expires history by it). */
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
+    return new Publication(channel, seq, key, undefined, Buffer.from(rawData), this.clock(), epoch);
+  }
+
+  deliver(pub: Publication): void {
+    this.delivered.push(pub);
+    this.wake();
+  }
+
+  interrupted(): void {
+    this.interruptions++;
+    this.wake();
+  }
+
+  restored(): void {
+    this.restorations++;
+    this.wake();
+  }
+
+  /** Resolves once `check` holds (re-checked on every event); rejects after `timeoutMs`. */
+  until(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('timed out waiting for broker events')), timeoutMs);
+      const waiter = (): void => {
+        if (!check()) return;
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.slice()) w();
+  }
+}
+
+export function channelFactory(overrides: Partial<ConfigInput> = {}): (name: string) => Channel {
+  const rules = new ChannelRules(loadConfig({ overrides }));
+  return (name) => new Channel(name, rules.settingsFor(name));
+}
+
+export async function historyOf(broker: Broker, channel: Channel, since?: { epoch: string; seq: number }): Promise<Extract<HistoryOutcome, { ok: true }>> {
+  const outcome = await broker.history(channel, since);
+  if (!outcome.ok) throw new Error('history unavailable');
+  return outcome;
+}

@@ -1,0 +1,163 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, type Frame } from '../helpers/client.js';
+import { startGateway, type DeepPartial, type TestGateway } from '../helpers/gateway.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { readyStatus, until } from '../helpers/wait.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+
+/** Gateways in this process sharing one real Redis (the multi-process suite is cluster.test.ts). */
+describe('redis broker, nodes in one process', () => {
+  let redis: TestRedis;
+  const gateways: TestGateway[] = [];
+  const clients: TestClient[] = [];
+  let prefix = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+
+  /** A node; each test gets its own key prefix so streams never leak between tests. */
+  const node = async (overrides: DeepPartial<ConfigInput> = {}): Promise<TestGateway> => {
+    const gw = await startGateway({ channels: [{ pattern: 'chat.*', historySize: 1000 }], ...overrides, broker: { type: 'redis', redis: { url: redis.url, keyPrefix: `t${prefix}:`, ...overrides.broker?.redis } } });
+    gateways.push(gw);
+    return gw;
+  };
+  const connect = async (gw: TestGateway): Promise<TestClient> => {
+    const c = await TestClient.connect(gw.url);
+    clients.push(c);
+    return c;
+  };
+  const ready = (gws: TestGateway[]) => until(async () => (await Promise.all(gws.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
+  const fresh = () => prefix++;
+
+  it('delivers a publication made on one node to subscribers on another, and keeps it in shared history', async () => {
+    fresh();
+    const a = await node();
+    const b = await node();
+    await ready([a, b]);
+    const sub = await connect(a);
+    const ack = await sub.subscribe('chat.x');
+    expect(ack).toMatchObject({ seq: 0 });
+    const pub = await connect(b);
+    const acks: Frame[] = [];
+    for (let i = 1; i <= 20; i++) acks.push(await pub.request({ op: 'pub', ch: 'chat.x', key: i % 2 ? 'k' : undefined, data: { i } }));
+    expect(acks.map((f) => f.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const msgs = await sub.waitForCount((f) => f.ev === 'msg', 20);
+    expect(msgs.map((m) => m.seq)).toEqual(acks.map((f) => f.seq));
+    expect(msgs[0]).toEqual({ ev: 'msg', ch: 'chat.x', seq: 1, key: 'k', data: { i: 1 } });
+
+    const late = await connect(b);
+    const resumed = await late.subscribe('chat.x', { since: { epoch: ack.epoch, seq: 15 } });
+    expect(resumed).toMatchObject({ epoch: ack.epoch, seq: 20, recovered: true });
+    expect((await late.waitForCount((f) => f.ev === 'msg', 5)).map((m) => m.data)).toEqual([{ i: 16 }, { i: 17 }, { i: 18 }, { i: 19 }, { i: 20 }]);
+  });
+
+  it('resumes gap- and duplicate-free while publications keep coming during the history read', async () => {
+    fresh();
+    const a = await node();
+    const b = await node({ limits: { maxPendingPublishes: 1000 } });
+    await ready([a, b]);
+    const early = await connect(a); // keeps node A subscribed, so the late joiner races live traffic
+    const ack = await early.subscribe('chat.race');
+    const pub = await connect(b);
+    const total = 400;
+    for (let i = 1; i <= 100; i++) pub.send({ op: 'pub', ch: 'chat.race', data: i });
+    await pub.request({ op: 'ping' });
+    const joiners: Array<Promise<Frame>> = [];
+    const late: TestClient[] = [];
+    for (let j = 0; j < 5; j++) {
+      for (let i = 0; i < 60; i++) pub.send({ op: 'pub', ch: 'chat.race', data: 0 });
+      const c = await connect(a);
+      late.push(c);
+      joiners.push(c.request({ op: 'sub', ch: 'chat.race', since: { epoch: ack.epoch, seq: 50 + j * 10 } }));
+    }
+    await pub.request({ op: 'pub', ch: 'chat.race', data: 'last' });
+    for (const [j, c] of late.entries()) {
+      expect(await joiners[j]).toMatchObject({ ev: 'ack', recovered: true });
+      const from = 50 + j * 10 + 1;
+      const msgs = await c.waitForCount((f) => f.ev === 'msg', total + 1 - from + 1);
+      expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total + 1 - from + 1 }, (_, i) => from + i));
+    }
+    expect((await early.waitForCount((f) => f.ev === 'msg', total + 1)).length).toBe(total + 1);
+  });
+
+  it('refuses with unavailable while Redis is unreachable at start, then becomes ready once it answers', async () => {
+    fresh();
+    await redis.kill();
+    const a = await node({ broker: { redis: { reconnectMaxMs: 200 } } });
+    expect(await readyStatus(a.httpUrl)).toBe(503);
+    const c = await connect(a);
+    expect(await c.request({ op: 'pub', ch: 'chat.u', data: 1 })).toMatchObject({ ev: 'err', code: 'unavailable' });
+    expect(await c.request({ op: 'sub', ch: 'chat.u' })).toMatchObject({ ev: 'err', code: 'unavailable' });
+    expect(await c.request({ op: 'sub', ch: 'chat.u' })).toMatchObject({ ev: 'err', code: 'unavailable' });
+    await redis.restart();
+    await ready([a]);
+    expect(await c.subscribe('chat.u')).toMatchObject({ seq: 0 });
+    expect(await c.request({ op: 'pub', ch: 'chat.u', data: 1 })).toMatchObject({ ev: 'ack', seq: 1 });
+    await c.next((f) => f.ev === 'msg');
+  });
+
+  it('repairs from history when Redis cuts the pub/sub link (slow consumer): nothing lost, nothing twice', async () => {
+    fresh();
+    const a = await node();
+    const b = await node();
+    await ready([a, b]);
+    const sub = await connect(a);
+    await sub.subscribe('chat.cut');
+    const pub = await connect(b);
+    const admin = redis.client();
+    let acked = 0;
+    for (let i = 1; i <= 300; i++) {
+      if (i === 100) await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      const reply = await pub.request({ op: 'pub', ch: 'chat.cut', data: i });
+      if (reply.ev === 'ack') acked = reply.seq as number;
+    }
+    expect(acked).toBe(300);
+    const msgs = await sub.waitForCount((f) => f.ev === 'msg', 300);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(sub.frames.filter((f) => f.ev === 'gap')).toEqual([]);
+  });
+
+  it('bounds publishes awaiting Redis per connection with too_many_requests', async () => {
+    fresh();
+    const a = await node({ limits: { maxPendingPublishes: 2 } });
+    await ready([a]);
+    const c = await connect(a);
+    const admin = redis.client();
+    await admin.call('CLIENT', 'PAUSE', '400', 'WRITE');
+    const replies = Promise.all([1, 2, 3].map((i) => c.request({ op: 'pub', ch: 'chat.p', data: i })));
+    const r = await replies;
+    expect(r.map((f) => f.ev === 'ack' ? 'ack' : f.code)).toEqual(['ack', 'ack', 'too_many_requests']);
+  });
+
+  it('after Redis lost its data, tells subscribers with a reset notice and goes on in the new epoch', async () => {
+    fresh();
+    const a = await node({ broker: { redis: { reconnectMaxMs: 200 } } });
+    const b = await node({ broker: { redis: { reconnectMaxMs: 200 } } });
+    await ready([a, b]);
+    const sub = await connect(a);
+    const ack = await sub.subscribe('chat.reset');
+    const pub = await connect(b);
+    for (let i = 1; i <= 5; i++) await pub.request({ op: 'pub', ch: 'chat.reset', data: i });
+    await sub.waitForCount((f) => f.ev === 'msg', 5);
+    await redis.kill();
+    await until(async () => (await readyStatus(a.httpUrl)) === 503 && (await readyStatus(b.httpUrl)) === 503, 'nodes not ready');
+    expect(await pub.request({ op: 'pub', ch: 'chat.reset', data: 'lost' })).toMatchObject({ ev: 'err', code: 'unavailable' });
+    await redis.restart();
+    await ready([a, b]);
+    const notice = await sub.next((f) => f.ev === 'gap');
+    expect(notice).toMatchObject({ ch: 'chat.reset', from: 6, reason: 'reset', seq: 0 });
+    expect(notice.epoch).not.toBe(ack.epoch);
+    expect(await pub.request({ op: 'pub', ch: 'chat.reset', data: 'new' })).toMatchObject({ ev: 'ack', seq: 1 });
+    const next = await sub.next((f) => f.ev === 'msg' && f.data === 'new');
+    expect(next.seq).toBe(1);
+    expect(sub.frames.filter((f) => f.ev === 'msg').map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 1]);
+  });
+});

@@ -1,0 +1,133 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { Redis } from 'ioredis';
+
+/**
+ * A Redis for tests: its own `redis-server` on a free loopback port (no persistence), or, when
+ * the binary is missing, the one at SLUICE_TEST_REDIS_URL. Neither: the test fails (never skips).
+ */
+export interface TestRedis {
+  readonly url: string;
+  readonly port: number;
+  /** A plain client for inspecting or poking Redis (INFO, CLIENT KILL, FLUSHALL…). */
+  client(): Redis;
+  /** SIGKILL the server (its data is lost: no persistence) and wait until it is gone. */
+  kill(): Promise<void>;
+  /** Start the server again on the same port; resolves once it answers PING. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function hasRedisServer(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  if (!hasRedisServer()) {
+    const url = process.env.SLUICE_TEST_REDIS_URL;
+    if (!url) throw new Error('Redis tests need redis-server on PATH (apt-get install redis-server) or SLUICE_TEST_REDIS_URL');
+    return external(url);
+  }
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    try {
+      return await own(port);
+    } catch (err) {
+      lastError = err; // the port was taken between probing and binding: try another
+    }
+  }
+  throw lastError;
+}
+
+async function own(port: number): Promise<TestRedis> {
+  let child = await launch(port);
+  const clients: Redis[] = [];
+  const exit = (c: ChildProcess): Promise<void> => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r())));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    client() {
+      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exit(child);
+    },
+    async restart() {
+      child = await launch(port);
+    },
+    async stop() {
+      for (const c of clients) c.disconnect();
+      child.kill('SIGKILL');
+      await exit(child);
+    },
+  };
+}
+
+async function launch(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code}`))));
+  failed.catch(() => {});
+  await Promise.race([waitForPing(port, 10_000), failed]);
+  return child;
+}
+
+function external(url: string): TestRedis {
+  const clients: Redis[] = [];
+  const unsupported = (): Promise<void> => Promise.reject(new Error('killing Redis needs redis-server on PATH (SLUICE_TEST_REDIS_URL cannot be restarted)'));
+  return {
+    url,
+    port: Number(new URL(url).port || 6379),
+    client() {
+      const c = new Redis(url, { maxRetriesPerRequest: 1 });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    },
+    kill: unsupported,
+    restart: unsupported,
+    async stop() {
+      for (const c of clients) c.disconnect();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once the server answers PING (retrying refused connections until the deadline). */
+function waitForPing(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const attempt = (): void => {
+      const socket = connect(port, '127.0.0.1');
+      let answer = '';
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (d) => {
+        answer += d.toString();
+        if (answer.includes('+PONG')) {
+          socket.destroy();
+          resolve();
+        }
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`redis-server on port ${port} did not answer PING`));
+        else setTimeout(attempt, 25);
+      });
+    };
+    attempt();
+  });
+}
