@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import type { SocketHandler } from '../../src/transport/transport.js';
+import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
+import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+
+/** A uWS WebSocket stand-in that, like the real one, throws when used after close. */
+class FakeWs implements UwsWebSocket<UwsUserData> {
+  adapter!: UwsSocket;
+  buffered = 0;
+  /** What send() returns. */
+  status = 1;
+  sent: string[] = [];
+  corks = 0;
+  /** Frames written inside each cork() call. */
+  batches: number[] = [];
+  ended: [number, string] | undefined;
+  private closed = false;
+
+  private check(): void {
+    if (this.closed) throw new Error('Invalid access of closed uWS.WebSocket');
+  }
+  send(message: UwsData): number {
+    this.check();
+    this.sent.push(Buffer.from(message as Uint8Array | string).toString());
+    return this.status;
+  }
+  getBufferedAmount(): number {
+    this.check();
+    return this.buffered;
+  }
+  // Like uWS, end() and close() call the close handler at once.
+  end(code = 1000, reason: UwsData = ''): void {
+    this.check();
+    this.ended = [code, String(reason)];
+    this.closed = true;
+    this.adapter.closedBy(code, String(reason));
+  }
+  close(): void {
+    this.check();
+    this.closed = true;
+    this.adapter.closedBy(1006, '');
+  }
+  ping(): number {
+    this.check();
+    return 1;
+  }
+  cork(cb: () => void): this {
+    this.check();
+    this.corks++;
+    const before = this.sent.length;
+    cb();
+    this.batches.push(this.sent.length - before);
+    return this;
+  }
+  getUserData(): UwsUserData {
+    return { request: undefined, context: undefined, adapter: this.adapter };
+  }
+}
+
+class RecordingHandler implements SocketHandler {
+  drains = 0;
+  closes: Array<[number, string]> = [];
+  onMessage(): void {}
+  onDrain(): void {
+    this.drains++;
+  }
+  onPong(): void {}
+  onClose(code: number, reason: string): void {
+    this.closes.push([code, reason]);
+  }
+}
+
+const HWM = 1000;
+
+function setup(): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
+  const ws = new FakeWs();
+  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false });
+  ws.adapter = socket;
+  const handler = new RecordingHandler();
+  socket.attach(handler);
+  return { ws, socket, handler };
+}
+
+/** Resolves after the flush scheduled by this turn's writes (setImmediate callbacks run in order). */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('UwsSocket (uWS adapter)', () => {
+  it('writes a turn’s frames together, inside one cork, in order', async () => {
+    const { ws, socket } = setup();
+    socket.sendText('a');
+    socket.sendPrepared(Buffer.from('b'));
+    socket.sendText('c');
+    expect(ws.sent).toEqual([]);
+    expect(socket.bufferedAmount()).toBe(3);
+    await nextTurn();
+    expect(ws.sent).toEqual(['a', 'b', 'c']);
+    expect(ws.batches).toEqual([3]);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('reports backpressure from uWS’s buffer and forwards drain only once below the mark', async () => {
+    const { ws, socket, handler } = setup();
+    ws.buffered = HWM;
+    expect(socket.sendText('x')).toBe(false);
+    await nextTurn();
+    socket.drained();
+    expect(handler.drains).toBe(0);
+    ws.buffered = HWM - 1;
+    socket.drained();
+    expect(handler.drains).toBe(1);
+    // No drain is owed any more.
+    socket.drained();
+    expect(handler.drains).toBe(1);
+  });
+
+  it('judges the mark on uWS’s buffer, not on this turn’s unflushed frames', () => {
+    const { socket } = setup();
+    expect(socket.sendText('y'.repeat(HWM * 2))).toBe(true);
+  });
+
+  it('close writes what is pending first, then the close frame, and never touches the socket again', async () => {
+    const { ws, socket, handler } = setup();
+    socket.sendText('last words');
+    socket.close(4100, 'slow_consumer');
+    expect(ws.sent).toEqual(['last words']);
+    expect(ws.ended).toEqual([4100, 'slow_consumer']);
+    expect(handler.closes).toEqual([[4100, 'slow_consumer']]);
+    // Everything after close is a no-op rather than an exception from uWS.
+    expect(socket.sendText('late')).toBe(true);
+    socket.ping();
+    socket.close(1000, '');
+    socket.terminate();
+    expect(socket.bufferedAmount()).toBe(0);
+    await nextTurn();
+    expect(handler.closes).toHaveLength(1);
+  });
+
+  it('closes 1009 on a message above maxPayloadBytes', () => {
+    const { ws, socket, handler } = setup();
+    socket.receive(new ArrayBuffer(101), false);
+    expect(ws.ended?.[0]).toBe(1009);
+    expect(handler.closes[0]![0]).toBe(1009);
+  });
+
+  it('a close during onConnection reaches the handler once it is attached', () => {
+    const ws = new FakeWs();
+    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false });
+    ws.adapter = socket;
+    socket.close(4102, 'at_capacity');
+    const handler = new RecordingHandler();
+    socket.attach(handler);
+    expect(handler.closes).toEqual([[4102, 'at_capacity']]);
+  });
+
+  it('a frame dropped by uWS’s maxBackpressure costs the connection instead of leaving a silent hole', async () => {
+    const { ws, socket, handler } = setup();
+    ws.status = 2;
+    socket.sendText('dropped');
+    await nextTurn();
+    expect(handler.closes).toEqual([[1006, '']]);
+  });
+});
