@@ -205,7 +205,7 @@ export class Gateway {
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
     if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
-    this.log.info({ port: this.port, host: config.host, transport: this.transport.name }, 'sluice listening');
+    this.log.info({ port: this.port, host: config.host, transport: this.transport.name, transportDetail: this.transport.detail }, 'sluice listening');
     if (config.auth.keys.length === 0 && config.auth.jwksUrl === '') {
       this.log.warn('auth is off: any client may connect, subscribe and publish anywhere (development default; see docs/security.md)');
     }
