@@ -1,0 +1,135 @@
+/**
+ * The dashboard's own cost: gateway CPU with a dashboard viewer connected versus none, at the same
+ * simulated load, in alternating phases of one run (so drift in the machine hits both sides alike).
+ *
+ *   npx tsx loadtest/dashboard-cost.ts [--rounds 4] [--phase 8] [--scale 0.5] [--idle 2000]
+ *
+ * The gateway runs in a child process (loadtest/demo/main.ts --no-traffic); load and the viewer run
+ * here, so the child's CPU time (from /proc) is the gateway's alone. The viewer is a plain SSE
+ * reader that parses every snapshot, as the page does; the browser's own rendering is not server cost.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { cpus } from 'node:os';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { startTraffic } from './demo/traffic.js';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '4' },
+    phase: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '12' },
+    scale: { type: 'string', default: '0.5' },
+    idle: { type: 'string', default: '2000' },
+  },
+});
+const rounds = Number(values.rounds);
+const phaseMs = Number(values.phase) * 1000;
+const warmupMs = Number(values.warmup) * 1000;
+const scale = Number(values.scale);
+const idle = Number(values.idle);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** User + system CPU seconds of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+}
+
+function metric(base: string, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(`${base}/metrics`, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(body)?.[1] ?? NaN)));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** A dashboard viewer: reads the event stream and parses each snapshot. */
+function openViewer(base: string, key: string): { snapshots: () => number; close: () => void } {
+  let count = 0;
+  let buffer = '';
+  const req = request(`${base}/dashboard/events?key=${key}`, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buffer += chunk;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        if (event.startsWith('data: ')) {
+          JSON.parse(event.slice(6));
+          count++;
+        }
+      }
+    });
+  });
+  req.on('error', () => {});
+  req.end();
+  return { snapshots: () => count, close: () => req.destroy() };
+}
+
+async function main(): Promise<void> {
+  const totalS = Math.ceil((warmupMs + 2 * rounds * phaseMs) / 1000) + 30;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/demo/main.ts', '--port', '0', '--no-traffic', '--quiet', '--duration', String(totalS)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  const { port, key } = JSON.parse(first) as { port: number; key: string };
+  const base = `http://127.0.0.1:${port}`;
+  const url = `ws://127.0.0.1:${port}/`;
+
+  const idlers: WebSocket[] = [];
+  for (let i = 0; i < idle; i++) {
+    const ws = new WebSocket(url);
+    ws.on('error', () => {});
+    idlers.push(ws);
+    if (i % 200 === 199) await sleep(50);
+  }
+  const traffic = startTraffic(url, { scale });
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model}, node ${process.version}; load: demo traffic x${scale} + ${idle} idle connections`);
+  console.log(`warming up ${warmupMs / 1000} s, then ${rounds} rounds of ${phaseMs / 1000} s closed / ${phaseMs / 1000} s open\n`);
+  await sleep(warmupMs);
+
+  const results: Record<'closed' | 'open', { cpu: number; seconds: number; out: number }> = {
+    closed: { cpu: 0, seconds: 0, out: 0 },
+    open: { cpu: 0, seconds: 0, out: 0 },
+  };
+  console.log('phase    seconds  gateway CPU  msgs out/s  snapshots');
+  for (let r = 0; r < rounds; r++) {
+    for (const phase of ['closed', 'open'] as const) {
+      const viewer = phase === 'open' ? openViewer(base, key) : undefined;
+      const cpu0 = cpuSeconds(child.pid!);
+      const out0 = await metric(base, 'sluice_messages_out_total');
+      const t0 = performance.now();
+      await sleep(phaseMs);
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu = cpuSeconds(child.pid!) - cpu0;
+      const out = (await metric(base, 'sluice_messages_out_total')) - out0;
+      viewer?.close();
+      const acc = results[phase];
+      acc.cpu += cpu;
+      acc.seconds += seconds;
+      acc.out += out;
+      console.log(`${phase.padEnd(8)} ${seconds.toFixed(1).padStart(7)}  ${((cpu / seconds) * 100).toFixed(1).padStart(10)}%  ${(out / seconds).toFixed(0).padStart(10)}  ${String(viewer?.snapshots() ?? '-').padStart(9)}`);
+    }
+  }
+  const closed = results.closed.cpu / results.closed.seconds;
+  const open = results.open.cpu / results.open.seconds;
+  console.log(`\ngateway CPU, dashboard closed: ${(closed * 100).toFixed(1)}% of a core (${(results.closed.out / results.closed.seconds).toFixed(0)} msgs out/s)`);
+  console.log(`gateway CPU, dashboard open:   ${(open * 100).toFixed(1)}% of a core (${(results.open.out / results.open.seconds).toFixed(0)} msgs out/s)`);
+  console.log(`open / closed: ${(open / closed).toFixed(3)}; difference ${((open - closed) * 1000).toFixed(1)} ms CPU per second (one snapshot per second)`);
+
+  traffic.stop();
+  for (const ws of idlers) ws.terminate();
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+void main();

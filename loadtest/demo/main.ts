@@ -1,0 +1,78 @@
+/**
+ * `npm run demo`: a gateway on 127.0.0.1 with the dashboard on, plus simulated traffic that puts
+ * every flow-control policy to work. Stops on Ctrl-C or after --duration seconds.
+ *
+ *   npm run demo -- [--port 8080] [--duration 600] [--scale 1] [--no-traffic] [--key KEY]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../src/config/load.js';
+import { Gateway } from '../../src/gateway.js';
+import { DEMO_CONFIG } from './config.js';
+import { startTraffic, type Traffic } from './traffic.js';
+
+/** Fast clients worth naming once; the slow ones are named on every connection. */
+const FEATURED = new Set(['exchange', 'trader-1', 'monitor', 'member-1']);
+const CLOSE_NAMES: Record<number, string> = { 4100: 'slow consumer', 4101: 'rate-limit strikes', 4103: 'idle timeout', 1006: 'connection lost' };
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '8080' },
+      duration: { type: 'string', default: '600' },
+      scale: { type: 'string', default: '1' },
+      key: { type: 'string' },
+      'no-traffic': { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
+    },
+  });
+  const durationS = Number(values.duration);
+  const scale = Number(values.scale);
+  if (!(durationS > 0) || !(scale > 0) || !Number.isInteger(Number(values.port))) throw new Error('--port, --duration and --scale take numbers (duration and scale above 0)');
+  const key = values.key ?? randomBytes(18).toString('base64url');
+  const say = values.quiet ? () => {} : (line: string) => console.log(line);
+
+  const config = loadConfig({ overrides: { ...DEMO_CONFIG, port: Number(values.port), dashboard: { enabled: true, adminKey: key } } });
+  const gateway = await Gateway.start({ config });
+  const base = `http://127.0.0.1:${gateway.port}`;
+  // One machine-readable line first (loadtest/dashboard-cost.ts reads it), then the human part.
+  console.log(JSON.stringify({ port: gateway.port, key }));
+  say(`\nSluice demo: gateway on ws://127.0.0.1:${gateway.port}/`);
+  say(`Dashboard:   ${base}/dashboard?key=${key}`);
+  say(`Metrics:     ${base}/metrics`);
+  say(`Stops after ${durationS} s, or on Ctrl-C.\n`);
+
+  let traffic: Traffic | undefined;
+  if (!values['no-traffic']) {
+    say('Who is who (connection ids change on reconnect):');
+    traffic = startTraffic(`ws://127.0.0.1:${gateway.port}/`, {
+      scale,
+      onHello: (c, role) => {
+        if (role.slow || (FEATURED.has(role.name) && c.connections === 1)) say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} ${role.story}`);
+      },
+      onClose: (c, role, code) => {
+        if (role.slow) say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} closed by the server: ${code} ${CLOSE_NAMES[code] ?? ''} (reconnecting)`);
+      },
+    });
+  }
+
+  let stopping = false;
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say(`\n${why}: stopping traffic and draining the gateway…`);
+    clearTimeout(deadline);
+    traffic?.stop();
+    await gateway.shutdown();
+    say('stopped.');
+    process.exit(0);
+  };
+  const deadline = setTimeout(() => void stop(`${durationS} s elapsed`), durationS * 1000);
+  process.once('SIGINT', () => void stop('Ctrl-C'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
