@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { TestClient } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { refusedUpgrade, connectWithToken } from '../helpers/upgrade.js';
 import { AUDIENCE, HS_SECRET, ISSUER, signWith, tamperPayload, TestKeys, unsignedToken } from '../helpers/tokens.js';
 import { generateKeyPair } from 'jose';
@@ -11,7 +12,7 @@ import { generateKeyPair } from 'jose';
  * status, error code or close code, against one gateway on which a legitimate subscriber keeps
  * receiving every message, in order, throughout.
  */
-describe('security: attacks are refused and disturb nobody', () => {
+describe.each(TRANSPORTS)('security: attacks are refused and disturb nobody [%s]', (transport) => {
   let keys: TestKeys;
   let gw: TestGateway;
   let alice: TestClient;
@@ -50,7 +51,7 @@ describe('security: attacks are refused and disturb nobody', () => {
         ],
       },
       admission: { allowedOrigins: ['https://app.example'] },
-    });
+    }, transport);
     alice = track(await connectWithToken(gw.url, await keys.sign({ sub: 'alice', sluice: { sub: ['chat.room1', 'chat.room2'] } })));
     bob = track(await connectWithToken(gw.url, await keys.sign({ sub: 'bob', sluice: { sub: ['chat.*'], pub: ['chat.room1'] } }, 'RS256')));
     await alice.subscribe('chat.room1');

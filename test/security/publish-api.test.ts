@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../helpers/until.js';
 
 const KEY = 'backend-key-0123456789abcdef';
@@ -15,7 +16,7 @@ interface Report {
   disconnected: number;
 }
 
-describe('HTTP publish API', () => {
+describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   let gw: TestGateway | undefined;
   const clients: TestClient[] = [];
   afterEach(async () => {
@@ -36,7 +37,7 @@ describe('HTTP publish API', () => {
     });
 
   it('publishes to subscribers, server-only channels included, and answers 202 with a report', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY] }, auth: { namespaces: [{ pattern: 'news.*', publish: 'server' }] } });
+    gw = await startGateway({ httpApi: { apiKeys: [KEY] }, auth: { namespaces: [{ pattern: 'news.*', publish: 'server' }] } }, transport);
     const subs = [await connect(), await connect()];
     for (const s of subs) await s.subscribe('news.headlines');
     const res = await post('/api/publish', { ch: 'news.headlines', data: { title: 'hello' }, key: 'k1' });
@@ -51,7 +52,7 @@ describe('HTTP publish API', () => {
   });
 
   it('refuses bad keys with 401 and is 404 when off', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } });
+    gw = await startGateway({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } }, transport);
     const body = { ch: 'a.b', data: 1 };
     expect((await post('/api/publish', body, {})).status).toBe(401);
     expect((await post('/api/publish', body, { Authorization: `Bearer ${KEY.slice(0, -1)}x` })).status).toBe(401);
@@ -60,7 +61,7 @@ describe('HTTP publish API', () => {
     expect((await post('/api/publish', body, { 'X-Api-Key': 'second-key-for-rotation-xx' })).status).toBe(202);
     expect((await fetch(`${gw.httpUrl}/api/publish`, { headers: { Authorization: `Bearer ${KEY}` } })).status).toBe(405);
     await gw.stop();
-    gw = await startGateway({});
+    gw = await startGateway({}, transport);
     expect((await post('/api/publish', body)).status).toBe(404);
   });
 
@@ -74,14 +75,14 @@ describe('HTTP publish API', () => {
     ['an empty key', { ch: 'a.b', data: 1, key: '' }, /^key: /],
     ['oversized data', { ch: 'a.b', data: 'x'.repeat(70_000) }, /^data: larger than limits.maxPayloadBytes/],
   ])('answers 400 naming the field for %s', async (_name, body, message) => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY] } });
+    gw = await startGateway({ httpApi: { apiKeys: [KEY] } }, transport);
     const res = await post('/api/publish', body);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
   });
 
   it('answers 400 naming the entry of a bad batch, 413 for a huge body, 415 for another content type', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBatch: 3, maxBodyBytes: 4096 } });
+    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBatch: 3, maxBodyBytes: 4096 } }, transport);
     const bad = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a..b/', data: 1 }] });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^publications\.1\.ch: /);
@@ -95,7 +96,7 @@ describe('HTTP publish API', () => {
   });
 
   it('answers 429 with Retry-After when its token bucket is empty, counting one token per publication', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } });
+    gw = await startGateway({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } }, transport);
     expect((await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a.b', data: 2 }] })).status).toBe(202);
     const refused = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 3 }, { ch: 'a.b', data: 4 }] });
     expect(refused.status).toBe(429);
@@ -110,7 +111,7 @@ describe('HTTP publish API', () => {
       outbound: { highWaterMarkBytes: 16 * 1024, softQueueBytes: 0 },
       inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
       channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
-    });
+    }, transport);
     const stalled = await connect();
     await stalled.subscribe('feed.x');
     stalled.tcp.pause();
@@ -129,7 +130,7 @@ describe('HTTP publish API', () => {
       httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
       outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
       channels: [{ pattern: 'feed.*', policy: 'drop-newest', historySize: 0 }],
-    });
+    }, transport);
     const reading = await connect();
     const stalled = await connect();
     for (const c of [reading, stalled]) await c.subscribe('feed.x');
@@ -164,7 +165,7 @@ describe('HTTP publish API', () => {
     gw = await startGateway({
       httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
       outbound: { maxQueueBytes: 64 * 1024, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
-    });
+    }, transport);
     const stalled = await connect();
     await stalled.subscribe('chat.x');
     stalled.tcp.pause();

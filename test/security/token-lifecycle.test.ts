@@ -4,11 +4,12 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../helpers/until.js';
 import { connectWithToken, refusedUpgrade } from '../helpers/upgrade.js';
 import { TestKeys } from '../helpers/tokens.js';
 
-describe('security: token lifecycle', () => {
+describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
   let gw: TestGateway | undefined;
   let jwks: Server | undefined;
   const clients: TestClient[] = [];
@@ -23,7 +24,7 @@ describe('security: token lifecycle', () => {
 
   it('refuses a missing token with 401 when no namespace admits anonymous clients', async () => {
     const keys = await TestKeys.generate();
-    gw = await startGateway({ auth: { keys: keys.config } });
+    gw = await startGateway({ auth: { keys: keys.config } }, transport);
     const refused = await refusedUpgrade(gw.url);
     expect(refused.status).toBe(401);
     expect(refused.headers['www-authenticate']).toBe('Bearer');
@@ -33,7 +34,7 @@ describe('security: token lifecycle', () => {
 
   it('closes a connection whose token expires with 4001, unless it refreshed in band', async () => {
     const keys = await TestKeys.generate();
-    gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
+    gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } }, transport);
     const short = { sub: 'alice', exp: now() + 2 };
     const lapsing = await connectWithToken(gw.url, await keys.sign(short));
     const refreshing = await connectWithToken(gw.url, await keys.sign(short));
@@ -49,7 +50,7 @@ describe('security: token lifecycle', () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     let fetches = 0;
     const url = await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }] }, () => fetches++);
-    gw = await startGateway({ auth: { jwksUrl: url } });
+    gw = await startGateway({ auth: { jwksUrl: url } }, transport);
     for (let i = 0; i < 3; i++) {
       const c = await connectWithToken(gw.url, await es256(privateKey, 'k1', { sub: `u${i}` }));
       clients.push(c);
@@ -68,7 +69,7 @@ describe('security: token lifecycle', () => {
     let requested!: () => void;
     const asked = new Promise<void>((resolve) => (requested = resolve));
     const url = await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, () => requested(), held);
-    gw = await startGateway({ auth: { jwksUrl: url }, limits: { maxConnections: 1 } });
+    gw = await startGateway({ auth: { jwksUrl: url }, limits: { maxConnections: 1 } }, transport);
     const token = await es256(privateKey, 'k1', { sub: 'alice' });
     const leaver = new (await import('ws')).default(gw.url, { headers: { Authorization: `Bearer ${token}` } });
     leaver.on('error', () => {});
