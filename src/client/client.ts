@@ -1,0 +1,395 @@
+import { isValidChannel } from '../protocol/channel-name.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import {
+  ClientClosedError,
+  ConnectionClosedError,
+  ConnectionLostError,
+  OfflineError,
+  PayloadTooLargeError,
+  SluiceError,
+  serverError,
+} from './errors.js';
+import { Emitter, type ClientEvents, type ClientState, type ServerLimits } from './events.js';
+import { Pacer } from './pacer.js';
+import { PublishQueue, utf8Length, type PublishAck, type PublishEntry, type PublishLimits } from './publish-queue.js';
+import { Backoff, reconnectAction, type BackoffOptions } from './reconnect.js';
+import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './transport.js';
+
+export interface ClientOptions {
+  /** Sent as the `token` query parameter. */
+  token?: string;
+  /** Called before every connection attempt; its result is sent as `token` (wins over `token`). */
+  getToken?: () => string | Promise<string>;
+  /** Reconnect backoff (41xx, 1006, failed attempts). `enabled: false` never reconnects. */
+  reconnect?: BackoffOptions & { enabled?: boolean };
+  /** An attempt that has not received `hello` after this long is abandoned (ms). Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Bounds of the local publish buffer. */
+  publishBuffer?: PublishLimits;
+  /** Publishes made while not connected: `buffer` them (default, within the bounds) or `reject` them. */
+  offline?: 'buffer' | 'reject';
+  /** A WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** Injected by tests. */
+  clock?: Clock;
+}
+
+type Pending = { kind: 'sub'; sub: Subscription<any> } | { kind: 'unsub'; done: () => void } | { kind: 'pub' };
+
+/** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
+const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** Creates a client and starts connecting. */
+export function createClient(url: string, options: ClientOptions = {}): SluiceClient {
+  return new SluiceClient(url, options);
+}
+
+/**
+ * A Sluice connection that survives disconnects: it reconnects by close-code band, resumes every
+ * subscription from its last seq, and buffers publishes within fixed bounds. State machine:
+ * connecting → connected → (reconnecting → connecting)* → closed.
+ */
+export class SluiceClient implements SubscriptionOwner {
+  state: ClientState = 'connecting';
+  /** `hello.limits` of the current (or last) connection. */
+  limits: ServerLimits | undefined;
+  /** Why the client closed, once it has. */
+  closeError: SluiceError | undefined;
+  readonly counters = { connects: 0, disconnects: 0 };
+  private readonly emitter = new Emitter();
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private readonly queue: PublishQueue;
+  private readonly subs = new Map<string, Subscription<any>>();
+  /** Subscriptions whose `sub` request must be (re)sent on this connection. */
+  private readonly toSubscribe = new Set<Subscription<any>>();
+  private readonly pending = new Map<number, Pending>();
+  private socket: WebSocketLike | undefined;
+  private pacer: Pacer;
+  private nextId = 1;
+  private attempt = 0;
+  private openedAt = 0;
+  private pausedUntil = 0;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly options: ClientOptions = {},
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.backoff = new Backoff(options.reconnect);
+    this.queue = new PublishQueue(options.publishBuffer);
+    this.pacer = new Pacer(this.clock, 0);
+    void this.connect();
+  }
+
+  on<E extends keyof ClientEvents>(event: E, listener: (event: ClientEvents[E]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  /** Resolves when connected (at once if already); rejects if the client closes first. */
+  connected(): Promise<void> {
+    if (this.state === 'connected') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
+    return new Promise((resolve, reject) => {
+      const offConnected = this.on('connected', () => {
+        offConnected();
+        offClosed();
+        resolve();
+      });
+      const offClosed = this.on('closed', ({ error }) => {
+        offConnected();
+        offClosed();
+        reject(error ?? new ClientClosedError());
+      });
+    });
+  }
+
+  /** Publishes held locally (waiting or awaiting their ack). */
+  get buffered(): { messages: number; bytes: number } {
+    return { messages: this.queue.size, bytes: this.queue.bytes };
+  }
+
+  subscribe<T = unknown>(channel: string, options: SubscribeOptions<T> = {}): Subscription<T> {
+    if (this.state === 'closed') throw this.closeError ?? new ClientClosedError();
+    if (!isValidChannel(channel)) throw new SluiceError('bad_channel', `invalid channel name: ${JSON.stringify(channel)}`);
+    if (this.subs.has(channel)) throw new SluiceError('already_subscribed', `already subscribed to ${channel}`);
+    const sub = new Subscription<T>(channel, options, this);
+    this.subs.set(channel, sub);
+    this.toSubscribe.add(sub);
+    this.pump();
+    return sub;
+  }
+
+  /** @internal Called by `Subscription.unsubscribe()`. */
+  unsubscribe(sub: Subscription<any>): Promise<void> {
+    sub.end();
+    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    const wasSent = !this.toSubscribe.delete(sub);
+    if (!wasSent || this.state !== 'connected') return Promise.resolve();
+    return new Promise((resolve) => this.send({ op: 'unsub', ch: sub.channel }, { kind: 'unsub', done: resolve }));
+  }
+
+  /** @internal A user handler threw. */
+  handlerFailed(error: unknown): void {
+    this.emitter.emit('error', { error });
+  }
+
+  /**
+   * Publishes `data` (any JSON value) to a channel. Resolves with the seq once the server
+   * acknowledged it; rejects with a typed error (see errors.ts). Within the buffer bounds, a
+   * publish made while disconnected waits for the connection (unless `offline: 'reject'`), and one
+   * refused with `rate_limited` is retried after `retryMs`.
+   */
+  publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<PublishAck> {
+    if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
+    if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
+    const id = this.nextId++;
+    const frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, data: data === undefined ? null : data });
+    const bytes = utf8Length(frame);
+    const max = this.limits?.maxPayloadBytes ?? UNKNOWN_PAYLOAD_LIMIT;
+    if (bytes > max) return Promise.reject(new PayloadTooLargeError(bytes, max));
+    return new Promise<PublishAck>((resolve, reject) => {
+      const refused = this.queue.add({ id, channel, frame, bytes, resolve, reject });
+      if (refused !== undefined) reject(refused);
+      else this.pump();
+    });
+  }
+
+  /** Stops for good: closes the connection, cancels timers, ends subscriptions, rejects pending publishes. */
+  close(): void {
+    this.shutDown(undefined);
+  }
+
+  // ---- connection lifecycle ----
+
+  private async connect(): Promise<void> {
+    this.state = 'connecting';
+    this.attempt++;
+    this.emitter.emit('connecting', { attempt: this.attempt });
+    let socket: WebSocketLike;
+    try {
+      const Impl = await resolveWebSocket(this.options.WebSocket);
+      const token = this.options.getToken !== undefined ? await this.options.getToken() : this.options.token;
+      if (this.state !== 'connecting') return;
+      socket = new Impl(withToken(this.url, token));
+    } catch (error) {
+      if (this.state !== 'connecting') return;
+      this.emitter.emit('error', { error });
+      this.lost(1006, error instanceof Error ? error.message : String(error));
+      return;
+    }
+    this.socket = socket;
+    socket.onmessage = (event) => this.onFrame(socket, event.data);
+    socket.onclose = (event) => this.onSocketClose(socket, event.code, event.reason);
+    socket.onerror = () => {}; // a close event follows every error
+    this.connectTimer = setTimeout(() => {
+      this.drop(socket);
+      this.lost(1006, 'connect timeout');
+    }, this.options.connectTimeoutMs ?? 10_000);
+  }
+
+  private onFrame(socket: WebSocketLike, data: unknown): void {
+    if (socket !== this.socket) return;
+    let frame: Record<string, any>;
+    try {
+      frame = JSON.parse(String(data));
+    } catch (error) {
+      this.emitter.emit('error', { error });
+      return;
+    }
+    switch (frame.ev) {
+      case 'msg':
+        this.subs.get(frame.ch)?.message(frame as { seq: number; data: unknown; key?: string });
+        break;
+      case 'gap':
+        this.subs.get(frame.ch)?.gap(frame as { from: number; to: number; n?: number; reason: 'dropped' });
+        break;
+      case 'ack':
+      case 'pong':
+      case 'err':
+        this.onReply(frame);
+        break;
+      case 'hello':
+        this.onHello(frame);
+        break;
+    }
+  }
+
+  private onHello(frame: Record<string, any>): void {
+    clearTimeout(this.connectTimer);
+    this.limits = frame.limits as ServerLimits;
+    this.pacer = new Pacer(this.clock, this.limits.maxPayloadBytes);
+    this.pausedUntil = 0;
+    this.state = 'connected';
+    this.attempt = 0;
+    this.openedAt = this.clock();
+    this.counters.connects++;
+    for (const sub of this.subs.values()) this.toSubscribe.add(sub);
+    this.emitter.emit('connected', { conn: String(frame.conn), limits: this.limits });
+    this.pump();
+  }
+
+  /**
+   * Every request carries an id and gets exactly one reply, in request order. A reply without an id
+   * (`rate_limited` is refused before the frame is read) therefore answers the oldest pending one.
+   */
+  private onReply(frame: Record<string, any>): void {
+    let id: unknown = frame.id;
+    if (id === undefined && frame.ev === 'err') id = this.pending.keys().next().value;
+    const pending = typeof id === 'number' ? this.pending.get(id) : undefined;
+    if (pending === undefined) {
+      if (frame.ev === 'err') this.emitter.emit('error', { error: serverError(frame) });
+      return;
+    }
+    this.pending.delete(id as number);
+    const error = frame.ev === 'err' ? serverError(frame) : undefined;
+    if (error?.code === 'rate_limited') {
+      this.pacer.activate(this.limits!);
+      this.pausedUntil = Math.max(this.pausedUntil, this.clock() + (error.retryMs ?? 0));
+    }
+    switch (pending.kind) {
+      case 'pub':
+        if (error === undefined) this.queue.settle(id as number)?.resolve({ channel: frame.ch, seq: frame.seq });
+        // Neither code processed the frame, so sending it again cannot publish it twice.
+        else if (error.code === 'rate_limited' || error.code === 'shutting_down') this.queue.retry(id as number);
+        else this.queue.settle(id as number)?.reject(error);
+        break;
+      case 'sub':
+        if (pending.sub.state === 'ended') break;
+        if (error === undefined) pending.sub.acknowledged(frame as { epoch: string; seq: number; recovered?: boolean });
+        else if (error.code === 'rate_limited') this.toSubscribe.add(pending.sub);
+        else if (error.code !== 'shutting_down') {
+          this.subs.delete(pending.sub.channel);
+          pending.sub.failed(error);
+        } // shutting_down: the 4200 that follows resubscribes on the next node
+        break;
+      case 'unsub':
+        pending.done();
+        break;
+    }
+    this.pump();
+  }
+
+  /** Sends what may go now: (re)subscriptions first, then publishes within the in-flight window and pace. */
+  private pump(): void {
+    if (this.state !== 'connected' || this.pumpTimer !== undefined) return;
+    const wait = this.pausedUntil - this.clock();
+    if (wait > 0) return this.pumpLater(wait);
+    for (const sub of this.toSubscribe) {
+      const request = sub.request();
+      // An estimate (the id is not known yet); pacing only needs the order of magnitude.
+      const delay = this.pacer.delay(utf8Length(JSON.stringify(request)) + 16);
+      if (delay > 0) return this.pumpLater(delay);
+      this.toSubscribe.delete(sub);
+      this.send(request, { kind: 'sub', sub });
+    }
+    const max = this.limits?.maxPayloadBytes ?? UNKNOWN_PAYLOAD_LIMIT;
+    for (let entry = this.queue.peek(); entry !== undefined; entry = this.queue.peek()) {
+      const delay = this.pacer.delay(entry.bytes);
+      if (delay > 0) return this.pumpLater(delay);
+      this.queue.sent(entry);
+      if (entry.bytes > max) {
+        this.queue.settle(entry.id)?.reject(new PayloadTooLargeError(entry.bytes, max));
+        continue;
+      }
+      this.pending.set(entry.id, { kind: 'pub' });
+      this.socket!.send(entry.frame);
+    }
+  }
+
+  private pumpLater(ms: number): void {
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = undefined;
+      this.pump();
+    }, Math.ceil(ms));
+  }
+
+  private send(request: Record<string, unknown>, pending: Pending): void {
+    const id = this.nextId++;
+    request.id = id;
+    this.pending.set(id, pending);
+    this.socket!.send(JSON.stringify(request));
+  }
+
+  private onSocketClose(socket: WebSocketLike, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    this.drop(socket);
+    this.lost(code, reason);
+  }
+
+  /** Forgets a socket: no event of it is handled any more. */
+  private drop(socket: WebSocketLike): void {
+    socket.onmessage = socket.onclose = null;
+    if (socket.readyState === OPEN || socket.readyState === 0) {
+      try {
+        socket.close(1000);
+      } catch {
+        // closing a socket that never opened may throw in some implementations; it is gone either way
+      }
+    }
+    if (this.socket === socket) this.socket = undefined;
+  }
+
+  /** The connection (or the attempt) ended with `code`: decide by band whether and when to reconnect. */
+  private lost(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.clearTimers();
+    if (wasConnected) {
+      this.counters.disconnects++;
+      this.backoff.connectionLasted(this.clock() - this.openedAt);
+    }
+    for (const [id, pending] of this.pending) {
+      if (pending.kind === 'unsub') pending.done();
+      else if (pending.kind === 'pub') this.queue.settle(id)?.reject(new ConnectionLostError(code));
+    }
+    this.pending.clear();
+    for (const sub of this.subs.values()) sub.disconnected();
+    this.toSubscribe.clear();
+    const action = this.options.reconnect?.enabled === false ? 'stop' : reconnectAction(code);
+    this.emitter.emit('disconnected', { code, reason, willReconnect: action !== 'stop' });
+    if (action === 'stop') return this.shutDown(new ConnectionClosedError(code, reason));
+    if (this.options.offline === 'reject') for (const entry of this.queue.takeWaiting()) entry.reject(new OfflineError());
+    const delayMs = action === 'immediate' ? 0 : this.backoff.next();
+    this.state = 'reconnecting';
+    this.emitter.emit('reconnecting', { delayMs, attempt: this.attempt + 1 });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delayMs);
+  }
+
+  private shutDown(error: SluiceError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = error;
+    this.clearTimers();
+    if (this.socket !== undefined) this.drop(this.socket);
+    const reason = error ?? new ClientClosedError();
+    for (const entry of [...this.queue.takeInFlight(), ...this.queue.takeWaiting()]) entry.reject(reason);
+    this.pending.clear();
+    for (const sub of this.subs.values()) sub.end();
+    this.subs.clear();
+    this.toSubscribe.clear();
+    this.emitter.emit('closed', error === undefined ? {} : { error });
+    this.emitter.clear();
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.pumpTimer);
+    this.connectTimer = this.reconnectTimer = this.pumpTimer = undefined;
+  }
+}
+
+function withToken(url: string, token: string | undefined): string {
+  if (token === undefined) return url;
+  const u = new URL(url);
+  u.searchParams.set('token', token);
+  return u.toString();
+}
