@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { Subscription, type Gap, type Message, type SubscriptionEvent } from '../../src/client/subscription.js';
+
+function make(options: { recover?: boolean; iteratorBufferSize?: number } = {}) {
+  const messages: number[] = [];
+  const gaps: Gap[] = [];
+  const owner = { unsubscribe: async () => {}, handlerFailed: (e: unknown) => { throw e; } };
+  const sub = new Subscription('chat.r', { ...options, onMessage: (m: Message) => messages.push(m.seq), onGap: (g) => gaps.push(g) }, owner);
+  return { sub, messages, gaps };
+}
+
+describe('Subscription seq tracking', () => {
+  it('starts at the ack seq, drops duplicates, and resumes with since', async () => {
+    const { sub, messages } = make();
+    expect(sub.request()).toEqual({ op: 'sub', ch: 'chat.r' });
+    sub.acknowledged({ epoch: 'e1', seq: 5 });
+    await sub.ready;
+    for (const seq of [6, 7, 7, 5, 8]) sub.message({ seq, data: null });
+    expect(messages).toEqual([6, 7, 8]);
+    expect(sub.counters.duplicates).toBe(2);
+    sub.disconnected();
+    sub.message({ seq: 9, data: null }); // not acknowledged yet: ignored
+    expect(sub.request()).toEqual({ op: 'sub', ch: 'chat.r', since: { epoch: 'e1', seq: 8 } });
+    sub.acknowledged({ epoch: 'e1', seq: 12, recovered: true });
+    for (const seq of [7, 8, 9, 10, 11, 12, 13]) sub.message({ seq, data: null });
+    expect(messages).toEqual([6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(sub.counters.resumes).toBe(1);
+  });
+
+  it('reports exactly the range lost when the server cannot recover it', () => {
+    const { sub, gaps } = make();
+    sub.acknowledged({ epoch: 'e1', seq: 0 });
+    sub.message({ seq: 1, data: null });
+    sub.disconnected();
+    sub.acknowledged({ epoch: 'e1', seq: 40, recovered: false });
+    expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 2, to: 40, n: 39, reason: 'unrecoverable', epoch: 'e1' }]);
+    sub.message({ seq: 41, data: null });
+    expect(sub.lastSeq).toBe(41);
+  });
+
+  it('reports the previous epoch when the server lost the history', () => {
+    const { sub, gaps } = make();
+    sub.acknowledged({ epoch: 'old', seq: 10 });
+    sub.disconnected();
+    sub.acknowledged({ epoch: 'new', seq: 3, recovered: false });
+    expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 1, to: 3, n: 3, reason: 'unrecoverable', epoch: 'new', previous: { epoch: 'old', seq: 10 } }]);
+    expect(sub.request()).toMatchObject({ since: { epoch: 'new', seq: 3 } });
+  });
+
+  it('with recover: false resubscribes live and reports what it skipped', () => {
+    const { sub, gaps } = make({ recover: false });
+    sub.acknowledged({ epoch: 'e', seq: 4 });
+    sub.disconnected();
+    expect(sub.request()).toEqual({ op: 'sub', ch: 'chat.r' });
+    sub.acknowledged({ epoch: 'e', seq: 9 });
+    expect(gaps.map((g) => [g.from, g.to, g.reason])).toEqual([[5, 9, 'skipped']]);
+  });
+
+  it('passes server gap frames through and flags any unannounced jump', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 0 });
+    sub.message({ seq: 1, data: null });
+    sub.gap({ from: 2, to: 6, n: 3, reason: 'dropped' });
+    sub.message({ seq: 4, data: null }); // 4 was not shed
+    sub.message({ seq: 7, data: null });
+    sub.message({ seq: 10, data: null }); // 8, 9: nobody said
+    expect(messages).toEqual([1, 4, 7, 10]);
+    expect(gaps.map((g) => [g.from, g.to, g.n, g.reason])).toEqual([
+      [2, 6, 3, 'dropped'],
+      [8, 9, 2, 'missing'],
+    ]);
+  });
+
+  it('iterates messages and gaps in order, folding what overflows its buffer into one gap', async () => {
+    const { sub } = make({ iteratorBufferSize: 3 });
+    sub.acknowledged({ epoch: 'e', seq: 0 });
+    const it = sub[Symbol.asyncIterator]();
+    for (let seq = 1; seq <= 6; seq++) sub.message({ seq, data: seq });
+    const seen: SubscriptionEvent[] = [];
+    for (let i = 0; i < 4; i++) seen.push((await it.next()).value as SubscriptionEvent);
+    expect(seen.map((e) => (e.type === 'message' ? e.seq : `gap ${e.from}-${e.to} ${e.reason}`))).toEqual([1, 2, 3, 'gap 4-6 overflow']);
+    const pending = it.next();
+    sub.message({ seq: 7, data: 7 });
+    expect(await pending).toMatchObject({ done: false, value: { type: 'message', seq: 7 } });
+    sub.end();
+    expect(await it.next()).toEqual({ value: undefined, done: true });
+  });
+});

@@ -1,0 +1,62 @@
+import { createServer } from 'node:net';
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import type { SluiceClient } from '../../src/client/client.js';
+import type { ClientEvents } from '../../src/client/events.js';
+import type { WebSocketConstructor } from '../../src/client/transport.js';
+
+/** A `ws` WebSocket that remembers every instance, so a test can reach a client's TCP socket. */
+export function recordingWebSocket(): { Impl: WebSocketConstructor; sockets: WebSocket[]; tcp: () => Socket } {
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      sockets.push(this);
+    }
+  }
+  return {
+    Impl: Recording as unknown as WebSocketConstructor,
+    sockets,
+    tcp: () => (sockets.at(-1) as unknown as { _socket: Socket })._socket,
+  };
+}
+
+/** The next event of that kind (a timeout only guards against a hung test). */
+export function nextEvent<E extends keyof ClientEvents>(
+  client: SluiceClient,
+  event: E,
+  match: (e: ClientEvents[E]) => boolean = () => true,
+  timeoutMs = 15_000,
+): Promise<ClientEvents[E]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`timed out waiting for client event ${event}`));
+    }, timeoutMs);
+    const off = client.on(event, (e) => {
+      if (!match(e)) return;
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A promise plus its resolver, for gates a test opens when it is ready. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
