@@ -1,0 +1,93 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+
+/** The page: loads the browser bundle, subscribes, and publishes one message back. */
+const PAGE = `<!doctype html><meta charset="utf-8"><title>sluice client</title>
+<script type="module">
+  import { createClient } from '/sluice-client.js';
+  const gateway = new URLSearchParams(location.search).get('gateway');
+  const client = createClient(gateway);
+  window.received = [];
+  window.states = [];
+  client.on('connected', () => window.states.push('connected'));
+  const sub = client.subscribe('chat.browser', { onMessage: (m) => window.received.push({ seq: m.seq, data: m.data }) });
+  sub.ready.then(async () => {
+    window.ready = true;
+    window.ack = await client.publish('chat.from-browser', { hello: 'from chromium' });
+  }, (e) => { window.failure = String(e); });
+</script>`;
+
+describe('client in a real browser (headless Chromium)', () => {
+  let gw: TestGateway;
+  let http: Server;
+  let context: BrowserContext;
+  let profile: string;
+  let node: SluiceClient;
+
+  beforeAll(async () => {
+    // Build the bundle the way `npm run build:client` does; `ws` must stay out of it.
+    const bundle = await build({
+      entryPoints: ['src/client/index.ts'],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      external: ['ws'],
+      write: false,
+      logLevel: 'silent',
+    });
+    const code = bundle.outputFiles[0]!.text;
+    expect(code).not.toMatch(/from\s*["'](node:|ws["'])/);
+    gw = await startGateway();
+    http = createServer((req, res) => {
+      if (req.url?.startsWith('/sluice-client.js')) res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
+      else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    profile = await mkdtemp(join(tmpdir(), 'sluice-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    node = createClient(gw.url);
+  });
+
+  afterAll(async () => {
+    node?.close();
+    await context?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    await new Promise((resolve) => http?.close(resolve));
+    await gw?.stop();
+  });
+
+  it('loads the bundle, subscribes, receives every message in order and publishes', async () => {
+    const fromBrowser: unknown[] = [];
+    await node.subscribe('chat.from-browser', { onMessage: (m) => fromBrowser.push(m.data) }).ready;
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    const { port } = http.address() as { port: number };
+    await page.goto(`http://127.0.0.1:${port}/?gateway=${encodeURIComponent(gw.url)}`);
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true || (window as unknown as { failure?: string }).failure !== undefined, undefined, { timeout: 15_000 });
+    expect(await page.evaluate(() => (window as unknown as { failure?: string }).failure)).toBeUndefined();
+
+    for (let i = 0; i < 20; i++) await node.publish('chat.browser', { i });
+    await page.waitForFunction(() => (window as unknown as { received: unknown[] }).received.length >= 20, undefined, { timeout: 15_000 });
+    const received = await page.evaluate(() => (window as unknown as { received: Array<{ seq: number; data: { i: number } }> }).received);
+    expect(received).toEqual(Array.from({ length: 20 }, (_, i) => ({ seq: i + 1, data: { i } })));
+    expect(await page.evaluate(() => (window as unknown as { states: string[] }).states)).toEqual(['connected']);
+
+    await page.waitForFunction(() => (window as unknown as { ack?: unknown }).ack !== undefined, undefined, { timeout: 15_000 });
+    expect(await page.evaluate(() => (window as unknown as { ack: unknown }).ack)).toEqual({ channel: 'chat.from-browser', seq: 1 });
+    await vi.waitFor(() => expect(fromBrowser).toEqual([{ hello: 'from chromium' }]), { timeout: 15_000 });
+    expect(errors).toEqual([]);
+  });
+});
