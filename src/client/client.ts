@@ -1,4 +1,5 @@
 import { isValidChannel } from '../protocol/channel-name.js';
+import { CLOSE } from '../protocol/close-codes.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import {
   ClientClosedError,
@@ -11,31 +12,17 @@ import {
 } from './errors.js';
 import { Emitter, type ClientEvents, type ClientState, type ServerLimits } from './events.js';
 import { Pacer } from './pacer.js';
-import { PublishQueue, utf8Length, type PublishAck, type PublishEntry, type PublishLimits } from './publish-queue.js';
-import { Backoff, reconnectAction, type BackoffOptions } from './reconnect.js';
+import type { ClientOptions } from './options.js';
+import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
+import { Backoff, reconnectAction } from './reconnect.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
-import { OPEN, resolveWebSocket, type WebSocketConstructor, type WebSocketLike } from './transport.js';
+import { handshake, tokenExpiry, TokenRefresher } from './token.js';
+import { OPEN, resolveWebSocket, type WebSocketLike } from './transport.js';
 
-export interface ClientOptions {
-  /** Sent as the `token` query parameter. */
-  token?: string;
-  /** Called before every connection attempt; its result is sent as `token` (wins over `token`). */
-  getToken?: () => string | Promise<string>;
-  /** Reconnect backoff (41xx, 1006, failed attempts). `enabled: false` never reconnects. */
-  reconnect?: BackoffOptions & { enabled?: boolean };
-  /** An attempt that has not received `hello` after this long is abandoned (ms). Default 10 000. */
-  connectTimeoutMs?: number;
-  /** Bounds of the local publish buffer. */
-  publishBuffer?: PublishLimits;
-  /** Publishes made while not connected: `buffer` them (default, within the bounds) or `reject` them. */
-  offline?: 'buffer' | 'reject';
-  /** A WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
-  WebSocket?: WebSocketConstructor;
-  /** Injected by tests. */
-  clock?: Clock;
-}
+export type { ClientOptions } from './options.js';
 
-type Pending = { kind: 'sub'; sub: Subscription<any> } | { kind: 'unsub'; done: () => void } | { kind: 'pub' };
+
+type Pending = { kind: 'sub'; sub: Subscription<any> } | { kind: 'unsub'; done: () => void } | { kind: 'pub' } | { kind: 'auth'; token: string };
 
 /** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
 const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -56,7 +43,7 @@ export class SluiceClient implements SubscriptionOwner {
   limits: ServerLimits | undefined;
   /** Why the client closed, once it has. */
   closeError: SluiceError | undefined;
-  readonly counters = { connects: 0, disconnects: 0 };
+  readonly counters = { connects: 0, disconnects: 0, tokenRefreshes: 0 };
   private readonly emitter = new Emitter();
   private readonly clock: Clock;
   private readonly backoff: Backoff;
@@ -74,6 +61,13 @@ export class SluiceClient implements SubscriptionOwner {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly refresher: TokenRefresher;
+  /** The token of the current connection; an `auth` refresh replaces it. */
+  private token: string | undefined;
+  /** A refreshed token to send with `auth`. */
+  private authToSend: string | undefined;
+  /** An `auth` refresh awaits its reply (verified asynchronously, so it may overtake later replies). */
+  private authInFlight = false;
 
   constructor(
     readonly url: string,
@@ -83,6 +77,13 @@ export class SluiceClient implements SubscriptionOwner {
     this.backoff = new Backoff(options.reconnect);
     this.queue = new PublishQueue(options.publishBuffer);
     this.pacer = new Pacer(this.clock, 0);
+    this.refresher = new TokenRefresher(options.getToken, options.refreshBeforeExpiryMs ?? 30_000, this.clock, {
+      due: (token) => {
+        this.authToSend = token;
+        this.pump();
+      },
+      failed: (error) => this.emitter.emit('error', { error }), // the 4001 at expiry reconnects with getToken
+    });
     void this.connect();
   }
 
@@ -94,17 +95,8 @@ export class SluiceClient implements SubscriptionOwner {
   connected(): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
-    return new Promise((resolve, reject) => {
-      const offConnected = this.on('connected', () => {
-        offConnected();
-        offClosed();
-        resolve();
-      });
-      const offClosed = this.on('closed', ({ error }) => {
-        offConnected();
-        offClosed();
-        reject(error ?? new ClientClosedError());
-      });
+    return this.emitter.race('connected', 'closed').then((outcome) => {
+      if (outcome.event === 'closed') throw outcome.payload.error ?? new ClientClosedError();
     });
   }
 
@@ -175,7 +167,9 @@ export class SluiceClient implements SubscriptionOwner {
       const Impl = await resolveWebSocket(this.options.WebSocket);
       const token = this.options.getToken !== undefined ? await this.options.getToken() : this.options.token;
       if (this.state !== 'connecting') return;
-      socket = new Impl(withToken(this.url, token));
+      const { url, protocols } = handshake(this.url, token, this.options.tokenVia ?? 'query');
+      socket = protocols === undefined ? new Impl(url) : new Impl(url, protocols);
+      this.token = token;
     } catch (error) {
       if (this.state !== 'connecting') return;
       this.emitter.emit('error', { error });
@@ -230,6 +224,7 @@ export class SluiceClient implements SubscriptionOwner {
     this.counters.connects++;
     for (const sub of this.subs.values()) this.toSubscribe.add(sub);
     this.emitter.emit('connected', { conn: String(frame.conn), limits: this.limits });
+    this.refresher.arm(this.token === undefined ? undefined : tokenExpiry(this.token));
     this.pump();
   }
 
@@ -270,15 +265,37 @@ export class SluiceClient implements SubscriptionOwner {
       case 'unsub':
         pending.done();
         break;
+      case 'auth':
+        this.authInFlight = false;
+        if (error === undefined) {
+          this.token = pending.token;
+          this.counters.tokenRefreshes++;
+          this.refresher.arm(typeof frame.exp === 'number' ? frame.exp * 1000 : tokenExpiry(pending.token));
+        } else if (error.code === 'rate_limited' || error.code === 'too_many_requests') {
+          this.authToSend ??= pending.token;
+        } else {
+          this.emitter.emit('error', { error }); // the server closes with 4001 at expiry; the reconnect asks getToken again
+        }
+        break;
     }
     this.pump();
   }
 
-  /** Sends what may go now: (re)subscriptions first, then publishes within the in-flight window and pace. */
+  /**
+   * Sends what may go now: (re)subscriptions first, then publishes within the in-flight window and
+   * pace. Nothing while an `auth` refresh is in flight: its reply may overtake later ones, which
+   * would break the reply order that answers id-less errors.
+   */
   private pump(): void {
-    if (this.state !== 'connected' || this.pumpTimer !== undefined) return;
+    if (this.state !== 'connected' || this.pumpTimer !== undefined || this.authInFlight) return;
     const wait = this.pausedUntil - this.clock();
     if (wait > 0) return this.pumpLater(wait);
+    if (this.authToSend !== undefined) {
+      this.authInFlight = true;
+      this.send({ op: 'auth', token: this.authToSend }, { kind: 'auth', token: this.authToSend });
+      this.authToSend = undefined;
+      return;
+    }
     for (const sub of this.toSubscribe) {
       const request = sub.request();
       // An estimate (the id is not known yet); pacing only needs the order of magnitude.
@@ -350,7 +367,11 @@ export class SluiceClient implements SubscriptionOwner {
     this.pending.clear();
     for (const sub of this.subs.values()) sub.disconnected();
     this.toSubscribe.clear();
-    const action = this.options.reconnect?.enabled === false ? 'stop' : reconnectAction(code);
+    this.authInFlight = false;
+    this.authToSend = undefined;
+    let action = this.options.reconnect?.enabled === false ? 'stop' : reconnectAction(code);
+    // An expired token is terminal only for a client that cannot fetch another one.
+    if (code === CLOSE.unauthorized.code && this.options.getToken !== undefined && action === 'stop') action = 'backoff';
     this.emitter.emit('disconnected', { code, reason, willReconnect: action !== 'stop' });
     if (action === 'stop') return this.shutDown(new ConnectionClosedError(code, reason));
     if (this.options.offline === 'reject') for (const entry of this.queue.takeWaiting()) entry.reject(new OfflineError());
@@ -383,13 +404,7 @@ export class SluiceClient implements SubscriptionOwner {
     clearTimeout(this.connectTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pumpTimer);
+    this.refresher.cancel();
     this.connectTimer = this.reconnectTimer = this.pumpTimer = undefined;
   }
-}
-
-function withToken(url: string, token: string | undefined): string {
-  if (token === undefined) return url;
-  const u = new URL(url);
-  u.searchParams.set('token', token);
-  return u.toString();
 }

@@ -51,6 +51,25 @@ export class Emitter {
     }
   }
 
+  /** The first of two events to happen. */
+  race<A extends keyof ClientEvents, B extends keyof ClientEvents>(
+    a: A,
+    b: B,
+  ): Promise<{ event: A; payload: ClientEvents[A] } | { event: B; payload: ClientEvents[B] }> {
+    return new Promise((resolve) => {
+      const offA = this.on(a, (payload) => {
+        offA();
+        offB();
+        resolve({ event: a, payload });
+      });
+      const offB = this.on(b, (payload) => {
+        offA();
+        offB();
+        resolve({ event: b, payload });
+      });
+    });
+  }
+
   clear(): void {
     for (const key of Object.keys(this.listeners) as (keyof ClientEvents)[]) delete this.listeners[key];
   }

@@ -16,4 +16,5 @@ export type { PublishAck, PublishLimits } from './publish-queue.js';
 export { Backoff, reconnectAction, type BackoffOptions, type ReconnectAction } from './reconnect.js';
 export type { Subscription, SubscribeOptions, Message, Gap, GapReason, SubscriptionEvent, SubscriptionState } from './subscription.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export type { TokenTransport } from './token.js';
 export type { ErrorCode } from '../protocol/errors.js';

@@ -97,6 +97,16 @@ describe('client reconnect bands', () => {
     expect(delays).toEqual([0, 0, 0]);
   });
 
+  it('reconnects after 4001 (token expired) only when it can fetch a fresh token', async () => {
+    const withGetToken = await setup([CLOSE.unauthorized.code, 'stay'], { getToken: () => 'fresh', reconnect: { initialDelayMs: 10 } });
+    await connects(withGetToken.client, 2);
+    expect(withGetToken.codes).toEqual([4001]);
+    const fixed = await setup([CLOSE.unauthorized.code], { token: 'fixed' });
+    const closed = await nextEvent(fixed.client, 'closed');
+    expect((closed.error as ConnectionClosedError).closeCode).toBe(4001);
+    expect(fixed.delays).toEqual([]);
+  });
+
   it('treats a failed attempt (nothing listening) like the backoff band', async () => {
     const server = await scriptedServer([]);
     await server.close();

@@ -1,0 +1,32 @@
+import type { Clock } from '../util/clock.js';
+import type { PublishLimits } from './publish-queue.js';
+import type { BackoffOptions } from './reconnect.js';
+import type { TokenTransport } from './token.js';
+import type { WebSocketConstructor } from './transport.js';
+
+/** Everything `createClient` accepts; every field is optional. */
+export interface ClientOptions {
+  /** A fixed token, sent in the handshake (`tokenVia`). */
+  token?: string;
+  /**
+   * Called before every connection attempt, and again `refreshBeforeExpiryMs` before a JWT's `exp`
+   * to refresh it in band; wins over `token`. With it, a 4001 (token expired) reconnects.
+   */
+  getToken?: () => string | Promise<string>;
+  /** How the token travels in the handshake: `query` (default) or `protocol`. */
+  tokenVia?: TokenTransport;
+  /** How long before a JWT's `exp` to refresh it in band (ms). Default 30 000. */
+  refreshBeforeExpiryMs?: number;
+  /** Reconnect backoff (41xx, 1006, failed attempts). `enabled: false` never reconnects. */
+  reconnect?: BackoffOptions & { enabled?: boolean };
+  /** An attempt that has not received `hello` after this long is abandoned (ms). Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Bounds of the local publish buffer. */
+  publishBuffer?: PublishLimits;
+  /** Publishes made while not connected: `buffer` them (default, within the bounds) or `reject` them. */
+  offline?: 'buffer' | 'reject';
+  /** A WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** Injected by tests. */
+  clock?: Clock;
+}

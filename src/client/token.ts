@@ -1,0 +1,76 @@
+import type { Clock } from '../util/clock.js';
+
+/**
+ * Tokens as the client handles them: how one travels in the handshake, when it expires, and when
+ * to refresh it in band (`{"op":"auth"}`) so the server never closes the connection with 4001.
+ */
+
+/** How the token travels: `query` (`?token=`, the default) or `protocol` (`bearer.<jwt>` subprotocol, never logged by proxies). */
+export type TokenTransport = 'query' | 'protocol';
+
+/** The URL and subprotocols of a handshake carrying `token`. */
+export function handshake(url: string, token: string | undefined, via: TokenTransport): { url: string; protocols?: string[] } {
+  if (token === undefined) return { url };
+  if (via === 'protocol') return { url, protocols: ['sluice', `bearer.${token}`] };
+  const u = new URL(url);
+  u.searchParams.set('token', token);
+  return { url: u.toString() };
+}
+
+/** The `exp` of a JWT in ms since the epoch, read without verifying (the server verifies); undefined if not a JWT with `exp`. */
+export function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined) return undefined;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/')) as string;
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How long to wait before refreshing a token that expires at `expMs`: `leadMs` ahead of expiry,
+ * but never more than half the remaining lifetime ahead, so short-lived tokens are not refreshed
+ * in a tight loop.
+ */
+export function refreshDelay(expMs: number, nowMs: number, leadMs: number): number {
+  const remaining = expMs - nowMs;
+  return Math.max(0, remaining - Math.min(leadMs, remaining / 2));
+}
+
+/**
+ * The one timer that refreshes a token before it expires: when due it asks `getToken` and hands the
+ * result to the client, which sends it with `auth`. Without `getToken` or a known expiry it never arms.
+ */
+export class TokenRefresher {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly getToken: (() => string | Promise<string>) | undefined,
+    private readonly leadMs: number,
+    private readonly clock: Clock,
+    private readonly sink: { due(token: string): void; failed(error: unknown): void },
+  ) {}
+
+  arm(expMs: number | undefined): void {
+    this.cancel();
+    const getToken = this.getToken;
+    if (getToken === undefined || expMs === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      Promise.resolve()
+        .then(getToken)
+        .then(
+          (token) => this.sink.due(token),
+          (error: unknown) => this.sink.failed(error),
+        );
+    }, refreshDelay(expMs, this.clock(), this.leadMs));
+  }
+
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { refreshDelay, tokenExpiry } from '../../src/client/token.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TestKeys, unsignedToken } from '../helpers/tokens.js';
+
+describe('client tokens', () => {
+  it('reads a JWT expiry without verifying it, and plans the refresh ahead of it', () => {
+    expect(tokenExpiry(unsignedToken({ exp: 1_700_000_000 }))).toBe(1_700_000_000_000);
+    expect(tokenExpiry('opaque-token')).toBeUndefined();
+    expect(tokenExpiry('a.!!!.c')).toBeUndefined();
+    expect(refreshDelay(100_000, 0, 30_000)).toBe(70_000);
+    expect(refreshDelay(10_000, 0, 30_000)).toBe(5_000); // never more than half the lifetime ahead
+    expect(refreshDelay(0, 5_000, 30_000)).toBe(0);
+  });
+});
+
+describe('client against an authenticating gateway', () => {
+  let gw: TestGateway | undefined;
+  const clients: SluiceClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await gw?.stop();
+    gw = undefined;
+  });
+  const now = () => Math.floor(Date.now() / 1000);
+
+  it('refreshes a short-lived token in band, so the connection outlives it', async () => {
+    const keys = await TestKeys.generate();
+    gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
+    const issued: number[] = [];
+    const client = createClient(gw.url, {
+      getToken: async () => {
+        const exp = now() + 2;
+        issued.push(exp);
+        return keys.sign({ sub: 'alice', exp });
+      },
+      refreshBeforeExpiryMs: 1_000,
+    });
+    clients.push(client);
+    await client.subscribe('room.a').ready;
+    const firstExpiry = issued[0]! * 1000;
+    // The server checks expiry every 100 ms: well past the first token's exp, the connection must still be the first one.
+    await vi.waitFor(() => expect(Date.now() > firstExpiry + 500 && client.counters.tokenRefreshes >= 2).toBe(true), { timeout: 10_000, interval: 20 });
+    expect(client.counters).toMatchObject({ connects: 1, disconnects: 0 });
+    await client.subscribe('room.b').ready;
+    expect(gw.gateway.stats.closesByCode.get(4001)).toBeUndefined();
+  });
+
+  it('can carry the token in the bearer subprotocol instead of the query string', async () => {
+    const keys = await TestKeys.generate();
+    gw = await startGateway({ auth: { keys: keys.config } });
+    const client = createClient(gw.url, { token: await keys.sign({ sub: 'bob' }), tokenVia: 'protocol' });
+    clients.push(client);
+    await client.subscribe('room.c').ready;
+    expect(client.state).toBe('connected');
+  });
+});
