@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { describe, expect, it, vi } from 'vitest';
 import { refreshDelay, tokenExpiry } from '../../src/client/token.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TestKeys, unsignedToken } from '../helpers/tokens.js';
+import { harness } from './support.js';
 
 describe('client tokens', () => {
   it('reads a JWT expiry without verifying it, and plans the refresh ahead of it', () => {
@@ -16,20 +15,14 @@ describe('client tokens', () => {
 });
 
 describe('client against an authenticating gateway', () => {
-  let gw: TestGateway | undefined;
-  const clients: SluiceClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await gw?.stop();
-    gw = undefined;
-  });
+  const h = harness();
   const now = () => Math.floor(Date.now() / 1000);
 
   it('refreshes a short-lived token in band, so the connection outlives it', async () => {
     const keys = await TestKeys.generate();
-    gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
+    const gw = await h.gateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } });
     const issued: number[] = [];
-    const client = createClient(gw.url, {
+    const client = h.client(gw.url, {
       getToken: async () => {
         const exp = now() + 2;
         issued.push(exp);
@@ -37,7 +30,6 @@ describe('client against an authenticating gateway', () => {
       },
       refreshBeforeExpiryMs: 1_000,
     });
-    clients.push(client);
     await client.subscribe('room.a').ready;
     const firstExpiry = issued[0]! * 1000;
     // The server checks expiry every 100 ms: well past the first token's exp, the connection must still be the first one.
@@ -49,9 +41,8 @@ describe('client against an authenticating gateway', () => {
 
   it('can carry the token in the bearer subprotocol instead of the query string', async () => {
     const keys = await TestKeys.generate();
-    gw = await startGateway({ auth: { keys: keys.config } });
-    const client = createClient(gw.url, { token: await keys.sign({ sub: 'bob' }), tokenVia: 'protocol' });
-    clients.push(client);
+    const gw = await h.gateway({ auth: { keys: keys.config } });
+    const client = h.client(gw.url, { token: await keys.sign({ sub: 'bob' }), tokenVia: 'protocol' });
     await client.subscribe('room.c').ready;
     expect(client.state).toBe('connected');
   });

@@ -1,10 +1,8 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { describe, expect, it, vi } from 'vitest';
 import type { Gap } from '../../src/client/subscription.js';
 import { CLOSE } from '../../src/protocol/close-codes.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { nextEvent, recordingWebSocket } from './support.js';
+import { harness, nextEvent, recordingWebSocket } from './support.js';
 
 const FORCED_DISCONNECTS = 3;
 /** Hard bound on the publisher, so the test stops by itself even if nothing else does. */
@@ -12,16 +10,10 @@ const MAX_MESSAGES = 40_000;
 const PAD = 'x'.repeat(1000);
 
 describe.each(TRANSPORTS)('client chat guarantee [%s]', (transport) => {
-  let gw: TestGateway | undefined;
-  const clients: SluiceClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await gw?.stop();
-    gw = undefined;
-  });
+  const h = harness(transport);
 
   it('a slow consumer disconnected with 4100 again and again ends with every message exactly once, in order', async () => {
-    gw = await startGateway(
+    const gw = await h.gateway(
       {
         // A small queue cuts a paused reader off soon. The high-water mark is large on purpose: the
         // server writes a resume's whole replay synchronously, so a replay longer than the
@@ -30,15 +22,13 @@ describe.each(TRANSPORTS)('client chat guarantee [%s]', (transport) => {
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         channelDefaults: { policy: 'disconnect', historySize: 100_000, historyTtlMs: 0 },
       },
-      transport,
     );
     const stats = gw.gateway.stats;
     const slowCloses = () => stats.closesByCode.get(CLOSE.slow_consumer.code) ?? 0;
 
     const ws = recordingWebSocket();
-    const subscriber = createClient(gw.url, { WebSocket: ws.Impl, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
-    const publisher = createClient(gw.url, { publishBuffer: { maxInFlight: 64 } });
-    clients.push(subscriber, publisher);
+    const subscriber = h.client(gw.url, { WebSocket: ws.Impl, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const publisher = h.client(gw.url, { publishBuffer: { maxInFlight: 64 } });
     const received: number[] = [];
     const gaps: Gap[] = [];
     const forced: number[] = [];

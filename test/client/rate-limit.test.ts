@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { describe, expect, it, vi } from 'vitest';
 import { BufferFullError } from '../../src/client/errors.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
+import { harness } from './support.js';
 
 describe.each(TRANSPORTS)('client rate-limited publishing [%s]', (transport) => {
-  let gw: TestGateway | undefined;
-  const clients: SluiceClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await gw?.stop();
-    gw = undefined;
-  });
+  const h = harness(transport);
 
   it('slows down to the server rate and loses nothing within its buffer; past it, rejects explicitly', async () => {
-    gw = await startGateway({ inbound: { messagesPerSecond: 50, messagesBurst: 10 } }, transport);
-    const subscriber = createClient(gw.url);
-    const publisher = createClient(gw.url, { publishBuffer: { maxMessages: 60 } });
-    clients.push(subscriber, publisher);
+    const gw = await h.gateway({ inbound: { messagesPerSecond: 50, messagesBurst: 10 } });
+    const subscriber = h.client(gw.url);
+    const publisher = h.client(gw.url, { publishBuffer: { maxMessages: 60 } });
     const received: number[] = [];
     await subscriber.subscribe<{ i: number }>('chat.rl', { onMessage: (m) => received.push(m.data.i) }).ready;
 

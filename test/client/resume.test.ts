@@ -1,10 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { describe, expect, it } from 'vitest';
+import type { ClientOptions, SluiceClient } from '../../src/client/client.js';
 import { ClientClosedError, ConnectionLostError, OfflineError } from '../../src/client/errors.js';
 import type { Gap, Message } from '../../src/client/subscription.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { freePort, gate, nextEvent, recordingWebSocket } from './support.js';
+import { freePort, gate, harness, nextEvent, recordingWebSocket } from './support.js';
 
 /** Collects what a subscription delivers and lets a test wait for a count. */
 function collector() {
@@ -39,22 +38,9 @@ function collector() {
 }
 
 describe.each(TRANSPORTS)('client resume and gaps [%s]', (transport) => {
-  const gateways: TestGateway[] = [];
-  const clients: SluiceClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    for (const g of gateways.splice(0)) await g.stop();
-  });
-  const start = async (overrides: Parameters<typeof startGateway>[0] = {}) => {
-    const gw = await startGateway(overrides, transport);
-    gateways.push(gw);
-    return gw;
-  };
-  const client = (url: string, options: Parameters<typeof createClient>[1] = {}) => {
-    const c = createClient(url, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...options });
-    clients.push(c);
-    return c;
-  };
+  const h = harness(transport);
+  const start = h.gateway;
+  const client = (url: string, options: ClientOptions = {}) => h.client(url, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...options });
   const publishMany = async (c: SluiceClient, ch: string, n: number) => {
     for (let i = 0; i < n; i++) await c.publish(ch, { i });
   };

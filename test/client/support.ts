@@ -1,7 +1,9 @@
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
-import type { SluiceClient } from '../../src/client/client.js';
+import { afterEach } from 'vitest';
+import { createClient, type ClientOptions, type SluiceClient } from '../../src/client/client.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import type { ClientEvents } from '../../src/client/events.js';
 import type { WebSocketConstructor } from '../../src/client/transport.js';
 
@@ -59,4 +61,31 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
+}
+
+/**
+ * Gateways and clients for one suite, all stopped after each test. Call inside `describe`.
+ */
+export function harness(transport = 'ws'): {
+  gateway: (overrides?: Parameters<typeof startGateway>[0]) => Promise<TestGateway>;
+  client: (url: string, options?: ClientOptions) => SluiceClient;
+} {
+  const gateways: TestGateway[] = [];
+  const clients: SluiceClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    for (const g of gateways.splice(0)) await g.stop();
+  });
+  return {
+    gateway: async (overrides = {}) => {
+      const gw = await startGateway(overrides, transport);
+      gateways.push(gw);
+      return gw;
+    },
+    client: (url, options = {}) => {
+      const c = createClient(url, options);
+      clients.push(c);
+      return c;
+    },
+  };
 }
