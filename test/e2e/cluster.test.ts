@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, stopCluster, allReady, type ClusterNode } from '../helpers/cluster.js';
+import { TestClient, type Frame } from '../helpers/client.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * Three gateway processes sharing one real Redis: the cluster behaves as one gateway (order,
+ * exactly-once, resume on another node) and survives Redis going away.
+ */
+describe('three nodes on Redis', () => {
+  let redis: TestRedis;
+  let nodes: ClusterNode[];
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    nodes = await startCluster(3, redis.url, ['--channelDefaults.historySize', '2000', '--inbound.messagesPerSecond', '0', '--broker.redis.reconnectMaxMs', '250']);
+  }, 60_000);
+  afterAll(async () => {
+    for (const c of clients) c.terminate();
+    await stopCluster(nodes ?? []);
+    await redis?.stop();
+  }, 30_000);
+
+  const connect = async (node: ClusterNode): Promise<TestClient> => {
+    const c = await TestClient.connect(node.url);
+    clients.push(c);
+    return c;
+  };
+  const isMsg = (ch: string) => (f: Frame) => f.ev === 'msg' && f.ch === ch;
+
+  /** Publishes `count` messages `{p, i}`, at most 30 awaiting their ack at a time. */
+  const publishAll = async (c: TestClient, ch: string, p: number, count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) {
+      if (i % 30 === 29 || i === count - 1) expect(await c.request({ op: 'pub', ch, data: { p, i } })).toMatchObject({ ev: 'ack' });
+      else c.send({ op: 'pub', ch, data: { p, i } });
+    }
+  };
+
+  it('delivers every message to every subscriber on every node exactly once, in seq order', async () => {
+    const channels = ['room.a', 'room.b'];
+    const subscribers = await Promise.all(Array.from({ length: 24 }, (_, i) => connect(nodes[i % 3]!)));
+    for (const s of subscribers) for (const ch of channels) await s.subscribe(ch);
+    const publishers = await Promise.all(nodes.map(connect));
+    const perPublisher = 150;
+    await Promise.all(publishers.flatMap((pub, p) => channels.map((ch) => publishAll(pub, ch, p, perPublisher))));
+    const total = perPublisher * publishers.length;
+    for (const s of subscribers) {
+      for (const ch of channels) {
+        const msgs = await s.waitForCount(isMsg(ch), total);
+        expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+        const ids = new Set(msgs.map((m) => JSON.stringify(m.data)));
+        expect(ids.size).toBe(total);
+      }
+      expect(s.frames.filter((f) => f.ev === 'gap')).toEqual([]);
+    }
+  });
+
+  it('resumes a client moved from node A to node B mid-stream without loss or duplicates', async () => {
+    const ch = 'room.move';
+    const [a, b, c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const first = await connect(a);
+    const ack = await first.subscribe(ch);
+    const pub = await connect(c);
+    const total = 600;
+    const publishing = publishAll(pub, ch, 0, total);
+    await first.waitForCount(isMsg(ch), 150);
+    first.terminate();
+    const seen = first.messages(ch);
+    const last = seen[seen.length - 1]!.seq as number;
+    const moved = await connect(b);
+    const resumed = await moved.subscribe(ch, { since: { epoch: ack.epoch, seq: last } });
+    expect(resumed).toMatchObject({ epoch: ack.epoch, recovered: true });
+    await publishing;
+    const rest = await moved.waitForCount(isMsg(ch), total - last);
+    const all = [...seen, ...rest].map((m) => m.seq);
+    expect(all).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+
+  it('survives Redis killed and restarted mid-run: not ready meanwhile, then every message or an explicit notice', async () => {
+    const ch = 'room.kill';
+    const subscribers = await Promise.all(Array.from({ length: 6 }, (_, i) => connect(nodes[i % 3]!)));
+    const acks = await Promise.all(subscribers.map((s) => s.subscribe(ch)));
+    const oldEpoch = acks[0]!.epoch;
+    const publishers = await Promise.all(nodes.map(connect));
+    type Acked = { seq: number; afterRestart: boolean };
+    const acked: Acked[] = [];
+    let phase: 'before' | 'down' | 'after' = 'before';
+    let stop = false;
+    let refused = 0;
+    const loops = publishers.map(async (pub, p) => {
+      for (let i = 0; !stop; i++) {
+        const sentIn = phase;
+        const reply = await pub.request({ op: 'pub', ch, data: { p, i } });
+        if (reply.ev === 'ack') acked.push({ seq: reply.seq as number, afterRestart: sentIn === 'after' });
+        else {
+          expect(reply.code).toBe('unavailable');
+          refused++;
+          await new Promise((r) => setTimeout(r, 20)); // back off like a client would
+        }
+      }
+    });
+    const ackedCount = (after: boolean) => acked.filter((a) => a.afterRestart === after).length;
+    await until(() => ackedCount(false) >= 150, 'acks before the kill');
+    phase = 'down';
+    await redis.kill();
+    await allReady(nodes, 503);
+    await until(() => refused >= 3, 'publishes refused while Redis is down');
+    await redis.restart();
+    await allReady(nodes, 200);
+    phase = 'after';
+    await until(() => ackedCount(true) >= 150, 'acks after the restart');
+    stop = true;
+    await Promise.all(loops);
+    for (const n of nodes) expect(n.run.child.exitCode).toBeNull();
+
+    const before = acked.filter((a) => !a.afterRestart).map((a) => a.seq);
+    const after = acked.filter((a) => a.afterRestart).map((a) => a.seq);
+    const lastAfter = Math.max(...after);
+    for (const s of subscribers) {
+      await s.next((f) => f.ev === 'msg' && f.seq === lastAfter && sawReset(s), 15_000);
+      const frames = s.frames.filter((f) => f.ch === ch && (f.ev === 'msg' || f.ev === 'gap'));
+      const resetAt = frames.findIndex((f) => f.ev === 'gap' && f.reason === 'reset');
+      expect(resetAt).toBeGreaterThan(0);
+      const reset = frames[resetAt]!;
+      expect(reset.epoch).not.toBe(oldEpoch);
+      const oldMsgs = frames.slice(0, resetAt);
+      const newMsgs = frames.slice(resetAt + 1);
+      // Old epoch: 1…k in order, then the reset notice says everything from k + 1 on is unknown.
+      expect(oldMsgs.every((f) => f.ev === 'msg')).toBe(true);
+      const k = oldMsgs.length;
+      expect(oldMsgs.map((m) => m.seq)).toEqual(Array.from({ length: k }, (_, i) => i + 1));
+      expect(reset.from).toBe(k + 1);
+      // Every acknowledged old message was received, or lies in the range the notice covers.
+      for (const seq of before) expect(seq <= k || seq >= (reset.from as number)).toBe(true);
+      // New epoch: continues after the notice's seq, in order, with every acknowledged message past it.
+      const start = reset.seq as number;
+      expect(newMsgs.every((f) => f.ev === 'msg')).toBe(true);
+      const newSeqs = newMsgs.map((m) => m.seq as number);
+      expect(newSeqs).toEqual(Array.from({ length: newSeqs.length }, (_, i) => start + 1 + i));
+      for (const seq of after) if (seq > start) expect(newSeqs).toContain(seq);
+    }
+  });
+});
+
+function sawReset(c: TestClient): boolean {
+  return c.frames.some((f) => f.ev === 'gap' && f.reason === 'reset');
+}

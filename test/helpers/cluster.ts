@@ -1,0 +1,44 @@
+import { runCli, waitForLog, type CliRun } from './process.js';
+import { readyStatus, until } from './wait.js';
+
+/** One gateway child process (`src/cli.ts` under tsx) on a port it picked itself. */
+export interface ClusterNode {
+  readonly run: CliRun;
+  readonly port: number;
+  readonly url: string;
+  readonly httpUrl: string;
+}
+
+/**
+ * Starts `count` gateway processes sharing one Redis. Each listens on port 0; its port is read
+ * from its "sluice listening" log line. Resolves once every node reports ready.
+ */
+export async function startCluster(count: number, redisUrl: string, flags: string[] = []): Promise<ClusterNode[]> {
+  const nodes = await Promise.all(
+    Array.from({ length: count }, async (): Promise<ClusterNode> => {
+      const run = runCli(['--host', '127.0.0.1', '--port', '0', '--broker.type', 'redis', '--broker.redis.url', redisUrl, '--log.healthSummaryIntervalMs', '0', ...flags]);
+      const line = await waitForLog(run, 'sluice listening', 30_000);
+      const port = line.port as number;
+      return { run, port, url: `ws://127.0.0.1:${port}/`, httpUrl: `http://127.0.0.1:${port}` };
+    }),
+  );
+  await allReady(nodes, 200);
+  return nodes;
+}
+
+/** Waits until every node's /readyz answers `status`. */
+export function allReady(nodes: ClusterNode[], status: number, timeoutMs = 20_000): Promise<void> {
+  return until(async () => (await Promise.all(nodes.map((n) => readyStatus(n.httpUrl)))).every((s) => s === status), `every node's /readyz to answer ${status}`, timeoutMs);
+}
+
+/** SIGTERM each node (by its PID) and wait for it to exit. */
+export async function stopCluster(nodes: ClusterNode[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      if (n.run.child.exitCode === null && n.run.child.signalCode === null) n.run.child.kill('SIGTERM');
+      const timer = setTimeout(() => n.run.child.kill('SIGKILL'), 8_000);
+      await n.run.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
