@@ -126,7 +126,7 @@ export class Hub implements BrokerEvents {
   sweep(): void {
     const now = this.options.clock();
     for (const channel of this.unwatched) if (!this.broker.retains(channel, now)) this.forget(channel);
-    for (const channel of this.channels.values()) if (channel.stale && channel.resync === undefined && this.broker.ready) this.repair.start(channel);
+    for (const channel of this.channels.values()) if (channel.stale && this.broker.ready) this.repair.start(channel);
   }
 
   /** The channel of that name, created if needed; undefined when at the channel limit with none to evict. */
@@ -192,7 +192,7 @@ export class Hub implements BrokerEvents {
   }
 
   restored(): void {
-    for (const channel of this.channels.values()) if (channel.stale && channel.resync === undefined) this.repair.start(channel);
+    for (const channel of this.channels.values()) if (channel.stale) this.repair.start(channel);
   }
 
   // ---- internals ----
