@@ -56,7 +56,7 @@ export const BASE_KNOBS: Knobs = {
 };
 
 /** Generous inbound limits so the publishers, not the buckets, set the pace. */
-const OPEN_INBOUND = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000'];
+export const OPEN_INBOUND = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000'];
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const sampleEvery = (k: Knobs, totalRate: number): number => (k.sampleEvery > 0 ? k.sampleEvery : Math.max(1, Math.ceil(totalRate / 200)));

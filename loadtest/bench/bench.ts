@@ -1,0 +1,158 @@
+/**
+ * `npm run bench`: the same fan-out workloads against Sluice and its baselines (raw ws, raw ws
+ * framed once, raw uWS, Socket.IO), one server after the other in one invocation, each server a
+ * separate process pinned to CPU 0 with the generator on CPU 1. The primary figure is deliveries
+ * per second of server CPU time (read from /proc), so a generator-bound run still compares servers
+ * honestly. Bounded: the default run stops by itself in about ten minutes, --quick in two or three.
+ *
+ *   npm run bench [-- --quick] [-- --only sluice-ws,ws-framed] [-- --skip-idle]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Plan } from '../plan.js';
+import { readProc } from '../proc-sampler.js';
+import { runLoad, type RunResult } from '../runner.js';
+import { BASE_KNOBS, SCENARIOS } from '../scenarios.js';
+import { pinSelf, REPO_ROOT, spawnServer, type ServerProcess } from '../server-process.js';
+import { machineInfo, machineMarkdown } from './machine.js';
+import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
+import { TARGETS, type Target } from './targets.js';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const skipIdle = argv.includes('--skip-idle') || quick;
+const onlyArg = argv.indexOf('--only');
+const only = onlyArg >= 0 ? new Set((argv[onlyArg + 1] ?? '').split(',')) : undefined;
+const targets = only ? TARGETS.filter((t) => only.has(t.id)) : TARGETS;
+
+const WORKLOADS: Workload[] = quick
+  ? [{ id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 }]
+  : [
+      { id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 },
+      { id: '1k-1k', subscribers: 1000, size: 1024, satRate: 1000, fixedRate: 100 },
+      { id: '5k-100', subscribers: 5000, size: 100, satRate: 200, fixedRate: 20 },
+      { id: '5k-1k', subscribers: 5000, size: 1024, satRate: 200, fixedRate: 20 },
+    ];
+const SAT_MS = quick ? 2000 : 2500;
+const FIXED_MS = 2000;
+const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 5000 };
+const IDLE_CONNECTIONS = 10_000;
+/** Whole-run guard: whatever happens, the benchmark stops. */
+const HARD_LIMIT_MS = quick ? 6 * 60_000 : 13 * 60_000;
+
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function fanoutPlan(subscribers: number, size: number, rate: number, slowFraction = 0): Plan {
+  return SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers, size, rate, slowFraction, sampleEvery: Math.max(1, Math.ceil(rate / 100)) }, 0);
+}
+
+/** Runs `fn` against a fresh server process, so no phase inherits another's backlog. */
+async function withServer<T>(target: Target, fn: (server: ServerProcess) => Promise<T>): Promise<T | { unavailable: string }> {
+  let server: ServerProcess;
+  try {
+    server = await spawnServer({ script: target.script, args: target.args, portFlag: target.portFlag, cpu: 0 }, 20_000);
+  } catch (err) {
+    const reason = (err as Error).message.replace(/\s+/g, ' ').slice(0, 200);
+    log(`  ${target.label}: unavailable (${reason})`);
+    return { unavailable: reason };
+  }
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number): Promise<RunResult> {
+  const r = await runLoad({ url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000 });
+  const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
+  log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms${lossy}`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const guard = setTimeout(() => {
+    log(`bench: hard time limit of ${HARD_LIMIT_MS / 60_000} min reached; stopping`);
+    process.exit(3);
+  }, HARD_LIMIT_MS);
+  guard.unref();
+  const machine = machineInfo();
+  const pinned = machine.pinned && pinSelf(1);
+  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}`);
+  const started = Date.now();
+  const sections: string[] = [];
+  const json: Record<string, unknown> = { machine, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` };
+
+  for (const w of WORKLOADS) {
+    log(`workload ${w.subscribers} subscribers × ${w.size} B`);
+    const cells: Cell[] = [];
+    for (const target of targets) {
+      const sat = await withServer(target, (server) => measure(target, server, fanoutPlan(w.subscribers, w.size, w.satRate), SAT_MS));
+      if ('unavailable' in sat) {
+        cells.push({ target, unavailable: sat.unavailable });
+        continue;
+      }
+      const fixed = await withServer(target, (server) => measure(target, server, fanoutPlan(w.subscribers, w.size, w.fixedRate), FIXED_MS));
+      cells.push({ target, sat, ...('unavailable' in fixed ? {} : { fixed }) });
+    }
+    sections.push(workloadTable(w, cells));
+    json[w.id] = cells.map(strip);
+  }
+
+  log(`slow consumers: ${SLOW.subscribers} subscribers, ${SLOW.fraction * 100}% stopped`);
+  const slowCells: SlowCell[] = [];
+  for (const target of targets) {
+    const none = await withServer(target, (server) => measure(target, server, fanoutPlan(SLOW.subscribers, SLOW.size, SLOW.rate), SLOW.durationMs));
+    if ('unavailable' in none) {
+      slowCells.push({ target, unavailable: none.unavailable });
+      continue;
+    }
+    const slow = await withServer(target, (server) => measure(target, server, fanoutPlan(SLOW.subscribers, SLOW.size, SLOW.rate, SLOW.fraction), SLOW.durationMs));
+    slowCells.push({ target, none, ...('unavailable' in slow ? {} : { slow }) });
+  }
+  sections.push(slowTable(SLOW.subscribers, SLOW.rate, SLOW.size, SLOW.fraction, slowCells));
+  json.slow = slowCells.map(strip);
+
+  if (!skipIdle) {
+    log(`idle connections: ${IDLE_CONNECTIONS}`);
+    const idleCells: IdleCell[] = [];
+    for (const target of targets) {
+      const out = await withServer(target, async (server) => {
+        await new Promise((r) => setTimeout(r, 500));
+        const before = readProc(server.pid);
+        const plan: Plan = { scenario: 'idle', clients: Array.from({ length: IDLE_CONNECTIONS }, () => ({ subscribe: ['idle.0'] })), serverFlags: [], lossless: false };
+        const r = await runLoad({ url: server.url, dialect: target.dialect, plan, durationMs: 1000, workers: 2, serverPid: server.pid, drainMs: 0, connectPhaseMs: 120_000 });
+        log(`  ${target.label.padEnd(32)} ${r.connections.connected} connected, rss ${r.server?.rssEndMb} MB`);
+        return { connections: r.connections.connected, rssBeforeMb: before ? Math.round((before.rssBytes / 1048576) * 10) / 10 : undefined, rssAfterMb: r.server?.rssEndMb };
+      });
+      idleCells.push({ target, ...out });
+    }
+    sections.push(idleTable(idleCells));
+    json.idle = idleCells.map(strip);
+  }
+
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  const report = [`## Results (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min)`, '', `Command: \`${json.command as string}\``, '', machineMarkdown(machine), '', ...sections.flatMap((s) => [s, ''])].join('\n');
+  console.log(report);
+  const dir = join(REPO_ROOT, 'loadtest', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stem = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  writeFileSync(`${stem}.md`, report);
+  writeFileSync(`${stem}.json`, JSON.stringify(json, null, 2));
+  log(`bench: wrote ${stem}.md and .json`);
+}
+
+/** Drops the per-second timelines from the JSON to keep it readable. */
+function strip<T extends { target: Target }>(cell: T): Record<string, unknown> {
+  const out: Record<string, unknown> = { target: cell.target.id };
+  for (const [key, v] of Object.entries(cell)) if (key !== 'target') out[key] = v && typeof v === 'object' && 'timeline' in v ? { ...(v as object), timeline: undefined } : v;
+  return out;
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,54 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import { REPO_ROOT, hasTaskset } from '../server-process.js';
+
+/** The machine and software a benchmark ran on, printed with every result. */
+export interface MachineInfo {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly kernel: string;
+  readonly node: string;
+  readonly packages: Record<string, string>;
+  readonly commit: string;
+  readonly pinned: boolean;
+  readonly loadAverage: string;
+}
+
+function version(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(`${REPO_ROOT}node_modules/${pkg}/package.json`, 'utf8')) as { version: string }).version;
+  } catch {
+    return 'not installed';
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const sluice = (JSON.parse(readFileSync(`${REPO_ROOT}package.json`, 'utf8')) as { version: string }).version;
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    packages: { sluice, ws: version('ws'), '@trufflesuite/uws-js-unofficial': version('@trufflesuite/uws-js-unofficial'), 'socket.io': version('socket.io') },
+    commit,
+    pinned: hasTaskset() && cpus().length >= 2,
+    loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  };
+}
+
+export function machineMarkdown(m: MachineInfo): string {
+  return [
+    `- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Linux ${m.kernel}; load average at start ${m.loadAverage}`,
+    `- Node ${m.node}; ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}; commit ${m.commit}`,
+    `- ${m.pinned ? 'Server pinned to CPU 0, generator to CPU 1 (taskset)' : 'Not pinned (no taskset or a single core)'}`,
+  ].join('\n');
+}

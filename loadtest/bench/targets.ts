@@ -1,0 +1,48 @@
+import { OPEN_INBOUND } from '../scenarios.js';
+import type { Dialect } from '../plan.js';
+import { SLUICE_CLI } from '../server-process.js';
+
+/** One server the benchmark measures: how to start it and how to talk to it. */
+export interface Target {
+  readonly id: string;
+  readonly label: string;
+  readonly script: string;
+  readonly args: string[];
+  /** Sluice takes `--port`; the baselines read PORT from the environment. */
+  readonly portFlag: boolean;
+  readonly dialect: Dialect;
+  /** A baseline the ratios are computed against. */
+  readonly baseline: boolean;
+}
+
+/** Sluice as a user would run it, with every flow-control feature on and limits opened for the load. */
+function sluice(transport: 'ws' | 'uws'): Target {
+  return {
+    id: `sluice-${transport}`,
+    label: `Sluice (${transport})`,
+    script: SLUICE_CLI,
+    args: [
+      '--transport', transport,
+      '--host', '127.0.0.1',
+      '--log.level', 'warn',
+      '--log.healthSummaryIntervalMs', '0',
+      '--limits.maxConnections', '20000',
+      '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: 'drop-oldest' }, { pattern: 'idle.*', policy: 'disconnect' }]),
+      ...OPEN_INBOUND,
+    ],
+    portFlag: true,
+    dialect: 'sluice',
+    baseline: false,
+  };
+}
+
+const SERVERS = 'loadtest/bench/servers';
+
+export const TARGETS: Target[] = [
+  { id: 'ws-send', label: 'raw ws, send() per subscriber', script: `${SERVERS}/raw-ws.ts`, args: ['send'], portFlag: false, dialect: 'raw', baseline: true },
+  { id: 'ws-framed', label: 'raw ws, framed once + corked', script: `${SERVERS}/raw-ws.ts`, args: ['framed'], portFlag: false, dialect: 'raw', baseline: true },
+  { id: 'uws', label: 'raw uWS app.publish', script: `${SERVERS}/raw-uws.ts`, args: [], portFlag: false, dialect: 'raw', baseline: true },
+  { id: 'socketio', label: 'Socket.IO broadcast', script: `${SERVERS}/socketio.ts`, args: [], portFlag: false, dialect: 'socketio', baseline: true },
+  sluice('ws'),
+  sluice('uws'),
+];
