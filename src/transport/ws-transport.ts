@@ -59,10 +59,19 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
+/** An unmasked, uncompressed, final text frame around `payload` (a server frame). */
+function frameText(payload: Buffer): Buffer {
+  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
 /**
- * A `ws` connection behind the transport seam. Prepared frames are written straight to the TCP
- * socket (ws's own sender writes synchronously when compression is off, so ordering with control
- * frames is preserved); a socket that negotiated compression falls back to ws.send.
+ * A `ws` connection behind the transport seam. Without compression every frame (prepared data
+ * frames and control text alike) is framed here and written straight to the TCP socket, in call
+ * order. Between cork() and uncork() frames are collected in a plain array and handed to the
+ * socket as one buffer: a Writable's own cork would allocate a write request per frame and a
+ * writev array per flush, which at fan-out rates costs more than copying a few small frames. A
+ * socket that negotiated compression goes through ws.send and the socket's own cork.
  */
 class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
@@ -82,32 +91,62 @@ class WsSocket implements TransportSocket {
     this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
   }
 
+  /** Frames written since cork(), handed to the socket in one write by uncork(). */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private batching = false;
+
   bufferedAmount(): number {
-    return this.compress ? this.ws.bufferedAmount : this.raw.writableLength;
+    return this.compress ? this.ws.bufferedAmount : this.raw.writableLength + this.batchBytes;
   }
 
   sendPrepared(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     const f = frame as WsFrame;
     if (this.compress) this.ws.send(f.payload);
-    else this.raw.write(f.framed);
+    else this.write(f.framed);
     return this.underHighWaterMark();
   }
 
   sendText(text: string): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
-    this.ws.send(text);
+    if (this.compress) this.ws.send(text);
+    else this.write(frameText(Buffer.from(text)));
     return this.underHighWaterMark();
   }
 
   cork(): void {
     this.corkBase = this.bufferedAmount();
-    this.raw.cork();
+    if (this.compress) this.raw.cork();
+    else this.batching = true;
   }
 
   uncork(): void {
     this.corkBase = -1;
-    this.raw.uncork();
+    if (this.compress) {
+      this.raw.uncork();
+      return;
+    }
+    this.batching = false;
+    this.flushBatch();
+  }
+
+  private write(frame: Buffer): void {
+    if (this.batching) {
+      this.batch.push(frame);
+      this.batchBytes += frame.length;
+    } else {
+      this.raw.write(frame);
+    }
+  }
+
+  private flushBatch(): void {
+    const n = this.batch.length;
+    if (n === 0) return;
+    const out = n === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch.length = 0;
+    this.batchBytes = 0;
+    if (this.ws.readyState === WebSocket.OPEN) this.raw.write(out);
   }
 
   /** Bytes buffered before the current corked batch; the batch itself has not met the kernel yet. */
@@ -130,10 +169,15 @@ class WsSocket implements TransportSocket {
   }
 
   close(code: number, reason: string): void {
+    // Frames already sent go out before the close frame.
+    this.batching = false;
+    this.flushBatch();
     this.ws.close(code, reason);
   }
 
   terminate(): void {
+    this.batch.length = 0;
+    this.batchBytes = 0;
     this.ws.terminate();
   }
 }
@@ -206,8 +250,7 @@ export class WsTransport implements TransportServer {
   }
 
   prepare(payload: Buffer): PreparedFrame {
-    const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
-    const frame: WsFrame = { payload, framed: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+    const frame: WsFrame = { payload, framed: frameText(payload) };
     return frame;
   }
 
