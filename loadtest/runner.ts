@@ -29,6 +29,8 @@ export interface RunResult {
   readonly durationMs: number;
   /** Publishing start → deliveries settled. */
   readonly measuredMs: number;
+  /** Deliveries stopped moving before the drain limit (false: the counts are a snapshot of a run still in flight). */
+  readonly settled: boolean;
   readonly connections: { readonly planned: number; readonly connected: number; readonly failed: number };
   readonly counters: Counters;
   readonly deliveriesPerSec: number;
@@ -134,13 +136,17 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const drainUntil = now() + (o.drainMs ?? 3000);
     let last = -1;
     let stillSince = now();
+    let settled = false;
     while (now() < drainUntil) {
       await sleep(Math.min(1000, drainUntil - now(), 250));
       const d = total().deliveries;
       if (d !== last) {
         last = d;
         stillSince = now();
-      } else if (now() - stillSince >= 500) break;
+      } else if (now() - stillSince >= 500) {
+        settled = true;
+        break;
+      }
       if (now() - prev.at >= 1000) sample();
     }
     const endAt = now();
@@ -150,7 +156,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
 
     send({ type: 'finish' });
     if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
-    const merged = merge(finals, o.plan, o.dialect);
+    const merged = merge(finals, o.plan, o.dialect, settled);
     const measuredMs = endAt - startAt;
     return {
       scenario: o.plan.scenario,
@@ -158,6 +164,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       dialect: o.dialect,
       durationMs: o.durationMs,
       measuredMs: Math.round(measuredMs),
+      settled,
       connections: { planned: o.plan.clients.length, connected, failed },
       counters: merged.counters,
       deliveriesPerSec: Math.round(merged.counters.deliveries / (measuredMs / 1000)),
