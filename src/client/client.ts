@@ -140,7 +140,12 @@ export class SluiceClient implements SubscriptionOwner {
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
     if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
     const id = this.nextId++;
-    const frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, data: data === undefined ? null : data });
+    let frame: string;
+    try {
+      frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, data: data === undefined ? null : data });
+    } catch (error) {
+      return Promise.reject(error); // not JSON-serialisable (a cycle, a BigInt)
+    }
     const bytes = utf8Length(frame);
     const max = this.limits?.maxPayloadBytes ?? UNKNOWN_PAYLOAD_LIMIT;
     if (bytes > max) return Promise.reject(new PayloadTooLargeError(bytes, max));
