@@ -34,6 +34,9 @@ function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
+/** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see config/schema.ts). */
+export const UWS_IDLE_TIMEOUT_S = 960;
+
 const SERVER_ERROR: UpgradeDecision = { accept: false, status: 500, body: 'internal error' };
 
 /** Carries out an upgrade decision; must run corked (inside uWS's handler or res.cork). */
@@ -98,8 +101,11 @@ export class UwsTransport implements TransportServer {
     const behavior: UwsBehavior<UwsUserData> = {
       // Twice our limit, so that a frame above ours still arrives and gets a 1009 close frame (see UwsSocket.receive).
       maxPayloadLength: 2 * options.maxPayloadBytes,
-      // Off: Sluice's housekeeping pings and closes idle connections (uWS aborts on values other than 0 or 8-960).
-      idleTimeout: 0,
+      // Sluice's housekeeping pings and closes idle connections long before this (config validation keeps
+      // heartbeat.idleTimeoutMs below it). uWS derives from it how long a closing connection may take to
+      // flush what it has buffered after end(): 4 s with 0, the maximum of 16 s from 32 s up; 960 is the
+      // largest value uWS accepts (others than 0 or 8-960 abort the process).
+      idleTimeout: UWS_IDLE_TIMEOUT_S,
       sendPingsAutomatically: false,
       maxLifetime: 0,
       // A safety net far above what the core lets build up (the high-water mark plus one turn's frames),

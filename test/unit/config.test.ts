@@ -78,6 +78,8 @@ describe('loadConfig', () => {
     rejects({ overrides: { heartbeat: { intervalMs: 1000, idleTimeoutMs: 500 } } }, 'heartbeat.idleTimeoutMs');
     rejects({ overrides: { outbound: { maxQueueBytes: 2048, softQueueBytes: 4096 } } }, 'outbound.softQueueBytes');
     rejects({ overrides: { transport: 'uws', inbound: { mode: 'pause' } } }, 'inbound.mode', 'uWebSockets.js');
+    rejects({ overrides: { transport: 'uws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } } }, 'heartbeat.idleTimeoutMs', '960 s');
+    expect(() => loadConfig({ overrides: { transport: 'ws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } } })).not.toThrow();
   });
 
   it('reports unreadable and unparsable files', () => {
