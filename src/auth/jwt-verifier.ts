@@ -9,7 +9,7 @@ export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reaso
 interface StaticKey {
   readonly kid: string | undefined;
   readonly alg: JwtAlgorithm;
-  readonly key: Uint8Array | CryptoKey;
+  readonly key: CryptoKey;
 }
 
 /** Algorithms a JWKS may serve: asymmetric only, so a JWKS can never be used as an HMAC secret. */
@@ -50,7 +50,11 @@ export class JwtVerifier {
   static async create(config: AuthConfig, clock: Clock): Promise<JwtVerifier> {
     const keys: StaticKey[] = [];
     for (const k of config.keys) {
-      const key = k.alg === 'HS256' ? new TextEncoder().encode(k.secret!) : await importSPKI(k.publicKey!, k.alg);
+      // The HMAC key is imported once: handing jose raw bytes would import it again on every verify.
+      const key =
+        k.alg === 'HS256'
+          ? await crypto.subtle.importKey('raw', new TextEncoder().encode(k.secret!), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])
+          : await importSPKI(k.publicKey!, k.alg);
       keys.push({ kid: k.kid, alg: k.alg, key });
     }
     return new JwtVerifier(config, keys, clock);
