@@ -11,8 +11,10 @@ import {
   serverError,
 } from './errors.js';
 import { Emitter, type ClientEvents, type ClientState, type ServerLimits } from './events.js';
+import { Heartbeat } from './heartbeat.js';
 import { Pacer } from './pacer.js';
 import type { ClientOptions } from './options.js';
+import { RequestLine, type Pending } from './requests.js';
 import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
 import { Backoff, reconnectAction } from './reconnect.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
@@ -21,8 +23,6 @@ import { OPEN, resolveWebSocket, type WebSocketLike } from './transport.js';
 
 export type { ClientOptions } from './options.js';
 
-
-type Pending = { kind: 'sub'; sub: Subscription<any> } | { kind: 'unsub'; done: () => void } | { kind: 'pub' } | { kind: 'auth'; token: string };
 
 /** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
 const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
@@ -51,10 +51,9 @@ export class SluiceClient implements SubscriptionOwner {
   private readonly subs = new Map<string, Subscription<any>>();
   /** Subscriptions whose `sub` request must be (re)sent on this connection. */
   private readonly toSubscribe = new Set<Subscription<any>>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly requests = new RequestLine();
   private socket: WebSocketLike | undefined;
   private pacer: Pacer;
-  private nextId = 1;
   private attempt = 0;
   private openedAt = 0;
   private pausedUntil = 0;
@@ -62,12 +61,11 @@ export class SluiceClient implements SubscriptionOwner {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly refresher: TokenRefresher;
+  private readonly heartbeat: Heartbeat;
   /** The token of the current connection; an `auth` refresh replaces it. */
   private token: string | undefined;
   /** A refreshed token to send with `auth`. */
   private authToSend: string | undefined;
-  /** An `auth` refresh awaits its reply (verified asynchronously, so it may overtake later replies). */
-  private authInFlight = false;
 
   constructor(
     readonly url: string,
@@ -83,6 +81,16 @@ export class SluiceClient implements SubscriptionOwner {
         this.pump();
       },
       failed: (error) => this.emitter.emit('error', { error }), // the 4001 at expiry reconnects with getToken
+    });
+    this.heartbeat = new Heartbeat(options.heartbeat ?? {}, this.clock, {
+      // Skipped while an auth refresh is in flight (see pump()); its reply is traffic enough.
+      ping: () => {
+        if (!this.requests.blocked) this.send({ op: 'ping' }, { kind: 'ping' });
+      },
+      dead: () => {
+        if (this.socket !== undefined) this.drop(this.socket);
+        this.lost(1006, 'no reply to ping');
+      },
     });
     void this.connect();
   }
@@ -139,7 +147,7 @@ export class SluiceClient implements SubscriptionOwner {
   publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<PublishAck> {
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
     if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
-    const id = this.nextId++;
+    const id = this.requests.newId();
     let frame: string;
     try {
       frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, data: data === undefined ? null : data });
@@ -193,6 +201,7 @@ export class SluiceClient implements SubscriptionOwner {
 
   private onFrame(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket) return;
+    this.heartbeat.heard();
     let frame: Record<string, any>;
     try {
       frame = JSON.parse(String(data));
@@ -230,22 +239,17 @@ export class SluiceClient implements SubscriptionOwner {
     for (const sub of this.subs.values()) this.toSubscribe.add(sub);
     this.emitter.emit('connected', { conn: String(frame.conn), limits: this.limits });
     this.refresher.arm(this.token === undefined ? undefined : tokenExpiry(this.token));
+    this.heartbeat.start();
     this.pump();
   }
 
-  /**
-   * Every request carries an id and gets exactly one reply, in request order. A reply without an id
-   * (`rate_limited` is refused before the frame is read) therefore answers the oldest pending one.
-   */
   private onReply(frame: Record<string, any>): void {
-    let id: unknown = frame.id;
-    if (id === undefined && frame.ev === 'err') id = this.pending.keys().next().value;
-    const pending = typeof id === 'number' ? this.pending.get(id) : undefined;
-    if (pending === undefined) {
+    const taken = this.requests.take(frame as { ev: string; id?: unknown });
+    if (taken === undefined) {
       if (frame.ev === 'err') this.emitter.emit('error', { error: serverError(frame) });
       return;
     }
-    this.pending.delete(id as number);
+    const { id, pending } = taken;
     const error = frame.ev === 'err' ? serverError(frame) : undefined;
     if (error?.code === 'rate_limited') {
       this.pacer.activate(this.limits!);
@@ -253,10 +257,10 @@ export class SluiceClient implements SubscriptionOwner {
     }
     switch (pending.kind) {
       case 'pub':
-        if (error === undefined) this.queue.settle(id as number)?.resolve({ channel: frame.ch, seq: frame.seq });
+        if (error === undefined) this.queue.settle(id)?.resolve({ channel: frame.ch, seq: frame.seq });
         // Neither code processed the frame, so sending it again cannot publish it twice.
-        else if (error.code === 'rate_limited' || error.code === 'shutting_down') this.queue.retry(id as number);
-        else this.queue.settle(id as number)?.reject(error);
+        else if (error.code === 'rate_limited' || error.code === 'shutting_down') this.queue.retry(id);
+        else this.queue.settle(id)?.reject(error);
         break;
       case 'sub':
         if (pending.sub.state === 'ended') break;
@@ -270,8 +274,9 @@ export class SluiceClient implements SubscriptionOwner {
       case 'unsub':
         pending.done();
         break;
+      case 'ping':
+        break;
       case 'auth':
-        this.authInFlight = false;
         if (error === undefined) {
           this.token = pending.token;
           this.counters.tokenRefreshes++;
@@ -287,16 +292,14 @@ export class SluiceClient implements SubscriptionOwner {
   }
 
   /**
-   * Sends what may go now: (re)subscriptions first, then publishes within the in-flight window and
-   * pace. Nothing while an `auth` refresh is in flight: its reply may overtake later ones, which
-   * would break the reply order that answers id-less errors.
+   * Sends what may go now: a token refresh alone, else (re)subscriptions, then publishes within the
+   * in-flight window and pace. Nothing while the request line is blocked by an `auth`.
    */
   private pump(): void {
-    if (this.state !== 'connected' || this.pumpTimer !== undefined || this.authInFlight) return;
+    if (this.state !== 'connected' || this.pumpTimer !== undefined || this.requests.blocked) return;
     const wait = this.pausedUntil - this.clock();
     if (wait > 0) return this.pumpLater(wait);
     if (this.authToSend !== undefined) {
-      this.authInFlight = true;
       this.send({ op: 'auth', token: this.authToSend }, { kind: 'auth', token: this.authToSend });
       this.authToSend = undefined;
       return;
@@ -318,7 +321,7 @@ export class SluiceClient implements SubscriptionOwner {
         this.queue.settle(entry.id)?.reject(new PayloadTooLargeError(entry.bytes, max));
         continue;
       }
-      this.pending.set(entry.id, { kind: 'pub' });
+      this.requests.recordPublish(entry.id);
       this.socket!.send(entry.frame);
     }
   }
@@ -331,10 +334,7 @@ export class SluiceClient implements SubscriptionOwner {
   }
 
   private send(request: Record<string, unknown>, pending: Pending): void {
-    const id = this.nextId++;
-    request.id = id;
-    this.pending.set(id, pending);
-    this.socket!.send(JSON.stringify(request));
+    this.socket!.send(this.requests.record(request, pending));
   }
 
   private onSocketClose(socket: WebSocketLike, code: number, reason: string): void {
@@ -365,14 +365,12 @@ export class SluiceClient implements SubscriptionOwner {
       this.counters.disconnects++;
       this.backoff.connectionLasted(this.clock() - this.openedAt);
     }
-    for (const [id, pending] of this.pending) {
+    for (const [id, pending] of this.requests.drain()) {
       if (pending.kind === 'unsub') pending.done();
       else if (pending.kind === 'pub') this.queue.settle(id)?.reject(new ConnectionLostError(code));
     }
-    this.pending.clear();
     for (const sub of this.subs.values()) sub.disconnected();
     this.toSubscribe.clear();
-    this.authInFlight = false;
     this.authToSend = undefined;
     let action = this.options.reconnect?.enabled === false ? 'stop' : reconnectAction(code);
     // An expired token is terminal only for a client that cannot fetch another one.
@@ -397,7 +395,7 @@ export class SluiceClient implements SubscriptionOwner {
     if (this.socket !== undefined) this.drop(this.socket);
     const reason = error ?? new ClientClosedError();
     for (const entry of [...this.queue.takeInFlight(), ...this.queue.takeWaiting()]) entry.reject(reason);
-    this.pending.clear();
+    this.requests.drain();
     for (const sub of this.subs.values()) sub.end();
     this.subs.clear();
     this.toSubscribe.clear();
@@ -410,6 +408,7 @@ export class SluiceClient implements SubscriptionOwner {
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pumpTimer);
     this.refresher.cancel();
+    this.heartbeat.stop();
     this.connectTimer = this.reconnectTimer = this.pumpTimer = undefined;
   }
 }

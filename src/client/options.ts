@@ -1,4 +1,5 @@
 import type { Clock } from '../util/clock.js';
+import type { HeartbeatOptions } from './heartbeat.js';
 import type { PublishLimits } from './publish-queue.js';
 import type { BackoffOptions } from './reconnect.js';
 import type { TokenTransport } from './token.js';
@@ -19,6 +20,8 @@ export interface ClientOptions {
   refreshBeforeExpiryMs?: number;
   /** Reconnect backoff (41xx, 1006, failed attempts). `enabled: false` never reconnects. */
   reconnect?: BackoffOptions & { enabled?: boolean };
+  /** Dead-connection detection with app-level pings when the line is quiet. */
+  heartbeat?: HeartbeatOptions;
   /** An attempt that has not received `hello` after this long is abandoned (ms). Default 10 000. */
   connectTimeoutMs?: number;
   /** Bounds of the local publish buffer. */

@@ -107,6 +107,15 @@ describe('client reconnect bands', () => {
     expect(fixed.delays).toEqual([]);
   });
 
+  it('reconnects when a silent server does not answer its ping', async () => {
+    // The scripted server sends hello and then never answers a request.
+    const { client, codes, server } = await setup(['stay', 'stay'], { heartbeat: { intervalMs: 50, timeoutMs: 50 }, reconnect: { initialDelayMs: 10 } });
+    const [lost] = await Promise.all([nextEvent(client, 'disconnected'), connects(client, 2)]);
+    expect(lost).toMatchObject({ code: 1006, reason: 'no reply to ping', willReconnect: true });
+    expect(codes[0]).toBe(1006);
+    expect(server.urls).toHaveLength(2);
+  });
+
   it('treats a failed attempt (nothing listening) like the backoff band', async () => {
     const server = await scriptedServer([]);
     await server.close();
