@@ -23,8 +23,8 @@ async function measure(transport: string): Promise<{ before: number; after: numb
   const server = await startSluice([
     '--transport', transport,
     '--limits.maxConnections', String(N + 100),
-    '--heartbeat.intervalMs', '600000',
-    '--heartbeat.idleTimeoutMs', '1200000',
+    '--heartbeat.intervalMs', '300000',
+    '--heartbeat.idleTimeoutMs', '600000',
     '--log.healthSummaryIntervalMs', '0',
   ]);
   try {

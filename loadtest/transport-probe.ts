@@ -37,10 +37,13 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `src/cli.ts` under tsx with the given flags; resolves once /healthz answers. */
+/**
+ * Starts `src/cli.ts` under tsx with the given flags; resolves once /healthz answers. With
+ * CPU_PROFILE_DIR set, the server writes a V8 CPU profile there when it exits.
+ */
 export async function startSluice(flags: string[]): Promise<SluiceProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--host', '127.0.0.1', '--port', String(port), '--log.level', 'warn', ...flags], {
+  const child = spawn(process.execPath, [...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROFILE_DIR] : []), '--import', 'tsx', 'src/cli.ts', '--host', '127.0.0.1', '--port', String(port), '--log.level', 'warn', ...flags], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -41,8 +41,10 @@ function writeCorking(): void {
  * written at the end of the loop turn inside one ws.cork(), so cork()/uncork() need do nothing.
  * `bufferedAmount` is uWS's user-space backpressure plus the frames not yet flushed; a send
  * reports false while uWS's backpressure is at or above the high-water mark, and the core hears
- * `onDrain` once it is below again (uWS emits drain as its backpressure empties). Every uWS call is
- * guarded by `closed`: touching a closed uWS socket throws.
+ * `onDrain` once it is below again (uWS emits drain as its backpressure empties). The backpressure
+ * a send is judged on is read from uWS after each flush and each drain event — the only moments it
+ * grows, or shrinks in a way the core must hear of — so a delivery costs no call into uWS until the
+ * flush. Every uWS call is guarded by `closed`: touching a closed uWS socket throws.
  */
 export class UwsSocket implements TransportSocket {
   private handler: SocketHandler | undefined;
@@ -52,6 +54,8 @@ export class UwsSocket implements TransportSocket {
   private pending: Array<UwsData> = [];
   private pendingBytes = 0;
   private queued = false;
+  /** uWS's backpressure as of the last flush or drain event. */
+  private backpressure = 0;
   /** A send returned false: the core waits for onDrain. */
   private owesDrain = false;
   /** uWS dropped a frame (maxBackpressure): the stream has a hole, so the socket must go. */
@@ -124,7 +128,9 @@ export class UwsSocket implements TransportSocket {
   }
 
   drained(): void {
-    if (!this.closed && this.owesDrain && this.bufferedAmount() < this.settings.highWaterMark) {
+    if (this.closed) return;
+    this.backpressure = this.ws.getBufferedAmount();
+    if (this.owesDrain && this.backpressure < this.settings.highWaterMark) {
       this.owesDrain = false;
       this.handler?.onDrain();
     }
@@ -173,7 +179,7 @@ export class UwsSocket implements TransportSocket {
       }
     }
     // Judged on uWS's backpressure only: this turn's frames have not met the kernel yet (see TransportSocket.sendPrepared).
-    if (this.ws.getBufferedAmount() < this.settings.highWaterMark) return true;
+    if (this.backpressure < this.settings.highWaterMark) return true;
     this.owesDrain = true;
     return false;
   }
