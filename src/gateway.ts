@@ -256,9 +256,8 @@ export class Gateway {
         if (conn.closeOverdue()) conn.socket.terminate();
         continue;
       }
-      if (conn.identity.expiresAt < expiredBefore) {
-        conn.expire();
-      } else if (now - conn.lastSeen > idleTimeoutMs) {
+      if (conn.auth.expireIfBefore(expiredBefore)) continue;
+      if (now - conn.lastSeen > idleTimeoutMs) {
         this.log.info({ conn: conn.id, ip: conn.socket.remoteAddress }, 'idle timeout');
         conn.close('idle_timeout');
         conn.socket.terminate();

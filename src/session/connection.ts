@@ -1,38 +1,25 @@
-import { describeIdentity, type Identity } from '../auth/identity.js';
-import type { JwtVerifier } from '../auth/jwt-verifier.js';
-import type { Permissions, Refusal } from '../auth/permissions.js';
 import type { AdmittedClient } from '../auth/upgrade-gate.js';
-import type { Config } from '../config/schema.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
 import { UNAVAILABLE } from '../broker/broker.js';
 import type { Channel, JoinOutcome } from '../hub/channel.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
-import type { Logger } from '../observability/logger.js';
-import type { Stats } from '../observability/stats.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
-import { decodeRequest, peekRequestId, type AuthRequest, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
+import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../transport/transport.js';
-import type { Clock } from '../util/clock.js';
+import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 /** What every connection shares: one instance per gateway. */
-export interface ConnectionContext {
-  readonly config: Config;
+export interface ConnectionContext extends AuthContext {
   readonly hub: Hub;
-  readonly stats: Stats;
-  readonly clock: Clock;
   readonly batcher: WriteBatcher;
   readonly resumer: ResumeScheduler;
-  readonly log: Logger;
-  readonly permissions: Permissions;
-  /** Verifies in-band token refreshes; undefined when auth is off. */
-  readonly verifier: JwtVerifier | undefined;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
   readonly onClosed: (conn: Connection) => void;
@@ -42,7 +29,7 @@ export interface ConnectionContext {
  * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
  * its subscriptions, and its outbound writer. Everything it holds is released on close.
  */
-export class Connection implements SocketHandler, WriterOwner, JoinSink {
+export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner {
   readonly writer: OutboundWriter;
   readonly openedAt: number;
   lastSeen: number;
@@ -50,13 +37,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
   private readonly limiter: InboundLimiter;
   private readonly rateStrikes: StrikeCounter;
   private readonly invalidStrikes: StrikeCounter;
-  private readonly forbiddenStrikes: StrikeCounter;
   /** The client's address as admission counted it. */
   readonly ip: string;
-  /** Who the client is; replaced by an in-band `auth` refresh. */
-  identity: Identity;
-  /** An in-band refresh is being verified. */
-  private refreshing = false;
+  /** Who the client is and what it may do. */
+  readonly auth: ConnectionAuth;
   private closing = false;
   private closeAfterDrain = false;
   /** Publishes handed to the broker and not yet answered (asynchronous brokers only). */
@@ -74,8 +58,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
   ) {
     const { config, clock } = ctx;
     this.ip = client.ip;
-    this.identity = client.identity;
-    this.forbiddenStrikes = new StrikeCounter(config.auth.forbiddenStrikes, config.inbound.strikeWindowMs, clock);
+    this.auth = new ConnectionAuth(client.identity, ctx, this);
     this.openedAt = this.lastSeen = clock();
     this.limiter = new InboundLimiter(config.inbound, clock);
     this.rateStrikes = new StrikeCounter(config.inbound.rateLimitStrikes, config.inbound.strikeWindowMs, clock);
@@ -175,7 +158,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
           this.writer.sendControl(encodePong(request.id));
           break;
         case 'auth':
-          this.refresh(request);
+          this.auth.refresh(request);
           break;
       }
     } catch (err) {
@@ -267,11 +250,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
       this.sendError('shutting_down', request.id);
       return;
     }
-    const refusal = this.ctx.permissions.canPublish(this.identity, request.ch);
-    if (refusal !== undefined) {
-      this.forbidden('pub', request.ch, refusal, request.id);
-      return;
-    }
+    if (!this.auth.mayPublish(request.ch, request.id)) return;
     if (this.pendingPublishes >= this.ctx.config.limits.maxPendingPublishes) {
       this.sendError('too_many_requests', request.id);
       return;
@@ -302,11 +281,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
       this.sendError('shutting_down', request.id);
       return;
     }
-    const refusal = this.ctx.permissions.canSubscribe(this.identity, request.ch);
-    if (refusal !== undefined) {
-      this.forbidden('sub', request.ch, refusal, request.id);
-      return;
-    }
+    if (!this.auth.maySubscribe(request.ch, request.id)) return;
     const existing = hub.get(request.ch);
     if (existing !== undefined && this.subs.has(existing)) {
       this.sendError('already_subscribed', request.id);
@@ -365,60 +340,6 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
     if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch: sub.channel.name }));
   }
 
-  /**
-   * Replaces the token. The new one must verify and name the same subject (an anonymous
-   * connection may authenticate); until it is verified the old identity stays in force.
-   */
-  private refresh(request: AuthRequest): void {
-    const { verifier } = this.ctx;
-    if (verifier === undefined) {
-      if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id));
-      return;
-    }
-    if (this.refreshing) {
-      this.sendError('too_many_requests', request.id, 'a token refresh is already being verified');
-      return;
-    }
-    this.refreshing = true;
-    void verifier.verify(request.token).then((result) => {
-      this.refreshing = false;
-      if (this.closing) return;
-      if (!result.ok) {
-        this.ctx.stats.authFailures++;
-        this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity), reason: result.reason }, 'token refresh refused');
-        this.sendError('unauthorized', request.id, result.reason);
-        return;
-      }
-      if (this.identity.authenticated && result.identity.sub !== this.identity.sub) {
-        this.forbidden('auth', '-', 'token names another subject', request.id);
-        return;
-      }
-      this.identity = result.identity;
-      if (request.id !== undefined) {
-        const exp = Number.isFinite(result.identity.expiresAt) ? { exp: Math.floor(result.identity.expiresAt / 1000) } : undefined;
-        this.writer.sendControl(encodeAck(request.id, exp));
-      }
-    });
-  }
-
-  /** The token expired and was not refreshed in time (housekeeping). */
-  expire(): void {
-    if (this.closing) return;
-    this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity) }, 'token expired');
-    this.close('unauthorized');
-  }
-
-  /** A refused operation: `err forbidden`, a log line, and 4003 after repeated refusals. */
-  private forbidden(op: string, ch: string, reason: NonNullable<Refusal>, id: RequestId | undefined): void {
-    this.ctx.stats.forbidden++;
-    this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.identity), op, ch, reason }, 'forbidden');
-    if (this.forbiddenStrikes.hit()) {
-      this.close('forbidden');
-      return;
-    }
-    this.sendError('forbidden', id);
-  }
-
   private invalid(code: ErrorCode, id?: RequestId, message?: string): void {
     this.ctx.stats.invalidFrames++;
     if (this.invalidStrikes.hit()) {
@@ -429,7 +350,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink {
     this.sendError(code, id, message);
   }
 
-  private sendError(code: ErrorCode, id?: RequestId, message?: string, retryMs?: number): void {
+  sendError(code: ErrorCode, id?: RequestId, message?: string, retryMs?: number): void {
     this.writer.sendControl(encodeError(code, id, message, retryMs));
   }
 }

@@ -1,0 +1,130 @@
+import { describeIdentity, type Identity } from '../auth/identity.js';
+import type { JwtVerifier } from '../auth/jwt-verifier.js';
+import type { Permissions, Refusal } from '../auth/permissions.js';
+import type { Config } from '../config/schema.js';
+import { StrikeCounter } from '../flow/strikes.js';
+import type { Logger } from '../observability/logger.js';
+import type { Stats } from '../observability/stats.js';
+import type { CloseName } from '../protocol/close-codes.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import { encodeAck } from '../protocol/frames.js';
+import type { AuthRequest, RequestId } from '../protocol/requests.js';
+import type { Clock } from '../util/clock.js';
+
+/** What connection auth needs of the gateway: one instance shared by every connection. */
+export interface AuthContext {
+  readonly config: Config;
+  readonly permissions: Permissions;
+  /** Verifies in-band token refreshes; undefined when auth is off. */
+  readonly verifier: JwtVerifier | undefined;
+  readonly stats: Stats;
+  readonly log: Logger;
+  readonly clock: Clock;
+}
+
+/** The connection it answers for (a back-reference, so no closure is allocated per connection). */
+export interface AuthOwner {
+  readonly id: string;
+  readonly ip: string;
+  readonly isClosing: boolean;
+  readonly writer: { sendControl(text: string): void };
+  sendError(code: ErrorCode, id?: RequestId, message?: string): void;
+  close(name: CloseName): void;
+}
+
+/**
+ * One connection's identity and what it may do: permission checks for `sub`/`pub` (a refusal is
+ * answered `forbidden`, logged with who and what, and counted as a strike: enough of them close
+ * the connection with 4003), in-band token refresh, and expiry (closed 4001 by the housekeeping
+ * sweep, never by a timer of its own).
+ */
+export class ConnectionAuth {
+  private current: Identity;
+  /** An in-band refresh is being verified. */
+  private refreshing = false;
+  private readonly strikes: StrikeCounter;
+
+  constructor(
+    identity: Identity,
+    private readonly ctx: AuthContext,
+    private readonly owner: AuthOwner,
+  ) {
+    this.current = identity;
+    this.strikes = new StrikeCounter(ctx.config.auth.forbiddenStrikes, ctx.config.inbound.strikeWindowMs, ctx.clock);
+  }
+
+  get identity(): Identity {
+    return this.current;
+  }
+
+  /** True when allowed; otherwise the refusal has been answered. */
+  maySubscribe(ch: string, id: RequestId | undefined): boolean {
+    const refusal = this.ctx.permissions.canSubscribe(this.current, ch);
+    if (refusal === undefined) return true;
+    this.forbidden('sub', ch, refusal, id);
+    return false;
+  }
+
+  /** True when allowed; otherwise the refusal has been answered. */
+  mayPublish(ch: string, id: RequestId | undefined): boolean {
+    const refusal = this.ctx.permissions.canPublish(this.current, ch);
+    if (refusal === undefined) return true;
+    this.forbidden('pub', ch, refusal, id);
+    return false;
+  }
+
+  /**
+   * Replaces the token. The new one must verify and name the same subject (an anonymous
+   * connection may authenticate); until it is verified the old identity stays in force.
+   */
+  refresh(request: AuthRequest): void {
+    const { verifier } = this.ctx;
+    const owner = this.owner;
+    if (verifier === undefined) {
+      if (request.id !== undefined) owner.writer.sendControl(encodeAck(request.id));
+      return;
+    }
+    if (this.refreshing) {
+      owner.sendError('too_many_requests', request.id, 'a token refresh is already being verified');
+      return;
+    }
+    this.refreshing = true;
+    void verifier.verify(request.token).then((result) => {
+      this.refreshing = false;
+      if (owner.isClosing) return;
+      if (!result.ok) {
+        this.ctx.stats.authFailures++;
+        this.ctx.log.info({ conn: owner.id, ip: owner.ip, who: describeIdentity(this.current), reason: result.reason }, 'token refresh refused');
+        owner.sendError('unauthorized', request.id, result.reason);
+        return;
+      }
+      if (this.current.authenticated && result.identity.sub !== this.current.sub) {
+        this.forbidden('auth', '-', 'token names another subject', request.id);
+        return;
+      }
+      this.current = result.identity;
+      if (request.id !== undefined) {
+        const exp = Number.isFinite(result.identity.expiresAt) ? { exp: Math.floor(result.identity.expiresAt / 1000) } : undefined;
+        owner.writer.sendControl(encodeAck(request.id, exp));
+      }
+    });
+  }
+
+  /** For the housekeeping sweep: closes the connection with 4001 if its token expired before `t`. */
+  expireIfBefore(t: number): boolean {
+    if (this.current.expiresAt >= t || this.owner.isClosing) return false;
+    this.ctx.log.info({ conn: this.owner.id, ip: this.owner.ip, who: describeIdentity(this.current) }, 'token expired');
+    this.owner.close('unauthorized');
+    return true;
+  }
+
+  private forbidden(op: string, ch: string, reason: NonNullable<Refusal>, id: RequestId | undefined): void {
+    this.ctx.stats.forbidden++;
+    this.ctx.log.info({ conn: this.owner.id, ip: this.owner.ip, who: describeIdentity(this.current), op, ch, reason }, 'forbidden');
+    if (this.strikes.hit()) {
+      this.owner.close('forbidden');
+      return;
+    }
+    this.owner.sendError('forbidden', id);
+  }
+}
