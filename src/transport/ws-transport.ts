@@ -59,6 +59,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
+/** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
+const POOLED_BYTES = Buffer.poolSize >>> 1;
+
 /** An unmasked, uncompressed, final text frame around `payload` (a server frame). */
 function frameText(payload: Buffer): Buffer {
   const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
@@ -143,10 +146,20 @@ class WsSocket implements TransportSocket {
   private flushBatch(): void {
     const n = this.batch.length;
     if (n === 0) return;
-    const out = n === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    if (this.ws.readyState === WebSocket.OPEN) {
+      if (n === 1) {
+        this.raw.write(this.batch[0]!);
+      } else if (this.batchBytes <= POOLED_BYTES) {
+        this.raw.write(Buffer.concat(this.batch, this.batchBytes));
+      } else {
+        // Large batches go out as one writev of the shared frames: copying them would cost more.
+        this.raw.cork();
+        for (const frame of this.batch) this.raw.write(frame);
+        this.raw.uncork();
+      }
+    }
     this.batch.length = 0;
     this.batchBytes = 0;
-    if (this.ws.readyState === WebSocket.OPEN) this.raw.write(out);
   }
 
   /** Bytes buffered before the current corked batch; the batch itself has not met the kernel yet. */
