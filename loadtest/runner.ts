@@ -44,6 +44,8 @@ export interface RunResult {
 
 const now = (): number => performance.timeOrigin + performance.now();
 const mb = (bytes: number): number => Math.round(bytes / 1048576 * 10) / 10;
+/** Deliveries unchanged this long (over two of the workers' 500 ms progress reports) means the run has settled. */
+const SETTLE_MS = 1200;
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
 /** Splits the plan across worker threads, runs it once, and gathers the result. Every phase is bounded in time. */
@@ -143,7 +145,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       if (d !== last) {
         last = d;
         stillSince = now();
-      } else if (now() - stillSince >= 500) {
+      } else if (now() - stillSince >= SETTLE_MS) {
         settled = true;
         break;
       }

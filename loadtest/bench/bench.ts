@@ -5,7 +5,8 @@
  * per second of server CPU time (read from /proc), so a generator-bound run still compares servers
  * honestly. Bounded: the default run stops by itself in about ten minutes, --quick in two or three.
  *
- *   npm run bench [-- --quick] [-- --only sluice-ws,ws-framed] [-- --skip-idle]
+ *   npm run bench [-- --quick] [--only sluice-ws,ws-framed] [--workloads 1k-100,5k-1k]
+ *                 [--skip-slow] [--skip-idle]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,8 +25,11 @@ const skipIdle = argv.includes('--skip-idle') || quick;
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? new Set((argv[onlyArg + 1] ?? '').split(',')) : undefined;
 const targets = only ? TARGETS.filter((t) => only.has(t.id)) : TARGETS;
+const workloadsArg = argv.indexOf('--workloads');
+const pickWorkloads = workloadsArg >= 0 ? new Set((argv[workloadsArg + 1] ?? '').split(',')) : undefined;
+const skipSlow = argv.includes('--skip-slow');
 
-const WORKLOADS: Workload[] = quick
+const ALL_WORKLOADS: Workload[] = quick
   ? [{ id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 }]
   : [
       { id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 },
@@ -33,6 +37,7 @@ const WORKLOADS: Workload[] = quick
       { id: '5k-100', subscribers: 5000, size: 100, satRate: 200, fixedRate: 20 },
       { id: '5k-1k', subscribers: 5000, size: 1024, satRate: 200, fixedRate: 20 },
     ];
+const WORKLOADS = pickWorkloads ? ALL_WORKLOADS.filter((w) => pickWorkloads.has(w.id)) : ALL_WORKLOADS;
 const SAT_MS = quick ? 2000 : 2500;
 const FIXED_MS = 2000;
 const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 5000 };
@@ -41,6 +46,10 @@ const IDLE_CONNECTIONS = 10_000;
 const HARD_LIMIT_MS = quick ? 6 * 60_000 : 13 * 60_000;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
+/** Finished tables, printed even when the time limit cuts the run short. */
+const sections: string[] = [];
+/** The server process running now, killed if the time limit strikes. */
+let current: ServerProcess | undefined;
 
 function fanoutPlan(subscribers: number, size: number, rate: number, slowFraction = 0): Plan {
   return SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers, size, rate, slowFraction, sampleEvery: Math.max(1, Math.ceil(rate / 100)) }, 0);
@@ -56,9 +65,11 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
     log(`  ${target.label}: unavailable (${reason})`);
     return { unavailable: reason };
   }
+  current = server;
   try {
     return await fn(server);
   } finally {
+    current = undefined;
     await server.stop();
   }
 }
@@ -72,7 +83,9 @@ async function measure(target: Target, server: ServerProcess, plan: Plan, durati
 
 async function main(): Promise<void> {
   const guard = setTimeout(() => {
-    log(`bench: hard time limit of ${HARD_LIMIT_MS / 60_000} min reached; stopping`);
+    log(`bench: hard time limit of ${HARD_LIMIT_MS / 60_000} min reached; stopping (tables finished so far follow)`);
+    console.log(sections.join('\n\n'));
+    if (current !== undefined) process.kill(current.pid, 'SIGKILL');
     process.exit(3);
   }, HARD_LIMIT_MS);
   guard.unref();
@@ -80,7 +93,6 @@ async function main(): Promise<void> {
   const pinned = machine.pinned && pinSelf(1);
   log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}`);
   const started = Date.now();
-  const sections: string[] = [];
   const json: Record<string, unknown> = { machine, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` };
 
   for (const w of WORKLOADS) {
@@ -99,9 +111,9 @@ async function main(): Promise<void> {
     json[w.id] = cells.map(strip);
   }
 
-  log(`slow consumers: ${SLOW.subscribers} subscribers, ${SLOW.fraction * 100}% stopped`);
   const slowCells: SlowCell[] = [];
-  for (const target of targets) {
+  if (!skipSlow) log(`slow consumers: ${SLOW.subscribers} subscribers, ${SLOW.fraction * 100}% stopped`);
+  for (const target of skipSlow ? [] : targets) {
     const none = await withServer(target, (server) => measure(target, server, fanoutPlan(SLOW.subscribers, SLOW.size, SLOW.rate), SLOW.durationMs));
     if ('unavailable' in none) {
       slowCells.push({ target, unavailable: none.unavailable });
@@ -110,7 +122,7 @@ async function main(): Promise<void> {
     const slow = await withServer(target, (server) => measure(target, server, fanoutPlan(SLOW.subscribers, SLOW.size, SLOW.rate, SLOW.fraction), SLOW.durationMs));
     slowCells.push({ target, none, ...('unavailable' in slow ? {} : { slow }) });
   }
-  sections.push(slowTable(SLOW.subscribers, SLOW.rate, SLOW.size, SLOW.fraction, slowCells));
+  if (!skipSlow) sections.push(slowTable(SLOW.subscribers, SLOW.rate, SLOW.size, SLOW.fraction, slowCells));
   json.slow = slowCells.map(strip);
 
   if (!skipIdle) {
