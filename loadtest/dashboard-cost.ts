@@ -2,7 +2,7 @@
  * The dashboard's own cost: gateway CPU with a dashboard viewer connected versus none, at the same
  * simulated load, in alternating phases of one run (so drift in the machine hits both sides alike).
  *
- *   npx tsx loadtest/dashboard-cost.ts [--rounds 4] [--phase 8] [--scale 0.5] [--idle 2000]
+ *   npx tsx loadtest/dashboard-cost.ts [--rounds 4] [--phase 8] [--scale 0.5] [--idle 2000] [--build-only]
  *
  * The gateway runs in a child process (loadtest/demo/main.ts --no-traffic); load and the viewer run
  * here, so the child's CPU time (from /proc) is the gateway's alone. The viewer is a plain SSE
@@ -15,6 +15,9 @@ import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { SnapshotBuilder, type DashboardChannel, type DashboardConnection } from '../src/dashboard/snapshot.js';
+import { HealthAssessor } from '../src/observability/health-summary.js';
+import { Stats } from '../src/observability/stats.js';
 import { startTraffic } from './demo/traffic.js';
 
 const { values } = parseArgs({
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '12' },
     scale: { type: 'string', default: '0.5' },
     idle: { type: 'string', default: '2000' },
+    'build-only': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -132,4 +136,37 @@ async function main(): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve));
 }
 
-void main();
+/**
+ * The part of the cost that grows with the node: one snapshot (scan every connection and channel,
+ * rank, encode) timed in-process over synthetic connections and channels shaped like the real ones.
+ */
+function buildCost(): void {
+  console.log('\nsnapshot build + JSON encode, in-process (the per-second work of the feed):');
+  console.log('connections  channels  ms per snapshot  bytes');
+  for (const [conns, chans] of [[1_000, 1_000], [10_000, 10_000], [10_000, 100_000]] as const) {
+    const stats = new Stats();
+    const connections: DashboardConnection[] = Array.from({ length: conns }, (_, i) => ({
+      id: `c${i.toString(36)}`,
+      socket: { remoteAddress: '127.0.0.1' },
+      rateLimited: i % 97,
+      messagesIn: i,
+      subscriptionCount: 3,
+      writer: { queuedBytes: (i * 7919) % 65_536, queuedMessages: i % 50, utilisation: ((i * 7919) % 65_536) / 1_048_576, oldestQueuedAt: () => 0, shed: { dropped: i, conflated: 0, expired: 0 } },
+    }));
+    const channels: DashboardChannel[] = Array.from({ length: chans }, (_, i) => ({ name: `ch.${i}`, seq: i * 3, subscribers: { size: i % 13 }, queuePolicy: { policy: 'drop-oldest' } }));
+    const source = { stats, transport: 'ws', connections: () => connections, channels: () => channels, channelCount: () => chans, publications: () => 0 };
+    const queues = () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes }));
+    const builder = new SnapshotBuilder(source, new HealthAssessor({ stats, connectionCount: () => conns, queues }, () => performance.now()), () => performance.now());
+    builder.reset();
+    let bytes = 0;
+    for (let i = 0; i < 30; i++) bytes = JSON.stringify(builder.build()).length;
+    const n = 20;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) JSON.stringify(builder.build());
+    const ms = (performance.now() - t0) / n;
+    console.log(`${String(conns).padStart(11)}  ${String(chans).padStart(8)}  ${ms.toFixed(2).padStart(15)}  ${String(bytes).padStart(5)}`);
+  }
+}
+
+if (values['build-only']) buildCost();
+else void main().then(buildCost);

@@ -30,6 +30,8 @@ export class DemoClient {
   private ws: WebSocket | undefined;
   private tcp: Socket | undefined;
   private budget = 0;
+  /** Current read limit in bytes per second; 0 = unlimited. */
+  private readRate: number;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly positions = new Map<string, { epoch: string; seq: number }>();
@@ -38,7 +40,9 @@ export class DemoClient {
     readonly name: string,
     private readonly url: string,
     private readonly options: DemoClientOptions = {},
-  ) {}
+  ) {
+    this.readRate = options.readBytesPerSecond ?? 0;
+  }
 
   get open(): boolean {
     return this.ws?.readyState === WebSocket.OPEN;
@@ -55,6 +59,7 @@ export class DemoClient {
       if (this.options.readBytesPerSecond) {
         this.budget = this.sliceBudget();
         this.tcp.on('data', (chunk: Buffer) => {
+          if (this.readRate === 0) return;
           this.budget -= chunk.length;
           if (this.budget <= 0) this.tcp?.pause();
         });
@@ -97,7 +102,13 @@ export class DemoClient {
   refill(): void {
     if (!this.options.readBytesPerSecond || this.tcp === undefined) return;
     this.budget = Math.min(this.budget, 0) + this.sliceBudget();
-    if (this.budget > 0) this.tcp.resume();
+    if (this.budget > 0 || this.readRate === 0) this.tcp.resume();
+  }
+
+  /** Changes the read limit of a client created with one (0 = read as fast as possible). */
+  throttle(bytesPerSecond: number): void {
+    this.readRate = bytesPerSecond;
+    this.budget = 0;
   }
 
   stop(): void {
@@ -107,7 +118,7 @@ export class DemoClient {
   }
 
   private sliceBudget(): number {
-    return ((this.options.readBytesPerSecond ?? 0) * SLICE_MS) / 1000;
+    return (this.readRate * SLICE_MS) / 1000;
   }
 
   private hello(data: Buffer): void {

@@ -8,12 +8,15 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
+import { CLOSE } from '../../src/protocol/close-codes.js';
 import { DEMO_CONFIG } from './config.js';
 import { startTraffic, type Traffic } from './traffic.js';
 
 /** Fast clients worth naming once; the slow ones are named on every connection. */
 const FEATURED = new Set(['exchange', 'trader-1', 'monitor', 'member-1']);
-const CLOSE_NAMES: Record<number, string> = { 4100: 'slow consumer', 4101: 'rate-limit strikes', 4103: 'idle timeout', 1006: 'connection lost' };
+const closeName = (code: number): string => Object.values(CLOSE).find((c) => c.code === code)?.reason ?? (code === 1006 ? 'connection lost' : '');
+/** Server-side closes are summed over this long, so a device cut off every few seconds is one line, not many. */
+const NARRATE_EVERY_MS = 5000;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -48,13 +51,21 @@ async function main(): Promise<void> {
     traffic = startTraffic(`ws://127.0.0.1:${gateway.port}/`, {
       scale,
       onHello: (c, role) => {
-        if (role.slow || (FEATURED.has(role.name) && c.connections === 1)) say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} ${role.story}`);
-      },
-      onClose: (c, role, code) => {
-        if (role.slow) say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} closed by the server: ${code} ${CLOSE_NAMES[code] ?? ''} (reconnecting)`);
+        if (c.connections === 1 && (role.slow || FEATURED.has(role.name))) say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} ${role.story}`);
+        else if (c.connections > 1 && role.slow && role.name !== 'device-broken') say(`  ${c.connId.padEnd(5)} ${role.name.padEnd(17)} reconnected (was closed with ${c.lastClose} ${closeName(c.lastClose)})`);
       },
     });
   }
+
+  // The server's side of the story: a slow client learns of its close only when it reads that far.
+  const closes = new Map<number, number>();
+  const narrator = setInterval(() => {
+    for (const [code, total] of gateway.stats.closesByCode) {
+      const fresh = total - (closes.get(code) ?? 0);
+      closes.set(code, total);
+      if (fresh > 0 && code !== CLOSE.shutting_down.code) say(`  server closed ${fresh} connection(s) with ${code} (${closeName(code)})`);
+    }
+  }, NARRATE_EVERY_MS);
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -62,6 +73,7 @@ async function main(): Promise<void> {
     stopping = true;
     say(`\n${why}: stopping traffic and draining the gateway…`);
     clearTimeout(deadline);
+    clearInterval(narrator);
     traffic?.stop();
     await gateway.shutdown();
     say('stopped.');

@@ -4,11 +4,12 @@ import { launchChromium, type Chromium } from '../../loadtest/demo/browser.js';
 import { DEMO_CONFIG } from '../../loadtest/demo/config.js';
 import { startTraffic, type Traffic } from '../../loadtest/demo/traffic.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 
 const KEY = 'browser-test-admin-key-42';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
 
-describe('dashboard in headless Chromium', () => {
+describe.each(TRANSPORTS)('dashboard in headless Chromium [%s]', (transport) => {
   let gw: TestGateway;
   let traffic: Traffic;
   let browser: Chromium;
@@ -16,7 +17,7 @@ describe('dashboard in headless Chromium', () => {
   const ids = new Map<string, string>();
 
   beforeAll(async () => {
-    gw = await startGateway({ ...DEMO_CONFIG, dashboard: { enabled: true, adminKey: KEY } });
+    gw = await startGateway({ ...DEMO_CONFIG, dashboard: { enabled: true, adminKey: KEY } }, transport);
     traffic = startTraffic(gw.url, { onHello: (client, role) => ids.set(role.name, client.connId) });
     browser = await launchChromium();
   });
@@ -49,6 +50,7 @@ describe('dashboard in headless Chromium', () => {
     // A new snapshot arrives about once a second: the 'updated' time and the rates move on.
     await page.waitForFunction((before) => document.getElementById('meta')!.textContent !== before, first, { timeout: 10_000 });
     expect(Number(await page.locator('#stat-connections').textContent())).toBeGreaterThan(40);
+    expect(await page.locator('#meta').textContent()).toContain(`transport ${transport}`);
 
     // The trader on a 50 KB/s link falls behind the market feed within seconds of its pipe filling.
     const traderSlow = ids.get('trader-slow');
@@ -62,7 +64,7 @@ describe('dashboard in headless Chromium', () => {
     await expect.poll(() => page.locator('#channels tbody tr').count()).toBeGreaterThan(3);
 
     mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: new URL('dashboard.png', ARTIFACTS).pathname, fullPage: true });
+    await page.screenshot({ path: new URL(`dashboard-${transport}.png`, ARTIFACTS).pathname, fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
     await gw.gateway.dashboard!.feed.whenNoViewers();

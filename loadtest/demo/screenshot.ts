@@ -1,0 +1,36 @@
+/**
+ * Regenerates docs/img/dashboard.png: the demo (gateway, dashboard and traffic) in this process, the
+ * dashboard open in headless Chromium for --seconds (so its plots have history), then a screenshot
+ * taken while a health warning shows (or 30 s later).
+ *
+ *   npx tsx loadtest/demo/screenshot.ts [--seconds 90] [--out docs/img/dashboard.png]
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../src/config/load.js';
+import { Gateway } from '../../src/gateway.js';
+import { launchChromium } from './browser.js';
+import { DEMO_CONFIG } from './config.js';
+import { startTraffic } from './traffic.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '90' }, out: { type: 'string', default: 'docs/img/dashboard.png' } } });
+const key = 'screenshot-admin-key-0000';
+const gateway = await Gateway.start({ config: loadConfig({ overrides: { ...DEMO_CONFIG, port: 0, dashboard: { enabled: true, adminKey: key } } }) });
+const traffic = startTraffic(`ws://127.0.0.1:${gateway.port}/`);
+const browser = await launchChromium();
+try {
+  const page = await browser.context.newPage();
+  await page.goto(`http://127.0.0.1:${gateway.port}/dashboard?key=${key}`);
+  await page.waitForSelector('#status.live');
+  await new Promise((resolve) => setTimeout(resolve, Number(values.seconds) * 1000));
+  // Catch a moment when a queue is full (the archiver's empties whenever a flush expires it all).
+  await page.waitForSelector('#warnings div:not(.none)', { timeout: 30_000 }).catch(() => undefined);
+  mkdirSync(dirname(values.out), { recursive: true });
+  await page.screenshot({ path: values.out, fullPage: true });
+  console.log(`wrote ${values.out}`);
+} finally {
+  traffic.stop();
+  await browser.close();
+  await gateway.shutdown();
+}
