@@ -21,10 +21,11 @@ export interface DashboardConnection {
   };
 }
 
-/** What the dashboard reads of a channel. `seq` counts its publications, so its growth is the publish rate. */
+/** What the dashboard reads of a channel. */
 export interface DashboardChannel {
   readonly name: string;
-  readonly seq: number;
+  /** Publications this node received for it; its growth is the publish rate. */
+  readonly published: number;
   readonly subscribers: { readonly size: number };
   readonly queuePolicy: { readonly policy: string };
 }
@@ -81,7 +82,8 @@ export interface ChannelRow {
   readonly subscribers: number;
   /** Publications per second over the last interval. */
   readonly perSecond: number;
-  readonly seq: number;
+  /** Publications this node received for the channel. */
+  readonly published: number;
 }
 
 export interface Snapshot {
@@ -119,8 +121,8 @@ const HISTOGRAM_BUCKETS = 10;
 export class SnapshotBuilder {
   private last: Record<RateKey, number>;
   private lastAt: number;
-  /** Each channel's seq at the previous build; weak, so forgotten channels need no cleanup. */
-  private channelSeq = new WeakMap<DashboardChannel, number>();
+  /** Each channel's `published` at the previous build; weak, so forgotten channels need no cleanup. */
+  private published = new WeakMap<DashboardChannel, number>();
 
   constructor(
     private readonly source: DashboardSource,
@@ -137,8 +139,8 @@ export class SnapshotBuilder {
     this.last = this.totals();
     this.lastAt = this.clock();
     this.health.assess();
-    this.channelSeq = new WeakMap();
-    for (const ch of this.source.channels()) this.channelSeq.set(ch, ch.seq);
+    this.published = new WeakMap();
+    for (const ch of this.source.channels()) this.published.set(ch, ch.published);
   }
 
   build(): Snapshot {
@@ -162,9 +164,9 @@ export class SnapshotBuilder {
       queuedBytes += w.queuedBytes;
       const u = w.utilisation;
       histogram[u <= 0 ? 0 : Math.min(HISTOGRAM_BUCKETS, Math.ceil(u * HISTOGRAM_BUCKETS))]!++;
-      slow.offer(w.queuedBytes, () => {
+      if (slow.accepts(w.queuedBytes)) {
         const oldest = w.oldestQueuedAt();
-        return {
+        slow.add(w.queuedBytes, {
           id: c.id,
           ip: c.socket.remoteAddress,
           queuedBytes: w.queuedBytes,
@@ -172,20 +174,22 @@ export class SnapshotBuilder {
           utilisation: round(u),
           oldestAgeMs: oldest === undefined ? 0 : Math.round(now - oldest),
           shed: { ...w.shed },
-        };
-      });
-      publishers.offer(c.rateLimited, () => ({ id: c.id, ip: c.socket.remoteAddress, rateLimited: c.rateLimited, messagesIn: c.messagesIn }));
+        });
+      }
+      if (publishers.accepts(c.rateLimited)) publishers.add(c.rateLimited, { id: c.id, ip: c.socket.remoteAddress, rateLimited: c.rateLimited, messagesIn: c.messagesIn });
     }
 
     const hot = new TopK<ChannelRow>(TABLE_ROWS);
-    const seqs = this.channelSeq;
+    const last = this.published;
     for (const ch of this.source.channels()) {
-      const previous = seqs.get(ch) ?? 0;
-      seqs.set(ch, ch.seq);
-      const rate = (ch.seq - previous) * perSecond;
+      const published = ch.published;
+      const previous = last.get(ch);
+      const rate = (published - (previous ?? 0)) * perSecond;
+      if (previous !== published) last.set(ch, published);
       const subscribers = ch.subscribers.size;
       // Deliveries per second rank first; subscribers break ties (and rank channels that are quiet right now).
-      hot.offer(rate * Math.max(1, subscribers) + subscribers / 1e6, () => ({ name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), seq: ch.seq }));
+      const score = rate * Math.max(1, subscribers) + subscribers / 1e6;
+      if (hot.accepts(score)) hot.add(score, { name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), published });
     }
 
     return {

@@ -1,7 +1,7 @@
 /**
- * Keeps the `k` items with the largest score seen so far, largest first. Offering an item costs
- * O(1) when it does not make the cut and O(k) when it does, so scanning every connection or
- * channel once per snapshot stays linear for the small k a dashboard table shows.
+ * Keeps the `k` items with the largest score seen so far, largest first. `accepts` is O(1) and
+ * `add` O(k), so scanning every connection or channel once per snapshot stays linear for the small
+ * k a dashboard table shows, and a row is built only for candidates that make the cut.
  */
 export class TopK<T> {
   private readonly items: T[] = [];
@@ -9,11 +9,15 @@ export class TopK<T> {
 
   constructor(private readonly k: number) {}
 
-  /** Items with a score of 0 or less are never kept. */
-  offer(score: number, make: () => T): void {
-    if (score <= 0) return;
+  /** Whether an item with this score would be kept. Scores of 0 or less never are. */
+  accepts(score: number): boolean {
     const n = this.scores.length;
-    if (n === this.k && score <= this.scores[n - 1]!) return;
+    return score > 0 && (n < this.k || score > this.scores[n - 1]!);
+  }
+
+  /** Adds an item that `accepts` its score. */
+  add(score: number, item: T): void {
+    const n = this.scores.length;
     let i = n === this.k ? n - 1 : n;
     while (i > 0 && this.scores[i - 1]! < score) {
       this.scores[i] = this.scores[i - 1]!;
@@ -21,7 +25,7 @@ export class TopK<T> {
       i--;
     }
     this.scores[i] = score;
-    this.items[i] = make();
+    this.items[i] = item;
   }
 
   toArray(): T[] {

@@ -66,6 +66,8 @@ export class Channel {
   repairs = 0;
   /** The node asked the broker for this channel's publications. */
   subscribed = false;
+  /** Publications this node received for the channel (observability: its growth is the publish rate). */
+  published = 0;
   readonly queuePolicy: QueuePolicy;
 
   constructor(

@@ -154,6 +154,7 @@ export class Hub implements BrokerEvents {
   deliver(pub: Publication): void {
     const channel = pub.channel;
     this.publications++;
+    channel.published++;
     if (channel.joins.length > 0) this.feedJoins(channel, pub);
     if (!channel.live) return;
     if (channel.resync !== undefined) {

@@ -20,7 +20,7 @@ function setup() {
   const clock = () => now;
   const stats = new Stats();
   const connections: DashboardConnection[] = [];
-  const channels: Array<DashboardChannel & { seq: number }> = [];
+  const channels: Array<DashboardChannel & { published: number }> = [];
   let publications = 0;
   const source = {
     stats,
@@ -32,7 +32,7 @@ function setup() {
   };
   const health = new HealthAssessor({ stats, connectionCount: () => connections.length, queues: () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })) }, clock);
   const builder = new SnapshotBuilder(source, health, clock, () => 42);
-  return { builder, stats, connections, channels, advance: (ms: number) => (now += ms), publish: (n: number) => (publications += n) };
+  return { builder, stats, connections, channels, now: () => now, advance: (ms: number) => (now += ms), publish: (n: number) => (publications += n) };
 }
 
 describe('SnapshotBuilder', () => {
@@ -58,11 +58,11 @@ describe('SnapshotBuilder', () => {
   it('bins queue utilisation and ranks slow consumers, publishers and channels', () => {
     const t = setup();
     t.connections.push(connection('idle', 0, 0), connection('half', 500, 0.5, 3), connection('full', 900, 0.95, 0, 700), connection('tiny', 10, 0.01, 9));
-    t.channels.push({ name: 'quiet', seq: 0, subscribers: { size: 50 }, queuePolicy: { policy: 'disconnect' } });
-    t.channels.push({ name: 'busy', seq: 10, subscribers: { size: 2 }, queuePolicy: { policy: 'conflate' } });
-    t.channels.push({ name: 'dead', seq: 0, subscribers: { size: 0 }, queuePolicy: { policy: 'drop-oldest' } });
+    t.channels.push({ name: 'quiet', published: 5, subscribers: { size: 50 }, queuePolicy: { policy: 'disconnect' } });
+    t.channels.push({ name: 'busy', published: 10, subscribers: { size: 2 }, queuePolicy: { policy: 'conflate' } });
+    t.channels.push({ name: 'dead', published: 0, subscribers: { size: 0 }, queuePolicy: { policy: 'drop-oldest' } });
     t.builder.reset();
-    t.channels[1]!.seq += 100;
+    t.channels[1]!.published += 100;
     t.advance(1_000);
     const s = t.builder.build();
     expect(s.queues.histogram).toEqual([1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
@@ -73,13 +73,23 @@ describe('SnapshotBuilder', () => {
     expect(s.hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['busy', 100], ['quiet', 0]]);
     expect(s.warnings).toHaveLength(1);
     expect(s.warnings[0]).toContain('full');
+
+    // The next interval counts only what was published in it; a channel new since the last build counts from 0.
+    t.channels[1]!.published += 25;
+    t.channels.push({ name: 'new', published: 7, subscribers: { size: 1 }, queuePolicy: { policy: 'conflate' } });
+    t.advance(1_000);
+    expect(t.builder.build().hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['busy', 25], ['new', 7], ['quiet', 0]]);
+    t.advance(1_000);
+    expect(t.builder.build().hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['quiet', 0], ['busy', 0], ['new', 0]]);
   });
 });
 
 describe('TopK', () => {
   it('keeps the k largest scores, largest first, and ignores non-positive ones', () => {
     const top = new TopK<number>(3);
-    for (const n of [5, 1, 0, 9, -2, 7, 3, 8]) top.offer(n, () => n);
+    for (const n of [5, 1, 0, 9, -2, 7, 3, 8]) if (top.accepts(n)) top.add(n, n);
     expect(top.toArray()).toEqual([9, 8, 7]);
+    expect(top.accepts(7)).toBe(false);
+    expect(top.accepts(7.5)).toBe(true);
   });
 });
