@@ -11,7 +11,7 @@
  * one process, so the load generator shares the 2 cores with the server: compare the ratio, not
  * the absolute figures. Bounded: at most 20,000 messages and 5 rounds, every wait has a deadline.
  */
-import { allReach, clientTextFrame, machine, openClients, startSluice } from './transport-probe.js';
+import { allReach, clientTextFrame, machine, openClients, publishInWindows, startSluice } from './transport-probe.js';
 
 const MESSAGES = Math.min(Number(process.argv[2] ?? 2_000), 20_000);
 const ROUNDS = Math.min(Number(process.argv[3] ?? 2), 5);
@@ -51,24 +51,9 @@ async function run(transport: string): Promise<Result> {
     const allDone = allReach(subs, 2 + MESSAGES);
 
     const [publisher] = await openClients(server.port, 1, 1);
-    let acked = 0;
-    let onAck: () => void = () => {};
-    publisher!.onFrame = () => {
-      acked++;
-      onAck();
-    };
     const cpuStart = server.cpuSeconds();
     const start = process.hrtime.bigint();
-    for (let sent = 0; sent < MESSAGES; sent += WINDOW) {
-      const n = Math.min(WINDOW, MESSAGES - sent);
-      const frames: Buffer[] = [];
-      for (let k = 0; k < n - 1; k++) frames.push(pubFrame());
-      frames.push(pubFrame(sent + n));
-      const want = acked + 1;
-      const ack = new Promise<void>((resolve) => (onAck = () => acked >= want && resolve()));
-      publisher!.send(Buffer.concat(frames));
-      await ack;
-    }
+    await publishInWindows(publisher!, MESSAGES, WINDOW, pubFrame);
     await allDone;
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const cpu = server.cpuSeconds() - cpuStart;

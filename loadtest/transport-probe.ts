@@ -198,3 +198,27 @@ export function allReach(clients: RawClient[], frames: number): Promise<void> {
     }
   });
 }
+
+/**
+ * Publishes `messages` frames from `publisher` in windows of `window`: each window is written at
+ * once and the next waits for the ack of its last frame (`frame(id)` must carry that id; the others
+ * `frame(undefined)`). Takes over the publisher's onFrame.
+ */
+export async function publishInWindows(publisher: RawClient, messages: number, window: number, frame: (id?: number) => Buffer): Promise<void> {
+  let acked = 0;
+  let onAck: () => void = () => {};
+  publisher.onFrame = () => {
+    acked++;
+    onAck();
+  };
+  for (let sent = 0; sent < messages; sent += window) {
+    const n = Math.min(window, messages - sent);
+    const frames: Buffer[] = [];
+    for (let k = 0; k < n - 1; k++) frames.push(frame());
+    frames.push(frame(sent + n));
+    const want = acked + 1;
+    const ack = new Promise<void>((resolve) => (onAck = () => acked >= want && resolve()));
+    publisher.send(Buffer.concat(frames));
+    await ack;
+  }
+}

@@ -129,6 +129,7 @@ export class Gateway {
       channelCount: () => this.hub.channelCount,
       queuedBytes: () => this.mapConnections((c) => c.writer.queuedBytes),
       publications: () => this.hub.publications,
+      broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
     });
     const healthSource: HealthSource = {
       stats: this.stats,

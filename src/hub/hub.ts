@@ -76,6 +76,15 @@ export class Hub implements BrokerEvents {
     this.repair = new StreamRepair(this.broker, this, options);
   }
 
+  /** Streams repaired from history, and notices sent, since start (metrics). */
+  get repairs(): number {
+    return this.repair.repaired;
+  }
+
+  get notices(): number {
+    return this.repair.notices;
+  }
+
   get channelCount(): number {
     return this.channels.size;
   }

@@ -9,6 +9,14 @@ export interface MetricsSource {
   publications(): number;
   /** Queued outbound bytes of every open connection. */
   queuedBytes(): Iterable<number>;
+  /** The broker's state (see docs/scaling.md). */
+  readonly broker?: {
+    ready(): boolean;
+    /** Channel streams repaired from history after the node missed publications. */
+    repairs(): number;
+    /** `unavailable` / `reset` notices sent (one per channel and repair, to all its local subscribers). */
+    notices(): number;
+  };
 }
 
 /**
@@ -79,6 +87,19 @@ export function createMetrics(source: MetricsSource): Registry {
       }
     },
   });
+  if (source.broker !== undefined) {
+    const broker = source.broker;
+    new Gauge({
+      name: 'sluice_broker_ready',
+      help: '1 while the broker (Redis) is connected and every channel subscribed, else 0',
+      registers: [registry],
+      collect() {
+        this.set(broker.ready() ? 1 : 0);
+      },
+    });
+    follow('sluice_broker_repairs_total', 'Channel streams repaired from history after this node missed publications', broker.repairs);
+    follow('sluice_broker_notices_total', 'Channel notices (gap reason unavailable or reset) sent after a repair found messages lost', broker.notices);
+  }
   new Gauge({
     name: 'sluice_connections',
     help: 'Open WebSocket connections',

@@ -123,6 +123,10 @@ describe('redis broker, nodes in one process', () => {
     const msgs = await sub.waitForCount((f) => f.ev === 'msg', 300);
     expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(sub.frames.filter((f) => f.ev === 'gap')).toEqual([]);
+    const metrics = await (await fetch(`${a.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^sluice_broker_ready 1$/m);
+    expect(Number(/^sluice_broker_repairs_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(metrics).toMatch(/^sluice_broker_notices_total 0$/m);
   });
 
   it('bounds publishes awaiting Redis per connection with too_many_requests', async () => {
