@@ -38,6 +38,9 @@ export interface Delivered {
 
 export type PublishResult = Delivered | Exclude<PublishOutcome, { ok: true }> | { readonly ok: false; readonly code: 'channel_limit' };
 
+/** Delay before a failed stream repair is retried while the broker is connected. */
+const REPAIR_RETRY_MS = 250;
+
 const CHANNEL_LIMIT = Object.freeze({ ok: false, code: 'channel_limit' } as const);
 
 function delivered(seq: number, subscribers: number, written: number, queued: number, shed: number): Delivered {
@@ -66,6 +69,7 @@ export class Hub implements BrokerEvents {
   publications = 0;
   deliveries = 0;
   /** What the latest fan-out did, per outcome (read back by a synchronous publish). */
+  private retryTimer: NodeJS.Timeout | undefined;
   private reached = 0;
   private written = 0;
   private queued = 0;
@@ -199,6 +203,16 @@ export class Hub implements BrokerEvents {
       this.promoteServed(channel);
       for (const join of channel.joins.slice()) this.finishJoin(channel, join, UNAVAILABLE);
     }
+  }
+
+  /** One timer for the whole hub retries every stale channel's repair (while the broker is up). */
+  repairFailed(): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.broker.ready) this.restored();
+    }, REPAIR_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   restored(): void {

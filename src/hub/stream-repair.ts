@@ -11,6 +11,8 @@ export interface RepairTarget {
   /** Hands a publication that follows the channel's position on to its subscribers and joiners. */
   advance(channel: Channel, pub: Publication): void;
   promoteServed(channel: Channel): void;
+  /** A repair failed (its history read did not answer): retry it later. */
+  repairFailed(): void;
 }
 
 export interface RepairOptions {
@@ -79,8 +81,8 @@ export class StreamRepair {
 
   private failed(channel: Channel, attempt: number): void {
     if (attempt !== channel.repairs || channel.resync === undefined) return;
-    // Retried when the broker is restored, or by the next sweep.
     channel.stale = true;
+    this.target.repairFailed();
   }
 
   private finish(channel: Channel, attempt: number, outcome: HistoryOutcome): void {

@@ -1,7 +1,5 @@
 import { pino } from 'pino';
 import type { Logger } from '../../src/observability/logger.js';
-import { afterEach } from 'vitest';
-import { TestClient } from './client.js';
 import { Gateway } from '../../src/gateway.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -29,34 +27,6 @@ export async function startGateway(overrides: DeepPartial<ConfigInput> = {}, tra
   };
 }
 
-/**
- * A suite's gateway and clients, released after each test: call inside `describe`, then
- * `session.start(...)` in a test and `session.connect()` for each client.
- */
-export function gatewaySession(transport: string): { start(overrides?: DeepPartial<ConfigInput>): Promise<TestGateway>; connect(): Promise<TestClient>; readonly gw: TestGateway } {
-  let gw: TestGateway | undefined;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-    gw = undefined;
-  });
-  return {
-    get gw() {
-      if (gw === undefined) throw new Error('gateway not started');
-      return gw;
-    },
-    async start(overrides = {}) {
-      gw = await startGateway(overrides, transport);
-      return gw;
-    },
-    async connect() {
-      const c = await TestClient.connect(this.gw.url);
-      clients.push(c);
-      return c;
-    },
-  };
-}
 
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
