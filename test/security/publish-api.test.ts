@@ -95,6 +95,29 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     expect(gw.gateway.hub.publications).toBe(0);
   });
 
+  it('stops reading a chunked body at maxBodyBytes and answers 413', async () => {
+    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBodyBytes: 4096 } }, transport);
+    const chunk = new TextEncoder().encode('x'.repeat(1024));
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        // Bounded: far more than the limit, far less than would matter if the server kept reading.
+        if (++sent > 64) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const res = await fetch(`${gw.httpUrl}/api/publish`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit).catch((err: Error) => err);
+    // The server may answer before the upload ends (413) or cut the connection while it is still sending.
+    if (res instanceof Error) expect(gw.gateway.hub.publications).toBe(0);
+    else expect(res.status).toBe(413);
+    expect((await fetch(`${gw.httpUrl}/healthz`)).status).toBe(200);
+  });
+
   it('answers 429 with Retry-After when its token bucket is empty, counting one token per publication', async () => {
     gw = await startGateway({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } }, transport);
     expect((await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a.b', data: 2 }] })).status).toBe(202);
