@@ -24,6 +24,9 @@ import { OPEN, resolveWebSocket, type WebSocketLike } from './transport.js';
 export type { ClientOptions } from './options.js';
 
 
+/** What a `hello` without `limits` is taken to mean: nothing announced, nothing paced. */
+const DEFAULT_LIMITS: ServerLimits = { maxPayloadBytes: Number.MAX_SAFE_INTEGER, maxSubscriptions: Infinity, messagesPerSecond: 0, bytesPerSecond: 0, inboundMode: 'reject' };
+
 /** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
 const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
 
@@ -202,34 +205,33 @@ export class SluiceClient implements SubscriptionOwner {
   private onFrame(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket) return;
     this.heartbeat.heard();
-    let frame: Record<string, any>;
     try {
-      frame = JSON.parse(String(data));
+      const frame = JSON.parse(String(data)) as Record<string, any>;
+      switch (frame.ev) {
+        case 'msg':
+          this.subs.get(frame.ch)?.message(frame as { seq: number; data: unknown; key?: string });
+          break;
+        case 'gap':
+          this.subs.get(frame.ch)?.gap(frame as { from: number; to: number; n?: number; reason: 'dropped' });
+          break;
+        case 'ack':
+        case 'pong':
+        case 'err':
+          this.onReply(frame);
+          break;
+        case 'hello':
+          this.onHello(frame);
+          break;
+      }
     } catch (error) {
+      // An unreadable frame (or a bug) costs that frame, never the process.
       this.emitter.emit('error', { error });
-      return;
-    }
-    switch (frame.ev) {
-      case 'msg':
-        this.subs.get(frame.ch)?.message(frame as { seq: number; data: unknown; key?: string });
-        break;
-      case 'gap':
-        this.subs.get(frame.ch)?.gap(frame as { from: number; to: number; n?: number; reason: 'dropped' });
-        break;
-      case 'ack':
-      case 'pong':
-      case 'err':
-        this.onReply(frame);
-        break;
-      case 'hello':
-        this.onHello(frame);
-        break;
     }
   }
 
   private onHello(frame: Record<string, any>): void {
     clearTimeout(this.connectTimer);
-    this.limits = frame.limits as ServerLimits;
+    this.limits = { ...DEFAULT_LIMITS, ...(frame.limits as Partial<ServerLimits> | undefined) };
     this.pacer = new Pacer(this.clock, this.limits.maxPayloadBytes);
     this.pausedUntil = 0;
     this.state = 'connected';

@@ -116,6 +116,22 @@ describe('client reconnect bands', () => {
     expect(server.urls).toHaveLength(2);
   });
 
+  it('survives unreadable frames and a hello without limits', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.once('listening', resolve));
+    cleanups.push(() => new Promise((resolve) => wss.close(resolve)));
+    wss.on('connection', (ws) => {
+      for (const text of ['not json', 'null', '42', '{"ev":"msg","ch":"nobody.here","seq":1,"data":1}', '{"ev":"hello","v":1,"conn":"x"}']) ws.send(text);
+    });
+    const client = createClient(`ws://127.0.0.1:${(wss.address() as { port: number }).port}/`);
+    cleanups.push(() => client.close());
+    const errors: unknown[] = [];
+    client.on('error', ({ error }) => errors.push(error));
+    await client.connected();
+    expect(errors).toHaveLength(2); // 'not json' and 'null'; a number or an unknown channel is ignored
+    expect(client.limits?.messagesPerSecond).toBe(0);
+  });
+
   it('treats a failed attempt (nothing listening) like the backoff band', async () => {
     const server = await scriptedServer([]);
     await server.close();

@@ -111,6 +111,29 @@ describe.each(TRANSPORTS)('client resume and gaps [%s]', (transport) => {
     expect(tokens.length).toBeGreaterThanOrEqual(2); // getToken ran again before reconnecting
   });
 
+  it('is an async iterator of messages and gaps, across a reconnect', async () => {
+    const gw = await start();
+    const ws = recordingWebSocket();
+    const sub = client(gw.url, { WebSocket: ws.Impl });
+    const pub = client(gw.url);
+    const s = sub.subscribe<{ i: number }>('chat.iter');
+    await s.ready;
+    const seen: string[] = [];
+    const consuming = (async () => {
+      for await (const ev of s) {
+        seen.push(ev.type === 'message' ? `m${ev.data.i}` : `gap ${ev.from}-${ev.to}`);
+        if (seen.length === 6) break;
+      }
+    })();
+    await publishMany(pub, 'chat.iter', 3);
+    ws.sockets.at(-1)!.terminate(); // resumes with since: nothing lost, nothing twice
+    await nextEvent(sub, 'connected');
+    await publishMany(pub, 'chat.iter', 3);
+    await consuming;
+    expect(seen).toEqual(['m0', 'm1', 'm2', 'm0', 'm1', 'm2']);
+    expect(s.counters).toMatchObject({ messages: 6, gaps: 0 });
+  });
+
   it('buffers publishes made while offline and sends them once connected, in order', async () => {
     const gw = await start();
     const sub = client(gw.url);
