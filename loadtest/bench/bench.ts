@@ -38,9 +38,9 @@ const ALL_WORKLOADS: Workload[] = quick
       { id: '5k-1k', subscribers: 5000, size: 1024, satRate: 200, fixedRate: 20 },
     ];
 const WORKLOADS = pickWorkloads ? ALL_WORKLOADS.filter((w) => pickWorkloads.has(w.id)) : ALL_WORKLOADS;
-const SAT_MS = quick ? 2000 : 2500;
-const FIXED_MS = 2000;
-const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 5000 };
+const SAT_MS = 2000;
+const FIXED_MS = 1500;
+const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 4000 };
 const IDLE_CONNECTIONS = 10_000;
 /** Whole-run guard: whatever happens, the benchmark stops. */
 const HARD_LIMIT_MS = quick ? 6 * 60_000 : 13 * 60_000;
