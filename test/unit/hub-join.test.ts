@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import type { Broker, BrokerEvents, HistoryOutcome, StreamPosition } from '../../src/broker/broker.js';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import { DELIVERY, type DeliveryOutcome, type JoinOutcome, type Subscriber } from '../../src/hub/channel.js';
+import { Hub } from '../../src/hub/hub.js';
+import type { Publication } from '../../src/hub/publication.js';
+import { silentLogger } from '../helpers/gateway.js';
+
+/**
+ * The hub's splice of history and live publications, driven step by step: a broker whose history
+ * replies the test releases when it wants, and live publications injected in between — the races
+ * a real Redis produces only by chance.
+ */
+class SteppedBroker implements Broker {
+  ready = true;
+  events!: BrokerEvents;
+  readonly reads: Array<{ since: StreamPosition | undefined; answer: (o: HistoryOutcome) => void }> = [];
+  private onRead: (() => void) | undefined;
+  /** Resolves at the next history read. */
+  nextRead(): Promise<void> {
+    return new Promise((resolve) => (this.onRead = resolve));
+  }
+  start(events: BrokerEvents): void {
+    this.events = events;
+  }
+  publish(): never {
+    throw new Error('not used');
+  }
+  subscribe(): boolean {
+    return true;
+  }
+  unsubscribe(): void {}
+  history(_channel: unknown, since: StreamPosition | undefined): Promise<HistoryOutcome> {
+    return new Promise((answer) => {
+      this.reads.push({ since, answer });
+      this.onRead?.();
+    });
+  }
+  retains(): boolean {
+    return false;
+  }
+  release(): void {}
+  async close(): Promise<void> {}
+}
+
+class Recorder implements Subscriber {
+  readonly joins: JoinOutcome[] = [];
+  readonly got: Array<number | Record<string, unknown>> = [];
+  joined(outcome: JoinOutcome): void {
+    this.joins.push(outcome);
+  }
+  deliver(pub: Publication): DeliveryOutcome {
+    const frame = JSON.parse(pub.payload.toString()) as Record<string, unknown>;
+    this.got.push(frame.ev === 'msg' ? (frame.seq as number) : frame);
+    return DELIVERY.written;
+  }
+}
+
+function setup() {
+  const broker = new SteppedBroker();
+  const hub = new Hub({
+    rules: new ChannelRules(loadConfig({})),
+    maxChannels: 10,
+    prepare: (p) => p,
+    clock: () => 0,
+    broker,
+    maxJoinBuffer: 100,
+    log: silentLogger(),
+  });
+  broker.start(hub);
+  const channel = hub.channel('c')!;
+  const live = (seq: number, epoch = 'E') => hub.deliver(hub.encode(channel, epoch, seq, undefined, String(seq)));
+  const answer = (position: StreamPosition, from?: number, recovered = from !== undefined) => {
+    const read = broker.reads.shift()!;
+    const publications = recovered && from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode(channel, position.epoch, from + i, undefined, String(from + i))) : [];
+    read.answer({ ok: true, position, recovered, publications });
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  /** A subscriber live at seq 10 of epoch E. */
+  const first = async () => {
+    const s = new Recorder();
+    hub.subscribe(channel, s);
+    answer({ epoch: 'E', seq: 10 });
+    await settle();
+    return s;
+  };
+  /** The broker's link drops and comes back: the hub starts repairing. */
+  const relink = () => {
+    hub.interrupted();
+    hub.restored();
+  };
+  return { hub, broker, channel, live, answer, settle, first, relink };
+}
+
+describe('hub: joining and repairing against an asynchronous broker', () => {
+  it('splices live publications that arrive during a history read after the history, once each', async () => {
+    const { hub, channel, live, answer, settle, first } = setup();
+    const s1 = await first();
+    const s2 = new Recorder();
+    hub.subscribe(channel, s2, { epoch: 'E', seq: 5 });
+    live(11);
+    live(12);
+    answer({ epoch: 'E', seq: 11 }, 6); // the read saw 11, not yet 12
+    await settle();
+    live(13);
+    expect(s2.joins).toEqual([{ ok: true, epoch: 'E', seq: 11, recovered: true }]);
+    expect(s2.got).toEqual([6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(s1.got).toEqual([11, 12, 13]);
+  });
+
+  it('holds back live publications a joiner already got from history (history ahead of the live stream)', async () => {
+    const { hub, channel, live, answer, settle, first } = setup();
+    const s1 = await first();
+    const s2 = new Recorder();
+    hub.subscribe(channel, s2);
+    answer({ epoch: 'E', seq: 12 }); // 11 and 12 are published but not yet received here
+    await settle();
+    live(11);
+    live(12);
+    live(13);
+    expect(s2.joins[0]).toMatchObject({ seq: 12 });
+    expect(s2.got).toEqual([13]);
+    expect(s1.got).toEqual([11, 12, 13]);
+  });
+
+  it('repairs a stream after a lost link from history, holding live publications meanwhile', async () => {
+    const { broker, live, answer, settle, first, relink } = setup();
+    const s1 = await first();
+    relink();
+    expect(broker.reads[0]!.since).toEqual({ epoch: 'E', seq: 10 });
+    live(14);
+    answer({ epoch: 'E', seq: 13 }, 11);
+    await settle();
+    live(15);
+    expect(s1.got).toEqual([11, 12, 13, 14, 15]);
+  });
+
+  it('announces what history no longer holds with one unavailable gap, then goes on', async () => {
+    const { hub, live, answer, settle, first, relink } = setup();
+    const s1 = await first();
+    relink();
+    answer({ epoch: 'E', seq: 13 }, undefined, false);
+    await settle();
+    live(14);
+    expect(s1.got).toEqual([{ ev: 'gap', ch: 'c', from: 11, to: 13, n: 3, reason: 'unavailable', epoch: 'E', seq: 13 }, 14]);
+    expect(hub.notices).toBe(1);
+  });
+
+  it('announces a lost stream with a reset notice carrying the new epoch, then follows it', async () => {
+    const { live, answer, settle, first, relink } = setup();
+    const s1 = await first();
+    relink();
+    answer({ epoch: 'F', seq: 2 }, undefined, false);
+    await settle();
+    live(3, 'F');
+    live(3, 'F');
+    expect(s1.got).toEqual([{ ev: 'gap', ch: 'c', from: 11, reason: 'reset', epoch: 'F', seq: 2 }, 3]);
+  });
+
+  it('retries a repair whose history read failed, while the broker is up', async () => {
+    const { hub, broker, live, answer, settle, first } = setup();
+    const s1 = await first();
+    live(12); // 11 was missed: repair
+    const retried = broker.nextRead();
+    broker.reads.shift()!.answer({ ok: false, code: 'unavailable' });
+    await retried; // the hub's retry timer fires by itself
+    expect(broker.reads).toHaveLength(1);
+    answer({ epoch: 'E', seq: 12 }, 11);
+    await settle();
+    expect(s1.got).toEqual([11, 12]);
+    expect(hub.repairs).toBe(1);
+  });
+});
