@@ -15,7 +15,7 @@ describe('three nodes on Redis', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    nodes = await startCluster(3, redis.url, ['--channelDefaults.historySize', '2000', '--inbound.messagesPerSecond', '0', '--broker.redis.reconnectMaxMs', '250']);
+    nodes = await startCluster(3, redis.url, ['--channelDefaults.historySize', '2000', '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--broker.redis.reconnectMaxMs', '250']);
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.terminate();
@@ -76,6 +76,31 @@ describe('three nodes on Redis', () => {
     const rest = await moved.waitForCount(isMsg(ch), total - last);
     const all = [...seen, ...rest].map((m) => m.seq);
     expect(all).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+
+  it('repairs from history when Redis cuts a stalled node off as a slow pub/sub consumer', async () => {
+    const ch = 'room.slow';
+    const [a, , c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const admin = redis.client();
+    await admin.config('SET', 'client-output-buffer-limit', 'pubsub 256kb 128kb 1');
+    const sub = await connect(c);
+    await sub.subscribe(ch);
+    const pub = await connect(a);
+    c.run.child.kill('SIGSTOP'); // node C stops reading its pub/sub link
+    const big = 'x'.repeat(4000);
+    const total = 1500; // 6 MB: far past the kernel's socket buffers and the 256 kB limit
+    for (let i = 0; i < total; i += 30) {
+      for (let k = i; k < Math.min(i + 29, total - 1); k++) pub.send({ op: 'pub', ch, data: { k, big } });
+      expect(await pub.request({ op: 'pub', ch, data: { k: Math.min(i + 29, total - 1), big } })).toMatchObject({ ev: 'ack' });
+    }
+    c.run.child.kill('SIGCONT');
+    const msgs = await sub.waitForCount(isMsg(ch), total, 30_000);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(sub.frames.filter((f) => f.ev === 'gap')).toEqual([]);
+    const metrics = await (await fetch(`${c.httpUrl}/metrics`)).text();
+    // A repair happens only after a lost link (or a seq skip): Redis did cut node C off.
+    expect(Number(/^sluice_broker_repairs_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    await admin.config('SET', 'client-output-buffer-limit', 'pubsub 32mb 8mb 60');
   });
 
   it('survives Redis killed and restarted mid-run: not ready meanwhile, then every message or an explicit notice', async () => {
