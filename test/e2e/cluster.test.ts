@@ -144,7 +144,8 @@ describe('three nodes on Redis', () => {
     const after = acked.filter((a) => a.afterRestart).map((a) => a.seq);
     const lastAfter = Math.max(...after);
     for (const s of subscribers) {
-      await s.next((f) => f.ev === 'msg' && f.seq === lastAfter && sawReset(s), 15_000);
+      const notice = await s.next((f) => f.ev === 'gap' && f.reason === 'reset', 15_000);
+      await s.next((f) => f.ev === 'msg' && f.seq === lastAfter, 15_000, s.frames.indexOf(notice));
       const frames = s.frames.filter((f) => f.ch === ch && (f.ev === 'msg' || f.ev === 'gap'));
       const resetAt = frames.findIndex((f) => f.ev === 'gap' && f.reason === 'reset');
       expect(resetAt).toBeGreaterThan(0);
@@ -168,7 +169,3 @@ describe('three nodes on Redis', () => {
     }
   });
 });
-
-function sawReset(c: TestClient): boolean {
-  return c.frames.some((f) => f.ev === 'gap' && f.reason === 'reset');
-}
