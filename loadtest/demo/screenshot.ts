@@ -1,7 +1,7 @@
 /**
  * Regenerates docs/img/dashboard.png: the demo (gateway, dashboard and traffic) in this process, the
  * dashboard open in headless Chromium for --seconds (so its plots have history), then a screenshot
- * taken while a health warning shows (or 30 s later).
+ * taken while two slow consumers and a health warning show (or a minute later).
  *
  *   npx tsx loadtest/demo/screenshot.ts [--seconds 90] [--out docs/img/dashboard.png]
  */
@@ -24,8 +24,14 @@ try {
   await page.goto(`http://127.0.0.1:${gateway.port}/dashboard?key=${key}`);
   await page.waitForSelector('#status.live');
   await new Promise((resolve) => setTimeout(resolve, Number(values.seconds) * 1000));
-  // Catch a moment when a queue is full (the archiver's empties whenever a flush expires it all).
-  await page.waitForSelector('#warnings div:not(.none)', { timeout: 30_000 }).catch(() => undefined);
+  // Catch a moment with a full queue and a conflating one side by side (the archiver's queue empties
+  // whenever a flush finds it all expired, and slow clients come and go); give up after a minute.
+  await page
+    .waitForFunction(() => document.querySelectorAll('#slow-consumers tbody tr[data-id]').length >= 2 && document.querySelector('#warnings div:not(.none)') !== null, undefined, {
+      timeout: 60_000,
+      polling: 'raf',
+    })
+    .catch(() => undefined);
   mkdirSync(dirname(values.out), { recursive: true });
   await page.screenshot({ path: values.out, fullPage: true });
   console.log(`wrote ${values.out}`);

@@ -77,7 +77,7 @@ export function startTraffic(url: string, options: TrafficOptions = {}): Traffic
 
   const exchange = make({ name: 'exchange', story: 'publishes 10 symbols on market.* (conflate)', slow: false });
   for (let i = 1; i <= 2; i++) make({ name: `trader-${i}`, story: 'reads market.* at full speed', slow: false }, { onOpen: subscribeAll(market) });
-  make({ name: 'trader-slow', story: 'market.* over a 50 KB/s link: conflated to the latest price per symbol', slow: true }, { onOpen: subscribeAll(market), readBytesPerSecond: 50 * KiB });
+  make({ name: 'trader-slow', story: 'market.* over a 150 KB/s link: conflated to the latest price per symbol', slow: true }, { onOpen: subscribeAll(market), readBytesPerSecond: 150 * KiB });
 
   const devices = Array.from({ length: RATES.sensorDevices }, (_, i) => make({ name: `device-${i + 1}`, story: 'publishes readings', slow: false }));
   const faulty = [1, 2].map((i) => make({ name: `device-faulty-${i}`, story: `sends ${RATES.faultyReadings}/s into a 500/s bucket: rate_limited`, slow: true }));

@@ -52,7 +52,7 @@ describe.each(TRANSPORTS)('dashboard in headless Chromium [%s]', (transport) => 
     expect(Number(await page.locator('#stat-connections').textContent())).toBeGreaterThan(40);
     expect(await page.locator('#meta').textContent()).toContain(`transport ${transport}`);
 
-    // The trader on a 50 KB/s link falls behind the market feed within seconds of its pipe filling.
+    // The trader on a 150 KB/s link falls behind the market feed within seconds of its pipe filling.
     const traderSlow = ids.get('trader-slow');
     expect(traderSlow).toBeDefined();
     await page.waitForFunction((id) => Array.from(document.querySelectorAll<HTMLElement>('#slow-consumers tbody tr')).some((tr) => tr.dataset.id === id), traderSlow, {
