@@ -26,6 +26,11 @@ export function encodeError(code: ErrorCode, id?: RequestId, message?: string, r
   return JSON.stringify(frame);
 }
 
+/** Unsolicited: a refreshed token no longer covers this subscription, which has been removed. */
+export function encodeRevoked(ch: string): string {
+  return `{"ev":"err","code":"forbidden","ch":"${ch}","msg":"subscription revoked: the refreshed token does not cover this channel"}`;
+}
+
 export function encodeGap(ch: string, from: number, to: number, n: number, reason: ShedReason): string {
   return `{"ev":"gap","ch":"${ch}","from":${from},"to":${to},"n":${n},"reason":"${reason}"}`;
 }

@@ -30,6 +30,8 @@ export interface AuthOwner {
   readonly writer: { sendControl(text: string): void };
   sendError(code: ErrorCode, id?: RequestId, message?: string): void;
   close(name: CloseName): void;
+  /** Drops (and announces) the subscriptions for which `allowed` is false. */
+  revokeSubscriptions(allowed: (ch: string) => boolean): void;
 }
 
 /**
@@ -75,7 +77,8 @@ export class ConnectionAuth {
 
   /**
    * Replaces the token. The new one must verify and name the same subject (an anonymous
-   * connection may authenticate); until it is verified the old identity stays in force.
+   * connection may authenticate); until it is verified the old identity stays in force. Once it
+   * is, subscriptions it does not cover are revoked.
    */
   refresh(request: AuthRequest): void {
     const { verifier } = this.ctx;
@@ -103,6 +106,7 @@ export class ConnectionAuth {
         return;
       }
       this.current = result.identity;
+      owner.revokeSubscriptions((ch) => this.ctx.permissions.canSubscribe(this.current, ch) === undefined);
       if (request.id !== undefined) {
         const exp = Number.isFinite(result.identity.expiresAt) ? { exp: Math.floor(result.identity.expiresAt / 1000) } : undefined;
         owner.writer.sendControl(encodeAck(request.id, exp));

@@ -1,3 +1,4 @@
+import { describeIdentity } from '../auth/identity.js';
 import type { AdmittedClient } from '../auth/upgrade-gate.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
@@ -6,7 +7,7 @@ import type { Channel, JoinOutcome } from '../hub/channel.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
+import { encodeAck, encodeError, encodePong, encodeRevoked } from '../protocol/frames.js';
 import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../transport/transport.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
@@ -331,6 +332,17 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     }
     if (sub.joining) sub.leave = { id: request.id };
     else this.leave(sub, request.id);
+  }
+
+  revokeSubscriptions(allowed: (ch: string) => boolean): void {
+    for (const sub of [...this.subs.values()]) {
+      const ch = sub.channel.name;
+      if (sub.leave !== undefined || allowed(ch)) continue;
+      this.ctx.log.info({ conn: this.id, ip: this.ip, who: describeIdentity(this.auth.identity), ch }, 'subscription revoked');
+      if (sub.joining) sub.leave = { id: undefined };
+      else this.leave(sub, undefined);
+      this.writer.sendControl(encodeRevoked(ch));
+    }
   }
 
   private leave(sub: Subscription, id: RequestId | undefined): void {

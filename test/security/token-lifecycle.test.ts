@@ -46,6 +46,25 @@ describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
     expect(refreshing.closeCode).toBeUndefined();
   });
 
+  it('revokes subscriptions a refreshed token no longer covers, announcing each', async () => {
+    const keys = await TestKeys.generate();
+    gw = await startGateway({ auth: { keys: keys.config, namespaces: [{ pattern: 'chat.*', subscribe: 'granted', publish: 'granted' }] } }, transport);
+    const carol = await connectWithToken(gw.url, await keys.sign({ sub: 'carol', sluice: { sub: ['chat.a', 'chat.b'] } }));
+    const publisher = await connectWithToken(gw.url, await keys.sign({ sub: 'pub', sluice: { pub: ['chat.*'] } }));
+    clients.push(carol, publisher);
+    await carol.subscribe('chat.a');
+    await carol.subscribe('chat.b');
+    await carol.subscribe('misc.x');
+    expect(await carol.request({ op: 'auth', token: await keys.sign({ sub: 'carol', sluice: { sub: ['chat.b'] } }) })).toMatchObject({ ev: 'ack' });
+    expect(carol.frames.filter((f) => f.ev === 'err')).toEqual([expect.objectContaining({ code: 'forbidden', ch: 'chat.a' })]);
+    await publisher.request({ op: 'pub', ch: 'chat.a', data: 'gone' });
+    await publisher.request({ op: 'pub', ch: 'chat.b', data: 'kept' });
+    await carol.next((f) => f.ev === 'msg' && f.ch === 'chat.b');
+    expect(carol.messages('chat.a')).toHaveLength(0);
+    expect(gw.gateway.hub.get('chat.a')?.subscribers.size ?? 0).toBe(0);
+    expect(await carol.request({ op: 'unsub', ch: 'chat.a' })).toMatchObject({ code: 'not_subscribed' });
+  });
+
   it('verifies against a JWKS URL, caching the key set between connections', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     let fetches = 0;
