@@ -27,6 +27,12 @@ export interface Subscriber {
   /** Called once, before any publication is delivered (never, if the join was cancelled). */
   joined(outcome: JoinOutcome): void;
   deliver(pub: Publication): DeliveryOutcome;
+  /**
+   * The history a resuming subscriber missed, in seq order, before any later publication. Handed
+   * over whole: the subscriber writes it as its socket drains rather than through its bounded
+   * queue, so a replay larger than that queue does not cut off the client it is meant to restore.
+   */
+  replay(pubs: readonly Publication[]): void;
 }
 
 /**

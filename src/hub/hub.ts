@@ -271,10 +271,8 @@ export class Hub implements BrokerEvents {
     join.subscriber.joined({ ok: true, epoch: position.epoch, seq: position.seq, recovered: join.since === undefined ? undefined : outcome.recovered });
     // The subscriber may have left at once (an unsub that waited for this answer).
     if (join.cancelled) return;
-    for (const pub of outcome.publications) {
-      pub.frame ??= this.options.prepare(pub.payload);
-      join.subscriber.deliver(pub);
-    }
+    for (const pub of outcome.publications) pub.frame ??= this.options.prepare(pub.payload);
+    if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
     join.cursor = position.seq;
     for (const pub of join.buffer) {
       if (pub.epoch !== position.epoch || pub.seq <= join.cursor) continue;

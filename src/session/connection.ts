@@ -76,6 +76,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       stats: ctx.stats,
       clock,
       batcher: ctx.batcher,
+      replayTurnBytes: config.outbound.highWaterMarkBytes,
       owner: this,
     });
   }

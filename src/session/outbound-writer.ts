@@ -25,6 +25,8 @@ export interface WriterDeps {
   readonly stats: Stats;
   readonly clock: Clock;
   readonly batcher: WriteBatcher;
+  /** Replay bytes written per loop turn; the rest of a replay follows on later turns. */
+  readonly replayTurnBytes: number;
   readonly owner: WriterOwner;
 }
 
@@ -45,6 +47,12 @@ export class OutboundWriter {
   private closed = false;
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
+  /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
+  private replays: Array<{ readonly sub: Subscription; readonly pubs: readonly Publication[]; next: number }> = [];
+  /** Replay bytes written this loop turn. */
+  private replayTurn = 0;
+  /** A later turn will go on with the replays. */
+  private replayScheduled = false;
   /** Messages this connection's policies shed so far, by reason (observability). */
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
@@ -70,12 +78,12 @@ export class OutboundWriter {
 
   /** Nothing waits to be written. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.controlHead === this.control.length;
+    return this.queue.length === 0 && this.controlHead === this.control.length && this.replays.length === 0;
   }
 
   deliver(pub: Publication, sub: Subscription): DeliveryOutcome {
     if (this.closed) return DELIVERY.disconnected;
-    if (!this.blocked && this.queue.length === 0) {
+    if (!this.blocked && this.queue.length === 0 && this.replays.length === 0) {
       if (sub.gapCount > 0) this.writeGap(sub);
       this.writeData(pub);
       return DELIVERY.written;
@@ -89,6 +97,48 @@ export class OutboundWriter {
         this.deps.owner.slowConsumer();
         return DELIVERY.disconnected;
     }
+  }
+
+  /**
+   * Writes a resume replay as the socket allows and keeps the rest for later drains. The
+   * publications are already held by the channel's history (bounded by its size), so they do not
+   * count against the queue's limits: a replay larger than the queue — the usual case after a
+   * slow-consumer disconnect — must not cut off again the client it restores. Live messages that
+   * arrive meanwhile queue behind it, under the channel's policy as usual.
+   */
+  replay(pubs: readonly Publication[], sub: Subscription): void {
+    if (this.closed || pubs.length === 0) return;
+    this.replays.push({ sub, pubs, next: 0 });
+    if (!this.blocked) this.pumpReplays();
+  }
+
+  /** Goes on with the replays on a later loop turn (their per-turn share was written). */
+  continueWriting(): void {
+    this.replayScheduled = false;
+    if (this.closed || this.blocked) return; // a drain resumes a blocked socket
+    this.flush();
+  }
+
+  /**
+   * Writes replays while the socket takes them, a bounded share per loop turn so that a large
+   * replay never sits whole in user space; true when none is left.
+   */
+  private pumpReplays(): boolean {
+    while (!this.blocked && this.replays.length > 0) {
+      if (this.replayTurn >= this.deps.replayTurnBytes) {
+        if (!this.replayScheduled) {
+          this.replayScheduled = true;
+          this.deps.batcher.continueLater(this);
+        }
+        return false;
+      }
+      const replay = this.replays[0]!;
+      const pub = replay.pubs[replay.next++]!;
+      this.replayTurn += pub.bytes;
+      this.writeData(pub);
+      if (replay.next === replay.pubs.length) this.replays.shift();
+    }
+    return this.replays.length === 0;
   }
 
   /** Queues a control frame (ack, error, pong) ahead of all data. */
@@ -122,10 +172,12 @@ export class OutboundWriter {
     this.queue.clear();
     this.control = [];
     this.controlHead = 0;
+    this.replays = [];
   }
 
-  /** Forgets the gap account of a subscription that is going away. */
+  /** Forgets the gap account and any pending replay of a subscription that is going away. */
   forget(sub: Subscription): void {
+    if (this.replays.length > 0) this.replays = this.replays.filter((r) => r.sub !== sub);
     if (sub.gapCount > 0) {
       sub.resetGap();
       this.pendingGaps--;
@@ -134,6 +186,7 @@ export class OutboundWriter {
 
   uncork(): void {
     this.corked = false;
+    this.replayTurn = 0;
     this.deps.socket.uncork();
   }
 
@@ -146,6 +199,8 @@ export class OutboundWriter {
       this.control = [];
       this.controlHead = 0;
     }
+    // Queued data may include later messages of a replaying channel: it waits for the replays.
+    if (!this.pumpReplays()) return;
     const now = this.deps.clock();
     while (!this.blocked) {
       const pub = this.queue.shift(now);

@@ -24,7 +24,10 @@ export class Subscription implements Subscriber {
 
   constructor(
     readonly channel: Channel,
-    private readonly sink: { deliver(pub: Publication, sub: Subscription): DeliveryOutcome },
+    private readonly sink: {
+      deliver(pub: Publication, sub: Subscription): DeliveryOutcome;
+      replay(pubs: readonly Publication[], sub: Subscription): void;
+    },
     /** The id of the `sub` request, to answer it. */
     readonly requestId: RequestId | undefined = undefined,
     private readonly owner: JoinSink | undefined = undefined,
@@ -37,6 +40,10 @@ export class Subscription implements Subscriber {
 
   deliver(pub: Publication): DeliveryOutcome {
     return this.sink.deliver(pub, this);
+  }
+
+  replay(pubs: readonly Publication[]): void {
+    this.sink.replay(pubs, this);
   }
 
   noteShed(seq: number, reason: ShedReason): void {

@@ -1,6 +1,8 @@
 /** Something holding a corked socket that must be uncorked once the current loop turn's writes are done. */
 export interface Corked {
   uncork(): void;
+  /** Called on a later loop turn, when asked for with `continueLater`. */
+  continueWriting(): void;
 }
 
 /**
@@ -24,6 +26,24 @@ export class WriteBatcher {
     if (!this.scheduled) {
       this.scheduled = true;
       process.nextTick(this.flush);
+    }
+  }
+
+  private continuing: Corked[] = [];
+  private continueScheduled = false;
+  private readonly resume = (): void => {
+    this.continueScheduled = false;
+    const batch = this.continuing;
+    this.continuing = [];
+    for (const item of batch) item.continueWriting();
+  };
+
+  /** Calls `continueWriting` once I/O has had its turn (one setImmediate for all). */
+  continueLater(item: Corked): void {
+    this.continuing.push(item);
+    if (!this.continueScheduled) {
+      this.continueScheduled = true;
+      setImmediate(this.resume);
     }
   }
 }

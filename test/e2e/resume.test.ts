@@ -39,6 +39,37 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
     expect(msgs.map((m) => m.data)).toEqual(msgs.map((m) => m.seq));
   });
 
+  it('resumes after a slow-consumer disconnect even when the replay is far larger than the queue', async () => {
+    gw = await startGateway(
+      {
+        inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
+        outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 64, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
+        channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 5000 }],
+      },
+      transport,
+    );
+    const publisher = await connect();
+    const slow = await connect();
+    const ack = await slow.subscribe('chat.big');
+    slow.tcp.pause();
+    const total = 3000;
+    const pad = 'r'.repeat(4000);
+    for (let i = 1; i <= total; i++) publisher.send({ op: 'pub', ch: 'chat.big', data: { i, pad } });
+    await publisher.request({ op: 'ping' });
+    slow.tcp.resume();
+    expect(await slow.closed()).toBe(4100);
+    const seen = slow.messages('chat.big').map((m) => m.seq as number);
+    const lastSeen = seen.length > 0 ? seen[seen.length - 1]! : 0;
+    expect(total - lastSeen).toBeGreaterThan(64); // the replay is larger than the whole queue
+
+    const again = await connect();
+    const reply = await again.request({ op: 'sub', ch: 'chat.big', since: { epoch: ack.epoch, seq: lastSeen } });
+    expect(reply).toMatchObject({ ev: 'ack', recovered: true, seq: total });
+    const msgs = await again.waitForCount((f) => f.ev === 'msg', total - lastSeen, 30_000);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total - lastSeen }, (_, i) => lastSeen + 1 + i));
+    expect(again.closeCode).toBeUndefined();
+  });
+
   it('answers recovered:false when the position is older than the history', async () => {
     gw = await startGateway({ channels: [{ pattern: 'chat.*', historySize: 10 }] }, transport);
     const publisher = await connect();

@@ -55,6 +55,9 @@ class Recorder implements Subscriber {
     this.got.push(frame.ev === 'msg' ? (frame.seq as number) : frame);
     return DELIVERY.written;
   }
+  replay(pubs: readonly Publication[]): void {
+    for (const pub of pubs) this.deliver(pub);
+  }
 }
 
 function setup() {

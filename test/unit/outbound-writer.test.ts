@@ -49,7 +49,7 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     drained: () => void events.drained++,
   };
   const stats = new Stats();
-  const writer = new OutboundWriter({ socket, limits, controlLimit, stats, clock: () => 0, batcher: new WriteBatcher(), owner });
+  const writer = new OutboundWriter({ socket, limits, controlLimit, stats, clock: () => 0, batcher: new WriteBatcher(), owner, replayTurnBytes: 1e9 });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {
@@ -61,7 +61,18 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     sub!.deliver(pub);
   };
   const frames = () => socket.written.map((t) => JSON.parse(t) as Record<string, unknown>);
-  return { socket, writer, events, publish, frames, stats };
+  const replay = (from: number, to: number) => {
+    const pubs = [];
+    for (let s = from; s <= to; s++) {
+      const payload = encodeMessage('ch', s, undefined, String(s));
+      const pub = new Publication(channel, s, undefined, undefined, payload, 0);
+      pub.frame = payload;
+      pubs.push(pub);
+    }
+    seq = to;
+    sub!.replay(pubs);
+  };
+  return { socket, writer, events, publish, frames, stats, replay };
 }
 
 describe('OutboundWriter', () => {
@@ -133,6 +144,18 @@ describe('OutboundWriter', () => {
     socket.full = true;
     for (let i = 0; i < 6; i++) writer.sendControl(`{"ev":"pong","id":${i}}`);
     expect(events.slow).toBe(1);
+  });
+
+  it('writes a resume replay outside the queue limits, ahead of later messages', () => {
+    const { socket, writer, publish, replay, frames, events } = setup('disconnect');
+    socket.full = true;
+    publish(); // written; socket now full
+    replay(2, 50); // 49 messages: far more than the queue's 3
+    publish(); // live message after the replay
+    expect(events.slow).toBe(0);
+    socket.full = false;
+    writer.onDrain();
+    expect(frames().map((f) => f.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
   });
 
   it('tells its owner when everything queued has been written', () => {
