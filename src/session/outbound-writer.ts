@@ -48,7 +48,7 @@ export class OutboundWriter {
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
   /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
-  private replays: Array<{ readonly sub: Subscription; readonly pubs: readonly Publication[]; next: number }> = [];
+  private replays: Array<{ readonly sub: Subscription; readonly pubs: Publication[]; next: number }> = [];
   /** Replay bytes written this loop turn. */
   private replayTurn = 0;
   /** A later turn will go on with the replays. */
@@ -83,10 +83,15 @@ export class OutboundWriter {
 
   deliver(pub: Publication, sub: Subscription): DeliveryOutcome {
     if (this.closed) return DELIVERY.disconnected;
-    if (!this.blocked && this.queue.length === 0 && this.replays.length === 0) {
-      if (sub.gapCount > 0) this.writeGap(sub);
-      this.writeData(pub);
-      return DELIVERY.written;
+    if (this.replays.length === 0) {
+      if (!this.blocked && this.queue.length === 0) {
+        if (sub.gapCount > 0) this.writeGap(sub);
+        this.writeData(pub);
+        return DELIVERY.written;
+      }
+    } else {
+      const replay = this.replays.find((r) => r.sub === sub);
+      if (replay !== undefined) return this.extendReplay(replay, pub);
     }
     switch (this.queue.push(pub, this.deps.clock())) {
       case 'queued':
@@ -108,8 +113,23 @@ export class OutboundWriter {
    */
   replay(pubs: readonly Publication[], sub: Subscription): void {
     if (this.closed || pubs.length === 0) return;
-    this.replays.push({ sub, pubs, next: 0 });
+    this.replays.push({ sub, pubs: pubs.slice(), next: 0 });
     if (!this.blocked) this.pumpReplays();
+  }
+
+  /**
+   * A live message of a channel still replaying follows its replay (it is in the channel's history
+   * too, like the replay itself). A client more than a whole history behind cannot catch up
+   * without loss: it is cut off as a slow consumer, to resume again.
+   */
+  private extendReplay(replay: { readonly sub: Subscription; readonly pubs: Publication[]; next: number }, pub: Publication): DeliveryOutcome {
+    if (replay.pubs.length - replay.next >= Math.max(1, replay.sub.channel.settings.historySize)) {
+      this.deps.owner.slowConsumer();
+      return DELIVERY.disconnected;
+    }
+    replay.pubs.push(pub);
+    if (!this.blocked) this.pumpReplays();
+    return DELIVERY.queued;
   }
 
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */

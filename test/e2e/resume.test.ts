@@ -63,10 +63,14 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
     expect(total - lastSeen).toBeGreaterThan(64); // the replay is larger than the whole queue
 
     const again = await connect();
-    const reply = await again.request({ op: 'sub', ch: 'chat.big', since: { epoch: ack.epoch, seq: lastSeen } });
-    expect(reply).toMatchObject({ ev: 'ack', recovered: true, seq: total });
-    const msgs = await again.waitForCount((f) => f.ev === 'msg', total - lastSeen, 30_000);
-    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total - lastSeen }, (_, i) => lastSeen + 1 + i));
+    const reply = again.request({ op: 'sub', ch: 'chat.big', since: { epoch: ack.epoch, seq: lastSeen } });
+    // Publishing goes on at full speed while the replay drains: more than the queue holds.
+    const more = 1000;
+    for (let i = 1; i <= more; i++) publisher.send({ op: 'pub', ch: 'chat.big', data: { i: total + i, pad } });
+    expect(await reply).toMatchObject({ ev: 'ack', recovered: true });
+    const expected = total + more - lastSeen;
+    const msgs = await again.waitForCount((f) => f.ev === 'msg', expected, 30_000);
+    expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: expected }, (_, i) => lastSeen + 1 + i));
     expect(again.closeCode).toBeUndefined();
   });
 
