@@ -101,7 +101,7 @@ describe('three nodes on Redis', () => {
     // A repair happens only after a lost link (or a seq skip): Redis did cut node C off.
     expect(Number(/^sluice_broker_repairs_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     await admin.config('SET', 'client-output-buffer-limit', 'pubsub 32mb 8mb 60');
-  });
+  }, 90_000);
 
   it('survives Redis killed and restarted mid-run: not ready meanwhile, then every message or an explicit notice', async () => {
     const ch = 'room.kill';
@@ -167,5 +167,5 @@ describe('three nodes on Redis', () => {
       expect(newSeqs).toEqual(Array.from({ length: newSeqs.length }, (_, i) => start + 1 + i));
       for (const seq of after) if (seq > start) expect(newSeqs).toContain(seq);
     }
-  });
+  }, 90_000);
 });
