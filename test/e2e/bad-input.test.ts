@@ -1,20 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
   let gw: TestGateway;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-  });
-  const connect = async () => {
-    const c = await TestClient.connect(gw.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = h.connect;
 
   /** A bystander subscribed to a channel; after each attack it must still receive. */
   async function bystander() {
@@ -31,7 +23,7 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
 
   it('answers each malformed frame with its documented error, and others carry on', async () => {
     // A strike limit above the number of cases: the limit itself is tested below.
-    gw = await startGateway({ inbound: { invalidFrameStrikes: 100 } }, transport);
+    gw = await h.start({ inbound: { invalidFrameStrikes: 100 } });
     const stillFine = await bystander();
     const bad = await connect();
     const cases: Array<[string, string]> = [
@@ -60,20 +52,20 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
   });
 
   it('echoes the id of a bad request when it can be read', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const c = await connect();
     expect(await c.request({ op: 'sub', ch: 'bad name!' })).toMatchObject({ ev: 'err', code: 'bad_channel', id: 1 });
   });
 
   it('refuses binary frames', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const c = await connect();
     c.ws.send(Buffer.from('{"op":"ping"}'));
     expect(await c.next((f) => f.ev === 'err')).toMatchObject({ code: 'binary_unsupported' });
   });
 
   it('closes 4000 after repeated invalid frames', async () => {
-    gw = await startGateway({ inbound: { invalidFrameStrikes: 5 } }, transport);
+    gw = await h.start({ inbound: { invalidFrameStrikes: 5 } });
     const stillFine = await bystander();
     const c = await connect();
     for (let i = 0; i < 10; i++) c.send('garbage');
@@ -83,7 +75,7 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
   });
 
   it('closes 1009 on an oversize frame', async () => {
-    gw = await startGateway({ limits: { maxPayloadBytes: 1024 } }, transport);
+    gw = await h.start({ limits: { maxPayloadBytes: 1024 } });
     const stillFine = await bystander();
     const c = await connect();
     c.send({ op: 'pub', ch: 'chat.x', data: 'z'.repeat(2000) });
@@ -93,7 +85,7 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
   });
 
   it('survives a flood of pings: rate limited, then closed 4101', async () => {
-    gw = await startGateway({ inbound: { messagesPerSecond: 100, messagesBurst: 100 } }, transport);
+    gw = await h.start({ inbound: { messagesPerSecond: 100, messagesBurst: 100 } });
     const stillFine = await bystander();
     const c = await connect();
     for (let i = 0; i < 5000; i++) c.send('{"op":"ping"}');
@@ -103,7 +95,7 @@ describe.each(TRANSPORTS)('bad input [%s]', (transport) => {
   });
 
   it('cuts off a client that never reads its replies (bounded control lane)', async () => {
-    gw = await startGateway({ inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, outbound: { controlQueueMessages: 16 } }, transport);
+    gw = await h.start({ inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, outbound: { controlQueueMessages: 16 } });
     const stillFine = await bystander();
     const c = await connect();
     c.tcp.pause();

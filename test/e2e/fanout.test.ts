@@ -1,30 +1,22 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('fan-out [%s]', (transport) => {
   let gw: TestGateway;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-  });
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(gw.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = h.connect;
 
   it('greets with hello carrying the limits', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const c = await connect();
     const hello = await c.next((f) => f.ev === 'hello');
     expect(hello).toMatchObject({ v: 1, limits: { maxPayloadBytes: 65536 } });
   });
 
   it('delivers every publication to every subscriber, complete and in seq order', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const subscribers = await Promise.all(Array.from({ length: 50 }, connect));
     await Promise.all(subscribers.map((s) => s.subscribe('chat.room1')));
     const publisher = await connect();
@@ -40,7 +32,7 @@ describe.each(TRANSPORTS)('fan-out [%s]', (transport) => {
   });
 
   it('forwards data byte for byte and echoes the key', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const sub = await connect();
     await sub.subscribe('market.BTC');
     const raw: string[] = [];
@@ -52,7 +44,7 @@ describe.each(TRANSPORTS)('fan-out [%s]', (transport) => {
   });
 
   it('stops delivering after unsub and releases the subscription', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const sub = await connect();
     await sub.subscribe('chat.a');
     await sub.subscribe('chat.b');

@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
   let gw: TestGateway;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-  });
-  const connect = async () => {
-    const c = await TestClient.connect(gw.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = h.connect;
 
   it('rejects frames over the message rate with rate_limited and retryMs, then closes 4101', async () => {
-    gw = await startGateway({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 10, strikeWindowMs: 60_000 } }, transport);
+    gw = await h.start({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 10, strikeWindowMs: 60_000 } });
     const publisher = await connect();
     const watcher = await connect();
     await watcher.subscribe('sensor.d1');
@@ -39,7 +31,7 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
   });
 
   it('limits bytes per second as well as messages', async () => {
-    gw = await startGateway({ limits: { maxPayloadBytes: 4096 }, inbound: { bytesPerSecond: 1, bytesBurst: 10_000, messagesPerSecond: 0 } }, transport);
+    gw = await h.start({ limits: { maxPayloadBytes: 4096 }, inbound: { bytesPerSecond: 1, bytesBurst: 10_000, messagesPerSecond: 0 } });
     const publisher = await connect();
     const big = 'y'.repeat(3000);
     const replies = [];
@@ -49,7 +41,7 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
   });
 
   it.skipIf(transport === 'uws')('pause mode loses nothing: reading stops until tokens refill', async () => {
-    gw = await startGateway({ inbound: { mode: 'pause', messagesPerSecond: 2000, messagesBurst: 50 } }, transport);
+    gw = await h.start({ inbound: { mode: 'pause', messagesPerSecond: 2000, messagesBurst: 50 } });
     const subscriber = await connect();
     await subscriber.subscribe('sensor.p');
     const publisher = await connect();

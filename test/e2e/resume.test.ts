@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
   let gw: TestGateway;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-  });
-  const connect = async () => {
-    const c = await TestClient.connect(gw.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = h.connect;
 
   it('replays exactly what was missed, then live messages, with no gap and no duplicate', async () => {
-    gw = await startGateway({ channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 1000 }] }, transport);
+    gw = await h.start({ channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 1000 }] });
     const publisher = await connect();
     const first = await connect();
     const ack = await first.subscribe('chat.room1');
@@ -40,14 +32,12 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
   });
 
   it('resumes after a slow-consumer disconnect even when the replay is far larger than the queue', async () => {
-    gw = await startGateway(
+    gw = await h.start(
       {
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 64, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
         channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 5000 }],
-      },
-      transport,
-    );
+      });
     const publisher = await connect();
     const slow = await connect();
     const ack = await slow.subscribe('chat.big');
@@ -75,7 +65,7 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
   });
 
   it('answers recovered:false when the position is older than the history', async () => {
-    gw = await startGateway({ channels: [{ pattern: 'chat.*', historySize: 10 }] }, transport);
+    gw = await h.start({ channels: [{ pattern: 'chat.*', historySize: 10 }] });
     const publisher = await connect();
     const sub = await connect();
     const ack = await sub.subscribe('chat.small');
@@ -91,7 +81,7 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
   });
 
   it('answers recovered:false for another epoch (history lost) and for a future seq', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     const sub = await connect();
     const ack = await sub.subscribe('chat.e');
     await sub.request({ op: 'unsub', ch: 'chat.e' });
@@ -101,7 +91,7 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
   });
 
   it('forgets history after its TTL', async () => {
-    gw = await startGateway({ channels: [{ pattern: 'ttl.*', historySize: 100, historyTtlMs: 1 }] }, transport);
+    gw = await h.start({ channels: [{ pattern: 'ttl.*', historySize: 100, historyTtlMs: 1 }] });
     const pub = await connect();
     const sub = await connect();
     const ack = await sub.subscribe('ttl.a');

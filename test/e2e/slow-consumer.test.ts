@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SlowConsumerPolicy } from '../../src/flow/policy.js';
-import { TestClient, type Frame } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { Frame } from '../helpers/client.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 const MAX_QUEUE_BYTES = 64 * 1024;
@@ -34,27 +35,17 @@ function accountFor(frames: Frame[], ch: string, total: number): { received: num
 
 describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
   let gw: TestGateway;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-  });
+  const h = gatewayHarness(transport);
 
   async function scenario(policy: SlowConsumerPolicy, keys = 0, heartbeatMs = 15_000, resumeSlowWhenPublished = false) {
-    gw = await startGateway(
+    gw = await h.start(
       {
         heartbeat: { intervalMs: heartbeatMs, idleTimeoutMs: 60_000 },
         outbound: { maxQueueBytes: MAX_QUEUE_BYTES, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         channels: [{ pattern: 'feed.*', policy, historySize: 0 }],
-      },
-      transport,
-    );
-    const connect = async () => {
-      const c = await TestClient.connect(gw.url);
-      clients.push(c);
-      return c;
-    };
+      });
+    const connect = h.connect;
     const slow = await connect();
     const fast = await Promise.all([connect(), connect()]);
     await slow.subscribe('feed.x');
@@ -148,18 +139,15 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
   });
 
   it('soft limit: a lossy subscriber that stays far behind too long is closed 4100 anyway', async () => {
-    gw = await startGateway(
+    gw = await h.start(
       {
         heartbeat: { intervalMs: 100, idleTimeoutMs: 60_000 },
         outbound: { maxQueueBytes: MAX_QUEUE_BYTES, softQueueBytes: 16 * 1024, softLimitMs: 50, highWaterMarkBytes: 16 * 1024 },
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
-      },
-      transport,
-    );
-    const slow = await TestClient.connect(gw.url);
-    const publisher = await TestClient.connect(gw.url);
-    clients.push(slow, publisher);
+      });
+    const slow = await h.connect();
+    const publisher = await h.connect();
     await slow.subscribe('feed.soft');
     slow.tcp.pause();
     for (let i = 0; i < TOTAL; i++) publisher.send({ op: 'pub', ch: 'feed.soft', data: { i, pad: PAYLOAD } });
@@ -173,17 +161,14 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
   });
 
   it('maxAgeMs: messages that waited too long are shed as expired', async () => {
-    gw = await startGateway(
+    gw = await h.start(
       {
         outbound: { maxQueueBytes: 4 * 1024 * 1024, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         channels: [{ pattern: 'px.*', policy: 'drop-oldest', maxAgeMs: 1, historySize: 0 }],
-      },
-      transport,
-    );
-    const slow = await TestClient.connect(gw.url);
-    const publisher = await TestClient.connect(gw.url);
-    clients.push(slow, publisher);
+      });
+    const slow = await h.connect();
+    const publisher = await h.connect();
     await slow.subscribe('px.a');
     slow.tcp.pause();
     const n = TOTAL;

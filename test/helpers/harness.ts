@@ -1,0 +1,35 @@
+import { afterEach } from 'vitest';
+import { TestClient } from './client.js';
+import { startGateway, type TestGateway } from './gateway.js';
+import type { TransportName } from './transports.js';
+
+type Overrides = Parameters<typeof startGateway>[0];
+
+/**
+ * The gateways and clients of one suite, released after every test: clients terminated,
+ * gateways shut down (shutdown is idempotent, so a test may stop its gateway itself).
+ */
+export function gatewayHarness(transport: TransportName) {
+  const gateways: TestGateway[] = [];
+  const clients: TestClient[] = [];
+  let current: TestGateway | undefined;
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    for (const g of gateways.splice(0)) await g.stop();
+    current = undefined;
+  });
+  return {
+    /** Starts a gateway on this suite's transport; `connect` targets the latest one. */
+    async start(overrides: Overrides = {}): Promise<TestGateway> {
+      current = await startGateway(overrides, transport);
+      gateways.push(current);
+      return current;
+    },
+    /** Opens a client to the latest gateway; it is closed after the test. */
+    connect: async (): Promise<TestClient> => {
+      const client = await TestClient.connect(current!.url);
+      clients.push(client);
+      return client;
+    },
+  };
+}
