@@ -13,7 +13,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { freePort } from './server-process.js';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -37,14 +38,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HAS_TASKSET = spawnSync('taskset', ['-V']).status === 0;
 const PAGE = 4096;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A client frame: text, masked (clients must mask). */
 function clientFrame(text: string): Buffer {

@@ -1,9 +1,9 @@
-import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { afterEach } from 'vitest';
 import { createClient, type ClientOptions, type SluiceClient } from '../../src/client/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+export { freePort } from '../helpers/ports.js';
 import type { ClientEvents } from '../../src/client/events.js';
 import type { WebSocketConstructor } from '../../src/client/transport.js';
 
@@ -44,17 +44,6 @@ export function nextEvent<E extends keyof ClientEvents>(
   });
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (bind port 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A promise plus its resolver, for gates a test opens when it is ready. */
 export function gate(): { promise: Promise<void>; open: () => void } {

@@ -1,25 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { runCli, waitForLog, type CliRun } from '../helpers/process.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
   let gw: TestGateway | undefined;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-    gw = undefined;
-  });
-  const connect = async () => {
-    const c = await TestClient.connect(gw!.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = () => h.connect();
 
   it('serves /healthz, /readyz and /metrics on the WebSocket port', async () => {
-    gw = await startGateway({}, transport);
+    gw = await h.start();
     const c = await connect();
     await c.subscribe('chat.m');
     await c.request({ op: 'pub', ch: 'chat.m', data: 1 });
@@ -44,7 +36,7 @@ describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
   });
 
   it('refuses connections over the limit with 503 before the upgrade', async () => {
-    gw = await startGateway({ limits: { maxConnections: 2 } }, transport);
+    gw = await h.start({ limits: { maxConnections: 2 } });
     await connect();
     await connect();
     await expect(connect()).rejects.toThrow('HTTP 503');
@@ -52,7 +44,7 @@ describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
   });
 
   it('cuts peers that stop answering with 4103 (idle timeout)', async () => {
-    gw = await startGateway({ heartbeat: { intervalMs: 100, idleTimeoutMs: 300 } }, transport);
+    gw = await h.start({ heartbeat: { intervalMs: 100, idleTimeoutMs: 300 } });
     const alive = await connect();
     const dead = await connect();
     dead.tcp.pause(); // cannot read pings, so it never answers
@@ -65,7 +57,7 @@ describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
   });
 
   it('shuts down gracefully: readyz fails, queued messages are flushed, clients get 4200', async () => {
-    gw = await startGateway({ shutdown: { drainTimeoutMs: 5000 } }, transport);
+    gw = await h.start({ shutdown: { drainTimeoutMs: 5000 } });
     const subs = await Promise.all([connect(), connect(), connect()]);
     for (const s of subs) await s.subscribe('chat.bye');
     const pub = await connect();
@@ -82,7 +74,7 @@ describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
   });
 
   it('closes non-reading clients when the drain timeout passes', async () => {
-    gw = await startGateway({ shutdown: { drainTimeoutMs: 200 }, inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, outbound: { highWaterMarkBytes: 16 * 1024 } }, transport);
+    gw = await h.start({ shutdown: { drainTimeoutMs: 200 }, inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, outbound: { highWaterMarkBytes: 16 * 1024 } });
     const stuck = await connect();
     await stuck.subscribe('chat.stuck');
     stuck.tcp.pause();

@@ -1,4 +1,5 @@
 import { afterEach } from 'vitest';
+import type { ClientOptions } from 'ws';
 import { TestClient } from './client.js';
 import { startGateway, type TestGateway } from './gateway.js';
 import type { TransportName } from './transports.js';
@@ -26,8 +27,8 @@ export function gatewayHarness(transport: TransportName) {
       return current;
     },
     /** Opens a client to the latest gateway; it is closed after the test. */
-    connect: async (): Promise<TestClient> => {
-      const client = await TestClient.connect(current!.url);
+    connect: async (options?: ClientOptions): Promise<TestClient> => {
+      const client = await TestClient.connect(current!.url, options);
       clients.push(client);
       return client;
     },

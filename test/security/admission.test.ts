@@ -1,27 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { TestClient } from '../helpers/client.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../helpers/until.js';
 import { refusedUpgrade } from '../helpers/upgrade.js';
 
 describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
   let gw: TestGateway | undefined;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-    gw = undefined;
-  });
-  const connect = async (headers: Record<string, string> = {}): Promise<TestClient> => {
-    const c = await TestClient.connect(gw!.url, { headers });
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = (headers: Record<string, string> = {}): Promise<TestClient> => h.connect({ headers });
   const from = (ip: string) => ({ 'X-Forwarded-For': ip });
 
   it('refuses the connection over limits.maxConnections with 503 + Retry-After before the upgrade, and admits again once one leaves', async () => {
-    gw = await startGateway({ limits: { maxConnections: 20 }, admission: { retryAfterSec: 3 } }, transport);
+    gw = await h.start({ limits: { maxConnections: 20 }, admission: { retryAfterSec: 3 } });
     const admitted = await Promise.all(Array.from({ length: 20 }, () => connect()));
     const refused = await refusedUpgrade(gw.url);
     expect(refused.status).toBe(503);
@@ -36,7 +28,7 @@ describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
   });
 
   it('ignores X-Forwarded-For without trustProxy: per-IP limits count the socket address', async () => {
-    gw = await startGateway({ admission: { maxConnectionsPerIp: 2 } }, transport);
+    gw = await h.start({ admission: { maxConnectionsPerIp: 2 } });
     await connect(from('198.51.100.1'));
     await connect(from('198.51.100.2'));
     const refused = await refusedUpgrade(gw.url, { headers: from('198.51.100.3') });
@@ -45,7 +37,7 @@ describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
   });
 
   it('with trustProxy, limits connections per X-Forwarded-For client', async () => {
-    gw = await startGateway({ admission: { maxConnectionsPerIp: 2, trustProxy: true } }, transport);
+    gw = await h.start({ admission: { maxConnectionsPerIp: 2, trustProxy: true } });
     await connect(from('198.51.100.1'));
     await connect(from('203.0.113.9, 198.51.100.1'));
     expect((await refusedUpgrade(gw.url, { headers: from('198.51.100.1') })).status).toBe(503);
@@ -54,7 +46,7 @@ describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
   });
 
   it('limits new connections per second per client with 429 + Retry-After', async () => {
-    gw = await startGateway({ admission: { connectRatePerIp: 0.01, connectBurstPerIp: 3, trustProxy: true } }, transport);
+    gw = await h.start({ admission: { connectRatePerIp: 0.01, connectBurstPerIp: 3, trustProxy: true } });
     for (let i = 0; i < 3; i++) (await connect(from('192.0.2.50'))).close();
     const refused = await refusedUpgrade(gw.url, { headers: from('192.0.2.50') });
     expect(refused.status).toBe(429);

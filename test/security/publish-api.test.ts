@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient, type Frame } from '../helpers/client.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { describe, expect, it } from 'vitest';
+import type { Frame, TestClient } from '../helpers/client.js';
+import type { TestGateway } from '../helpers/gateway.js';
+import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../helpers/until.js';
 
@@ -18,17 +19,8 @@ interface Report {
 
 describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   let gw: TestGateway | undefined;
-  const clients: TestClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await gw?.stop();
-    gw = undefined;
-  });
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(gw!.url);
-    clients.push(c);
-    return c;
-  };
+  const h = gatewayHarness(transport);
+  const connect = (): Promise<TestClient> => h.connect();
   const post = (path: string, body: unknown, headers: Record<string, string> = { Authorization: `Bearer ${KEY}` }) =>
     fetch(`${gw!.httpUrl}${path}`, {
       method: 'POST',
@@ -37,7 +29,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     });
 
   it('publishes to subscribers, server-only channels included, and answers 202 with a report', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY] }, auth: { namespaces: [{ pattern: 'news.*', publish: 'server' }] } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY] }, auth: { namespaces: [{ pattern: 'news.*', publish: 'server' }] } });
     const subs = [await connect(), await connect()];
     for (const s of subs) await s.subscribe('news.headlines');
     const res = await post('/api/publish', { ch: 'news.headlines', data: { title: 'hello' }, key: 'k1' });
@@ -52,7 +44,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('refuses bad keys with 401 and is 404 when off', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } });
     const body = { ch: 'a.b', data: 1 };
     expect((await post('/api/publish', body, {})).status).toBe(401);
     expect((await post('/api/publish', body, { Authorization: `Bearer ${KEY.slice(0, -1)}x` })).status).toBe(401);
@@ -61,7 +53,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     expect((await post('/api/publish', body, { 'X-Api-Key': 'second-key-for-rotation-xx' })).status).toBe(202);
     expect((await fetch(`${gw.httpUrl}/api/publish`, { headers: { Authorization: `Bearer ${KEY}` } })).status).toBe(405);
     await gw.stop();
-    gw = await startGateway({}, transport);
+    gw = await h.start({});
     expect((await post('/api/publish', body)).status).toBe(404);
   });
 
@@ -75,14 +67,14 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     ['an empty key', { ch: 'a.b', data: 1, key: '' }, /^key: /],
     ['oversized data', { ch: 'a.b', data: 'x'.repeat(70_000) }, /^data: larger than limits.maxPayloadBytes/],
   ])('answers 400 naming the field for %s', async (_name, body, message) => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY] } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY] } });
     const res = await post('/api/publish', body);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toMatch(message);
   });
 
   it('answers 400 naming the entry of a bad batch, 413 for a huge body, 415 for another content type', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBatch: 3, maxBodyBytes: 4096 } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY], maxBatch: 3, maxBodyBytes: 4096 } });
     const bad = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a..b/', data: 1 }] });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^publications\.1\.ch: /);
@@ -96,7 +88,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('stops reading a chunked body at maxBodyBytes and answers 413', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY], maxBodyBytes: 4096 } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY], maxBodyBytes: 4096 } });
     const chunk = new TextEncoder().encode('x'.repeat(1024));
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
@@ -119,7 +111,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('answers 429 with Retry-After when its token bucket is empty, counting one token per publication', async () => {
-    gw = await startGateway({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } }, transport);
+    gw = await h.start({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } });
     expect((await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a.b', data: 2 }] })).status).toBe(202);
     const refused = await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 3 }, { ch: 'a.b', data: 4 }] });
     expect(refused.status).toBe(429);
@@ -129,12 +121,12 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('answers 503 with Retry-After while outbound queues hold more than overloadQueuedBytes', async () => {
-    gw = await startGateway({
+    gw = await h.start({
       httpApi: { apiKeys: [KEY], overloadQueuedBytes: 1024 },
       outbound: { highWaterMarkBytes: 16 * 1024, softQueueBytes: 0 },
       inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
       channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
-    }, transport);
+    });
     const stalled = await connect();
     await stalled.subscribe('feed.x');
     stalled.tcp.pause();
@@ -149,11 +141,11 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('reports written, queued and shed per publication, matching the gaps subscribers see', async () => {
-    gw = await startGateway({
+    gw = await h.start({
       httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
       outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
       channels: [{ pattern: 'feed.*', policy: 'drop-newest', historySize: 0 }],
-    }, transport);
+    });
     const reading = await connect();
     const stalled = await connect();
     for (const c of [reading, stalled]) await c.subscribe('feed.x');
@@ -185,10 +177,10 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
   });
 
   it('reports disconnected when a slow subscriber of a lossless channel is cut off', async () => {
-    gw = await startGateway({
+    gw = await h.start({
       httpApi: { apiKeys: [KEY], publicationsPerSecond: 0, maxBatch: 50, overloadQueuedBytes: 0 },
       outbound: { maxQueueBytes: 64 * 1024, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
-    }, transport);
+    });
     const stalled = await connect();
     await stalled.subscribe('chat.x');
     stalled.tcp.pause();
