@@ -49,7 +49,6 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   /** Counters for the close log line. */
   messagesIn = 0;
   rateLimited = 0;
-  shedNotified = 0;
 
   constructor(
     readonly id: string,
