@@ -5,6 +5,31 @@ export interface Corked {
   continueWriting(): void;
 }
 
+/** Runs `run` on every item added before `schedule` fires, with one scheduled callback for all of them. */
+class Coalesced<T> {
+  private items: T[] = [];
+  private scheduled = false;
+  private readonly fire = (): void => {
+    this.scheduled = false;
+    const batch = this.items;
+    this.items = [];
+    for (const item of batch) this.run(item);
+  };
+
+  constructor(
+    private readonly schedule: (fn: () => void) => void,
+    private readonly run: (item: T) => void,
+  ) {}
+
+  add(item: T): void {
+    this.items.push(item);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(this.fire);
+    }
+  }
+}
+
 /**
  * Coalesces all writes a socket receives during one turn of the event loop into one syscall: the
  * first write corks the socket and registers it here; one process.nextTick per turn (not per
@@ -12,38 +37,21 @@ export interface Corked {
  * subscriber gets them in a single write instead of one write per message.
  */
 export class WriteBatcher {
-  private pending: Corked[] = [];
-  private scheduled = false;
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    for (const item of batch) item.uncork();
-  };
+  private readonly uncorks = new Coalesced<Corked>(
+    (fn) => process.nextTick(fn),
+    (item) => item.uncork(),
+  );
+  private readonly continuations = new Coalesced<Corked>(
+    (fn) => setImmediate(fn),
+    (item) => item.continueWriting(),
+  );
 
   add(item: Corked): void {
-    this.pending.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.uncorks.add(item);
   }
-
-  private continuing: Corked[] = [];
-  private continueScheduled = false;
-  private readonly resume = (): void => {
-    this.continueScheduled = false;
-    const batch = this.continuing;
-    this.continuing = [];
-    for (const item of batch) item.continueWriting();
-  };
 
   /** Calls `continueWriting` once I/O has had its turn (one setImmediate for all). */
   continueLater(item: Corked): void {
-    this.continuing.push(item);
-    if (!this.continueScheduled) {
-      this.continueScheduled = true;
-      setImmediate(this.resume);
-    }
+    this.continuations.add(item);
   }
 }
