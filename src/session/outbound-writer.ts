@@ -108,8 +108,8 @@ export class OutboundWriter {
    * Writes a resume replay as the socket allows and keeps the rest for later drains. The
    * publications are already held by the channel's history (bounded by its size), so they do not
    * count against the queue's limits: a replay larger than the queue — the usual case after a
-   * slow-consumer disconnect — must not cut off again the client it restores. Live messages that
-   * arrive meanwhile queue behind it, under the channel's policy as usual.
+   * slow-consumer disconnect — must not cut off again the client it restores. Live messages of
+   * that channel that arrive meanwhile follow it in the same lane (see extendReplay).
    */
   replay(pubs: readonly Publication[], sub: Subscription): void {
     if (this.closed || pubs.length === 0) return;
@@ -157,6 +157,11 @@ export class OutboundWriter {
       this.replayTurn += pub.bytes;
       this.writeData(pub);
       if (replay.next === replay.pubs.length) this.replays.shift();
+      else if (replay.next >= 1024 && replay.next * 2 >= replay.pubs.length) {
+        // A client that keeps pace without ever catching up must not pin what it has already read.
+        replay.pubs.splice(0, replay.next);
+        replay.next = 0;
+      }
     }
     return this.replays.length === 0;
   }

@@ -17,8 +17,11 @@ class FakeSocket implements TransportSocket {
   full = false;
   corks = 0;
   bufferedAmount = () => 0;
+  /** Sends accepted before the socket reports itself full. */
+  room = Infinity;
   sendPrepared(frame: unknown): boolean {
     this.written.push((frame as Buffer).toString());
+    if (--this.room <= 0) this.full = true;
     return !this.full;
   }
   sendText(text: string): boolean {
@@ -37,7 +40,7 @@ class FakeSocket implements TransportSocket {
 }
 
 function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxBytes: 10_000, maxMessages: 3, softBytes: 0, softMs: 0 }, controlLimit = 4) {
-  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy }] } }));
+  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 10_000 }] } }));
   const channel = new Channel('ch', rules.settingsFor('ch'));
   const socket = new FakeSocket();
   const events = { slow: 0, drained: 0 };
@@ -156,6 +159,26 @@ describe('OutboundWriter', () => {
     socket.full = false;
     writer.onDrain();
     expect(frames().map((f) => f.seq)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
+  });
+
+  it('keeps a long replay interleaved with live messages in order while the socket drains bit by bit', () => {
+    const { socket, writer, publish, replay, frames, events } = setup('disconnect');
+    socket.full = true;
+    publish(); // seq 1 written; socket full
+    replay(2, 3000);
+    for (let drains = 0; drains < 100 && writer.idle === false; drains++) {
+      socket.full = false;
+      socket.room = 100;
+      writer.onDrain();
+      publish(); // live messages keep arriving while the replay drains
+    }
+    socket.full = false;
+    socket.room = Infinity;
+    writer.onDrain();
+    expect(events.slow).toBe(0);
+    const seqs = frames().map((f) => f.seq as number);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(seqs.length).toBeGreaterThan(3000);
   });
 
   it('tells its owner when everything queued has been written', () => {
