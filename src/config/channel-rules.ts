@@ -1,5 +1,6 @@
 import type { ChannelRule, ChannelSettings, Config } from './schema.js';
 import type { QueuePolicy } from '../flow/policy.js';
+import { globMatch } from '../auth/glob.js';
 
 /** Effective settings of one channel, shared by every channel matching the same rule. */
 export interface ResolvedChannelSettings extends ChannelSettings {
@@ -11,21 +12,20 @@ export interface ResolvedChannelSettings extends ChannelSettings {
 /**
  * Maps channel names to their settings: the first rule whose pattern matches wins, missing fields
  * come from `channelDefaults`. `*` in a pattern matches any run of characters (dots included).
+ * Every new channel name is matched, so matching is the linear-time glob (a crafted name against
+ * a many-wildcard pattern costs at most pattern × name steps, never a backtracking blow-up).
  */
 export class ChannelRules {
-  private readonly rules: Array<{ regex: RegExp; settings: ResolvedChannelSettings }>;
+  private readonly rules: readonly ResolvedChannelSettings[];
   private readonly defaults: ResolvedChannelSettings;
 
   constructor(config: Pick<Config, 'channelDefaults' | 'channels'>) {
     this.defaults = resolve('*', config.channelDefaults, {});
-    this.rules = config.channels.map((rule: ChannelRule) => ({
-      regex: patternToRegex(rule.pattern),
-      settings: resolve(rule.pattern, config.channelDefaults, rule),
-    }));
+    this.rules = config.channels.map((rule: ChannelRule) => resolve(rule.pattern, config.channelDefaults, rule));
   }
 
   settingsFor(channel: string): ResolvedChannelSettings {
-    for (const rule of this.rules) if (rule.regex.test(channel)) return rule.settings;
+    for (const rule of this.rules) if (globMatch(rule.pattern, channel)) return rule;
     return this.defaults;
   }
 }
@@ -38,12 +38,4 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     maxAgeMs: rule.maxAgeMs ?? defaults.maxAgeMs,
   };
   return Object.freeze({ ...merged, pattern, queuePolicy: Object.freeze({ policy: merged.policy, maxAgeMs: merged.maxAgeMs }) });
-}
-
-export function patternToRegex(pattern: string): RegExp {
-  const body = pattern
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`);
 }

@@ -4,18 +4,20 @@ import { globMatch } from '../../src/auth/glob.js';
 import { ANONYMOUS, type Identity } from '../../src/auth/identity.js';
 import { Permissions } from '../../src/auth/permissions.js';
 import { AuthSchema } from '../../src/config/security-schema.js';
-import { patternToRegex } from '../../src/config/channel-rules.js';
 
 const user = (sub: string | undefined, sub_: string[] = [], pub: string[] = []): Identity => ({ authenticated: true, sub, expiresAt: Infinity, grants: { sub: sub_, pub } });
 
 const permissions = (config: Record<string, unknown>, enabled = true) => new Permissions(AuthSchema.parse(config), enabled);
+
+/** The reference semantics, as a regular expression: fine for the short strings generated here. */
+const referenceRegex = (pattern: string) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 
 describe('glob matching', () => {
   it('agrees with the anchored regular expression of the same pattern', () => {
     const alphabet = fc.constantFrom('a', 'b', '.', ':', '*');
     fc.assert(
       fc.property(fc.string({ unit: alphabet, maxLength: 8 }), fc.string({ unit: fc.constantFrom('a', 'b', '.', ':'), maxLength: 10 }), (pattern, name) => {
-        expect(globMatch(pattern, name)).toBe(patternToRegex(pattern).test(name));
+        expect(globMatch(pattern, name)).toBe(referenceRegex(pattern).test(name));
       }),
       { numRuns: 2000 },
     );

@@ -118,4 +118,27 @@ describe('ChannelRules', () => {
   it('shares one settings object per rule (no per-channel copies)', () => {
     expect(rules.settingsFor('market.A')).toBe(rules.settingsFor('market.B'));
   });
+
+  it('matches crafted names against many-wildcard patterns in at most (pattern + 1) × (name + 1) steps', () => {
+    const crafted = loadConfig({ overrides: { channels: [{ pattern: '*.*.*.*.*.*.z', historySize: 1 }, { pattern: '*.*.*.prices', historySize: 2 }] } });
+    const craftedRules = new ChannelRules(crafted);
+    for (const [text, historySize] of [[`${'.'.repeat(127)}y`, 100], [`${'.'.repeat(127)}z`, 1], [`${'a.'.repeat(60)}prices`, 2]] as const) {
+      const name = countingName(text);
+      expect(craftedRules.settingsFor(name as unknown as string).historySize).toBe(historySize);
+      expect(name.reads).toBeGreaterThan(0);
+      expect(name.reads).toBeLessThanOrEqual(2 * ('*.*.*.*.*.*.z'.length + 1) * (text.length + 1));
+    }
+  });
 });
+
+/** A channel name that counts the characters a matcher reads from it: the matcher's steps, not its time. */
+function countingName(text: string): { readonly length: number; reads: number; charCodeAt(i: number): number } {
+  return {
+    length: text.length,
+    reads: 0,
+    charCodeAt(i: number) {
+      this.reads++;
+      return text.charCodeAt(i);
+    },
+  };
+}
