@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { Admission } from './auth/admission.js';
+import { KeyCheck } from './auth/credentials.js';
 import { describeIdentity } from './auth/identity.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { Permissions } from './auth/permissions.js';
@@ -150,7 +151,7 @@ export class Gateway {
         new HealthAssessor(healthSource, this.clock),
         this.clock,
       );
-      this.dashboard = new Dashboard(config.dashboard, snapshots, this.log);
+      this.dashboard = new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log);
     }
   }
 

@@ -7,7 +7,7 @@ import type { Admission } from './admission.js';
 import { ANONYMOUS, type Identity } from './identity.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 import type { Permissions } from './permissions.js';
-import { presentedToken } from './token-source.js';
+import { presentedToken } from './credentials.js';
 
 /** What an accepted upgrade hands to the connection. */
 export interface AdmittedClient {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
-import { AdminKey } from './access.js';
 import { DashboardFeed, type SnapshotProducer } from './feed.js';
 
 /** How often the feed sends a snapshot. */
@@ -20,17 +19,25 @@ const PAGE_HEADERS = {
 const EVENT_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' };
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
 
+/** Whether a request may see the dashboard (the admin key check, injected by the gateway). */
+export interface DashboardAccess {
+  allows(request: HttpRequest): boolean;
+}
+
 /**
  * The live flow-control dashboard: a static page at /dashboard and its server-sent-event feed at
  * /dashboard/events, both behind the admin key. Built only when `dashboard.enabled`.
  */
 export class Dashboard {
-  private readonly key: AdminKey;
   private readonly page: string;
   private readonly events: DashboardFeed;
 
-  constructor(config: Config['dashboard'], builder: SnapshotProducer, log: Logger) {
-    this.key = new AdminKey(config.adminKey);
+  constructor(
+    config: Config['dashboard'],
+    private readonly access: DashboardAccess,
+    builder: SnapshotProducer,
+    log: Logger,
+  ) {
     this.page = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
     this.events = new DashboardFeed(builder, { intervalMs: DASHBOARD_INTERVAL_MS, maxViewers: config.maxViewers }, log);
   }
@@ -43,7 +50,7 @@ export class Dashboard {
   /** Answers a request under /dashboard (`path` without the query string). */
   handle(request: HttpRequest, path: string): HttpResponse {
     if (path !== '/dashboard' && path !== '/dashboard/events') return { status: 404, headers: TEXT, body: 'not found\n' };
-    if (!this.key.allows(request)) {
+    if (!this.access.allows(request)) {
       return { status: 401, headers: { ...TEXT, 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' }, body: 'unauthorized: pass the admin key\n' };
     }
     if (path === '/dashboard') return { status: 200, headers: PAGE_HEADERS, body: this.page };

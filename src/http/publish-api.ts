@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { KeyCheck } from '../auth/credentials.js';
 import type { Config } from '../config/schema.js';
 import { TokenBucket } from '../flow/token-bucket.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
@@ -40,13 +40,14 @@ type Publication = z.infer<typeof Publication>;
 
 /**
  * POST /api/publish and /api/publish/batch: publishing for backends, with feedback. Checks, in
- * order: API key (constant time), body (zod; 400 names the field), draining or overloaded queues
- * (503), the API's own token bucket, one token per publication (429). Publishes (synchronously with
+ * order: API key (`Authorization: Bearer` or `X-Api-Key`, constant time), body (zod; 400 names
+ * the field), draining or overloaded queues (503), the API's own token bucket, one token per
+ * publication (429). Publishes (synchronously with
  * the memory broker, after Redis answered with the Redis broker) and answers 202 with one report
  * per publication.
  */
 export class PublishApi {
-  private readonly keyDigests: Buffer[];
+  private readonly keys: KeyCheck;
   private readonly bucket: TokenBucket;
   private readonly single: z.ZodType<Publication>;
   private readonly batch: z.ZodType<{ publications: Publication[] }>;
@@ -55,7 +56,7 @@ export class PublishApi {
 
   constructor(private readonly deps: PublishApiDeps) {
     const { httpApi } = deps.config;
-    this.keyDigests = httpApi.apiKeys.map(digest);
+    this.keys = new KeyCheck(httpApi.apiKeys, { header: 'x-api-key' });
     this.bucket = new TokenBucket(httpApi.publicationsPerSecond, httpApi.publicationsBurst, deps.clock);
     this.single = Publication;
     this.batch = z.object({ publications: z.array(Publication).min(1).max(httpApi.maxBatch) });
@@ -63,12 +64,12 @@ export class PublishApi {
 
   /** Off when no API key is configured (the routes then answer 404). */
   get enabled(): boolean {
-    return this.keyDigests.length > 0;
+    return this.keys.enabled;
   }
 
   handle(request: HttpRequest, path: string): HttpResponse | Promise<HttpResponse> {
     if (request.method !== 'POST') return reply(405, { error: 'use POST' }, { Allow: 'POST' });
-    if (!this.authorized(request)) return reply(401, { error: 'missing or invalid API key' }, { 'WWW-Authenticate': 'Bearer' });
+    if (!this.keys.allows(request)) return reply(401, { error: 'missing or invalid API key' }, { 'WWW-Authenticate': 'Bearer' });
     const type = request.headers['content-type'];
     if (type !== undefined && !/^application\/json\b/i.test(type)) return reply(415, { error: 'send application/json' });
     let body: unknown;
@@ -106,17 +107,6 @@ export class PublishApi {
     return reply(202, { results: (outcomes as PublishResult[]).map((r, i) => report(publications[i]!.ch, r)) });
   }
 
-  /** Compares digests, so the comparison takes the same time whatever the key's length or content. */
-  private authorized(request: HttpRequest): boolean {
-    const bearer = /^Bearer[ \t]+(\S+)/i.exec(request.headers.authorization ?? '')?.[1];
-    const presented = bearer ?? request.headers['x-api-key'];
-    if (presented === undefined) return false;
-    const d = digest(presented);
-    let ok = false;
-    for (const key of this.keyDigests) ok = timingSafeEqual(d, key) || ok;
-    return ok;
-  }
-
   private isOverloaded(): boolean {
     const limit = this.deps.config.httpApi.overloadQueuedBytes;
     if (limit === 0) return false;
@@ -133,10 +123,6 @@ function report(ch: string, result: PublishResult): PublicationReport {
   if (!result.ok) return { ch, error: result.code };
   const { seq, subscribers, written, queued, shed, disconnected } = result;
   return { ch, seq, subscribers, written, queued, shed, disconnected };
-}
-
-function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
 }
 
 function reply(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {

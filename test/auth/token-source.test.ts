@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { presentedToken } from '../../src/auth/token-source.js';
+import { presentedToken } from '../../src/auth/credentials.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { HS_SECRET } from '../helpers/tokens.js';

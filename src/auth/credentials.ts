@@ -1,0 +1,108 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { HttpRequest, UpgradeRequest } from '../transport/transport.js';
+
+/**
+ * Every way a client presents a secret, read in one place: `Authorization: Bearer …`, a
+ * `bearer.…` WebSocket subprotocol, a query parameter, a named header; and the constant-time
+ * check of a presented key against the configured ones.
+ */
+
+/** The subprotocol prefix that carries a token: `Sec-WebSocket-Protocol: sluice, bearer.<jwt>`. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/** RFC 6750 credentials: `Bearer` and one token without spaces. Undefined for any other scheme or shape. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  return /^[ \t]*Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)?.[1];
+}
+
+/**
+ * The `bearer.…` entry of a subprotocol offer, and the subprotocol to select in the handshake
+ * (browsers fail the connection without one): the first other entry, else the bearer entry itself.
+ */
+export function subprotocolToken(offered: string | undefined): { token: string | undefined; protocol: string | undefined } {
+  if (offered === undefined) return { token: undefined, protocol: undefined };
+  const entries = offered.split(',').map((s) => s.trim());
+  const bearer = entries.find((e) => e.startsWith(BEARER_PROTOCOL_PREFIX));
+  const protocol = entries.find((e) => e !== '' && !e.startsWith(BEARER_PROTOCOL_PREFIX)) ?? bearer;
+  return { token: bearer?.slice(BEARER_PROTOCOL_PREFIX.length), protocol };
+}
+
+/** A query parameter of a request URL; undefined when absent or when `name` is '' (reading disabled). */
+export function queryToken(url: string, name: string): string | undefined {
+  if (name === '') return undefined;
+  const q = url.indexOf('?');
+  if (q < 0) return undefined;
+  return new URLSearchParams(url.slice(q + 1)).get(name) ?? undefined;
+}
+
+export interface PresentedToken {
+  /** The token, if the client presented one. */
+  readonly token: string | undefined;
+  /** The subprotocol to select in the handshake. */
+  readonly protocol: string | undefined;
+}
+
+/**
+ * Finds the connect token: `Authorization: Bearer …` first, then a `bearer.…` subprotocol entry
+ * (the only header a browser's WebSocket can set), then the query parameter (leaks into access
+ * logs; disable with auth.queryParam ''). An Authorization header of another shape yields an
+ * empty token, refused like any invalid one, rather than anonymous access.
+ */
+export function presentedToken(request: UpgradeRequest, queryParam: string): PresentedToken {
+  const authorization = request.headers.authorization;
+  const offered = subprotocolToken(request.headers['sec-websocket-protocol']);
+  let token = authorization === undefined ? undefined : (bearerToken(authorization) ?? '');
+  token ??= offered.token ?? queryToken(request.url, queryParam);
+  return { token, protocol: offered.protocol };
+}
+
+/** Where a request may carry a key besides `Authorization: Bearer`, tried in this order. */
+export interface KeyPlaces {
+  /** A header named in lower case, e.g. `x-api-key`. */
+  readonly header?: string;
+  /** A query parameter, for clients that cannot set headers (EventSource). */
+  readonly queryParam?: string;
+}
+
+const digest = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest();
+
+/**
+ * A set of shared secrets (API keys, the admin key). A presented key is compared with every
+ * configured one over fixed-length digests, so neither its content, its length nor which key it
+ * matched leaks through timing.
+ */
+export class KeyCheck {
+  private readonly digests: Buffer[];
+
+  constructor(
+    keys: readonly string[],
+    private readonly places: KeyPlaces,
+  ) {
+    if (keys.some((k) => k.length === 0)) throw new Error('a key must not be empty');
+    this.digests = keys.map(digest);
+  }
+
+  /** False when no key is configured: then nothing is allowed. */
+  get enabled(): boolean {
+    return this.digests.length > 0;
+  }
+
+  allows(request: HttpRequest): boolean {
+    const presented = this.presented(request);
+    if (presented === undefined) return false;
+    const d = digest(presented);
+    let ok = false;
+    for (const key of this.digests) ok = timingSafeEqual(d, key) || ok;
+    return ok;
+  }
+
+  private presented(request: HttpRequest): string | undefined {
+    const { header, queryParam } = this.places;
+    return (
+      bearerToken(request.headers.authorization) ??
+      (header === undefined ? undefined : request.headers[header]) ??
+      (queryParam === undefined ? undefined : queryToken(request.url, queryParam))
+    );
+  }
+}
