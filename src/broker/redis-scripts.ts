@@ -3,14 +3,22 @@
  * and pub/sub message can never disagree: a publish acknowledged to a client is in history, and
  * every node subscribed to the channel receives it, in seq order.
  *
- * Keys per channel (hash-tagged by channel name, so one channel's keys share a cluster slot):
+ * Keys per channel (hash-tagged by channel name, so one channel's keys share a cluster slot); only
+ * a publish writes them, and every one expires:
  *   <prefix>{<channel>}:s  hash  e = epoch, s = last seq     (PEXPIRE streamTtlMs after each publish)
  *   <prefix>{<channel>}:h  list  "<seq>:<ms>:<body>", oldest first, at most historySize entries
- *                                                           (PEXPIRE historyTtlMs after each publish)
+ *                                (PEXPIRE historyTtlMs after each publish, streamTtlMs when that is 0)
  * Pub/sub channel per channel: <prefix>m:<channel>, message "<epoch>:<seq>:<body>".
  * <body> is "<key as JSON, or empty>\n<data as the client sent it>".
- * A stream's epoch is made from Redis' clock when its hash is created (first publish or read, or
- * after the hash expired or Redis lost its data): a new epoch means history was lost.
+ * A stream's epoch is made from Redis' clock when its first publish creates its hash (again after
+ * the hash expired or Redis lost its data): a new epoch means history was lost.
+ *
+ * A history read never writes. For a stream that does not exist it answers seq 0 and a provisional
+ * epoch "~<run>.<ms>" (Redis' run id prefix and clock at the read). A later read `since` that
+ * position continues into the stream's real epoch when that stream was created after the read,
+ * by the same Redis process, less than streamTtlMs after it: an earlier stream would have had to
+ * expire in between, which takes streamTtlMs without a publish, so the stream is the first one
+ * the provisional position could have seen.
  */
 
 const NEW_EPOCH = `
@@ -20,7 +28,7 @@ local function stream_epoch(meta, hist, t, streamTtl)
   epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
   redis.call('HSET', meta, 'e', epoch, 's', 0)
   redis.call('DEL', hist)
-  if streamTtl > 0 then redis.call('PEXPIRE', meta, streamTtl) end
+  redis.call('PEXPIRE', meta, streamTtl)
   return epoch, true
 end
 `;
@@ -40,22 +48,49 @@ if size > 0 then
   redis.call('RPUSH', KEYS[2], seq .. ':' .. now .. ':' .. ARGV[2])
   redis.call('LTRIM', KEYS[2], -size, -1)
   local ttl = tonumber(ARGV[4])
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  redis.call('PEXPIRE', KEYS[2], ttl > 0 and ttl or streamTtl)
 end
-if streamTtl > 0 then redis.call('PEXPIRE', KEYS[1], streamTtl) end
+redis.call('PEXPIRE', KEYS[1], streamTtl)
 redis.call('PUBLISH', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[2])
 return { seq, epoch }
+`;
+
+const PROVISIONAL = `
+local function run_id()
+  return string.sub(string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'), 1, 8)
+end
+local function now_ms(t)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- The read time of a provisional epoch made by this Redis process, or nil.
+local function provisional_ms(since)
+  if string.sub(since, 1, 1) ~= '~' then return nil end
+  local run, ms = string.match(since, '^~(%x+)%.(%x+)$')
+  if run == nil or run ~= run_id() then return nil end
+  return tonumber(ms, 16)
+end
 `;
 
 /**
  * KEYS: meta, history. ARGV: since epoch ('' for none), since seq, historySize, historyTtlMs,
  * streamTtlMs. Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered) }.
  */
-export const HISTORY_SCRIPT = `${NEW_EPOCH}
+export const HISTORY_SCRIPT = `${PROVISIONAL}
 local t = redis.call('TIME')
-local epoch = stream_epoch(KEYS[1], KEYS[2], t, tonumber(ARGV[5]))
+local now = now_ms(t)
+local streamTtl = tonumber(ARGV[5])
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  local since = ARGV[1] ~= '' and ARGV[2] == '0' and provisional_ms(ARGV[1]) or nil
+  local recovered = (since ~= nil and now - since < streamTtl) and 1 or 0
+  return { '~' .. run_id() .. '.' .. string.format('%x', now), 0, recovered, {} }
+end
 local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
-if ARGV[1] ~= epoch then return { epoch, seq, 0, {} } end
+if ARGV[1] ~= epoch then
+  local since = provisional_ms(ARGV[1])
+  local created = tonumber(string.sub(epoch, 1, -6), 16) * 1000 + math.floor(tonumber(string.sub(epoch, -5), 16) / 1000)
+  if since == nil or created < since or created - since >= streamTtl then return { epoch, seq, 0, {} } end
+end
 local need = seq - tonumber(ARGV[2])
 if need == 0 then return { epoch, seq, 1, {} } end
 if need < 0 or need > tonumber(ARGV[3]) then return { epoch, seq, 0, {} } end
@@ -63,7 +98,6 @@ local entries = redis.call('LRANGE', KEYS[2], -need, -1)
 if #entries < need then return { epoch, seq, 0, {} } end
 local ttl = tonumber(ARGV[4])
 if ttl > 0 then
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local first = entries[1]
   local a = string.find(first, ':', 1, true)
   local b = string.find(first, ':', a + 1, true)

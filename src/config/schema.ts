@@ -111,8 +111,8 @@ export const ConfigSchema = z
             /** Reconnect backoff: doubles from the minimum up to the maximum. */
             reconnectMinMs: z.number().int().min(1).default(100),
             reconnectMaxMs: z.number().int().min(1).default(5_000),
-            /** A channel's seq and epoch are forgotten this long after its last publish; 0 = never. */
-            streamTtlMs: z.number().int().min(0).default(86_400_000),
+            /** A channel's seq and epoch are forgotten this long after its last publish (every key Sluice writes expires). */
+            streamTtlMs: z.number().int().min(1).default(86_400_000),
           })
           .prefault({}),
       })

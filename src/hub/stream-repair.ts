@@ -95,7 +95,8 @@ export class StreamRepair {
     channel.resync = undefined;
     this.repaired++;
     const { position } = outcome;
-    if (position.epoch !== channel.epoch) {
+    // A recovered read across epochs continued a provisional position (a stream read before its first publish).
+    if (position.epoch !== channel.epoch && !outcome.recovered) {
       this.announce(channel, encodeResetNotice(channel.name, channel.seq + 1, position.epoch, position.seq), position.epoch, position.seq);
     } else if (outcome.recovered) {
       for (const pub of outcome.publications) if (pub.seq === channel.seq + 1) this.target.advance(channel, pub);

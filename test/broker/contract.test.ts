@@ -75,7 +75,11 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     expect(empty.position.seq).toBe(0);
     for (let i = 1; i <= 8; i++) await broker.publish(ch, undefined, String(i));
     const { position } = await historyOf(broker, ch);
-    expect(position).toEqual({ epoch: empty.position.epoch, seq: 8 });
+    expect(position.seq).toBe(8);
+    // The position read before the first publish continues into the stream that publish began.
+    const fromEmpty = await historyOf(broker, ch, empty.position);
+    expect(fromEmpty).toMatchObject({ recovered: true, position });
+    expect(fromEmpty.publications.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
 
     const after5 = await historyOf(broker, ch, { epoch: position.epoch, seq: 5 });
     expect(after5.recovered).toBe(true);

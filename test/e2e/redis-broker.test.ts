@@ -55,8 +55,50 @@ describe('redis broker, nodes in one process', () => {
 
     const late = await connect(b);
     const resumed = await late.subscribe('chat.x', { since: { epoch: ack.epoch, seq: 15 } });
-    expect(resumed).toMatchObject({ epoch: ack.epoch, seq: 20, recovered: true });
+    expect(resumed).toMatchObject({ seq: 20, recovered: true });
     expect((await late.waitForCount((f) => f.ev === 'msg', 5)).map((m) => m.data)).toEqual([{ i: 16 }, { i: 17 }, { i: 18 }, { i: 19 }, { i: 20 }]);
+  });
+
+  it('creates no Redis key for subscribe-only traffic: 500 sub/unsub on fresh names leave none', async () => {
+    fresh();
+    const a = await node();
+    await ready([a]);
+    const c = await connect(a);
+    const inspect = redis.client();
+    for (let i = 0; i < 500; i++) {
+      expect(await c.subscribe(`chat.fresh.${i}`)).toMatchObject({ ev: 'ack', seq: 0 });
+      expect(await c.request({ op: 'unsub', ch: `chat.fresh.${i}` })).toMatchObject({ ev: 'ack' });
+    }
+    expect(await inspect.keys(`t${prefix}:*`)).toEqual([]);
+  });
+
+  it('gives every key it writes a bounded lifetime, also when history is kept by size only', async () => {
+    fresh();
+    const a = await node({ channels: [{ pattern: 'chat.*', historySize: 10, historyTtlMs: 0 }] });
+    await ready([a]);
+    const c = await connect(a);
+    for (let i = 0; i < 3; i++) await c.request({ op: 'pub', ch: `chat.kept.${i}`, data: i });
+    const inspect = redis.client();
+    const keys = await inspect.keys(`t${prefix}:*`);
+    expect(keys).toHaveLength(6);
+    for (const key of keys) expect(await inspect.pttl(key)).toBeGreaterThan(0);
+  });
+
+  it('continues a subscription made before the first publish into the stream the publish creates', async () => {
+    fresh();
+    const a = await node();
+    const b = await node();
+    await ready([a, b]);
+    const sub = await connect(a);
+    const ack = await sub.subscribe('chat.first');
+    const pub = await connect(b);
+    for (let i = 1; i <= 3; i++) await pub.request({ op: 'pub', ch: 'chat.first', data: i });
+    expect((await sub.waitForCount((f) => f.ev === 'msg', 3)).map((m) => m.seq)).toEqual([1, 2, 3]);
+    const late = await connect(b);
+    const resumed = await late.subscribe('chat.first', { since: { epoch: ack.epoch, seq: 1 } });
+    expect(resumed).toMatchObject({ seq: 3, recovered: true });
+    expect((await late.waitForCount((f) => f.ev === 'msg', 2)).map((m) => m.data)).toEqual([2, 3]);
+    expect(sub.frames.some((f) => f.ev === 'gap')).toBe(false);
   });
 
   it('resumes gap- and duplicate-free while publications keep coming during the history read', async () => {

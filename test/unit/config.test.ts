@@ -82,6 +82,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ overrides: { transport: 'ws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } } })).not.toThrow();
   });
 
+  it('refuses settings that would keep Redis keys forever', () => {
+    rejects({ overrides: { broker: { redis: { streamTtlMs: 0 } } } }, 'broker.redis.streamTtlMs');
+  });
+
   it('reports unreadable and unparsable files', () => {
     rejects({ file: join(dir, 'missing.yaml') }, 'cannot read config file');
     rejects({ file: file('broken.json', '{"port":') }, 'cannot parse config file');
