@@ -12,7 +12,7 @@ import type { Config } from './config/schema.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { SnapshotBuilder } from './dashboard/snapshot.js';
 import { PublishApi } from './http/publish-api.js';
-import { handleHttp } from './http/routes.js';
+import { handleHttp, type RouteState } from './http/routes.js';
 import { Hub } from './hub/hub.js';
 import { HealthAssessor, HealthSummary, type HealthSource } from './observability/health-summary.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -60,6 +60,7 @@ export class Gateway {
   private readonly admission: Admission;
   private readonly gate: UpgradeGate;
   private readonly publishApi: PublishApi;
+  private readonly routes: RouteState;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
   private draining = false;
@@ -153,6 +154,13 @@ export class Gateway {
       );
       this.dashboard = new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log);
     }
+    const dashboard = this.dashboard;
+    this.routes = {
+      registry: this.registry,
+      ready: () => this.ready,
+      dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
+      publishApi: this.publishApi,
+    };
   }
 
   /** Creates a gateway and starts listening. */
@@ -202,7 +210,7 @@ export class Gateway {
     this.port = await this.transport.listen({
       onUpgrade: (request) => this.gate.decide(request),
       onConnection: (socket, _request, context) => this.accept(socket, context as AdmittedClient),
-      onHttp: (request) => handleHttp(request, { registry: this.registry, ready: () => this.ready, dashboard: this.dashboard, publishApi: this.publishApi }),
+      onHttp: (request) => handleHttp(request, this.routes),
     });
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());

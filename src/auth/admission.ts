@@ -1,17 +1,13 @@
 import { isIP } from 'node:net';
 import type { AdmissionConfig } from '../config/security-schema.js';
 import { TokenBucket } from '../flow/token-bucket.js';
+import type { HttpRefusalName } from '../protocol/refusals.js';
 import type { UpgradeRequest } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import { globMatch } from './glob.js';
 
-/** A refused upgrade: the HTTP status and a short reason for the body and the log. */
-export interface AdmissionRefusal {
-  readonly status: 403 | 429 | 503;
-  readonly reason: string;
-  /** The server-wide connection limit (counted apart: it is the capacity signal). */
-  readonly atCapacity?: true;
-}
+/** Why admission refused an upgrade (an entry of the HTTP refusal catalogue). */
+export type AdmissionRefusal = Extract<HttpRefusalName, 'origin_not_allowed' | 'at_capacity' | 'too_many_addresses' | 'too_many_from_address' | 'connecting_too_fast'>;
 
 interface IpEntry {
   /** Open connections plus upgrades being decided. */
@@ -67,14 +63,14 @@ export class Admission {
   admit(request: UpgradeRequest, ip: string): AdmissionRefusal | undefined {
     const origin = request.headers.origin;
     if (origin !== undefined && this.origins.length > 0 && !this.origins.some((o) => globMatch(o, origin.toLowerCase()))) {
-      return { status: 403, reason: 'origin not allowed' };
+      return 'origin_not_allowed';
     }
-    if (this.heldTotal >= this.maxConnections) return { status: 503, reason: 'server at capacity', atCapacity: true };
+    if (this.heldTotal >= this.maxConnections) return 'at_capacity';
     if (this.perIp) {
       const entry = this.entryFor(ip);
-      if (entry === undefined) return { status: 503, reason: 'too many client addresses' };
-      if (this.config.maxConnectionsPerIp > 0 && entry.held >= this.config.maxConnectionsPerIp) return { status: 503, reason: 'too many connections from this address' };
-      if (entry.bucket !== undefined && !entry.bucket.tryTake(1)) return { status: 429, reason: 'connecting too fast' };
+      if (entry === undefined) return 'too_many_addresses';
+      if (this.config.maxConnectionsPerIp > 0 && entry.held >= this.config.maxConnectionsPerIp) return 'too_many_from_address';
+      if (entry.bucket !== undefined && !entry.bucket.tryTake(1)) return 'connecting_too_fast';
       entry.held++;
     }
     this.heldTotal++;

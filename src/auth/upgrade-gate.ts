@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Stats } from '../observability/stats.js';
+import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UpgradeDecision, UpgradeRequest } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import type { Admission } from './admission.js';
@@ -45,14 +46,16 @@ export class UpgradeGate {
 
   decide(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision> {
     const { admission, verifier, config, permissions } = this.deps;
-    if (this.deps.draining()) return refuse(503, 'shutting down', 1);
+    if (this.deps.draining()) return refuse('shutting_down', 1);
     const ip = admission.clientIp(request);
     const refusal = admission.admit(request, ip);
     if (refusal !== undefined) {
-      if (refusal.atCapacity) this.deps.stats.connectionsRejected++;
+      // The server-wide limit is counted apart: it is the capacity signal.
+      if (refusal === 'at_capacity') this.deps.stats.connectionsRejected++;
       else this.deps.stats.upgradesRefused++;
-      this.note(ip, refusal.status, refusal.reason);
-      return refuse(refusal.status, refusal.reason, refusal.status === 403 ? undefined : config.admission.retryAfterSec);
+      const { status, reason } = HTTP_REFUSALS[refusal];
+      this.note(ip, status, reason);
+      return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : config.admission.retryAfterSec);
     }
     if (verifier === undefined) {
       admission.release(ip);
@@ -62,20 +65,21 @@ export class UpgradeGate {
     if (token === undefined) {
       admission.release(ip);
       if (permissions.allowsAnonymous) return accept(ip, ANONYMOUS, protocol);
-      return this.unauthorized(ip, 'token required');
+      return this.unauthorized(ip, HTTP_REFUSALS.unauthorized.reason);
     }
     return verifier.verify(token).then((result) => {
       admission.release(ip);
       if (!result.ok) return this.unauthorized(ip, result.reason);
-      if (this.deps.draining()) return refuse(503, 'shutting down', 1);
+      if (this.deps.draining()) return refuse('shutting_down', 1);
       return accept(ip, result.identity, protocol);
     });
   }
 
   private unauthorized(ip: string, reason: string): UpgradeDecision {
     this.deps.stats.authFailures++;
-    this.note(ip, 401, reason);
-    return { accept: false, status: 401, headers: { 'WWW-Authenticate': 'Bearer' }, body: `${reason}\n` };
+    const { status } = HTTP_REFUSALS.unauthorized;
+    this.note(ip, status, reason);
+    return { accept: false, status, headers: { 'WWW-Authenticate': 'Bearer' }, body: `${reason}\n` };
   }
 
   private note(ip: string, status: number, reason: string): void {
@@ -97,6 +101,7 @@ function accept(ip: string, identity: Identity, protocol: string | undefined): U
   return protocol === undefined ? { accept: true, context } : { accept: true, context, protocol };
 }
 
-function refuse(status: number, reason: string, retryAfterSec: number | undefined): UpgradeDecision {
+function refuse(name: HttpRefusalName, retryAfterSec: number | undefined): UpgradeDecision {
+  const { status, reason } = HTTP_REFUSALS[name];
   return { accept: false, status, headers: retryAfterSec === undefined ? {} : { 'Retry-After': String(retryAfterSec) }, body: `${reason}\n` };
 }

@@ -350,7 +350,7 @@ export class SluiceClient implements SubscriptionOwner {
     socket.onmessage = socket.onclose = null;
     if (socket.readyState === OPEN || socket.readyState === 0) {
       try {
-        socket.close(1000);
+        socket.close(CLOSE.normal.code);
       } catch {
         // closing a socket that never opened may throw in some implementations; it is gone either way
       }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 import { DashboardFeed, type SnapshotProducer } from './feed.js';
 
@@ -49,17 +50,20 @@ export class Dashboard {
 
   /** Answers a request under /dashboard (`path` without the query string). */
   handle(request: HttpRequest, path: string): HttpResponse {
-    if (path !== '/dashboard' && path !== '/dashboard/events') return { status: 404, headers: TEXT, body: 'not found\n' };
-    if (!this.access.allows(request)) {
-      return { status: 401, headers: { ...TEXT, 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' }, body: 'unauthorized: pass the admin key\n' };
-    }
+    if (path !== '/dashboard' && path !== '/dashboard/events') return refuse('not_found');
+    if (!this.access.allows(request)) return refuse('admin_key_refused', { 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' });
     if (path === '/dashboard') return { status: 200, headers: PAGE_HEADERS, body: this.page };
     if (request.method === 'HEAD') return { status: 200, headers: EVENT_HEADERS, body: '' };
-    if (this.events.full) return { status: 503, headers: { ...TEXT, 'Retry-After': '5' }, body: 'too many dashboard viewers\n' };
+    if (this.events.full) return refuse('too_many_viewers', { 'Retry-After': '5' });
     return { status: 200, headers: EVENT_HEADERS, body: `retry: 3000\n\n`, stream: (out) => this.events.join(out) };
   }
 
   close(): void {
     this.events.close();
   }
+}
+
+function refuse(name: HttpRefusalName, headers?: Record<string, string>): HttpResponse {
+  const { status, reason } = HTTP_REFUSALS[name];
+  return { status, headers: { ...TEXT, ...headers }, body: `${reason}\n` };
 }

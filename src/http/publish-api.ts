@@ -5,6 +5,7 @@ import { TokenBucket } from '../flow/token-bucket.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
 import type { Stats } from '../observability/stats.js';
 import { CHANNEL_NAME } from '../protocol/channel-name.js';
+import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 
@@ -68,20 +69,20 @@ export class PublishApi {
   }
 
   handle(request: HttpRequest, path: string): HttpResponse | Promise<HttpResponse> {
-    if (request.method !== 'POST') return reply(405, { error: 'use POST' }, { Allow: 'POST' });
-    if (!this.keys.allows(request)) return reply(401, { error: 'missing or invalid API key' }, { 'WWW-Authenticate': 'Bearer' });
+    if (request.method !== 'POST') return refuse('method_not_allowed', 'use POST', { Allow: 'POST' });
+    if (!this.keys.allows(request)) return refuse('api_key_refused', undefined, { 'WWW-Authenticate': 'Bearer' });
     const type = request.headers['content-type'];
-    if (type !== undefined && !/^application\/json\b/i.test(type)) return reply(415, { error: 'send application/json' });
+    if (type !== undefined && !/^application\/json\b/i.test(type)) return refuse('unsupported_media_type');
     let body: unknown;
     try {
       body = JSON.parse(request.body.toString('utf8'));
     } catch {
-      return reply(400, { error: 'body: not valid JSON' });
+      return refuse('bad_body', 'body: not valid JSON');
     }
     const parsed = path === BATCH_PATH ? this.batch.safeParse(body) : this.single.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return reply(400, { error: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` });
+      return refuse('bad_body', `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
     }
     const publications = path === BATCH_PATH ? (parsed.data as { publications: Publication[] }).publications : [parsed.data as Publication];
     const encoded: string[] = [];
@@ -89,15 +90,15 @@ export class PublishApi {
       const raw = JSON.stringify(pub.data);
       if (Buffer.byteLength(raw) > this.deps.config.limits.maxPayloadBytes) {
         const field = path === BATCH_PATH ? `publications.${i}.data` : 'data';
-        return reply(400, { error: `${field}: larger than limits.maxPayloadBytes (${this.deps.config.limits.maxPayloadBytes})` });
+        return refuse('bad_body', `${field}: larger than limits.maxPayloadBytes (${this.deps.config.limits.maxPayloadBytes})`);
       }
       encoded.push(raw);
     }
-    if (this.deps.draining()) return reply(503, { error: 'shutting down' }, { 'Retry-After': '1' });
-    if (this.isOverloaded()) return reply(503, { error: 'outbound queues are full; retry later' }, { 'Retry-After': '1' });
+    if (this.deps.draining()) return refuse('shutting_down', undefined, { 'Retry-After': '1' });
+    if (this.isOverloaded()) return refuse('overloaded', undefined, { 'Retry-After': '1' });
     if (!this.bucket.tryTake(publications.length)) {
       const retrySec = Math.max(1, Math.ceil(this.bucket.msUntil(publications.length) / 1000));
-      return reply(429, { error: 'publish rate limit exceeded' }, { 'Retry-After': String(retrySec) });
+      return refuse('publish_rate_limited', undefined, { 'Retry-After': String(retrySec) });
     }
     const outcomes = publications.map((pub, i) => this.deps.hub.publish(pub.ch, pub.key, encoded[i]!));
     this.deps.stats.apiPublications += publications.length;
@@ -127,4 +128,10 @@ function report(ch: string, result: PublishResult): PublicationReport {
 
 function reply(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
   return { status, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+/** A catalogued refusal as `{"error": reason}`; `reason` replaces the catalogue's when more precise. */
+function refuse(name: HttpRefusalName, reason?: string, headers?: Record<string, string>): HttpResponse {
+  const refusal = HTTP_REFUSALS[name];
+  return reply(refusal.status, { error: reason ?? refusal.reason }, headers);
 }

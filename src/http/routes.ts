@@ -1,14 +1,17 @@
 import type { Registry } from 'prom-client';
-import type { Dashboard } from '../dashboard/dashboard.js';
-import { BATCH_PATH, PUBLISH_PATH, type PublishApi } from './publish-api.js';
+import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+import { BATCH_PATH, PUBLISH_PATH, type PublishApi } from './publish-api.js';
+
+/** Answers the requests under one path prefix (`path` is the URL without its query string). */
+export type PathHandler = (request: HttpRequest, path: string) => HttpResponse;
 
 export interface RouteState {
   readonly registry: Registry;
   /** False while starting or draining. */
   ready(): boolean;
-  /** Present when `dashboard.enabled`; otherwise /dashboard is 404. */
-  readonly dashboard?: Dashboard;
+  /** Serves /dashboard and below when `dashboard.enabled`; otherwise they are 404. */
+  readonly dashboard?: PathHandler;
   /** The HTTP publish API; /api/publish(/batch) is 404 unless it is enabled. */
   readonly publishApi?: PublishApi;
 }
@@ -16,22 +19,28 @@ export interface RouteState {
 /** HTTP endpoints served on the WebSocket port, whichever transport is in use. */
 export async function handleHttp(request: HttpRequest, state: RouteState): Promise<HttpResponse> {
   const path = request.url.split('?')[0];
-  const text = { 'Content-Type': 'text/plain; charset=utf-8' };
   if (path === PUBLISH_PATH || path === BATCH_PATH) {
-    return state.publishApi?.enabled ? state.publishApi.handle(request, path) : { status: 404, headers: text, body: 'not found (the publish API is off: set httpApi.apiKeys)\n' };
+    return state.publishApi?.enabled ? state.publishApi.handle(request, path) : refuse('publish_api_off');
   }
-  if (request.method !== 'GET' && request.method !== 'HEAD') return { status: 405, headers: { ...text, Allow: 'GET, HEAD' }, body: 'method not allowed\n' };
+  if (request.method !== 'GET' && request.method !== 'HEAD') return refuse('method_not_allowed', { Allow: 'GET, HEAD' });
   switch (path) {
     case '/healthz':
-      return { status: 200, headers: text, body: 'ok\n' };
+      return { status: 200, headers: TEXT, body: 'ok\n' };
     case '/readyz':
-      return state.ready() ? { status: 200, headers: text, body: 'ready\n' } : { status: 503, headers: text, body: 'not ready\n' };
+      return state.ready() ? { status: 200, headers: TEXT, body: 'ready\n' } : refuse('not_ready');
     case '/metrics':
       return { status: 200, headers: { 'Content-Type': state.registry.contentType }, body: await state.registry.metrics() };
     case '/':
-      return { status: 426, headers: { ...text, Upgrade: 'websocket' }, body: 'Sluice: connect with a WebSocket client; see docs/protocol.md\n' };
+      return refuse('upgrade_required', { Upgrade: 'websocket' });
     default:
-      if (state.dashboard !== undefined && (path === '/dashboard' || path.startsWith('/dashboard/'))) return state.dashboard.handle(request, path);
-      return { status: 404, headers: text, body: 'not found\n' };
+      if (state.dashboard !== undefined && (path === '/dashboard' || path.startsWith('/dashboard/'))) return state.dashboard(request, path);
+      return refuse('not_found');
   }
+}
+
+const TEXT = { 'Content-Type': 'text/plain; charset=utf-8' };
+
+function refuse(name: HttpRefusalName, headers?: Record<string, string>): HttpResponse {
+  const { status, reason } = HTTP_REFUSALS[name];
+  return { status, headers: { ...TEXT, ...headers }, body: `${reason}\n` };
 }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { keyPaths } from '../../src/config/load.js';
 import { CLOSE } from '../../src/protocol/close-codes.js';
 import { ERRORS } from '../../src/protocol/errors.js';
+import { HTTP_REFUSALS } from '../../src/protocol/refusals.js';
 import { ROOT } from '../helpers/process.js';
 
 /** The rows of the Markdown table(s) under a `## heading`, as arrays of trimmed cells. */
@@ -39,6 +40,15 @@ describe('code and docs stay in step', () => {
     for (const row of rows) {
       const entry = Object.entries(CLOSE).find(([, c]) => c.code === Number(row[0]))!;
       expect(row[2], `name of close code ${row[0]}`).toBe(entry[0]);
+    }
+  });
+
+  it('documents every HTTP refusal in docs/protocol.md with its status, and no other', () => {
+    const rows = tableRows('docs/protocol.md', 'HTTP refusals');
+    expect(rows.map((r) => r[1]!).sort(), 'edit the "HTTP refusals" table of docs/protocol.md').toEqual(Object.keys(HTTP_REFUSALS).sort());
+    for (const row of rows) {
+      const name = row[1] as keyof typeof HTTP_REFUSALS;
+      expect(Number(row[0]), `status of ${name}`).toBe(HTTP_REFUSALS[name].status);
     }
   });
 
