@@ -4,7 +4,8 @@ import { KeyCheck } from './auth/credentials.js';
 import { describeIdentity } from './auth/identity.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { Permissions } from './auth/permissions.js';
-import { UpgradeGate, type AdmittedClient } from './auth/upgrade-gate.js';
+import type { AdmittedClient } from './auth/identity.js';
+import { UpgradeGate } from './auth/upgrade-gate.js';
 import type { Broker } from './broker/broker.js';
 import { createBroker } from './broker/select.js';
 import { ChannelRules } from './config/channel-rules.js';
@@ -24,7 +25,8 @@ import { Connection, type ConnectionContext } from './session/connection.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { WriteBatcher } from './session/write-batcher.js';
 import { createTransport } from './transport/select.js';
-import type { SocketHandler, TransportServer, TransportSocket } from './transport/transport.js';
+import type { TransportServer } from './net/server.js';
+import type { SocketHandler, TransportSocket } from './net/socket.js';
 import { systemClock, type Clock } from './util/clock.js';
 
 export interface GatewayOptions {

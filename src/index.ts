@@ -4,5 +4,7 @@ export { ConfigSchema, type Config, type ConfigInput } from './config/schema.js'
 export { ERRORS, ERROR_CODES, type ErrorCode } from './protocol/errors.js';
 export { CLOSE, closeBand, type CloseName, type CloseBand } from './protocol/close-codes.js';
 export { isValidChannel, CHANNEL_NAME } from './protocol/channel-name.js';
-export type { SlowConsumerPolicy, ShedReason } from './flow/policy.js';
-export type * from './transport/transport.js';
+export type { SlowConsumerPolicy, ShedReason } from './protocol/policy.js';
+export type * from './net/socket.js';
+export type * from './net/http.js';
+export type * from './net/server.js';

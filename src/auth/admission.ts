@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
 import type { AdmissionConfig } from '../config/security-schema.js';
-import { TokenBucket } from '../flow/token-bucket.js';
+import { TokenBucket } from '../util/token-bucket.js';
+import type { UpgradeRequest } from '../net/http.js';
 import type { HttpRefusalName } from '../protocol/refusals.js';
-import type { UpgradeRequest } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
-import { globMatch } from './glob.js';
+import { globMatch } from '../util/glob.js';
 
 /** Why admission refused an upgrade (an entry of the HTTP refusal catalogue). */
 export type AdmissionRefusal = Extract<HttpRefusalName, 'origin_not_allowed' | 'at_capacity' | 'too_many_addresses' | 'too_many_from_address' | 'connecting_too_fast'>;

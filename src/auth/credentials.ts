@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { HttpRequest, UpgradeRequest } from '../transport/transport.js';
+import type { HttpRequest, UpgradeRequest } from '../net/http.js';
 
 /**
  * Every way a client presents a secret, read in one place: `Authorization: Bearer …`, a

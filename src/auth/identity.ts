@@ -10,6 +10,13 @@ export interface Identity {
   readonly grants: Grants;
 }
 
+/** A client let in at upgrade, handed to its connection. */
+export interface AdmittedClient {
+  /** The client's address as admission counted it (X-Forwarded-For with trustProxy). */
+  readonly ip: string;
+  readonly identity: Identity;
+}
+
 export interface Grants {
   readonly sub: readonly string[];
   readonly pub: readonly string[];

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { AuthConfig, JwtAlgorithm } from '../config/security-schema.js';
 import type { Clock } from '../util/clock.js';
-import { GRANT_PATTERN } from './glob.js';
+import { GRANT_PATTERN } from '../util/glob.js';
 import type { Grants, Identity } from './identity.js';
 
 export type VerifyResult = { ok: true; identity: Identity } | { ok: false; reason: string };

@@ -1,6 +1,6 @@
 import type { AccessRule, AuthConfig } from '../config/security-schema.js';
 import { CHANNEL_NAME } from '../protocol/channel-name.js';
-import { globMatch } from './glob.js';
+import { globMatch } from '../util/glob.js';
 import type { Identity } from './identity.js';
 
 /** Why an operation was refused (for the log line); undefined means allowed. */

@@ -1,22 +1,16 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { Stats } from '../observability/stats.js';
+import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
-import type { UpgradeDecision, UpgradeRequest } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 import type { Admission } from './admission.js';
-import { ANONYMOUS, type Identity } from './identity.js';
+import { ANONYMOUS, type AdmittedClient, type Identity } from './identity.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 import type { Permissions } from './permissions.js';
 import { presentedToken } from './credentials.js';
 
 /** What an accepted upgrade hands to the connection. */
-export interface AdmittedClient {
-  /** The client's address as admission counted it (X-Forwarded-For with trustProxy). */
-  readonly ip: string;
-  readonly identity: Identity;
-}
-
 export interface UpgradeGateDeps {
   readonly config: Config;
   readonly admission: Admission;

@@ -1,21 +1,17 @@
-import type { Channel } from '../hub/channel.js';
-import type { Publication } from '../hub/publication.js';
+import type { StreamPosition } from '../stream/position.js';
+import type { Publication } from '../stream/publication.js';
+import type { StreamSettings } from '../stream/settings.js';
 
 /**
- * The Broker seam: where a channel's sequence, history and cross-node delivery live. It works per
- * *node*, not per client: the hub subscribes a channel once, when its first local subscriber
- * arrives, and fans each publication out to its local subscribers itself.
+ * The Broker seam: where a channel's sequence, history and cross-node delivery live, keyed by
+ * channel name. It works per *node*, not per client: the hub subscribes a channel once, when its
+ * first local subscriber arrives, and fans each publication out to its local subscribers itself.
+ * The broker owns the stream types (stream/): it knows nothing of the hub's channels.
  *
  * Implementations: memory-broker.ts (one node; every call completes synchronously and returns a
  * plain value, so the publish path allocates no Promise) and redis-broker.ts (many nodes; calls
  * that touch Redis return Promises). Callers test `instanceof Promise` to tell the two apart.
  */
-
-/** A place in a channel's stream: `seq` counts publications within the stream's lifetime `epoch`. */
-export interface StreamPosition {
-  readonly epoch: string;
-  readonly seq: number;
-}
 
 /** Why a broker could not serve a call: its backend cannot be reached or did not answer in time. */
 export interface Unavailable {
@@ -25,8 +21,13 @@ export interface Unavailable {
 
 export const UNAVAILABLE: Unavailable = Object.freeze({ ok: false, code: 'unavailable' });
 
-/** `seq` is the publication's place in the channel; once this is returned it is in history. */
-export type PublishOutcome = { readonly ok: true; readonly seq: number } | Unavailable;
+/**
+ * `seq` is the publication's place in the channel; once this is returned it is in history. A broker
+ * that publishes synchronously (in process) returns the `publication` for the node to deliver to
+ * its own subscribers before the call ends; one that publishes through a backend omits it and
+ * delivers to every node, this one included, through `BrokerEvents.deliver`.
+ */
+export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly publication?: Publication } | Unavailable;
 
 /**
  * The channel's current position, and with a `since` position the publications after it, in order:
@@ -37,10 +38,10 @@ export type HistoryOutcome =
   | { readonly ok: true; readonly position: StreamPosition; readonly recovered: boolean; readonly publications: readonly Publication[] }
   | Unavailable;
 
-/** What a broker reports to its node (the hub). */
+/** What a broker reports to its node; the hub implements it. */
 export interface BrokerEvents {
   /** Encodes a publication of `channel` once, for history replies and live delivery. */
-  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication;
+  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication;
   /**
    * A publication of a channel the node subscribed to. Per channel, publications arrive in seq
    * order while the broker's link holds; after a loss (`interrupted`), seqs may skip or the epoch
@@ -59,25 +60,25 @@ export interface Broker {
   /** Starts connecting (in the background: an unreachable backend is retried, never thrown). */
   start(events: BrokerEvents): void;
   /**
-   * Assigns the next seq of the channel, appends to its history and delivers it to every node
-   * subscribed to the channel (this one included, through `deliver`), atomically per channel.
+   * Assigns the next seq of the channel and appends to its history, atomically per channel; then the
+   * publication reaches every node subscribed to the channel (see PublishOutcome).
    */
-  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome>;
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome>;
   /**
    * Starts delivering the channel's publications to this node. Resolves true once every
    * publication assigned a seq after this call completes will be delivered.
    */
-  subscribe(channel: Channel): boolean | Promise<boolean>;
+  subscribe(channel: string): boolean | Promise<boolean>;
   /** Stops delivering the channel's publications to this node. */
-  unsubscribe(channel: Channel): void;
+  unsubscribe(channel: string): void;
   /** The channel's position and, with `since`, the publications after it (see HistoryOutcome). */
-  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome>;
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome>;
   /**
    * True while the broker keeps state of the channel in this process that must outlive its
    * subscribers (in-process history); expires that state by `now` first.
    */
-  retains(channel: Channel, now: number): boolean;
+  retains(channel: string, now: number): boolean;
   /** The hub forgot the channel: drop any in-process state of it. */
-  release(channel: Channel): void;
+  release(channel: string): void;
   close(): Promise<void>;
 }

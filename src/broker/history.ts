@@ -1,4 +1,4 @@
-import type { Publication } from '../hub/publication.js';
+import type { Publication } from '../stream/publication.js';
 
 export type Replay = { recovered: true; messages: Publication[] } | { recovered: false };
 

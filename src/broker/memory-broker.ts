@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Channel } from '../hub/channel.js';
+import type { StreamPosition } from '../stream/position.js';
+import type { StreamSettings } from '../stream/settings.js';
 import type { Clock } from '../util/clock.js';
-import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome, StreamPosition } from './broker.js';
+import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from './broker.js';
 import { History } from './history.js';
 
 /** One channel's stream in this process. A new epoch starts whenever the stream is created afresh. */
@@ -10,8 +11,8 @@ class Stream {
   seq = 0;
   readonly history: History;
 
-  constructor(channel: Channel) {
-    this.history = new History(channel.settings.historySize, channel.settings.historyTtlMs);
+  constructor(settings: StreamSettings) {
+    this.history = new History(settings.historySize, settings.historyTtlMs);
   }
 }
 
@@ -21,12 +22,12 @@ export function newEpoch(): string {
 
 /**
  * The single-node broker: seq, epoch and history live in this process, and every call completes
- * synchronously (publish delivers to the node's subscribers before it returns). A channel's stream
+ * synchronously (publish hands the publication back for the node to deliver before it returns). A channel's stream
  * lives as long as the hub keeps the channel, which it does while the stream holds history.
  */
 export class MemoryBroker implements Broker {
   readonly ready = true;
-  private readonly streams = new Map<Channel, Stream>();
+  private readonly streams = new Map<string, Stream>();
   private events: BrokerEvents | undefined;
 
   constructor(private readonly clock: Clock) {}
@@ -35,13 +36,12 @@ export class MemoryBroker implements Broker {
     this.events = events;
   }
 
-  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome {
-    const stream = this.stream(channel);
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome {
+    const stream = this.stream(channel, settings);
     const seq = ++stream.seq;
-    const pub = this.events!.encode(channel, stream.epoch, seq, key, rawData);
-    stream.history.append(pub);
-    this.events!.deliver(pub);
-    return { ok: true, seq };
+    const publication = this.events!.encode(channel, stream.epoch, seq, key, rawData);
+    stream.history.append(publication);
+    return { ok: true, seq, publication };
   }
 
   subscribe(): boolean {
@@ -50,8 +50,8 @@ export class MemoryBroker implements Broker {
 
   unsubscribe(): void {}
 
-  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome {
-    const stream = this.stream(channel);
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome {
+    const stream = this.stream(channel, settings);
     const position = { epoch: stream.epoch, seq: stream.seq };
     if (since === undefined) return { ok: true, position, recovered: false, publications: [] };
     const replay = since.epoch === stream.epoch ? stream.history.after(since.seq, stream.seq, this.clock()) : undefined;
@@ -59,14 +59,14 @@ export class MemoryBroker implements Broker {
     return { ok: true, position, recovered: true, publications: replay.messages };
   }
 
-  retains(channel: Channel, now: number): boolean {
+  retains(channel: string, now: number): boolean {
     const stream = this.streams.get(channel);
     if (stream === undefined) return false;
     stream.history.expire(now);
     return stream.history.length > 0;
   }
 
-  release(channel: Channel): void {
+  release(channel: string): void {
     this.streams.delete(channel);
   }
 
@@ -74,10 +74,10 @@ export class MemoryBroker implements Broker {
     this.streams.clear();
   }
 
-  private stream(channel: Channel): Stream {
+  private stream(channel: string, settings: StreamSettings): Stream {
     let stream = this.streams.get(channel);
     if (stream === undefined) {
-      stream = new Stream(channel);
+      stream = new Stream(settings);
       this.streams.set(channel, stream);
     }
     return stream;

@@ -1,10 +1,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
-import type { Channel } from '../hub/channel.js';
-import type { Publication } from '../hub/publication.js';
+import type { Publication } from '../stream/publication.js';
 import type { Logger } from '../observability/logger.js';
-import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome, type StreamPosition } from './broker.js';
-import { encodeBody, HISTORY_SCRIPT, parseEntry, PUBLISH_SCRIPT } from './redis-scripts.js';
+import type { StreamPosition } from '../stream/position.js';
+import type { StreamSettings } from '../stream/settings.js';
+import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
+import { encodeBody, HISTORY_SCRIPT, parseHistoryEntry, parseLiveMessage, PUBLISH_SCRIPT } from './redis-scripts.js';
 
 export type RedisBrokerConfig = Config['broker']['redis'];
 
@@ -36,7 +37,7 @@ export class RedisBroker implements Broker {
   private up = false;
   private closed = false;
   /** Channels this node wants publications of, by pub/sub channel name. */
-  private readonly wanted = new Map<string, Channel>();
+  private readonly wanted = new Set<string>();
   /** Pub/sub channels Redis confirmed since the pub/sub link last connected. */
   private readonly confirmed = new Set<string>();
   private readonly subscribing = new Map<string, Promise<boolean>>();
@@ -85,10 +86,10 @@ export class RedisBroker implements Broker {
     this.sub.connect().catch(() => {});
   }
 
-  publish(channel: Channel, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome> {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome> {
     // Publishing needs only the command link: a node whose pub/sub link is reconnecting still publishes.
     if (!this.cmdUp || this.closed) return UNAVAILABLE;
-    const { historySize, historyTtlMs } = channel.settings;
+    const { historySize, historyTtlMs } = settings;
     return this.cmd
       .sluicePublish(this.metaKey(channel), this.historyKey(channel), this.topic(channel), encodeBody(key, rawData), historySize, historyTtlMs, this.config.streamTtlMs)
       .then(
@@ -97,9 +98,9 @@ export class RedisBroker implements Broker {
       );
   }
 
-  subscribe(channel: Channel): boolean | Promise<boolean> {
+  subscribe(channel: string): boolean | Promise<boolean> {
     const topic = this.topic(channel);
-    this.wanted.set(topic, channel);
+    this.wanted.add(topic);
     if (this.confirmed.has(topic)) return true;
     if (!this.up) return false;
     let pending = this.subscribing.get(topic);
@@ -122,19 +123,18 @@ export class RedisBroker implements Broker {
     return pending;
   }
 
-  unsubscribe(channel: Channel): void {
+  unsubscribe(channel: string): void {
     const topic = this.topic(channel);
-    if (this.wanted.get(topic) !== channel) return;
-    this.wanted.delete(topic);
+    if (!this.wanted.delete(topic)) return;
     this.confirmed.delete(topic);
     // A later subscribe must send its own SUBSCRIBE, after this UNSUBSCRIBE.
     this.subscribing.delete(topic);
     if (this.subUp) this.sub.unsubscribe(topic).catch(() => {});
   }
 
-  history(channel: Channel, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome> {
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome> {
     if (!this.cmdUp || this.closed) return UNAVAILABLE;
-    const { historySize, historyTtlMs } = channel.settings;
+    const { historySize, historyTtlMs } = settings;
     return this.cmd
       .sluiceHistory(this.metaKey(channel), this.historyKey(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs)
       .then(
@@ -161,16 +161,15 @@ export class RedisBroker implements Broker {
     this.sub.disconnect();
   }
 
-  private decode(channel: Channel, epoch: string, entry: string): Publication {
-    const { a, key, data } = parseEntry(entry);
-    return this.events!.encode(channel, epoch, Number(a), key, data);
+  private decode(channel: string, epoch: string, entry: string): Publication {
+    const { seq, key, data } = parseHistoryEntry(entry);
+    return this.events!.encode(channel, epoch, seq, key, data);
   }
 
   private onMessage(topic: string, message: string): void {
-    const channel = this.wanted.get(topic);
-    if (channel === undefined || !this.confirmed.has(topic)) return;
-    const { a: epoch, b: seq, key, data } = parseEntry(message);
-    this.events!.deliver(this.events!.encode(channel, epoch, Number(seq), key, data));
+    if (!this.confirmed.has(topic)) return;
+    const { epoch, seq, key, data } = parseLiveMessage(message);
+    this.events!.deliver(this.events!.encode(topic.slice(this.topicPrefix.length), epoch, seq, key, data));
   }
 
   /** After (re)connecting the pub/sub link: subscribe every wanted channel, then report ready. */
@@ -225,16 +224,16 @@ export class RedisBroker implements Broker {
     };
   }
 
-  private topic(channel: Channel): string {
-    return this.topicPrefix + channel.name;
+  private topic(channel: string): string {
+    return this.topicPrefix + channel;
   }
 
-  private metaKey(channel: Channel): string {
-    return `${this.config.keyPrefix}{${channel.name}}:s`;
+  private metaKey(channel: string): string {
+    return `${this.config.keyPrefix}{${channel}}:s`;
   }
 
-  private historyKey(channel: Channel): string {
-    return `${this.config.keyPrefix}{${channel.name}}:h`;
+  private historyKey(channel: string): string {
+    return `${this.config.keyPrefix}{${channel}}:h`;
   }
 }
 

@@ -106,13 +106,25 @@ end
 return { epoch, seq, 1, entries }
 `;
 
-/** "<a>:<b>:<key JSON>\\n<data>" → its parts; the key is undefined when empty. */
-export function parseEntry(text: string): { a: string; b: string; key: string | undefined; data: string } {
+/** Splits "<first>:<second>:<key JSON>\n<data>"; the key is undefined when empty. */
+function split(text: string): [first: string, second: string, key: string | undefined, data: string] {
   const i = text.indexOf(':');
   const j = text.indexOf(':', i + 1);
   const nl = text.indexOf('\n', j + 1);
   const keyJson = text.slice(j + 1, nl);
-  return { a: text.slice(0, i), b: text.slice(i + 1, j), key: keyJson === '' ? undefined : (JSON.parse(keyJson) as string), data: text.slice(nl + 1) };
+  return [text.slice(0, i), text.slice(i + 1, j), keyJson === '' ? undefined : (JSON.parse(keyJson) as string), text.slice(nl + 1)];
+}
+
+/** A history entry: "<seq>:<published ms>:<key JSON>\n<data>". */
+export function parseHistoryEntry(text: string): { seq: number; key: string | undefined; data: string } {
+  const [seq, , key, data] = split(text);
+  return { seq: Number(seq), key, data };
+}
+
+/** A live pub/sub message: "<epoch>:<seq>:<key JSON>\n<data>". */
+export function parseLiveMessage(text: string): { epoch: string; seq: number; key: string | undefined; data: string } {
+  const [epoch, seq, key, data] = split(text);
+  return { epoch, seq: Number(seq), key, data };
 }
 
 export function encodeBody(key: string | undefined, rawData: string): string {

@@ -1,4 +1,4 @@
-import { TokenBucket } from '../flow/token-bucket.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import type { Clock } from '../util/clock.js';
 
 /** The inbound rates the server announced in `hello.limits` (0 = unlimited). */

@@ -1,4 +1,4 @@
-import type { ShedReason } from '../flow/policy.js';
+import type { ShedReason } from '../protocol/policy.js';
 import type { SluiceError } from './errors.js';
 
 /** One message of a channel, delivered exactly once and in seq order per subscription. */

@@ -1,6 +1,6 @@
 import type { ChannelRule, ChannelSettings, Config } from './schema.js';
-import type { QueuePolicy } from '../flow/policy.js';
-import { globMatch } from '../auth/glob.js';
+import type { QueuePolicy } from '../protocol/policy.js';
+import { globMatch } from '../util/glob.js';
 
 /** Effective settings of one channel, shared by every channel matching the same rule. */
 export interface ResolvedChannelSettings extends ChannelSettings {

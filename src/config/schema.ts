@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { POLICIES } from '../flow/policy.js';
+import { POLICIES } from '../protocol/policy.js';
 import { AdmissionSchema, AuthSchema, HttpApiSchema } from './security-schema.js';
 
 /**

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
+import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
-import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 import { DashboardFeed, type SnapshotProducer } from './feed.js';
 
 /** How often the feed sends a snapshot. */

@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js';
-import type { HttpStream, HttpStreamHandler } from '../transport/transport.js';
+import type { HttpStream, HttpStreamHandler } from '../net/http.js';
 import type { Snapshot } from './snapshot.js';
 
 export interface FeedOptions {

@@ -1,4 +1,4 @@
-import type { ShedReason } from '../flow/policy.js';
+import type { ShedReason } from '../protocol/policy.js';
 import type { HealthAssessor } from '../observability/health-summary.js';
 import type { Stats } from '../observability/stats.js';
 import { CLOSE } from '../protocol/close-codes.js';

@@ -1,5 +1,5 @@
 import type { Clock } from '../util/clock.js';
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from '../util/token-bucket.js';
 
 export interface InboundLimits {
   readonly messagesPerSecond: number;

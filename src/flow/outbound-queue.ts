@@ -1,5 +1,19 @@
 import { Ring, nextPow2 } from './ring.js';
-import type { Queueable, ShedReason } from './policy.js';
+import type { QueuePolicy, ShedReason } from '../protocol/policy.js';
+
+/** What the outbound queue needs of a message. The same object is queued for every subscriber. */
+export interface Queueable {
+  /** The channel's name: messages of one channel are told apart from others' by it. */
+  readonly channel: string;
+  readonly queuePolicy: QueuePolicy;
+  readonly seq: number;
+  /** Set only for messages of `conflate` channels that carry a key: channel + key. */
+  readonly conflationKey: string | undefined;
+  /** Bytes this message costs in the queue (its encoded payload). */
+  readonly bytes: number;
+  /** When it was published (clock ms). */
+  readonly at: number;
+}
 
 export interface OutboundQueueLimits {
   /** Hard limit on queued payload bytes; past it the channel's policy sheds. */
@@ -64,7 +78,7 @@ export class OutboundQueue<M extends Queueable> {
    * `disconnect` means the consumer must be cut off (its queue is left for the caller to clear).
    */
   push(message: M, now: number): PushResult {
-    const policy = message.channel.queuePolicy.policy;
+    const policy = message.queuePolicy.policy;
     if (message.conflationKey !== undefined) {
       const old = this.byKey.get(message.conflationKey);
       if (old !== undefined) this.remove(old, 'conflated');
@@ -77,7 +91,7 @@ export class OutboundQueue<M extends Queueable> {
     let result: PushResult = 'queued';
     while (this.queuedBytes > this.limits.maxBytes || this.ring.length > this.limits.maxMessages) {
       if (policy === 'disconnect') {
-        const victim = this.ring.findFrom(0, (m) => m.channel.queuePolicy.policy !== 'disconnect');
+        const victim = this.ring.findFrom(0, (m) => m.queuePolicy.policy !== 'disconnect');
         if (victim < 0) return 'disconnect';
         this.remove(victim, 'dropped');
         continue;
@@ -102,7 +116,7 @@ export class OutboundQueue<M extends Queueable> {
       this.queuedBytes -= message.bytes;
       // At most one message per conflation key is queued, so its entry pointed at this one.
       if (message.conflationKey !== undefined) this.byKey.delete(message.conflationKey);
-      const maxAge = message.channel.queuePolicy.maxAgeMs;
+      const maxAge = message.queuePolicy.maxAgeMs;
       if (maxAge > 0 && now - message.at > maxAge) {
         this.onShed(message, 'expired');
         continue;

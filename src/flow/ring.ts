@@ -91,10 +91,6 @@ export class Ring<T extends object> {
     return -1;
   }
 
-  get firstPosition(): number {
-    return this.head;
-  }
-
   clear(): void {
     this.slots = new Array(Math.min(8, this.slots.length));
     this.mask = this.slots.length - 1;

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { KeyCheck } from '../auth/credentials.js';
 import type { Config } from '../config/schema.js';
-import { TokenBucket } from '../flow/token-bucket.js';
+import { TokenBucket } from '../util/token-bucket.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
 import type { Stats } from '../observability/stats.js';
 import { CHANNEL_NAME } from '../protocol/channel-name.js';
+import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
-import type { HttpRequest, HttpResponse } from '../transport/transport.js';
 import type { Clock } from '../util/clock.js';
 
 export interface PublishApiDeps {
@@ -122,8 +122,7 @@ export class PublishApi {
 
 function report(ch: string, result: PublishResult): PublicationReport {
   if (!result.ok) return { ch, error: result.code };
-  const { seq, subscribers, written, queued, shed, disconnected } = result;
-  return { ch, seq, subscribers, written, queued, shed, disconnected };
+  return { ch, seq: result.seq, ...result.fanOut };
 }
 
 function reply(status: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {

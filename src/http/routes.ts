@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
-import type { HttpRequest, HttpResponse } from '../transport/transport.js';
+import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { BATCH_PATH, PUBLISH_PATH, type PublishApi } from './publish-api.js';
 
 /** Answers the requests under one path prefix (`path` is the URL without its query string). */

@@ -1,8 +1,8 @@
-import type { StreamPosition } from '../broker/broker.js';
+import type { StreamPosition } from '../stream/position.js';
 import type { ResolvedChannelSettings } from '../config/channel-rules.js';
-import type { QueuePolicy } from '../flow/policy.js';
+import type { QueuePolicy } from '../protocol/policy.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import type { Publication } from './publication.js';
+import type { Publication } from '../stream/publication.js';
 
 /** What became of one publication for one subscriber (a number: no allocation per delivery). */
 export const DELIVERY = {

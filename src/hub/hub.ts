@@ -1,12 +1,13 @@
-import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome, StreamPosition } from '../broker/broker.js';
+import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from '../broker/broker.js';
 import { UNAVAILABLE } from '../broker/broker.js';
 import type { ChannelRules } from '../config/channel-rules.js';
 import type { Logger } from '../observability/logger.js';
 import { encodeMessage } from '../protocol/frames.js';
-import type { PreparedFrame } from '../transport/transport.js';
+import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
+import type { StreamPosition } from '../stream/position.js';
+import { Publication } from '../stream/publication.js';
 import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
-import { Publication } from './publication.js';
 import { StreamRepair } from './stream-repair.js';
 
 export interface HubOptions {
@@ -21,19 +22,23 @@ export interface HubOptions {
   readonly log: Logger;
 }
 
-/**
- * A publication's seq and what became of it for this node's subscribers (counts sum to
- * `subscribers`). With an asynchronous broker (Redis) delivery happens later, on every node, and
- * the counts are 0.
- */
-export interface Delivered {
-  readonly ok: true;
-  readonly seq: number;
+/** What one fan-out did for this node's subscribers, per outcome; the counts sum to `subscribers`. */
+export interface FanOut {
   readonly subscribers: number;
   readonly written: number;
   readonly queued: number;
   readonly shed: number;
   readonly disconnected: number;
+}
+
+/**
+ * A publication's seq and its fan-out on this node. With an asynchronous broker (Redis) delivery
+ * happens later, on every node, and the fan-out is empty.
+ */
+export interface Delivered {
+  readonly ok: true;
+  readonly seq: number;
+  readonly fanOut: FanOut;
 }
 
 export type PublishResult = Delivered | Exclude<PublishOutcome, { ok: true }> | { readonly ok: false; readonly code: 'channel_limit' };
@@ -43,12 +48,10 @@ const REPAIR_RETRY_MS = 250;
 
 const CHANNEL_LIMIT = Object.freeze({ ok: false, code: 'channel_limit' } as const);
 
-function delivered(seq: number, subscribers: number, written: number, queued: number, shed: number): Delivered {
-  return { ok: true, seq, subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
-}
+const NO_FAN_OUT: FanOut = Object.freeze({ subscribers: 0, written: 0, queued: 0, shed: 0, disconnected: 0 });
 
 function deliveredElsewhere(outcome: PublishOutcome): PublishResult {
-  return outcome.ok ? delivered(outcome.seq, 0, 0, 0, 0) : outcome;
+  return outcome.ok ? { ok: true, seq: outcome.seq, fanOut: NO_FAN_OUT } : outcome;
 }
 
 /**
@@ -62,18 +65,13 @@ function deliveredElsewhere(outcome: PublishOutcome): PublishResult {
  */
 export class Hub implements BrokerEvents {
   private readonly channels = new Map<string, Channel>();
-  /** Channels without subscribers, least recently used first: eviction candidates at the limit. */
-  private readonly unwatched = new Set<Channel>();
+  /** Channels nobody here watches, least recently used first: eviction candidates at the limit. */
+  private readonly idle = new Set<Channel>();
   private readonly repair: StreamRepair;
   private readonly broker: Broker;
+  /** Publications this node received (metrics). */
   publications = 0;
-  deliveries = 0;
-  /** What the latest fan-out did, per outcome (read back by a synchronous publish). */
   private retryTimer: NodeJS.Timeout | undefined;
-  private reached = 0;
-  private written = 0;
-  private queued = 0;
-  private shed = 0;
 
   constructor(private readonly options: HubOptions) {
     this.broker = options.broker;
@@ -105,11 +103,11 @@ export class Hub implements BrokerEvents {
     const channel = this.channel(name);
     if (channel === undefined) return CHANNEL_LIMIT;
     if (channel.unwatched) this.touch(channel);
-    this.reached = this.written = this.queued = this.shed = 0;
-    const outcome = this.broker.publish(channel, key, rawData);
-    if (outcome instanceof Promise) return outcome.then(deliveredElsewhere);
-    // A synchronous broker has fanned the publication out to this node's subscribers already.
-    return outcome.ok ? delivered(outcome.seq, this.reached, this.written, this.queued, this.shed) : outcome;
+    const outcome = this.broker.publish(name, channel.settings, key, rawData);
+    if (outcome instanceof Promise) return outcome.then(deliveredElsewhere, () => UNAVAILABLE);
+    if (!outcome.ok) return outcome;
+    // A synchronous broker hands the publication back for this node to deliver before returning.
+    return { ok: true, seq: outcome.seq, fanOut: outcome.publication === undefined ? NO_FAN_OUT : this.receive(outcome.publication) };
   }
 
   /**
@@ -120,8 +118,8 @@ export class Hub implements BrokerEvents {
     const join = new Join(subscriber, since);
     channel.joins.push(join);
     channel.subscribed = true;
-    this.unwatched.delete(channel);
-    const subscribed = this.broker.subscribe(channel);
+    this.idle.delete(channel);
+    const subscribed = this.broker.subscribe(channel.name);
     if (subscribed instanceof Promise) void subscribed.then((ok) => this.afterSubscribe(channel, join, ok), () => this.afterSubscribe(channel, join, false));
     else this.afterSubscribe(channel, join, subscribed);
   }
@@ -138,7 +136,7 @@ export class Hub implements BrokerEvents {
   /** Expires in-process history and forgets channels nobody watches and that hold no history. */
   sweep(): void {
     const now = this.options.clock();
-    for (const channel of this.unwatched) if (!this.broker.retains(channel, now)) this.forget(channel);
+    for (const channel of this.idle) if (!this.broker.retains(channel.name, now)) this.forget(channel);
     for (const channel of this.channels.values()) if (channel.stale && this.broker.ready) this.repair.start(channel);
   }
 
@@ -147,42 +145,50 @@ export class Hub implements BrokerEvents {
     let channel = this.channels.get(name);
     if (channel !== undefined) return channel;
     if (this.channels.size >= this.options.maxChannels) {
-      const victim = this.unwatched.values().next().value;
+      const victim = this.idle.values().next().value;
       if (victim === undefined) return undefined;
       this.forget(victim);
     }
     channel = new Channel(name, this.options.rules.settingsFor(name));
     this.channels.set(name, channel);
-    this.unwatched.add(channel);
+    this.idle.add(channel);
     return channel;
   }
 
   // ---- BrokerEvents ----
 
-  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
-    const conflationKey = key !== undefined && channel.queuePolicy.policy === 'conflate' ? `${channel.name}\u0000${key}` : undefined;
-    return new Publication(channel, seq, key, conflationKey, encodeMessage(channel.name, seq, key, rawData), this.options.clock(), epoch);
+  encode(name: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
+    const { queuePolicy } = this.channels.get(name)?.settings ?? this.options.rules.settingsFor(name);
+    const conflationKey = key !== undefined && queuePolicy.policy === 'conflate' ? `${name}\u0000${key}` : undefined;
+    return new Publication(name, queuePolicy, epoch, seq, key, conflationKey, encodeMessage(name, seq, key, rawData), this.options.clock());
   }
 
   deliver(pub: Publication): void {
-    const channel = pub.channel;
+    this.receive(pub);
+  }
+
+  /** A publication of a channel this node follows (or not: then it is dropped), in stream order. */
+  private receive(pub: Publication): FanOut {
+    const channel = this.channels.get(pub.channel);
+    if (channel === undefined) return NO_FAN_OUT;
     this.publications++;
     channel.published++;
     if (channel.joins.length > 0) this.feedJoins(channel, pub);
-    if (!channel.live) return;
+    if (!channel.live) return NO_FAN_OUT;
     if (channel.resync !== undefined) {
       this.repair.hold(channel, pub);
-      return;
+      return NO_FAN_OUT;
     }
     if (pub.seq !== channel.seq + 1 || pub.epoch !== channel.epoch) {
-      if (pub.epoch === channel.epoch && pub.seq <= channel.seq) return;
+      if (pub.epoch === channel.epoch && pub.seq <= channel.seq) return NO_FAN_OUT;
       // The node missed publications (its link was lost or lagged): repair from history.
       channel.resync = [pub];
       this.repair.start(channel);
-      return;
+      return NO_FAN_OUT;
     }
-    this.fanOut(channel, pub);
+    const fanOut = this.fanOut(channel, pub);
     if (channel.joins.length > 0) this.promoteJoins(channel);
+    return fanOut;
   }
 
   /** Hands a publication that follows the node's position on (repair), to joiners as well. */
@@ -222,12 +228,12 @@ export class Hub implements BrokerEvents {
   // ---- internals ----
 
   /** Hands a publication to every live subscriber of its channel and records the node's position. */
-  fanOut(channel: Channel, pub: Publication): void {
+  private fanOut(channel: Channel, pub: Publication): FanOut {
     channel.seq = pub.seq;
     channel.epoch = pub.epoch;
     const subscribers = channel.subscribers.size;
-    if (subscribers === 0) return;
-    pub.frame ??= this.options.prepare(pub.payload);
+    if (subscribers === 0) return NO_FAN_OUT;
+    pub.prepared ??= this.options.prepare(pub.encoded);
     let written = 0;
     let queued = 0;
     let shed = 0;
@@ -237,11 +243,7 @@ export class Hub implements BrokerEvents {
       else if (outcome === DELIVERY.queued) queued++;
       else if (outcome === DELIVERY.shed) shed++;
     }
-    this.deliveries += subscribers;
-    this.reached = subscribers;
-    this.written = written;
-    this.queued = queued;
-    this.shed = shed;
+    return { subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
   }
 
   private afterSubscribe(channel: Channel, join: Join, ok: boolean): void {
@@ -250,7 +252,7 @@ export class Hub implements BrokerEvents {
       this.finishJoin(channel, join, UNAVAILABLE);
       return;
     }
-    const outcome = this.broker.history(channel, join.since);
+    const outcome = this.broker.history(channel.name, channel.settings, join.since);
     if (outcome instanceof Promise) void outcome.then((o) => this.finishJoin(channel, join, o), () => this.finishJoin(channel, join, UNAVAILABLE));
     else this.finishJoin(channel, join, outcome);
   }
@@ -271,12 +273,12 @@ export class Hub implements BrokerEvents {
     join.subscriber.joined({ ok: true, epoch: position.epoch, seq: position.seq, recovered: join.since === undefined ? undefined : outcome.recovered });
     // The subscriber may have left at once (an unsub that waited for this answer).
     if (join.cancelled) return;
-    for (const pub of outcome.publications) pub.frame ??= this.options.prepare(pub.payload);
+    for (const pub of outcome.publications) pub.prepared ??= this.options.prepare(pub.encoded);
     if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
     join.cursor = position.seq;
     for (const pub of join.buffer) {
       if (pub.epoch !== position.epoch || pub.seq <= join.cursor) continue;
-      pub.frame ??= this.options.prepare(pub.payload);
+      pub.prepared ??= this.options.prepare(pub.encoded);
       join.subscriber.deliver(pub);
       join.cursor = pub.seq;
     }
@@ -301,7 +303,7 @@ export class Hub implements BrokerEvents {
         if (join.buffer.length < this.options.maxJoinBuffer) join.buffer.push(pub);
         else (overflowed ??= []).push(join);
       } else if (pub.seq > join.cursor && pub.epoch === channel.epoch) {
-        pub.frame ??= this.options.prepare(pub.payload);
+        pub.prepared ??= this.options.prepare(pub.encoded);
         join.subscriber.deliver(pub);
         join.cursor = pub.seq;
       }
@@ -332,20 +334,20 @@ export class Hub implements BrokerEvents {
     channel.resync = undefined;
     if (channel.subscribed) {
       channel.subscribed = false;
-      this.broker.unsubscribe(channel);
+      this.broker.unsubscribe(channel.name);
     }
-    if (this.broker.retains(channel, this.options.clock())) this.touch(channel);
+    if (this.broker.retains(channel.name, this.options.clock())) this.touch(channel);
     else this.forget(channel);
   }
 
   private touch(channel: Channel): void {
-    this.unwatched.delete(channel);
-    this.unwatched.add(channel);
+    this.idle.delete(channel);
+    this.idle.add(channel);
   }
 
   private forget(channel: Channel): void {
     this.channels.delete(channel.name);
-    this.unwatched.delete(channel);
-    this.broker.release(channel);
+    this.idle.delete(channel);
+    this.broker.release(channel.name);
   }
 }

@@ -1,11 +1,11 @@
 import type { Broker, HistoryOutcome } from '../broker/broker.js';
-import type { ResolvedChannelSettings } from '../config/channel-rules.js';
 import type { Logger } from '../observability/logger.js';
 import { encodeResetNotice, encodeUnavailableGap } from '../protocol/frames.js';
-import type { PreparedFrame } from '../transport/transport.js';
+import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
-import { Channel } from './channel.js';
-import { Publication } from './publication.js';
+import type { QueuePolicy } from '../protocol/policy.js';
+import type { Channel } from './channel.js';
+import { Publication } from '../stream/publication.js';
 
 export interface RepairTarget {
   /** Hands a publication that follows the channel's position on to its subscribers and joiners. */
@@ -22,20 +22,12 @@ export interface RepairOptions {
   readonly log: Logger;
 }
 
-const NOTICE_SETTINGS: ResolvedChannelSettings = Object.freeze({
-  pattern: '',
-  policy: 'disconnect',
-  historySize: 0,
-  historyTtlMs: 0,
-  maxAgeMs: 0,
-  queuePolicy: Object.freeze({ policy: 'disconnect', maxAgeMs: 0 }),
-});
-
 /**
  * Notices travel in the data lane, behind the channel's messages already queued for a subscriber,
- * under a lossless policy of their own: a client learns of a hole exactly where it is.
+ * under a lossless policy of their own and no channel's identity: a client learns of a hole
+ * exactly where it is.
  */
-const NOTICES = new Channel('', NOTICE_SETTINGS);
+const NOTICE_POLICY: QueuePolicy = Object.freeze({ policy: 'disconnect', maxAgeMs: 0 });
 
 /**
  * Repairs a node's stream of a channel after it missed publications (its broker link was lost, or
@@ -58,7 +50,7 @@ export class StreamRepair {
     channel.resync ??= [];
     channel.stale = false;
     const attempt = ++channel.repairs;
-    const outcome = this.broker.history(channel, { epoch: channel.epoch, seq: channel.seq });
+    const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq });
     if (outcome instanceof Promise) void outcome.then((o) => this.finish(channel, attempt, o), () => this.failed(channel, attempt));
     else this.finish(channel, attempt, outcome);
   }
@@ -119,8 +111,8 @@ export class StreamRepair {
   /** Sends one notice to every subscriber of the channel and moves the node's position past the hole. */
   private announce(channel: Channel, text: string, epoch: string, seq: number): void {
     this.target.promoteServed(channel);
-    const notice = new Publication(NOTICES, seq, undefined, undefined, Buffer.from(text), this.options.clock(), epoch);
-    notice.frame = this.options.prepare(notice.payload);
+    const notice = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(text), this.options.clock());
+    notice.prepared = this.options.prepare(notice.encoded);
     for (const subscriber of channel.subscribers) subscriber.deliver(notice);
     this.notices++;
     channel.epoch = epoch;

@@ -1,4 +1,4 @@
-import type { ShedReason } from '../flow/policy.js';
+import type { ShedReason } from '../protocol/policy.js';
 
 /**
  * Plain counters bumped on the hot path (a number increment, no labels, no allocation).

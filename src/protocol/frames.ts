@@ -1,6 +1,6 @@
 import { ERRORS, type ErrorCode } from './errors.js';
 import type { RequestId } from './requests.js';
-import type { ShedReason } from '../flow/policy.js';
+import type { ShedReason } from './policy.js';
 
 /** Encoders for server → client frames. Data frames are built once per publication. */
 

@@ -1,15 +1,13 @@
-import { describeIdentity } from '../auth/identity.js';
-import type { AdmittedClient } from '../auth/upgrade-gate.js';
+import { describeIdentity, type AdmittedClient } from '../auth/identity.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
-import { UNAVAILABLE } from '../broker/broker.js';
-import type { Channel, JoinOutcome } from '../hub/channel.js';
+import type { JoinOutcome } from '../hub/channel.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong, encodeRevoked } from '../protocol/frames.js';
 import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
-import type { SocketHandler, TransportSocket } from '../transport/transport.js';
+import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
@@ -34,7 +32,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   readonly writer: OutboundWriter;
   readonly openedAt: number;
   lastSeen: number;
-  private readonly subs = new Map<Channel, Subscription>();
+  /** By channel name. */
+  private readonly subs = new Map<string, Subscription>();
   private readonly limiter: InboundLimiter;
   private readonly rateStrikes: StrikeCounter;
   private readonly invalidStrikes: StrikeCounter;
@@ -191,7 +190,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   // ---- WriterOwner ----
 
-  subscriptionOf(channel: Channel): Subscription | undefined {
+  subscriptionOf(channel: string): Subscription | undefined {
     return this.subs.get(channel);
   }
 
@@ -261,10 +260,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       // Replies come back in request order: the broker answers one connection's publishes in order.
       this.pendingPublishes++;
       const { id, ch } = request;
-      void result.then(
-        (r) => this.published(r, id, ch, true),
-        () => this.published(UNAVAILABLE, id, ch, true),
-      );
+      void result.then((r) => this.published(r, id, ch, true));
       return;
     }
     this.published(result, request.id, request.ch, false);
@@ -283,8 +279,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       return;
     }
     if (!this.auth.maySubscribe(request.ch, request.id)) return;
-    const existing = hub.get(request.ch);
-    if (existing !== undefined && this.subs.has(existing)) {
+    if (this.subs.has(request.ch)) {
       this.sendError('already_subscribed', request.id);
       return;
     }
@@ -298,7 +293,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       return;
     }
     const sub = new Subscription(channel, this.writer, request.id, this);
-    this.subs.set(channel, sub);
+    this.subs.set(channel.name, sub);
     hub.subscribe(channel, sub, request.since);
   }
 
@@ -309,7 +304,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   joined(sub: Subscription, outcome: JoinOutcome): void {
     if (this.closing) return;
     if (!outcome.ok) {
-      this.subs.delete(sub.channel);
+      this.subs.delete(sub.channel.name);
       this.writer.forget(sub);
       this.sendError(outcome.code, sub.requestId);
       if (sub.leave !== undefined) this.sendError('not_subscribed', sub.leave.id);
@@ -324,9 +319,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   }
 
   private unsubscribe(request: UnsubRequest): void {
-    const channel = this.ctx.hub.get(request.ch);
-    const sub = channel === undefined ? undefined : this.subs.get(channel);
-    if (channel === undefined || sub === undefined || sub.leave !== undefined) {
+    const sub = this.subs.get(request.ch);
+    if (sub === undefined || sub.leave !== undefined) {
       this.sendError('not_subscribed', request.id);
       return;
     }
@@ -346,7 +340,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   }
 
   private leave(sub: Subscription, id: RequestId | undefined): void {
-    this.subs.delete(sub.channel);
+    this.subs.delete(sub.channel.name);
     this.writer.forget(sub);
     this.ctx.hub.unsubscribe(sub.channel, sub);
     if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch: sub.channel.name }));

@@ -1,16 +1,16 @@
 import { OutboundQueue, type OutboundQueueLimits } from '../flow/outbound-queue.js';
-import type { ShedReason } from '../flow/policy.js';
-import { DELIVERY, type Channel, type DeliveryOutcome } from '../hub/channel.js';
-import type { Publication } from '../hub/publication.js';
+import type { ShedReason } from '../protocol/policy.js';
+import { DELIVERY, type DeliveryOutcome } from '../hub/channel.js';
+import type { Publication } from '../stream/publication.js';
 import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
-import type { TransportSocket } from '../transport/transport.js';
+import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 export interface WriterOwner {
-  subscriptionOf(channel: Channel): Subscription | undefined;
+  subscriptionOf(channel: string): Subscription | undefined;
   subscriptions(): Iterable<Subscription>;
   /** The consumer cannot keep up (a hard or soft limit was passed): cut it off. */
   slowConsumer(): void;
@@ -262,7 +262,7 @@ export class OutboundWriter {
     this.cork();
     this.deps.stats.messagesOut++;
     this.deps.stats.bytesOut += pub.bytes;
-    if (!this.deps.socket.sendPrepared(pub.frame)) this.block();
+    if (!this.deps.socket.sendPrepared(pub.prepared)) this.block();
   }
 
   private writeText(text: string): void {

@@ -1,6 +1,6 @@
-import type { ShedReason } from '../flow/policy.js';
+import type { ShedReason } from '../protocol/policy.js';
 import type { Channel, DeliveryOutcome, JoinOutcome, Subscriber } from '../hub/channel.js';
-import type { Publication } from '../hub/publication.js';
+import type { Publication } from '../stream/publication.js';
 import type { RequestId } from '../protocol/requests.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { TransportServer } from './transport.js';
+import type { TransportServer } from '../net/server.js';
 import { WsTransport } from './ws-transport.js';
 
 /** Creates the configured transport. */

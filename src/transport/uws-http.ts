@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import type { HttpRequest, HttpResponse, HttpStream, HttpStreamHandler, TransportCallbacks } from './transport.js';
+import type { HttpRequest, HttpResponse, HttpStream, HttpStreamHandler } from '../net/http.js';
+import type { TransportCallbacks } from '../net/server.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
 
 /** Plain HTTP on the uWS port: requests copied synchronously (uWS reuses them), responses written corked. */

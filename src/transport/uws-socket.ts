@@ -1,4 +1,5 @@
-import type { PreparedFrame, SocketHandler, TransportSocket, UpgradeRequest } from './transport.js';
+import type { UpgradeRequest } from '../net/http.js';
+import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 import type { UwsData, UwsWebSocket } from './uws-api.js';
 
 /** What uWS keeps per connection: the upgrade request and decision context until `open`, then the adapter. */

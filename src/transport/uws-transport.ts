@@ -1,11 +1,6 @@
-import type {
-  PreparedFrame,
-  TransportCallbacks,
-  TransportOptions,
-  TransportServer,
-  UpgradeDecision,
-  UpgradeRequest,
-} from './transport.js';
+import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
+import type { TransportCallbacks, TransportOptions, TransportServer } from '../net/server.js';
+import type { PreparedFrame } from '../net/socket.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
 import { headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';

@@ -4,17 +4,9 @@ import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
-import type {
-  HttpResponse,
-  PreparedFrame,
-  SocketHandler,
-  TransportCallbacks,
-  TransportOptions,
-  TransportServer,
-  TransportSocket,
-  UpgradeDecision,
-  UpgradeRequest,
-} from './transport.js';
+import type { HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
+import type { TransportCallbacks, TransportOptions, TransportServer } from '../net/server.js';
+import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 
 /** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
 interface WsFrame {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Admission, ipKey } from '../../src/auth/admission.js';
 import { AdmissionSchema } from '../../src/config/security-schema.js';
-import type { UpgradeRequest } from '../../src/transport/transport.js';
+import type { UpgradeRequest } from '../../src/net/http.js';
 
 const request = (remoteAddress: string, headers: Record<string, string> = {}): UpgradeRequest => ({ url: '/', headers, remoteAddress });
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { globMatch } from '../../src/auth/glob.js';
+import { globMatch } from '../../src/util/glob.js';
 import { ANONYMOUS, type Identity } from '../../src/auth/identity.js';
 import { Permissions } from '../../src/auth/permissions.js';
 import { AuthSchema } from '../../src/config/security-schema.js';

@@ -49,13 +49,13 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     await broker?.close();
   });
 
-  it('assigns consecutive seqs from 1 within one epoch and delivers them in order to a subscribed node', async () => {
+  it('assigns consecutive seqs from 1 within one epoch and hands them in order to a subscribed node', async () => {
     await start();
     const ch = channel(fresh());
-    expect(await broker.subscribe(ch)).toBe(true);
+    expect(await broker.subscribe(ch.name)).toBe(true);
     const seqs: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = await broker.publish(ch, i % 2 ? 'k' : undefined, JSON.stringify({ i }));
+      const r = events.published(await broker.publish(ch.name, ch.settings, i % 2 ? 'k' : undefined, JSON.stringify({ i })));
       expect(r.ok).toBe(true);
       if (r.ok) seqs.push(r.seq);
     }
@@ -63,7 +63,7 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     await events.until(() => events.delivered.length === 20);
     expect(events.delivered.map((p) => p.seq)).toEqual(seqs);
     expect(new Set(events.delivered.map((p) => p.epoch)).size).toBe(1);
-    expect(events.delivered[3]!.payload.toString()).toBe('{"i":3}');
+    expect(events.delivered[3]!.encoded.toString()).toBe('{"i":3}');
     expect(events.delivered[3]!.key).toBe('k');
     expect(events.delivered[2]!.key).toBeUndefined();
   });
@@ -73,7 +73,7 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     const ch = channel(fresh());
     const empty = await historyOf(broker, ch);
     expect(empty.position.seq).toBe(0);
-    for (let i = 1; i <= 8; i++) await broker.publish(ch, undefined, String(i));
+    for (let i = 1; i <= 8; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
     const { position } = await historyOf(broker, ch);
     expect(position.seq).toBe(8);
     // The position read before the first publish continues into the stream that publish began.
@@ -83,7 +83,7 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
 
     const after5 = await historyOf(broker, ch, { epoch: position.epoch, seq: 5 });
     expect(after5.recovered).toBe(true);
-    expect(after5.publications.map((p) => [p.seq, p.payload.toString()])).toEqual([[6, '6'], [7, '7'], [8, '8']]);
+    expect(after5.publications.map((p) => [p.seq, p.encoded.toString()])).toEqual([[6, '6'], [7, '7'], [8, '8']]);
     const atTop = await historyOf(broker, ch, { epoch: position.epoch, seq: 8 });
     expect(atTop).toMatchObject({ recovered: true, publications: [] });
     expect(await historyOf(broker, ch, { epoch: 'other', seq: 5 })).toMatchObject({ recovered: false, publications: [], position });
@@ -93,7 +93,7 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
   it('bounds history by the channel pattern size: older positions cannot be recovered', async () => {
     await start();
     const ch = channel(fresh('small'));
-    for (let i = 1; i <= 12; i++) await broker.publish(ch, undefined, String(i));
+    for (let i = 1; i <= 12; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
     const { position } = await historyOf(broker, ch);
     expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 6 })).toMatchObject({ recovered: false });
     const fromSeven = await historyOf(broker, ch, { epoch: position.epoch, seq: 7 });
@@ -105,11 +105,11 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     await start();
     const a = channel(fresh());
     const b = channel(fresh());
-    await broker.subscribe(a);
-    await broker.publish(a, undefined, '1');
-    await broker.publish(b, undefined, '1');
-    const r = await broker.publish(a, undefined, '2');
-    expect(r).toEqual({ ok: true, seq: 2 });
+    await broker.subscribe(a.name);
+    events.published(await broker.publish(a.name, a.settings, undefined, '1'));
+    events.published(await broker.publish(b.name, b.settings, undefined, '1'));
+    const r = events.published(await broker.publish(a.name, a.settings, undefined, '2'));
+    expect(r).toMatchObject({ ok: true, seq: 2 });
     expect((await historyOf(broker, b)).position.seq).toBe(1);
   });
 });

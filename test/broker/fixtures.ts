@@ -1,9 +1,14 @@
-import type { Broker, BrokerEvents, HistoryOutcome } from '../../src/broker/broker.js';
-import { ChannelRules } from '../../src/config/channel-rules.js';
+import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from '../../src/broker/broker.js';
+import { ChannelRules, type ResolvedChannelSettings } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import { Channel } from '../../src/hub/channel.js';
-import { Publication } from '../../src/hub/publication.js';
+import { Publication } from '../../src/stream/publication.js';
+
+/** A channel as a broker sees it: a name and its stream settings. */
+export interface TestChannel {
+  readonly name: string;
+  readonly settings: ResolvedChannelSettings;
+}
 
 /** Records what a broker reports, and lets a test wait for deliveries. */
 export class RecordingEvents implements BrokerEvents {
@@ -15,8 +20,14 @@ export class RecordingEvents implements BrokerEvents {
   /** `clock` stamps publications, as the hub does (the memory broker expires history by it). */
   constructor(private readonly clock: () => number = Date.now) {}
 
-  encode(channel: Channel, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
-    return new Publication(channel, seq, key, undefined, Buffer.from(rawData), this.clock(), epoch);
+  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
+    return new Publication(channel, { policy: 'disconnect', maxAgeMs: 0 }, epoch, seq, key, undefined, Buffer.from(rawData), this.clock());
+  }
+
+  /** A synchronous broker hands the node its publication in the outcome: record it as delivered. */
+  published(outcome: PublishOutcome): PublishOutcome {
+    if (outcome.ok && outcome.publication !== undefined) this.deliver(outcome.publication);
+    return outcome;
   }
 
   deliver(pub: Publication): void {
@@ -54,13 +65,13 @@ export class RecordingEvents implements BrokerEvents {
   }
 }
 
-export function channelFactory(overrides: Partial<ConfigInput> = {}): (name: string) => Channel {
+export function channelFactory(overrides: Partial<ConfigInput> = {}): (name: string) => TestChannel {
   const rules = new ChannelRules(loadConfig({ overrides }));
-  return (name) => new Channel(name, rules.settingsFor(name));
+  return (name) => ({ name, settings: rules.settingsFor(name) });
 }
 
-export async function historyOf(broker: Broker, channel: Channel, since?: { epoch: string; seq: number }): Promise<Extract<HistoryOutcome, { ok: true }>> {
-  const outcome = await broker.history(channel, since);
+export async function historyOf(broker: Broker, channel: TestChannel, since?: { epoch: string; seq: number }): Promise<Extract<HistoryOutcome, { ok: true }>> {
+  const outcome = await broker.history(channel.name, channel.settings, since);
   if (!outcome.ok) throw new Error('history unavailable');
   return outcome;
 }

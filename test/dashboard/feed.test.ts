@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DashboardFeed, type SnapshotProducer } from '../../src/dashboard/feed.js';
 import type { Snapshot } from '../../src/dashboard/snapshot.js';
-import type { HttpStream, HttpStreamHandler } from '../../src/transport/transport.js';
+import type { HttpStream, HttpStreamHandler } from '../../src/net/http.js';
 
 class FakeStream implements HttpStream {
   readonly chunks: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SlowConsumerPolicy } from '../../src/flow/policy.js';
+import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 import type { Frame } from '../helpers/client.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';

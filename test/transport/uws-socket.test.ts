@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SocketHandler } from '../../src/transport/transport.js';
+import type { SocketHandler } from '../../src/net/socket.js';
 import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
 import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 

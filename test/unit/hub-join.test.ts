@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Broker, BrokerEvents, HistoryOutcome, StreamPosition } from '../../src/broker/broker.js';
+import type { Broker, BrokerEvents, HistoryOutcome } from '../../src/broker/broker.js';
+import type { StreamPosition } from '../../src/stream/position.js';
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
 import { DELIVERY, type DeliveryOutcome, type JoinOutcome, type Subscriber } from '../../src/hub/channel.js';
 import { Hub } from '../../src/hub/hub.js';
-import type { Publication } from '../../src/hub/publication.js';
+import type { Publication } from '../../src/stream/publication.js';
 import { silentLogger } from '../helpers/gateway.js';
 
 /**
@@ -31,7 +32,7 @@ class SteppedBroker implements Broker {
     return true;
   }
   unsubscribe(): void {}
-  history(_channel: unknown, since: StreamPosition | undefined): Promise<HistoryOutcome> {
+  history(_channel: unknown, _settings: unknown, since: StreamPosition | undefined): Promise<HistoryOutcome> {
     return new Promise((answer) => {
       this.reads.push({ since, answer });
       this.onRead?.();
@@ -51,7 +52,7 @@ class Recorder implements Subscriber {
     this.joins.push(outcome);
   }
   deliver(pub: Publication): DeliveryOutcome {
-    const frame = JSON.parse(pub.payload.toString()) as Record<string, unknown>;
+    const frame = JSON.parse(pub.encoded.toString()) as Record<string, unknown>;
     this.got.push(frame.ev === 'msg' ? (frame.seq as number) : frame);
     return DELIVERY.written;
   }
@@ -73,10 +74,10 @@ function setup() {
   });
   broker.start(hub);
   const channel = hub.channel('c')!;
-  const live = (seq: number, epoch = 'E') => hub.deliver(hub.encode(channel, epoch, seq, undefined, String(seq)));
+  const live = (seq: number, epoch = 'E') => hub.deliver(hub.encode('c', epoch, seq, undefined, String(seq)));
   const answer = (position: StreamPosition, from?: number, recovered = from !== undefined) => {
     const read = broker.reads.shift()!;
-    const publications = recovered && from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode(channel, position.epoch, from + i, undefined, String(from + i))) : [];
+    const publications = recovered && from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode('c', position.epoch, from + i, undefined, String(from + i))) : [];
     read.answer({ ok: true, position, recovered, publications });
   };
   const settle = () => new Promise((r) => setTimeout(r, 0));

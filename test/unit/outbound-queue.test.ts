@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { OutboundQueue, type OutboundQueueLimits } from '../../src/flow/outbound-queue.js';
-import { POLICIES, type Queueable, type ShedReason, type SlowConsumerPolicy } from '../../src/flow/policy.js';
+import { OutboundQueue, type OutboundQueueLimits, type Queueable } from '../../src/flow/outbound-queue.js';
+import { POLICIES, type ShedReason, type SlowConsumerPolicy } from '../../src/protocol/policy.js';
 
 interface Msg extends Queueable {
   readonly key?: string;
@@ -10,7 +10,7 @@ interface Msg extends Queueable {
 const channel = (policy: SlowConsumerPolicy, maxAgeMs = 0) => ({ name: policy, queuePolicy: { policy, maxAgeMs } });
 
 function message(ch: ReturnType<typeof channel>, seq: number, bytes = 10, key?: string, at = 0): Msg {
-  return { channel: ch, seq, bytes, at, key, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
+  return { channel: ch.name, queuePolicy: ch.queuePolicy, seq, bytes, at, key, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
 }
 
 const limits = (over: Partial<OutboundQueueLimits> = {}): OutboundQueueLimits => ({ maxBytes: 100, maxMessages: 5, softBytes: 0, softMs: 0, ...over });
@@ -158,11 +158,11 @@ describe('OutboundQueue invariants (property-based)', () => {
         expect(queue.bytes).toBe(0);
         // Per channel, delivered seqs strictly increase.
         for (const p of POLICIES) {
-          const s = delivered.filter((d) => d.channel === channels[p]).map((d) => d.seq);
+          const s = delivered.filter((d) => d.channel === channels[p].name).map((d) => d.seq);
           expect(s).toEqual([...s].sort((a, b) => a - b));
         }
         // Lossless channel messages are never shed.
-        expect(delivered.filter((d) => d.channel === channels.disconnect).length).toBe(seqs.disconnect ?? 0);
+        expect(delivered.filter((d) => d.channel === channels.disconnect.name).length).toBe(seqs.disconnect ?? 0);
       }),
       { numRuns: 300 },
     );

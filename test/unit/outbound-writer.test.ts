@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Channel } from '../../src/hub/channel.js';
-import { Publication } from '../../src/hub/publication.js';
+import { Publication } from '../../src/stream/publication.js';
 import { Stats } from '../../src/observability/stats.js';
 import { encodeMessage } from '../../src/protocol/frames.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
-import type { TransportSocket } from '../../src/transport/transport.js';
+import type { TransportSocket } from '../../src/net/socket.js';
 
 /** A socket that records what is written and reports backpressure when told to. */
 class FakeSocket implements TransportSocket {
@@ -46,7 +46,7 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
   const events = { slow: 0, drained: 0 };
   let sub: Subscription | undefined;
   const owner: WriterOwner = {
-    subscriptionOf: (c) => (c === channel ? sub : undefined),
+    subscriptionOf: (c) => (c === channel.name ? sub : undefined),
     subscriptions: () => (sub ? [sub] : []),
     slowConsumer: () => void events.slow++,
     drained: () => void events.drained++,
@@ -59,8 +59,8 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     seq++;
     const conflationKey = policy === 'conflate' && key ? `ch\0${key}` : undefined;
     const payload = encodeMessage('ch', seq, key, String(seq));
-    const pub = new Publication(channel, seq, key, conflationKey, payload, 0);
-    pub.frame = payload;
+    const pub = new Publication('ch', channel.queuePolicy, '', seq, key, conflationKey, payload, 0);
+    pub.prepared = payload;
     sub!.deliver(pub);
   };
   const frames = () => socket.written.map((t) => JSON.parse(t) as Record<string, unknown>);
@@ -68,8 +68,8 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     const pubs = [];
     for (let s = from; s <= to; s++) {
       const payload = encodeMessage('ch', s, undefined, String(s));
-      const pub = new Publication(channel, s, undefined, undefined, payload, 0);
-      pub.frame = payload;
+      const pub = new Publication('ch', channel.queuePolicy, '', s, undefined, undefined, payload, 0);
+      pub.prepared = payload;
       pubs.push(pub);
     }
     seq = to;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TokenBucket } from '../../src/flow/token-bucket.js';
+import { TokenBucket } from '../../src/util/token-bucket.js';
 import { InboundLimiter } from '../../src/flow/inbound-limiter.js';
 import { StrikeCounter } from '../../src/flow/strikes.js';
 

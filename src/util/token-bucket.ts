@@ -1,4 +1,4 @@
-import type { Clock } from '../util/clock.js';
+import type { Clock } from './clock.js';
 
 /**
  * A token bucket refilled continuously from an injected clock: no timer.

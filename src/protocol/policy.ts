@@ -21,16 +21,3 @@ export interface QueuePolicy {
   /** Queued messages older than this are shed when they reach the head. 0 = never. */
   readonly maxAgeMs: number;
 }
-
-/** What the outbound queue needs of a message. The same object is queued for every subscriber. */
-export interface Queueable {
-  /** Identity of the channel (compared by reference) and its policy. */
-  readonly channel: { readonly queuePolicy: QueuePolicy };
-  readonly seq: number;
-  /** Set only for messages of `conflate` channels that carry a key: channel + key. */
-  readonly conflationKey: string | undefined;
-  /** Bytes this message costs in the queue (its encoded payload). */
-  readonly bytes: number;
-  /** When it was published (clock ms). */
-  readonly at: number;
-}

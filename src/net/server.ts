@@ -1,0 +1,53 @@
+/** The listening side of the seam: one per gateway, implemented by each transport adapter. */
+import type { HttpRequest, HttpResponse, UpgradeDecision, UpgradeRequest } from './http.js';
+import type { PreparedFrame, SocketHandler, TransportSocket } from './socket.js';
+
+export interface TransportCallbacks {
+  /**
+   * Decides on an upgrade before any WebSocket exists (admission, auth). May answer later (a
+   * Promise, e.g. while a key set is fetched): the transport then keeps the request pending, and
+   * if the client goes away meanwhile it drops the upgrade without calling `onConnection`. A
+   * rejected Promise is answered with 500.
+   */
+  onUpgrade(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision>;
+  /**
+   * A connection was accepted; the core returns the handler for its events. Called synchronously
+   * after an accepting decision, or not at all if the client went away before it resolved.
+   */
+  onConnection(socket: TransportSocket, request: UpgradeRequest, context: unknown): SocketHandler;
+  /** Plain HTTP requests on the same port (health, metrics, dashboard); may answer with a stream. */
+  onHttp(request: HttpRequest): Promise<HttpResponse> | HttpResponse;
+}
+
+export interface TransportOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly maxPayloadBytes: number;
+  /** Bytes buffered in user space above which sends report backpressure. */
+  readonly highWaterMarkBytes: number;
+  /** The core's bound on each connection's outbound queue; a transport's own cap, if any, sits well above it. */
+  readonly outboundQueueBytes: number;
+  readonly perMessageDeflate: boolean;
+  /** Largest HTTP request body read for `onHttp`; larger ones get 413. */
+  readonly maxHttpBodyBytes: number;
+}
+
+export interface TransportCapabilities {
+  /** Whether sockets support pause()/resume() of reading. */
+  readonly pause: boolean;
+}
+
+export interface TransportServer {
+  readonly name: string;
+  /** What runs underneath (e.g. which native binary), for the start-up log line. */
+  readonly detail?: string;
+  readonly capabilities: TransportCapabilities;
+  /** Prepares a payload once so it can be written to many sockets without re-framing. */
+  prepare(payload: Buffer): PreparedFrame;
+  /** Starts listening; resolves with the bound port. */
+  listen(callbacks: TransportCallbacks): Promise<number>;
+  /** Stops accepting new connections (existing ones stay open). */
+  stopAccepting(): Promise<void>;
+  /** Releases everything; call after all connections are closed. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,49 @@
+/**
+ * The socket seam: what the core needs of one WebSocket connection, implemented by each transport
+ * adapter in src/transport/. Nothing outside src/transport/ imports `ws` or uWebSockets.js; the
+ * core sees only these types. The seam carries backpressure: every send says whether the socket
+ * can take more, `bufferedAmount()` tells how much is waiting in user space, and `onDrain` says
+ * when to resume.
+ */
+
+/** A frame prepared once per publication and written to many sockets (e.g. pre-framed bytes). */
+export type PreparedFrame = unknown;
+
+export interface TransportSocket {
+  /** The peer's address as the transport saw it. */
+  readonly remoteAddress: string;
+  /** Bytes accepted by send() but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /**
+   * Writes a frame prepared by `TransportServer.prepare`. Returns false when the socket is above its
+   * high-water mark: the caller should queue further frames until `onDrain`, which the transport
+   * must then deliver. Between cork() and uncork() the mark is judged on what was buffered when
+   * the batch began: the batch has not been offered to the kernel yet, so its own size says nothing
+   * about the peer (a batch is bounded by what one turn of the event loop produces).
+   */
+  sendPrepared(frame: PreparedFrame): boolean;
+  /** Writes a small text frame (control frames: acks, errors, gaps). Same return as sendPrepared. */
+  sendText(text: string): boolean;
+  /** Batches the following sends into as few writes as possible, until uncork(). */
+  cork(): void;
+  uncork(): void;
+  /** Stops/starts reading from the peer (TCP pushes back). Only when `capabilities.pause`. */
+  pause(): void;
+  resume(): void;
+  /** Sends a protocol-level ping; the peer's pong arrives as `onPong`. */
+  ping(): void;
+  /** Starts the closing handshake; data already written is sent first. */
+  close(code: number, reason: string): void;
+  /** Destroys the connection at once. */
+  terminate(): void;
+}
+
+/** What the core gives the transport for each accepted connection. */
+export interface SocketHandler {
+  /** One complete message. `data` is only valid during the call (copy to keep it). */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onDrain(): void;
+  onPong(): void;
+  /** Called exactly once, whoever closed. */
+  onClose(code: number, reason: string): void;
+}

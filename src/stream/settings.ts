@@ -1,0 +1,10 @@
+/**
+ * What a broker needs to keep one channel's stream: its history bounds. Handed with every call
+ * that may create the stream, so a broker keyed by channel name needs no view of channel rules.
+ */
+export interface StreamSettings {
+  /** Most publications kept for resume; 0 keeps none. */
+  readonly historySize: number;
+  /** Publications older than this leave history; 0 = never by age. */
+  readonly historyTtlMs: number;
+}
