@@ -157,9 +157,9 @@ function buildCost(): void {
     // One channel in a hundred is published between two snapshots; the rest are quiet.
     const channels = Array.from({ length: chans }, (_, i) => ({ name: `ch.${i}`, published: i * 3, subscribers: { size: i % 13 }, queuePolicy: { policy: 'drop-oldest' } }));
     const active = channels.filter((_, i) => i % 100 === 0);
-    const source = { stats, transport: 'ws', connections: () => connections, channels: () => channels, channelCount: () => chans, publications: () => 0 };
     const queues = () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes }));
-    const builder = new SnapshotBuilder(source, new HealthAssessor({ stats, connectionCount: () => conns, queues }, () => performance.now()), () => performance.now());
+    const source = { stats, transport: 'ws', connections: () => connections, channels: () => channels, channelCount: () => chans, publications: () => 0, connectionCount: () => conns, queues };
+    const builder = new SnapshotBuilder(source, new HealthAssessor(source, () => performance.now()), () => performance.now());
     builder.reset();
     let bytes = 0;
     for (let i = 0; i < 50; i++) bytes = JSON.stringify(builder.build()).length;

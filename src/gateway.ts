@@ -15,9 +15,10 @@ import { SnapshotBuilder } from './dashboard/snapshot.js';
 import { PublishApi } from './http/publish-api.js';
 import { handleHttp, type RouteState } from './http/routes.js';
 import { Hub } from './hub/hub.js';
-import { HealthAssessor, HealthSummary, type HealthSource } from './observability/health-summary.js';
+import { HealthAssessor, HealthSummary } from './observability/health-summary.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import type { NodeState, QueueView } from './observability/node-counters.js';
 import { Stats } from './observability/stats.js';
 import { CLOSE } from './protocol/close-codes.js';
 import { encodeHello } from './protocol/frames.js';
@@ -61,7 +62,6 @@ export class Gateway {
   readonly dashboard: Dashboard | undefined;
   private readonly admission: Admission;
   private readonly gate: UpgradeGate;
-  private readonly publishApi: PublishApi;
   private readonly routes: RouteState;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
@@ -115,54 +115,36 @@ export class Gateway {
       draining: () => this.draining,
       onClosed: (conn) => this.onClosed(conn),
     };
-    this.publishApi = new PublishApi({
-      config,
-      hub: this.hub,
-      stats: this.stats,
-      clock: this.clock,
-      queuedBytes: () => {
-        let total = 0;
-        for (const c of this.connections) total += c.writer.queuedBytes;
-        return total;
-      },
-      draining: () => this.draining,
-    });
-    this.registry = createMetrics({
-      stats: this.stats,
-      connectionCount: () => this.connections.size,
-      channelCount: () => this.hub.channelCount,
-      queuedBytes: () => this.mapConnections((c) => c.writer.queuedBytes),
-      publications: () => this.hub.publications,
-      broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
-    });
-    const healthSource: HealthSource = {
-      stats: this.stats,
-      connectionCount: () => this.connections.size,
-      queues: () => this.mapConnections((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
-    };
-    this.health = new HealthSummary(healthSource, this.log, this.clock);
-    if (config.dashboard.enabled) {
-      const snapshots = new SnapshotBuilder(
-        {
-          stats: this.stats,
-          transport: transport.name,
-          connections: () => this.connections.values(),
-          channels: () => this.hub.all(),
-          channelCount: () => this.hub.channelCount,
-          publications: () => this.hub.publications,
-        },
-        new HealthAssessor(healthSource, this.clock),
-        this.clock,
-      );
-      this.dashboard = new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log);
-    }
+    const node = this.nodeState();
+    this.registry = createMetrics(node);
+    this.health = new HealthSummary(node, this.log, this.clock);
+    if (config.dashboard.enabled) this.dashboard = this.createDashboard(node);
     const dashboard = this.dashboard;
     this.routes = {
       registry: this.registry,
       ready: () => this.ready,
       dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
-      publishApi: this.publishApi,
+      publishApi: new PublishApi({ config, hub: this.hub, stats: this.stats, clock: this.clock, queuedBytes: () => this.queuedBytes(), draining: () => this.draining }),
     };
+  }
+
+  /** The node's live state: the one view /metrics, the health summary and the dashboard read. */
+  private nodeState(): NodeState {
+    return {
+      stats: this.stats,
+      connectionCount: () => this.connections.size,
+      channelCount: () => this.hub.channelCount,
+      publications: () => this.hub.publications,
+      queues: () => this.queues(),
+      broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
+    };
+  }
+
+  private createDashboard(node: NodeState): Dashboard {
+    const { config, clock } = this;
+    const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all() };
+    const snapshots = new SnapshotBuilder(source, new HealthAssessor(node, clock), clock);
+    return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log);
   }
 
   /** Creates a gateway and starts listening. */
@@ -317,8 +299,15 @@ export class Gateway {
     this.timers.push(timer);
   }
 
-  private *mapConnections<T>(fn: (c: Connection) => T): IterableIterator<T> {
-    for (const c of this.connections) yield fn(c);
+  private *queues(): IterableIterator<QueueView> {
+    for (const c of this.connections) yield { id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes };
+  }
+
+  /** Bytes waiting in every connection's outbound queue. */
+  private queuedBytes(): number {
+    let total = 0;
+    for (const c of this.connections) total += c.writer.queuedBytes;
+    return total;
   }
 }
 

@@ -1,7 +1,6 @@
 import type { ShedReason } from '../protocol/policy.js';
 import type { HealthAssessor } from '../observability/health-summary.js';
-import type { Stats } from '../observability/stats.js';
-import { CLOSE } from '../protocol/close-codes.js';
+import { CounterWindow, type NodeState } from '../observability/node-counters.js';
 import type { Clock } from '../util/clock.js';
 import { TopK } from './top-k.js';
 
@@ -31,13 +30,10 @@ export interface DashboardChannel {
 }
 
 /** The gateway's live state, read (never copied) once per snapshot. */
-export interface DashboardSource {
-  readonly stats: Stats;
+export interface DashboardSource extends NodeState {
   readonly transport: string;
   connections(): Iterable<DashboardConnection>;
   channels(): Iterable<DashboardChannel>;
-  channelCount(): number;
-  publications(): number;
 }
 
 const RATE_KEYS = [
@@ -119,8 +115,7 @@ const HISTOGRAM_BUCKETS = 10;
  * counters between two builds, so one builder serves all viewers and is built once per interval.
  */
 export class SnapshotBuilder {
-  private last: Record<RateKey, number>;
-  private lastAt: number;
+  private readonly window: CounterWindow<RateKey>;
   /** Each channel's `published` at the previous build; weak, so forgotten channels need no cleanup. */
   private published = new WeakMap<DashboardChannel, number>();
 
@@ -130,14 +125,12 @@ export class SnapshotBuilder {
     private readonly clock: Clock,
     private readonly wallClock: () => number = Date.now,
   ) {
-    this.last = this.totals();
-    this.lastAt = clock();
+    this.window = new CounterWindow(source, RATE_KEYS, clock);
   }
 
   /** Starts a fresh interval: the next build reports rates from now on. */
   reset(): void {
-    this.last = this.totals();
-    this.lastAt = this.clock();
+    this.window.reset();
     this.health.assess();
     this.published = new WeakMap();
     for (const ch of this.source.channels()) this.published.set(ch, ch.published);
@@ -145,13 +138,11 @@ export class SnapshotBuilder {
 
   build(): Snapshot {
     const now = this.clock();
-    const elapsedMs = Math.max(1, now - this.lastAt);
+    const { totals, delta, elapsedMs: windowMs } = this.window.next();
+    const elapsedMs = Math.max(1, windowMs);
     const perSecond = 1000 / elapsedMs;
-    const totals = this.totals();
     const rates = {} as Record<RateKey, number>;
-    for (const k of RATE_KEYS) rates[k] = round((totals[k] - this.last[k]) * perSecond);
-    this.last = totals;
-    this.lastAt = now;
+    for (const k of RATE_KEYS) rates[k] = round(delta[k] * perSecond);
 
     const histogram = new Array<number>(HISTOGRAM_BUCKETS + 1).fill(0);
     let connections = 0;
@@ -205,24 +196,6 @@ export class SnapshotBuilder {
       publishers: publishers.toArray(),
       hotChannels: hot.toArray(),
       warnings: this.health.assess().warnings,
-    };
-  }
-
-  private totals(): Record<RateKey, number> {
-    const { stats } = this.source;
-    return {
-      messagesIn: stats.messagesIn,
-      messagesOut: stats.messagesOut,
-      bytesIn: stats.bytesIn,
-      bytesOut: stats.bytesOut,
-      publications: this.source.publications(),
-      dropped: stats.shed.dropped,
-      conflated: stats.shed.conflated,
-      expired: stats.shed.expired,
-      slowConsumerDisconnects: stats.closesByCode.get(CLOSE.slow_consumer.code) ?? 0,
-      rateLimited: stats.rateLimited,
-      rateLimitDisconnects: stats.closesByCode.get(CLOSE.rate_limit_strikes.code) ?? 0,
-      backpressureEvents: stats.backpressureEvents,
     };
   }
 }

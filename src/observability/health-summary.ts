@@ -1,18 +1,6 @@
 import type { Clock } from '../util/clock.js';
 import type { Logger } from './logger.js';
-import type { Stats } from './stats.js';
-
-export interface QueueView {
-  readonly id: string;
-  readonly utilisation: number;
-  readonly queuedBytes: number;
-}
-
-export interface HealthSource {
-  readonly stats: Stats;
-  connectionCount(): number;
-  queues(): Iterable<QueueView>;
-}
+import { CounterWindow, type NodeState, type QueueView } from './node-counters.js';
 
 /** Share of a queue's hard limit above which the health summary warns. */
 export const QUEUE_WARN_UTILISATION = 0.8;
@@ -24,8 +12,8 @@ export const BACKPRESSURE_WARN_PER_SECOND = 20;
 /** How many of the worst queues a warning names. */
 const WORST_NAMED = 5;
 
-const COUNTERS = ['rateLimited', 'dropped', 'conflated', 'expired', 'backpressure', 'messagesIn', 'messagesOut'] as const;
-export type HealthCounter = (typeof COUNTERS)[number];
+const HEALTH_COUNTERS = ['rateLimited', 'dropped', 'conflated', 'expired', 'backpressureEvents', 'messagesIn', 'messagesOut'] as const;
+export type HealthCounter = (typeof HEALTH_COUNTERS)[number];
 
 export interface HealthReport {
   readonly connections: number;
@@ -43,47 +31,27 @@ export interface HealthReport {
   readonly warnings: readonly string[];
 }
 
-function readCounters(stats: Stats): Record<HealthCounter, number> {
-  return {
-    rateLimited: stats.rateLimited,
-    dropped: stats.shed.dropped,
-    conflated: stats.shed.conflated,
-    expired: stats.shed.expired,
-    backpressure: stats.backpressureEvents,
-    messagesIn: stats.messagesIn,
-    messagesOut: stats.messagesOut,
-  };
-}
-
 /**
  * Judges flow-control health from the plain counters and the open queues. Each instance keeps its
  * own baseline, so the periodic log line and the dashboard can assess at their own pace.
  */
 export class HealthAssessor {
-  private last: Record<HealthCounter, number>;
-  private lastAt: number;
+  private readonly window: CounterWindow<HealthCounter>;
 
   constructor(
-    private readonly source: HealthSource,
-    private readonly clock: Clock,
+    private readonly node: NodeState,
+    clock: Clock,
   ) {
-    this.last = readCounters(source.stats);
-    this.lastAt = clock();
+    this.window = new CounterWindow(node, HEALTH_COUNTERS, clock);
   }
 
   assess(): HealthReport {
-    const now = readCounters(this.source.stats);
-    const at = this.clock();
-    const delta = {} as Record<HealthCounter, number>;
-    for (const k of COUNTERS) delta[k] = now[k] - this.last[k];
-    const elapsedMs = at - this.lastAt;
-    this.last = now;
-    this.lastAt = at;
+    const { delta, elapsedMs } = this.window.next();
 
     let queuedBytes = 0;
     let maxUtilisation = 0;
     const hot: QueueView[] = [];
-    for (const q of this.source.queues()) {
+    for (const q of this.node.queues()) {
       queuedBytes += q.queuedBytes;
       if (q.utilisation > maxUtilisation) maxUtilisation = q.utilisation;
       if (q.utilisation > QUEUE_WARN_UTILISATION) hot.push(q);
@@ -92,12 +60,12 @@ export class HealthAssessor {
     const worst = hot.slice(0, WORST_NAMED).map((q) => q.id);
     const warnings: string[] = [];
     if (hot.length > 0) warnings.push(`${hot.length} outbound queue(s) above ${QUEUE_WARN_UTILISATION * 100}%: ${worst.join(', ')}`);
-    const backpressurePerSecond = elapsedMs > 0 ? (delta.backpressure * 1000) / elapsedMs : 0;
+    const backpressurePerSecond = elapsedMs > 0 ? (delta.backpressureEvents * 1000) / elapsedMs : 0;
     if (backpressurePerSecond > BACKPRESSURE_WARN_PER_SECOND) {
       warnings.push(`frequent backpressure: ${backpressurePerSecond.toFixed(1)} high-water-mark crossings/s (warns above ${BACKPRESSURE_WARN_PER_SECOND}/s)`);
     }
     return {
-      connections: this.source.connectionCount(),
+      connections: this.node.connectionCount(),
       queuedBytes,
       maxQueueUtilisation: Number(maxUtilisation.toFixed(3)),
       delta,
@@ -117,11 +85,11 @@ export class HealthSummary {
   private readonly assessor: HealthAssessor;
 
   constructor(
-    source: HealthSource,
+    node: NodeState,
     private readonly log: Logger,
     clock: Clock,
   ) {
-    this.assessor = new HealthAssessor(source, clock);
+    this.assessor = new HealthAssessor(node, clock);
   }
 
   report(): void {

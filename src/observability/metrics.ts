@@ -1,63 +1,46 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Stats } from './stats.js';
-
-export interface MetricsSource {
-  readonly stats: Stats;
-  connectionCount(): number;
-  channelCount(): number;
-  /** Messages accepted for publication on this node. */
-  publications(): number;
-  /** Queued outbound bytes of every open connection. */
-  queuedBytes(): Iterable<number>;
-  /** The broker's state (see docs/scaling.md). */
-  readonly broker?: {
-    ready(): boolean;
-    /** Channel streams repaired from history after the node missed publications. */
-    repairs(): number;
-    /** `unavailable` / `reset` notices sent (one per channel and repair, to all its local subscribers). */
-    notices(): number;
-  };
-}
+import { COUNTERS, type CounterName, type NodeState } from './node-counters.js';
 
 /**
- * Prometheus metrics read from the plain counters in Stats at scrape time, so the hot path never
- * touches prom-client. One registry per gateway (several gateways can live in one process).
+ * Prometheus metrics read from the node's counters (node-counters.ts) at scrape time, so the hot
+ * path never touches prom-client. One registry per gateway (several in one process are fine).
  */
-export function createMetrics(source: MetricsSource): Registry {
+export function createMetrics(node: NodeState): Registry {
   const registry = new Registry();
-  const { stats } = source;
+  const { stats } = node;
   collectDefaultMetrics({ register: registry, prefix: 'sluice_', eventLoopMonitoringPrecision: 20 });
 
-  /** A counter that follows a monotonic number: increments by what it grew since the last scrape. */
-  const follow = (name: string, help: string, read: () => number): void => {
+  /** A counter that follows one of the node's counters: increments by what it grew since the last scrape. */
+  const follow = (name: string, help: string, counter: CounterName): void => {
+    const read = COUNTERS[counter];
     let last = 0;
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
-        const now = read();
+        const now = read(node);
         if (now > last) this.inc(now - last);
         last = now;
       },
     });
   };
-  follow('sluice_connections_opened_total', 'WebSocket connections accepted', () => stats.connectionsOpened);
-  follow('sluice_connections_rejected_total', 'Connections refused at limits.maxConnections (HTTP 503 before the upgrade, or 4102 after it)', () => stats.connectionsRejected);
-  follow('sluice_messages_in_total', 'Frames received from clients', () => stats.messagesIn);
-  follow('sluice_bytes_in_total', 'Bytes received from clients (frame payloads)', () => stats.bytesIn);
-  follow('sluice_messages_out_total', 'Frames written to clients (data and control)', () => stats.messagesOut);
-  follow('sluice_bytes_out_total', 'Bytes written to clients (frame payloads)', () => stats.bytesOut);
-  follow('sluice_rate_limited_total', 'Inbound frames rejected by the token buckets', () => stats.rateLimited);
-  follow('sluice_inbound_pauses_total', 'Times reading was paused by the token buckets (pause mode)', () => stats.inboundPauses);
-  follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', () => stats.invalidFrames);
-  follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', () => stats.backpressureEvents);
-  follow('sluice_gap_frames_total', 'Gap notices sent to clients', () => stats.gapFrames);
-  follow('sluice_publications_total', 'Messages published into channels on this node', () => source.publications());
-  follow('sluice_upgrades_refused_total', 'Upgrades refused by admission limits (origin, capacity, per-IP)', () => stats.upgradesRefused);
-  follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', () => stats.authFailures);
-  follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', () => stats.forbidden);
-  follow('sluice_api_publications_total', 'Publications accepted by the HTTP publish API', () => stats.apiPublications);
+  follow('sluice_connections_opened_total', 'WebSocket connections accepted', 'connectionsOpened');
+  follow('sluice_connections_rejected_total', 'Connections refused at limits.maxConnections (HTTP 503 before the upgrade, or 4102 after it)', 'connectionsRejected');
+  follow('sluice_messages_in_total', 'Frames received from clients', 'messagesIn');
+  follow('sluice_bytes_in_total', 'Bytes received from clients (frame payloads)', 'bytesIn');
+  follow('sluice_messages_out_total', 'Frames written to clients (data and control)', 'messagesOut');
+  follow('sluice_bytes_out_total', 'Bytes written to clients (frame payloads)', 'bytesOut');
+  follow('sluice_rate_limited_total', 'Inbound frames rejected by the token buckets', 'rateLimited');
+  follow('sluice_inbound_pauses_total', 'Times reading was paused by the token buckets (pause mode)', 'inboundPauses');
+  follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', 'invalidFrames');
+  follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', 'backpressureEvents');
+  follow('sluice_gap_frames_total', 'Gap notices sent to clients', 'gapFrames');
+  follow('sluice_publications_total', 'Messages published into channels on this node', 'publications');
+  follow('sluice_upgrades_refused_total', 'Upgrades refused by admission limits (origin, capacity, per-IP)', 'upgradesRefused');
+  follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', 'authFailures');
+  follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', 'forbidden');
+  follow('sluice_api_publications_total', 'Publications accepted by the HTTP publish API', 'apiPublications');
 
   const shedLast = { dropped: 0, conflated: 0, expired: 0 };
   new Counter({
@@ -67,7 +50,7 @@ export function createMetrics(source: MetricsSource): Registry {
     registers: [registry],
     collect() {
       for (const reason of ['dropped', 'conflated', 'expired'] as const) {
-        const now = stats.shed[reason];
+        const now = COUNTERS[reason](node);
         if (now > shedLast[reason]) this.inc({ reason }, now - shedLast[reason]);
         shedLast[reason] = now;
       }
@@ -87,8 +70,8 @@ export function createMetrics(source: MetricsSource): Registry {
       }
     },
   });
-  if (source.broker !== undefined) {
-    const broker = source.broker;
+  if (node.broker !== undefined) {
+    const broker = node.broker;
     new Gauge({
       name: 'sluice_broker_ready',
       help: '1 while the broker (Redis) is connected and every channel subscribed, else 0',
@@ -97,15 +80,15 @@ export function createMetrics(source: MetricsSource): Registry {
         this.set(broker.ready() ? 1 : 0);
       },
     });
-    follow('sluice_broker_repairs_total', 'Channel streams repaired from history after this node missed publications', broker.repairs);
-    follow('sluice_broker_notices_total', 'Channel notices (gap reason unavailable or reset) sent after a repair found messages lost', broker.notices);
+    follow('sluice_broker_repairs_total', 'Channel streams repaired from history after this node missed publications', 'brokerRepairs');
+    follow('sluice_broker_notices_total', 'Channel notices (gap reason unavailable or reset) sent after a repair found messages lost', 'brokerNotices');
   }
   new Gauge({
     name: 'sluice_connections',
     help: 'Open WebSocket connections',
     registers: [registry],
     collect() {
-      this.set(source.connectionCount());
+      this.set(node.connectionCount());
     },
   });
   new Gauge({
@@ -113,7 +96,7 @@ export function createMetrics(source: MetricsSource): Registry {
     help: 'Channels held in memory',
     registers: [registry],
     collect() {
-      this.set(source.channelCount());
+      this.set(node.channelCount());
     },
   });
   new Histogram({
@@ -123,7 +106,7 @@ export function createMetrics(source: MetricsSource): Registry {
     registers: [registry],
     collect() {
       this.reset();
-      for (const bytes of source.queuedBytes()) this.observe(bytes);
+      for (const queue of node.queues()) this.observe(queue.queuedBytes);
     },
   });
   return registry;

@@ -29,8 +29,10 @@ function setup() {
     channels: () => channels,
     channelCount: () => channels.length,
     publications: () => publications,
+    connectionCount: () => connections.length,
+    queues: () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
   };
-  const health = new HealthAssessor({ stats, connectionCount: () => connections.length, queues: () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })) }, clock);
+  const health = new HealthAssessor(source, clock);
   const builder = new SnapshotBuilder(source, health, clock, () => 42);
   return { builder, stats, connections, channels, now: () => now, advance: (ms: number) => (now += ms), publish: (n: number) => (publications += n) };
 }
