@@ -35,6 +35,9 @@ ${Object.values(SCENARIOS)
   .map((s) => `  ${s.name.padEnd(8)} ${s.description}`)
   .join('\n')}
 
+  adversary  every known attack on the memory budget and the event loop, beside a bystander
+             (own options: --budget-mib 64 --transport ws|uws --broker memory|redis --patterns a,b --short)
+
 Target (loopback only unless --allow-remote):
   --url ws://127.0.0.1:8080/   an existing Sluice server
   --spawn                      start Sluice (src/cli.ts) for the run; unknown --key.path flags
@@ -177,10 +180,13 @@ async function main(): Promise<number> {
   return result.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`loadtest: ${(err as Error).stack ?? String(err)}`);
-    process.exit(1);
-  },
-);
+// The adversary suite has a runner of its own (loadtest/adversary/main.ts).
+if (process.argv[2] === 'adversary') await import('./adversary/main.js');
+else
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`loadtest: ${(err as Error).stack ?? String(err)}`);
+      process.exit(1);
+    },
+  );

@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { freePort } from './server-process.js';
+import { stalledClients } from './stalled-clients.js';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,43 +49,6 @@ function clientFrame(text: string): Buffer {
   const masked = Buffer.alloc(len);
   for (let i = 0; i < len; i++) masked[i] = payload[i]! ^ mask[i & 3]!;
   return Buffer.concat([header, mask, masked]);
-}
-
-/**
- * The stalled subscribers run in a small Python process so their receive buffers can be capped
- * (SO_RCVBUF; Node cannot set it): 100 paused loopback sockets autotuned to 32 MiB each would push
- * the kernel into global TCP memory pressure and throttle every socket on the machine — the
- * publisher included — which is an artefact of running clients beside the server.
- */
-const STALLED_CLIENTS_PY = `
-import base64, os, socket, struct, sys
-port, count, frame = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].encode()
-socks = []
-for _ in range(count):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    s.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall(("GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n"
-               "Sec-WebSocket-Key: " + key + "\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n").encode())
-    head = b""
-    while b"\\r\\n\\r\\n" not in head:
-        head += s.recv(1)
-    mask = os.urandom(4)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(frame))
-    s.sendall(bytes([0x81, 0x80 | len(body)]) + mask + body)
-    socks.append(s)
-print("ready", flush=True)
-sys.stdin.read()
-`;
-
-function stalledClients(port: number, count: number): Promise<ChildProcess> {
-  const frame = JSON.stringify({ op: 'sub', ch: 'feed.x' });
-  const child = spawn('python3', ['-c', STALLED_CLIENTS_PY, String(port), String(count), frame], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.stdout!.once('data', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`stalled clients exited with ${code}`)));
-  });
 }
 
 interface RawClient {
@@ -155,7 +119,7 @@ async function runPolicy(policy: string) {
   try {
     await waitForPort(port, Date.now() + 30_000);
     const pid = server.pid!;
-    const stalled = SLOW > 0 ? await stalledClients(port, SLOW) : undefined;
+    const stalled = SLOW > 0 ? await stalledClients(port, SLOW, [JSON.stringify({ op: 'sub', ch: 'feed.x' })]) : undefined;
     const fast: RawClient[] = [];
     for (let i = SLOW; i < SUBSCRIBERS; i++) {
       const c = await rawClient(port);

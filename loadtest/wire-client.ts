@@ -25,6 +25,8 @@ export class WireClient {
   private closeCode = 1006;
   private done = false;
   private opened = false;
+  /** The HTTP status of a refused handshake (0 while none was refused). */
+  refusedStatus = 0;
 
   constructor(private readonly handler: WireHandler) {}
 
@@ -56,6 +58,7 @@ export class WireClient {
       if (head.length > 0) this.onData(head);
     });
     req.on('response', (res) => {
+      this.refusedStatus = res.statusCode ?? 0;
       res.resume();
       req.destroy();
       this.finish();
@@ -73,6 +76,12 @@ export class WireClient {
     const socket = this.socket;
     if (socket === undefined || this.done) return;
     socket.write(frame(Buffer.from(text)));
+  }
+
+  /** Writes bytes already framed, e.g. many frames concatenated or deliberately malformed ones. */
+  sendFrames(bytes: Buffer): void {
+    if (this.socket === undefined || this.done) return;
+    this.socket.write(bytes);
   }
 
   /** Sends many frames in one write. */
@@ -135,7 +144,11 @@ export class WireClient {
       off = end;
       const opcode = b0 & 0x0f;
       if (opcode < 0x8) this.handler.onFrame(buf, start, end);
-      else if (opcode === OP_CLOSE) this.closeCode = len >= 2 ? buf.readUInt16BE(start) : 1005;
+      else if (opcode === OP_CLOSE) {
+        this.closeCode = len >= 2 ? buf.readUInt16BE(start) : 1005;
+        // Completes the closing handshake, as RFC 6455 asks: the server need not wait for a timeout.
+        this.socket?.end(frame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
+      }
       else if (opcode === OP_PING) this.socket?.write(frame(buf.subarray(start, end), 0xa));
     }
     if (off < n) this.pending = buf.subarray(off);
