@@ -214,9 +214,12 @@ export class SluiceClient implements SubscriptionOwner {
         case 'gap':
           this.subs.get(frame.ch)?.gap(frame as { from: number; to: number; n?: number; reason: 'dropped' });
           break;
+        case 'err':
+          if (frame.id === undefined) this.onUnsolicitedError(frame);
+          else this.onReply(frame);
+          break;
         case 'ack':
         case 'pong':
-        case 'err':
           this.onReply(frame);
           break;
         case 'hello':
@@ -245,8 +248,23 @@ export class SluiceClient implements SubscriptionOwner {
     this.pump();
   }
 
+  /**
+   * An `err` that answers no request. One naming a channel ends that subscription (the server
+   * removed it: a refreshed token no longer covers it); one naming a channel no longer subscribed
+   * concerns nothing left; any other is reported as an `error` event.
+   */
+  private onUnsolicitedError(frame: Record<string, any>): void {
+    const error = serverError(frame);
+    if (typeof frame.ch !== 'string') return this.emitter.emit('error', { error });
+    const sub = this.subs.get(frame.ch);
+    if (sub === undefined) return;
+    this.subs.delete(sub.channel);
+    this.toSubscribe.delete(sub);
+    sub.failed(error);
+  }
+
   private onReply(frame: Record<string, any>): void {
-    const taken = this.requests.take(frame as { ev: string; id?: unknown });
+    const taken = this.requests.take(frame as { id?: unknown });
     if (taken === undefined) {
       if (frame.ev === 'err') this.emitter.emit('error', { error: serverError(frame) });
       return;

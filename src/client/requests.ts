@@ -10,10 +10,10 @@ export type Pending =
 
 /**
  * The requests of one connection awaiting their reply. Every request carries an id and gets
- * exactly one reply, in request order — except `auth`, verified asynchronously, whose reply may
- * overtake later ones; so nothing else is sent while an `auth` is in flight (`blocked`). That
- * order is what lets a reply without an id (`rate_limited` is refused before the frame is read)
- * answer the oldest pending request.
+ * exactly one reply carrying it (even `rate_limited`, refused before the frame is processed), in
+ * request order — except `auth`, verified asynchronously, whose reply may overtake later ones; so
+ * nothing else is sent while an `auth` is in flight (`blocked`). An `err` without an id answers no
+ * request (e.g. a subscription revoked by a token refresh).
  */
 export class RequestLine {
   private readonly pending = new Map<number, Pending>();
@@ -44,9 +44,8 @@ export class RequestLine {
   }
 
   /** The request a reply answers, removed; undefined when it answers none we know. */
-  take(frame: { ev: string; id?: unknown }): { id: number; pending: Pending } | undefined {
-    let id = frame.id;
-    if (id === undefined && frame.ev === 'err') id = this.pending.keys().next().value;
+  take(frame: { id?: unknown }): { id: number; pending: Pending } | undefined {
+    const id = frame.id;
     const pending = typeof id === 'number' ? this.pending.get(id) : undefined;
     if (pending === undefined) return undefined;
     this.pending.delete(id as number);

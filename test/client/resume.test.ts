@@ -1,41 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ClientOptions, SluiceClient } from '../../src/client/client.js';
 import { ClientClosedError, ConnectionLostError, OfflineError } from '../../src/client/errors.js';
-import type { Gap, Message } from '../../src/client/subscription.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { freePort, gate, harness, nextEvent, recordingWebSocket } from './support.js';
-
-/** Collects what a subscription delivers and lets a test wait for a count. */
-function collector() {
-  const seqs: number[] = [];
-  const gaps: Gap[] = [];
-  let waiting: { count: number; resolve: () => void } | undefined;
-  const check = () => {
-    if (waiting && seqs.length + gaps.length >= waiting.count) {
-      waiting.resolve();
-      waiting = undefined;
-    }
-  };
-  return {
-    seqs,
-    gaps,
-    onMessage: (m: Message) => {
-      seqs.push(m.seq);
-      check();
-    },
-    onGap: (g: Gap) => {
-      gaps.push(g);
-      check();
-    },
-    /** Resolves once messages + gaps reach `count`. */
-    until: (count: number) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out at ${seqs.length} messages, ${gaps.length} gaps`)), 15_000);
-        waiting = { count, resolve: () => (clearTimeout(timer), resolve()) };
-        check();
-      }),
-  };
-}
+import { collector, freePort, gate, harness, nextEvent, recordingWebSocket } from './support.js';
 
 describe.each(TRANSPORTS)('client resume and gaps [%s]', (transport) => {
   const h = harness(transport);

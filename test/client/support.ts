@@ -6,6 +6,7 @@ import { startGateway, type TestGateway } from '../helpers/gateway.js';
 export { freePort } from '../helpers/ports.js';
 import type { ClientEvents } from '../../src/client/events.js';
 import type { WebSocketConstructor } from '../../src/client/transport.js';
+import type { Gap, Message } from '../../src/client/subscription.js';
 
 /** A `ws` WebSocket that remembers every instance, so a test can reach a client's TCP socket. */
 export function recordingWebSocket(): { Impl: WebSocketConstructor; sockets: WebSocket[]; tcp: () => Socket } {
@@ -76,5 +77,93 @@ export function harness(transport = 'ws'): {
       clients.push(c);
       return c;
     },
+  };
+}
+
+/** A WebSocket driven by the test: it records what the client sends and hands it frames to read. */
+export class ScriptedSocket {
+  readyState = 1;
+  bufferedAmount = 0;
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  readonly sent: Record<string, any>[] = [];
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as Record<string, any>);
+  }
+
+  close(): void {
+    this.readyState = 3;
+  }
+
+  /** The server sends `frames`, in order. */
+  receive(...frames: Record<string, unknown>[]): void {
+    for (const frame of frames) this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+
+  /** The server closes the connection with `code`. */
+  closeWith(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+
+  /** The requests sent with that `op`. */
+  requests(op: string): Record<string, any>[] {
+    return this.sent.filter((f) => f.op === op);
+  }
+}
+
+/** A WebSocket implementation whose instances are `ScriptedSocket`s, handed out in creation order. */
+export function scriptedWebSocket(): { Impl: WebSocketConstructor; next: () => Promise<ScriptedSocket> } {
+  const made: ScriptedSocket[] = [];
+  const waiters: Array<(s: ScriptedSocket) => void> = [];
+  let taken = 0;
+  class Impl extends ScriptedSocket {
+    constructor() {
+      super();
+      made.push(this);
+      waiters.shift()?.(this);
+    }
+  }
+  return {
+    Impl: Impl as unknown as WebSocketConstructor,
+    next: () => {
+      const index = taken++;
+      return index < made.length ? Promise.resolve(made[index]!) : new Promise((resolve) => waiters.push(resolve));
+    },
+  };
+}
+
+/** Collects what a subscription delivers and lets a test wait for a count. */
+export function collector() {
+  const seqs: number[] = [];
+  const gaps: Gap[] = [];
+  let waiting: { count: number; resolve: () => void } | undefined;
+  const check = () => {
+    if (waiting && seqs.length + gaps.length >= waiting.count) {
+      waiting.resolve();
+      waiting = undefined;
+    }
+  };
+  return {
+    seqs,
+    gaps,
+    onMessage: (m: Message) => {
+      seqs.push(m.seq);
+      check();
+    },
+    onGap: (g: Gap) => {
+      gaps.push(g);
+      check();
+    },
+    /** Resolves once messages + gaps reach `count`. */
+    until: (count: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out at ${seqs.length} messages, ${gaps.length} gaps`)), 15_000);
+        waiting = { count, resolve: () => (clearTimeout(timer), resolve()) };
+        check();
+      }),
   };
 }
