@@ -19,7 +19,7 @@ import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
 import { Backoff, reconnectAction } from './reconnect.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import { handshake, tokenExpiry, TokenRefresher } from './token.js';
-import { OPEN, resolveWebSocket, type WebSocketLike } from './transport.js';
+import { OPEN, resolveWebSocket, sendsHeaders, type WebSocketLike } from './transport.js';
 
 export type { ClientOptions } from './options.js';
 
@@ -183,8 +183,8 @@ export class SluiceClient implements SubscriptionOwner {
       const Impl = await resolveWebSocket(this.options.WebSocket);
       const token = this.options.getToken !== undefined ? await this.options.getToken() : this.options.token;
       if (this.state !== 'connecting') return;
-      const { url, protocols } = handshake(this.url, token, this.options.tokenVia ?? 'query');
-      socket = protocols === undefined ? new Impl(url) : new Impl(url, protocols);
+      const { url, protocols, headers } = handshake(this.url, token, this.options.tokenVia ?? (sendsHeaders(Impl) ? 'header' : 'protocol'));
+      socket = headers !== undefined ? new Impl(url, [], { headers }) : protocols === undefined ? new Impl(url) : new Impl(url, protocols);
       this.token = token;
     } catch (error) {
       if (this.state !== 'connecting') return;

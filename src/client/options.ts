@@ -14,7 +14,11 @@ export interface ClientOptions {
    * to refresh it in band; wins over `token`. With it, a 4001 (token expired) reconnects.
    */
   getToken?: () => string | Promise<string>;
-  /** How the token travels in the handshake: `query` (default) or `protocol`. */
+  /**
+   * How the token travels in the handshake: `header` (the default where the WebSocket can send
+   * headers, i.e. the `ws` package in Node), `protocol` (the default elsewhere, e.g. browsers) or
+   * `query` (only if the server sets `auth.queryParam`).
+   */
   tokenVia?: TokenTransport;
   /** How long before a JWT's `exp` to refresh it in band (ms). Default 30 000. */
   refreshBeforeExpiryMs?: number;

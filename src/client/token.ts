@@ -5,12 +5,18 @@ import type { Clock } from '../util/clock.js';
  * to refresh it in band (`{"op":"auth"}`) so the server never closes the connection with 4001.
  */
 
-/** How the token travels: `query` (`?token=`, the default) or `protocol` (`bearer.<jwt>` subprotocol, never logged by proxies). */
-export type TokenTransport = 'query' | 'protocol';
+/**
+ * How the token travels: `header` (`Authorization: Bearer`, only where the WebSocket can set
+ * headers: the `ws` package), `protocol` (the `bearer.<jwt>` subprotocol, for browsers) or `query`
+ * (`?token=`, which proxies' access logs keep; the server accepts it only when configured to).
+ * Neither `header` nor `protocol` is logged by proxies.
+ */
+export type TokenTransport = 'header' | 'protocol' | 'query';
 
-/** The URL and subprotocols of a handshake carrying `token`. */
-export function handshake(url: string, token: string | undefined, via: TokenTransport): { url: string; protocols?: string[] } {
+/** The URL, subprotocols and headers of a handshake carrying `token`. */
+export function handshake(url: string, token: string | undefined, via: TokenTransport): { url: string; protocols?: string[]; headers?: Record<string, string> } {
   if (token === undefined) return { url };
+  if (via === 'header') return { url, headers: { Authorization: `Bearer ${token}` } };
   if (via === 'protocol') return { url, protocols: ['sluice', `bearer.${token}`] };
   const u = new URL(url);
   u.searchParams.set('token', token);

@@ -14,7 +14,16 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+/** A WebSocket class; the `ws` package's also takes options (handshake headers) as a third argument. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
+
+/**
+ * Whether an implementation can send handshake headers: the `ws` package's class can (recognised by
+ * its `terminate`, which the WHATWG WebSocket lacks); browsers' cannot.
+ */
+export function sendsHeaders(Impl: WebSocketConstructor): boolean {
+  return typeof (Impl.prototype as { terminate?: unknown } | undefined)?.terminate === 'function';
+}
 
 /** `readyState` of an open socket (the same in every implementation). */
 export const OPEN = 1;

@@ -64,8 +64,8 @@ export const AuthSchema = z
     jwksUrl: z.string().default(''),
     /** How long a fetched JWKS is trusted before it is refetched. */
     jwksCacheMs: z.number().int().min(1_000).default(600_000),
-    /** Minimum time between refetches triggered by an unknown `kid` (bounds refetch storms). */
-    jwksCooldownMs: z.number().int().min(0).default(30_000),
+    /** Minimum time between refetches triggered by an unknown `kid` (bounds refetch storms); at least 1 s. */
+    jwksCooldownMs: z.number().int().min(1_000).default(30_000),
     jwksTimeoutMs: z.number().int().min(100).default(5_000),
     /** Required `aud` ('' = not checked). */
     audience: z.string().default(''),
@@ -75,8 +75,8 @@ export const AuthSchema = z
     clockToleranceSec: z.number().int().min(0).max(300).default(5),
     /** Tokens longer than this are refused unread. */
     maxTokenBytes: z.number().int().min(256).max(65_536).default(8_192),
-    /** Query parameter that may carry the token ('' = not accepted from the URL). */
-    queryParam: z.string().max(64).default('token'),
+    /** Query parameter that may carry the token; '' (the default) = not accepted from the URL, where access logs keep it. */
+    queryParam: z.string().max(64).default(''),
     /** Claim holding grants: `{"sub":["pattern",…],"pub":["pattern",…]}`. */
     grantsClaim: z.string().min(1).max(64).default('sluice'),
     /** Grant patterns per list in one token; more are refused. */

@@ -1,5 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { createClient } from '../../src/client/client.js';
 import { refreshDelay, tokenExpiry } from '../../src/client/token.js';
+import type { WebSocketConstructor, WebSocketLike } from '../../src/client/transport.js';
 import { TestKeys, unsignedToken } from '../helpers/tokens.js';
 import { harness } from './support.js';
 
@@ -11,6 +15,45 @@ describe('client tokens', () => {
     expect(refreshDelay(100_000, 0, 30_000)).toBe(70_000);
     expect(refreshDelay(10_000, 0, 30_000)).toBe(5_000); // never more than half the lifetime ahead
     expect(refreshDelay(0, 5_000, 30_000)).toBe(0);
+  });
+});
+
+describe('where the client puts its token by default', () => {
+  it('sends it in an Authorization header from Node (the ws package), never in the URL', async () => {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const seen = new Promise<IncomingMessage>((resolve) => server.once('connection', (_socket, req) => resolve(req)));
+    const client = createClient(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`, { token: 'secret.jwt', reconnect: { enabled: false } });
+    try {
+      const req = await seen;
+      expect(req.headers.authorization).toBe('Bearer secret.jwt');
+      expect(req.url).toBe('/');
+      expect(req.headers['sec-websocket-protocol']).toBeUndefined();
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+
+  it("sends it in the bearer subprotocol from a browser's WebSocket, never in the URL", async () => {
+    const opened: Array<{ url: string; protocols: unknown }> = [];
+    class BrowserWebSocket implements WebSocketLike {
+      readyState = 0;
+      bufferedAmount = 0;
+      onopen = null;
+      onmessage = null;
+      onclose = null;
+      onerror = null;
+      constructor(url: string, protocols?: string | string[]) {
+        opened.push({ url, protocols });
+      }
+      send(): void {}
+      close(): void {}
+    }
+    const client = createClient('ws://127.0.0.1:9/', { token: 'secret.jwt', WebSocket: BrowserWebSocket as WebSocketConstructor, reconnect: { enabled: false }, connectTimeoutMs: 60_000 });
+    await vi.waitFor(() => expect(opened).toHaveLength(1));
+    client.close();
+    expect(opened[0]).toEqual({ url: 'ws://127.0.0.1:9/', protocols: ['sluice', 'bearer.secret.jwt'] });
   });
 });
 

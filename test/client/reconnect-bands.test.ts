@@ -9,14 +9,17 @@ type Step = number | 'terminate' | 'stay';
 
 /**
  * A tiny server speaking just enough of the protocol: `hello`, then, per connection in turn, a
- * close with the scripted code, a drop without a close frame, or nothing. Records each request URL.
+ * close with the scripted code, a drop without a close frame, or nothing. Records each request's
+ * URL and Authorization header.
  */
-async function scriptedServer(script: Step[]): Promise<{ url: string; urls: string[]; close: () => Promise<void> }> {
+async function scriptedServer(script: Step[]): Promise<{ url: string; urls: string[]; authorizations: Array<string | undefined>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
   const urls: string[] = [];
+  const authorizations: Array<string | undefined> = [];
   wss.on('connection', (ws, req) => {
     urls.push(req.url ?? '');
+    authorizations.push(req.headers.authorization);
     ws.send(JSON.stringify({ ev: 'hello', v: 1, conn: `c${urls.length}`, limits: { maxPayloadBytes: 65536, maxSubscriptions: 100, messagesPerSecond: 0, bytesPerSecond: 0, inboundMode: 'reject' } }));
     const step = script[urls.length - 1] ?? 'stay';
     if (step === 'terminate') ws.terminate();
@@ -26,6 +29,7 @@ async function scriptedServer(script: Step[]): Promise<{ url: string; urls: stri
   return {
     url: `ws://127.0.0.1:${port}/`,
     urls,
+    authorizations,
     close: () => {
       for (const c of wss.clients) c.terminate();
       return new Promise((resolve) => wss.close(() => resolve()));
@@ -85,7 +89,7 @@ describe('client reconnect bands', () => {
     expect(codes).toEqual([4100, 4101, 4102, 4103, 1006]);
     // ceilings 40, 80, 160, 320, 640 (doubling), each scaled by the injected random draw
     expect(delays).toEqual([20, 20, 120, 160, 320]);
-    expect(server.urls.map((u) => new URL(u, 'http://x').searchParams.get('token'))).toEqual(['t1', 't2', 't3', 't4', 't5', 't6']);
+    expect(server.authorizations).toEqual(['t1', 't2', 't3', 't4', 't5', 't6'].map((t) => `Bearer ${t}`));
     expect(client.state).toBe('connected');
   });
 

@@ -43,6 +43,7 @@ describe.each(TRANSPORTS)('security: attacks are refused and disturb nobody [%s]
         audience: AUDIENCE,
         issuer: ISSUER,
         clockToleranceSec: 0,
+        queryParam: 'token',
         namespaces: [
           { pattern: 'public.*', subscribe: 'anyone', publish: 'authenticated' },
           { pattern: 'user:{sub}', subscribe: 'authenticated', publish: 'server' },

@@ -32,6 +32,20 @@ describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
     expect(gw.gateway.stats.authFailures).toBe(1);
   });
 
+  it('ignores a token in the query string unless auth.queryParam names its parameter', async () => {
+    const keys = await TestKeys.generate();
+    const token = await keys.sign({ sub: 'alice' });
+    gw = await startGateway({ auth: { keys: keys.config } }, transport);
+    const refused = await refusedUpgrade(`${gw.url}?token=${token}`);
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatch(/token required/);
+    await gw.stop();
+    gw = await startGateway({ auth: { keys: keys.config, queryParam: 'token' } }, transport);
+    const viaQuery = await TestClient.connect(`${gw.url}?token=${token}`);
+    clients.push(viaQuery);
+    expect((await viaQuery.request({ op: 'ping' })).ev).toBe('pong');
+  });
+
   it('closes a connection whose token expires with 4001, unless it refreshed in band', async () => {
     const keys = await TestKeys.generate();
     gw = await startGateway({ auth: { keys: keys.config, clockToleranceSec: 0 }, heartbeat: { intervalMs: 100, idleTimeoutMs: 10_000 } }, transport);

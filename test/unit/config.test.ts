@@ -86,6 +86,10 @@ describe('loadConfig', () => {
     rejects({ overrides: { broker: { redis: { streamTtlMs: 0 } } } }, 'broker.redis.streamTtlMs');
   });
 
+  it('refuses a JWKS refetch cooldown of zero (every unknown kid would fetch the key set)', () => {
+    rejects({ overrides: { auth: { jwksCooldownMs: 0 } } }, 'auth.jwksCooldownMs');
+  });
+
   it('reports unreadable and unparsable files', () => {
     rejects({ file: join(dir, 'missing.yaml') }, 'cannot read config file');
     rejects({ file: file('broken.json', '{"port":') }, 'cannot parse config file');
