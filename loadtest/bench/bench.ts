@@ -10,11 +10,11 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Plan } from '../plan.js';
-import { readProc } from '../proc-sampler.js';
-import { runLoad, type RunResult } from '../runner.js';
-import { BASE_KNOBS, SCENARIOS } from '../scenarios.js';
-import { pinSelf, REPO_ROOT, spawnServer, type ServerProcess } from '../server-process.js';
+import type { Plan } from '../tool/plan.js';
+import { readProc } from '../../devkit/proc.js';
+import { runLoad, type RunResult } from '../tool/runner.js';
+import { BASE_KNOBS, SCENARIOS } from '../tool/scenarios.js';
+import { pinSelf, ROOT, spawnServer, type ServerProcess } from '../../devkit/process.js';
 import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const report = [`## Results (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min)`, '', `Command: \`${json.command as string}\``, '', machineMarkdown(machine), '', ...sections.flatMap((s) => [s, ''])].join('\n');
   console.log(report);
-  const dir = join(REPO_ROOT, 'loadtest', 'results');
+  const dir = join(ROOT, 'loadtest', 'results');
   mkdirSync(dir, { recursive: true });
   const stem = join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   writeFileSync(`${stem}.md`, report);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { REPO_ROOT, hasTaskset } from '../server-process.js';
+import { ROOT, hasTaskset } from '../../devkit/process.js';
 
 /** The machine and software a benchmark ran on, printed with every result. */
 export interface MachineInfo {
@@ -18,7 +18,7 @@ export interface MachineInfo {
 
 function version(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(`${REPO_ROOT}node_modules/${pkg}/package.json`, 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(`${ROOT}node_modules/${pkg}/package.json`, 'utf8')) as { version: string }).version;
   } catch {
     return 'not installed';
   }
@@ -27,11 +27,11 @@ function version(pkg: string): string {
 export function machineInfo(): MachineInfo {
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   } catch {
     // not a git checkout
   }
-  const sluice = (JSON.parse(readFileSync(`${REPO_ROOT}package.json`, 'utf8')) as { version: string }).version;
+  const sluice = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version;
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,

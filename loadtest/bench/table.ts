@@ -1,4 +1,4 @@
-import type { RunResult } from '../runner.js';
+import type { RunResult } from '../tool/runner.js';
 import type { Target } from './targets.js';
 
 /** Markdown tables of benchmark results; ratios are always against rows measured in the same run. */

@@ -1,6 +1,6 @@
-import { OPEN_INBOUND } from '../scenarios.js';
-import type { Dialect } from '../plan.js';
-import { SLUICE_CLI } from '../server-process.js';
+import { OPEN_INBOUND } from '../tool/scenarios.js';
+import type { Dialect } from '../tool/plan.js';
+import { SLUICE_CLI } from '../../devkit/process.js';
 
 /** One server the benchmark measures: how to start it and how to talk to it. */
 export interface Target {

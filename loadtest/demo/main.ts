@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { CLOSE } from '../../src/protocol/close-codes.js';
-import { DEMO_CONFIG } from './config.js';
-import { startTraffic, type Traffic } from './traffic.js';
+import { DEMO_CONFIG } from '../../devkit/demo-traffic/config.js';
+import { startTraffic, type Traffic } from '../../devkit/demo-traffic/traffic.js';
 
 /** Fast clients worth naming once; the slow ones are named on every connection. */
 const FEATURED = new Set(['exchange', 'trader-1', 'monitor', 'member-1']);
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ overrides: { ...DEMO_CONFIG, port: Number(values.port), dashboard: { enabled: true, adminKey: key } } });
   const gateway = await Gateway.start({ config });
   const base = `http://127.0.0.1:${gateway.port}`;
-  // One machine-readable line first (loadtest/dashboard-cost.ts reads it), then the human part.
+  // One machine-readable line first (loadtest/experiments/dashboard-cost.ts reads it), then the human part.
   console.log(JSON.stringify({ port: gateway.port, key }));
   say(`\nSluice demo: gateway on ws://127.0.0.1:${gateway.port}/`);
   say(`Dashboard:   ${base}/dashboard?key=${key}`);

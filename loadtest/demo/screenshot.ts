@@ -10,9 +10,9 @@ import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
-import { launchChromium } from './browser.js';
-import { DEMO_CONFIG } from './config.js';
-import { startTraffic } from './traffic.js';
+import { launchChromium } from '../../devkit/chromium.js';
+import { DEMO_CONFIG } from '../../devkit/demo-traffic/config.js';
+import { startTraffic } from '../../devkit/demo-traffic/traffic.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '90' }, out: { type: 'string', default: 'docs/img/dashboard.png' } } });
 const key = 'screenshot-admin-key-0000';

@@ -4,7 +4,7 @@ import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedis, type TestRedis } from '../../devkit/redis.js';
 import { channelFactory, historyOf, RecordingEvents } from './fixtures.js';
 
 interface Implementation {

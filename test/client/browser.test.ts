@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createClient, type SluiceClient } from '../../src/client/client.js';
+import { launchChromium, type Chromium } from '../../devkit/chromium.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 
 /** The page: loads the browser bundle, subscribes, and publishes one message back. */
@@ -27,8 +24,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>sluice client</title>
 describe('client in a real browser (headless Chromium)', () => {
   let gw: TestGateway;
   let http: Server;
-  let context: BrowserContext;
-  let profile: string;
+  let browser: Chromium;
   let node: SluiceClient;
 
   beforeAll(async () => {
@@ -51,19 +47,13 @@ describe('client in a real browser (headless Chromium)', () => {
       else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    profile = await mkdtemp(join(tmpdir(), 'sluice-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     node = createClient(gw.url);
   });
 
   afterAll(async () => {
     node?.close();
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await new Promise((resolve) => http?.close(resolve));
     await gw?.stop();
   });
@@ -71,7 +61,7 @@ describe('client in a real browser (headless Chromium)', () => {
   it('loads the bundle, subscribes, receives every message in order and publishes', async () => {
     const fromBrowser: unknown[] = [];
     await node.subscribe('chat.from-browser', { onMessage: (m) => fromBrowser.push(m.data) }).ready;
-    const page = await context.newPage();
+    const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     const { port } = http.address() as { port: number };

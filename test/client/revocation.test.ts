@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TestKeys } from '../helpers/tokens.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { until } from '../helpers/wait.js';
+import { until } from '../../devkit/until.js';
 import { collector, harness } from './support.js';
 
 /** The client when an in-band token refresh takes a channel away: that subscription ends, loudly. */

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { afterEach } from 'vitest';
 import { createClient, type ClientOptions, type SluiceClient } from '../../src/client/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
-export { freePort } from '../helpers/ports.js';
+export { freePort } from '../../devkit/ports.js';
 import type { ClientEvents } from '../../src/client/events.js';
 import type { WebSocketConstructor } from '../../src/client/transport.js';
 import type { Gap, Message } from '../../src/client/subscription.js';

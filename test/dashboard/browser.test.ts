@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type Chromium } from '../../loadtest/demo/browser.js';
-import { DEMO_CONFIG } from '../../loadtest/demo/config.js';
-import { startTraffic, type Traffic } from '../../loadtest/demo/traffic.js';
+import { launchChromium, type Chromium } from '../../devkit/chromium.js';
+import { DEMO_CONFIG } from '../../devkit/demo-traffic/config.js';
+import { startTraffic, type Traffic } from '../../devkit/demo-traffic/traffic.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 

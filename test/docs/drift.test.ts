@@ -4,7 +4,7 @@ import { keyPaths } from '../../src/config/load.js';
 import { CLOSE } from '../../src/protocol/close-codes.js';
 import { ERRORS } from '../../src/protocol/errors.js';
 import { HTTP_REFUSALS } from '../../src/protocol/refusals.js';
-import { ROOT } from '../helpers/process.js';
+import { ROOT } from '../../devkit/process.js';
 
 /** The rows of the Markdown table(s) under a `## heading`, as arrays of trimmed cells. */
 function tableRows(file: string, heading: string): string[][] {

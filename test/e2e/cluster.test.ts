@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster, allReady, type ClusterNode } from '../helpers/cluster.js';
 import { TestClient, type Frame } from '../helpers/client.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { until } from '../helpers/wait.js';
+import { startRedis, type TestRedis } from '../../devkit/redis.js';
+import { until } from '../../devkit/until.js';
 
 /**
  * Three gateway processes sharing one real Redis: the cluster behaves as one gateway (order,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
-import { runCli, waitForLog, type CliRun } from '../helpers/process.js';
+import { runCli, waitForLog, type NodeRun } from '../../devkit/process.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
@@ -88,7 +88,7 @@ describe.each(TRANSPORTS)('lifecycle [%s]', (transport) => {
 });
 
 describe('command line', () => {
-  let run: CliRun | undefined;
+  let run: NodeRun | undefined;
   afterEach(() => {
     if (run && run.child.exitCode === null) run.child.kill('SIGKILL');
     run = undefined;

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { startGateway, type DeepPartial, type TestGateway } from '../helpers/gateway.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { readyStatus, until } from '../helpers/wait.js';
+import { startRedis, type TestRedis } from '../../devkit/redis.js';
+import { readyStatus, until } from '../../devkit/until.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 
 /** Gateways in this process sharing one real Redis (the multi-process suite is cluster.test.ts). */

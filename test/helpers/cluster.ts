@@ -1,9 +1,9 @@
-import { runCli, waitForLog, type CliRun } from './process.js';
-import { readyStatus, until } from './wait.js';
+import { runCli, waitForLog, type NodeRun } from '../../devkit/process.js';
+import { readyStatus, until } from '../../devkit/until.js';
 
 /** One gateway child process (`src/cli.ts` under tsx) on a port it picked itself. */
 export interface ClusterNode {
-  readonly run: CliRun;
+  readonly run: NodeRun;
   readonly port: number;
   readonly url: string;
   readonly httpUrl: string;
@@ -33,12 +33,5 @@ export function allReady(nodes: ClusterNode[], status: number, timeoutMs = 20_00
 
 /** SIGTERM each node (by its PID) and wait for it to exit. */
 export async function stopCluster(nodes: ClusterNode[]): Promise<void> {
-  await Promise.all(
-    nodes.map(async (n) => {
-      if (n.run.child.exitCode === null && n.run.child.signalCode === null) n.run.child.kill('SIGTERM');
-      const timer = setTimeout(() => n.run.child.kill('SIGKILL'), 8_000);
-      await n.run.exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all(nodes.map((n) => n.run.stop(8_000)));
 }

@@ -1,37 +1,40 @@
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
-import type { Plan } from '../../loadtest/plan.js';
-import { runLoad, type RunResult } from '../../loadtest/runner.js';
-import { BASE_KNOBS, SCENARIOS, type Knobs } from '../../loadtest/scenarios.js';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runNode } from '../../devkit/process.js';
 
-/** A few seconds of the load tool against an in-process gateway: it runs, and its counts add up. Never timings. */
+/**
+ * A few seconds of the load tool, run as its users run it (its CLI starting its own gateway), and
+ * its report read back: it runs, and its counts add up. Never timings.
+ */
 
-let gateway: Gateway | undefined;
-afterEach(async () => {
-  await gateway?.shutdown();
-  gateway = undefined;
-});
+const out = mkdtempSync(join(tmpdir(), 'sluice-loadtest-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-function pairs(flags: string[]): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i < flags.length; i += 2) out.push([flags[i]!.slice(2), flags[i + 1]!]);
-  return out;
+interface Report {
+  readonly connections: { planned: number; connected: number; failed: number };
+  readonly counters: Record<string, number>;
+  readonly latency: { count: number };
+  readonly server?: { cpuSeconds: number };
+  readonly checks: Array<{ name: string; ok: boolean }>;
 }
 
-async function run(name: string, knobs: Partial<Knobs>, durationMs: number): Promise<{ result: RunResult; plan: Plan }> {
-  const scenario = SCENARIOS[name]!;
-  const plan = scenario.build({ ...BASE_KNOBS, ...scenario.defaults, ...knobs }, durationMs);
-  const config = loadConfig({ flags: pairs(plan.serverFlags), overrides: { host: '127.0.0.1', port: 0, log: { level: 'silent', healthSummaryIntervalMs: 0 } } });
-  gateway = await Gateway.start({ config, log: pino({ level: 'silent' }) });
-  const result = await runLoad({ url: `ws://127.0.0.1:${gateway.port}/`, dialect: 'sluice', plan, durationMs, workers: 2, serverPid: process.pid, drainMs: 5000 });
-  return { result, plan };
+/** Runs one scenario through the CLI and returns its JSON report. */
+async function run(scenario: string, knobs: Record<string, number>, durationS: number): Promise<Report> {
+  const dir = mkdtempSync(join(out, `${scenario}-`));
+  const flags = Object.entries(knobs).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const tool = runNode({ script: 'loadtest/tool/cli.ts', args: [scenario, '--spawn', '--duration', String(durationS), '--workers', '2', '--drain-ms', '5000', '--out', dir, ...flags] });
+  const code = await tool.exited;
+  const reports = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  // Exit code 1 means a check failed: the report is still written, and the tests look at the checks.
+  expect(reports, `exit ${code}; stderr: ${tool.stderr.slice(-2000)}`).toHaveLength(1);
+  return JSON.parse(readFileSync(join(dir, reports[0]!), 'utf8')) as Report;
 }
 
-describe('load tool smoke run', () => {
+describe('load tool smoke run', { timeout: 90_000 }, () => {
   it('fanout: every accepted publication reaches every subscriber', async () => {
-    const { result } = await run('fanout', { subscribers: 20, rate: 50 }, 1000);
+    const result = await run('fanout', { subscribers: 20, rate: 50 }, 1);
     const c = result.counters;
     expect(result.connections).toEqual({ planned: 21, connected: 21, failed: 0 });
     expect(c.pubSent).toBe(50);
@@ -45,7 +48,7 @@ describe('load tool smoke run', () => {
   });
 
   it('sensor: sent = accepted + rate-limited, and subscribers get every accepted message', async () => {
-    const { result } = await run('sensor', { devices: 10, subscribers: 2, rate: 20, hotFraction: 0.2, hotFactor: 5 }, 1500);
+    const result = await run('sensor', { devices: 10, subscribers: 2, rate: 20, 'hot-fraction': 0.2, 'hot-factor': 5 }, 1.5);
     const c = result.counters;
     expect(c.pubSent).toBe(8 * 30 + 2 * 150);
     expect(c.pubAccepted + c.pubRateLimited).toBe(c.pubSent);
@@ -56,7 +59,7 @@ describe('load tool smoke run', () => {
   });
 
   it('chat: exactly once and in order across a drop and resume', async () => {
-    const { result } = await run('chat', { rooms: 2, members: 3, rate: 20, drops: 1 }, 1500);
+    const result = await run('chat', { rooms: 2, members: 3, rate: 20, drops: 1 }, 1.5);
     const c = result.counters;
     expect(c.resumes).toBe(6);
     expect(c.resumesUnrecovered).toBe(0);

@@ -3,7 +3,7 @@ import type { TestClient } from '../helpers/client.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { until } from '../helpers/until.js';
+import { until } from '../../devkit/until.js';
 import { refusedUpgrade } from '../helpers/upgrade.js';
 
 describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
@@ -23,7 +23,7 @@ describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
     expect(gw.gateway.stats.closesByCode.get(4102)).toBeUndefined();
     expect((await admitted[7]!.request({ op: 'ping' })).ev).toBe('pong');
     admitted[0]!.close();
-    await until(() => gw!.gateway.connectionCount === 19);
+    await until(() => gw!.gateway.connectionCount === 19, '19 connections');
     expect((await (await connect()).request({ op: 'ping' })).ev).toBe('pong');
   });
 

@@ -3,7 +3,7 @@ import type { Frame, TestClient } from '../helpers/client.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { until } from '../helpers/until.js';
+import { until } from '../../devkit/until.js';
 
 const KEY = 'backend-key-0123456789abcdef';
 
@@ -167,7 +167,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     expect(total('shed')).toBeGreaterThan(0);
     expect(total('disconnected')).toBe(0);
     stalled.tcp.resume();
-    await until(() => gw!.gateway.connectionList().every((c) => c.writer.idle));
+    await until(() => gw!.gateway.connectionList().every((c) => c.writer.idle), 'every writer idle');
     const marker = await post('/api/publish', { ch: 'feed.x', data: 'end' });
     const last = ((await marker.json()) as { results: Report[] }).results[0]!.seq;
     const gapsSeen = (c: TestClient) => c.frames.filter((f: Frame) => f.ev === 'gap').reduce((n, f) => n + (f.n as number), 0);

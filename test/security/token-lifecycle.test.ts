@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { until } from '../helpers/until.js';
+import { until } from '../../devkit/until.js';
 import { connectWithToken, refusedUpgrade } from '../helpers/upgrade.js';
 import { TestKeys } from '../helpers/tokens.js';
 
@@ -110,7 +110,7 @@ describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
     leaver.terminate();
     await new Promise((resolve) => leaver.once('close', resolve));
     release();
-    await until(() => gw!.gateway.pendingUpgrades === 0);
+    await until(() => gw!.gateway.pendingUpgrades === 0, 'no pending upgrades');
     const next = await connectWithToken(gw.url, token);
     clients.push(next);
     expect((await next.request({ op: 'ping' })).ev).toBe('pong');

@@ -5,12 +5,13 @@
  * saw: publishes refused and how fast, /readyz, recovery time, notices, and whether any
  * acknowledged message was lost without a notice covering it.
  *
- *   npx tsx loadtest/redis-outage.ts
+ *   npx tsx loadtest/experiments/redis-outage.ts
  *
  * Bounded: fixed timeline, every wait has a deadline, processes killed by PID at the end.
  */
 import WebSocket from 'ws';
-import { startRedis } from '../test/helpers/redis.js';
+import { startRedis } from '../../devkit/redis.js';
+import { readyStatus, until } from '../../devkit/until.js';
 import { machine, startSluice, type SluiceProcess } from './transport-probe.js';
 
 const SUBSCRIBERS_PER_NODE = 50;
@@ -42,14 +43,9 @@ async function main(): Promise<void> {
   try {
     const flags = ['--broker.type', 'redis', '--broker.redis.url', redis.url, '--broker.redis.reconnectMaxMs', '250', '--inbound.messagesPerSecond', '0', '--channelDefaults.historySize', '5000', '--log.level', 'error'];
     for (let i = 0; i < 3; i++) nodes.push(await startSluice(flags));
-    const status = async (n: SluiceProcess) => (await fetch(`http://127.0.0.1:${n.port}/readyz`).then((r) => r.status, () => 0));
-    const waitAll = async (want: number, deadline: number) => {
-      while (!(await Promise.all(nodes.map(status))).every((s) => s === want)) {
-        if (Date.now() > deadline) throw new Error(`nodes never answered ${want}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
-    await waitAll(200, Date.now() + 20_000);
+    const waitAll = (want: number, timeoutMs: number) =>
+      until(async () => (await Promise.all(nodes.map((n) => readyStatus(n.httpUrl)))).every((s) => s === want), `every /readyz to answer ${want}`, timeoutMs, 20);
+    await waitAll(200, 20_000);
 
     // Subscribers record every msg and notice.
     const subs = await Promise.all(
@@ -94,14 +90,14 @@ async function main(): Promise<void> {
     await redis.kill();
     killedAt = Date.now() - t0;
     const notReady = (async () => {
-      await waitAll(503, Date.now() + 10_000);
+      await waitAll(503, 10_000);
       return Date.now() - t0;
     })();
     const notReadyAt = await notReady;
     await new Promise((r) => setTimeout(r, Math.max(0, RESTART_AT - (Date.now() - t0))));
     await redis.restart();
     restartedAt = Date.now() - t0;
-    await waitAll(200, Date.now() + 20_000);
+    await waitAll(200, 20_000);
     const readyAt = Date.now() - t0;
     await new Promise((r) => setTimeout(r, Math.max(0, STOP_AT - (Date.now() - t0))));
     clearInterval(ticker);

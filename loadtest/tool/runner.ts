@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { merge, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
 import { addCounters, newCounters, type Counters } from './counters.js';
 import type { Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
-import { readProc, selfCpuSeconds } from './proc-sampler.js';
+import { readProc, selfCpuSeconds } from '../../devkit/proc.js';
 
 export interface RunOptions {
   readonly url: string;

@@ -4,7 +4,7 @@
  * on three nodes with the Redis broker (1,000 subscribers each), plus Redis commands per
  * publication (INFO commandstats before and after).
  *
- *   npx tsx loadtest/redis-scaleout.ts [messages=1000] [rounds=1]
+ *   npx tsx loadtest/experiments/redis-scaleout.ts [messages=1000] [rounds=1]
  *
  * The clock starts when the first message is sent and stops when every subscriber has received
  * every message. The publisher sends windows of 50 (below limits.maxPendingPublishes) and waits for
@@ -13,8 +13,10 @@
  * rounds; every wait has a deadline; redis-server and the nodes are killed by PID at the end.
  */
 import { Redis } from 'ioredis';
-import { startRedis } from '../test/helpers/redis.js';
-import { allReach, clientTextFrame, machine, openClients, publishInWindows, startSluice, type SluiceProcess } from './transport-probe.js';
+import { startRedis } from '../../devkit/redis.js';
+import { readyStatus, until } from '../../devkit/until.js';
+import { clientFrame } from '../../devkit/wire-client.js';
+import { allReach, machine, openClients, publishInWindows, startSluice, type SluiceProcess } from './transport-probe.js';
 
 const MESSAGES = Math.min(Number(process.argv[2] ?? 1_000), 10_000);
 const ROUNDS = Math.min(Number(process.argv[3] ?? 1), 3);
@@ -22,7 +24,7 @@ const SUBSCRIBERS = 3_000;
 const WINDOW = 50;
 const DATA = JSON.stringify('x'.repeat(98));
 
-const pubFrame = (id?: number): Buffer => clientTextFrame(`{"op":"pub","ch":"bench"${id === undefined ? '' : `,"id":${id}`},"data":${DATA}}`);
+const pubFrame = (id?: number): Buffer => clientFrame(`{"op":"pub","ch":"bench"${id === undefined ? '' : `,"id":${id}`},"data":${DATA}}`);
 
 interface Setup {
   readonly name: string;
@@ -60,16 +62,11 @@ async function run(setup: Setup, redisUrl: string, admin: Redis): Promise<Result
   }, 180_000);
   try {
     for (let i = 0; i < setup.nodes; i++) servers.push(await startSluice(flags));
-    for (const s of servers) {
-      for (let t = 0; (await fetch(`http://127.0.0.1:${s.port}/readyz`)).status !== 200; t++) {
-        if (t > 200) throw new Error('node not ready');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    for (const s of servers) await until(async () => (await readyStatus(s.httpUrl)) === 200, `node ${s.port} ready`, 10_000, 50);
     const per = SUBSCRIBERS / setup.nodes;
     const subs = (await Promise.all(servers.map((s) => openClients(s.port, per, 250)))).flat();
     const subscribed = allReach(subs, 2);
-    for (const s of subs) s.send(clientTextFrame('{"op":"sub","ch":"bench","id":1}'));
+    for (const s of subs) s.send(clientFrame('{"op":"sub","ch":"bench","id":1}'));
     await subscribed;
     const allDone = allReach(subs, 2 + MESSAGES);
     const [publisher] = await openClients(servers[0]!.port, 1, 1);

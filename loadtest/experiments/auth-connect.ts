@@ -4,15 +4,15 @@
  * in one bounded run. One server process per mode (pinned to CPU 0 when taskset exists), the
  * client here (pinned to CPU 1); modes alternate round by round so drift hits all alike.
  *
- *   npx tsx loadtest/auth-connect.ts            # 3 rounds × 2 s per mode
- *   ROUNDS=5 WINDOW_MS=3000 SLOTS=64 npx tsx loadtest/auth-connect.ts
+ *   npx tsx loadtest/experiments/auth-connect.ts            # 3 rounds × 2 s per mode
+ *   ROUNDS=5 WINDOW_MS=3000 SLOTS=64 npx tsx loadtest/experiments/auth-connect.ts
  *
  * Loopback only. Bounded: ROUNDS × modes × WINDOW_MS, each connection closed before the next.
  */
-import { readFileSync } from 'node:fs';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from './server-process.js';
+import { mustReadProc } from '../../devkit/proc.js';
+import { pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from '../../devkit/process.js';
 import { machine } from './transport-probe.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -53,8 +53,7 @@ async function keysFor(mode: Mode): Promise<{ config: unknown[]; sign: (sub: str
 
 /** utime + stime of a process, in ms. */
 function cpuMsOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  return mustReadProc(pid).cpuSeconds * 1000;
 }
 
 /** Opens connections on `SLOTS` slots for `WINDOW_MS`, each closed once its `hello` arrives. */

@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startRedis, type TestRedis } from '../../test/helpers/redis.js';
-import { readProc } from '../proc-sampler.js';
-import { REPO_ROOT, SLUICE_CLI, spawnServer } from '../server-process.js';
+import { startRedis, type TestRedis } from '../../../devkit/redis.js';
+import { readProc } from '../../../devkit/proc.js';
+import { ROOT, SLUICE_CLI, spawnServer } from '../../../devkit/process.js';
 import { sleep, type AttackTarget, type Tally } from './attack-client.js';
 import type { BystanderReport } from './bystander.js';
 import { ADVERSARY_API_KEY, BYSTANDER_CHANNEL, PATTERNS, adversaryConfig, type Pattern } from './suite.js';
@@ -72,7 +72,7 @@ async function scrape(port: number): Promise<string> {
 
 function startBystander(url: string): Promise<{ child: ChildProcess; mark(): Promise<BystanderReport> }> {
   const options = { url, channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: 100 };
-  const child = fork(join(REPO_ROOT, 'loadtest/adversary/bystander-process.ts'), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(join(ROOT, 'loadtest/tool/adversary/bystander-process.ts'), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bystander exited with ${code}`)));
     child.once('message', () =>
@@ -101,7 +101,7 @@ async function startRig(configFile: string, redisKeys: (() => Promise<number>) |
     script: SLUICE_CLI,
     args: ['--config', configFile, '--host', '127.0.0.1', '--log.level', 'error', '--log.healthSummaryIntervalMs', '0'],
     portFlag: true,
-    extraNodeArgs: (args['node-options'] ?? '').split(' ').filter((a) => a !== ''),
+    nodeArgs: (args['node-options'] ?? '').split(' ').filter((a) => a !== ''),
   });
   const bystander = await startBystander(server.url);
   await sleep(1000);

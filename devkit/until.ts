@@ -1,8 +1,8 @@
 /**
- * Re-checks an outside condition (an HTTP status, a Redis reply) that sends no event, every
- * `everyMs`, until it holds; the timeout only guards against a hang.
+ * Re-checks a condition that sends no event (a counter, an HTTP status, a Redis reply) every
+ * `everyMs` until it holds. The timeout only guards against a hang; its error names `what`.
  */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, everyMs = 25): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what = 'condition', timeoutMs = 15_000, everyMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -11,6 +11,7 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
+/** The status of a node's /readyz, or 0 when it does not answer. */
 export async function readyStatus(httpUrl: string): Promise<number> {
   try {
     return (await fetch(`${httpUrl}/readyz`)).status;

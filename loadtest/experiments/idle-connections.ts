@@ -1,7 +1,7 @@
 /**
  * Server memory per idle connection, ws vs uws, side by side in one run.
  *
- *   npx tsx loadtest/idle-connections.ts [connections=10000]
+ *   npx tsx loadtest/experiments/idle-connections.ts [connections=10000]
  *
  * For each transport: start Sluice, sample its RSS, open N raw WebSocket connections from this
  * process (each waits for its hello), let it settle, sample RSS again, close everything. Reports
@@ -51,7 +51,7 @@ async function measure(transport: string): Promise<{ before: number; after: numb
 async function main(): Promise<void> {
   const limit = fdLimit();
   if (limit < N + 1000) {
-    console.error(`ulimit -n is ${limit}; ${N} connections need more: run  bash -c 'ulimit -n ${N * 2 + 2000} && npx tsx loadtest/idle-connections.ts ${N}'`);
+    console.error(`ulimit -n is ${limit}; ${N} connections need more: run  bash -c 'ulimit -n ${N * 2 + 2000} && npx tsx loadtest/experiments/idle-connections.ts ${N}'`);
     process.exit(2);
   }
   console.log(`idle connections: ${N} per transport; ${machine()}`);

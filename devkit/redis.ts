@@ -4,7 +4,7 @@ import { freePort } from './ports.js';
 import { Redis } from 'ioredis';
 
 /**
- * A Redis for tests: its own `redis-server` on a free loopback port (no persistence), or, when
+ * A Redis for tests and load scripts: its own `redis-server` on a free loopback port (no persistence), or, when
  * the binary is missing, the one at SLUICE_TEST_REDIS_URL. Neither: the test fails (never skips).
  */
 export interface TestRedis {

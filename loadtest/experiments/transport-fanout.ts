@@ -2,7 +2,7 @@
  * Deliveries per second, ws vs uws, side by side in one run: 1 publisher → 1,000 subscribers,
  * 100-byte messages.
  *
- *   npx tsx loadtest/transport-fanout.ts [messages=2000] [rounds=2]
+ *   npx tsx loadtest/experiments/transport-fanout.ts [messages=2000] [rounds=2]
  *
  * Each round runs both transports in turn (ws, uws), each in a fresh server process. The clock
  * starts when the first message is sent and stops when every subscriber has received every
@@ -11,7 +11,8 @@
  * one process, so the load generator shares the 2 cores with the server: compare the ratio, not
  * the absolute figures. Bounded: at most 20,000 messages and 5 rounds, every wait has a deadline.
  */
-import { allReach, clientTextFrame, machine, openClients, publishInWindows, startSluice } from './transport-probe.js';
+import { clientFrame } from '../../devkit/wire-client.js';
+import { allReach, machine, openClients, publishInWindows, startSluice } from './transport-probe.js';
 
 const MESSAGES = Math.min(Number(process.argv[2] ?? 2_000), 20_000);
 const ROUNDS = Math.min(Number(process.argv[3] ?? 2), 5);
@@ -22,7 +23,7 @@ const TRANSPORTS = ['ws', 'uws'] as const;
 const DATA = JSON.stringify('x'.repeat(98));
 
 function pubFrame(id?: number): Buffer {
-  return clientTextFrame(`{"op":"pub","ch":"bench"${id === undefined ? '' : `,"id":${id}`},"data":${DATA}}`);
+  return clientFrame(`{"op":"pub","ch":"bench"${id === undefined ? '' : `,"id":${id}`},"data":${DATA}}`);
 }
 
 interface Result {
@@ -46,7 +47,7 @@ async function run(transport: string): Promise<Result> {
     const subs = await openClients(server.port, SUBSCRIBERS, 250);
     // hello + ack each; then every message.
     const subscribed = allReach(subs, 2);
-    for (const s of subs) s.send(clientTextFrame('{"op":"sub","ch":"bench","id":1}'));
+    for (const s of subs) s.send(clientFrame('{"op":"sub","ch":"bench","id":1}'));
     await subscribed;
     const allDone = allReach(subs, 2 + MESSAGES);
 

@@ -4,7 +4,7 @@ import { flatSummary, htmlReport } from './html-report.js';
 import type { Dialect } from './plan.js';
 import { runLoad, type RunResult } from './runner.js';
 import { BASE_KNOBS, SCENARIOS, type Knobs } from './scenarios.js';
-import { SLUICE_CLI, spawnServer, type ServerProcess } from './server-process.js';
+import { SLUICE_CLI, spawnServer, type ServerProcess } from '../../devkit/process.js';
 
 const KNOB_FLAGS: Record<string, keyof Knobs> = {
   subscribers: 'subscribers',
@@ -180,7 +180,7 @@ async function main(): Promise<number> {
   return result.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-// The adversary suite has a runner of its own (loadtest/adversary/main.ts).
+// The adversary suite has a runner of its own (loadtest/tool/adversary/main.ts).
 if (process.argv[2] === 'adversary') await import('./adversary/main.js');
 else
   main().then(

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import type { Socket } from 'node:net';
 
 /**
- * A minimal WebSocket client for load generation: it frames and parses the wire format itself so
+ * The raw-frame WebSocket client of the load tools: it frames and parses the wire format itself so
  * that counting a delivery costs a header read, not a string. Server frames are never masked and
  * never fragmented by the servers we test; client frames use the all-zero mask (valid per RFC 6455
  * and free to apply).
@@ -75,10 +75,10 @@ export class WireClient {
   sendText(text: string): void {
     const socket = this.socket;
     if (socket === undefined || this.done) return;
-    socket.write(frame(Buffer.from(text)));
+    socket.write(clientFrame(text));
   }
 
-  /** Writes bytes already framed, e.g. many frames concatenated or deliberately malformed ones. */
+  /** Writes bytes already framed (by `clientFrame`, or deliberately malformed), e.g. many frames concatenated. */
   sendFrames(bytes: Buffer): void {
     if (this.socket === undefined || this.done) return;
     this.socket.write(bytes);
@@ -88,7 +88,7 @@ export class WireClient {
   sendTexts(texts: string[]): void {
     const socket = this.socket;
     if (socket === undefined || this.done || texts.length === 0) return;
-    socket.write(Buffer.concat(texts.map((t) => frame(Buffer.from(t)))));
+    socket.write(Buffer.concat(texts.map((t) => clientFrame(t))));
   }
 
   /** Stops reading: the kernel buffers fill and TCP pushes back on the server. */
@@ -102,7 +102,7 @@ export class WireClient {
     if (socket === undefined || this.done) return;
     const payload = Buffer.allocUnsafe(2);
     payload.writeUInt16BE(code);
-    socket.end(frame(payload, OP_CLOSE));
+    socket.end(clientFrame(payload, OP_CLOSE));
   }
 
   /** Drops the connection without a closing handshake. */
@@ -147,16 +147,16 @@ export class WireClient {
       else if (opcode === OP_CLOSE) {
         this.closeCode = len >= 2 ? buf.readUInt16BE(start) : 1005;
         // Completes the closing handshake, as RFC 6455 asks: the server need not wait for a timeout.
-        this.socket?.end(frame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
-      }
-      else if (opcode === OP_PING) this.socket?.write(frame(buf.subarray(start, end), 0xa));
+        this.socket?.end(clientFrame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
+      } else if (opcode === OP_PING) this.socket?.write(clientFrame(buf.subarray(start, end), 0xa));
     }
     if (off < n) this.pending = buf.subarray(off);
   }
 }
 
-/** A final, masked (with a zero mask) client frame. */
-function frame(payload: Buffer, opcode = 0x1): Buffer {
+/** A final client frame (text unless `opcode` says otherwise), masked with the zero mask. */
+export function clientFrame(data: Buffer | string, opcode = 0x1): Buffer {
+  const payload = typeof data === 'string' ? Buffer.from(data) : data;
   const len = payload.length;
   const head = len < 126 ? 6 : len < 65536 ? 8 : 14;
   const out = Buffer.allocUnsafe(head + len);

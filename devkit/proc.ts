@@ -1,6 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
+/**
+ * CPU time and resident set of a process, read from Linux's /proc. The one place that parses
+ * /proc/<pid>/stat: utime and stime count clock ticks, whose rate is read once (`getconf CLK_TCK`),
+ * falling back to 100 Hz.
+ */
 export interface ProcReading {
   /** User + system CPU time since the process started, in seconds. */
   readonly cpuSeconds: number;
@@ -19,11 +24,11 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** Reads a process's CPU time and resident set from /proc; undefined when it is gone (or not Linux). */
+/** Reads a process's CPU time and resident set; undefined when it is gone (or not Linux). */
 export function readProc(pid: number): ProcReading | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    // Fields after the parenthesised command name (which may hold spaces): utime is field 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -32,6 +37,13 @@ export function readProc(pid: number): ProcReading | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Like readProc, for a process that must still be running (a measurement cannot go on without it). */
+export function mustReadProc(pid: number): ProcReading {
+  const reading = readProc(pid);
+  if (reading === undefined) throw new Error(`cannot read /proc/${pid} (process gone, or not Linux)`);
+  return reading;
 }
 
 /** CPU time of this process, all threads included (the load generator's own cost). */

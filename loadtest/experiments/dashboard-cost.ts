@@ -2,23 +2,23 @@
  * The dashboard's own cost: gateway CPU with a dashboard viewer connected versus none, at the same
  * simulated load, in alternating phases of one run (so drift in the machine hits both sides alike).
  *
- *   npx tsx loadtest/dashboard-cost.ts [--rounds 4] [--phase 8] [--scale 0.5] [--idle 2000] [--build-only]
+ *   npx tsx loadtest/experiments/dashboard-cost.ts [--rounds 4] [--phase 8] [--scale 0.5] [--idle 2000] [--build-only]
  *
  * The gateway runs in a child process (loadtest/demo/main.ts --no-traffic); load and the viewer run
  * here, so the child's CPU time (from /proc) is the gateway's alone. The viewer is a plain SSE
  * reader that parses every snapshot, as the page does; the browser's own rendering is not server cost.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus } from 'node:os';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { SnapshotBuilder, type DashboardConnection } from '../src/dashboard/snapshot.js';
-import { HealthAssessor } from '../src/observability/health-summary.js';
-import { Stats } from '../src/observability/stats.js';
-import { startTraffic } from './demo/traffic.js';
+import { startTraffic } from '../../devkit/demo-traffic/traffic.js';
+import { mustReadProc } from '../../devkit/proc.js';
+import { runNode } from '../../devkit/process.js';
+import { until } from '../../devkit/until.js';
+import { SnapshotBuilder, type DashboardConnection } from '../../src/dashboard/snapshot.js';
+import { HealthAssessor } from '../../src/observability/health-summary.js';
+import { Stats } from '../../src/observability/stats.js';
 
 const { values } = parseArgs({
   options: {
@@ -36,12 +36,6 @@ const warmupMs = Number(values.warmup) * 1000;
 const scale = Number(values.scale);
 const idle = Number(values.idle);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** User + system CPU seconds of a process, from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
-}
 
 function metric(base: string, name: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -81,11 +75,9 @@ function openViewer(base: string, key: string): { snapshots: () => number; close
 
 async function main(): Promise<void> {
   const totalS = Math.ceil((warmupMs + 2 * rounds * phaseMs) / 1000) + 30;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/demo/main.ts', '--port', '0', '--no-traffic', '--quiet', '--duration', String(totalS)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
-  const { port, key } = JSON.parse(first) as { port: number; key: string };
+  const gateway = runNode({ script: 'loadtest/demo/main.ts', args: ['--port', '0', '--no-traffic', '--quiet', '--duration', String(totalS)], onStderr: (line) => console.error(line) });
+  await until(() => gateway.stdout.includes('\n'), 'the demo gateway to print its port', 30_000);
+  const { port, key } = JSON.parse(gateway.stdout.slice(0, gateway.stdout.indexOf('\n'))) as { port: number; key: string };
   const base = `http://127.0.0.1:${port}`;
   const url = `ws://127.0.0.1:${port}/`;
 
@@ -109,12 +101,12 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const phase of ['closed', 'open'] as const) {
       const viewer = phase === 'open' ? openViewer(base, key) : undefined;
-      const cpu0 = cpuSeconds(child.pid!);
+      const cpu0 = mustReadProc(gateway.pid).cpuSeconds;
       const out0 = await metric(base, 'sluice_messages_out_total');
       const t0 = performance.now();
       await sleep(phaseMs);
       const seconds = (performance.now() - t0) / 1000;
-      const cpu = cpuSeconds(child.pid!) - cpu0;
+      const cpu = mustReadProc(gateway.pid).cpuSeconds - cpu0;
       const out = (await metric(base, 'sluice_messages_out_total')) - out0;
       viewer?.close();
       const acc = results[phase];
@@ -132,8 +124,7 @@ async function main(): Promise<void> {
 
   traffic.stop();
   for (const ws of idlers) ws.terminate();
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
+  await gateway.stop();
 }
 
 /**

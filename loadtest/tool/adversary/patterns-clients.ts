@@ -1,4 +1,4 @@
-import { Pacer } from '../../src/client/pacer.js';
+import { Pacer } from '../../../src/client/pacer.js';
 import { stalledClients } from '../stalled-clients.js';
 import { AttackClient, bump, connectMany, parseFrame, sleep, type AttackTarget, type Tally } from './attack-client.js';
 

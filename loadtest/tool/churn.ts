@@ -1,7 +1,7 @@
 import type { Histogram } from 'hdr-histogram-js';
 import { bump, type Counters } from './counters.js';
 import type { ChurnPlan } from './plan.js';
-import { WireClient, type WireHandler } from './wire-client.js';
+import { WireClient, type WireHandler } from '../../devkit/wire-client.js';
 
 export interface ChurnContext {
   readonly url: URL;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 
-/** Debian's chromium package; playwright never downloads a browser here. */
+/** Debian's chromium package (CI installs it); playwright never downloads a browser here. */
 export const CHROMIUM = '/usr/bin/chromium';
 
 export interface Chromium {

@@ -4,21 +4,20 @@
  * a Sluice server per policy (pinned to CPU 0 when taskset exists), samples its RSS and CPU from
  * /proc, and prints one row per policy. Loopback only; every loop is bounded and it stops by itself.
  *
- *   npx tsx loadtest/slow-consumer-rss.ts [--subscribers 1000] [--slow 100] [--rate 2000]
+ *   npx tsx loadtest/experiments/slow-consumer-rss.ts [--subscribers 1000] [--slow 100] [--rate 2000]
  *       [--size 1024] [--seconds 30] [--policies drop-oldest,drop-newest,conflate,disconnect]
  *
- * Subscribers are raw WebSocket clients that count bytes instead of parsing frames, so the
- * generator costs as little as possible; deliveries are estimated as bytes / frame size.
+ * Subscribers are raw-frame WebSocket clients that count frames by their headers, so the
+ * generator costs as little as possible.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { freePort } from './server-process.js';
-import { stalledClients } from './stalled-clients.js';
+import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mustReadProc } from '../../devkit/proc.js';
+import { hasTaskset, pinSelf, ROOT, spawnServer } from '../../devkit/process.js';
+import { readyStatus, until } from '../../devkit/until.js';
+import { clientFrame, WireClient } from '../../devkit/wire-client.js';
+import { stalledClients } from '../tool/stalled-clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,57 +34,19 @@ const SLOW = Number(args.slow);
 const RATE = Number(args.rate);
 const SIZE = Number(args.size);
 const SECONDS = Math.min(Number(args.seconds), 300);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HAS_TASKSET = spawnSync('taskset', ['-V']).status === 0;
-const PAGE = 4096;
+const HAS_TASKSET = hasTaskset();
 
-
-/** A client frame: text, masked (clients must mask). */
-function clientFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const mask = randomBytes(4);
-  const len = payload.length;
-  const header = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
-  const masked = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) masked[i] = payload[i]! ^ mask[i & 3]!;
-  return Buffer.concat([header, mask, masked]);
-}
-
-interface RawClient {
-  socket: Socket;
-  bytes: number;
-}
-
-/** Opens a WebSocket with a hand-written handshake; counts every byte received after it. */
-function rawClient(port: number): Promise<RawClient> {
+/** A subscriber or publisher that counts the data frames it receives; resolves once open. */
+function countingClient(port: number): Promise<{ wire: WireClient; frames: () => number }> {
+  let frames = 0;
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const client: RawClient = { socket, bytes: 0 };
-    let head = '';
-    socket.once('error', reject);
-    socket.on('connect', () => {
-      socket.write(
-        `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      );
+    const wire: WireClient = new WireClient({
+      onOpen: () => resolve({ wire, frames: () => frames }),
+      onFrame: () => void frames++,
+      onClose: (code) => code === 0 && reject(new Error(`could not connect to port ${port}`)),
     });
-    const onData = (d: Buffer) => {
-      head += d.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      socket.off('data', onData);
-      socket.on('data', (chunk: Buffer) => (client.bytes += chunk.length));
-      client.bytes += head.length - end - 4;
-      resolve(client);
-    };
-    socket.on('data', onData);
+    wire.connect(new URL(`ws://127.0.0.1:${port}/`), '/', 10_000);
   });
-}
-
-function procStat(pid: number): { rssBytes: number; cpuTicks: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE };
 }
 
 function metric(text: string, name: string): number {
@@ -94,43 +55,25 @@ function metric(text: string, name: string): number {
   return sum;
 }
 
-async function waitForPort(port: number, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (r.ok) return;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('server did not start');
-}
-
 async function runPolicy(policy: string) {
-  const port = await freePort();
   const channels = JSON.stringify([{ pattern: 'feed.*', policy, historySize: 100 }]);
-  const serverArgs = ['dist/cli.js', '--host', '127.0.0.1', '--port', String(port), '--log.level', 'warn', '--channels', channels];
   // The publisher must not be the one limited: this measures the outbound side.
-  serverArgs.push('--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0');
-  const server: ChildProcess = HAS_TASKSET
-    ? spawn('taskset', ['-c', '0', process.execPath, ...serverArgs], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
-    : spawn(process.execPath, serverArgs, { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const serverArgs = ['--host', '127.0.0.1', '--log.level', 'warn', '--channels', channels, '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0'];
+  const server = await spawnServer({ script: 'dist/cli.js', args: serverArgs, portFlag: true, cpu: 0, onStderr: (line) => console.error(line) });
+  const { port, pid } = server;
   try {
-    await waitForPort(port, Date.now() + 30_000);
-    const pid = server.pid!;
+    await until(async () => (await readyStatus(server.httpUrl)) === 200, 'the server to be ready', 30_000, 100);
     const stalled = SLOW > 0 ? await stalledClients(port, SLOW, [JSON.stringify({ op: 'sub', ch: 'feed.x' })]) : undefined;
-    const fast: RawClient[] = [];
+    const fast: Array<{ wire: WireClient; frames: () => number }> = [];
     for (let i = SLOW; i < SUBSCRIBERS; i++) {
-      const c = await rawClient(port);
-      c.socket.write(clientFrame(JSON.stringify({ op: 'sub', ch: 'feed.x' })));
+      const c = await countingClient(port);
+      c.wire.sendFrames(clientFrame(JSON.stringify({ op: 'sub', ch: 'feed.x' })));
       fast.push(c);
     }
-    const publisher = await rawClient(port);
-    const baseline = procStat(pid);
+    const publisher = await countingClient(port);
+    const baseline = mustReadProc(pid);
     const pad = 'p'.repeat(Math.max(0, SIZE - 40));
     const frames = Array.from({ length: 10 }, (_, k) => clientFrame(JSON.stringify({ op: 'pub', ch: 'feed.x', key: `k${k}`, data: { pad } })));
-    const frameBytes = Buffer.byteLength(JSON.stringify({ ev: 'msg', ch: 'feed.x', seq: 100000, key: 'k0', data: { pad } })) + 4;
     const metricsBefore = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const genCpuStart = process.cpuUsage();
     const started = Date.now();
@@ -143,10 +86,10 @@ async function runPolicy(policy: string) {
       const timer = setInterval(() => {
         const now = Date.now();
         const due = Math.min(RATE * SECONDS, Math.floor(((now - started) / 1000) * RATE));
-        while (sent < due) publisher.socket.write(frames[sent++ % frames.length]!);
+        while (sent < due) publisher.wire.sendFrames(frames[sent++ % frames.length]!);
         if (now - lastSample >= 1000) {
           lastSample = now;
-          const { rssBytes } = procStat(pid);
+          const { rssBytes } = mustReadProc(pid);
           rssSeries.push(rssBytes);
           if (rssBytes > maxRss) maxRss = rssBytes;
         }
@@ -156,22 +99,22 @@ async function runPolicy(policy: string) {
         }
       }, tick);
     });
-    const end = procStat(pid);
+    const end = mustReadProc(pid);
     const elapsed = (Date.now() - started) / 1000;
     const genCpu = process.cpuUsage(genCpuStart);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const fastBytes = fast.reduce((n, c) => n + c.bytes, 0);
+    const fastFrames = fast.reduce((n, c) => n + c.frames(), 0);
     const row = {
       policy,
       sent,
       seconds: Number(elapsed.toFixed(1)),
-      serverCpuPct: Math.round(((end.cpuTicks - baseline.cpuTicks) / 100 / elapsed) * 100),
+      serverCpuPct: Math.round(((end.cpuSeconds - baseline.cpuSeconds) / elapsed) * 100),
       rssStartMiB: Math.round(rssSeries[0]! / 2 ** 20),
       rssMaxMiB: Math.round(maxRss / 2 ** 20),
       rssEndMiB: Math.round(rssSeries[rssSeries.length - 1]! / 2 ** 20),
       publishedBySrv: metric(metrics, 'sluice_publications_total') - metric(metricsBefore, 'sluice_publications_total'),
       srvWritesPerSec: Math.round((metric(metrics, 'sluice_messages_out_total') - metric(metricsBefore, 'sluice_messages_out_total')) / elapsed),
-      fastReadPerSec: Math.round(fastBytes / frameBytes / elapsed),
+      fastReadPerSec: Math.round(fastFrames / elapsed),
       generatorCpuPct: Math.round(((genCpu.user + genCpu.system) / 1e6 / elapsed) * 100),
       offeredPerSec: RATE * SUBSCRIBERS,
       queuedMiBNow: Math.round(metric(metrics, 'sluice_outbound_queue_bytes_sum') / 2 ** 20),
@@ -181,17 +124,18 @@ async function runPolicy(policy: string) {
       closed4100: metric(metrics, 'sluice_disconnects_total{code="4100"}'),
       connectionsLeft: metric(metrics, 'sluice_connections '),
     };
-    for (const c of fast) c.socket.destroy();
+    for (const c of fast) c.wire.destroy();
     stalled?.kill();
-    publisher.socket.destroy();
+    publisher.wire.destroy();
     return row;
   } finally {
-    server.kill('SIGKILL');
+    server.child.kill('SIGKILL');
+    await server.exited;
   }
 }
 
 async function main(): Promise<void> {
-  if (HAS_TASKSET) spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
+  pinSelf(1);
   // Measure the compiled server, as deployed (not the tsx loader).
   if (spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' }).status !== 0) throw new Error('build failed');
   console.log(

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { WireClient, type WireHandler } from '../wire-client.js';
+import { WireClient, type WireHandler } from '../../../devkit/wire-client.js';
 
 /** What the gateway answered, counted by kind: `upgrade 503`, `close 4100`, `err rate_limited`, `http 413`… */
 export type Tally = Record<string, number>;
