@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { SnapshotBuilder, type DashboardChannel, type DashboardConnection } from '../../src/dashboard/snapshot.js';
-import { TopK } from '../../src/dashboard/top-k.js';
 import { HealthAssessor } from '../../src/observability/health-summary.js';
 import { Stats } from '../../src/observability/stats.js';
 
@@ -83,15 +82,5 @@ describe('SnapshotBuilder', () => {
     expect(t.builder.build().hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['busy', 25], ['new', 7], ['quiet', 0]]);
     t.advance(1_000);
     expect(t.builder.build().hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['quiet', 0], ['busy', 0], ['new', 0]]);
-  });
-});
-
-describe('TopK', () => {
-  it('keeps the k largest scores, largest first, and ignores non-positive ones', () => {
-    const top = new TopK<number>(3);
-    for (const n of [5, 1, 0, 9, -2, 7, 3, 8]) if (top.accepts(n)) top.add(n, n);
-    expect(top.toArray()).toEqual([9, 8, 7]);
-    expect(top.accepts(7)).toBe(false);
-    expect(top.accepts(7.5)).toBe(true);
   });
 });

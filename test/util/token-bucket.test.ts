@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TokenBucket } from '../../src/util/token-bucket.js';
-import { InboundLimiter } from '../../src/flow/inbound-limiter.js';
-import { StrikeCounter } from '../../src/flow/strikes.js';
-
-const manualClock = (start = 1000) => {
-  let now = start;
-  const clock = () => now;
-  return Object.assign(clock, { advance: (ms: number) => void (now += ms) });
-};
+import { manualClock } from '../helpers/clock.js';
 
 describe('TokenBucket', () => {
   it('admits exactly the burst at once, then nothing until time passes', () => {
@@ -68,48 +61,5 @@ describe('TokenBucket', () => {
   it('treats rate 0 as unlimited', () => {
     const bucket = new TokenBucket(0, 1, manualClock());
     for (let i = 0; i < 1000; i++) expect(bucket.tryTake(1000)).toBe(true);
-  });
-});
-
-describe('InboundLimiter', () => {
-  const limits = { messagesPerSecond: 10, messagesBurst: 10, bytesPerSecond: 1000, bytesBurst: 1000 };
-
-  it('rejects on the message bucket without taking byte tokens', () => {
-    const clock = manualClock();
-    const limiter = new InboundLimiter(limits, clock);
-    for (let i = 0; i < 10; i++) expect(limiter.tryAdmit(10)).toBe(0);
-    expect(limiter.tryAdmit(10)).toBe(100);
-    clock.advance(100);
-    expect(limiter.tryAdmit(10)).toBe(0);
-  });
-
-  it('rejects on the byte bucket and says when the frame would fit', () => {
-    const clock = manualClock();
-    const limiter = new InboundLimiter(limits, clock);
-    expect(limiter.tryAdmit(900)).toBe(0);
-    expect(limiter.tryAdmit(600)).toBe(500);
-    clock.advance(500);
-    expect(limiter.tryAdmit(600)).toBe(0);
-  });
-
-  it('in pause mode admits everything and asks to pause until the debt is repaid', () => {
-    const clock = manualClock();
-    const limiter = new InboundLimiter(limits, clock);
-    for (let i = 0; i < 10; i++) expect(limiter.admitWithDebt(1)).toBe(0);
-    expect(limiter.admitWithDebt(1)).toBe(100);
-    expect(limiter.admitWithDebt(1)).toBe(200);
-  });
-});
-
-describe('StrikeCounter', () => {
-  it('trips at the limit within a window and forgets old windows', () => {
-    const clock = manualClock();
-    const strikes = new StrikeCounter(3, 1000, clock);
-    expect(strikes.hit()).toBe(false);
-    expect(strikes.hit()).toBe(false);
-    clock.advance(1001);
-    expect(strikes.hit()).toBe(false);
-    expect(strikes.hit()).toBe(false);
-    expect(strikes.hit()).toBe(true);
   });
 });
