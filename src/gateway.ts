@@ -113,6 +113,7 @@ export class Gateway {
       permissions,
       verifier,
       draining: () => this.draining,
+      readingPausable: transport.capabilities.pause,
       onClosed: (conn) => this.onClosed(conn),
     };
     const node = this.nodeState();

@@ -45,8 +45,10 @@ export const ConfigSchema = z
         maxPayloadBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
         maxSubscriptionsPerConnection: z.number().int().min(1).default(100),
         maxChannels: z.number().int().min(1).default(100_000),
-        /** Publishes of one connection awaiting the broker's answer (Redis); past it: `too_many_requests`. */
+        /** Publishes of one connection awaiting the broker's answer (Redis); at it the connection stops taking requests until one is answered. */
         maxPendingPublishes: z.number().int().min(1).default(64),
+        /** Bytes of requests a connection holds while it takes none (uWS, which cannot stop reading); past it: `too_many_requests`. */
+        maxHeldRequestBytes: z.number().int().min(0).default(1024 * 1024),
       })
       .prefault({}),
     inbound: z

@@ -16,6 +16,8 @@ export class Stats {
   gapFrames = 0;
   rateLimited = 0;
   inboundPauses = 0;
+  /** Times a connection stopped reading its requests, by cause (see session/connection.ts). */
+  readonly readPauses = { publish_window: 0, replies: 0 };
   invalidFrames = 0;
   /** Times a socket crossed its high-water mark and writes started queueing. */
   backpressureEvents = 0;

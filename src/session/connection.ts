@@ -21,12 +21,24 @@ export interface ConnectionContext extends AuthContext {
   readonly resumer: ResumeScheduler;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
+  /** The transport can stop reading a socket (ws can, uWS cannot). */
+  readonly readingPausable: boolean;
   readonly onClosed: (conn: Connection) => void;
 }
+
+/** Why the connection stopped taking requests (bit flags): */
+/** `limits.maxPendingPublishes` publications await the broker. */
+const WINDOW = 1;
+/** The control lane is full: replies wait for the client to read. */
+const REPLIES = 2;
 
 /**
  * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
  * its subscriptions, and its outbound writer. Everything it holds is released on close.
+ *
+ * Requests take effect in the order sent. While the connection has stopped taking them (its
+ * publish window is full, or its replies back up) it stops reading the socket, so TCP pushes back
+ * on the client; frames the transport delivers meanwhile wait, in order, in `held`.
  */
 export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner {
   readonly writer: OutboundWriter;
@@ -45,6 +57,14 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   private closeAfterDrain = false;
   /** Publishes handed to the broker and not yet answered (asynchronous brokers only). */
   private pendingPublishes = 0;
+  /** WINDOW | REPLIES: why requests are not taken now. */
+  private stopped = 0;
+  /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
+  private ratePaused = false;
+  /** Frames received while requests were stopped, oldest first, from `heldHead` on. */
+  private held: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = [];
+  private heldHead = 0;
+  private heldBytes = 0;
   /** Counters for the close log line. */
   messagesIn = 0;
   rateLimited = 0;
@@ -114,6 +134,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       const waitMs = this.limiter.admitWithDebt(data.length);
       if (waitMs > 0) {
         stats.inboundPauses++;
+        this.ratePaused = true;
         this.socket.pause();
         this.ctx.resumer.schedule(this, waitMs);
       }
@@ -133,6 +154,11 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       }
     }
 
+    if (this.stopped !== 0 || this.heldHead < this.held.length) this.hold(data, isBinary);
+    else this.handle(data, isBinary);
+  }
+
+  private handle(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
       this.invalid('binary_unsupported');
       return;
@@ -214,7 +240,58 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   // ---- lifecycle ----
 
   resumeReading(): void {
-    if (!this.closing) this.socket.resume();
+    this.ratePaused = false;
+    if (!this.closing && this.stopped === 0) this.socket.resume();
+  }
+
+  /**
+   * Keeps a frame for when requests are taken again. A transport that stops reading delivers at
+   * most what it had already read; one that cannot (uWS) is held to `limits.maxHeldRequestBytes`,
+   * past which a request is refused with `too_many_requests`.
+   */
+  private hold(data: Buffer, isBinary: boolean): void {
+    if (this.heldBytes >= this.ctx.config.limits.maxHeldRequestBytes) {
+      this.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
+      return;
+    }
+    // The transport's buffer is only valid during onMessage.
+    this.held.push({ data: Buffer.from(data), isBinary });
+    this.heldBytes += data.length;
+  }
+
+  private stop(reason: number): void {
+    if ((this.stopped & reason) !== 0) return;
+    if (this.stopped === 0 && !this.ratePaused) this.socket.pause();
+    this.stopped |= reason;
+    this.ctx.stats.readPauses[reason === WINDOW ? 'publish_window' : 'replies']++;
+  }
+
+  /** Takes requests again once nothing else stops them: the held ones first, in order. */
+  private go(reason: number): void {
+    if ((this.stopped & reason) === 0) return;
+    this.stopped &= ~reason;
+    while (this.stopped === 0 && this.heldHead < this.held.length && !this.closing) {
+      const frame = this.held[this.heldHead++]!;
+      this.heldBytes -= frame.data.length;
+      this.handle(frame.data, frame.isBinary);
+    }
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    }
+    if (this.stopped === 0 && !this.ratePaused && !this.closing) this.socket.resume();
+  }
+
+  // ---- WriterOwner: replies backing up ----
+
+  repliesBackedUp(): boolean {
+    if (!this.ctx.readingPausable) return false;
+    this.stop(REPLIES);
+    return true;
+  }
+
+  repliesDrained(): void {
+    this.go(REPLIES);
   }
 
   /** Closes with a catalogued code; queued data is discarded. */
@@ -230,6 +307,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   /** Drops the queue and every subscription. Idempotent. */
   private release(): void {
+    this.held = [];
+    this.heldHead = this.heldBytes = 0;
     this.writer.discard();
     this.ctx.resumer.cancel(this);
     for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
@@ -251,14 +330,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       return;
     }
     if (!this.auth.mayPublish(request.ch, request.id)) return;
-    if (this.pendingPublishes >= this.ctx.config.limits.maxPendingPublishes) {
-      this.sendError('too_many_requests', request.id);
-      return;
-    }
     const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
     if (result instanceof Promise) {
       // Replies come back in request order: the broker answers one connection's publishes in order.
-      this.pendingPublishes++;
+      if (++this.pendingPublishes >= this.ctx.config.limits.maxPendingPublishes) this.stop(WINDOW);
       const { id, ch } = request;
       void result.then((r) => this.published(r, id, ch, true));
       return;
@@ -267,9 +342,9 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   }
 
   private published(result: PublishResult, id: RequestId | undefined, ch: string, async: boolean): void {
-    if (async) this.pendingPublishes--;
     if (!result.ok) this.sendError(result.code, id);
     else if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch, seq: result.seq }));
+    if (async && --this.pendingPublishes < this.ctx.config.limits.maxPendingPublishes) this.go(WINDOW);
   }
 
   private subscribe(request: SubRequest): void {

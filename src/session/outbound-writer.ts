@@ -14,6 +14,12 @@ export interface WriterOwner {
   subscriptions(): Iterable<Subscription>;
   /** The consumer cannot keep up (a hard or soft limit was passed): cut it off. */
   slowConsumer(): void;
+  /**
+   * The control lane is full: stop taking the client's requests until `repliesDrained`, and say
+   * so (true); false when that is not possible, and the client is cut off as a slow consumer.
+   */
+  repliesBackedUp(): boolean;
+  repliesDrained(): void;
   /** Everything queued has been written (used to close after a graceful drain). */
   drained(): void;
 }
@@ -47,6 +53,8 @@ export class OutboundWriter {
   private closed = false;
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
+  /** The control lane filled up and the owner stopped taking requests until it drains. */
+  private repliesHeld = false;
   /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
   private replays: Array<{ readonly sub: Subscription; readonly pubs: Publication[]; next: number }> = [];
   /** Replay bytes written this loop turn. */
@@ -173,9 +181,14 @@ export class OutboundWriter {
       this.writeText(text);
       return;
     }
-    if (this.control.length - this.controlHead >= this.deps.controlLimit) {
-      this.deps.owner.slowConsumer();
-      return;
+    if (this.control.length - this.controlHead >= this.deps.controlLimit && !this.repliesHeld) {
+      // Past the limit the lane grows only by replies to requests already taken: those in flight
+      // (at most the publish window and the joins) and those of the frame being handled.
+      if (!this.deps.owner.repliesBackedUp()) {
+        this.deps.owner.slowConsumer();
+        return;
+      }
+      this.repliesHeld = true;
     }
     this.control.push(text);
   }
@@ -223,6 +236,10 @@ export class OutboundWriter {
     if (this.controlHead === this.control.length && this.controlHead > 0) {
       this.control = [];
       this.controlHead = 0;
+    }
+    if (this.repliesHeld && this.controlHead === this.control.length) {
+      this.repliesHeld = false;
+      this.deps.owner.repliesDrained();
     }
     // Queued data may include later messages of a replaying channel: it waits for the replays.
     if (!this.pumpReplays()) return;

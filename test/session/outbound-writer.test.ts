@@ -39,17 +39,22 @@ class FakeSocket implements TransportSocket {
   terminate() {}
 }
 
-function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxBytes: 10_000, maxMessages: 3, softBytes: 0, softMs: 0 }, controlLimit = 4) {
+function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxBytes: 10_000, maxMessages: 3, softBytes: 0, softMs: 0 }, controlLimit = 4, readingPausable = false) {
   const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 10_000 }] } }));
   const channel = new Channel('ch', rules.settingsFor('ch'));
   const socket = new FakeSocket();
-  const events = { slow: 0, drained: 0 };
+  const events = { slow: 0, drained: 0, repliesBackedUp: 0, repliesDrained: 0 };
   let sub: Subscription | undefined;
   const owner: WriterOwner = {
     subscriptionOf: (c) => (c === channel.name ? sub : undefined),
     subscriptions: () => (sub ? [sub] : []),
     slowConsumer: () => void events.slow++,
     drained: () => void events.drained++,
+    repliesBackedUp: () => {
+      events.repliesBackedUp++;
+      return readingPausable;
+    },
+    repliesDrained: () => void events.repliesDrained++,
   };
   const stats = new Stats();
   const writer = new OutboundWriter({ socket, limits, controlLimit, stats, clock: () => 0, batcher: new WriteBatcher(), owner, replayTurnBytes: 1e9 });
@@ -147,6 +152,17 @@ describe('OutboundWriter', () => {
     socket.full = true;
     for (let i = 0; i < 6; i++) writer.sendControl(`{"ev":"pong","id":${i}}`);
     expect(events.slow).toBe(1);
+  });
+
+  it('with an owner that stops reading, replies past the control lane wait for the client instead', () => {
+    const { socket, writer, events, frames } = setup('drop-oldest', undefined, 4, true);
+    socket.full = true;
+    for (let i = 0; i < 10; i++) writer.sendControl(`{"ev":"pong","id":${i}}`); // the first is written, then the socket is full
+    expect(events).toMatchObject({ slow: 0, repliesBackedUp: 1, repliesDrained: 0 });
+    socket.full = false;
+    writer.onDrain();
+    expect(events).toMatchObject({ slow: 0, repliesBackedUp: 1, repliesDrained: 1 });
+    expect(frames().map((f) => f.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
   it('writes a resume replay outside the queue limits, ahead of later messages', () => {
