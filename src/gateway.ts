@@ -5,14 +5,14 @@ import { describeIdentity } from './auth/identity.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { Permissions } from './auth/permissions.js';
 import type { AdmittedClient } from './auth/identity.js';
-import { UpgradeGate } from './auth/upgrade-gate.js';
+import { UpgradeGate, upgradeSettings } from './auth/upgrade-gate.js';
 import type { Broker } from './broker/broker.js';
 import { createBroker } from './broker/select.js';
 import { ChannelRules } from './config/channel-rules.js';
 import type { Config } from './config/schema.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { SnapshotBuilder } from './dashboard/snapshot.js';
-import { PublishApi } from './http/publish-api.js';
+import { PublishApi, publishApiSettings } from './http/publish-api.js';
 import { handleHttp, type RouteState } from './http/routes.js';
 import { Hub } from './hub/hub.js';
 import { HealthAssessor, HealthSummary } from './observability/health-summary.js';
@@ -24,6 +24,7 @@ import { CLOSE } from './protocol/close-codes.js';
 import { encodeHello } from './protocol/frames.js';
 import { Connection, type ConnectionContext } from './session/connection.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
+import { sessionSettings } from './session/settings.js';
 import { WriteBatcher } from './session/write-batcher.js';
 import { createTransport } from './transport/select.js';
 import type { TransportServer } from './net/server.js';
@@ -79,53 +80,35 @@ export class Gateway {
   ) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? createLogger(config.log.level);
-    const permissions = new Permissions(config.auth, verifier !== undefined);
-    this.admission = new Admission(config.admission, config.limits.maxConnections, this.clock);
-    this.gate = new UpgradeGate({
-      config,
-      admission: this.admission,
-      verifier,
-      permissions,
-      stats: this.stats,
-      log: this.log,
-      clock: this.clock,
-      draining: () => this.draining,
-    });
-    this.resumer = new ResumeScheduler(this.clock);
     this.broker = broker;
-    this.hub = new Hub({
+    const { stats, log, clock } = this;
+    const draining = (): boolean => this.draining;
+    const permissions = new Permissions(config.auth, verifier !== undefined);
+    this.admission = new Admission(config.admission, config.limits.maxConnections, clock);
+    this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining });
+    const hub = (this.hub = new Hub({
       rules: new ChannelRules(config),
       maxChannels: config.limits.maxChannels,
       prepare: (payload) => transport.prepare(payload),
-      clock: this.clock,
+      clock,
       broker,
       maxJoinBuffer: config.broker.maxHeldPublications,
-      log: this.log,
-    });
-    this.ctx = {
-      config,
-      hub: this.hub,
-      stats: this.stats,
-      clock: this.clock,
-      batcher: new WriteBatcher(),
-      resumer: this.resumer,
-      log: this.log,
-      permissions,
-      verifier,
-      draining: () => this.draining,
-      readingPausable: transport.capabilities.pause,
-      onClosed: (conn) => this.onClosed(conn),
-    };
+      log,
+    }));
+    this.resumer = new ResumeScheduler(clock);
+    const onClosed = (conn: Connection): void => this.onClosed(conn);
+    const readingPausable = transport.capabilities.pause;
+    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed };
     const node = this.nodeState();
     this.registry = createMetrics(node);
-    this.health = new HealthSummary(node, this.log, this.clock);
+    this.health = new HealthSummary(node, log, clock);
     if (config.dashboard.enabled) this.dashboard = this.createDashboard(node);
     const dashboard = this.dashboard;
     this.routes = {
       registry: this.registry,
       ready: () => this.ready,
       dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
-      publishApi: new PublishApi({ config, hub: this.hub, stats: this.stats, clock: this.clock, queuedBytes: () => this.queuedBytes(), draining: () => this.draining }),
+      publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.queuedBytes(), draining }),
     };
   }
 

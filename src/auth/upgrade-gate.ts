@@ -11,8 +11,20 @@ import type { Permissions } from './permissions.js';
 import { presentedToken } from './credentials.js';
 
 /** What an accepted upgrade hands to the connection. */
+/** What the upgrade decision needs of the configuration, under the config names. */
+export interface UpgradeSettings {
+  /** `auth.queryParam`: the query parameter that may carry the token ('' = not read). */
+  readonly queryParam: string;
+  /** `admission.retryAfterSec`: the Retry-After of a temporary admission refusal. */
+  readonly retryAfterSec: number;
+}
+
+export function upgradeSettings(config: Config): UpgradeSettings {
+  return { queryParam: config.auth.queryParam, retryAfterSec: config.admission.retryAfterSec };
+}
+
 export interface UpgradeGateDeps {
-  readonly config: Config;
+  readonly settings: UpgradeSettings;
   readonly admission: Admission;
   /** Undefined when auth is off. */
   readonly verifier: JwtVerifier | undefined;
@@ -39,7 +51,7 @@ export class UpgradeGate {
   constructor(private readonly deps: UpgradeGateDeps) {}
 
   decide(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision> {
-    const { admission, verifier, config, permissions } = this.deps;
+    const { admission, verifier, settings, permissions } = this.deps;
     if (this.deps.draining()) return refuse('shutting_down', 1);
     const ip = admission.clientIp(request);
     const refusal = admission.admit(request, ip);
@@ -49,13 +61,13 @@ export class UpgradeGate {
       else this.deps.stats.upgradesRefused++;
       const { status, reason } = HTTP_REFUSALS[refusal];
       this.note(ip, status, reason);
-      return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : config.admission.retryAfterSec);
+      return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : settings.retryAfterSec);
     }
     if (verifier === undefined) {
       admission.release(ip);
       return accept(ip, ANONYMOUS, undefined);
     }
-    const { token, protocol } = presentedToken(request, config.auth.queryParam);
+    const { token, protocol } = presentedToken(request, settings.queryParam);
     if (token === undefined) {
       admission.release(ip);
       if (permissions.allowsAnonymous) return accept(ip, ANONYMOUS, protocol);

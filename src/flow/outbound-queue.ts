@@ -17,13 +17,13 @@ export interface Queueable {
 
 export interface OutboundQueueLimits {
   /** Hard limit on queued payload bytes; past it the channel's policy sheds. */
-  readonly maxBytes: number;
+  readonly maxQueueBytes: number;
   /** Hard limit on queued messages. */
-  readonly maxMessages: number;
+  readonly maxQueueMessages: number;
   /** Soft limit on queued bytes; 0 disables it. */
-  readonly softBytes: number;
-  /** How long the queue may stay above `softBytes` before the consumer is declared slow. */
-  readonly softMs: number;
+  readonly softQueueBytes: number;
+  /** How long the queue may stay above `softQueueBytes` before the consumer is declared slow. */
+  readonly softLimitMs: number;
 }
 
 export type PushResult = 'queued' | 'shed' | 'disconnect';
@@ -34,7 +34,7 @@ export type ShedSink<M extends Queueable> = (message: M, reason: ShedReason) => 
 /**
  * One connection's bounded outbound data queue. Holds references to shared, already-encoded
  * messages, so a message queued for many subscribers costs its bytes once in memory but counts
- * against every queue that holds it. Never holds more than `maxMessages` messages or `maxBytes`
+ * against every queue that holds it. Never holds more than `maxQueueMessages` messages or `maxQueueBytes`
  * bytes after `push` returns (the lone exception: a `disconnect` result, after which the caller
  * must `clear()` the queue). Pure: time comes in as arguments.
  */
@@ -51,8 +51,8 @@ export class OutboundQueue<M extends Queueable> {
     private readonly limits: OutboundQueueLimits,
     private readonly onShed: ShedSink<M>,
   ) {
-    // Room for maxMessages + 1 live items and as many holes, so compaction is amortised O(1).
-    this.ring = new Ring<M>(nextPow2(2 * (limits.maxMessages + 1)));
+    // Room for maxQueueMessages + 1 live items and as many holes, so compaction is amortised O(1).
+    this.ring = new Ring<M>(nextPow2(2 * (limits.maxQueueMessages + 1)));
   }
 
   get length(): number {
@@ -65,7 +65,7 @@ export class OutboundQueue<M extends Queueable> {
 
   /** Fraction of the tighter hard limit in use, 0..1. */
   get utilisation(): number {
-    return Math.max(this.queuedBytes / this.limits.maxBytes, this.ring.length / this.limits.maxMessages);
+    return Math.max(this.queuedBytes / this.limits.maxQueueBytes, this.ring.length / this.limits.maxQueueMessages);
   }
 
   /** Publication time of the oldest queued message, or undefined when empty. */
@@ -89,7 +89,7 @@ export class OutboundQueue<M extends Queueable> {
     if (message.conflationKey !== undefined) this.byKey.set(message.conflationKey, pos);
 
     let result: PushResult = 'queued';
-    while (this.queuedBytes > this.limits.maxBytes || this.ring.length > this.limits.maxMessages) {
+    while (this.queuedBytes > this.limits.maxQueueBytes || this.ring.length > this.limits.maxQueueMessages) {
       if (policy === 'disconnect') {
         const victim = this.ring.findFrom(0, (m) => m.queuePolicy.policy !== 'disconnect');
         if (victim < 0) return 'disconnect';
@@ -128,7 +128,7 @@ export class OutboundQueue<M extends Queueable> {
 
   /** True when the queue has been above its soft limit for longer than allowed. */
   softLimitExceeded(now: number): boolean {
-    return this.overSoftSince >= 0 && now - this.overSoftSince > this.limits.softMs;
+    return this.overSoftSince >= 0 && now - this.overSoftSince > this.limits.softLimitMs;
   }
 
   /** Drops everything without reporting (the consumer is being disconnected). */
@@ -140,8 +140,8 @@ export class OutboundQueue<M extends Queueable> {
   }
 
   private trackSoft(now: number): boolean {
-    if (this.limits.softBytes <= 0) return false;
-    if (this.queuedBytes <= this.limits.softBytes) {
+    if (this.limits.softQueueBytes <= 0) return false;
+    if (this.queuedBytes <= this.limits.softQueueBytes) {
       this.overSoftSince = -1;
       return false;
     }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KeyCheck } from '../auth/credentials.js';
 import type { Config } from '../config/schema.js';
+import type { HttpApiConfig } from '../config/security-schema.js';
 import { TokenBucket } from '../util/token-bucket.js';
 import type { Hub, PublishResult } from '../hub/hub.js';
 import type { Stats } from '../observability/stats.js';
@@ -9,8 +10,18 @@ import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { Clock } from '../util/clock.js';
 
+/** What the publish API needs of the configuration: `httpApi.*` and `limits.maxPayloadBytes`, under their config names. */
+export interface PublishApiSettings extends Pick<HttpApiConfig, 'apiKeys' | 'maxBatch' | 'publicationsPerSecond' | 'publicationsBurst' | 'overloadQueuedBytes'> {
+  readonly maxPayloadBytes: number;
+}
+
+export function publishApiSettings(config: Config): PublishApiSettings {
+  const { apiKeys, maxBatch, publicationsPerSecond, publicationsBurst, overloadQueuedBytes } = config.httpApi;
+  return { apiKeys, maxBatch, publicationsPerSecond, publicationsBurst, overloadQueuedBytes, maxPayloadBytes: config.limits.maxPayloadBytes };
+}
+
 export interface PublishApiDeps {
-  readonly config: Config;
+  readonly settings: PublishApiSettings;
   readonly hub: Hub;
   readonly stats: Stats;
   readonly clock: Clock;
@@ -56,11 +67,11 @@ export class PublishApi {
   private overloaded = false;
 
   constructor(private readonly deps: PublishApiDeps) {
-    const { httpApi } = deps.config;
-    this.keys = new KeyCheck(httpApi.apiKeys, { header: 'x-api-key' });
-    this.bucket = new TokenBucket(httpApi.publicationsPerSecond, httpApi.publicationsBurst, deps.clock);
+    const { settings } = deps;
+    this.keys = new KeyCheck(settings.apiKeys, { header: 'x-api-key' });
+    this.bucket = new TokenBucket(settings.publicationsPerSecond, settings.publicationsBurst, deps.clock);
     this.single = Publication;
-    this.batch = z.object({ publications: z.array(Publication).min(1).max(httpApi.maxBatch) });
+    this.batch = z.object({ publications: z.array(Publication).min(1).max(settings.maxBatch) });
   }
 
   /** Off when no API key is configured (the routes then answer 404). */
@@ -88,9 +99,10 @@ export class PublishApi {
     const encoded: string[] = [];
     for (const [i, pub] of publications.entries()) {
       const raw = JSON.stringify(pub.data);
-      if (Buffer.byteLength(raw) > this.deps.config.limits.maxPayloadBytes) {
+      const { maxPayloadBytes } = this.deps.settings;
+      if (Buffer.byteLength(raw) > maxPayloadBytes) {
         const field = path === BATCH_PATH ? `publications.${i}.data` : 'data';
-        return refuse('bad_body', `${field}: larger than limits.maxPayloadBytes (${this.deps.config.limits.maxPayloadBytes})`);
+        return refuse('bad_body', `${field}: larger than limits.maxPayloadBytes (${maxPayloadBytes})`);
       }
       encoded.push(raw);
     }
@@ -109,7 +121,7 @@ export class PublishApi {
   }
 
   private isOverloaded(): boolean {
-    const limit = this.deps.config.httpApi.overloadQueuedBytes;
+    const limit = this.deps.settings.overloadQueuedBytes;
     if (limit === 0) return false;
     const now = this.deps.clock();
     if (now - this.overloadCheckedAt >= OVERLOAD_CHECK_MS) {

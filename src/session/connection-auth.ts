@@ -1,7 +1,6 @@
 import { describeIdentity, type Identity } from '../auth/identity.js';
 import type { JwtVerifier } from '../auth/jwt-verifier.js';
 import type { Permissions, Refusal } from '../auth/permissions.js';
-import type { Config } from '../config/schema.js';
 import { StrikeCounter } from '../flow/strikes.js';
 import type { Logger } from '../observability/logger.js';
 import type { Stats } from '../observability/stats.js';
@@ -10,10 +9,11 @@ import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck } from '../protocol/frames.js';
 import type { AuthRequest, RequestId } from '../protocol/requests.js';
 import type { Clock } from '../util/clock.js';
+import type { SessionSettings } from './settings.js';
 
 /** What connection auth needs of the gateway: one instance shared by every connection. */
 export interface AuthContext {
-  readonly config: Config;
+  readonly settings: SessionSettings;
   readonly permissions: Permissions;
   /** Verifies in-band token refreshes; undefined when auth is off. */
   readonly verifier: JwtVerifier | undefined;
@@ -52,7 +52,7 @@ export class ConnectionAuth {
     private readonly owner: AuthOwner,
   ) {
     this.current = identity;
-    this.strikes = new StrikeCounter(ctx.config.auth.forbiddenStrikes, ctx.config.inbound.strikeWindowMs, ctx.clock);
+    this.strikes = new StrikeCounter(ctx.settings.forbiddenStrikes, ctx.settings.inbound.strikeWindowMs, ctx.clock);
   }
 
   get identity(): Identity {

@@ -75,28 +75,14 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     private readonly ctx: ConnectionContext,
     client: AdmittedClient,
   ) {
-    const { config, clock } = ctx;
+    const { settings, clock } = ctx;
     this.ip = client.ip;
     this.auth = new ConnectionAuth(client.identity, ctx, this);
     this.openedAt = this.lastSeen = clock();
-    this.limiter = new InboundLimiter(config.inbound, clock);
-    this.rateStrikes = new StrikeCounter(config.inbound.rateLimitStrikes, config.inbound.strikeWindowMs, clock);
-    this.invalidStrikes = new StrikeCounter(config.inbound.invalidFrameStrikes, config.inbound.strikeWindowMs, clock);
-    this.writer = new OutboundWriter({
-      socket,
-      limits: {
-        maxBytes: config.outbound.maxQueueBytes,
-        maxMessages: config.outbound.maxQueueMessages,
-        softBytes: config.outbound.softQueueBytes,
-        softMs: config.outbound.softLimitMs,
-      },
-      controlLimit: config.outbound.controlQueueMessages,
-      stats: ctx.stats,
-      clock,
-      batcher: ctx.batcher,
-      replayTurnBytes: config.outbound.highWaterMarkBytes,
-      owner: this,
-    });
+    this.limiter = new InboundLimiter(settings.inbound, clock);
+    this.rateStrikes = new StrikeCounter(settings.inbound.rateLimitStrikes, settings.inbound.strikeWindowMs, clock);
+    this.invalidStrikes = new StrikeCounter(settings.inbound.invalidFrameStrikes, settings.inbound.strikeWindowMs, clock);
+    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, owner: this });
   }
 
   get subscriptionCount(): number {
@@ -124,13 +110,13 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
-    const { stats, config } = this.ctx;
+    const { stats, settings } = this.ctx;
     this.lastSeen = this.ctx.clock();
     this.messagesIn++;
     stats.messagesIn++;
     stats.bytesIn += data.length;
 
-    if (config.inbound.mode === 'pause') {
+    if (settings.inbound.mode === 'pause') {
       const waitMs = this.limiter.admitWithDebt(data.length);
       if (waitMs > 0) {
         stats.inboundPauses++;
@@ -250,7 +236,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
    * past which a request is refused with `too_many_requests`.
    */
   private hold(data: Buffer, isBinary: boolean): void {
-    if (this.heldBytes >= this.ctx.config.limits.maxHeldRequestBytes) {
+    if (this.heldBytes >= this.ctx.settings.maxHeldRequestBytes) {
       this.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
       return;
     }
@@ -333,7 +319,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
     if (result instanceof Promise) {
       // Replies come back in request order: the broker answers one connection's publishes in order.
-      if (++this.pendingPublishes >= this.ctx.config.limits.maxPendingPublishes) this.stop(WINDOW);
+      if (++this.pendingPublishes >= this.ctx.settings.maxPendingPublishes) this.stop(WINDOW);
       const { id, ch } = request;
       void result.then((r) => this.published(r, id, ch, true));
       return;
@@ -344,11 +330,11 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   private published(result: PublishResult, id: RequestId | undefined, ch: string, async: boolean): void {
     if (!result.ok) this.sendError(result.code, id);
     else if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch, seq: result.seq }));
-    if (async && --this.pendingPublishes < this.ctx.config.limits.maxPendingPublishes) this.go(WINDOW);
+    if (async && --this.pendingPublishes < this.ctx.settings.maxPendingPublishes) this.go(WINDOW);
   }
 
   private subscribe(request: SubRequest): void {
-    const { hub, config } = this.ctx;
+    const { hub, settings } = this.ctx;
     if (this.ctx.draining()) {
       this.sendError('shutting_down', request.id);
       return;
@@ -358,7 +344,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       this.sendError('already_subscribed', request.id);
       return;
     }
-    if (this.subs.size >= config.limits.maxSubscriptionsPerConnection) {
+    if (this.subs.size >= settings.maxSubscriptionsPerConnection) {
       this.sendError('too_many_subscriptions', request.id);
       return;
     }

@@ -24,15 +24,20 @@ export interface WriterOwner {
   drained(): void;
 }
 
+/** The outbound settings (config `outbound.*`, under the same names). */
+export interface OutboundSettings extends OutboundQueueLimits {
+  /** Control frames (acks, errors, pongs) that may wait; one more means the consumer is slow. */
+  readonly controlQueueMessages: number;
+  /** Also the replay bytes written per loop turn; the rest of a replay follows on later turns. */
+  readonly highWaterMarkBytes: number;
+}
+
 export interface WriterDeps {
   readonly socket: TransportSocket;
-  readonly limits: OutboundQueueLimits;
-  readonly controlLimit: number;
+  readonly settings: OutboundSettings;
   readonly stats: Stats;
   readonly clock: Clock;
   readonly batcher: WriteBatcher;
-  /** Replay bytes written per loop turn; the rest of a replay follows on later turns. */
-  readonly replayTurnBytes: number;
   readonly owner: WriterOwner;
 }
 
@@ -65,7 +70,7 @@ export class OutboundWriter {
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
-    this.queue = new OutboundQueue<Publication>(deps.limits, this.onShed);
+    this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed);
   }
 
   get queuedBytes(): number {
@@ -153,7 +158,7 @@ export class OutboundWriter {
    */
   private pumpReplays(): boolean {
     while (!this.blocked && this.replays.length > 0) {
-      if (this.replayTurn >= this.deps.replayTurnBytes) {
+      if (this.replayTurn >= this.deps.settings.highWaterMarkBytes) {
         if (!this.replayScheduled) {
           this.replayScheduled = true;
           this.deps.batcher.continueLater(this);
@@ -181,7 +186,7 @@ export class OutboundWriter {
       this.writeText(text);
       return;
     }
-    if (this.control.length - this.controlHead >= this.deps.controlLimit && !this.repliesHeld) {
+    if (this.control.length - this.controlHead >= this.deps.settings.controlQueueMessages && !this.repliesHeld) {
       // Past the limit the lane grows only by replies to requests already taken: those in flight
       // (at most the publish window and the joins) and those of the frame being handled.
       if (!this.deps.owner.repliesBackedUp()) {

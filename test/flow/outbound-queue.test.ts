@@ -13,7 +13,7 @@ function message(ch: ReturnType<typeof channel>, seq: number, bytes = 10, key?: 
   return { channel: ch.name, queuePolicy: ch.queuePolicy, seq, bytes, at, key, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
 }
 
-const limits = (over: Partial<OutboundQueueLimits> = {}): OutboundQueueLimits => ({ maxBytes: 100, maxMessages: 5, softBytes: 0, softMs: 0, ...over });
+const limits = (over: Partial<OutboundQueueLimits> = {}): OutboundQueueLimits => ({ maxQueueBytes: 100, maxQueueMessages: 5, softQueueBytes: 0, softLimitMs: 0, ...over });
 
 function harness(l: OutboundQueueLimits) {
   const shed: Array<[number, ShedReason]> = [];
@@ -46,7 +46,7 @@ describe('OutboundQueue policies', () => {
   });
 
   it('conflate keeps only the newest per key, in publication order', () => {
-    const { queue, shed, drain } = harness(limits({ maxMessages: 100, maxBytes: 10_000 }));
+    const { queue, shed, drain } = harness(limits({ maxQueueMessages: 100, maxQueueBytes: 10_000 }));
     const ch = channel('conflate');
     const keys = ['BTC', 'ETH', 'BTC', 'SOL', 'ETH', 'BTC'];
     keys.forEach((key, i) => queue.push(message(ch, i + 1, 10, key), 0));
@@ -55,7 +55,7 @@ describe('OutboundQueue policies', () => {
   });
 
   it('conflate falls back to dropping the oldest when distinct keys overflow', () => {
-    const { queue, shed, drain } = harness(limits({ maxMessages: 3 }));
+    const { queue, shed, drain } = harness(limits({ maxQueueMessages: 3 }));
     const ch = channel('conflate');
     ['a', 'b', 'c', 'd'].forEach((key, i) => queue.push(message(ch, i + 1, 10, key), 0));
     expect(shed).toEqual([[1, 'dropped']]);
@@ -89,7 +89,7 @@ describe('OutboundQueue policies', () => {
   });
 
   it('enforces the byte limit as well as the count limit', () => {
-    const { queue, drain } = harness(limits({ maxBytes: 100, maxMessages: 1000 }));
+    const { queue, drain } = harness(limits({ maxQueueBytes: 100, maxQueueMessages: 1000 }));
     const ch = channel('drop-oldest');
     for (let seq = 1; seq <= 10; seq++) queue.push(message(ch, seq, 30), 0);
     expect(queue.bytes).toBe(90);
@@ -97,7 +97,7 @@ describe('OutboundQueue policies', () => {
   });
 
   it('sheds messages older than maxAgeMs at the head', () => {
-    const { queue, shed, drain } = harness(limits({ maxMessages: 100, maxBytes: 10_000 }));
+    const { queue, shed, drain } = harness(limits({ maxQueueMessages: 100, maxQueueBytes: 10_000 }));
     const ch = channel('drop-oldest', 1000);
     queue.push(message(ch, 1, 10, undefined, 0), 0);
     queue.push(message(ch, 2, 10, undefined, 700), 700);
@@ -107,7 +107,7 @@ describe('OutboundQueue policies', () => {
   });
 
   it('reports a consumer above its soft limit for too long', () => {
-    const { queue } = harness(limits({ maxBytes: 1000, maxMessages: 1000, softBytes: 50, softMs: 100 }));
+    const { queue } = harness(limits({ maxQueueBytes: 1000, maxQueueMessages: 1000, softQueueBytes: 50, softLimitMs: 100 }));
     const ch = channel('drop-oldest');
     for (let seq = 1; seq <= 6; seq++) expect(queue.push(message(ch, seq), 0)).toBe('queued');
     expect(queue.softLimitExceeded(50)).toBe(false);
@@ -127,10 +127,10 @@ describe('OutboundQueue invariants (property-based)', () => {
 
   it('never exceeds its bounds, keeps per-channel order, and accounts for every message', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 60, max: 400 }), fc.array(op, { maxLength: 300 }), (maxMessages, maxBytes, ops) => {
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 60, max: 400 }), fc.array(op, { maxLength: 300 }), (maxQueueMessages, maxQueueBytes, ops) => {
         const channels = Object.fromEntries(POLICIES.map((p) => [p, channel(p)]));
         const seqs: Record<string, number> = {};
-        const { queue, shed } = harness({ maxMessages, maxBytes, softBytes: 0, softMs: 0 });
+        const { queue, shed } = harness({ maxQueueMessages, maxQueueBytes, softQueueBytes: 0, softLimitMs: 0 });
         const delivered: Msg[] = [];
         let pushed = 0;
         let disconnected = false;
@@ -147,8 +147,8 @@ describe('OutboundQueue invariants (property-based)', () => {
             disconnected = true;
             break;
           }
-          expect(queue.length).toBeLessThanOrEqual(maxMessages);
-          expect(queue.bytes).toBeLessThanOrEqual(maxBytes);
+          expect(queue.length).toBeLessThanOrEqual(maxQueueMessages);
+          expect(queue.bytes).toBeLessThanOrEqual(maxQueueBytes);
         }
         if (disconnected) return;
         let m;

@@ -39,7 +39,7 @@ class FakeSocket implements TransportSocket {
   terminate() {}
 }
 
-function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxBytes: 10_000, maxMessages: 3, softBytes: 0, softMs: 0 }, controlLimit = 4, readingPausable = false) {
+function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxQueueBytes: 10_000, maxQueueMessages: 3, softQueueBytes: 0, softLimitMs: 0 }, controlLimit = 4, readingPausable = false) {
   const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 10_000 }] } }));
   const channel = new Channel('ch', rules.settingsFor('ch'));
   const socket = new FakeSocket();
@@ -57,7 +57,7 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     repliesDrained: () => void events.repliesDrained++,
   };
   const stats = new Stats();
-  const writer = new OutboundWriter({ socket, limits, controlLimit, stats, clock: () => 0, batcher: new WriteBatcher(), owner, replayTurnBytes: 1e9 });
+  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), owner });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {
