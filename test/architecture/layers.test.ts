@@ -101,4 +101,29 @@ describe('the layering of src/ (docs/architecture.md)', () => {
     const outside = [...reached].map((f) => folderOf(f)).filter((f) => f !== 'client' && f !== 'protocol' && f !== 'util');
     expect(outside).toEqual([]);
   });
+
+  it('keeps test/ and loadtest/ apart: both may use devkit/ and src/, neither the other', () => {
+    const crossings: string[] = [];
+    for (const [dir, other] of [
+      ['test', 'loadtest'],
+      ['loadtest', 'test'],
+      ['devkit', 'test'],
+      ['devkit', 'loadtest'],
+    ] as const) {
+      let files: string[];
+      try {
+        files = filesUnder(join(ROOT, dir));
+      } catch {
+        continue;
+      }
+      for (const file of files) {
+        for (const spec of specifiers(file)) {
+          if (!spec.startsWith('.')) continue;
+          const target = relative(ROOT, resolve(dirname(file), spec));
+          if (target === other || target.startsWith(`${other}/`)) crossings.push(`${relative(ROOT, file)} imports ${spec}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
+  });
 });
