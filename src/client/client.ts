@@ -17,7 +17,7 @@ import type { ClientOptions } from './options.js';
 import { RequestLine, type Pending } from './requests.js';
 import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
 import { Backoff, reconnectAction } from './reconnect.js';
-import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import { Subscription, type GapFrame, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import { handshake, tokenExpiry, TokenRefresher } from './token.js';
 import { OPEN, resolveWebSocket, sendsHeaders, type WebSocketLike } from './transport.js';
 
@@ -212,7 +212,7 @@ export class SluiceClient implements SubscriptionOwner {
           this.subs.get(frame.ch)?.message(frame as { seq: number; data: unknown; key?: string });
           break;
         case 'gap':
-          this.subs.get(frame.ch)?.gap(frame as { from: number; to: number; n?: number; reason: 'dropped' });
+          this.subs.get(frame.ch)?.gap(frame as GapFrame);
           break;
         case 'err':
           if (frame.id === undefined) this.onUnsolicitedError(frame);

@@ -1,5 +1,6 @@
 import type { ShedReason } from '../protocol/policy.js';
 import type { SluiceError } from './errors.js';
+import { EventBuffer } from './event-buffer.js';
 
 /** One message of a channel, delivered exactly once and in seq order per subscription. */
 export interface Message<T = unknown> {
@@ -11,23 +12,33 @@ export interface Message<T = unknown> {
 }
 
 /**
+ * The reasons of the broker's notices (`gap` frames carrying `epoch` + `seq`): `unavailable`,
+ * messages published while the node's broker link was down and no longer in history; `reset`, the
+ * channel's stream itself was lost and went on in a new epoch.
+ */
+export type StreamNoticeReason = 'unavailable' | 'reset';
+
+/**
  * Why messages are missing:
  * - `dropped` / `conflated` / `expired`: the server shed them for this client (a `gap` frame);
+ * - `unavailable` / `reset`: the server's broker lost them (see `StreamNoticeReason`);
  * - `unrecoverable`: on resume the server no longer held them in history (`recovered:false`);
  * - `skipped`: the subscription was made with `recover: false`, so a reconnect does not replay;
  * - `missing`: a seq jump that no `gap` frame announced (a server bug; never expected);
  * - `overflow`: the async iterator's buffer was full (its range may also cover messages the
  *   server shed while it was full).
  */
-export type GapReason = ShedReason | 'unrecoverable' | 'skipped' | 'missing' | 'overflow';
+export type GapReason = ShedReason | StreamNoticeReason | 'unrecoverable' | 'skipped' | 'missing' | 'overflow';
 
 /**
  * Messages `from`..`to` (inclusive, in epoch `epoch`) that this subscription did not and will not
  * receive. `n`, when known, is how many of the seqs in that range are missing (a server `gap`
  * frame may cover a range of which only some were shed); otherwise every seq in the range is.
  * `previous` is set when the channel's epoch changed (the server lost its history, e.g. it
- * restarted): then, in addition, every message of the previous epoch after `previous.seq` is lost,
- * in a number nobody can know any more. `from > to` (an empty range) happens only with `previous`.
+ * restarted, or its broker lost the stream): then, in addition, every message of the previous
+ * epoch after `previous.seq` is lost, in a number nobody can know any more, and `from`..`to` are
+ * the new epoch's messages before the subscription's new position. `from > to` (an empty range)
+ * happens only with `previous`.
  */
 export interface Gap {
   readonly type: 'gap';
@@ -74,11 +85,18 @@ export interface MessageFrame {
   readonly key?: string;
 }
 
+/**
+ * A `gap` frame: `n` messages with seqs in `from`..`to` shed for this client; or, when it carries
+ * `epoch` + `seq`, a broker notice after which the subscription goes on from that position (a
+ * `reset` has no `to`: its old epoch is lost from `from` on).
+ */
 export interface GapFrame {
   readonly from: number;
-  readonly to: number;
+  readonly to?: number;
   readonly n?: number;
-  readonly reason: ShedReason;
+  readonly reason: ShedReason | StreamNoticeReason;
+  readonly epoch?: string;
+  readonly seq?: number;
 }
 
 export interface SubscriptionCounters {
@@ -96,15 +114,23 @@ export interface SubscriptionCounters {
 export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEvent<T>> {
   /** `pending` until the server acknowledged the current (re)subscription. */
   state: SubscriptionState = 'pending';
-  /** The epoch of the channel and the seq of the last message received (or skipped past). */
+  /**
+   * The subscription's position: the channel's epoch, and the seq up to which every message was
+   * received or reported lost (the last one received, or skipped past by a gap, an ack or a notice).
+   * The next resume starts after it.
+   */
   epoch: string | undefined;
   lastSeq = 0;
   readonly counters: SubscriptionCounters = { messages: 0, duplicates: 0, gaps: 0, resumes: 0 };
   /** Resolves on the first acknowledgement; rejects if the server refuses the subscription. */
   readonly ready: Promise<void>;
   readonly recover: boolean;
-  /** Seqs up to this one were accounted for by a `gap` frame or an acknowledgement. */
-  private coveredTo = 0;
+  /**
+   * Seqs past `lastSeq + 1` that gap frames announced while earlier seqs may still arrive (a gap
+   * frame ahead of its place, or one that covers its range only in part): not reported again as
+   * `missing`, and not skipped past until a message passes them.
+   */
+  private ahead: { from: number; to: number } | undefined;
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private iterator: EventBuffer<T> | undefined;
@@ -143,22 +169,16 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   acknowledged(ack: AckFrame): void {
     if (this.state === 'ended') return;
     const first = this.epoch === undefined;
+    this.ahead = undefined;
     if (first) {
+      this.epoch = ack.epoch;
       this.lastSeq = ack.seq;
     } else if (ack.recovered === true) {
       // The replay of lastSeq+1 .. ack.seq follows the acknowledgement.
       this.counters.resumes++;
     } else {
-      const reason: GapReason = this.recover ? 'unrecoverable' : 'skipped';
-      if (ack.epoch !== this.epoch) {
-        this.emitGap({ from: 1, to: ack.seq, n: ack.seq, reason, epoch: ack.epoch, previous: { epoch: this.epoch!, seq: this.lastSeq } });
-      } else if (ack.seq > this.lastSeq) {
-        this.emitGap({ from: this.lastSeq + 1, to: ack.seq, n: ack.seq - this.lastSeq, reason, epoch: ack.epoch });
-      }
-      this.lastSeq = ack.seq;
+      this.moveTo(ack.epoch, ack.seq, this.recover ? 'unrecoverable' : 'skipped');
     }
-    this.epoch = ack.epoch;
-    this.coveredTo = this.lastSeq;
     this.state = 'active';
     if (first) this.readyResolve();
   }
@@ -179,11 +199,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.counters.duplicates++;
       return;
     }
-    if (seq > this.lastSeq + 1 && seq - 1 > this.coveredTo) {
-      const from = Math.max(this.lastSeq, this.coveredTo) + 1;
-      this.emitGap({ from, to: seq - 1, n: seq - from, reason: 'missing', epoch: this.epoch! });
-    }
-    this.lastSeq = seq;
+    if (seq > this.lastSeq + 1) this.reportMissing(this.lastSeq + 1, seq - 1);
+    this.advance(seq);
     this.counters.messages++;
     const message: Message<T> = frame.key === undefined
       ? { type: 'message', channel: this.channel, seq, data: frame.data as T }
@@ -194,8 +211,44 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
 
   gap(frame: GapFrame): void {
     if (this.state !== 'active') return;
-    this.coveredTo = Math.max(this.coveredTo, frame.to);
-    this.emitGap({ from: frame.from, to: frame.to, n: frame.n, reason: frame.reason, epoch: this.epoch! });
+    if (frame.epoch !== undefined && frame.seq !== undefined) return this.moveTo(frame.epoch, frame.seq, frame.reason);
+    const { from, to, n } = frame;
+    if (to === undefined || !Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new TypeError(`gap frame of ${this.channel} without a seq range`);
+    this.emitGap({ from, to, n, reason: frame.reason, epoch: this.epoch! });
+    if ((n === undefined || n >= to - from + 1) && from <= this.lastSeq + 1) {
+      if (to > this.lastSeq) this.advance(to); // every seq up to `to` is accounted for
+    } else if (to > this.lastSeq) {
+      const start = Math.max(from, this.lastSeq + 1);
+      this.ahead = this.ahead === undefined ? { from: start, to } : { from: Math.min(this.ahead.from, start), to: Math.max(this.ahead.to, to) };
+    }
+  }
+
+  /**
+   * The subscription goes on after `seq` of `epoch` (an ack that did not recover, a broker notice):
+   * whatever lies between its position and there is reported lost, with the old epoch in
+   * `previous` when the epoch changed.
+   */
+  private moveTo(epoch: string, seq: number, reason: GapReason): void {
+    if (epoch !== this.epoch) {
+      this.emitGap({ from: 1, to: seq, n: seq, reason, epoch, previous: { epoch: this.epoch!, seq: this.lastSeq } });
+      this.epoch = epoch;
+      this.lastSeq = seq;
+      this.ahead = undefined;
+    } else if (seq > this.lastSeq) {
+      this.emitGap({ from: this.lastSeq + 1, to: seq, n: seq - this.lastSeq, reason, epoch });
+      this.advance(seq);
+    }
+  }
+
+  private advance(seq: number): void {
+    this.lastSeq = seq;
+    if (this.ahead !== undefined && this.ahead.to <= seq) this.ahead = undefined;
+  }
+
+  /** Seqs `from`..`to` were not received: those no gap frame announced are reported `missing`. */
+  private reportMissing(from: number, to: number): void {
+    const parts = this.ahead === undefined ? [[from, to]] : [[from, Math.min(to, this.ahead.from - 1)], [Math.max(from, this.ahead.to + 1), to]];
+    for (const [a, b] of parts as [number, number][]) if (a <= b) this.emitGap({ from: a, to: b, n: b - a + 1, reason: 'missing', epoch: this.epoch! });
   }
 
   /** Ends the subscription locally: handlers stop, the iterator finishes. */
@@ -231,91 +284,5 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     } catch (err) {
       this.owner.handlerFailed(err);
     }
-  }
-}
-
-/**
- * The async iterator's bounded buffer. When the consumer is `size` events behind, newer messages
- * are not buffered; they become one `overflow` gap, delivered in order once there is room.
- */
-class EventBuffer<T> implements AsyncIterator<SubscriptionEvent<T>> {
-  private events: SubscriptionEvent<T>[] = [];
-  private head = 0;
-  private waiter: ((result: IteratorResult<SubscriptionEvent<T>>) => void) | undefined;
-  private overflow: { from: number; to: number; n: number; epoch: string } | undefined;
-  private done = false;
-
-  constructor(
-    private readonly channel: string,
-    private readonly size: number,
-    private readonly detach: () => void,
-  ) {}
-
-  push(event: SubscriptionEvent<T>, epoch: string): void {
-    if (this.done) return;
-    if (this.waiter !== undefined && this.overflow === undefined) {
-      const waiter = this.waiter;
-      this.waiter = undefined;
-      waiter({ value: event, done: false });
-      return;
-    }
-    if (this.overflow !== undefined && this.length < this.size) this.flushOverflow();
-    if (this.length < this.size) {
-      this.events.push(event);
-      return;
-    }
-    const from = event.type === 'message' ? event.seq : event.from;
-    const to = event.type === 'message' ? event.seq : event.to;
-    const n = event.type === 'message' ? 1 : (event.n ?? event.to - event.from + 1);
-    if (this.overflow === undefined) this.overflow = { from, to, n, epoch };
-    else {
-      this.overflow.to = Math.max(this.overflow.to, to);
-      this.overflow.n += n;
-    }
-  }
-
-  next(): Promise<IteratorResult<SubscriptionEvent<T>>> {
-    if (this.length > 0) {
-      const event = this.events[this.head++]!;
-      if (this.head >= 1024 && this.head * 2 >= this.events.length) {
-        this.events = this.events.slice(this.head);
-        this.head = 0;
-      }
-      return Promise.resolve({ value: event, done: false });
-    }
-    if (this.overflow !== undefined) {
-      this.flushOverflow();
-      return this.next();
-    }
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => {
-      this.waiter = resolve;
-    });
-  }
-
-  return(): Promise<IteratorResult<SubscriptionEvent<T>>> {
-    this.finish();
-    this.events = [];
-    this.head = 0;
-    this.overflow = undefined;
-    this.detach();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  finish(): void {
-    this.done = true;
-    const waiter = this.waiter;
-    this.waiter = undefined;
-    waiter?.({ value: undefined, done: true });
-  }
-
-  private get length(): number {
-    return this.events.length - this.head;
-  }
-
-  private flushOverflow(): void {
-    const o = this.overflow!;
-    this.overflow = undefined;
-    this.events.push({ type: 'gap', channel: this.channel, from: o.from, to: o.to, n: o.n, reason: 'overflow', epoch: o.epoch });
   }
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createClient, type ClientOptions, type SluiceClient } from '../../src/client/client.js';
 import type { SluiceError } from '../../src/client/errors.js';
-import type { Gap, SubscribeOptions } from '../../src/client/subscription.js';
+import type { Gap, SubscribeOptions, SubscriptionEvent } from '../../src/client/subscription.js';
 import { unsignedToken } from '../helpers/tokens.js';
 import { scriptedWebSocket, type ScriptedSocket } from './support.js';
 
@@ -37,6 +37,57 @@ describe('client, frame by frame', () => {
   }
 
   const msg = (ch: string, seq: number) => ({ ev: 'msg', ch, seq, data: seq });
+
+  describe('a reset notice (the broker lost the channel stream)', () => {
+    it('moves the subscription to the new epoch, reports the loss exactly, and delivers every new message', async () => {
+      const { client, socket } = await connect();
+      const { sub, seqs, gaps } = subscribed(socket, client, 'chat.r', { epoch: 'E1', seq: 0 });
+      socket.receive(...[1, 2, 3, 4, 5].map((s) => msg('chat.r', s)));
+      socket.receive({ ev: 'gap', ch: 'chat.r', from: 6, reason: 'reset', epoch: 'E2', seq: 0 });
+      socket.receive(...[1, 2, 3].map((s) => msg('chat.r', s)));
+      expect(seqs).toEqual([1, 2, 3, 4, 5, 1, 2, 3]);
+      expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 1, to: 0, n: 0, reason: 'reset', epoch: 'E2', previous: { epoch: 'E1', seq: 5 } }]);
+      expect(sub.epoch).toBe('E2');
+      expect(sub.lastSeq).toBe(3);
+      expect(sub.counters.duplicates).toBe(0);
+      // Missing-seq detection still works in the new epoch.
+      socket.receive(msg('chat.r', 5));
+      expect(gaps.at(-1)).toEqual({ type: 'gap', channel: 'chat.r', from: 4, to: 4, n: 1, reason: 'missing', epoch: 'E2' });
+    });
+
+    it('reports the new epoch messages it will not get (published before the node caught up), and resumes after them', async () => {
+      const { client, socket, next } = await connect();
+      const { sub, seqs, gaps } = subscribed(socket, client, 'chat.r', { epoch: 'E1', seq: 10 });
+      socket.receive(msg('chat.r', 11), msg('chat.r', 12));
+      socket.receive({ ev: 'gap', ch: 'chat.r', from: 13, reason: 'reset', epoch: 'E2', seq: 191 });
+      socket.receive(msg('chat.r', 192), msg('chat.r', 193));
+      expect(seqs).toEqual([11, 12, 192, 193]);
+      expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 1, to: 191, n: 191, reason: 'reset', epoch: 'E2', previous: { epoch: 'E1', seq: 12 } }]);
+      // A 4100 later: the resume starts from the new position.
+      socket.closeWith(4100, 'slow consumer');
+      const again = await next();
+      again.receive(HELLO);
+      expect(again.requests('sub')).toEqual([{ op: 'sub', ch: 'chat.r', since: { epoch: 'E2', seq: 193 }, id: expect.any(Number) }]);
+      again.receive({ ev: 'ack', id: again.requests('sub')[0]!.id, ch: 'chat.r', epoch: 'E2', seq: 195, recovered: true }, msg('chat.r', 194), msg('chat.r', 195));
+      expect(seqs).toEqual([11, 12, 192, 193, 194, 195]);
+      expect(gaps).toHaveLength(1);
+      expect(sub.counters).toMatchObject({ resumes: 1, duplicates: 0 });
+    });
+
+    it('gives the async iterator the same events, in order', async () => {
+      const { client, socket } = await connect();
+      const { sub } = subscribed(socket, client, 'chat.r', { epoch: 'E1', seq: 0 });
+      const iterator = sub[Symbol.asyncIterator]();
+      socket.receive(msg('chat.r', 1), { ev: 'gap', ch: 'chat.r', from: 2, reason: 'reset', epoch: 'E2', seq: 4 }, msg('chat.r', 5));
+      const events: SubscriptionEvent[] = [];
+      for (let i = 0; i < 3; i++) events.push((await iterator.next()).value as SubscriptionEvent);
+      expect(events).toEqual([
+        { type: 'message', channel: 'chat.r', seq: 1, data: 1 },
+        { type: 'gap', channel: 'chat.r', from: 1, to: 4, n: 4, reason: 'reset', epoch: 'E2', previous: { epoch: 'E1', seq: 1 } },
+        { type: 'message', channel: 'chat.r', seq: 5, data: 5 },
+      ]);
+    });
+  });
 
   describe('an unsolicited err naming a channel (a subscription revoked by a token refresh)', () => {
     it('ends that subscription with the error and answers no pending request', async () => {

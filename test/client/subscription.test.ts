@@ -71,6 +71,101 @@ describe('Subscription seq tracking', () => {
     ]);
   });
 
+  it('resumes after a gap frame that accounts for every seq up to its end, and reports only what follows as lost', () => {
+    const { sub, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 0 });
+    sub.message({ seq: 1, data: null });
+    sub.gap({ from: 2, to: 4, n: 3, reason: 'dropped' });
+    sub.disconnected();
+    expect(sub.request()).toEqual({ op: 'sub', ch: 'chat.r', since: { epoch: 'e', seq: 4 } });
+    sub.acknowledged({ epoch: 'e', seq: 10, recovered: false });
+    expect(gaps.map((g) => [g.from, g.to, g.n, g.reason])).toEqual([
+      [2, 4, 3, 'dropped'],
+      [5, 10, 6, 'unrecoverable'],
+    ]);
+  });
+
+  it('keeps resuming from the last message while a gap frame ahead of its place leaves earlier seqs to come', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 4 });
+    sub.gap({ from: 9, to: 10, n: 2, reason: 'dropped' }); // drop-newest: announced before 5..8 arrive
+    expect(sub.request()).toMatchObject({ since: { seq: 4 } });
+    for (const seq of [5, 6, 7, 8, 11]) sub.message({ seq, data: null });
+    expect(messages).toEqual([5, 6, 7, 8, 11]);
+    expect(gaps.map((g) => g.reason)).toEqual(['dropped']);
+    expect(sub.lastSeq).toBe(11);
+  });
+
+  it('reports as missing the seqs before a gap frame ahead of its place that never came', () => {
+    const { sub, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 4 });
+    sub.gap({ from: 9, to: 10, n: 2, reason: 'dropped' });
+    sub.message({ seq: 12, data: null });
+    expect(gaps.map((g) => [g.from, g.to, g.n, g.reason])).toEqual([
+      [9, 10, 2, 'dropped'],
+      [5, 8, 4, 'missing'],
+      [11, 11, 1, 'missing'],
+    ]);
+  });
+
+  it('takes a gap frame covering its range in part as announcing only its own seqs', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 4 });
+    sub.gap({ from: 5, to: 7, n: 2, reason: 'conflated' }); // 6 was not shed
+    sub.message({ seq: 6, data: null });
+    expect(sub.request()).toMatchObject({ since: { seq: 6 } });
+    sub.message({ seq: 8, data: null });
+    expect(messages).toEqual([6, 8]);
+    expect(gaps.map((g) => g.reason)).toEqual(['conflated']);
+  });
+
+  it('takes a broker notice as the new position: an unavailable range of the current epoch', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 0 });
+    for (const seq of [1, 2, 3, 4, 5]) sub.message({ seq, data: null });
+    sub.gap({ from: 6, to: 9, n: 4, reason: 'unavailable', epoch: 'e', seq: 9 });
+    expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 6, to: 9, n: 4, reason: 'unavailable', epoch: 'e' }]);
+    sub.disconnected(); // a resume starts after the notice's position
+    expect(sub.request()).toMatchObject({ since: { epoch: 'e', seq: 9 } });
+    sub.acknowledged({ epoch: 'e', seq: 10, recovered: true });
+    sub.message({ seq: 10, data: null });
+    expect(messages).toEqual([1, 2, 3, 4, 5, 10]);
+    expect(gaps).toHaveLength(1);
+  });
+
+  it('takes a reset into the epoch it already follows (it joined during the repair) as the range it skips', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: 'new', seq: 3 });
+    sub.gap({ from: 9, reason: 'reset', epoch: 'new', seq: 7 });
+    sub.gap({ from: 9, reason: 'reset', epoch: 'new', seq: 2 }); // behind its position: nothing it lacks
+    sub.message({ seq: 8, data: null });
+    expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 4, to: 7, n: 4, reason: 'reset', epoch: 'new' }]);
+    expect(messages).toEqual([8]);
+  });
+
+  it('refuses a gap frame without a seq range instead of losing track of its position', () => {
+    const { sub, gaps } = make();
+    sub.acknowledged({ epoch: 'e', seq: 0 });
+    expect(() => sub.gap({ from: 1, reason: 'dropped' })).toThrow(/without a seq range/);
+    sub.message({ seq: 3, data: null });
+    expect(gaps.map((g) => [g.from, g.to, g.reason])).toEqual([[1, 2, 'missing']]);
+  });
+
+  it('folds an epoch change into the iterator overflow exactly: the old epoch from where it overflowed, the new one from 1', async () => {
+    const { sub } = make({ iteratorBufferSize: 2 });
+    sub.acknowledged({ epoch: 'old', seq: 0 });
+    const it = sub[Symbol.asyncIterator]();
+    for (const seq of [1, 2, 3, 4]) sub.message({ seq, data: seq });
+    sub.gap({ from: 5, reason: 'reset', epoch: 'new', seq: 2 });
+    sub.message({ seq: 3, data: 3 });
+    const seen: SubscriptionEvent[] = [];
+    for (let i = 0; i < 3; i++) seen.push((await it.next()).value as SubscriptionEvent);
+    expect(seen.slice(0, 2).map((e) => (e.type === 'message' ? e.seq : e))).toEqual([1, 2]);
+    expect(seen[2]).toEqual({ type: 'gap', channel: 'chat.r', from: 1, to: 3, n: 3, reason: 'overflow', epoch: 'new', previous: { epoch: 'old', seq: 2 } });
+    sub.message({ seq: 4, data: 4 });
+    expect(await it.next()).toMatchObject({ value: { type: 'message', seq: 4 } });
+  });
+
   it('iterates messages and gaps in order, folding what overflows its buffer into one gap', async () => {
     const { sub } = make({ iteratorBufferSize: 3 });
     sub.acknowledged({ epoch: 'e', seq: 0 });
