@@ -32,7 +32,9 @@ export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly
 /**
  * The channel's current position, and with a `since` position the publications after it, in order:
  * `recovered` is true when every one of them (since.seq + 1 … position.seq) was still held and
- * `since.epoch` is the current epoch; otherwise `publications` is empty.
+ * `since.epoch` is the current epoch; otherwise `publications` is empty, unless the read asked for
+ * the `tail`: then, in the current epoch, it holds those still held (the newest, up to
+ * position.seq), and the ones before them are lost.
  */
 export type HistoryOutcome =
   | { readonly ok: true; readonly position: StreamPosition; readonly recovered: boolean; readonly publications: readonly Publication[] }
@@ -72,7 +74,7 @@ export interface Broker {
   /** Stops delivering the channel's publications to this node. */
   unsubscribe(channel: string): void;
   /** The channel's position and, with `since`, the publications after it (see HistoryOutcome). */
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome>;
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail?: boolean): HistoryOutcome | Promise<HistoryOutcome>;
   /**
    * True while the broker keeps state of the channel in this process that must outlive its
    * subscribers (in-process history); expires that state by `now` first.

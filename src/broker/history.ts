@@ -1,6 +1,12 @@
 import type { Publication } from '../stream/publication.js';
 
-export type Replay = { recovered: true; messages: Publication[] } | { recovered: false };
+/** `messages`: every publication asked for (`recovered`), or with `tail` those still held, else none. */
+export interface Replay {
+  readonly recovered: boolean;
+  readonly messages: Publication[];
+}
+
+const LOST: Replay = Object.freeze({ recovered: false, messages: [] });
 
 /**
  * A channel's recent publications, bounded by count and age, for resume. Holds consecutive seqs:
@@ -40,15 +46,16 @@ export class History {
   }
 
   /**
-   * The publications after `sinceSeq`, in order, if all of them are still held; `currentSeq` is the
-   * channel's last assigned seq.
+   * The publications after `sinceSeq`, in order, if all of them are still held (with `tail`, those
+   * that are); `currentSeq` is the channel's last assigned seq.
    */
-  after(sinceSeq: number, currentSeq: number, now: number): Replay {
-    if (sinceSeq > currentSeq) return { recovered: false };
+  after(sinceSeq: number, currentSeq: number, now: number, tail = false): Replay {
+    if (sinceSeq > currentSeq) return LOST;
     if (sinceSeq === currentSeq) return { recovered: true, messages: [] };
     this.expire(now);
     const first = this.items[this.head];
-    if (first === undefined || first.seq > sinceSeq + 1) return { recovered: false };
+    if (first === undefined) return LOST;
+    if (first.seq > sinceSeq + 1) return tail ? { recovered: false, messages: this.items.slice(this.head) } : LOST;
     const start = this.head + (sinceSeq + 1 - first.seq);
     return { recovered: true, messages: this.items.slice(start) };
   }

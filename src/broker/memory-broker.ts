@@ -50,13 +50,12 @@ export class MemoryBroker implements Broker {
 
   unsubscribe(): void {}
 
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome {
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome {
     const stream = this.stream(channel, settings);
     const position = { epoch: stream.epoch, seq: stream.seq };
-    if (since === undefined) return { ok: true, position, recovered: false, publications: [] };
-    const replay = since.epoch === stream.epoch ? stream.history.after(since.seq, stream.seq, this.clock()) : undefined;
-    if (replay === undefined || !replay.recovered) return { ok: true, position, recovered: false, publications: [] };
-    return { ok: true, position, recovered: true, publications: replay.messages };
+    if (since === undefined || since.epoch !== stream.epoch) return { ok: true, position, recovered: false, publications: [] };
+    const replay = stream.history.after(since.seq, stream.seq, this.clock(), tail);
+    return { ok: true, position, recovered: replay.recovered, publications: replay.messages };
   }
 
   retains(channel: string, now: number): boolean {

@@ -11,7 +11,7 @@ export type RedisBrokerConfig = Config['broker']['redis'];
 
 type ScriptCommands = {
   sluicePublish(meta: string, hist: string, topic: string, body: string, size: number, ttlMs: number, streamTtlMs: number): Promise<[number, string]>;
-  sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number): Promise<[string, number, number, string[]]>;
+  sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number): Promise<[string, number, number, string[]]>;
 };
 
 /** Most channels per SUBSCRIBE when resubscribing after a reconnect. */
@@ -132,11 +132,11 @@ export class RedisBroker implements Broker {
     if (this.subUp) this.sub.unsubscribe(topic).catch(() => {});
   }
 
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined): HistoryOutcome | Promise<HistoryOutcome> {
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome | Promise<HistoryOutcome> {
     if (!this.cmdUp || this.closed) return UNAVAILABLE;
     const { historySize, historyTtlMs } = settings;
     return this.cmd
-      .sluiceHistory(this.metaKey(channel), this.historyKey(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs)
+      .sluiceHistory(this.metaKey(channel), this.historyKey(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0)
       .then(
         ([epoch, seq, recovered, entries]) => ({
           ok: true as const,

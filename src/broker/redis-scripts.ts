@@ -73,7 +73,8 @@ end
 
 /**
  * KEYS: meta, history. ARGV: since epoch ('' for none), since seq, historySize, historyTtlMs,
- * streamTtlMs. Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered) }.
+ * streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that are).
+ * Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered, or the tail) }.
  */
 export const HISTORY_SCRIPT = `${PROVISIONAL}
 local t = redis.call('TIME')
@@ -93,17 +94,26 @@ if ARGV[1] ~= epoch then
 end
 local need = seq - tonumber(ARGV[2])
 if need == 0 then return { epoch, seq, 1, {} } end
-if need < 0 or need > tonumber(ARGV[3]) then return { epoch, seq, 0, {} } end
+local tail = ARGV[6] == '1'
+if need < 0 or (need > tonumber(ARGV[3]) and not tail) then return { epoch, seq, 0, {} } end
 local entries = redis.call('LRANGE', KEYS[2], -need, -1)
-if #entries < need then return { epoch, seq, 0, {} } end
+-- Entries are oldest first: skip those past historyTtlMs.
+local first = 1
 local ttl = tonumber(ARGV[4])
 if ttl > 0 then
-  local first = entries[1]
-  local a = string.find(first, ':', 1, true)
-  local b = string.find(first, ':', a + 1, true)
-  if now - tonumber(string.sub(first, a + 1, b - 1)) > ttl then return { epoch, seq, 0, {} } end
+  while first <= #entries do
+    local entry = entries[first]
+    local a = string.find(entry, ':', 1, true)
+    local b = string.find(entry, ':', a + 1, true)
+    if now - tonumber(string.sub(entry, a + 1, b - 1)) <= ttl then break end
+    first = first + 1
+  end
 end
-return { epoch, seq, 1, entries }
+if first == 1 and #entries == need then return { epoch, seq, 1, entries } end
+if not tail then return { epoch, seq, 0, {} } end
+local held = {}
+for i = first, #entries do held[#held + 1] = entries[i] end
+return { epoch, seq, 0, held }
 `;
 
 /** Splits "<first>:<second>:<key JSON>\n<data>"; the key is undefined when empty. */

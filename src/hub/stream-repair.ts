@@ -31,9 +31,10 @@ const NOTICE_POLICY: QueuePolicy = Object.freeze({ policy: 'disconnect', maxAgeM
 
 /**
  * Repairs a node's stream of a channel after it missed publications (its broker link was lost, or
- * seqs skipped): reads history after the node's position while live publications are held, hands
- * subscribers what history still has, announces what it lost (`gap` reason `unavailable`, or
- * `reset` when the stream itself was lost and a new epoch began), then the held publications.
+ * seqs skipped): reads history after the node's position while live publications are held,
+ * announces what history lost (`gap` reason `unavailable` for the oldest it no longer holds, or
+ * `reset` when the stream itself was lost and a new epoch began), hands subscribers what history
+ * still has, then the held publications.
  */
 export class StreamRepair {
   /** Channels repaired, and notices sent (for tests and metrics). */
@@ -50,7 +51,7 @@ export class StreamRepair {
     channel.resync ??= [];
     channel.stale = false;
     const attempt = ++channel.repairs;
-    const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq });
+    const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq }, true);
     if (outcome instanceof Promise) void outcome.then((o) => this.finish(channel, attempt, o), () => this.failed(channel, attempt));
     else this.finish(channel, attempt, outcome);
   }
@@ -90,10 +91,14 @@ export class StreamRepair {
     // A recovered read across epochs continued a provisional position (a stream read before its first publish).
     if (position.epoch !== channel.epoch && !outcome.recovered) {
       this.announce(channel, encodeResetNotice(channel.name, channel.seq + 1, position.epoch, position.seq), position.epoch, position.seq);
-    } else if (outcome.recovered) {
-      for (const pub of outcome.publications) if (pub.seq === channel.seq + 1) this.target.advance(channel, pub);
-    } else if (position.seq > channel.seq) {
-      this.announce(channel, encodeUnavailableGap(channel.name, channel.seq + 1, position.seq, position.epoch), position.epoch, position.seq);
+    } else {
+      // History holds the newest of what the node missed (all of it when recovered): the rest is announced before them.
+      const pubs = outcome.publications;
+      const firstHeld = pubs.length > 0 ? pubs[0]!.seq : position.seq + 1;
+      if (firstHeld > channel.seq + 1) {
+        this.announce(channel, encodeUnavailableGap(channel.name, channel.seq + 1, firstHeld - 1, position.epoch), position.epoch, firstHeld - 1);
+      }
+      for (const pub of pubs) if (pub.seq === channel.seq + 1) this.target.advance(channel, pub);
     }
     for (let i = 0; i < held.length; i++) {
       const pub = held[i]!;

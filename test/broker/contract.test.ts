@@ -101,6 +101,19 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     expect(fromSeven.publications.map((p) => p.seq)).toEqual([8, 9, 10, 11, 12]);
   });
 
+  it('with tail, answers what history still holds of a range it no longer holds whole', async () => {
+    await start();
+    const ch = channel(fresh('small'));
+    for (let i = 1; i <= 12; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
+    const { position } = await historyOf(broker, ch);
+    const tail = await historyOf(broker, ch, { epoch: position.epoch, seq: 2 }, true);
+    expect(tail).toMatchObject({ recovered: false, position });
+    expect(tail.publications.map((p) => [p.seq, p.encoded.toString()])).toEqual([[8, '8'], [9, '9'], [10, '10'], [11, '11'], [12, '12']]);
+    expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 9 }, true)).publications.map((p) => p.seq)).toEqual([10, 11, 12]);
+    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 2 })).toMatchObject({ recovered: false, publications: [] });
+    expect(await historyOf(broker, ch, { epoch: 'other', seq: 2 }, true)).toMatchObject({ recovered: false, publications: [] });
+  });
+
   it('keeps channels apart', async () => {
     await start();
     const a = channel(fresh());

@@ -70,8 +70,8 @@ export function channelFactory(overrides: Partial<ConfigInput> = {}): (name: str
   return (name) => ({ name, settings: rules.settingsFor(name) });
 }
 
-export async function historyOf(broker: Broker, channel: TestChannel, since?: { epoch: string; seq: number }): Promise<Extract<HistoryOutcome, { ok: true }>> {
-  const outcome = await broker.history(channel.name, channel.settings, since);
+export async function historyOf(broker: Broker, channel: TestChannel, since?: { epoch: string; seq: number }, tail = false): Promise<Extract<HistoryOutcome, { ok: true }>> {
+  const outcome = await broker.history(channel.name, channel.settings, since, tail);
   if (!outcome.ok) throw new Error('history unavailable');
   return outcome;
 }

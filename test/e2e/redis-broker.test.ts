@@ -42,6 +42,13 @@ describe('redis broker, nodes in one process', () => {
     until(async () => (await Promise.all(gws.map((g) => readyStatus(g.httpUrl)))).every((s) => s === status), `nodes' /readyz ${status}`);
   const fresh = () => prefix++;
 
+  /** A channel's stream as a subscriber saw it: `5` for a message, `gap unavailable 6..30 (25) @30` for a notice. */
+  const stream = (c: TestClient, ch: string): string[] =>
+    c.frames
+      .filter((f) => f.ch === ch && (f.ev === 'msg' || f.ev === 'gap'))
+      .map((f) => (f.ev === 'msg' ? String(f.seq) : `gap ${String(f.reason)} ${String(f.from)}..${String(f.to)} (${String(f.n)}) @${String(f.seq)}`));
+  const range = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
   it('delivers a publication made on one node to subscribers on another, and keeps it in shared history', async () => {
     fresh();
     const a = await node();
@@ -175,6 +182,30 @@ describe('redis broker, nodes in one process', () => {
     expect(Number(/^sluice_broker_repairs_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(metrics).toMatch(/^sluice_broker_notices_total 0$/m);
   });
+
+  it('after a cut pub/sub link, replays what history still holds and announces only what it lost', async () => {
+    fresh();
+    const channels = [{ pattern: 'chat.*', historySize: 10 }];
+    // Node A reconnects its links slowly, so everything below is published while it is cut off.
+    const a = await node({ channels, broker: { redis: { reconnectMinMs: 3_000, reconnectMaxMs: 3_000 } } });
+    const b = await node({ channels });
+    await ready([a, b]);
+    const sub = await connect(a);
+    await sub.subscribe('chat.cut');
+    const pub = await connect(b);
+    for (let i = 1; i <= 5; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
+    await sub.waitForCount((f) => f.ev === 'msg', 5);
+    await redis.client().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await ready([a], 503);
+    for (let i = 6; i <= 40; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
+    // The precondition of this test: node A was cut off while all of 6..40 were published.
+    expect(await readyStatus(a.httpUrl)).toBe(503);
+    await ready([a]);
+    // Repaired once the node's position reached 40: by the message itself or a notice covering it.
+    await sub.next((f) => f.ch === 'chat.cut' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 40);
+    expect(stream(sub, 'chat.cut')).toEqual([...range(1, 5), 'gap unavailable 6..30 (25) @30', ...range(31, 40)]);
+    expect(sub.messages('chat.cut').slice(5).map((m) => m.data)).toEqual(range(31, 40).map(Number));
+  }, 30_000);
 
   it('holds publishes past the per-connection window until one is answered, instead of refusing them', async () => {
     fresh();
