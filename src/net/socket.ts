@@ -44,6 +44,10 @@ export interface SocketHandler {
   onMessage(data: Buffer, isBinary: boolean): void;
   onDrain(): void;
   onPong(): void;
-  /** Called exactly once, whoever closed. */
-  onClose(code: number, reason: string): void;
+  /**
+   * Called exactly once, whoever closed; `code` is what the peer received (1006: no close frame).
+   * `byTransport`: the transport itself closed the connection for a broken frame (invalid UTF-8,
+   * a protocol violation, a frame above maxPayloadBytes), not the core nor the peer.
+   */
+  onClose(code: number, reason: string, byTransport?: boolean): void;
 }

@@ -3,11 +3,16 @@
  * - 4000–4099 terminal: do not reconnect (the same client would be refused again);
  * - 4100–4199 reconnect with exponential backoff and jitter;
  * - 4200–4299 reconnect at once (e.g. to another node).
- * Plus standard 1009 (frame too big). docs/protocol.md documents every entry; a test fails when
- * the two drift.
+ * Plus the standard codes a WebSocket library puts on the wire by itself for a broken frame, and
+ * 1006 for a connection dropped without a close frame. These are every code a peer can receive
+ * from Sluice: docs/protocol.md documents each entry; a test fails when the two drift.
  */
 export const CLOSE = {
   normal: { code: 1000, reason: 'normal closure' },
+  protocol_error: { code: 1002, reason: 'protocol error' },
+  dropped: { code: 1006, reason: 'connection dropped without a close frame' },
+  invalid_payload: { code: 1007, reason: 'invalid UTF-8' },
+  policy_violation: { code: 1008, reason: 'message in too many fragments' },
   message_too_big: { code: 1009, reason: 'frame exceeds maxPayloadBytes' },
   bad_protocol: { code: 4000, reason: 'too many invalid frames' },
   unauthorized: { code: 4001, reason: 'unauthorized' },

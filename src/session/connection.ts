@@ -188,9 +188,9 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.lastSeen = this.ctx.clock();
   }
 
-  onClose(code: number, reason: string): void {
-    // The transport closes oversize frames itself; count that close like the server's own.
-    if (!this.closing && code === CLOSE.message_too_big.code) this.ctx.stats.countClose(code);
+  onClose(code: number, reason: string, byTransport = false): void {
+    // The transport closes broken frames itself; count what the peer received like the server's own closes.
+    if (!this.closing && byTransport) this.ctx.stats.countClose(code);
     this.closing = true;
     this.release();
     this.ctx.onClosed(this);

@@ -51,7 +51,9 @@ export class UwsSocket implements TransportSocket {
   private handler: SocketHandler | undefined;
   private closed = false;
   /** Set when uWS closed before the core attached its handler. */
-  private closedWith: { code: number; reason: string } | undefined;
+  private closedWith: { code: number; reason: string; byTransport: boolean } | undefined;
+  /** receive() closed the socket for an oversize frame. */
+  private refusedFrame = false;
   private pending: Array<UwsData> = [];
   private pendingBytes = 0;
   private queued = false;
@@ -71,7 +73,7 @@ export class UwsSocket implements TransportSocket {
   /** Gives the socket its handler; if uWS closed it meanwhile, the handler hears onClose now. */
   attach(handler: SocketHandler): void {
     if (this.closedWith === undefined) this.handler = handler;
-    else handler.onClose(this.closedWith.code, this.closedWith.reason);
+    else handler.onClose(this.closedWith.code, this.closedWith.reason, this.closedWith.byTransport);
   }
 
   bufferedAmount(): number {
@@ -121,6 +123,7 @@ export class UwsSocket implements TransportSocket {
     if (this.closed) return;
     // uWS's own limit is set above ours, so that an oversize frame gets a 1009 close frame as with ws.
     if (message.byteLength > this.settings.maxPayloadBytes) {
+      this.refusedFrame = true;
       this.close(1009, TOO_BIG_REASON);
       return;
     }
@@ -141,14 +144,15 @@ export class UwsSocket implements TransportSocket {
     this.handler?.onPong();
   }
 
-  /** uWS's close handler: from here on the uWS socket must not be touched. */
-  closedBy(code: number, reason: string): void {
+  /** uWS's close handler: from here on the uWS socket must not be touched. `byTransport`: uWS refused a frame. */
+  closedBy(code: number, reason: string, byTransport: boolean): void {
     this.closed = true;
     this.dropPending();
     const handler = this.handler;
     this.handler = undefined;
-    if (handler === undefined) this.closedWith = { code, reason };
-    else handler.onClose(code, reason);
+    const refused = byTransport || this.refusedFrame;
+    if (handler === undefined) this.closedWith = { code, reason, byTransport: refused };
+    else handler.onClose(code, reason, refused);
   }
 
   /** Writes the frames collected this turn (called once per turn by the flush scheduler). */

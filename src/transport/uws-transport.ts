@@ -23,8 +23,9 @@ function onPong(ws: Ws): void {
 function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   const reason = Buffer.from(message).toString();
   // uWS closes a frame above its own limit without a close frame (1006); report it as ws does.
-  if (code === 1006 && reason === 'Received too big message') adapterOf(ws).closedBy(1009, TOO_BIG_REASON);
-  else adapterOf(ws).closedBy(code, reason);
+  if (code === 1006 && reason === 'Received too big message') adapterOf(ws).closedBy(1009, TOO_BIG_REASON, true);
+  // uWS drops the connection without a close frame for a broken frame, naming the fault ("Received invalid UTF-8").
+  else adapterOf(ws).closedBy(code, reason, code === 1006 && reason !== '');
 }
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;

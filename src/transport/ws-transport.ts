@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
+import { TOO_BIG_REASON } from './uws-socket.js';
 import type { HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
@@ -70,8 +71,8 @@ function frameText(payload: Buffer): Buffer {
  */
 class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
-  /** Close code to report when the transport itself closed the connection for a protocol error. */
-  errorCode: number | undefined;
+  /** The close ws itself sent for a protocol error: reported instead of what the peer answered. */
+  error: { code: number; reason: string } | undefined;
   private readonly raw: Socket;
   private readonly compress: boolean;
 
@@ -196,16 +197,29 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 function onPong(this: WebSocket): void {
   adapterOf(this).handler?.onPong();
 }
-function onError(this: WebSocket, err: Error & { code?: string }): void {
-  // ws closes the connection itself after a protocol error; remember the code it sends.
-  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') adapterOf(this).errorCode = 1009;
-  else adapterOf(this).errorCode ??= 1002;
+/**
+ * The close code ws sent after a protocol error: ws keeps it on the error under a symbol it does
+ * not export (`status-code`); its documented `code` (WS_ERR_…) does not say it for inflate errors.
+ */
+function sentCode(err: Error): number {
+  const key = Object.getOwnPropertySymbols(err).find((s) => s.description === 'status-code');
+  const code = key === undefined ? undefined : (err as unknown as Record<symbol, unknown>)[key];
+  return typeof code === 'number' ? code : 1002;
+}
+function onError(this: WebSocket, err: Error): void {
+  // ws closes the connection itself after a protocol error; remember the code the peer receives.
+  const adapter = adapterOf(this);
+  if (adapter.error !== undefined) return;
+  const code = sentCode(err);
+  adapter.error = { code, reason: code === 1009 ? TOO_BIG_REASON : err.message };
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const adapter = adapterOf(this);
   const handler = adapter.handler;
   adapter.handler = undefined;
-  handler?.onClose(adapter.errorCode ?? code, adapter.errorCode === 1009 ? 'frame exceeds maxPayloadBytes' : reason.toString());
+  const { error } = adapter;
+  if (error === undefined) handler?.onClose(code, reason.toString());
+  else handler?.onClose(error.code, error.reason, true);
 }
 function onDrain(this: Socket): void {
   adapterOf(this).handler?.onDrain();

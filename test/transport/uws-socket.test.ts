@@ -33,12 +33,12 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
     this.check();
     this.ended = [code, String(reason)];
     this.closed = true;
-    this.adapter.closedBy(code, String(reason));
+    this.adapter.closedBy(code, String(reason), false);
   }
   close(): void {
     this.check();
     this.closed = true;
-    this.adapter.closedBy(1006, '');
+    this.adapter.closedBy(1006, '', false);
   }
   ping(): number {
     this.check();
