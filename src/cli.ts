@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/load.js';
 import { Gateway } from './gateway.js';
+import { checkTransportConfig } from './transport/select.js';
 
 const USAGE = `Usage: sluice [--config FILE] [--print-config] [--<key.path> VALUE ...]
 
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
       return;
     }
     config = loadConfig({ file: args.file ?? process.env.SLUICE_CONFIG, env: withoutConfigVar(process.env), flags: args.flags });
+    await checkTransportConfig(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`sluice: ${err.message}`);

@@ -28,16 +28,11 @@ const ChannelRule = ChannelSettings.partial().extend({
   pattern: z.string().min(1).max(256),
 });
 
-/**
- * With uWS, Sluice's heartbeat must close a silent connection before uWS's own idle timeout does
- * (960 s, the largest uWS accepts, checked every 4 s; see transport/uws-transport.ts).
- */
-const UWS_MAX_HEARTBEAT_MS = 900_000;
-
 export const ConfigSchema = z
   .strictObject({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(8080),
+    /** The WebSocket library; what each can carry out is checked when it is created (transport/select.ts). */
     transport: z.enum(['ws', 'uws']).default('ws'),
     limits: z
       .strictObject({
@@ -148,16 +143,6 @@ export const ConfigSchema = z
     }
     if (c.broker.redis.reconnectMaxMs < c.broker.redis.reconnectMinMs) {
       ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'reconnectMaxMs'], message: 'must be at least broker.redis.reconnectMinMs' });
-    }
-    if (c.transport === 'uws' && c.heartbeat.idleTimeoutMs + c.heartbeat.intervalMs > UWS_MAX_HEARTBEAT_MS) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['heartbeat', 'idleTimeoutMs'],
-        message: `with transport 'uws', heartbeat.idleTimeoutMs + heartbeat.intervalMs must be at most ${UWS_MAX_HEARTBEAT_MS} (uWebSockets.js itself closes a connection silent for 960 s)`,
-      });
-    }
-    if (c.transport === 'uws' && c.inbound.mode === 'pause') {
-      ctx.addIssue({ code: 'custom', path: ['inbound', 'mode'], message: "'pause' needs a transport that can stop reading; uWebSockets.js cannot: use transport 'ws' or mode 'reject'" });
     }
   });
 

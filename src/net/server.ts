@@ -25,16 +25,28 @@ export interface TransportOptions {
   readonly maxPayloadBytes: number;
   /** Bytes buffered in user space above which sends report backpressure. */
   readonly highWaterMarkBytes: number;
-  /** The core's bound on each connection's outbound queue; a transport's own cap, if any, sits well above it. */
-  readonly outboundQueueBytes: number;
+  /** The core's bound on each connection's outbound queue (`outbound.maxQueueBytes`); a transport's own cap, if any, sits well above it. */
+  readonly maxQueueBytes: number;
   readonly perMessageDeflate: boolean;
   /** Largest HTTP request body read for `onHttp`; larger ones get 413. */
   readonly maxHttpBodyBytes: number;
 }
 
+/**
+ * What an adapter can and cannot do, declared by the adapter before one is created, so that the
+ * transport layer can refuse a configuration it cannot carry out.
+ */
 export interface TransportCapabilities {
+  /** The library underneath, for messages. */
+  readonly library: string;
   /** Whether sockets support pause()/resume() of reading. */
   readonly pause: boolean;
+  /**
+   * How long a silent connection may stay open before the library closes it itself, ms (Infinity:
+   * never). Sluice's heartbeat must close it first, so heartbeat.idleTimeoutMs +
+   * heartbeat.intervalMs may not exceed it.
+   */
+  readonly maxSilenceMs: number;
 }
 
 export interface TransportServer {

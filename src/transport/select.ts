@@ -1,25 +1,60 @@
+import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { TransportServer } from '../net/server.js';
-import { WsTransport } from './ws-transport.js';
+import type { TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
+import { WS_CAPABILITIES, WsTransport } from './ws-transport.js';
 
-/** Creates the configured transport. */
+interface Adapter {
+  readonly capabilities: TransportCapabilities;
+  create(options: TransportOptions): TransportServer | Promise<TransportServer>;
+}
+
+async function adapterFor(transport: Config['transport']): Promise<Adapter> {
+  switch (transport) {
+    case 'ws':
+      return { capabilities: WS_CAPABILITIES, create: (options) => new WsTransport(options) };
+    case 'uws': {
+      // Loaded only when asked for (and the native addon only by create): it stays out of processes that use ws.
+      const { UWS_CAPABILITIES, UwsTransport } = await import('./uws-transport.js');
+      return { capabilities: UWS_CAPABILITIES, create: (options) => UwsTransport.create(options) };
+    }
+  }
+}
+
+/**
+ * Creates the configured transport, after checking the configuration against what its adapter
+ * declares it can do (see checkCapabilities).
+ */
 export async function createTransport(config: Config): Promise<TransportServer> {
-  const options = {
+  const adapter = await adapterFor(config.transport);
+  checkCapabilities(config, adapter.capabilities);
+  return adapter.create({
     host: config.host,
     port: config.port,
     maxPayloadBytes: config.limits.maxPayloadBytes,
     highWaterMarkBytes: config.outbound.highWaterMarkBytes,
-    outboundQueueBytes: config.outbound.maxQueueBytes,
+    maxQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
-  };
-  switch (config.transport) {
-    case 'ws':
-      return new WsTransport(options);
-    case 'uws': {
-      // Loaded only when asked for: the native addon stays out of processes that use ws.
-      const { UwsTransport } = await import('./uws-transport.js');
-      return UwsTransport.create(options);
-    }
+  });
+}
+
+/** Refuses, before anything starts, a configuration the configured transport cannot carry out. */
+export async function checkTransportConfig(config: Config): Promise<void> {
+  checkCapabilities(config, (await adapterFor(config.transport)).capabilities);
+}
+
+/** Throws a ConfigError naming every key whose setting the transport cannot carry out. */
+export function checkCapabilities(config: Config, capabilities: TransportCapabilities): void {
+  const { transport, inbound, heartbeat } = config;
+  const { library, maxSilenceMs } = capabilities;
+  const problems: string[] = [];
+  if (inbound.mode === 'pause' && !capabilities.pause) {
+    problems.push(`inbound.mode: 'pause' needs a transport that can stop reading; transport '${transport}' (${library}) cannot: use transport 'ws' or mode 'reject'`);
   }
+  if (heartbeat.idleTimeoutMs + heartbeat.intervalMs > maxSilenceMs) {
+    problems.push(
+      `heartbeat.idleTimeoutMs: with transport '${transport}', heartbeat.idleTimeoutMs + heartbeat.intervalMs must be at most ${maxSilenceMs}, so that Sluice closes a silent connection before ${library}'s own idle timeout does`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration for transport '${transport}':\n  ${problems.join('\n  ')}`);
 }

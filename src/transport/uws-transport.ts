@@ -1,5 +1,5 @@
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
-import type { TransportCallbacks, TransportOptions, TransportServer } from '../net/server.js';
+import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
 import { headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
@@ -53,13 +53,19 @@ function reject(res: UwsHttpResponse, status: number, body: string, headers: Rec
 }
 
 /**
+ * uWS cannot stop reading a WebSocket; its own idle timeout (UWS_IDLE_TIMEOUT_S, checked every
+ * 4 s) must never fire before Sluice's heartbeat has closed a silent connection: a minute of margin.
+ */
+export const UWS_CAPABILITIES: TransportCapabilities = { library: 'uWebSockets.js', pause: false, maxSilenceMs: UWS_IDLE_TIMEOUT_S * 1000 - 60_000 };
+
+/**
  * The transport for the most connections and messages per core, on uWebSockets.js. Same seam and
  * behaviour as the `ws` transport except that reading cannot be paused (`capabilities.pause` is
  * false) and uWS's own timers are off: Sluice's housekeeping does heartbeats and idle timeouts.
  */
 export class UwsTransport implements TransportServer {
   readonly name = 'uws';
-  readonly capabilities = { pause: false };
+  readonly capabilities = UWS_CAPABILITIES;
   private readonly uws: UwsModule;
   private readonly app: UwsApp;
   private readonly settings: UwsSocketSettings;
@@ -97,7 +103,7 @@ export class UwsTransport implements TransportServer {
     const behavior: UwsBehavior<UwsUserData> = {
       // Twice our limit, so that a frame above ours still arrives and gets a 1009 close frame (see UwsSocket.receive).
       maxPayloadLength: 2 * options.maxPayloadBytes,
-      // Sluice's housekeeping pings and closes idle connections long before this (config validation keeps
+      // Sluice's housekeeping pings and closes idle connections long before this (createTransport keeps
       // heartbeat.idleTimeoutMs below it). uWS derives from it how long a closing connection may take to
       // flush what it has buffered after end(): 4 s with 0, the maximum of 16 s from 32 s up; 960 is the
       // largest value uWS accepts (others than 0 or 8-960 abort the process).
@@ -106,7 +112,7 @@ export class UwsTransport implements TransportServer {
       maxLifetime: 0,
       // A safety net far above what the core lets build up (the high-water mark plus one turn's frames),
       // never reached in normal operation; a frame uWS drops here costs the connection (UwsSocket.flush).
-      maxBackpressure: Math.max(16 * 1024 * 1024, 4 * (options.outboundQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)),
+      maxBackpressure: Math.max(16 * 1024 * 1024, 4 * (options.maxQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)),
       closeOnBackpressureLimit: false,
       compression: options.perMessageDeflate ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR : uws.DISABLED,
       upgrade: (res, req, context) => this.upgrade(res, req, context),

@@ -6,7 +6,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
 import { TOO_BIG_REASON } from './uws-socket.js';
 import type { HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
-import type { TransportCallbacks, TransportOptions, TransportServer } from '../net/server.js';
+import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 
 /** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
@@ -243,10 +243,13 @@ function headersOf(req: IncomingMessage): Record<string, string | undefined> {
   return out;
 }
 
+/** ws stops reading by pausing the TCP socket, and closes nothing on its own. */
+export const WS_CAPABILITIES: TransportCapabilities = { library: 'ws', pause: true, maxSilenceMs: Infinity };
+
 /** The portable default transport, on the `ws` library and node:http. */
 export class WsTransport implements TransportServer {
   readonly name = 'ws';
-  readonly capabilities = { pause: true };
+  readonly capabilities = WS_CAPABILITIES;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private callbacks: TransportCallbacks | undefined;

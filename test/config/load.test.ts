@@ -76,9 +76,6 @@ describe('loadConfig', () => {
     rejects({ overrides: { limits: { maxPayloadBytes: 1_000_000 }, inbound: { bytesBurst: 1000 } } }, 'inbound.bytesBurst', 'maxPayloadBytes');
     rejects({ overrides: { heartbeat: { intervalMs: 1000, idleTimeoutMs: 500 } } }, 'heartbeat.idleTimeoutMs');
     rejects({ overrides: { outbound: { maxQueueBytes: 2048, softQueueBytes: 4096 } } }, 'outbound.softQueueBytes');
-    rejects({ overrides: { transport: 'uws', inbound: { mode: 'pause' } } }, 'inbound.mode', 'uWebSockets.js');
-    rejects({ overrides: { transport: 'uws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } } }, 'heartbeat.idleTimeoutMs', '960 s');
-    expect(() => loadConfig({ overrides: { transport: 'ws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } } })).not.toThrow();
   });
 
   it('refuses settings that would keep Redis keys forever', () => {

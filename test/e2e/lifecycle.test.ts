@@ -118,6 +118,13 @@ describe('command line', () => {
     expect(run.stderr).toMatch(/outbound\.maxQueueBytes: .*1024.* \(from --outbound\.maxQueueBytes\)/);
   });
 
+  it('rejects a setting the configured transport cannot carry out, naming the key', async () => {
+    run = runCli(['--print-config', '--transport', 'uws', '--inbound.mode', 'pause']);
+    expect(await run.exited).toBe(2);
+    expect(run.stderr).toContain('inbound.mode');
+    expect(run.stderr).toContain('uWebSockets.js');
+  });
+
   it('rejects unknown keys and options', async () => {
     run = runCli(['--print-config', '--outbound.maxQueueByte', '10']);
     expect(await run.exited).toBe(2);
