@@ -7,7 +7,8 @@
  * a test fails when the two drift.
  */
 export const HTTP_REFUSALS = {
-  // Before the upgrade (also answered by the transport itself: bad_handshake, shutting_down, internal_error).
+  // Before the upgrade (also answered by the transport itself: malformed_request, bad_handshake, shutting_down, internal_error).
+  malformed_request: { status: 400, reason: 'malformed HTTP request' },
   bad_handshake: { status: 400, reason: 'Missing or invalid Sec-WebSocket-Key or Sec-WebSocket-Version header' },
   unauthorized: { status: 401, reason: 'token required' },
   origin_not_allowed: { status: 403, reason: 'origin not allowed' },

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, HttpStream, HttpStreamHandler } from '../net/http.js';
 import type { TransportCallbacks } from '../net/server.js';
+import { HTTP_REFUSALS } from '../protocol/refusals.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
 
 /** Plain HTTP on the uWS port: requests copied synchronously (uWS reuses them), responses written corked. */
@@ -31,7 +32,7 @@ function writeHead(res: UwsHttpResponse, response: HttpResponse): void {
   for (const [k, v] of Object.entries(response.headers ?? {})) if (k.toLowerCase() !== 'content-length') res.writeHeader(k, v);
 }
 
-const INTERNAL_ERROR: HttpResponse = { status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error' };
+const INTERNAL_ERROR: HttpResponse = { status: HTTP_REFUSALS.internal_error.status, headers: { 'Content-Type': 'text/plain' }, body: HTTP_REFUSALS.internal_error.reason };
 
 /** One request, from uWS's handler to the end of its (possibly asynchronous, possibly streamed) response. */
 class HttpExchange implements HttpStream {
@@ -105,7 +106,7 @@ class HttpExchange implements HttpStream {
 }
 
 const EMPTY = Buffer.alloc(0);
-const TOO_LARGE: HttpResponse = { status: 413, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: 'request body too large\n' };
+const TOO_LARGE: HttpResponse = { status: HTTP_REFUSALS.body_too_large.status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: `${HTTP_REFUSALS.body_too_large.reason}\n` };
 
 /**
  * Serves one plain HTTP request through the core's onHttp, after reading its body (at most

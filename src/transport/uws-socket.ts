@@ -1,5 +1,6 @@
 import type { UpgradeRequest } from '../net/http.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
+import { CLOSE } from '../protocol/close-codes.js';
 import type { UwsData, UwsWebSocket } from './uws-api.js';
 
 /** What uWS keeps per connection: the upgrade request and decision context until `open`, then the adapter. */
@@ -15,8 +16,6 @@ export interface UwsSocketSettings {
   readonly maxPayloadBytes: number;
   readonly compress: boolean;
 }
-
-export const TOO_BIG_REASON = 'frame exceeds maxPayloadBytes';
 
 // One flush per loop turn for every socket with frames waiting, from setImmediate. uWS corks only
 // one socket at a time, and inside any uWS callback (including the process.nextTick that follows
@@ -124,7 +123,7 @@ export class UwsSocket implements TransportSocket {
     // uWS's own limit is set above ours, so that an oversize frame gets a 1009 close frame as with ws.
     if (message.byteLength > this.settings.maxPayloadBytes) {
       this.refusedFrame = true;
-      this.close(1009, TOO_BIG_REASON);
+      this.close(CLOSE.message_too_big.code, CLOSE.message_too_big.reason);
       return;
     }
     // A view, valid during the call only (uWS detaches the ArrayBuffer when the handler returns).

@@ -1,10 +1,12 @@
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame } from '../net/socket.js';
+import { CLOSE } from '../protocol/close-codes.js';
+import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
 import { headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
-import { TOO_BIG_REASON, UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
+import { UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
 
 type Ws = UwsWebSocket<UwsUserData>;
 
@@ -23,17 +25,17 @@ function onPong(ws: Ws): void {
 function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   const reason = Buffer.from(message).toString();
   // uWS closes a frame above its own limit without a close frame (1006); report it as ws does.
-  if (code === 1006 && reason === 'Received too big message') adapterOf(ws).closedBy(1009, TOO_BIG_REASON, true);
+  if (code === CLOSE.dropped.code && reason === 'Received too big message') adapterOf(ws).closedBy(CLOSE.message_too_big.code, CLOSE.message_too_big.reason, true);
   // uWS drops the connection without a close frame for a broken frame, naming the fault ("Received invalid UTF-8").
-  else adapterOf(ws).closedBy(code, reason, code === 1006 && reason !== '');
+  else adapterOf(ws).closedBy(code, reason, code === CLOSE.dropped.code && reason !== '');
 }
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
-/** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see config/schema.ts). */
+/** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see UWS_CAPABILITIES). */
 export const UWS_IDLE_TIMEOUT_S = 960;
 
-const SERVER_ERROR: UpgradeDecision = { accept: false, status: 500, body: 'internal error' };
+const SERVER_ERROR: UpgradeDecision = { accept: false, status: HTTP_REFUSALS.internal_error.status, body: HTTP_REFUSALS.internal_error.reason };
 
 /** Carries out an upgrade decision; must run corked (inside uWS's handler or res.cork). */
 function complete(res: UwsHttpResponse, request: UpgradeRequest, key: string, context: unknown, decision: UpgradeDecision): void {
@@ -48,6 +50,11 @@ function complete(res: UwsHttpResponse, request: UpgradeRequest, key: string, co
 }
 
 /** Answers an upgrade request with a plain HTTP response and closes the connection. */
+function refuse(res: UwsHttpResponse, name: HttpRefusalName, headers?: Record<string, string>): void {
+  const { status, reason } = HTTP_REFUSALS[name];
+  reject(res, status, reason, headers);
+}
+
 function reject(res: UwsHttpResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   writeResponse(res, 'GET', { status, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers }, body }, true);
 }
@@ -155,11 +162,11 @@ export class UwsTransport implements TransportServer {
     const request: UpgradeRequest = { url: urlOf(req), headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
     const key = request.headers['sec-websocket-key'] ?? '';
     if (!WS_KEY.test(key) || request.headers['sec-websocket-version'] !== '13') {
-      reject(res, 400, 'Missing or invalid Sec-WebSocket-Key or Sec-WebSocket-Version header');
+      refuse(res, 'bad_handshake');
       return;
     }
     if (!this.accepting) {
-      reject(res, 503, 'shutting down', { 'Retry-After': '1' });
+      refuse(res, 'shutting_down', { 'Retry-After': '1' });
       return;
     }
     let decision: UpgradeDecision | Promise<UpgradeDecision>;

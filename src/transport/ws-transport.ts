@@ -1,13 +1,14 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
-import { TOO_BIG_REASON } from './uws-socket.js';
 import type { HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
+import { CLOSE } from '../protocol/close-codes.js';
+import { HTTP_REFUSALS } from '../protocol/refusals.js';
 
 /** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
 interface WsFrame {
@@ -24,7 +25,8 @@ const kProtocol = Symbol('sluice.protocol');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
 type WithProtocol = IncomingMessage & { [kProtocol]?: string };
 
-const SERVER_ERROR: UpgradeDecision = { accept: false, status: 500, body: 'internal error' };
+const { internal_error: INTERNAL_ERROR, body_too_large: TOO_LARGE, shutting_down: SHUTTING_DOWN, malformed_request: MALFORMED } = HTTP_REFUSALS;
+const SERVER_ERROR: UpgradeDecision = { accept: false, status: INTERNAL_ERROR.status, body: INTERNAL_ERROR.reason };
 
 function selectProtocol(offered: Set<string>, req: IncomingMessage): string | false {
   return (req as WithProtocol)[kProtocol] ?? offered.values().next().value ?? false;
@@ -204,14 +206,14 @@ function onPong(this: WebSocket): void {
 function sentCode(err: Error): number {
   const key = Object.getOwnPropertySymbols(err).find((s) => s.description === 'status-code');
   const code = key === undefined ? undefined : (err as unknown as Record<symbol, unknown>)[key];
-  return typeof code === 'number' ? code : 1002;
+  return typeof code === 'number' ? code : CLOSE.protocol_error.code;
 }
 function onError(this: WebSocket, err: Error): void {
   // ws closes the connection itself after a protocol error; remember the code the peer receives.
   const adapter = adapterOf(this);
   if (adapter.error !== undefined) return;
   const code = sentCode(err);
-  adapter.error = { code, reason: code === 1009 ? TOO_BIG_REASON : err.message };
+  adapter.error = { code, reason: code === CLOSE.message_too_big.code ? CLOSE.message_too_big.reason : err.message };
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const adapter = adapterOf(this);
@@ -259,7 +261,7 @@ export class WsTransport implements TransportServer {
     this.http = createServer((req, res) => void this.serveHttp(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.http.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable) socket.end(`HTTP/1.1 ${MALFORMED.status} ${STATUS_CODES[MALFORMED.status]}\r\nConnection: close\r\n\r\n`);
       else socket.destroy();
     });
     this.wss = new WebSocketServer({
@@ -305,7 +307,7 @@ export class WsTransport implements TransportServer {
     const callbacks = this.callbacks!;
     socket.on('error', () => socket.destroy());
     if (!this.accepting) {
-      rejectUpgrade(socket, 503, 'shutting down', { 'Retry-After': '1' });
+      rejectUpgrade(socket, SHUTTING_DOWN.status, SHUTTING_DOWN.reason, { 'Retry-After': '1' });
       return;
     }
     const request: UpgradeRequest = { url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '' };
@@ -352,8 +354,8 @@ export class WsTransport implements TransportServer {
     try {
       const body = await readBody(req, this.options.maxHttpBodyBytes);
       if (body === undefined) {
-        res.writeHead(413, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-        res.end('request body too large\n');
+        res.writeHead(TOO_LARGE.status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+        res.end(`${TOO_LARGE.reason}\n`);
         return;
       }
       const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '', body };
@@ -362,8 +364,8 @@ export class WsTransport implements TransportServer {
       if (response.stream === undefined) res.end(response.body);
       else openStream(res, response.body, response.stream);
     } catch {
-      res.writeHead(500, { 'Content-Type': 'text/plain' });
-      res.end('internal error');
+      res.writeHead(INTERNAL_ERROR.status, { 'Content-Type': 'text/plain' });
+      res.end(INTERNAL_ERROR.reason);
     }
   }
 }
