@@ -211,9 +211,12 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
 
   gap(frame: GapFrame): void {
     if (this.state !== 'active') return;
-    if (frame.epoch !== undefined && frame.seq !== undefined) return this.moveTo(frame.epoch, frame.seq, frame.reason);
-    const { from, to, n } = frame;
-    if (to === undefined || !Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw new TypeError(`gap frame of ${this.channel} without a seq range`);
+    const { from, to, n, epoch, seq } = frame;
+    if (epoch !== undefined || seq !== undefined) {
+      if (typeof epoch !== 'string' || !isSeq(seq)) throw new TypeError(`gap frame of ${this.channel} with a bad position`);
+      return this.moveTo(epoch, seq, frame.reason);
+    }
+    if (!isSeq(from) || !isSeq(to)) throw new TypeError(`gap frame of ${this.channel} without a seq range`);
     this.emitGap({ from, to, n, reason: frame.reason, epoch: this.epoch! });
     if ((n === undefined || n >= to - from + 1) && from <= this.lastSeq + 1) {
       if (to > this.lastSeq) this.advance(to); // every seq up to `to` is accounted for
@@ -247,8 +250,14 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
 
   /** Seqs `from`..`to` were not received: those no gap frame announced are reported `missing`. */
   private reportMissing(from: number, to: number): void {
-    const parts = this.ahead === undefined ? [[from, to]] : [[from, Math.min(to, this.ahead.from - 1)], [Math.max(from, this.ahead.to + 1), to]];
-    for (const [a, b] of parts as [number, number][]) if (a <= b) this.emitGap({ from: a, to: b, n: b - a + 1, reason: 'missing', epoch: this.epoch! });
+    const ahead = this.ahead;
+    if (ahead === undefined) return this.missing(from, to);
+    this.missing(from, Math.min(to, ahead.from - 1));
+    this.missing(Math.max(from, ahead.to + 1), to);
+  }
+
+  private missing(from: number, to: number): void {
+    if (from <= to) this.emitGap({ from, to, n: to - from + 1, reason: 'missing', epoch: this.epoch! });
   }
 
   /** Ends the subscription locally: handlers stop, the iterator finishes. */
@@ -285,4 +294,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.owner.handlerFailed(err);
     }
   }
+}
+
+function isSeq(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }

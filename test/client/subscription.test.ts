@@ -147,6 +147,9 @@ describe('Subscription seq tracking', () => {
     const { sub, gaps } = make();
     sub.acknowledged({ epoch: 'e', seq: 0 });
     expect(() => sub.gap({ from: 1, reason: 'dropped' })).toThrow(/without a seq range/);
+    expect(() => sub.gap({ from: 1, reason: 'reset', epoch: 'x', seq: Number.NaN })).toThrow(/bad position/);
+    expect(() => sub.gap({ from: 1, reason: 'reset', seq: 4 })).toThrow(/bad position/);
+    expect(sub.epoch).toBe('e');
     sub.message({ seq: 3, data: null });
     expect(gaps.map((g) => [g.from, g.to, g.reason])).toEqual([[1, 2, 'missing']]);
   });
