@@ -10,9 +10,15 @@ class Stream {
   readonly epoch = newEpoch();
   seq = 0;
   readonly history: History;
+  /** The last publication, or the last moment the node had a subscriber. */
+  activeAt: number;
 
-  constructor(settings: StreamSettings) {
+  constructor(
+    readonly settings: StreamSettings,
+    now: number,
+  ) {
     this.history = new History(settings.historySize, settings.historyTtlMs);
+    this.activeAt = now;
   }
 }
 
@@ -22,8 +28,8 @@ export function newEpoch(): string {
 
 /**
  * The single-node broker: seq, epoch and history live in this process, and every call completes
- * synchronously (publish hands the publication back for the node to deliver before it returns). A channel's stream
- * lives as long as the hub keeps the channel, which it does while the stream holds history.
+ * synchronously (publish hands the publication back for the node to deliver before it returns). A
+ * channel's stream lives as long as the hub keeps the channel, which it does while `retains` holds.
  */
 export class MemoryBroker implements Broker {
   readonly ready = true;
@@ -39,6 +45,7 @@ export class MemoryBroker implements Broker {
   publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome {
     const stream = this.stream(channel, settings);
     const seq = ++stream.seq;
+    stream.activeAt = this.clock();
     const publication = this.events!.encode(channel, stream.epoch, seq, key, rawData);
     stream.history.append(publication);
     return { ok: true, seq, publication };
@@ -48,7 +55,10 @@ export class MemoryBroker implements Broker {
     return true;
   }
 
-  unsubscribe(): void {}
+  unsubscribe(channel: string): void {
+    const stream = this.streams.get(channel);
+    if (stream !== undefined) stream.activeAt = this.clock();
+  }
 
   history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome {
     const stream = this.stream(channel, settings);
@@ -58,11 +68,18 @@ export class MemoryBroker implements Broker {
     return { ok: true, position, recovered: replay.recovered, publications: replay.messages };
   }
 
+  /**
+   * A stream keeps its epoch and seq while it holds history or was active (a publication, a
+   * subscriber) within `historyTtlMs` (0: for as long as the hub keeps the channel): a channel
+   * without history, or a quiet one whose last subscriber just left, goes on where it was rather
+   * than in a new epoch. It is forgotten only once its history has expired.
+   */
   retains(channel: string, now: number): boolean {
     const stream = this.streams.get(channel);
     if (stream === undefined) return false;
     stream.history.expire(now);
-    return stream.history.length > 0;
+    const ttl = stream.settings.historyTtlMs;
+    return stream.history.length > 0 || ttl === 0 || now - stream.activeAt <= ttl;
   }
 
   release(channel: string): void {
@@ -76,7 +93,7 @@ export class MemoryBroker implements Broker {
   private stream(channel: string, settings: StreamSettings): Stream {
     let stream = this.streams.get(channel);
     if (stream === undefined) {
-      stream = new Stream(settings);
+      stream = new Stream(settings, this.clock());
       this.streams.set(channel, stream);
     }
     return stream;

@@ -17,7 +17,11 @@ const ChannelSettings = z.strictObject({
   policy: Policy.default('disconnect'),
   /** Messages kept for resume; 0 disables history. */
   historySize: z.number().int().min(0).max(100_000).default(100),
-  /** History entries older than this are forgotten; 0 = kept until pushed out by size. */
+  /**
+   * History entries older than this are forgotten; also how long a channel without history keeps
+   * its epoch and seq after its last activity. 0 = kept until pushed out by size (and the channel
+   * until evicted at limits.maxChannels).
+   */
   historyTtlMs: z.number().int().min(0).default(300_000),
   /** Queued messages older than this are shed at the head of an outbound queue; 0 = never. */
   maxAgeMs: z.number().int().min(0).default(0),

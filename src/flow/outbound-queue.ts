@@ -131,6 +131,19 @@ export class OutboundQueue<M extends Queueable> {
     return this.overSoftSince >= 0 && now - this.overSoftSince > this.limits.softLimitMs;
   }
 
+  /**
+   * Removes, without reporting them, the queued messages that match (a subscription that ended:
+   * nothing of it may reach the client after the end, nor be mistaken for a later subscription's).
+   */
+  purge(match: (message: M) => boolean): void {
+    for (let pos = this.ring.findFrom(0, match); pos >= 0; pos = this.ring.findFrom(pos + 1, match)) {
+      const message = this.ring.removeAt(pos)!;
+      this.queuedBytes -= message.bytes;
+      if (message.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) this.byKey.delete(message.conflationKey);
+    }
+    if (this.ring.length === 0) this.overSoftSince = -1;
+  }
+
   /** Drops everything without reporting (the consumer is being disconnected). */
   clear(): void {
     this.ring.clear();

@@ -31,6 +31,8 @@ export interface ConnectionContext extends AuthContext {
 const WINDOW = 1;
 /** The control lane is full: replies wait for the client to read. */
 const REPLIES = 2;
+/** A `sub`/`unsub` waits for the answer to an earlier `sub` of its channel (followed by an `unsub`). */
+const ORDER = 4;
 
 /**
  * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
@@ -57,7 +59,9 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   private closeAfterDrain = false;
   /** Publishes handed to the broker and not yet answered (asynchronous brokers only). */
   private pendingPublishes = 0;
-  /** WINDOW | REPLIES: why requests are not taken now. */
+  /** The joining subscription whose answer an ORDER stop waits for. */
+  private awaited: Subscription | undefined;
+  /** WINDOW | REPLIES | ORDER: why requests are not taken now. */
   private stopped = 0;
   /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
   private ratePaused = false;
@@ -140,21 +144,22 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       }
     }
 
-    if (this.stopped !== 0 || this.heldHead < this.held.length) this.hold(data, isBinary);
-    else this.handle(data, isBinary);
+    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.handle(data, isBinary)) this.hold(data, isBinary);
   }
 
-  private handle(data: Buffer, isBinary: boolean): void {
+  /** Handles a request; false when it must wait for an earlier one (it is then held, and requests stop). */
+  private handle(data: Buffer, isBinary: boolean): boolean {
     if (isBinary) {
       this.invalid('binary_unsupported');
-      return;
+      return true;
     }
     const decoded = decodeRequest(data.toString('utf8'));
     if (!decoded.ok) {
       this.invalid(decoded.code, decoded.id, decoded.message);
-      return;
+      return true;
     }
     const request = decoded.request;
+    if ((request.op === 'sub' || request.op === 'unsub') && this.mustWait(request.ch)) return false;
     try {
       switch (request.op) {
         case 'pub':
@@ -178,6 +183,20 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       this.ctx.log.error({ conn: this.id, op: request.op, err }, 'request failed');
       this.sendError('internal', request.id);
     }
+    return true;
+  }
+
+  /**
+   * Requests act in the order sent, however long a broker takes to answer a `sub`: a `sub` still
+   * joining with an `unsub` behind it leaves the channel's state to its answer, so the next
+   * request for that channel (and every request after it) waits for that answer.
+   */
+  private mustWait(ch: string): boolean {
+    const sub = this.subs.get(ch);
+    if (sub === undefined || !sub.joining || sub.leave === undefined) return false;
+    this.awaited = sub;
+    this.stop(ORDER);
+    return true;
   }
 
   onDrain(): void {
@@ -249,7 +268,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     if ((this.stopped & reason) !== 0) return;
     if (this.stopped === 0 && !this.ratePaused) this.socket.pause();
     this.stopped |= reason;
-    this.ctx.stats.readPauses[reason === WINDOW ? 'publish_window' : 'replies']++;
+    this.ctx.stats.readPauses[reason === WINDOW ? 'publish_window' : reason === REPLIES ? 'replies' : 'subscription_order']++;
   }
 
   /** Takes requests again once nothing else stops them: the held ones first, in order. */
@@ -257,9 +276,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     if ((this.stopped & reason) === 0) return;
     this.stopped &= ~reason;
     while (this.stopped === 0 && this.heldHead < this.held.length && !this.closing) {
-      const frame = this.held[this.heldHead++]!;
+      const frame = this.held[this.heldHead]!;
+      if (!this.handle(frame.data, frame.isBinary)) break;
+      this.heldHead++;
       this.heldBytes -= frame.data.length;
-      this.handle(frame.data, frame.isBinary);
     }
     if (this.heldHead === this.held.length) {
       this.held = [];
@@ -369,14 +389,18 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       this.writer.forget(sub);
       this.sendError(outcome.code, sub.requestId);
       if (sub.leave !== undefined) this.sendError('not_subscribed', sub.leave.id);
-      return;
+    } else {
+      if (sub.requestId !== undefined) {
+        const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
+        if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
+        this.writer.sendControl(encodeAck(sub.requestId, fields));
+      }
+      if (sub.leave !== undefined) this.leave(sub, sub.leave.id);
     }
-    if (sub.requestId !== undefined) {
-      const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
-      if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
-      this.writer.sendControl(encodeAck(sub.requestId, fields));
+    if (sub === this.awaited) {
+      this.awaited = undefined;
+      this.go(ORDER);
     }
-    if (sub.leave !== undefined) this.leave(sub, sub.leave.id);
   }
 
   private unsubscribe(request: UnsubRequest): void {

@@ -6,7 +6,7 @@ import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
-import type { Subscription } from './subscription.js';
+import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 export interface WriterOwner {
@@ -44,9 +44,10 @@ export interface WriterDeps {
 /**
  * A connection's outbound path. Writes go straight to the socket while it is under its high-water
  * mark; then control frames wait in a small priority lane and data in the bounded, policy-driven
- * queue, both flushed on drain with control first. Shed messages are reported to the client as one
- * `gap` frame per channel, written just before that channel's next message (or at the end of the
- * flush), so a client learns of a hole before it sees anything after it.
+ * queue, both flushed on drain with control first. Shed messages are reported to the client by
+ * `gap` frames written in seq position: each run of shed seqs just before the channel's first
+ * message after it (or at the end of the flush when none follows yet), never before a message
+ * that precedes it.
  */
 export class OutboundWriter {
   private readonly queue: OutboundQueue<Publication>;
@@ -58,6 +59,8 @@ export class OutboundWriter {
   private closed = false;
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
+  /** The channel each queued notice is about (few: notices are rare), to purge them with it. */
+  private readonly noticeChannels = new Map<Publication, string>();
   /** The control lane filled up and the owner stopped taking requests until it drains. */
   private repliesHeld = false;
   /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
@@ -98,7 +101,8 @@ export class OutboundWriter {
     if (this.closed) return DELIVERY.disconnected;
     if (this.replays.length === 0) {
       if (!this.blocked && this.queue.length === 0) {
-        if (sub.gapCount > 0) this.writeGap(sub);
+        // Nothing is queued: every run shed so far precedes this message or notice.
+        if (sub.hasGap) this.writeGaps(sub, sub.takeGaps());
         this.writeData(pub);
         return DELIVERY.written;
       }
@@ -106,6 +110,8 @@ export class OutboundWriter {
       const replay = this.replays.find((r) => r.sub === sub);
       if (replay !== undefined) return this.extendReplay(replay, pub);
     }
+    // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
+    if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
     switch (this.queue.push(pub, this.deps.clock())) {
       case 'queued':
         return DELIVERY.queued;
@@ -216,13 +222,23 @@ export class OutboundWriter {
     this.control = [];
     this.controlHead = 0;
     this.replays = [];
+    this.noticeChannels.clear();
   }
 
-  /** Forgets the gap account and any pending replay of a subscription that is going away. */
+  /**
+   * A subscription ended: what is queued or replaying for it is dropped with its gap account, so
+   * nothing of it reaches the client after the `unsub` ack, nor counts for a later subscription to
+   * the same channel (a resume with `since` accounts for all of it).
+   */
   forget(sub: Subscription): void {
     if (this.replays.length > 0) this.replays = this.replays.filter((r) => r.sub !== sub);
-    if (sub.gapCount > 0) {
-      sub.resetGap();
+    const name = sub.channel.name;
+    if (this.queue.length > 0) {
+      this.queue.purge((pub) => pub.channel === name || (pub.channel === '' && this.noticeChannels.get(pub) === name));
+      for (const [notice, channel] of this.noticeChannels) if (channel === name) this.noticeChannels.delete(notice);
+    }
+    if (sub.hasGap) {
+      sub.takeGaps();
       this.pendingGaps--;
     }
   }
@@ -252,14 +268,18 @@ export class OutboundWriter {
     while (!this.blocked) {
       const pub = this.queue.shift(now);
       if (pub === undefined) break;
-      if (this.pendingGaps > 0) {
-        const sub = this.deps.owner.subscriptionOf(pub.channel);
-        if (sub !== undefined && sub.gapCount > 0) this.writeGap(sub);
+      const notice = pub.channel === '';
+      const channel = notice ? this.noticeChannels.get(pub) : pub.channel;
+      if (notice) this.noticeChannels.delete(pub);
+      if (this.pendingGaps > 0 && channel !== undefined) {
+        const sub = this.deps.owner.subscriptionOf(channel);
+        if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
       }
       this.writeData(pub);
     }
+    // The queue is empty: what is still unannounced follows every message written.
     if (!this.blocked && this.pendingGaps > 0) {
-      for (const sub of this.deps.owner.subscriptions()) if (sub.gapCount > 0 && !this.blocked) this.writeGap(sub);
+      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked) this.writeGaps(sub, sub.takeGaps());
     }
     if (this.idle) this.deps.owner.drained();
   }
@@ -269,15 +289,19 @@ export class OutboundWriter {
     this.shed[reason]++;
     const sub = this.deps.owner.subscriptionOf(pub.channel);
     if (sub === undefined) return;
-    if (sub.gapCount === 0) this.pendingGaps++;
-    sub.noteShed(pub.seq, reason);
+    if (!sub.hasGap) this.pendingGaps++;
+    sub.noteShed(pub.epoch, pub.seq, reason);
   };
 
-  private writeGap(sub: Subscription): void {
+  /** Announces shed runs taken from the subscription, in order. */
+  private writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {
+    for (const run of runs) this.writeGap(sub, run);
+    if (!sub.hasGap) this.pendingGaps--;
+  }
+
+  private writeGap(sub: Subscription, run: ShedRun): void {
     this.deps.stats.gapFrames++;
-    this.writeText(encodeGap(sub.channel.name, sub.gapFrom, sub.gapTo, sub.gapCount, sub.gapReason));
-    sub.resetGap();
-    this.pendingGaps--;
+    this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
   }
 
   private writeData(pub: Publication): void {

@@ -9,14 +9,31 @@ export interface JoinSink {
 }
 
 /**
- * One connection's interest in one channel, and the account of what was shed for it since the
- * last `gap` frame: `count` messages with seqs in [from, to].
+ * A run of consecutive seqs of one epoch shed for a subscriber and not announced yet; `reason` is
+ * the latest one's.
+ */
+export interface ShedRun {
+  readonly epoch: string;
+  from: number;
+  to: number;
+  reason: ShedReason;
+}
+
+/** A place in the subscriber's stream: a message, or a broker notice that moves it to `epoch`/`seq`. */
+interface StreamPlace {
+  readonly epoch: string;
+  readonly seq: number;
+}
+
+/**
+ * One connection's interest in one channel, and the account of what was shed for it and not yet
+ * announced: runs of consecutive seqs, in stream order. Each run is announced by one `gap` frame
+ * written exactly where its hole is: after the messages before it, before the first message (or
+ * broker notice) after it. Two runs are always separated by something still queued, so a
+ * subscription holds at most one run more than it has messages queued.
  */
 export class Subscription implements Subscriber {
-  gapFrom = 0;
-  gapTo = 0;
-  gapCount = 0;
-  gapReason: ShedReason = 'dropped';
+  private runs: ShedRun[] = [];
   /** The `sub` request has not been answered yet. */
   joining = true;
   /** An `unsub` that arrived while joining, applied once the join is answered. */
@@ -46,19 +63,56 @@ export class Subscription implements Subscriber {
     this.sink.replay(pubs, this);
   }
 
-  noteShed(seq: number, reason: ShedReason): void {
-    if (this.gapCount === 0) {
-      this.gapFrom = seq;
-      this.gapTo = seq;
-    } else {
-      if (seq < this.gapFrom) this.gapFrom = seq;
-      if (seq > this.gapTo) this.gapTo = seq;
-    }
-    this.gapCount++;
-    this.gapReason = reason;
+  /** Something was shed and not announced yet. */
+  get hasGap(): boolean {
+    return this.runs.length > 0;
   }
 
-  resetGap(): void {
-    this.gapCount = 0;
+  noteShed(epoch: string, seq: number, reason: ShedReason): void {
+    const runs = this.runs;
+    let i = runs.length;
+    while (i > 0 && runs[i - 1]!.epoch === epoch && runs[i - 1]!.from > seq) i--;
+    const before = runs[i - 1];
+    const after = runs[i];
+    if (before !== undefined && before.epoch === epoch && before.to + 1 === seq) {
+      before.to = seq;
+      before.reason = reason;
+      if (after !== undefined && after.epoch === epoch && after.from === seq + 1) {
+        before.to = after.to;
+        runs.splice(i, 1);
+      }
+    } else if (after !== undefined && after.epoch === epoch && after.from === seq + 1) {
+      after.from = seq;
+      after.reason = reason;
+    } else {
+      runs.splice(i, 0, { epoch, from: seq, to: seq, reason });
+    }
+  }
+
+  /** Takes every run (nothing follows them yet). */
+  takeGaps(): ShedRun[] {
+    const all = this.runs;
+    this.runs = [];
+    return all;
+  }
+
+  /** Takes the runs a message precedes: those of its epoch below its seq. */
+  takeGapsBefore(message: StreamPlace): ShedRun[] {
+    return this.take((run) => run.epoch === message.epoch && run.to < message.seq);
+  }
+
+  /**
+   * Takes the runs a broker notice precedes: those of another (older) epoch, or of its epoch up to
+   * the position it moves the subscriber to.
+   */
+  takeGapsBeforeNotice(notice: StreamPlace): ShedRun[] {
+    return this.take((run) => run.epoch !== notice.epoch || run.to <= notice.seq);
+  }
+
+  /** Runs are in stream order: the ones that precede a place form a prefix. */
+  private take(precedes: (run: ShedRun) => boolean): ShedRun[] {
+    let n = 0;
+    while (n < this.runs.length && precedes(this.runs[n]!)) n++;
+    return n === 0 ? [] : this.runs.splice(0, n);
   }
 }

@@ -33,6 +33,24 @@ describe('memory broker', () => {
     expect(broker.retains(ch.name, now)).toBe(false);
   });
 
+  it('keeps a stream without history while it was active within historyTtlMs (a publication, a subscriber leaving)', () => {
+    let now = 1_000;
+    const broker = new MemoryBroker(() => now);
+    broker.start(new RecordingEvents(() => now));
+    const ch = channelFactory({ channelDefaults: { historySize: 0, historyTtlMs: 100 } })('a');
+    broker.publish(ch.name, ch.settings, undefined, '1');
+    now += 90;
+    expect(broker.retains(ch.name, now)).toBe(true);
+    broker.unsubscribe(ch.name);
+    now += 90;
+    expect(broker.retains(ch.name, now)).toBe(true);
+    now += 20;
+    expect(broker.retains(ch.name, now)).toBe(false);
+    const forever = channelFactory({ channelDefaults: { historySize: 0, historyTtlMs: 0 } })('b');
+    broker.publish(forever.name, forever.settings, undefined, '1');
+    expect(broker.retains(forever.name, now + 1e9)).toBe(true);
+  });
+
   it('starts a new epoch when the channel is released', () => {
     const broker = new MemoryBroker(() => 0);
     broker.start(new RecordingEvents());

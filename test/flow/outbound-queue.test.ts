@@ -35,6 +35,20 @@ describe('OutboundQueue policies', () => {
     expect(drain()).toEqual([4, 5, 6, 7, 8]);
   });
 
+  it('purge removes one channel\'s messages silently and keeps conflation working for the rest', () => {
+    const { queue, shed, drain } = harness(limits({ maxQueueMessages: 10, maxQueueBytes: 1000 }));
+    const gone = channel('drop-oldest');
+    const kept = channel('conflate');
+    queue.push(message(gone, 1), 0);
+    queue.push(message(kept, 1, 10, 'k'), 0);
+    queue.push(message(gone, 2), 0);
+    queue.purge((m) => m.channel === gone.name);
+    queue.push(message(kept, 2, 10, 'k'), 0);
+    expect(shed).toEqual([[1, 'conflated']]);
+    expect(queue.bytes).toBe(10);
+    expect(drain()).toEqual([2]);
+  });
+
   it('drop-newest sheds arriving messages and keeps the oldest', () => {
     const { queue, shed, drain } = harness(limits());
     const ch = channel('drop-newest');

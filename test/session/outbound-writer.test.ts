@@ -39,7 +39,7 @@ class FakeSocket implements TransportSocket {
   terminate() {}
 }
 
-function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { maxQueueBytes: 10_000, maxQueueMessages: 3, softQueueBytes: 0, softLimitMs: 0 }, controlLimit = 4, readingPausable = false) {
+function setup(policy: 'drop-oldest' | 'drop-newest' | 'disconnect' | 'conflate', limits = { maxQueueBytes: 10_000, maxQueueMessages: 3, softQueueBytes: 0, softLimitMs: 0 }, controlLimit = 4, readingPausable = false) {
   const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 10_000 }] } }));
   const channel = new Channel('ch', rules.settingsFor('ch'));
   const socket = new FakeSocket();
@@ -80,7 +80,7 @@ function setup(policy: 'drop-oldest' | 'disconnect' | 'conflate', limits = { max
     seq = to;
     sub!.replay(pubs);
   };
-  return { socket, writer, events, publish, frames, stats, replay };
+  return { socket, writer, events, publish, frames, stats, replay, sub: () => sub! };
 }
 
 describe('OutboundWriter', () => {
@@ -133,6 +133,41 @@ describe('OutboundWriter', () => {
     writer.onDrain();
     publish('a');
     expect(frames().map((f) => (f.ev === 'gap' ? `gap ${f.from}-${f.to} ${f.reason}` : f.seq))).toEqual([1, 'gap 2-2 conflated', 3, 4]);
+  });
+
+  it('drop-newest: the gap for the shed newest messages follows the older ones still queued', () => {
+    const { socket, writer, publish, frames } = setup('drop-newest');
+    socket.full = true;
+    publish(); // written
+    for (let i = 0; i < 5; i++) publish(); // 2, 3, 4 queued; 5 and 6 shed on arrival
+    socket.full = false;
+    writer.onDrain();
+    publish();
+    expect(frames().map((f) => (f.ev === 'gap' ? `gap ${f.from}-${f.to}` : f.seq))).toEqual([1, 2, 3, 4, 'gap 5-6', 7]);
+  });
+
+  it('conflate: a message replaced in the middle of the queue is announced between its neighbours', () => {
+    const { socket, writer, publish, frames } = setup('conflate');
+    socket.full = true;
+    publish('a'); // 1 written
+    publish('a'); // 2 queued
+    publish('b'); // 3 queued
+    publish('b'); // 4 replaces 3
+    socket.full = false;
+    writer.onDrain();
+    expect(frames().map((f) => (f.ev === 'gap' ? `gap ${f.from}-${f.to} ${f.reason}` : f.seq))).toEqual([1, 2, 'gap 3-3 conflated', 4]);
+  });
+
+  it('a subscription that ends takes its queued messages and its unannounced gap with it', () => {
+    const { socket, writer, publish, frames, sub } = setup('drop-oldest');
+    socket.full = true;
+    publish(); // written
+    for (let i = 0; i < 5; i++) publish(); // 2, 3 shed; 4, 5, 6 queued
+    writer.forget(sub());
+    expect(writer.queuedMessages).toBe(0);
+    socket.full = false;
+    writer.onDrain();
+    expect(frames().map((f) => f.seq)).toEqual([1]);
   });
 
   it('asks for a disconnect when a lossless channel overflows, and writes nothing after', () => {

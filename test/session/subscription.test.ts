@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Channel } from '../../src/hub/channel.js';
+import { Subscription } from '../../src/session/subscription.js';
+
+const channel = new Channel('ch', new ChannelRules(loadConfig({ overrides: {} })).settingsFor('ch'));
+const sink = { deliver: () => 0 as const, replay: () => {} };
+
+describe('Subscription: the account of shed messages', () => {
+  it('merges consecutive seqs into one run, whatever the order they are shed in, and keeps holes apart', () => {
+    const sub = new Subscription(channel, sink);
+    for (const seq of [5, 3, 4, 9, 8]) sub.noteShed('e', seq, seq === 8 ? 'conflated' : 'dropped');
+    expect(sub.takeGapsBefore({ epoch: 'e', seq: 7 })).toEqual([{ epoch: 'e', from: 3, to: 5, reason: 'dropped' }]);
+    expect(sub.hasGap).toBe(true);
+    expect(sub.takeGaps()).toEqual([{ epoch: 'e', from: 8, to: 9, reason: 'conflated' }]); // the latest reason
+    expect(sub.hasGap).toBe(false);
+  });
+
+  it('a notice takes the runs of older epochs and of its own up to its position', () => {
+    const sub = new Subscription(channel, sink);
+    sub.noteShed('old', 10, 'dropped');
+    sub.noteShed('new', 2, 'dropped');
+    expect(sub.takeGapsBeforeNotice({ epoch: 'new', seq: 0 })).toEqual([{ epoch: 'old', from: 10, to: 10, reason: 'dropped' }]);
+    expect(sub.takeGapsBefore({ epoch: 'new', seq: 3 })).toEqual([{ epoch: 'new', from: 2, to: 2, reason: 'dropped' }]);
+  });
+
+  it('runs are exactly the shed seqs, consecutive ones merged, in order', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { maxLength: 40 }), (seqs) => {
+        const sub = new Subscription(channel, sink);
+        for (const seq of seqs) sub.noteShed('e', seq, 'dropped');
+        const runs = sub.takeGaps();
+        const covered = runs.flatMap((r) => Array.from({ length: r.to - r.from + 1 }, (_, i) => r.from + i));
+        expect(covered).toEqual([...seqs].sort((a, b) => a - b));
+        for (let i = 1; i < runs.length; i++) expect(runs[i]!.from).toBeGreaterThan(runs[i - 1]!.to + 1);
+      }),
+    );
+  });
+});
