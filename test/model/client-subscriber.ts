@@ -1,0 +1,178 @@
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { createClient, type SluiceClient } from '../../src/client/client.js';
+import type { Gap, Message, Subscription } from '../../src/client/subscription.js';
+import type { WebSocketConstructor } from '../../src/client/transport.js';
+import { provisional, type LedgerCounts, type Position } from './ledger.js';
+
+/**
+ * The guarantee as the project's client states it to its user (docs/client.md): per
+ * subscription, `onMessage` sees increasing seqs, and every seq it skips was reported through
+ * `onGap` first — never as `missing`, which would mean the server left a hole unannounced.
+ */
+class ClientLedger {
+  /** Delivered or reported up to here, in `epoch`; undefined before the first event. */
+  epoch: string | undefined;
+  seq = 0;
+  started = false;
+
+  constructor(
+    readonly sub: Subscription,
+    private readonly fail: (what: string) => void,
+    private readonly counts: LedgerCounts,
+  ) {}
+
+  message(m: Message): void {
+    this.counts.messages++;
+    const epoch = this.sub.epoch!;
+    if (this.started && (epoch === this.epoch || provisional(this.epoch!)) && m.seq !== this.seq + 1) this.fail(`onMessage ${m.seq} after ${this.seq} without a gap`);
+    if (this.started && epoch !== this.epoch && !provisional(this.epoch!)) this.fail(`onMessage ${m.seq} in epoch ${epoch} without a gap naming the change from ${this.epoch}`);
+    this.take(epoch, m.seq);
+  }
+
+  gap(g: Gap): void {
+    this.counts.gaps[`client:${g.reason}`] = (this.counts.gaps[`client:${g.reason}`] ?? 0) + 1;
+    if (g.reason === 'missing') this.fail(`gap ${g.from}..${g.to} missing: a hole the server never announced`);
+    if (g.reason === 'unrecoverable') this.counts.resumes[g.previous === undefined ? 'partial' : 'unrecoverable']++;
+    if (g.previous !== undefined) {
+      if (this.started && (g.previous.epoch !== this.epoch || g.previous.seq !== this.seq)) this.fail(`gap with previous ${g.previous.epoch}/${g.previous.seq} but the subscription stood at ${this.epoch}/${this.seq}`);
+    } else if (this.started && (g.epoch !== this.epoch || g.from !== this.seq + 1)) {
+      this.fail(`gap ${g.from}..${g.to} (${g.reason}) does not start where the subscription stood (${this.epoch}/${this.seq})`);
+    }
+    if (Number.isNaN(g.to) || g.to === undefined) this.fail(`gap ${g.from}..${String(g.to)} (${g.reason}) has no end`);
+    this.take(g.epoch, g.to);
+  }
+
+  /** Where the subscription stands for its user: what it delivered or reported last. */
+  position(): Position | undefined {
+    if (!this.started) return this.sub.epoch === undefined ? undefined : { epoch: this.sub.epoch, seq: this.sub.lastSeq };
+    return { epoch: this.epoch!, seq: this.seq };
+  }
+
+  private take(epoch: string, seq: number): void {
+    this.started = true;
+    this.epoch = epoch;
+    this.seq = seq;
+  }
+}
+
+/**
+ * The project's client as a subscriber: reconnects by itself with `since`, and is moved between
+ * nodes by routing its next connection attempt elsewhere.
+ */
+export class ClientSubscriber {
+  readonly client: SluiceClient;
+  readonly violations: string[] = [];
+  readonly closes: number[] = [];
+  private readonly subs = new Map<string, ClientLedger>();
+  private readonly sockets: WebSocket[] = [];
+  private target: string;
+  /** The server's id of the current connection (from `hello`). */
+  conn = '';
+  paused = false;
+
+  constructor(
+    url: string,
+    readonly label: string,
+    private readonly counts: LedgerCounts,
+  ) {
+    this.target = url;
+    const route = () => this.target;
+    const sockets = this.sockets;
+    class Routed extends WebSocket {
+      constructor(_url: string, protocols?: string | string[]) {
+        super(route(), protocols);
+        sockets.push(this);
+      }
+    }
+    this.client = createClient(url, { WebSocket: Routed as unknown as WebSocketConstructor, reconnect: { initialDelayMs: 5, maxDelayMs: 20 }, heartbeat: { intervalMs: 0 } });
+    this.client.on('connected', ({ conn }) => (this.conn = conn));
+    this.client.on('disconnected', ({ code }) => {
+      if (code !== 1006) this.closes.push(code);
+    });
+  }
+
+  private get tcp(): Socket | undefined {
+    return (this.sockets.at(-1) as unknown as { _socket?: Socket } | undefined)?._socket;
+  }
+
+  get wanted(): string[] {
+    return [...this.subs.keys()];
+  }
+
+  has(ch: string): boolean {
+    return this.subs.has(ch);
+  }
+
+  subscribe(ch: string): Subscription {
+    let ledger: ClientLedger | undefined = undefined;
+    const fail = (what: string) => this.violations.push(`${this.label} ${ch}: ${what}`);
+    const sub = this.client.subscribe(ch, {
+      onMessage: (m) => ledger!.message(m),
+      onGap: (g) => ledger!.gap(g),
+      onError: (e) => {
+        if (this.subs.get(ch) === ledger) this.subs.delete(ch);
+        if (e.code !== 'unavailable') fail(`subscription refused: ${e.code}`);
+      },
+    });
+    ledger = new ClientLedger(sub, fail, this.counts);
+    this.subs.set(ch, ledger);
+    return sub;
+  }
+
+  unsubscribe(ch: string): void {
+    const ledger = this.subs.get(ch);
+    this.subs.delete(ch);
+    void ledger?.sub.unsubscribe();
+  }
+
+  pause(): void {
+    this.paused = true;
+    this.tcp?.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.tcp?.resume();
+  }
+
+  /** Drops the connection; the client reconnects by itself, to `url`. */
+  async moveTo(url: string): Promise<void> {
+    this.target = url;
+    this.paused = false;
+    this.sockets.at(-1)?.terminate();
+    await this.connected();
+  }
+
+  async connected(): Promise<void> {
+    if (this.client.state === 'connected') return;
+    await new Promise<void>((resolve) => {
+      const off = this.client.on('connected', () => {
+        off();
+        resolve();
+      });
+    });
+  }
+
+  /** Resumes reading and waits for the connection and every subscription's acknowledgement. */
+  async restore(): Promise<void> {
+    if (this.paused) this.resume();
+    await this.connected();
+  }
+
+  position(ch: string): Position | undefined {
+    return this.subs.get(ch)?.position();
+  }
+
+  settledAt(ch: string, at: Position): boolean {
+    const ledger = this.subs.get(ch);
+    if (ledger === undefined) return true;
+    if (ledger.sub.state !== 'active') return false;
+    const p = ledger.position();
+    return p !== undefined && (p.epoch === at.epoch || provisional(p.epoch)) && p.seq === at.seq;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+
+/**
+ * The model's commands, as plain data: a sequence is a JSON array that can be printed, stored and
+ * replayed (`npm run check:model -- --replay '<json>'`). Subscribers 0 and 1 speak raw frames,
+ * subscriber 2 is the project's client; channels 0..3 have the four slow-consumer policies.
+ * A command whose precondition does not hold when its turn comes (unsubscribing a channel not
+ * subscribed, pausing a paused reader) is skipped, so every array is a valid sequence and
+ * shrinking may drop any command.
+ */
+export type Command =
+  | { readonly k: 'sub' | 'unsub' | 'resub'; readonly s: number; readonly ch: number }
+  | { readonly k: 'pub'; readonly p: number; readonly ch: number; readonly n: number }
+  | { readonly k: 'pause'; readonly s: number; readonly fill: boolean }
+  | { readonly k: 'resume'; readonly s: number }
+  | { readonly k: 'move'; readonly s: number; readonly node: number }
+  | { readonly k: 'cut' | 'restart' };
+
+export const SUBSCRIBERS = 3;
+export const RAW_SUBSCRIBERS = 2;
+export const PUBLISHERS = 2;
+
+/**
+ * One channel per policy; the gateway's rules give each its own small history. Each subscriber
+ * also holds a ballast channel of its own (BALLAST), on which a `pause` with `fill` publishes
+ * large messages until the server has to shed for that subscriber: the loopback socket buffers
+ * (megabytes) are filled with a few frames nobody else must read.
+ */
+export const CHANNELS = [
+  { suffix: 'oldest', policy: 'drop-oldest', historySize: 5, maxAgeMs: 20 },
+  { suffix: 'newest', policy: 'drop-newest', historySize: 10, maxAgeMs: 0 },
+  { suffix: 'conflate', policy: 'conflate', historySize: 15, maxAgeMs: 0 },
+  { suffix: 'lossless', policy: 'disconnect', historySize: 20, maxAgeMs: 0 },
+] as const;
+
+export const BALLAST = { suffix: 'ballast', policy: 'drop-oldest', historySize: 0, maxAgeMs: 0 } as const;
+
+export function commandArbitrary(nodes: number, faults: boolean): fc.Arbitrary<Command> {
+  const s = fc.integer({ min: 0, max: SUBSCRIBERS - 1 });
+  const ch = fc.integer({ min: 0, max: CHANNELS.length - 1 });
+  const choices: Array<{ weight: number; arbitrary: fc.Arbitrary<Command> }> = [
+    { weight: 6, arbitrary: fc.record({ k: fc.constant('sub' as const), s, ch }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('unsub' as const), s, ch }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('resub' as const), s, ch }) },
+    {
+      weight: 6,
+      arbitrary: fc.record({ k: fc.constant('pub' as const), p: fc.integer({ min: 0, max: PUBLISHERS - 1 }), ch, n: fc.integer({ min: 1, max: 40 }) }),
+    },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('pause' as const), s, fill: fc.boolean() }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('resume' as const), s }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('move' as const), s, node: fc.integer({ min: 0, max: nodes - 1 }) }) },
+  ];
+  if (faults) {
+    choices.push({ weight: 1, arbitrary: fc.constant({ k: 'cut' as const }) });
+    choices.push({ weight: 1, arbitrary: fc.constant({ k: 'restart' as const }) });
+  }
+  return fc.oneof(...choices);
+}
+
+export function sequenceArbitrary(nodes: number, faults: boolean, maxLength: number): fc.Arbitrary<Command[]> {
+  return fc.array(commandArbitrary(nodes, faults), { minLength: 4, maxLength });
+}
