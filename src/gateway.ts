@@ -14,14 +14,17 @@ import { Dashboard } from './dashboard/dashboard.js';
 import { SnapshotBuilder } from './dashboard/snapshot.js';
 import { PublishApi, publishApiSettings } from './http/publish-api.js';
 import { handleHttp, type RouteState } from './http/routes.js';
+import { Hooks } from './hooks/hooks.js';
 import { Hub } from './hub/hub.js';
 import { HealthAssessor, HealthSummary } from './observability/health-summary.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { HookMetrics } from './observability/hook-metrics.js';
 import { createMetrics } from './observability/metrics.js';
 import type { NodeState, QueueView } from './observability/node-counters.js';
 import { Stats } from './observability/stats.js';
 import { CLOSE } from './protocol/close-codes.js';
 import { encodeHello } from './protocol/frames.js';
+import { ChannelHookCalls } from './session/channel-hooks.js';
 import { Connection, type ConnectionContext } from './session/connection.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { sessionSettings } from './session/settings.js';
@@ -53,6 +56,8 @@ export class Gateway {
   readonly broker: Broker;
   readonly registry: Registry;
   readonly log: Logger;
+  /** The application's backend: hooks (docs/hooks.md). */
+  readonly hooks: Hooks;
   port = 0;
   private readonly connections = new Set<Connection>();
   private readonly clock: Clock;
@@ -83,9 +88,13 @@ export class Gateway {
     this.broker = broker;
     const { stats, log, clock } = this;
     const draining = (): boolean => this.draining;
-    const permissions = new Permissions(config.auth, verifier !== undefined);
+    const hookMetrics = new HookMetrics(() => [...this.hooks.clients()].map((c) => [c.name, c.breakerGauge] as const));
+    this.hooks = new Hooks(config.hooks, { clock, metrics: hookMetrics, log });
+    // The connect hook establishes identities as a token would: permissions apply.
+    const permissions = new Permissions(config.auth, verifier !== undefined || this.hooks.connect !== undefined);
     this.admission = new Admission(config.admission, config.limits.maxConnections, clock);
-    this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining });
+    const connectHook = this.hooks.connect;
+    this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook });
     const hub = (this.hub = new Hub({
       rules: new ChannelRules(config),
       maxChannels: config.limits.maxChannels,
@@ -98,9 +107,11 @@ export class Gateway {
     this.resumer = new ResumeScheduler(clock);
     const onClosed = (conn: Connection): void => this.onClosed(conn);
     const readingPausable = transport.capabilities.pause;
-    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed };
+    const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
+    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
+    hookMetrics.registerIn(this.registry);
     this.health = new HealthSummary(node, log, clock);
     if (config.dashboard.enabled) this.dashboard = this.createDashboard(node);
     const dashboard = this.dashboard;
@@ -184,7 +195,7 @@ export class Gateway {
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
     if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
     this.log.info({ port: this.port, host: config.host, transport: this.transport.name, transportDetail: this.transport.detail }, 'sluice listening');
-    if (config.auth.keys.length === 0 && config.auth.jwksUrl === '') {
+    if (config.auth.keys.length === 0 && config.auth.jwksUrl === '' && this.hooks.connect === undefined) {
       this.log.warn('auth is off: any client may connect, subscribe and publish anywhere (development default; see docs/security.md)');
     }
   }
@@ -211,6 +222,7 @@ export class Gateway {
           bytesPerSecond: config.inbound.bytesPerSecond,
           inboundMode: config.inbound.mode,
         },
+        ...(client.identity.info === undefined ? {} : { info: client.identity.info }),
       }),
     );
     this.log.info({ conn: conn.id, ip: client.ip, who: describeIdentity(client.identity) }, 'connection opened');
@@ -270,6 +282,7 @@ export class Gateway {
     this.timers = [];
     this.resumer.stop();
     await this.transport.close();
+    this.hooks.close();
     await this.broker.close();
     this.log.info(
       { messagesIn: this.stats.messagesIn, messagesOut: this.stats.messagesOut, publications: this.hub.publications },

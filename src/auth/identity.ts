@@ -8,6 +8,8 @@ export interface Identity {
   readonly expiresAt: number;
   /** Channel patterns the token grants, by operation. */
   readonly grants: Grants;
+  /** What the connect or refresh hook attached to the connection (docs/hooks.md); undefined without hooks. */
+  readonly info?: unknown;
 }
 
 /** A client let in at upgrade, handed to its connection. */

@@ -4,6 +4,8 @@ import type { Stats } from '../observability/stats.js';
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { Clock } from '../util/clock.js';
+import type { HookClient } from '../hooks/hook-client.js';
+import type { ConnectAnswer } from '../hooks/messages.js';
 import type { Admission } from './admission.js';
 import { ANONYMOUS, type AdmittedClient, type Identity } from './identity.js';
 import type { JwtVerifier } from './jwt-verifier.js';
@@ -33,7 +35,12 @@ export interface UpgradeGateDeps {
   readonly log: Logger;
   readonly clock: Clock;
   readonly draining: () => boolean;
+  /** The application's connect hook, if configured (docs/hooks.md). */
+  readonly connectHook?: HookClient<ConnectAnswer> | undefined;
 }
+
+/** Request headers the connect hook receives (the backend may authenticate by cookie). */
+const HOOK_HEADERS = ['cookie', 'origin', 'user-agent'] as const;
 
 /** Refusal log lines per second; beyond that they are counted and summarised (a flood must not flood the log). */
 const LOG_LINES_PER_SECOND = 10;
@@ -63,21 +70,67 @@ export class UpgradeGate {
       this.note(ip, status, reason);
       return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : settings.retryAfterSec);
     }
+    const hook = this.deps.connectHook;
     if (verifier === undefined) {
+      if (hook !== undefined) {
+        const { token, protocol } = presentedToken(request, settings.queryParam);
+        return this.consult(hook, request, ip, ANONYMOUS, token, protocol);
+      }
       admission.release(ip);
       return accept(ip, ANONYMOUS, undefined);
     }
     const { token, protocol } = presentedToken(request, settings.queryParam);
     if (token === undefined) {
+      if (hook !== undefined) return this.consult(hook, request, ip, ANONYMOUS, undefined, protocol);
       admission.release(ip);
       if (permissions.allowsAnonymous) return accept(ip, ANONYMOUS, protocol);
       return this.unauthorized(ip, HTTP_REFUSALS.unauthorized.reason);
     }
     return verifier.verify(token).then((result) => {
+      if (result.ok && hook !== undefined) return this.consult(hook, request, ip, result.identity, token, protocol);
       admission.release(ip);
       if (!result.ok) return this.unauthorized(ip, result.reason);
       if (this.deps.draining()) return refuse('shutting_down', 1);
       return accept(ip, result.identity, protocol);
+    });
+  }
+
+  /**
+   * Asks the connect hook (after admission and any token verification, holding the admission slot
+   * meanwhile). The backend may accept with an identity, grants and info, or refuse with a 4xx
+   * status; when it cannot answer, the hook's failOpen decides between the identity so far and 503.
+   */
+  private consult(hook: HookClient<ConnectAnswer>, request: UpgradeRequest, ip: string, identity: Identity, token: string | undefined, protocol: string | undefined): Promise<UpgradeDecision> {
+    const headers: Record<string, string> = {};
+    for (const name of HOOK_HEADERS) {
+      const value = request.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    const body = JSON.stringify({ ip, token, sub: identity.sub, headers });
+    return hook.call(body).then((verdict) => {
+      this.deps.admission.release(ip);
+      if (this.deps.draining()) return refuse('shutting_down', 1);
+      if (!verdict.ok) {
+        if (hook.failOpen) return accept(ip, identity, protocol);
+        const { status, reason } = HTTP_REFUSALS.backend_unavailable;
+        this.note(ip, status, `connect hook: ${verdict.why}`);
+        return { accept: false, status, headers: { 'Retry-After': String(Math.ceil(verdict.retryMs / 1000)) }, body: `${reason}\n` };
+      }
+      const answer = verdict.answer;
+      if (!answer.allow) {
+        const status = answer.status ?? HTTP_REFUSALS.connect_refused.status;
+        const reason = answer.reason ?? HTTP_REFUSALS.connect_refused.reason;
+        this.note(ip, status, reason);
+        return { accept: false, status, headers: {}, body: `${reason}\n` };
+      }
+      const admitted: Identity = {
+        authenticated: true,
+        sub: answer.sub ?? identity.sub,
+        expiresAt: answer.expireInSec === undefined ? identity.expiresAt : this.deps.clock() + answer.expireInSec * 1000,
+        grants: answer.grants ?? identity.grants,
+        info: answer.info,
+      };
+      return accept(ip, admitted, protocol);
     });
   }
 

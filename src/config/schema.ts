@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { POLICIES } from '../protocol/policy.js';
+import { HooksSchema } from './hooks-schema.js';
 import { AdmissionSchema, AuthSchema, HttpApiSchema } from './security-schema.js';
 
 /**
@@ -95,6 +96,7 @@ export const ConfigSchema = z
     auth: AuthSchema,
     admission: AdmissionSchema,
     httpApi: HttpApiSchema,
+    hooks: HooksSchema,
     broker: z
       .strictObject({
         /** `memory`: one node, state in process. `redis`: many nodes sharing channels through Redis. */

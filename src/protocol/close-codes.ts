@@ -21,6 +21,7 @@ export const CLOSE = {
   rate_limit_strikes: { code: 4101, reason: 'rate limit strikes exhausted' },
   at_capacity: { code: 4102, reason: 'server at capacity' },
   idle_timeout: { code: 4103, reason: 'idle timeout' },
+  backend_unavailable: { code: 4104, reason: 'application backend unavailable' },
   shutting_down: { code: 4200, reason: 'server shutting down' },
 } as const satisfies Record<string, { code: number; reason: string }>;
 

@@ -17,6 +17,9 @@ export const HTTP_REFUSALS = {
   too_many_addresses: { status: 503, reason: 'too many client addresses' },
   too_many_from_address: { status: 503, reason: 'too many connections from this address' },
   shutting_down: { status: 503, reason: 'shutting down' },
+  // The connect hook (the backend's own status, 400-499, replaces 403 when it gives one).
+  connect_refused: { status: 403, reason: 'refused by the application' },
+  backend_unavailable: { status: 503, reason: 'the application backend did not answer; retry later' },
   // Any HTTP request.
   not_found: { status: 404, reason: 'not found' },
   method_not_allowed: { status: 405, reason: 'method not allowed' },

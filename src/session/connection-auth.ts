@@ -9,6 +9,8 @@ import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck } from '../protocol/frames.js';
 import type { AuthRequest, RequestId } from '../protocol/requests.js';
 import type { Clock } from '../util/clock.js';
+import type { HookClient } from '../hooks/hook-client.js';
+import type { RefreshAnswer } from '../hooks/messages.js';
 import type { SessionSettings } from './settings.js';
 
 /** What connection auth needs of the gateway: one instance shared by every connection. */
@@ -20,6 +22,8 @@ export interface AuthContext {
   readonly stats: Stats;
   readonly log: Logger;
   readonly clock: Clock;
+  /** The application's refresh hook, asked instead of closing when a connection expires (docs/hooks.md). */
+  readonly refreshHook?: HookClient<RefreshAnswer> | undefined;
 }
 
 /** The connection it answers for (a back-reference, so no closure is allocated per connection). */
@@ -117,9 +121,44 @@ export class ConnectionAuth {
   /** For the housekeeping sweep: closes the connection with 4001 if its token expired before `t`. */
   expireIfBefore(t: number): boolean {
     if (this.current.expiresAt >= t || this.owner.isClosing) return false;
+    const hook = this.ctx.refreshHook;
+    if (hook !== undefined) {
+      if (!this.refreshing) this.refreshByHook(hook);
+      return false;
+    }
     this.ctx.log.info({ conn: this.owner.id, ip: this.owner.ip, who: describeIdentity(this.current) }, 'token expired');
     this.owner.close('unauthorized');
     return true;
+  }
+
+  /**
+   * Asks the refresh hook to extend an expired connection: allowed, it lives on (until the new
+   * expiry, or for good without one); refused, it is closed with 4001; unanswered, a fail-open
+   * hook is asked again at the next sweep, a fail-closed one closes it with 4104 (reconnect later).
+   */
+  private refreshByHook(hook: HookClient<RefreshAnswer>): void {
+    const owner = this.owner;
+    this.refreshing = true;
+    const { sub, info } = this.current;
+    void hook.call(JSON.stringify({ conn: owner.id, ip: owner.ip, sub, info })).then((verdict) => {
+      this.refreshing = false;
+      if (owner.isClosing) return;
+      const who = describeIdentity(this.current);
+      if (!verdict.ok) {
+        if (hook.failOpen) return;
+        this.ctx.log.info({ conn: owner.id, ip: owner.ip, who, why: verdict.why }, 'refresh hook unavailable: connection closed');
+        owner.close('backend_unavailable');
+        return;
+      }
+      const answer = verdict.answer;
+      if (!answer.allow) {
+        this.ctx.log.info({ conn: owner.id, ip: owner.ip, who, reason: answer.reason }, 'refresh refused by the application');
+        owner.close('unauthorized');
+        return;
+      }
+      const expiresAt = answer.expireInSec === undefined ? Infinity : this.ctx.clock() + answer.expireInSec * 1000;
+      this.current = { ...this.current, expiresAt, info: answer.info ?? this.current.info };
+    });
   }
 
   private forbidden(op: string, ch: string, reason: NonNullable<Refusal>, id: RequestId | undefined): void {

@@ -8,6 +8,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong, encodeRevoked } from '../protocol/frames.js';
 import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest, type UnsubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../net/socket.js';
+import type { ChannelHookCalls, HookedConnection } from './channel-hooks.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
@@ -24,6 +25,8 @@ export interface ConnectionContext extends AuthContext {
   /** The transport can stop reading a socket (ws can, uWS cannot). */
   readonly readingPausable: boolean;
   readonly onClosed: (conn: Connection) => void;
+  /** The subscribe and publish hooks, when either is configured (docs/hooks.md). */
+  readonly channelHooks?: ChannelHookCalls | undefined;
 }
 
 /** Why the connection stopped taking requests (bit flags): */
@@ -42,12 +45,14 @@ const ORDER = 4;
  * publish window is full, or its replies back up) it stops reading the socket, so TCP pushes back
  * on the client; frames the transport delivers meanwhile wait, in order, in `held`.
  */
-export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner {
+export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner, HookedConnection {
   readonly writer: OutboundWriter;
   readonly openedAt: number;
   lastSeen: number;
   /** By channel name. */
   private readonly subs = new Map<string, Subscription>();
+  /** `sub` requests waiting for the subscribe hook, by channel, with an `unsub` that arrived meanwhile. */
+  private readonly vetting = new Map<string, { id: RequestId | undefined } | null>();
   private readonly limiter: InboundLimiter;
   private readonly rateStrikes: StrikeCounter;
   private readonly invalidStrikes: StrikeCounter;
@@ -57,10 +62,12 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   readonly auth: ConnectionAuth;
   private closing = false;
   private closeAfterDrain = false;
-  /** Publishes handed to the broker and not yet answered (asynchronous brokers only). */
+  /** Publishes waiting for the publish hook or handed to an asynchronous broker, not yet answered. */
   private pendingPublishes = 0;
   /** The joining subscription whose answer an ORDER stop waits for. */
   private awaited: Subscription | undefined;
+  /** The channel whose subscribe-hook verdict an ORDER stop waits for (a `sub` with an `unsub` behind it). */
+  private awaitedVetting: string | undefined;
   /** WINDOW | REPLIES | ORDER: why requests are not taken now. */
   private stopped = 0;
   /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
@@ -192,6 +199,11 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
    * request for that channel (and every request after it) waits for that answer.
    */
   private mustWait(ch: string): boolean {
+    if (this.vetting.get(ch)) {
+      this.awaitedVetting = ch;
+      this.stop(ORDER);
+      return true;
+    }
     const sub = this.subs.get(ch);
     if (sub === undefined || !sub.joining || sub.leave === undefined) return false;
     this.awaited = sub;
@@ -319,6 +331,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.ctx.resumer.cancel(this);
     for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
     this.subs.clear();
+    this.vetting.clear();
   }
 
   /** Graceful shutdown: close with 4200 once everything queued has been written. */
@@ -336,21 +349,48 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       return;
     }
     if (!this.auth.mayPublish(request.ch, request.id)) return;
-    const result = this.ctx.hub.publish(request.ch, request.key, request.rawData);
+    const hooks = this.ctx.channelHooks;
+    if (hooks?.publishHooked(request.ch)) {
+      // The publication holds a place in the publish window from now until it is answered.
+      if (hooks.publish(this, request)) this.windowTaken();
+      return;
+    }
+    this.forward(request, request.rawData, false);
+  }
+
+  publishVetted(request: PubRequest, rawData: string): void {
+    this.forward(request, rawData, true);
+  }
+
+  publishRefused(): void {
+    this.windowFreed();
+  }
+
+  /** Hands a publication to the hub; `inWindow`: it already holds a place in the publish window. */
+  private forward(request: PubRequest, rawData: string, inWindow: boolean): void {
+    const result = this.ctx.hub.publish(request.ch, request.key, rawData);
     if (result instanceof Promise) {
       // Replies come back in request order: the broker answers one connection's publishes in order.
-      if (++this.pendingPublishes >= this.ctx.settings.maxPendingPublishes) this.stop(WINDOW);
+      if (!inWindow) this.windowTaken();
       const { id, ch } = request;
       void result.then((r) => this.published(r, id, ch, true));
       return;
     }
-    this.published(result, request.id, request.ch, false);
+    this.published(result, request.id, request.ch, inWindow);
   }
 
-  private published(result: PublishResult, id: RequestId | undefined, ch: string, async: boolean): void {
+  private published(result: PublishResult, id: RequestId | undefined, ch: string, inWindow: boolean): void {
     if (!result.ok) this.sendError(result.code, id);
     else if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch, seq: result.seq }));
-    if (async && --this.pendingPublishes < this.ctx.settings.maxPendingPublishes) this.go(WINDOW);
+    if (inWindow) this.windowFreed();
+  }
+
+  private windowTaken(): void {
+    if (++this.pendingPublishes >= this.ctx.settings.maxPendingPublishes) this.stop(WINDOW);
+  }
+
+  private windowFreed(): void {
+    if (--this.pendingPublishes < this.ctx.settings.maxPendingPublishes) this.go(WINDOW);
   }
 
   private subscribe(request: SubRequest): void {
@@ -360,20 +400,56 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       return;
     }
     if (!this.auth.maySubscribe(request.ch, request.id)) return;
-    if (this.subs.has(request.ch)) {
+    if (this.subs.has(request.ch) || this.vetting.has(request.ch)) {
       this.sendError('already_subscribed', request.id);
       return;
     }
-    if (this.subs.size >= settings.maxSubscriptionsPerConnection) {
+    if (this.subs.size + this.vetting.size >= settings.maxSubscriptionsPerConnection) {
       this.sendError('too_many_subscriptions', request.id);
       return;
     }
+    if (this.ctx.channelHooks?.subscribeHooked(request.ch)) {
+      this.vetting.set(request.ch, null);
+      this.ctx.channelHooks.subscribe(this, request);
+      return;
+    }
+    this.join(request, undefined, undefined);
+  }
+
+  subscribeVetted(request: SubRequest, info: unknown): void {
+    const leave = this.vetting.get(request.ch);
+    this.vetting.delete(request.ch);
+    this.join(request, info, leave ?? undefined);
+    this.vetted(request.ch);
+  }
+
+  subscribeRefused(request: SubRequest): void {
+    const leave = this.vetting.get(request.ch);
+    this.vetting.delete(request.ch);
+    if (leave) this.sendError('not_subscribed', leave.id);
+    this.vetted(request.ch);
+  }
+
+  /** A verdict came: requests held behind it go on, or wait for the hub's answer to the join it started. */
+  private vetted(ch: string): void {
+    if (this.awaitedVetting !== ch) return;
+    this.awaitedVetting = undefined;
+    const sub = this.subs.get(ch);
+    if (sub !== undefined && sub.joining && sub.leave !== undefined) this.awaited = sub;
+    else this.go(ORDER);
+  }
+
+  private join(request: SubRequest, info: unknown, leave: { id: RequestId | undefined } | undefined): void {
+    const { hub } = this.ctx;
     const channel = hub.channel(request.ch);
     if (channel === undefined) {
       this.sendError('channel_limit', request.id);
+      if (leave !== undefined) this.sendError('not_subscribed', leave.id);
       return;
     }
     const sub = new Subscription(channel, this.writer, request.id, this);
+    sub.info = info;
+    sub.leave = leave;
     this.subs.set(channel.name, sub);
     hub.subscribe(channel, sub, request.since);
   }
@@ -393,6 +469,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       if (sub.requestId !== undefined) {
         const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
         if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
+        if (sub.info !== undefined) fields.info = sub.info;
         this.writer.sendControl(encodeAck(sub.requestId, fields));
       }
       if (sub.leave !== undefined) this.leave(sub, sub.leave.id);
@@ -404,6 +481,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   }
 
   private unsubscribe(request: UnsubRequest): void {
+    if (this.vetting.get(request.ch) === null) {
+      this.vetting.set(request.ch, { id: request.id });
+      return;
+    }
     const sub = this.subs.get(request.ch);
     if (sub === undefined || sub.leave !== undefined) {
       this.sendError('not_subscribed', request.id);

@@ -38,6 +38,8 @@ export class Subscription implements Subscriber {
   joining = true;
   /** An `unsub` that arrived while joining, applied once the join is answered. */
   leave: { id: RequestId | undefined } | undefined = undefined;
+  /** What the subscribe hook attached, sent in the ack. */
+  info: unknown = undefined;
 
   constructor(
     readonly channel: Channel,
