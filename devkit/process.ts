@@ -13,6 +13,19 @@ export const SLUICE_CLI = 'src/cli.ts';
 /** Kept output is bounded to its last this many characters, so a long run cannot grow it without end. */
 const KEPT_CHARS = 1 << 20;
 
+/** Children still running; whatever ends this process (a guard's process.exit, a crash) kills them too, so none is orphaned. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Registers a child this process started, to be killed if this process exits first. */
+export function killOnExit(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 export interface NodeRunOptions {
   /** Script relative to the repository root: `.ts` runs under tsx, anything else under plain node. */
   readonly script: string;
@@ -44,6 +57,7 @@ export function runNode(o: NodeRunOptions): NodeRun {
   const nodeArgs = [...(o.nodeArgs ?? []), ...(o.script.endsWith('.ts') ? ['--import', 'tsx'] : []), o.script, ...(o.args ?? [])];
   const options = { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', o.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
   const child = o.cpu !== undefined && hasTaskset() ? spawn('taskset', ['-c', String(o.cpu), process.execPath, ...nodeArgs], options) : spawn(process.execPath, nodeArgs, options);
+  killOnExit(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const run: NodeRun = {
     child,

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { freePort } from './ports.js';
+import { killOnExit } from './process.js';
 import { Redis } from 'ioredis';
 
 /**
@@ -71,6 +72,7 @@ async function own(port: number): Promise<TestRedis> {
 
 async function launch(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+  killOnExit(child);
   const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code}`))));
   failed.catch(() => {});
   await Promise.race([waitForPing(port, 10_000), failed]);

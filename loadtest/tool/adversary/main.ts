@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type TestRedis } from '../../../devkit/redis.js';
 import { readProc } from '../../../devkit/proc.js';
-import { ROOT, SLUICE_CLI, spawnServer } from '../../../devkit/process.js';
+import { killOnExit, ROOT, SLUICE_CLI, spawnServer } from '../../../devkit/process.js';
 import { sleep, type AttackTarget, type Tally } from './attack-client.js';
 import type { BystanderReport } from './bystander.js';
 import { ADVERSARY_API_KEY, BYSTANDER_CHANNEL, PATTERNS, adversaryConfig, type Pattern } from './suite.js';
@@ -73,6 +73,7 @@ async function scrape(port: number): Promise<string> {
 function startBystander(url: string): Promise<{ child: ChildProcess; mark(): Promise<BystanderReport> }> {
   const options = { url, channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: 100 };
   const child = fork(join(ROOT, 'loadtest/tool/adversary/bystander-process.ts'), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  killOnExit(child);
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`bystander exited with ${code}`)));
     child.once('message', () =>
