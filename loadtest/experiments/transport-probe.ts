@@ -36,10 +36,11 @@ export async function startSluice(flags: string[]): Promise<SluiceProcess> {
     },
     20_000,
   );
+  const stop = server.stop;
   return Object.assign(server, {
     rss: () => mustReadProc(server.pid).rssBytes,
     cpuSeconds: () => mustReadProc(server.pid).cpuSeconds,
-    stop: () => server.stop(10_000),
+    stop: (graceMs = 10_000) => stop(graceMs),
   });
 }
 
