@@ -117,6 +117,8 @@ export class Gateway {
     const dashboard = this.dashboard;
     this.routes = {
       registry: this.registry,
+      stats,
+      maxRequests: config.limits.maxHttpRequests,
       ready: () => this.ready,
       dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
       publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.queuedBytes(), draining }),

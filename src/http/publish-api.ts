@@ -79,14 +79,19 @@ export class PublishApi {
     return this.keys.enabled;
   }
 
+  /** Checks method, key and content type before the body is read (see HttpRequest.readBody). */
   handle(request: HttpRequest, path: string): HttpResponse | Promise<HttpResponse> {
     if (request.method !== 'POST') return refuse('method_not_allowed', 'use POST', { Allow: 'POST' });
     if (!this.keys.allows(request)) return refuse('api_key_refused', undefined, { 'WWW-Authenticate': 'Bearer' });
     const type = request.headers['content-type'];
     if (type !== undefined && !/^application\/json\b/i.test(type)) return refuse('unsupported_media_type');
+    return request.readBody().then((raw) => (raw === undefined ? refuse('body_too_large', undefined, { Connection: 'close' }) : this.publish(raw, path)));
+  }
+
+  private publish(raw: Buffer, path: string): HttpResponse | Promise<HttpResponse> {
     let body: unknown;
     try {
-      body = JSON.parse(request.body.toString('utf8'));
+      body = JSON.parse(raw.toString('utf8'));
     } catch {
       return refuse('bad_body', 'body: not valid JSON');
     }

@@ -15,10 +15,13 @@ export interface HttpRequest {
   readonly headers: Readonly<Record<string, string | undefined>>;
   readonly remoteAddress: string;
   /**
-   * The request body, read in full before `onHttp` is called (empty when there is none). A body
-   * above `TransportOptions.maxHttpBodyBytes` is answered with 413 by the transport itself.
+   * Reads the request body (empty when there is none); undefined when it is larger than
+   * `TransportOptions.maxHttpBodyBytes` (answer 413) or the client went away. Nothing of a body is
+   * read unless this is called, so call it only once the request is routed and authenticated, and
+   * during `onHttp` before its first await (a transport may discard body bytes nobody asked for).
+   * A request whose body was not read is answered with `Connection: close`.
    */
-  readonly body: Buffer;
+  readBody(): Promise<Buffer | undefined>;
 }
 
 export interface HttpResponse {

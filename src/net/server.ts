@@ -28,8 +28,13 @@ export interface TransportOptions {
   /** The core's bound on each connection's outbound queue (`outbound.maxQueueBytes`); a transport's own cap, if any, sits well above it. */
   readonly maxQueueBytes: number;
   readonly perMessageDeflate: boolean;
-  /** Largest HTTP request body read for `onHttp`; larger ones get 413. */
+  /** Largest HTTP request body `readBody` reads; larger ones get undefined (413). */
   readonly maxHttpBodyBytes: number;
+  /**
+   * Longest time from a request's first byte to its last (head and body); past it the connection
+   * is closed. Checked by one sweep for all requests, so a request may last up to about 1.25×.
+   */
+  readonly httpRequestTimeoutMs: number;
 }
 
 /**

@@ -30,6 +30,10 @@ export class Stats {
   /** Publications accepted by the HTTP publish API. */
   apiPublications = 0;
   readonly closesByCode = new Map<number, number>();
+  /** Plain HTTP requests being served now (bounded by limits.maxHttpRequests). */
+  httpRequestsInProgress = 0;
+  /** Plain HTTP requests refused because limits.maxHttpRequests were in progress. */
+  httpRequestsRefused = 0;
 
   countClose(code: number): void {
     this.closesByCode.set(code, (this.closesByCode.get(code) ?? 0) + 1);

@@ -27,6 +27,7 @@ export const HTTP_REFUSALS = {
   upgrade_required: { status: 426, reason: 'Sluice: connect with a WebSocket client; see docs/protocol.md' },
   not_ready: { status: 503, reason: 'not ready' },
   internal_error: { status: 500, reason: 'internal error' },
+  too_many_requests: { status: 503, reason: 'too many HTTP requests in progress' },
   // The publish API.
   publish_api_off: { status: 404, reason: 'not found (the publish API is off: set httpApi.apiKeys)' },
   bad_body: { status: 400, reason: 'body: invalid' },

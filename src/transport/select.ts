@@ -35,6 +35,7 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     maxQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
+    httpRequestTimeoutMs: config.limits.httpRequestTimeoutMs,
   });
 }
 

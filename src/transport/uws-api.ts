@@ -39,6 +39,8 @@ export interface UwsHttpResponse {
   onWritable(handler: (offset: number) => boolean): UwsHttpResponse;
   endWithoutBody(): UwsHttpResponse;
   onAborted(handler: () => void): UwsHttpResponse;
+  /** Closes the connection at once (onAborted follows). */
+  close(): UwsHttpResponse;
   /** Body chunks; the ArrayBuffer is valid only during the call. */
   onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsHttpResponse;
   cork(cb: () => void): UwsHttpResponse;

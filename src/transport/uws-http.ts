@@ -28,34 +28,114 @@ export function writeResponse(res: UwsHttpResponse, method: string, response: Ht
 
 function writeHead(res: UwsHttpResponse, response: HttpResponse): void {
   res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? 'Unknown'}`);
-  // uWS writes Content-Length (or chunked encoding) itself.
-  for (const [k, v] of Object.entries(response.headers ?? {})) if (k.toLowerCase() !== 'content-length') res.writeHeader(k, v);
+  // uWS writes Content-Length (or chunked encoding) itself, and Connection: close when told to close.
+  for (const [k, v] of Object.entries(response.headers ?? {})) if (!WRITTEN_BY_UWS.has(k.toLowerCase())) res.writeHeader(k, v);
 }
+
+const WRITTEN_BY_UWS = new Set(['content-length', 'connection']);
 
 const INTERNAL_ERROR: HttpResponse = { status: HTTP_REFUSALS.internal_error.status, headers: { 'Content-Type': 'text/plain' }, body: HTTP_REFUSALS.internal_error.reason };
 
+/**
+ * Requests still arriving (head received, not yet answered), for the request time limit: one
+ * sweep every quarter of the limit (at most every second) cuts off those past it, so a slow
+ * client holds a request at most about 1.25× the limit, with no timer per request.
+ */
+export class ArrivingRequests {
+  private readonly exchanges = new Set<HttpExchange>();
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(private readonly timeoutMs: number) {
+    this.timer = setInterval(() => this.sweep(), Math.min(1_000, timeoutMs / 4));
+    this.timer.unref();
+  }
+
+  add(exchange: HttpExchange): void {
+    this.exchanges.add(exchange);
+  }
+
+  delete(exchange: HttpExchange): void {
+    this.exchanges.delete(exchange);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const exchange of this.exchanges) if (now - exchange.startedAt > this.timeoutMs) exchange.cut();
+  }
+}
+
 /** One request, from uWS's handler to the end of its (possibly asynchronous, possibly streamed) response. */
 class HttpExchange implements HttpStream {
+  readonly startedAt = performance.now();
   /** The peer went away or the response was ended: `res` must not be touched. */
   private done = false;
   private streamHandler: HttpStreamHandler | undefined;
   /** Bytes uWS kept in user space since the peer last became writable (an estimate: uWS does not report it). */
   private backlog = 0;
+  /** The body, once the core asked for it; settles undefined if the peer goes away first. */
+  private body: { promise: Promise<Buffer | undefined>; settle: (body: Buffer | undefined) => void } | undefined;
 
   constructor(
     private readonly res: UwsHttpResponse,
     private readonly method: string,
-  ) {}
+    private readonly arriving: ArrivingRequests,
+  ) {
+    arriving.add(this);
+  }
 
   /** uWS aborts the process if a handler returns without responding or registering onAborted. */
   watchAbort(): void {
     this.res.onAborted(() => this.finish());
   }
 
+  /** Reads the body: must be called during uWS's handler, or chunks arriving before are lost. */
+  readBody(declared: number, max: number): Promise<Buffer | undefined> {
+    if (this.body !== undefined) return this.body.promise;
+    let settle!: (body: Buffer | undefined) => void;
+    const promise = new Promise<Buffer | undefined>((resolve) => (settle = resolve));
+    this.body = { promise, settle };
+    if (declared > max) {
+      settle(undefined);
+      return promise;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    this.res.onData((chunk, isLast) => {
+      if (size > max) return;
+      size += chunk.byteLength;
+      if (size > max) {
+        settle(undefined);
+        return;
+      }
+      // The ArrayBuffer is reused by uWS after this call: copy it.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) settle(Buffer.concat(chunks));
+    });
+    return promise;
+  }
+
+  /** Whether the body was asked for (a body nobody read closes the connection after the answer). */
+  get bodyRead(): boolean {
+    return this.body !== undefined;
+  }
+
   respond(response: HttpResponse, corked: boolean, closeConnection = false): void {
     if (this.done) return;
-    if (corked) this.send(response, closeConnection);
-    else this.res.cork(() => this.send(response, closeConnection));
+    this.arriving.delete(this);
+    const close = closeConnection || response.headers?.Connection === 'close';
+    if (corked) this.send(response, close);
+    else this.res.cork(() => this.send(response, close));
+  }
+
+  /** Past the request time limit: the connection goes at once. */
+  cut(): void {
+    if (this.done) return;
+    this.res.close();
+    this.finish();
   }
 
   // ---- HttpStream ----
@@ -97,6 +177,8 @@ class HttpExchange implements HttpStream {
   }
 
   private finish(): void {
+    this.arriving.delete(this);
+    this.body?.settle(undefined);
     if (this.done) return;
     this.done = true;
     const handler = this.streamHandler;
@@ -106,54 +188,38 @@ class HttpExchange implements HttpStream {
 }
 
 const EMPTY = Buffer.alloc(0);
-const TOO_LARGE: HttpResponse = { status: HTTP_REFUSALS.body_too_large.status, headers: { 'Content-Type': 'text/plain; charset=utf-8' }, body: `${HTTP_REFUSALS.body_too_large.reason}\n` };
 
 /**
- * Serves one plain HTTP request through the core's onHttp, after reading its body (at most
- * `maxBodyBytes`; a larger one is answered 413 and the connection closed).
+ * Serves one plain HTTP request through the core's onHttp. Its body is read only if the core asks
+ * (HttpRequest.readBody); an unread body is never read: the connection closes after the answer.
  */
-export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, maxBodyBytes: number): void {
+export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, maxBodyBytes: number, arriving: ArrivingRequests): void {
   const method = req.getMethod().toUpperCase();
-  const head = { method, url: urlOf(req), headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
-  const exchange = new HttpExchange(res, method);
+  const headers = headersOf(req);
+  const exchange = new HttpExchange(res, method, arriving);
   exchange.watchAbort();
-  const length = head.headers['content-length'];
-  if (length === undefined && head.headers['transfer-encoding'] === undefined) {
-    dispatch(callbacks, exchange, { ...head, body: EMPTY }, true);
-    return;
-  }
-  if (Number(length) > maxBodyBytes) {
-    exchange.respond(TOO_LARGE, true, true);
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  res.onData((chunk, isLast) => {
-    if (size > maxBodyBytes) return;
-    size += chunk.byteLength;
-    if (size > maxBodyBytes) {
-      exchange.respond(TOO_LARGE, false, true);
-      return;
-    }
-    // The ArrayBuffer is reused by uWS after this call: copy it.
-    chunks.push(Buffer.from(chunk.slice(0)));
-    if (isLast) dispatch(callbacks, exchange, { ...head, body: Buffer.concat(chunks) }, false);
-  });
-}
-
-function dispatch(callbacks: TransportCallbacks, exchange: HttpExchange, request: HttpRequest, corked: boolean): void {
+  const declared = Number(headers['content-length'] ?? 0);
+  const hasBody = headers['transfer-encoding'] !== undefined || declared > 0;
+  const request: HttpRequest = {
+    method,
+    url: urlOf(req),
+    headers,
+    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    readBody: () => (hasBody ? exchange.readBody(declared, maxBodyBytes) : Promise.resolve(EMPTY)),
+  };
   let result: Promise<HttpResponse> | HttpResponse;
   try {
     result = callbacks.onHttp(request);
   } catch {
     result = INTERNAL_ERROR;
   }
+  const unread = () => hasBody && !exchange.bodyRead;
   if (result instanceof Promise) {
     result.then(
-      (response) => exchange.respond(response, false),
-      () => exchange.respond(INTERNAL_ERROR, false),
+      (response) => exchange.respond(response, false, unread()),
+      () => exchange.respond(INTERNAL_ERROR, false, true),
     );
   } else {
-    exchange.respond(result, corked);
+    exchange.respond(result, true, unread());
   }
 }

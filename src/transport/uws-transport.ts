@@ -4,7 +4,7 @@ import type { PreparedFrame } from '../net/socket.js';
 import { CLOSE } from '../protocol/close-codes.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
-import { headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
+import { ArrivingRequests, headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
 import { UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
 
@@ -79,6 +79,7 @@ export class UwsTransport implements TransportServer {
   private callbacks: TransportCallbacks | undefined;
   private listenSocket: UwsListenSocket | undefined;
   private accepting = true;
+  private arriving: ArrivingRequests | undefined;
 
   private constructor(
     private readonly options: TransportOptions,
@@ -130,7 +131,9 @@ export class UwsTransport implements TransportServer {
       close: onClose,
     };
     this.app.ws('/*', behavior);
-    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, options.maxHttpBodyBytes));
+    const arriving = new ArrivingRequests(options.httpRequestTimeoutMs);
+    this.arriving = arriving;
+    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, options.maxHttpBodyBytes, arriving));
     return new Promise((resolve, reject) => {
       this.app.listen(options.host, options.port, (listenSocket) => {
         if (listenSocket === false) {
@@ -148,6 +151,7 @@ export class UwsTransport implements TransportServer {
   }
 
   async close(): Promise<void> {
+    this.arriving?.stop();
     this.accepting = false;
     if (this.listenSocket !== undefined) {
       this.uws.us_listen_socket_close(this.listenSocket);

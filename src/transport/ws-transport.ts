@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
-import type { HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
+import type { HttpRequest, HttpResponse, UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 import { CLOSE } from '../protocol/close-codes.js';
@@ -25,18 +25,18 @@ const kProtocol = Symbol('sluice.protocol');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
 type WithProtocol = IncomingMessage & { [kProtocol]?: string };
 
-const { internal_error: INTERNAL_ERROR, body_too_large: TOO_LARGE, shutting_down: SHUTTING_DOWN, malformed_request: MALFORMED } = HTTP_REFUSALS;
+const { internal_error: INTERNAL_ERROR, shutting_down: SHUTTING_DOWN, malformed_request: MALFORMED } = HTTP_REFUSALS;
 const SERVER_ERROR: UpgradeDecision = { accept: false, status: INTERNAL_ERROR.status, body: INTERNAL_ERROR.reason };
 
 function selectProtocol(offered: Set<string>, req: IncomingMessage): string | false {
   return (req as WithProtocol)[kProtocol] ?? offered.values().next().value ?? false;
 }
 
-/** Reads a request body of at most `max` bytes; undefined (and the request left unread) when larger. */
+/** Reads a request body of at most `max` bytes; undefined (and the rest left unread) when larger or when the client went away. */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) return Promise.resolve(undefined);
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -50,8 +50,14 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
       chunks.push(chunk);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on('error', reject);
+    req.on('error', () => resolve(undefined));
+    req.on('close', () => resolve(undefined));
   });
+}
+
+/** Whether a request carries a body (which is read only when the core asks for it). */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 /** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
@@ -258,10 +264,13 @@ export class WsTransport implements TransportServer {
   private accepting = true;
 
   constructor(private readonly options: TransportOptions) {
-    this.http = createServer((req, res) => void this.serveHttp(req, res));
+    // node:http checks every request's head and body time in one sweep every connectionsCheckingInterval.
+    const timeout = options.httpRequestTimeoutMs;
+    this.http = createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: Math.min(1_000, timeout / 4) }, (req, res) => void this.serveHttp(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    this.http.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) socket.end(`HTTP/1.1 ${MALFORMED.status} ${STATUS_CODES[MALFORMED.status]}\r\nConnection: close\r\n\r\n`);
+    this.http.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      // A request too slow to arrive may be half answered already: cut it off.
+      if (socket.writable && err.code !== 'ERR_HTTP_REQUEST_TIMEOUT') socket.end(`HTTP/1.1 ${MALFORMED.status} ${STATUS_CODES[MALFORMED.status]}\r\nConnection: close\r\n\r\n`);
       else socket.destroy();
     });
     this.wss = new WebSocketServer({
@@ -352,20 +361,24 @@ export class WsTransport implements TransportServer {
 
   private async serveHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const body = await readBody(req, this.options.maxHttpBodyBytes);
-      if (body === undefined) {
-        res.writeHead(TOO_LARGE.status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
-        res.end(`${TOO_LARGE.reason}\n`);
-        return;
-      }
-      const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: headersOf(req), remoteAddress: req.socket.remoteAddress ?? '', body };
+      let body: Promise<Buffer | undefined> | undefined;
+      const request: HttpRequest = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: headersOf(req),
+        remoteAddress: req.socket.remoteAddress ?? '',
+        readBody: () => (body ??= readBody(req, this.options.maxHttpBodyBytes)),
+      };
       const response = await this.callbacks!.onHttp(request);
-      res.writeHead(response.status, response.headers);
+      // An unread body is never read: the connection closes after the answer.
+      const close = body === undefined && hasBody(req);
+      res.writeHead(response.status, close ? { ...response.headers, Connection: 'close' } : response.headers);
       if (response.stream === undefined) res.end(response.body);
       else openStream(res, response.body, response.stream);
     } catch {
-      res.writeHead(INTERNAL_ERROR.status, { 'Content-Type': 'text/plain' });
+      res.writeHead(INTERNAL_ERROR.status, { 'Content-Type': 'text/plain', Connection: 'close' });
       res.end(INTERNAL_ERROR.reason);
     }
   }
+
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeyCheck, bearerToken, queryToken, subprotocolToken } from '../../src/auth/credentials.js';
 
-const req = (url: string, headers: Record<string, string> = {}) => ({ method: 'GET', url, headers, remoteAddress: '127.0.0.1', body: Buffer.alloc(0) });
+const req = (url: string, headers: Record<string, string> = {}) => ({ method: 'GET', url, headers, remoteAddress: '127.0.0.1', readBody: async () => Buffer.alloc(0) });
 const KEY = 'k'.repeat(16);
 const OTHER = 'o'.repeat(20);
 
