@@ -11,19 +11,26 @@ export interface ClusterNode {
 
 /**
  * Starts `count` gateway processes sharing one Redis. Each listens on port 0; its port is read
- * from its "sluice listening" log line. Resolves once every node reports ready.
+ * from its "sluice listening" log line. Resolves once every node reports ready; if any node fails
+ * to start, every one is stopped before the error is passed on (none is left running).
  */
 export async function startCluster(count: number, redisUrl: string, flags: string[] = []): Promise<ClusterNode[]> {
-  const nodes = await Promise.all(
-    Array.from({ length: count }, async (): Promise<ClusterNode> => {
-      const run = runCli(['--host', '127.0.0.1', '--port', '0', '--broker.type', 'redis', '--broker.redis.url', redisUrl, '--log.healthSummaryIntervalMs', '0', ...flags]);
-      const line = await waitForLog(run, 'sluice listening', 30_000);
-      const port = line.port as number;
-      return { run, port, url: `ws://127.0.0.1:${port}/`, httpUrl: `http://127.0.0.1:${port}` };
-    }),
+  const runs = Array.from({ length: count }, () =>
+    runCli(['--host', '127.0.0.1', '--port', '0', '--broker.type', 'redis', '--broker.redis.url', redisUrl, '--log.healthSummaryIntervalMs', '0', ...flags]),
   );
-  await allReady(nodes, 200);
-  return nodes;
+  try {
+    const nodes = await Promise.all(
+      runs.map(async (run): Promise<ClusterNode> => {
+        const port = (await waitForLog(run, 'sluice listening', 30_000)).port as number;
+        return { run, port, url: `ws://127.0.0.1:${port}/`, httpUrl: `http://127.0.0.1:${port}` };
+      }),
+    );
+    await allReady(nodes, 200);
+    return nodes;
+  } catch (err) {
+    await Promise.all(runs.map((run) => run.stop(1_000)));
+    throw err;
+  }
 }
 
 /** Waits until every node's /readyz answers `status`. */
