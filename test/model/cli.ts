@@ -5,7 +5,8 @@ import { World, type BrokerKind } from './world.js';
 
 /**
  * The model check, long mode: `npm run check:model -- --runs N --seed S [--broker memory|redis|both]`,
- * or `--replay '<json>'` to run one printed sequence again. Exits 1 on a violation.
+ * or `--replay '<json>'` to run one printed sequence again; `--time-limit-ms T` stops after T
+ * (shrinking included). Exits 1 on a violation.
  */
 const { values } = parseArgs({
   options: {
@@ -14,6 +15,8 @@ const { values } = parseArgs({
     broker: { type: 'string', default: 'both' },
     transport: { type: 'string', default: 'ws' },
     'max-commands': { type: 'string', default: '16' },
+    /** Stop after this long (the figures then count the sequences that ran). */
+    'time-limit-ms': { type: 'string' },
     replay: { type: 'string' },
   },
 });
@@ -31,7 +34,11 @@ for (const broker of brokers) {
       continue;
     }
     const started = Date.now();
-    const run = await checkModel(world, { runs: Number(values.runs), seed: Number(values.seed), maxCommands: Number(values['max-commands']) });
+    const coverage = emptyCoverage();
+    const timeLimitMs = values['time-limit-ms'] === undefined ? undefined : Number(values['time-limit-ms']);
+    const progress = setInterval(() => console.log(`${((Date.now() - started) / 1000).toFixed(0)} s: ${formatCoverage(broker, coverage).split('\n')[0]}`), 60_000);
+    const run = await checkModel(world, { runs: Number(values.runs), seed: Number(values.seed), maxCommands: Number(values['max-commands']), timeLimitMs, coverage });
+    clearInterval(progress);
     console.log(formatCoverage(broker, run.coverage));
     console.log(`  seed ${values.seed}, ${((Date.now() - started) / 1000).toFixed(1)} s, violations ${run.failure === undefined ? 0 : run.failure.violations.length}`);
     if (run.failure !== undefined) {

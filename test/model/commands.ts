@@ -14,7 +14,8 @@ export type Command =
   | { readonly k: 'pause'; readonly s: number; readonly fill: boolean }
   | { readonly k: 'resume'; readonly s: number }
   | { readonly k: 'move'; readonly s: number; readonly node: number }
-  | { readonly k: 'cut' | 'restart' };
+  /** A broker fault, while publisher 1 publishes `n` messages to channel `ch`. */
+  | { readonly k: 'cut' | 'restart'; readonly ch: number; readonly n: number };
 
 export const SUBSCRIBERS = 3;
 export const RAW_SUBSCRIBERS = 2;
@@ -51,8 +52,9 @@ export function commandArbitrary(nodes: number, faults: boolean): fc.Arbitrary<C
     { weight: 2, arbitrary: fc.record({ k: fc.constant('move' as const), s, node: fc.integer({ min: 0, max: nodes - 1 }) }) },
   ];
   if (faults) {
-    choices.push({ weight: 1, arbitrary: fc.constant({ k: 'cut' as const }) });
-    choices.push({ weight: 1, arbitrary: fc.constant({ k: 'restart' as const }) });
+    const n = fc.integer({ min: 0, max: 30 });
+    choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('cut' as const), ch, n }) });
+    choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('restart' as const), ch, n }) });
   }
   return fc.oneof(...choices);
 }

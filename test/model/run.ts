@@ -121,20 +121,9 @@ export async function runSequence(world: World, commands: readonly Command[], co
         if (cmd.k !== 'unsub') client!.subscribe(ch);
         return true;
       }
-      case 'pub': {
-        const ch = channel(cmd.ch);
-        const keyed = CHANNELS[cmd.ch]!.policy === 'conflate';
-        const publisher = publishers[cmd.p]!;
-        const replies = [];
-        for (let i = 0; i < cmd.n; i++) {
-          const key = keyed ? { key: i % 3 === 0 ? 'hot' : `k${i % 7}` } : {};
-          replies.push(publisher.request({ op: 'pub', ch, data: { i, pad: SMALL }, ...key }));
-        }
-        for (const reply of await Promise.all(replies)) {
-          if (reply.ev !== 'ack' && reply.code !== 'unavailable') violations.push(`publish refused: ${JSON.stringify(reply)}`);
-        }
+      case 'pub':
+        await publish(cmd.p, cmd.ch, cmd.n);
         return true;
-      }
       case 'pause':
       case 'resume': {
         const target = cmd.s < RAW_SUBSCRIBERS ? raws[cmd.s]! : client!;
@@ -155,13 +144,23 @@ export async function runSequence(world: World, commands: readonly Command[], co
         return true;
       }
       case 'cut':
-        if (world.redis === undefined) return false;
-        await world.cutLinks();
-        return true;
       case 'restart':
         if (world.redis === undefined) return false;
-        await world.restartRedis();
+        await Promise.all([cmd.k === 'cut' ? world.cutLinks() : world.restartRedis(), publish(1, cmd.ch, cmd.n)]);
         return true;
+    }
+  }
+
+  /** Publisher `p` publishes `n` messages to channel `ch` at once and waits for every reply. */
+  async function publish(p: number, ch: number, n: number): Promise<void> {
+    const keyed = CHANNELS[ch]!.policy === 'conflate';
+    const replies = [];
+    for (let i = 0; i < n; i++) {
+      const key = keyed ? { key: i % 3 === 0 ? 'hot' : `k${i % 7}` } : {};
+      replies.push(publishers[p]!.request({ op: 'pub', ch: channel(ch), data: { i, pad: SMALL }, ...key }));
+    }
+    for (const reply of await Promise.all(replies)) {
+      if (reply.ev !== 'ack' && reply.code !== 'unavailable') violations.push(`publish refused: ${JSON.stringify(reply)}`);
     }
   }
 
@@ -200,11 +199,13 @@ export interface ModelOptions {
   readonly maxCommands?: number;
   /** Stop (shrinking included) after this long; the smallest failing sequence found so far is reported. */
   readonly timeLimitMs?: number;
+  /** Where to count what the run exercises (a fresh count by default). */
+  readonly coverage?: Coverage;
 }
 
 /** Runs `runs` random sequences with fast-check; on a violation, shrinks it and reports it replayably. */
 export async function checkModel(world: World, options: ModelOptions): Promise<ModelRun> {
-  const coverage = emptyCoverage();
+  const coverage = options.coverage ?? emptyCoverage();
   let lastViolations: string[] = [];
   const property = fc.asyncProperty(sequenceArbitrary(world.nodes, world.redis !== undefined, options.maxCommands ?? 16), async (commands) => {
     const violations = await runSequence(world, commands, coverage);
