@@ -92,7 +92,7 @@ export class SluiceClient implements SubscriptionOwner {
       },
       dead: () => {
         if (this.socket !== undefined) this.drop(this.socket);
-        this.lost(1006, 'no reply to ping');
+        this.lost(CLOSE.dropped.code, 'no reply to ping');
       },
     });
     void this.connect();
@@ -189,7 +189,7 @@ export class SluiceClient implements SubscriptionOwner {
     } catch (error) {
       if (this.state !== 'connecting') return;
       this.emitter.emit('error', { error });
-      this.lost(1006, error instanceof Error ? error.message : String(error));
+      this.lost(CLOSE.dropped.code, error instanceof Error ? error.message : String(error));
       return;
     }
     this.socket = socket;
@@ -198,7 +198,7 @@ export class SluiceClient implements SubscriptionOwner {
     socket.onerror = () => {}; // a close event follows every error
     this.connectTimer = setTimeout(() => {
       this.drop(socket);
-      this.lost(1006, 'connect timeout');
+      this.lost(CLOSE.dropped.code, 'connect timeout');
     }, this.options.connectTimeoutMs ?? 10_000);
   }
 
