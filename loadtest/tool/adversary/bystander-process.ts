@@ -2,7 +2,7 @@ import { Bystander, type BystanderOptions } from './bystander.js';
 
 /**
  * The bystander in a process of its own, so the attackers' load generation cannot delay its
- * pings: the parent (loadtest/adversary/main.ts) sends `mark` and gets a report back over IPC.
+ * pings: the parent (loadtest/tool/adversary/main.ts) sends `mark` and gets a report back over IPC.
  */
 const options = JSON.parse(process.argv[2]!) as BystanderOptions;
 const bystander = new Bystander(options);
