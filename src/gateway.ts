@@ -15,6 +15,7 @@ import { SnapshotBuilder } from './dashboard/snapshot.js';
 import { PublishApi, publishApiSettings } from './http/publish-api.js';
 import { handleHttp, type RouteState } from './http/routes.js';
 import { Hooks } from './hooks/hooks.js';
+import { Webhooks } from './hooks/webhooks.js';
 import { Hub } from './hub/hub.js';
 import { HealthAssessor, HealthSummary } from './observability/health-summary.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -58,6 +59,10 @@ export class Gateway {
   readonly log: Logger;
   /** The application's backend: hooks (docs/hooks.md). */
   readonly hooks: Hooks;
+  /** Events for the application's backend, when `webhooks.url` is set. */
+  readonly webhooks: Webhooks | undefined;
+  /** Each channel's shed count at the last webhook report. */
+  private readonly shedReported = new WeakMap<object, number>();
   port = 0;
   private readonly connections = new Set<Connection>();
   private readonly clock: Clock;
@@ -90,6 +95,7 @@ export class Gateway {
     const draining = (): boolean => this.draining;
     const hookMetrics = new HookMetrics(() => [...this.hooks.clients()].map((c) => [c.name, c.breakerGauge] as const));
     this.hooks = new Hooks(config.hooks, { clock, metrics: hookMetrics, log });
+    const webhooks = (this.webhooks = config.webhooks.url === '' ? undefined : new Webhooks(config.webhooks, { clock, metrics: hookMetrics, log }));
     // The connect hook establishes identities as a token would: permissions apply.
     const permissions = new Permissions(config.auth, verifier !== undefined || this.hooks.connect !== undefined);
     this.admission = new Admission(config.admission, config.limits.maxConnections, clock);
@@ -103,9 +109,10 @@ export class Gateway {
       broker,
       maxJoinBuffer: config.broker.maxHeldPublications,
       log,
+      occupancy: webhooks && ((ch, occupied) => webhooks.occupancy(ch, occupied)),
     }));
     this.resumer = new ResumeScheduler(clock);
-    const onClosed = (conn: Connection): void => this.onClosed(conn);
+    const onClosed = (conn: Connection, code: number, reason: string): void => this.onClosed(conn, code, reason);
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
     this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, ...hooks };
@@ -196,6 +203,8 @@ export class Gateway {
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
     if (config.log.healthSummaryIntervalMs > 0) this.every(config.log.healthSummaryIntervalMs, () => this.health.report());
+    const { shedIntervalMs } = config.webhooks;
+    if (this.webhooks !== undefined && shedIntervalMs > 0) this.every(shedIntervalMs, () => this.reportShed(shedIntervalMs));
     this.log.info({ port: this.port, host: config.host, transport: this.transport.name, transportDetail: this.transport.detail }, 'sluice listening');
     if (config.auth.keys.length === 0 && config.auth.jwksUrl === '' && this.hooks.connect === undefined) {
       this.log.warn('auth is off: any client may connect, subscribe and publish anywhere (development default; see docs/security.md)');
@@ -231,10 +240,23 @@ export class Gateway {
     return conn;
   }
 
-  private onClosed(conn: Connection): void {
+  private onClosed(conn: Connection, code: number, reason: string): void {
     this.connections.delete(conn);
     this.admission.release(conn.ip);
+    this.webhooks?.emit({ type: 'connection.closed', conn: conn.id, ip: conn.ip, sub: conn.auth.identity.sub, code, reason });
     if (this.connections.size === 0) this.allClosed?.();
+  }
+
+  /** One interval's shed counts per channel for the webhook receiver (one pass over the channels). */
+  private reportShed(intervalMs: number): void {
+    const counts: Array<[string, number]> = [];
+    for (const channel of this.hub.all()) {
+      const last = this.shedReported.get(channel) ?? 0;
+      if (channel.shed === last) continue;
+      counts.push([channel.name, channel.shed - last]);
+      this.shedReported.set(channel, channel.shed);
+    }
+    this.webhooks?.shed(counts, intervalMs);
   }
 
   /** Heartbeats, idle timeouts, soft limits and history expiry, for all connections at once. */
@@ -285,6 +307,7 @@ export class Gateway {
     this.resumer.stop();
     await this.transport.close();
     this.hooks.close();
+    this.webhooks?.close();
     await this.broker.close();
     this.log.info(
       { messagesIn: this.stats.messagesIn, messagesOut: this.stats.messagesOut, publications: this.hub.publications },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The `hooks` config section: the application's backend in the loop (docs/hooks.md).
+ * The `hooks` and `webhooks` config sections: the application's backend in the loop (docs/hooks.md).
  * A hook is off while its `url` is ''. `connect` and `refresh` are gateway-wide; `subscribe` and
  * `publish` apply to the channels `hooks.channels` (first matching pattern) or `hooks.defaults` select.
  */
@@ -54,5 +54,32 @@ export const HooksSchema = z
   })
   .prefault({});
 
+export const WebhooksSchema = z
+  .strictObject({
+    /** Where event batches are POSTed; '' = webhooks are off. */
+    url: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+    /** HMAC-SHA256 key signing every delivery (required when url is set), at least 32 bytes. */
+    secret: z.string().default(''),
+    /** Events waiting for delivery; beyond it new events are dropped, counted and logged. */
+    maxQueued: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** Events per POST. */
+    maxBatch: z.number().int().min(1).max(10_000).default(100),
+    /** A delivery unanswered this long fails and is retried. */
+    timeoutMs: z.number().int().min(1).max(60_000).default(5_000),
+    /** Retry backoff: doubles from the minimum up to the maximum, with jitter. */
+    retryMinMs: z.number().int().min(1).default(500),
+    retryMaxMs: z.number().int().min(1).default(30_000),
+    /** Publication shed counts per channel are summed over this interval and sent as one event per channel; 0 = not sent. */
+    shedIntervalMs: z.number().int().min(0).default(10_000),
+    /** Channels counted per shed interval; shedding in more channels is summed under `"*"`. */
+    maxShedChannels: z.number().int().min(1).default(1_000),
+  })
+  .superRefine((w, ctx) => {
+    if (w.url !== '' && Buffer.byteLength(w.secret) < 32) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be at least 32 bytes when webhooks.url is set' });
+    if (w.retryMaxMs < w.retryMinMs) ctx.addIssue({ code: 'custom', path: ['retryMaxMs'], message: 'must be at least webhooks.retryMinMs' });
+  })
+  .prefault({});
+
 export type HooksConfig = z.output<typeof HooksSchema>;
 export type HookConfig = HooksConfig['connect'];
+export type WebhooksConfig = z.output<typeof WebhooksSchema>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { POLICIES } from '../protocol/policy.js';
-import { HooksSchema } from './hooks-schema.js';
+import { HooksSchema, WebhooksSchema } from './hooks-schema.js';
 import { AdmissionSchema, AuthSchema, HttpApiSchema } from './security-schema.js';
 
 /**
@@ -101,6 +101,7 @@ export const ConfigSchema = z
     admission: AdmissionSchema,
     httpApi: HttpApiSchema,
     hooks: HooksSchema,
+    webhooks: WebhooksSchema,
     broker: z
       .strictObject({
         /** `memory`: one node, state in process. `redis`: many nodes sharing channels through Redis. */

@@ -74,6 +74,8 @@ export class Channel {
   subscribed = false;
   /** Publications this node received for the channel (observability: its growth is the publish rate). */
   published = 0;
+  /** Messages shed for this channel's subscribers on this node (observability: webhooks report its growth). */
+  shed = 0;
   readonly queuePolicy: QueuePolicy;
 
   constructor(

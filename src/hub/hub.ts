@@ -20,6 +20,8 @@ export interface HubOptions {
   /** Most live publications buffered per joining subscriber while its history read is in flight. */
   readonly maxJoinBuffer: number;
   readonly log: Logger;
+  /** Told when a channel gets its first subscriber on this node (true) and loses its last (false). */
+  readonly occupancy?: ((channel: string, occupied: boolean) => void) | undefined;
 }
 
 /** What one fan-out did for this node's subscribers, per outcome; the counts sum to `subscribers`. */
@@ -116,6 +118,7 @@ export class Hub implements BrokerEvents {
    */
   subscribe(channel: Channel, subscriber: Subscriber, since?: StreamPosition): void {
     const join = new Join(subscriber, since);
+    if (channel.unwatched) this.options.occupancy?.(channel.name, true);
     channel.joins.push(join);
     channel.subscribed = true;
     this.idle.delete(channel);
@@ -329,6 +332,7 @@ export class Hub implements BrokerEvents {
 
   /** The last local subscriber left: stop following the stream. */
   private unwatch(channel: Channel): void {
+    this.options.occupancy?.(channel.name, false);
     channel.live = false;
     channel.stale = false;
     channel.resync = undefined;

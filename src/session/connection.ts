@@ -24,7 +24,8 @@ export interface ConnectionContext extends AuthContext {
   readonly draining: () => boolean;
   /** The transport can stop reading a socket (ws can, uWS cannot). */
   readonly readingPausable: boolean;
-  readonly onClosed: (conn: Connection) => void;
+  /** `code`/`reason`: what the server closed with, else what the peer or the transport did. */
+  readonly onClosed: (conn: Connection, code: number, reason: string) => void;
   /** The subscribe and publish hooks, when either is configured (docs/hooks.md). */
   readonly channelHooks?: ChannelHookCalls | undefined;
 }
@@ -62,6 +63,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   readonly auth: ConnectionAuth;
   private closing = false;
   private closeAfterDrain = false;
+  /** The close the server started, if it did. */
+  private closedAs: CloseName | undefined;
   /** Publishes waiting for the publish hook or handed to an asynchronous broker, not yet answered. */
   private pendingPublishes = 0;
   /** The joining subscription whose answer an ORDER stop waits for. */
@@ -224,7 +227,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     if (!this.closing && byTransport) this.ctx.stats.countClose(code);
     this.closing = true;
     this.release();
-    this.ctx.onClosed(this);
+    const own = this.closedAs === undefined ? undefined : CLOSE[this.closedAs];
+    this.ctx.onClosed(this, own?.code ?? code, own?.reason ?? reason);
     this.ctx.log.info(
       { conn: this.id, ip: this.socket.remoteAddress, code, reason, ms: Math.round(this.ctx.clock() - this.openedAt), messagesIn: this.messagesIn, rateLimited: this.rateLimited },
       'connection closed',
@@ -316,6 +320,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   close(name: CloseName): void {
     if (this.closing) return;
     this.closing = true;
+    this.closedAs = name;
     // Stop fan-out to this connection now, not when the peer completes the close handshake.
     this.release();
     const { code, reason } = CLOSE[name];

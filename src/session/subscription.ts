@@ -71,6 +71,7 @@ export class Subscription implements Subscriber {
   }
 
   noteShed(epoch: string, seq: number, reason: ShedReason): void {
+    this.channel.shed++;
     const runs = this.runs;
     let i = runs.length;
     while (i > 0 && runs[i - 1]!.epoch === epoch && runs[i - 1]!.from > seq) i--;

@@ -199,4 +199,25 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       expect(await client.closed()).toBe(4104);
     });
   });
+
+  describe('webhooks', () => {
+    it('tell the backend, signed, when a channel is occupied and vacated and when a connection is closed, with its code', async () => {
+      const secret = 'a-webhook-secret-of-at-least-32-bytes!';
+      await harness.start({ webhooks: { url: backend.url('/events'), secret }, inbound: { messagesPerSecond: 0.001, messagesBurst: 2, rateLimitStrikes: 1 } });
+      const client = await harness.connect();
+      await client.subscribe('room');
+      for (let i = 0; i < 3; i++) client.send({ op: 'ping' });
+      expect(await client.closed()).toBe(4101);
+      const events: Array<Record<string, unknown>> = [];
+      const seen = (type: string) => events.some((e) => e.type === type);
+      while (!seen('connection.closed') || !seen('channel.vacated')) {
+        const call = await backend.next((c) => c.path === '/events' && !events.some((e) => (c.body.events as Array<{ id: string }>).some((x) => x.id === e.id)));
+        expect(call.headers['x-sluice-signature']).toMatch(/^v1=[0-9a-f]{64}$/);
+        events.push(...(call.body.events as Array<Record<string, unknown>>));
+      }
+      expect(events.map((e) => e.type)).toEqual(['channel.occupied', 'channel.vacated', 'connection.closed']);
+      expect(events[0]).toMatchObject({ ch: 'room' });
+      expect(events[2]).toMatchObject({ code: 4101, reason: 'rate limit strikes exhausted', ip: '127.0.0.1' });
+    });
+  });
 });
