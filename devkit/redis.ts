@@ -17,6 +17,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Start the server again on the same port; resolves once it answers PING. */
   restart(): Promise<void>;
+  /** SIGSTOP the server: it keeps its connections but answers nothing (a hung Redis). */
+  freeze(): void;
+  /** SIGCONT after `freeze`: it answers everything it received meanwhile. */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -62,8 +66,15 @@ async function own(port: number): Promise<TestRedis> {
     async restart() {
       child = await launch(port);
     },
+    freeze() {
+      child.kill('SIGSTOP');
+    },
+    thaw() {
+      child.kill('SIGCONT');
+    },
     async stop() {
       for (const c of clients) c.disconnect();
+      child.kill('SIGCONT');
       child.kill('SIGKILL');
       await exit(child);
     },
@@ -93,6 +104,12 @@ function external(url: string): TestRedis {
     },
     kill: unsupported,
     restart: unsupported,
+    freeze() {
+      throw new Error('freezing Redis needs redis-server on PATH');
+    },
+    thaw() {
+      throw new Error('freezing Redis needs redis-server on PATH');
+    },
     async stop() {
       for (const c of clients) c.disconnect();
     },

@@ -32,7 +32,7 @@ async function load(root: string): Promise<Loaded> {
   const log = createLogger('silent');
   const run = (): number => {
     const clock = () => 0;
-    const broker = new MemoryBroker(clock);
+    const broker = new MemoryBroker(clock, 0);
     const hub = new Hub({ rules: new ChannelRules(loadConfig({})), maxChannels: 10, prepare: (p: Buffer) => p, clock, broker, maxJoinBuffer: 100, log });
     broker.start(hub);
     const channel = hub.channel('c');

@@ -21,20 +21,29 @@ export interface Unavailable {
 
 export const UNAVAILABLE: Unavailable = Object.freeze({ ok: false, code: 'unavailable' });
 
+/** A publish the backend did not answer in time after it was sent: it may or may not have been published. */
+export interface Uncertain {
+  readonly ok: false;
+  readonly code: 'publish_uncertain';
+}
+
+export const UNCERTAIN: Uncertain = Object.freeze({ ok: false, code: 'publish_uncertain' });
+
 /**
  * `seq` is the publication's place in the channel; once this is returned it is in history. A broker
  * that publishes synchronously (in process) returns the `publication` for the node to deliver to
  * its own subscribers before the call ends; one that publishes through a backend omits it and
  * delivers to every node, this one included, through `BrokerEvents.deliver`.
  */
-export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly publication?: Publication } | Unavailable;
+export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly publication?: Publication } | Unavailable | Uncertain;
 
 /**
  * The channel's current position, and with a `since` position the publications after it, in order:
  * `recovered` is true when every one of them (since.seq + 1 … position.seq) was still held and
  * `since.epoch` is the current epoch; otherwise `publications` is empty, unless the read asked for
- * the `tail`: then, in the current epoch, it holds those still held (the newest, up to
- * position.seq), and the ones before them are lost.
+ * the `tail`: then, when `since` is a position of the current stream (or one that continues into
+ * it), it holds those still held (the newest, up to position.seq), and the ones before them are
+ * lost.
  */
 export type HistoryOutcome =
   | { readonly ok: true; readonly position: StreamPosition; readonly recovered: boolean; readonly publications: readonly Publication[] }
@@ -63,9 +72,11 @@ export interface Broker {
   start(events: BrokerEvents): void;
   /**
    * Assigns the next seq of the channel and appends to its history, atomically per channel; then the
-   * publication reaches every node subscribed to the channel (see PublishOutcome).
+   * publication reaches every node subscribed to the channel (see PublishOutcome). With a `pid`
+   * the channel has been published with recently, it publishes nothing and answers the seq that
+   * publication was given (a retry after `publish_uncertain` or a lost ack).
    */
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome>;
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome | Promise<PublishOutcome>;
   /**
    * Starts delivering the channel's publications to this node. Resolves true once every
    * publication assigned a seq after this call completes will be delivered.

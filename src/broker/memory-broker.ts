@@ -4,6 +4,7 @@ import type { StreamSettings } from '../stream/settings.js';
 import type { Clock } from '../util/clock.js';
 import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from './broker.js';
 import { History } from './history.js';
+import { PublicationIds } from './publication-ids.js';
 
 /** One channel's stream in this process. A new epoch starts whenever the stream is created afresh. */
 class Stream {
@@ -12,12 +13,15 @@ class Stream {
   readonly history: History;
   /** The last publication, or the last moment the node had a subscriber. */
   activeAt: number;
+  readonly ids: PublicationIds;
 
   constructor(
     readonly settings: StreamSettings,
     now: number,
+    publicationIdTtlMs: number,
   ) {
     this.history = new History(settings.historySize, settings.historyTtlMs);
+    this.ids = new PublicationIds(publicationIdTtlMs);
     this.activeAt = now;
   }
 }
@@ -36,18 +40,27 @@ export class MemoryBroker implements Broker {
   private readonly streams = new Map<string, Stream>();
   private events: BrokerEvents | undefined;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    /** How long a publication's `pid` is remembered (`broker.publicationIdTtlMs`). */
+    private readonly publicationIdTtlMs: number,
+  ) {}
 
   start(events: BrokerEvents): void {
     this.events = events;
   }
 
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome {
     const stream = this.stream(channel, settings);
+    if (pid !== undefined) {
+      const given = stream.ids.lookup(pid, this.clock());
+      if (given !== undefined) return { ok: true, seq: given };
+    }
     const seq = ++stream.seq;
     stream.activeAt = this.clock();
     const publication = this.events!.encode(channel, stream.epoch, seq, key, rawData);
     stream.history.append(publication);
+    if (pid !== undefined) stream.ids.remember(pid, seq, publication.at);
     return { ok: true, seq, publication };
   }
 
@@ -78,8 +91,9 @@ export class MemoryBroker implements Broker {
     const stream = this.streams.get(channel);
     if (stream === undefined) return false;
     stream.history.expire(now);
+    stream.ids.expire(now);
     const ttl = stream.settings.historyTtlMs;
-    return stream.history.length > 0 || ttl === 0 || now - stream.activeAt <= ttl;
+    return stream.history.length > 0 || stream.ids.size > 0 || ttl === 0 || now - stream.activeAt <= ttl;
   }
 
   release(channel: string): void {
@@ -93,7 +107,7 @@ export class MemoryBroker implements Broker {
   private stream(channel: string, settings: StreamSettings): Stream {
     let stream = this.streams.get(channel);
     if (stream === undefined) {
-      stream = new Stream(settings, this.clock());
+      stream = new Stream(settings, this.clock(), this.publicationIdTtlMs);
       this.streams.set(channel, stream);
     }
     return stream;

@@ -5,12 +5,12 @@ import type { Logger } from '../observability/logger.js';
 import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
-import { encodeBody, HISTORY_SCRIPT, parseHistoryEntry, parseLiveMessage, PUBLISH_SCRIPT } from './redis-scripts.js';
+import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
+import { HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, PUBLISH_SCRIPT } from './redis-scripts.js';
 
 export type RedisBrokerConfig = Config['broker']['redis'];
 
-type ScriptCommands = {
-  sluicePublish(meta: string, hist: string, topic: string, body: string, size: number, ttlMs: number, streamTtlMs: number): Promise<[number, string]>;
+type ScriptCommands = PublishCommand & {
   sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number): Promise<[string, number, number, string[]]>;
 };
 
@@ -18,15 +18,17 @@ type ScriptCommands = {
 const RESUBSCRIBE_BATCH = 1000;
 
 /**
- * The broker for many nodes, on Redis. Two connections: one for commands (one Lua script per
- * publish: seq + history + PUBLISH, atomically; one per history read), one in pub/sub mode that
- * carries only the channels this node has local subscribers for (SUBSCRIBE on the first,
- * UNSUBSCRIBE after the last), so a node never receives traffic nobody on it wants.
+ * The broker for many nodes, on Redis. Two connections: one for commands (publications: seq +
+ * history + PUBLISH atomically, a loop turn's in one pipeline, see redis-publisher.ts; one script
+ * per history read), one in pub/sub mode that carries only the channels this node has local
+ * subscribers for (SUBSCRIBE on the first, UNSUBSCRIBE after the last), so a node never receives
+ * traffic nobody on it wants.
  *
- * While either connection is down the broker is not ready: publishes and subscriptions fail at
- * once with `unavailable` (nothing is queued), and the hub is told the stream may have holes
- * (`interrupted`). On reconnect it resubscribes every channel, then reports `restored` and the hub
- * repairs each channel from history.
+ * While either connection is down, or Redis does not answer (a command, or the PING sent every
+ * commandTimeoutMs, went unanswered that long), the broker is not ready: publishes and
+ * subscriptions fail at once with `unavailable` (nothing is queued), and the hub is told the
+ * stream may have holes (`interrupted`). Once Redis answers again (on reconnect, after
+ * resubscribing every channel) it reports `restored` and the hub repairs each channel from history.
  */
 export class RedisBroker implements Broker {
   private readonly cmd: Redis & ScriptCommands;
@@ -34,6 +36,14 @@ export class RedisBroker implements Broker {
   private events: BrokerEvents | undefined;
   private cmdUp = false;
   private subUp = false;
+  /** A command went unanswered for commandTimeoutMs and Redis answered nothing meanwhile; cleared when a PING is answered. */
+  private hung = false;
+  private probing = false;
+  /** When Redis last answered a command of this node (Date.now()). */
+  private lastAnswerAt = 0;
+  /** A timeout is being checked against the answers read in this loop turn. */
+  private suspecting = false;
+  private probeTimer: NodeJS.Timeout | undefined;
   private up = false;
   private closed = false;
   /** Channels this node wants publications of, by pub/sub channel name. */
@@ -41,20 +51,31 @@ export class RedisBroker implements Broker {
   /** Pub/sub channels Redis confirmed since the pub/sub link last connected. */
   private readonly confirmed = new Set<string>();
   private readonly subscribing = new Map<string, Promise<boolean>>();
-  private readonly topicPrefix: string;
+  private readonly names: KeyNames;
+  private readonly publisher: RedisPublisher;
+  private readonly config: RedisBrokerConfig;
   /** Reconnect logging: the first failure of a link is logged, then every tenth attempt. */
   private readonly failing = { commands: false, pubsub: false };
   private readonly lastError = { commands: '', pubsub: '' };
 
   constructor(
-    private readonly config: RedisBrokerConfig,
+    broker: Config['broker'],
     private readonly log: Logger,
   ) {
-    this.topicPrefix = `${config.keyPrefix}m:`;
+    const config = (this.config = broker.redis);
+    this.names = new KeyNames(config.keyPrefix);
     this.cmd = new Redis(config.url, this.options('commands', { commandTimeout: config.commandTimeoutMs })) as Redis & ScriptCommands;
-    this.cmd.defineCommand('sluicePublish', { numberOfKeys: 2, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('sluicePublish', { lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.sub = new Redis(config.url, this.options('pubsub', {}));
+    this.publisher = new RedisPublisher(this.cmd, {
+      names: this.names,
+      streamTtlMs: config.streamTtlMs,
+      maxBatch: config.maxPublishBatch,
+      publicationIdTtlMs: broker.publicationIdTtlMs,
+      answered: () => this.answered(),
+      timedOut: () => this.timedOut(),
+    });
   }
 
   get ready(): boolean {
@@ -65,12 +86,17 @@ export class RedisBroker implements Broker {
     this.events = events;
     this.cmd.on('ready', () => {
       this.cmdUp = true;
+      this.hung = false;
+      this.answered();
       this.update();
     });
     this.cmd.on('close', () => {
       this.cmdUp = false;
+      this.hung = false;
       this.update();
     });
+    this.probeTimer = setInterval(() => this.probe(), this.config.commandTimeoutMs);
+    this.probeTimer.unref();
     this.sub.on('ready', () => void this.resubscribe());
     this.sub.on('close', () => {
       this.subUp = false;
@@ -86,20 +112,14 @@ export class RedisBroker implements Broker {
     this.sub.connect().catch(() => {});
   }
 
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string): PublishOutcome | Promise<PublishOutcome> {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome | Promise<PublishOutcome> {
     // Publishing needs only the command link: a node whose pub/sub link is reconnecting still publishes.
-    if (!this.cmdUp || this.closed) return UNAVAILABLE;
-    const { historySize, historyTtlMs } = settings;
-    return this.cmd
-      .sluicePublish(this.metaKey(channel), this.historyKey(channel), this.topic(channel), encodeBody(key, rawData), historySize, historyTtlMs, this.config.streamTtlMs)
-      .then(
-        ([seq]) => ({ ok: true as const, seq }),
-        () => UNAVAILABLE,
-      );
+    if (!this.commandsUp()) return UNAVAILABLE;
+    return this.publisher.publish(channel, settings, key, rawData, pid);
   }
 
   subscribe(channel: string): boolean | Promise<boolean> {
-    const topic = this.topic(channel);
+    const topic = this.names.topic(channel);
     this.wanted.add(topic);
     if (this.confirmed.has(topic)) return true;
     if (!this.up) return false;
@@ -124,7 +144,7 @@ export class RedisBroker implements Broker {
   }
 
   unsubscribe(channel: string): void {
-    const topic = this.topic(channel);
+    const topic = this.names.topic(channel);
     if (!this.wanted.delete(topic)) return;
     this.confirmed.delete(topic);
     // A later subscribe must send its own SUBSCRIBE, after this UNSUBSCRIBE.
@@ -133,18 +153,20 @@ export class RedisBroker implements Broker {
   }
 
   history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome | Promise<HistoryOutcome> {
-    if (!this.cmdUp || this.closed) return UNAVAILABLE;
+    if (!this.commandsUp()) return UNAVAILABLE;
     const { historySize, historyTtlMs } = settings;
     return this.cmd
-      .sluiceHistory(this.metaKey(channel), this.historyKey(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0)
+      .sluiceHistory(this.names.meta(channel), this.names.history(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0)
       .then(
-        ([epoch, seq, recovered, entries]) => ({
-          ok: true as const,
-          position: { epoch, seq },
-          recovered: recovered === 1,
-          publications: entries.map((entry) => this.decode(channel, epoch, entry)),
-        }),
-        () => UNAVAILABLE,
+        ([epoch, seq, recovered, entries]): HistoryOutcome => {
+          this.answered();
+          const publications = entries.map((entry) => this.decode(channel, epoch, entry));
+          return { ok: true, position: { epoch, seq }, recovered: recovered === 1, publications };
+        },
+        (err: Error) => {
+          if (err.message === 'Command timed out') this.timedOut();
+          return UNAVAILABLE;
+        },
       );
   }
 
@@ -157,6 +179,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     this.up = false;
+    clearInterval(this.probeTimer);
     this.cmd.disconnect();
     this.sub.disconnect();
   }
@@ -169,7 +192,7 @@ export class RedisBroker implements Broker {
   private onMessage(topic: string, message: string): void {
     if (!this.confirmed.has(topic)) return;
     const { epoch, seq, key, data } = parseLiveMessage(message);
-    this.events!.deliver(this.events!.encode(topic.slice(this.topicPrefix.length), epoch, seq, key, data));
+    this.events!.deliver(this.events!.encode(topic.slice(this.names.topicPrefix.length), epoch, seq, key, data));
   }
 
   /** After (re)connecting the pub/sub link: subscribe every wanted channel, then report ready. */
@@ -187,8 +210,53 @@ export class RedisBroker implements Broker {
     this.update();
   }
 
+  private commandsUp(): boolean {
+    return this.cmdUp && !this.hung && !this.closed;
+  }
+
+  private answered(): void {
+    this.lastAnswerAt = Date.now();
+  }
+
+  /**
+   * A command went unanswered for commandTimeoutMs. Redis hangs if it answered nothing else in that
+   * time either (a busy Redis, or a busy node, still answers): then the broker is not ready until
+   * it answers a PING. Checked after this turn's I/O, since a timer can fire before the poll phase
+   * reads answers that arrived while this process was busy.
+   */
+  private timedOut(): void {
+    if (this.hung || this.suspecting || !this.cmdUp) return;
+    this.suspecting = true;
+    setImmediate(() => {
+      this.suspecting = false;
+      if (this.hung || !this.cmdUp || Date.now() - this.lastAnswerAt < this.config.commandTimeoutMs) return;
+      this.hung = true;
+      this.log.warn({ url: redact(this.config.url), timeoutMs: this.config.commandTimeoutMs }, 'redis broker: Redis does not answer; not ready until it does');
+      this.update();
+    });
+  }
+
+  /** One PING at a time, every commandTimeoutMs: notices a Redis that hangs, and one that answers again. */
+  private probe(): void {
+    if (!this.cmdUp || this.probing || this.closed) return;
+    this.probing = true;
+    this.cmd.ping().then(
+      () => {
+        this.answered();
+        this.probing = false;
+        if (!this.hung) return;
+        this.hung = false;
+        this.update();
+      },
+      (err: Error) => {
+        this.probing = false;
+        if (err.message === 'Command timed out') this.timedOut();
+      },
+    );
+  }
+
   private update(): void {
-    const up = this.cmdUp && this.subUp && !this.closed;
+    const up = this.commandsUp() && this.subUp;
     if (up === this.up) return;
     this.up = up;
     if (up) {
@@ -222,18 +290,6 @@ export class RedisBroker implements Broker {
       },
       ...extra,
     };
-  }
-
-  private topic(channel: string): string {
-    return this.topicPrefix + channel;
-  }
-
-  private metaKey(channel: string): string {
-    return `${this.config.keyPrefix}{${channel}}:s`;
-  }
-
-  private historyKey(channel: string): string {
-    return `${this.config.keyPrefix}{${channel}}:h`;
   }
 }
 

@@ -8,6 +8,8 @@
  *   <prefix>{<channel>}:s  hash  e = epoch, s = last seq     (PEXPIRE streamTtlMs after each publish)
  *   <prefix>{<channel>}:h  list  "<seq>:<ms>:<body>", oldest first, at most historySize entries
  *                                (PEXPIRE historyTtlMs after each publish, streamTtlMs when that is 0)
+ *   <prefix>{<channel>}:p:<pid>  string  "<epoch>:<seq>" of the publication made with that pid
+ *                                (PX publicationIdTtlMs)
  * Pub/sub channel per channel: <prefix>m:<channel>, message "<epoch>:<seq>:<body>".
  * <body> is "<key as JSON, or empty>\n<data as the client sent it>".
  * A stream's epoch is made from Redis' clock when its first publish creates its hash (again after
@@ -34,25 +36,50 @@ end
 `;
 
 /**
- * KEYS: meta, history. ARGV: pub/sub channel, body, historySize, historyTtlMs, streamTtlMs.
- * Returns { seq, epoch }.
+ * Publications of one channel, in order. KEYS: meta, history, then the pid key of each publication
+ * whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs, streamTtlMs,
+ * publicationIdTtlMs, then per publication: 1 if it has a pid key (0 if not), body.
+ * Returns { epoch, seq of each publication }: a pid the current epoch was published with answers
+ * that publication's seq, and is not published again.
  */
 export const PUBLISH_SCRIPT = `${NEW_EPOCH}
 local t = redis.call('TIME')
-local streamTtl = tonumber(ARGV[5])
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local streamTtl = tonumber(ARGV[4])
 local epoch = stream_epoch(KEYS[1], KEYS[2], t, streamTtl)
-local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-local size = tonumber(ARGV[3])
-if size > 0 then
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('RPUSH', KEYS[2], seq .. ':' .. now .. ':' .. ARGV[2])
+local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
+local size = tonumber(ARGV[2])
+local pidTtl = tonumber(ARGV[5])
+local given = epoch .. ':'
+local out = { epoch }
+local entries = {}
+local k = 2
+for i = 6, #ARGV, 2 do
+  local pidKey = nil
+  if ARGV[i] == '1' then
+    k = k + 1
+    pidKey = KEYS[k]
+  end
+  local seen = pidKey and redis.call('GET', pidKey)
+  if seen and string.sub(seen, 1, #given) == given then
+    out[#out + 1] = tonumber(string.sub(seen, #given + 1))
+  else
+    seq = seq + 1
+    if size > 0 then entries[#entries + 1] = seq .. ':' .. now .. ':' .. ARGV[i + 1] end
+    redis.call('PUBLISH', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[i + 1])
+    if pidKey then redis.call('SET', pidKey, given .. seq, 'PX', pidTtl) end
+    out[#out + 1] = seq
+  end
+end
+redis.call('HSET', KEYS[1], 's', seq)
+if #entries > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(entries))
   redis.call('LTRIM', KEYS[2], -size, -1)
-  local ttl = tonumber(ARGV[4])
+  local ttl = tonumber(ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ttl > 0 and ttl or streamTtl)
 end
 redis.call('PEXPIRE', KEYS[1], streamTtl)
-redis.call('PUBLISH', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[2])
-return { seq, epoch }
+return out
 `;
 
 const PROVISIONAL = `
@@ -139,4 +166,29 @@ export function parseLiveMessage(text: string): { epoch: string; seq: number; ke
 
 export function encodeBody(key: string | undefined, rawData: string): string {
   return `${key === undefined ? '' : JSON.stringify(key)}\n${rawData}`;
+}
+
+/** The names of a channel's keys and pub/sub channel under a key prefix (see the top of this file). */
+export class KeyNames {
+  readonly topicPrefix: string;
+
+  constructor(private readonly prefix: string) {
+    this.topicPrefix = `${prefix}m:`;
+  }
+
+  topic(channel: string): string {
+    return this.topicPrefix + channel;
+  }
+
+  meta(channel: string): string {
+    return `${this.prefix}{${channel}}:s`;
+  }
+
+  history(channel: string): string {
+    return `${this.prefix}{${channel}}:h`;
+  }
+
+  publicationId(channel: string, pid: string): string {
+    return `${this.prefix}{${channel}}:p:${pid}`;
+  }
 }

@@ -6,7 +6,7 @@ import { MemoryBroker } from './memory-broker.js';
 
 /** The configured broker; the Redis client is only loaded when it is used. */
 export async function createBroker(config: Config, clock: Clock, log: Logger): Promise<Broker> {
-  if (config.broker.type === 'memory') return new MemoryBroker(clock);
+  if (config.broker.type === 'memory') return new MemoryBroker(clock, config.broker.publicationIdTtlMs);
   const { RedisBroker } = await import('./redis-broker.js');
-  return new RedisBroker(config.broker.redis, log);
+  return new RedisBroker(config.broker, log);
 }

@@ -108,6 +108,8 @@ export const ConfigSchema = z
         type: z.enum(['memory', 'redis']).default('memory'),
         /** Live publications held per joining subscriber (and per channel under repair) during a history read. */
         maxHeldPublications: z.number().int().min(1).default(10_000),
+        /** How long a channel remembers a publication's `pid` (a retry with it is not published again); 0 = not at all. */
+        publicationIdTtlMs: z.number().int().min(0).default(300_000),
         redis: z
           .strictObject({
             url: z.string().min(1).default('redis://127.0.0.1:6379'),
@@ -121,6 +123,8 @@ export const ConfigSchema = z
             reconnectMaxMs: z.number().int().min(1).default(5_000),
             /** A channel's seq and epoch are forgotten this long after its last publish (every key Sluice writes expires). */
             streamTtlMs: z.number().int().min(1).default(86_400_000),
+            /** Most publications of one channel in one script call; a loop turn's calls go in one pipeline. 1 = one call, sent at once, per publication. */
+            maxPublishBatch: z.number().int().min(1).max(1000).default(256),
           })
           .prefault({}),
       })

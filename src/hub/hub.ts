@@ -101,11 +101,11 @@ export class Hub implements BrokerEvents {
     yield* this.channels.values();
   }
 
-  publish(name: string, key: string | undefined, rawData: string): PublishResult | Promise<PublishResult> {
+  publish(name: string, key: string | undefined, rawData: string, pid?: string): PublishResult | Promise<PublishResult> {
     const channel = this.channel(name);
     if (channel === undefined) return CHANNEL_LIMIT;
     if (channel.unwatched) this.touch(channel);
-    const outcome = this.broker.publish(name, channel.settings, key, rawData);
+    const outcome = this.broker.publish(name, channel.settings, key, rawData, pid);
     if (outcome instanceof Promise) return outcome.then(deliveredElsewhere, () => UNAVAILABLE);
     if (!outcome.ok) return outcome;
     // A synchronous broker hands the publication back for this node to deliver before returning.

@@ -18,6 +18,7 @@ export const ERRORS = {
   unauthorized: { temporary: false, message: 'token refused' },
   too_many_requests: { temporary: true, message: 'too many requests in flight on this connection' },
   unavailable: { temporary: true, message: 'the broker (Redis) cannot be reached; retry later' },
+  publish_uncertain: { temporary: true, message: 'the broker (Redis) did not answer in time: the publication may have been published; retry with the same pid' },
   shutting_down: { temporary: true, message: 'server is shutting down' },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;

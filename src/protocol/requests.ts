@@ -19,6 +19,8 @@ const PubRequest = z.object({
   ch: z.string(),
   id: RequestId.optional(),
   key: Key.optional(),
+  /** The publication's id: a retry with the same pid is published at most once (see docs/protocol.md). */
+  pid: z.string().min(1).max(64).optional(),
   data: z.unknown(),
 });
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });

@@ -373,7 +373,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   /** Hands a publication to the hub; `inWindow`: it already holds a place in the publish window. */
   private forward(request: PubRequest, rawData: string, inWindow: boolean): void {
-    const result = this.ctx.hub.publish(request.ch, request.key, rawData);
+    const result = this.ctx.hub.publish(request.ch, request.key, rawData, request.pid);
     if (result instanceof Promise) {
       // Replies come back in request order: the broker answers one connection's publishes in order.
       if (!inWindow) this.windowTaken();

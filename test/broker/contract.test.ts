@@ -17,13 +17,13 @@ interface Implementation {
 let redis: TestRedis | undefined;
 
 const IMPLEMENTATIONS: Implementation[] = [
-  { name: 'memory', setup: async () => {}, create: async () => new MemoryBroker(() => Date.now()), teardown: async () => {} },
+  { name: 'memory', setup: async () => {}, create: async () => new MemoryBroker(() => Date.now(), 60_000), teardown: async () => {} },
   {
     name: 'redis',
     setup: async () => {
       redis = await startRedis();
     },
-    create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { url: redis!.url } } } }).broker.redis, silentLogger()),
+    create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { url: redis!.url } } } }).broker, silentLogger()),
     teardown: async () => redis?.stop(),
   },
 ];
@@ -112,6 +112,36 @@ describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
     expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 9 }, true)).publications.map((p) => p.seq)).toEqual([10, 11, 12]);
     expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 2 })).toMatchObject({ recovered: false, publications: [] });
     expect(await historyOf(broker, ch, { epoch: 'other', seq: 2 }, true)).toMatchObject({ recovered: false, publications: [] });
+  });
+
+  it('publishes many at once in order, per channel, each answered with its own seq', async () => {
+    await start();
+    const a = channel(fresh());
+    const b = channel(fresh());
+    await broker.subscribe(a.name);
+    await broker.subscribe(b.name);
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => broker.publish(i % 2 ? b.name : a.name, a.settings, undefined, String(i))));
+    for (const o of outcomes) events.published(o);
+    expect(outcomes.map((o) => (o.ok ? o.seq : o.code))).toEqual(Array.from({ length: 40 }, (_, i) => Math.floor(i / 2) + 1));
+    await events.until(() => events.delivered.length === 40);
+    const of = (ch: string) => events.delivered.filter((p) => p.channel === ch).map((p) => [p.seq, p.encoded.toString()]);
+    expect(of(a.name)).toEqual(Array.from({ length: 20 }, (_, i) => [i + 1, String(2 * i)]));
+    expect(of(b.name)).toEqual(Array.from({ length: 20 }, (_, i) => [i + 1, String(2 * i + 1)]));
+  });
+
+  it('publishes a pid once: repeating a recent pid answers the seq its publication was given', async () => {
+    await start();
+    const ch = channel(fresh());
+    await broker.subscribe(ch.name);
+    const seqs: Array<number | string> = [];
+    for (const [data, pid] of [['"a"', 'p1'], ['"b"', 'p2'], ['"a"', 'p1'], ['"c"', undefined], ['"b"', 'p2']] as const) {
+      const o = events.published(await broker.publish(ch.name, ch.settings, undefined, data, pid));
+      seqs.push(o.ok ? o.seq : o.code);
+    }
+    expect(seqs).toEqual([1, 2, 1, 3, 2]);
+    await events.until(() => events.delivered.length >= 3);
+    expect((await historyOf(broker, ch)).position.seq).toBe(3);
+    expect(events.delivered.map((p) => p.encoded.toString())).toEqual(['"a"', '"b"', '"c"']);
   });
 
   it('keeps channels apart', async () => {

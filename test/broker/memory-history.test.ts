@@ -4,7 +4,7 @@ import { channelFactory, RecordingEvents } from './fixtures.js';
 
 describe('memory broker', () => {
   it('completes publish synchronously: handed back for delivery and in history before it returns', () => {
-    const broker = new MemoryBroker(() => 0);
+    const broker = new MemoryBroker(() => 0, 0);
     const events = new RecordingEvents();
     broker.start(events);
     const ch = channelFactory()('a');
@@ -16,7 +16,7 @@ describe('memory broker', () => {
 
   it('forgets history older than the channel TTL (injected clock), after which resume fails', () => {
     let now = 1_000;
-    const broker = new MemoryBroker(() => now);
+    const broker = new MemoryBroker(() => now, 0);
     const events = new RecordingEvents(() => now);
     broker.start(events);
     const ch = channelFactory({ channelDefaults: { historyTtlMs: 100 } })('a');
@@ -35,7 +35,7 @@ describe('memory broker', () => {
 
   it('keeps a stream without history while it was active within historyTtlMs (a publication, a subscriber leaving)', () => {
     let now = 1_000;
-    const broker = new MemoryBroker(() => now);
+    const broker = new MemoryBroker(() => now, 0);
     broker.start(new RecordingEvents(() => now));
     const ch = channelFactory({ channelDefaults: { historySize: 0, historyTtlMs: 100 } })('a');
     broker.publish(ch.name, ch.settings, undefined, '1');
@@ -52,7 +52,7 @@ describe('memory broker', () => {
   });
 
   it('starts a new epoch when the channel is released', () => {
-    const broker = new MemoryBroker(() => 0);
+    const broker = new MemoryBroker(() => 0, 0);
     broker.start(new RecordingEvents());
     const ch = channelFactory()('a');
     broker.publish(ch.name, ch.settings, undefined, '1');

@@ -20,6 +20,7 @@ describe('redis broker, nodes in one process', () => {
     await redis?.stop();
   });
   afterEach(async () => {
+    redis.thaw(); // after a test that failed while Redis was frozen
     for (const c of clients.splice(0)) c.terminate();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
@@ -183,28 +184,68 @@ describe('redis broker, nodes in one process', () => {
     expect(metrics).toMatch(/^sluice_broker_notices_total 0$/m);
   });
 
-  it('after a cut pub/sub link, replays what history still holds and announces only what it lost', async () => {
+  // Seen before the cut: 5 messages, or none (subscribed before the channel's first publish, on a provisional epoch).
+  for (const seen of [5, 0]) {
+    it(`after a cut pub/sub link, replays what history still holds and announces only what it lost (${seen} seen before)`, async () => {
+      fresh();
+      const channels = [{ pattern: 'chat.*', historySize: 10 }];
+      // Node A reconnects its links slowly, so everything below is published while it is cut off.
+      const a = await node({ channels, broker: { redis: { reconnectMinMs: 3_000, reconnectMaxMs: 3_000 } } });
+      const b = await node({ channels });
+      await ready([a, b]);
+      const sub = await connect(a);
+      await sub.subscribe('chat.cut');
+      const pub = await connect(b);
+      for (let i = 1; i <= seen; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
+      await sub.waitForCount((f) => f.ev === 'msg', seen);
+      await redis.client().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await ready([a], 503);
+      for (let i = seen + 1; i <= 40; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
+      // The precondition of this test: node A was cut off while all of them were published.
+      expect(await readyStatus(a.httpUrl)).toBe(503);
+      await ready([a]);
+      // Repaired once the node's position reached 40: by the message itself or a notice covering it.
+      await sub.next((f) => f.ch === 'chat.cut' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 40);
+      expect(stream(sub, 'chat.cut')).toEqual([...range(1, seen), `gap unavailable ${seen + 1}..30 (${30 - seen}) @30`, ...range(31, 40)]);
+      expect(sub.messages('chat.cut').slice(seen).map((m) => m.data)).toEqual(range(31, 40).map(Number));
+    }, 30_000);
+  }
+
+  it('a hung Redis turns readiness off; a publication it timed out on is reported uncertain, and a retry with its pid publishes it once', async () => {
     fresh();
-    const channels = [{ pattern: 'chat.*', historySize: 10 }];
-    // Node A reconnects its links slowly, so everything below is published while it is cut off.
-    const a = await node({ channels, broker: { redis: { reconnectMinMs: 3_000, reconnectMaxMs: 3_000 } } });
-    const b = await node({ channels });
+    const hung = { broker: { redis: { commandTimeoutMs: 300 } } };
+    const a = await node(hung);
+    const b = await node(hung);
     await ready([a, b]);
     const sub = await connect(a);
-    await sub.subscribe('chat.cut');
+    await sub.subscribe('chat.hung');
     const pub = await connect(b);
-    for (let i = 1; i <= 5; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
-    await sub.waitForCount((f) => f.ev === 'msg', 5);
-    await redis.client().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
-    await ready([a], 503);
-    for (let i = 6; i <= 40; i++) expect(await pub.request({ op: 'pub', ch: 'chat.cut', data: i })).toMatchObject({ ev: 'ack', seq: i });
-    // The precondition of this test: node A was cut off while all of 6..40 were published.
-    expect(await readyStatus(a.httpUrl)).toBe(503);
-    await ready([a]);
-    // Repaired once the node's position reached 40: by the message itself or a notice covering it.
-    await sub.next((f) => f.ch === 'chat.cut' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 40);
-    expect(stream(sub, 'chat.cut')).toEqual([...range(1, 5), 'gap unavailable 6..30 (25) @30', ...range(31, 40)]);
-    expect(sub.messages('chat.cut').slice(5).map((m) => m.data)).toEqual(range(31, 40).map(Number));
+    redis.freeze();
+    const replies = await Promise.all([pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-1', data: 1 }), pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-2', data: 2 })]);
+    expect(replies).toMatchObject([
+      { ev: 'err', code: 'publish_uncertain' },
+      { ev: 'err', code: 'publish_uncertain' },
+    ]);
+    // Both nodes notice: B by its timed-out publications, A (idle) by its own probe.
+    await ready([a, b], 503);
+    expect(await pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-3', data: 3 })).toMatchObject({ ev: 'err', code: 'unavailable' });
+    redis.thaw();
+    await ready([a, b]);
+    // Retried as documented, with the same pids: each answered with the seq it was given once.
+    expect(await pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-1', data: 1 })).toMatchObject({ ev: 'ack', seq: 1 });
+    expect(await pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-2', data: 2 })).toMatchObject({ ev: 'ack', seq: 2 });
+    expect(await pub.request({ op: 'pub', ch: 'chat.hung', pid: 'p-3', data: 3 })).toMatchObject({ ev: 'ack', seq: 3 });
+    await sub.waitForCount((f) => f.ev === 'msg', 3);
+    // The end of the stream: a message published last.
+    expect(await pub.request({ op: 'pub', ch: 'chat.hung', data: 'end' })).toMatchObject({ ev: 'ack', seq: 4 });
+    await sub.next((f) => f.ev === 'msg' && f.data === 'end');
+    expect(sub.messages('chat.hung').map((m) => [m.seq, m.data])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 'end'],
+    ]);
+    expect(sub.frames.filter((f) => f.ev === 'gap')).toEqual([]);
   }, 30_000);
 
   it('holds publishes past the per-connection window until one is answered, instead of refusing them', async () => {
