@@ -1,7 +1,7 @@
 import { TestClient, type Frame } from '../helpers/client.js';
 import { ChannelLedger, emptyCounts, type LedgerCounts, type Position } from './ledger.js';
 
-type Request = { readonly op: 'sub'; readonly ch: string; readonly since: Position | undefined } | { readonly op: 'unsub'; readonly ch: string };
+type Request = { readonly op: 'sub'; readonly ch: string; readonly since: Position | undefined } | { readonly op: 'unsub'; readonly ch: string } | { readonly op: 'ping' };
 type Pending = { readonly request: Request; readonly resolve: (reply: Frame) => void };
 
 /**
@@ -106,6 +106,8 @@ export class RawSubscriber {
   async restore(url: string): Promise<void> {
     if (this.paused) this.resume();
     await this.replied();
+    // Everything the server sent before this round trip (a close among it) has been read.
+    if (!this.closed) await this.send({ op: 'ping' }, { op: 'ping' });
     if (this.closed) await this.reconnect(url);
     await this.replied();
     for (const ch of this.wanted) if (!this.ledger(ch).subscribed) void this.sub(ch, this.ledger(ch).lastPosition);
@@ -157,9 +159,13 @@ export class RawSubscriber {
     }
     if (typeof f.id !== 'number') return;
     const pending = this.pending.get(f.id);
-    if (pending === undefined || (f.ev !== 'ack' && f.ev !== 'err')) return;
+    if (pending === undefined || (f.ev !== 'ack' && f.ev !== 'err' && f.ev !== 'pong')) return;
     this.pending.delete(f.id);
     const { request } = pending;
+    if (request.op === 'ping') {
+      pending.resolve(f);
+      return;
+    }
     const ledger = this.ledger(request.ch);
     if (f.ev === 'ack') {
       if (request.op === 'sub') ledger.acknowledged(f, request.since);
