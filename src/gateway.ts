@@ -34,6 +34,9 @@ import { createTransport } from './transport/select.js';
 import type { TransportServer } from './net/server.js';
 import type { SocketHandler, TransportSocket } from './net/socket.js';
 import { systemClock, type Clock } from './util/clock.js';
+import { MemoryBudget } from './util/memory-budget.js';
+import { MemoryRelief } from './session/memory-relief.js';
+import type { HttpRequest, HttpResponse } from './net/http.js';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -46,6 +49,9 @@ export interface GatewayOptions {
 }
 
 const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onClose() {} };
+
+/** What one open connection costs beyond its queue: socket, parser, buffers, objects (measured with ws, rounded up). */
+export const CONNECTION_BYTES = 16 * 1024;
 
 /**
  * One Sluice node: a transport, the hub, every connection, and the housekeeping that runs on a
@@ -74,6 +80,7 @@ export class Gateway {
   private readonly admission: Admission;
   private readonly gate: UpgradeGate;
   private readonly routes: RouteState;
+  private readonly relief: MemoryRelief;
   private timers: NodeJS.Timeout[] = [];
   private nextId = 0;
   private draining = false;
@@ -87,6 +94,8 @@ export class Gateway {
     broker: Broker,
     options: GatewayOptions,
     verifier: JwtVerifier | undefined,
+    /** The process's memory budget (created before the broker, which charges history to it). */
+    readonly budget: MemoryBudget,
   ) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? createLogger(config.log.level);
@@ -98,9 +107,10 @@ export class Gateway {
     const webhooks = (this.webhooks = config.webhooks.url === '' ? undefined : new Webhooks(config.webhooks, { clock, metrics: hookMetrics, log }));
     // The connect hook establishes identities as a token would: permissions apply.
     const permissions = new Permissions(config.auth, verifier !== undefined || this.hooks.connect !== undefined);
-    this.admission = new Admission(config.admission, config.limits.maxConnections, clock);
+    const underPressure = (): boolean => budget.refusing;
+    this.admission = new Admission(config.admission, config.limits.maxConnections, clock, budget.pools.ipTable);
     const connectHook = this.hooks.connect;
-    this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook });
+    this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook, underPressure });
     const hub = (this.hub = new Hub({
       rules: new ChannelRules(config),
       maxChannels: config.limits.maxChannels,
@@ -110,12 +120,15 @@ export class Gateway {
       maxJoinBuffer: config.broker.maxHeldPublications,
       log,
       occupancy: webhooks && ((ch, occupied) => webhooks.occupancy(ch, occupied)),
+      budget,
     }));
+    this.relief = new MemoryRelief(budget, hub, () => this.connections, log);
+    budget.onRelief(() => this.relief.run());
     this.resumer = new ResumeScheduler(clock);
     const onClosed = (conn: Connection, code: number, reason: string): void => this.onClosed(conn, code, reason);
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
-    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);
@@ -128,7 +141,7 @@ export class Gateway {
       maxRequests: config.limits.maxHttpRequests,
       ready: () => this.ready,
       dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
-      publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.queuedBytes(), draining }),
+      publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.queuedBytes(), draining, underPressure }),
     };
   }
 
@@ -141,6 +154,7 @@ export class Gateway {
       publications: () => this.hub.publications,
       queues: () => this.queues(),
       broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
+      memory: { budget: this.budget, historyEvictions: () => this.hub.historyEvictions, closed: () => this.relief.closed, shedQueues: () => this.relief.shedQueues },
     };
   }
 
@@ -148,7 +162,7 @@ export class Gateway {
     const { config, clock } = this;
     const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all() };
     const snapshots = new SnapshotBuilder(source, new HealthAssessor(node, clock), clock);
-    return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log);
+    return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log, this.budget.pools.dashboard);
   }
 
   /** Creates a gateway and starts listening. */
@@ -158,8 +172,9 @@ export class Gateway {
     const transport = options.transport ?? (await createTransport(options.config));
     const log = options.log ?? createLogger(options.config.log.level);
     const clock = options.clock ?? systemClock;
-    const broker = options.broker ?? (await createBroker(options.config, clock, log));
-    const gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier);
+    const budget = new MemoryBudget(options.config.limits.memoryBudgetBytes, { now: clock, later: (fn, ms) => setTimeout(fn, ms).unref() });
+    const broker = options.broker ?? (await createBroker(options.config, clock, log, budget.pools.history));
+    const gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier, budget);
     broker.start(gateway.hub);
     await gateway.listen();
     return gateway;
@@ -198,7 +213,7 @@ export class Gateway {
     this.port = await this.transport.listen({
       onUpgrade: (request) => this.gate.decide(request),
       onConnection: (socket, _request, context) => this.accept(socket, context as AdmittedClient),
-      onHttp: (request) => handleHttp(request, this.routes),
+      onHttp: (request) => this.http(request),
     });
     this.started = true;
     this.every(config.heartbeat.intervalMs, () => this.housekeeping());
@@ -220,6 +235,7 @@ export class Gateway {
       return refused;
     }
     const conn = new Connection(`c${(++this.nextId).toString(36)}`, socket, this.ctx, client);
+    this.budget.pools.connections.add(CONNECTION_BYTES);
     this.admission.opened(client.ip);
     this.connections.add(conn);
     this.stats.connectionsOpened++;
@@ -242,6 +258,7 @@ export class Gateway {
 
   private onClosed(conn: Connection, code: number, reason: string): void {
     this.connections.delete(conn);
+    this.budget.pools.connections.sub(CONNECTION_BYTES);
     this.admission.release(conn.ip);
     this.webhooks?.emit({ type: 'connection.closed', conn: conn.id, ip: conn.ip, sub: conn.auth.identity.sub, code, reason });
     if (this.connections.size === 0) this.allClosed?.();
@@ -283,6 +300,23 @@ export class Gateway {
     }
     this.hub.sweep();
     this.admission.prune();
+    this.budget.check();
+  }
+
+  /** Serves a plain HTTP request; a body it reads counts in the budget's `http` pool until it is answered. */
+  private http(request: HttpRequest): Promise<HttpResponse> {
+    const pool = this.budget.pools.http;
+    let charged = 0;
+    const counted: HttpRequest = {
+      ...request,
+      readBody: () =>
+        request.readBody().then((body) => {
+          charged = body?.length ?? 0;
+          pool.add(charged);
+          return body;
+        }),
+    };
+    return handleHttp(counted, this.routes).finally(() => pool.sub(charged));
   }
 
   private async drainAndClose(): Promise<void> {

@@ -5,6 +5,10 @@ import type { UpgradeRequest } from '../net/http.js';
 import type { HttpRefusalName } from '../protocol/refusals.js';
 import type { Clock } from '../util/clock.js';
 import { globMatch } from '../util/glob.js';
+import { unmeteredPool, type MemoryPool } from '../util/memory-budget.js';
+
+/** What one tracked address costs: its map entry, key string and token bucket (rounded up). */
+export const IP_ENTRY_BYTES = 256;
 
 /** Why admission refused an upgrade (an entry of the HTTP refusal catalogue). */
 export type AdmissionRefusal = Extract<HttpRefusalName, 'origin_not_allowed' | 'at_capacity' | 'too_many_addresses' | 'too_many_from_address' | 'connecting_too_fast'>;
@@ -32,6 +36,8 @@ export class Admission {
     private readonly config: AdmissionConfig,
     private readonly maxConnections: number,
     private readonly clock: Clock,
+    /** The memory budget's pool for this table (each tracked address costs `IP_ENTRY_BYTES`). */
+    private readonly pool: MemoryPool = unmeteredPool('ipTable'),
   ) {
     this.perIp = config.maxConnectionsPerIp > 0 || config.connectRatePerIp > 0;
     this.origins = config.allowedOrigins.map((o) => o.toLowerCase());
@@ -94,7 +100,11 @@ export class Admission {
 
   /** Forgets addresses that hold nothing and whose bucket has refilled (housekeeping). */
   prune(): void {
-    for (const [ip, entry] of this.ips) if (this.idle(entry)) this.ips.delete(ip);
+    for (const [ip, entry] of this.ips) {
+      if (!this.idle(entry)) continue;
+      this.ips.delete(ip);
+      this.pool.sub(IP_ENTRY_BYTES);
+    }
   }
 
   private idle(entry: IpEntry): boolean {
@@ -117,6 +127,7 @@ export class Admission {
     const { connectRatePerIp, connectBurstPerIp } = this.config;
     entry = { held: 0, bucket: connectRatePerIp > 0 ? new TokenBucket(connectRatePerIp, connectBurstPerIp, this.clock) : undefined };
     this.ips.set(key, entry);
+    this.pool.add(IP_ENTRY_BYTES);
     return entry;
   }
 }

@@ -37,6 +37,8 @@ export interface UpgradeGateDeps {
   readonly draining: () => boolean;
   /** The application's connect hook, if configured (docs/hooks.md). */
   readonly connectHook?: HookClient<ConnectAnswer> | undefined;
+  /** True while the memory budget is above its soft mark: new connections are refused. */
+  readonly underPressure: () => boolean;
 }
 
 /** Request headers the connect hook receives (the backend may authenticate by cookie). */
@@ -61,6 +63,11 @@ export class UpgradeGate {
     const { admission, verifier, settings, permissions } = this.deps;
     if (this.deps.draining()) return refuse('shutting_down', 1);
     const ip = admission.clientIp(request);
+    if (this.deps.underPressure()) {
+      this.deps.stats.upgradesRefused++;
+      this.note(ip, HTTP_REFUSALS.memory_pressure.status, HTTP_REFUSALS.memory_pressure.reason);
+      return refuse('memory_pressure', settings.retryAfterSec);
+    }
     const refusal = admission.admit(request, ip);
     if (refusal !== undefined) {
       // The server-wide limit is counted apart: it is the capacity signal.

@@ -91,6 +91,11 @@ export interface Broker {
    * subscribers (in-process history); expires that state by `now` first.
    */
   retains(channel: string, now: number): boolean;
+  /**
+   * Forgets the oldest in-process history of the channel until at most `bytes` are held (memory
+   * pressure), keeping its position: a later resume learns the exact range it lost.
+   */
+  trimHistory(channel: string, bytes: number): void;
   /** The hub forgot the channel: drop any in-process state of it. */
   release(channel: string): void;
   close(): Promise<void>;

@@ -1,4 +1,6 @@
 import type { Publication } from '../stream/publication.js';
+import type { StreamSettings } from '../stream/settings.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 
 /** `messages`: every publication asked for (`recovered`), or with `tail` those still held, else none. */
 export interface Replay {
@@ -9,16 +11,19 @@ export interface Replay {
 const LOST: Replay = Object.freeze({ recovered: false, messages: [] });
 
 /**
- * A channel's recent publications, bounded by count and age, for resume. Holds consecutive seqs:
- * every publication of the channel is appended, the oldest fall out.
+ * A channel's recent publications, bounded by count, age and bytes, for resume. Holds consecutive
+ * seqs: every publication of the channel is appended, the oldest fall out. Its bytes (by
+ * `Publication.cost`) are charged to the budget's history pool while held.
  */
 export class History {
   private items: Publication[] = [];
   private head = 0;
+  /** Cost of the publications held. */
+  bytes = 0;
 
   constructor(
-    private readonly size: number,
-    private readonly ttlMs: number,
+    private readonly settings: StreamSettings,
+    private readonly pool: MemoryPool,
   ) {}
 
   get length(): number {
@@ -26,9 +31,13 @@ export class History {
   }
 
   append(pub: Publication): void {
-    if (this.size === 0) return;
+    const { historySize, historyMaxBytes } = this.settings;
+    if (historySize === 0) return;
     this.items.push(pub);
-    if (this.items.length - this.head > this.size) this.head++;
+    this.bytes += pub.cost;
+    this.pool.add(pub.cost);
+    if (this.items.length - this.head > historySize) this.dropOldest();
+    if (historyMaxBytes > 0) while (this.bytes > historyMaxBytes && this.length > 1) this.dropOldest();
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -37,12 +46,16 @@ export class History {
 
   /** Forgets entries older than the TTL. */
   expire(now: number): void {
-    if (this.ttlMs === 0) return;
-    while (this.head < this.items.length && now - this.items[this.head]!.at > this.ttlMs) this.head++;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    }
+    const { historyTtlMs } = this.settings;
+    if (historyTtlMs === 0) return;
+    while (this.head < this.items.length && now - this.items[this.head]!.at > historyTtlMs) this.dropOldest();
+    if (this.head === this.items.length) this.reset();
+  }
+
+  /** Forgets the oldest entries until at most `bytes` are held (memory pressure); 0 empties it. */
+  trim(bytes: number): void {
+    while (this.bytes > bytes && this.head < this.items.length) this.dropOldest();
+    if (this.head === this.items.length) this.reset();
   }
 
   /**
@@ -58,5 +71,17 @@ export class History {
     if (first.seq > sinceSeq + 1) return tail ? { recovered: false, messages: this.items.slice(this.head) } : LOST;
     const start = this.head + (sinceSeq + 1 - first.seq);
     return { recovered: true, messages: this.items.slice(start) };
+  }
+
+  private dropOldest(): void {
+    const pub = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as Publication;
+    this.bytes -= pub.cost;
+    this.pool.sub(pub.cost);
+  }
+
+  private reset(): void {
+    this.items = [];
+    this.head = 0;
   }
 }

@@ -2,9 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import type { Clock } from '../util/clock.js';
+import { unmeteredPool, type MemoryPool } from '../util/memory-budget.js';
 import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from './broker.js';
 import { History } from './history.js';
 import { PublicationIds } from './publication-ids.js';
+
+/** What one stream costs the history pool beyond its publications: its objects and map entry (rounded up). */
+export const STREAM_BYTES = 512;
 
 /** One channel's stream in this process. A new epoch starts whenever the stream is created afresh. */
 class Stream {
@@ -19,8 +23,9 @@ class Stream {
     readonly settings: StreamSettings,
     now: number,
     publicationIdTtlMs: number,
+    pool: MemoryPool,
   ) {
-    this.history = new History(settings.historySize, settings.historyTtlMs);
+    this.history = new History(settings, pool);
     this.ids = new PublicationIds(publicationIdTtlMs);
     this.activeAt = now;
   }
@@ -44,6 +49,8 @@ export class MemoryBroker implements Broker {
     private readonly clock: Clock,
     /** How long a publication's `pid` is remembered (`broker.publicationIdTtlMs`). */
     private readonly publicationIdTtlMs: number,
+    /** The memory budget's history pool: every stream and publication held here is charged to it. */
+    private readonly pool: MemoryPool = unmeteredPool('history'),
   ) {}
 
   start(events: BrokerEvents): void {
@@ -96,19 +103,28 @@ export class MemoryBroker implements Broker {
     return stream.history.length > 0 || stream.ids.size > 0 || ttl === 0 || now - stream.activeAt <= ttl;
   }
 
+  trimHistory(channel: string, bytes: number): void {
+    this.streams.get(channel)?.history.trim(bytes);
+  }
+
   release(channel: string): void {
+    const stream = this.streams.get(channel);
+    if (stream === undefined) return;
+    stream.history.trim(0);
+    this.pool.sub(STREAM_BYTES);
     this.streams.delete(channel);
   }
 
   async close(): Promise<void> {
-    this.streams.clear();
+    for (const channel of [...this.streams.keys()]) this.release(channel);
   }
 
   private stream(channel: string, settings: StreamSettings): Stream {
     let stream = this.streams.get(channel);
     if (stream === undefined) {
-      stream = new Stream(settings, this.clock(), this.publicationIdTtlMs);
+      stream = new Stream(settings, this.clock(), this.publicationIdTtlMs, this.pool);
       this.streams.set(channel, stream);
+      this.pool.add(STREAM_BYTES);
     }
     return stream;
   }

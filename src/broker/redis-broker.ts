@@ -174,6 +174,8 @@ export class RedisBroker implements Broker {
     return false;
   }
 
+  trimHistory(): void {}
+
   release(): void {}
 
   async close(): Promise<void> {

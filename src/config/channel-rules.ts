@@ -35,6 +35,7 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     policy: rule.policy ?? defaults.policy,
     historySize: rule.historySize ?? defaults.historySize,
     historyTtlMs: rule.historyTtlMs ?? defaults.historyTtlMs,
+    historyMaxBytes: rule.historyMaxBytes ?? defaults.historyMaxBytes,
     maxAgeMs: rule.maxAgeMs ?? defaults.maxAgeMs,
   };
   return Object.freeze({ ...merged, pattern, queuePolicy: Object.freeze({ policy: merged.policy, maxAgeMs: merged.maxAgeMs }) });

@@ -24,6 +24,8 @@ const ChannelSettings = z.strictObject({
    * until evicted at limits.maxChannels).
    */
   historyTtlMs: z.number().int().min(0).default(300_000),
+  /** Bytes of history kept (oldest entries leave first); 0 = bounded by count and age only. */
+  historyMaxBytes: z.number().int().min(0).default(1024 * 1024),
   /** Queued messages older than this are shed at the head of an outbound queue; 0 = never. */
   maxAgeMs: z.number().int().min(0).default(0),
 });
@@ -53,6 +55,12 @@ export const ConfigSchema = z
         maxHttpRequests: z.number().int().min(1).default(256),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */
         httpRequestTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+        /**
+         * Bytes the gateway's accounted pools (queues, replays, history, held publications,
+         * connections, HTTP bodies, per-IP tables, dashboard) may hold; 0 = measured, never enforced.
+         * See docs/operations.md, "The memory budget".
+         */
+        memoryBudgetBytes: z.number().int().min(0).default(256 * 1024 * 1024),
       })
       .prefault({}),
     inbound: z

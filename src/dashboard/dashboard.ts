@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import { DashboardFeed, type SnapshotProducer } from './feed.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 
 /** How often the feed sends a snapshot. */
 export const DASHBOARD_INTERVAL_MS = 1000;
@@ -38,9 +39,10 @@ export class Dashboard {
     private readonly access: DashboardAccess,
     builder: SnapshotProducer,
     log: Logger,
+    pool?: MemoryPool,
   ) {
     this.page = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
-    this.events = new DashboardFeed(builder, { intervalMs: DASHBOARD_INTERVAL_MS, maxViewers: config.maxViewers }, log);
+    this.events = new DashboardFeed(builder, { intervalMs: DASHBOARD_INTERVAL_MS, maxViewers: config.maxViewers, ...(pool ? { pool } : {}) }, log);
   }
 
   /** The live feed (viewer count, whether its timer runs). */

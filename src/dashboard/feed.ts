@@ -1,10 +1,13 @@
 import type { Logger } from '../observability/logger.js';
 import type { HttpStream, HttpStreamHandler } from '../net/http.js';
 import type { Snapshot } from './snapshot.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 
 export interface FeedOptions {
   readonly intervalMs: number;
   readonly maxViewers: number;
+  /** The memory budget's dashboard pool, set to what the feed holds after each snapshot. */
+  readonly pool?: MemoryPool;
 }
 
 /** What the feed needs of a snapshot builder. */
@@ -104,7 +107,9 @@ export class DashboardFeed {
   /** Builds one snapshot and sends it to every viewer that keeps up. */
   tick(): void {
     this.latest = `data: ${JSON.stringify(this.builder.build())}\n\n`;
+    let buffered = this.latest.length;
     for (const viewer of this.viewers) {
+      buffered += viewer.out.bufferedAmount();
       if (viewer.out.bufferedAmount() > MAX_VIEWER_BACKLOG_BYTES) {
         if (++viewer.skipped > MAX_SKIPPED_SNAPSHOTS) viewer.out.end();
         continue;
@@ -112,12 +117,15 @@ export class DashboardFeed {
       viewer.skipped = 0;
       viewer.out.write(this.latest);
     }
+    // Measured, not counted: the latest snapshot and what the viewers' sockets still buffer.
+    this.options.pool?.set(buffered);
   }
 
   private stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.latest = undefined;
+    this.options.pool?.set(0);
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();

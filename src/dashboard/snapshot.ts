@@ -2,6 +2,7 @@ import type { ShedReason } from '../protocol/policy.js';
 import type { HealthAssessor } from '../observability/health-summary.js';
 import { CounterWindow, type NodeState } from '../observability/node-counters.js';
 import type { Clock } from '../util/clock.js';
+import type { MemoryBudget } from '../util/memory-budget.js';
 import { TopK } from './top-k.js';
 
 /** What the dashboard reads of a connection: the same fields the close log and /metrics use. */
@@ -104,6 +105,8 @@ export interface Snapshot {
   /** Hottest channels: by deliveries per second (publish rate × subscribers), then subscribers. */
   readonly hotChannels: readonly ChannelRow[];
   readonly warnings: readonly string[];
+  /** The memory budget: each pool's bytes, the total, the limit (0: not enforced) and the pressure. */
+  readonly memory?: { readonly limit: number; readonly total: number; readonly pressure: string; readonly pools: ReadonlyArray<{ readonly pool: string; readonly bytes: number }> };
 }
 
 /** Rows per table. */
@@ -196,8 +199,13 @@ export class SnapshotBuilder {
       publishers: publishers.toArray(),
       hotChannels: hot.toArray(),
       warnings: this.health.assess().warnings,
+      ...(this.source.memory === undefined ? {} : { memory: memoryOf(this.source.memory.budget) }),
     };
   }
+}
+
+function memoryOf(budget: MemoryBudget): NonNullable<Snapshot['memory']> {
+  return { limit: budget.limit, total: budget.total, pressure: budget.pressure, pools: Object.values(budget.pools).map((p) => ({ pool: p.name, bytes: p.bytes })) };
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;

@@ -1,5 +1,6 @@
 import { Ring, nextPow2 } from './ring.js';
 import type { QueuePolicy, ShedReason } from '../protocol/policy.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 
 /** What the outbound queue needs of a message. The same object is queued for every subscriber. */
 export interface Queueable {
@@ -13,6 +14,10 @@ export interface Queueable {
   readonly bytes: number;
   /** When it was published (clock ms). */
   readonly at: number;
+  /** Bytes it is charged to the memory budget while held. */
+  readonly cost: number;
+  /** Outbound queues holding it: the budget's outbound pool counts it once while any does. */
+  queued: number;
 }
 
 export interface OutboundQueueLimits {
@@ -50,6 +55,8 @@ export class OutboundQueue<M extends Queueable> {
   constructor(
     private readonly limits: OutboundQueueLimits,
     private readonly onShed: ShedSink<M>,
+    /** Where the bytes of the messages held are charged (each message once, whatever holds it). */
+    private readonly pool?: MemoryPool,
   ) {
     // Room for maxQueueMessages + 1 live items and as many holes, so compaction is amortised O(1).
     this.ring = new Ring<M>(nextPow2(2 * (limits.maxQueueMessages + 1)));
@@ -86,6 +93,7 @@ export class OutboundQueue<M extends Queueable> {
     const pos = this.ring.push(message, this.relocate);
     if (pos < 0) return 'disconnect';
     this.queuedBytes += message.bytes;
+    if (message.queued++ === 0) this.pool?.add(message.cost);
     if (message.conflationKey !== undefined) this.byKey.set(message.conflationKey, pos);
 
     let result: PushResult = 'queued';
@@ -114,6 +122,7 @@ export class OutboundQueue<M extends Queueable> {
         return undefined;
       }
       this.queuedBytes -= message.bytes;
+      this.release(message);
       // At most one message per conflation key is queued, so its entry pointed at this one.
       if (message.conflationKey !== undefined) this.byKey.delete(message.conflationKey);
       const maxAge = message.queuePolicy.maxAgeMs;
@@ -139,13 +148,25 @@ export class OutboundQueue<M extends Queueable> {
     for (let pos = this.ring.findFrom(0, match); pos >= 0; pos = this.ring.findFrom(pos + 1, match)) {
       const message = this.ring.removeAt(pos)!;
       this.queuedBytes -= message.bytes;
+      this.release(message);
       if (message.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) this.byKey.delete(message.conflationKey);
     }
     if (this.ring.length === 0) this.overSoftSince = -1;
   }
 
+  /**
+   * Sheds every queued message of a lossy channel (memory pressure), reporting each as `dropped`;
+   * returns the queue bytes freed. Messages of `disconnect` channels stay.
+   */
+  shedLossy(): number {
+    const before = this.queuedBytes;
+    for (let pos = this.ring.findFrom(0, isLossy); pos >= 0; pos = this.ring.findFrom(pos + 1, isLossy)) this.remove(pos, 'dropped');
+    return before - this.queuedBytes;
+  }
+
   /** Drops everything without reporting (the consumer is being disconnected). */
   clear(): void {
+    for (const message of this.ring) this.release(message);
     this.ring.clear();
     this.byKey.clear();
     this.queuedBytes = 0;
@@ -162,13 +183,22 @@ export class OutboundQueue<M extends Queueable> {
     return this.softLimitExceeded(now);
   }
 
+  private release(message: M): void {
+    if (--message.queued === 0) this.pool?.sub(message.cost);
+  }
+
   private remove(pos: number, reason: ShedReason): void {
     const message = this.ring.removeAt(pos);
     if (message === undefined) return;
     this.queuedBytes -= message.bytes;
+    this.release(message);
     if (message.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) {
       this.byKey.delete(message.conflationKey);
     }
     this.onShed(message, reason);
   }
+}
+
+function isLossy(m: Queueable): boolean {
+  return m.queuePolicy.policy !== 'disconnect';
 }

@@ -28,6 +28,8 @@ export interface PublishApiDeps {
   /** Bytes waiting in every connection's outbound queue (O(connections): called at most every OVERLOAD_CHECK_MS). */
   readonly queuedBytes: () => number;
   readonly draining: () => boolean;
+  /** True while the memory budget is above its soft mark. */
+  readonly underPressure: () => boolean;
 }
 
 /** What became of one publication; the counts are over this node's subscribers. */
@@ -53,7 +55,7 @@ type Publication = z.infer<typeof Publication>;
 /**
  * POST /api/publish and /api/publish/batch: publishing for backends, with feedback. Checks, in
  * order: API key (`Authorization: Bearer` or `X-Api-Key`, constant time), body (zod; 400 names
- * the field), draining or overloaded queues (503), the API's own token bucket, one token per
+ * the field), draining, memory pressure or overloaded queues (503), the API's own token bucket, one token per
  * publication (429). Publishes (synchronously with
  * the memory broker, after Redis answered with the Redis broker) and answers 202 with one report
  * per publication.
@@ -112,6 +114,7 @@ export class PublishApi {
       encoded.push(raw);
     }
     if (this.deps.draining()) return refuse('shutting_down', undefined, { 'Retry-After': '1' });
+    if (this.deps.underPressure()) return refuse('memory_pressure', undefined, { 'Retry-After': '1' });
     if (this.isOverloaded()) return refuse('overloaded', undefined, { 'Retry-After': '1' });
     if (!this.bucket.tryTake(publications.length)) {
       const retrySec = Math.max(1, Math.ceil(this.bucket.msUntil(publications.length) / 1000));

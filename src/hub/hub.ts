@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { encodeMessage } from '../protocol/frames.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
+import type { MemoryBudget } from '../util/memory-budget.js';
 import type { StreamPosition } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
@@ -22,6 +23,8 @@ export interface HubOptions {
   readonly log: Logger;
   /** Told when a channel gets its first subscriber on this node (true) and loses its last (false). */
   readonly occupancy?: ((channel: string, occupied: boolean) => void) | undefined;
+  /** The process's memory budget: history beyond its share is evicted as it is appended. */
+  readonly budget: MemoryBudget;
 }
 
 /** What one fan-out did for this node's subscribers, per outcome; the counts sum to `subscribers`. */
@@ -69,10 +72,17 @@ export class Hub implements BrokerEvents {
   private readonly channels = new Map<string, Channel>();
   /** Channels nobody here watches, least recently used first: eviction candidates at the limit. */
   private readonly idle = new Set<Channel>();
+  /**
+   * Idle channels whose history memory pressure dropped: they keep their stream's position (so a
+   * resume learns its exact loss) until the next sweep, or until pressure needs even that.
+   */
+  private readonly drained = new Set<Channel>();
   private readonly repair: StreamRepair;
   private readonly broker: Broker;
   /** Publications this node received (metrics). */
   publications = 0;
+  /** Channels whose history was dropped to keep the history pool within the memory budget (metrics). */
+  historyEvictions = 0;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: HubOptions) {
@@ -108,6 +118,8 @@ export class Hub implements BrokerEvents {
     const outcome = this.broker.publish(name, channel.settings, key, rawData, pid);
     if (outcome instanceof Promise) return outcome.then(deliveredElsewhere, () => UNAVAILABLE);
     if (!outcome.ok) return outcome;
+    const { budget } = this.options;
+    if (budget.pools.history.bytes > budget.historyBound) this.boundHistory(channel);
     // A synchronous broker hands the publication back for this node to deliver before returning.
     return { ok: true, seq: outcome.seq, fanOut: outcome.publication === undefined ? NO_FAN_OUT : this.receive(outcome.publication) };
   }
@@ -122,6 +134,7 @@ export class Hub implements BrokerEvents {
     channel.joins.push(join);
     channel.subscribed = true;
     this.idle.delete(channel);
+    this.drained.delete(channel);
     const subscribed = this.broker.subscribe(channel.name);
     if (subscribed instanceof Promise) void subscribed.then((ok) => this.afterSubscribe(channel, join, ok), () => this.afterSubscribe(channel, join, false));
     else this.afterSubscribe(channel, join, subscribed);
@@ -140,7 +153,42 @@ export class Hub implements BrokerEvents {
   sweep(): void {
     const now = this.options.clock();
     for (const channel of this.idle) if (!this.broker.retains(channel.name, now)) this.forget(channel);
+    for (const channel of this.drained) this.forget(channel);
     for (const channel of this.channels.values()) if (channel.stale && this.broker.ready) this.repair.start(channel);
+  }
+
+  /**
+   * Drops history, of the channels nobody here watches, least recently used first, until the
+   * history pool holds at most `bytes`; true when it got there. Each channel keeps its position
+   * until the next sweep forgets it, so a resume meanwhile learns the exact range it lost.
+   */
+  relieveHistory(bytes: number): boolean {
+    const pool = this.options.budget.pools.history;
+    for (const channel of this.idle) {
+      if (pool.bytes <= bytes) return true;
+      this.broker.trimHistory(channel.name, 0);
+      this.idle.delete(channel);
+      this.drained.add(channel);
+      this.historyEvictions++;
+    }
+    // Last resort: the positions kept for resumes go too (a resume then meets a new epoch).
+    for (const channel of this.drained) {
+      if (pool.bytes <= bytes) return true;
+      this.forget(channel);
+    }
+    return pool.bytes <= bytes;
+  }
+
+  /**
+   * The history pool passed its share of the budget: idle channels' history goes first; if only
+   * watched channels hold history, the history of the one being published to goes (its
+   * subscribers are live: only a later resume is affected, and learns its exact loss).
+   */
+  private boundHistory(channel: Channel): void {
+    const bound = this.options.budget.historyBound;
+    if (this.relieveHistory(bound)) return;
+    this.broker.trimHistory(channel.name, 0);
+    this.historyEvictions++;
   }
 
   /** The channel of that name, created if needed; undefined when at the channel limit with none to evict. */
@@ -148,7 +196,7 @@ export class Hub implements BrokerEvents {
     let channel = this.channels.get(name);
     if (channel !== undefined) return channel;
     if (this.channels.size >= this.options.maxChannels) {
-      const victim = this.idle.values().next().value;
+      const victim = this.drained.values().next().value ?? this.idle.values().next().value;
       if (victim === undefined) return undefined;
       this.forget(victim);
     }
@@ -285,7 +333,7 @@ export class Hub implements BrokerEvents {
       join.subscriber.deliver(pub);
       join.cursor = pub.seq;
     }
-    join.buffer.length = 0;
+    this.releaseBuffer(join);
     if (!channel.live) {
       channel.live = true;
       channel.epoch = position.epoch;
@@ -303,7 +351,10 @@ export class Hub implements BrokerEvents {
     let overflowed: Join[] | undefined;
     for (const join of channel.joins) {
       if (join.cursor < 0) {
-        if (join.buffer.length < this.options.maxJoinBuffer) join.buffer.push(pub);
+        if (join.buffer.length < this.options.maxJoinBuffer) {
+          join.buffer.push(pub);
+          this.hold(pub);
+        }
         else (overflowed ??= []).push(join);
       } else if (pub.seq > join.cursor && pub.epoch === channel.epoch) {
         pub.prepared ??= this.options.prepare(pub.encoded);
@@ -326,8 +377,20 @@ export class Hub implements BrokerEvents {
 
   private dropJoin(channel: Channel, join: Join): void {
     join.cancelled = true;
+    this.releaseBuffer(join);
     const i = channel.joins.indexOf(join);
     if (i >= 0) channel.joins.splice(i, 1);
+  }
+
+  /** A joiner's buffer holds a live publication: the budget's `held` pool counts it once. */
+  private hold(pub: Publication): void {
+    if (pub.held++ === 0) this.options.budget.pools.held.add(pub.cost);
+  }
+
+  private releaseBuffer(join: Join): void {
+    const pool = this.options.budget.pools.held;
+    for (const pub of join.buffer) if (--pub.held === 0) pool.sub(pub.cost);
+    join.buffer.length = 0;
   }
 
   /** The last local subscriber left: stop following the stream. */
@@ -345,6 +408,7 @@ export class Hub implements BrokerEvents {
   }
 
   private touch(channel: Channel): void {
+    this.drained.delete(channel);
     this.idle.delete(channel);
     this.idle.add(channel);
   }
@@ -352,6 +416,7 @@ export class Hub implements BrokerEvents {
   private forget(channel: Channel): void {
     this.channels.delete(channel.name);
     this.idle.delete(channel);
+    this.drained.delete(channel);
     this.broker.release(channel.name);
   }
 }

@@ -105,6 +105,37 @@ export function createMetrics(node: NodeState): Registry {
       this.set(node.connectionCount());
     },
   });
+  if (node.memory !== undefined) {
+    const { budget } = node.memory;
+    new Gauge({
+      name: 'sluice_memory_bytes',
+      help: 'Bytes accounted to each pool of the memory budget',
+      labelNames: ['pool'],
+      registers: [registry],
+      collect() {
+        for (const pool of Object.values(budget.pools)) this.set({ pool: pool.name }, pool.bytes);
+      },
+    });
+    new Gauge({
+      name: 'sluice_memory_budget_bytes',
+      help: 'limits.memoryBudgetBytes (0: measured, not enforced)',
+      registers: [registry],
+      collect() {
+        this.set(budget.limit);
+      },
+    });
+    new Gauge({
+      name: 'sluice_memory_pressure',
+      help: '0 below the soft mark, 1 above it (refusing new work, evicting idle history), 2 above the hard mark (shedding, closing)',
+      registers: [registry],
+      collect() {
+        this.set(budget.pressure === 'hard' ? 2 : budget.pressure === 'soft' ? 1 : 0);
+      },
+    });
+    follow('sluice_memory_history_evictions_total', 'Channels whose history was dropped to keep memory within the budget', 'historyEvictions');
+    follow('sluice_memory_shed_queues_total', 'Outbound queues whose lossy messages were shed at the hard mark', 'memoryShedQueues');
+    follow('sluice_memory_closes_total', 'Connections closed 4100 as the largest holders at the hard mark', 'memoryClosed');
+  }
   new Gauge({
     name: 'sluice_channels',
     help: 'Channels held in memory',

@@ -1,5 +1,6 @@
 import { CLOSE } from '../protocol/close-codes.js';
 import type { Clock } from '../util/clock.js';
+import type { MemoryBudget } from '../util/memory-budget.js';
 import type { Stats } from './stats.js';
 
 /** One connection's outbound queue, as the health assessment reads it. */
@@ -29,6 +30,15 @@ export interface NodeState {
     /** `unavailable` / `reset` notices sent (one per channel and repair, to all its local subscribers). */
     notices(): number;
   };
+  /** The memory budget and what it did; absent in unit tests that have none. */
+  readonly memory?: {
+    readonly budget: MemoryBudget;
+    /** Channels whose history was dropped to stay within the budget. */
+    historyEvictions(): number;
+    /** Connections closed 4100, and queues shed, at the hard mark. */
+    closed(): number;
+    shedQueues(): number;
+  };
 }
 
 /** Every monotonic figure of a node, under the one name each reader uses. */
@@ -56,6 +66,9 @@ export const COUNTERS = {
   apiPublications: (n: NodeState) => n.stats.apiPublications,
   brokerRepairs: (n: NodeState) => n.broker?.repairs() ?? 0,
   brokerNotices: (n: NodeState) => n.broker?.notices() ?? 0,
+  historyEvictions: (n: NodeState) => n.memory?.historyEvictions() ?? 0,
+  memoryClosed: (n: NodeState) => n.memory?.closed() ?? 0,
+  memoryShedQueues: (n: NodeState) => n.memory?.shedQueues() ?? 0,
 } as const satisfies Record<string, (n: NodeState) => number>;
 
 export type CounterName = keyof typeof COUNTERS;

@@ -20,6 +20,7 @@ export const HTTP_REFUSALS = {
   // The connect hook (the backend's own status, 400-499, replaces 403 when it gives one).
   connect_refused: { status: 403, reason: 'refused by the application' },
   backend_unavailable: { status: 503, reason: 'the application backend did not answer; retry later' },
+  memory_pressure: { status: 503, reason: 'server under memory pressure; retry later' },
   // Any HTTP request.
   not_found: { status: 404, reason: 'not found' },
   method_not_allowed: { status: 405, reason: 'method not allowed' },

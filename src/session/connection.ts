@@ -14,6 +14,7 @@ import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
+import type { MemoryBudget } from '../util/memory-budget.js';
 
 /** What every connection shares: one instance per gateway. */
 export interface ConnectionContext extends AuthContext {
@@ -28,6 +29,8 @@ export interface ConnectionContext extends AuthContext {
   readonly onClosed: (conn: Connection, code: number, reason: string) => void;
   /** The subscribe and publish hooks, when either is configured (docs/hooks.md). */
   readonly channelHooks?: ChannelHookCalls | undefined;
+  /** The process's memory budget (each connection's queue and replays charge its pools). */
+  readonly budget: MemoryBudget;
 }
 
 /** Why the connection stopped taking requests (bit flags): */
@@ -96,7 +99,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.limiter = new InboundLimiter(settings.inbound, clock);
     this.rateStrikes = new StrikeCounter(settings.inbound.rateLimitStrikes, settings.inbound.strikeWindowMs, clock);
     this.invalidStrikes = new StrikeCounter(settings.inbound.invalidFrameStrikes, settings.inbound.strikeWindowMs, clock);
-    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, owner: this });
+    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, owner: this, pools: ctx.budget.pools });
   }
 
   get subscriptionCount(): number {

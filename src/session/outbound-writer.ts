@@ -6,6 +6,7 @@ import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -39,7 +40,11 @@ export interface WriterDeps {
   readonly clock: Clock;
   readonly batcher: WriteBatcher;
   readonly owner: WriterOwner;
+  /** The memory budget's pools for queued messages and replays (each publication counted once per pool). */
+  readonly pools: { readonly outbound: MemoryPool; readonly replay: MemoryPool };
 }
+
+type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: number };
 
 /**
  * A connection's outbound path. Writes go straight to the socket while it is under its high-water
@@ -64,7 +69,9 @@ export class OutboundWriter {
   /** The control lane filled up and the owner stopped taking requests until it drains. */
   private repliesHeld = false;
   /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
-  private replays: Array<{ readonly sub: Subscription; readonly pubs: Publication[]; next: number }> = [];
+  private replays: Replay[] = [];
+  /** Bytes of the replays not yet written (for the memory budget's choice of whom to close). */
+  private replayBytes = 0;
   /** Replay bytes written this loop turn. */
   private replayTurn = 0;
   /** A later turn will go on with the replays. */
@@ -73,7 +80,7 @@ export class OutboundWriter {
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
-    this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed);
+    this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
   }
 
   get queuedBytes(): number {
@@ -82,6 +89,16 @@ export class OutboundWriter {
 
   get queuedMessages(): number {
     return this.queue.length;
+  }
+
+  /** Bytes this connection holds for its client: queued messages and replays not yet written. */
+  get heldBytes(): number {
+    return this.queue.bytes + this.replayBytes;
+  }
+
+  /** Sheds the queued messages of lossy channels (memory pressure); returns the queue bytes freed. */
+  shedLossy(): number {
+    return this.queue.shedLossy();
   }
 
   get utilisation(): number {
@@ -132,6 +149,7 @@ export class OutboundWriter {
    */
   replay(pubs: readonly Publication[], sub: Subscription): void {
     if (this.closed || pubs.length === 0) return;
+    for (const pub of pubs) this.holdReplay(pub);
     this.replays.push({ sub, pubs: pubs.slice(), next: 0 });
     if (!this.blocked) this.pumpReplays();
   }
@@ -141,11 +159,12 @@ export class OutboundWriter {
    * too, like the replay itself). A client more than a whole history behind cannot catch up
    * without loss: it is cut off as a slow consumer, to resume again.
    */
-  private extendReplay(replay: { readonly sub: Subscription; readonly pubs: Publication[]; next: number }, pub: Publication): DeliveryOutcome {
+  private extendReplay(replay: Replay, pub: Publication): DeliveryOutcome {
     if (replay.pubs.length - replay.next >= Math.max(1, replay.sub.channel.settings.historySize)) {
       this.deps.owner.slowConsumer();
       return DELIVERY.disconnected;
     }
+    this.holdReplay(pub);
     replay.pubs.push(pub);
     if (!this.blocked) this.pumpReplays();
     return DELIVERY.queued;
@@ -173,6 +192,7 @@ export class OutboundWriter {
       }
       const replay = this.replays[0]!;
       const pub = replay.pubs[replay.next++]!;
+      this.releaseReplay(pub);
       this.replayTurn += pub.bytes;
       this.writeData(pub);
       if (replay.next === replay.pubs.length) this.replays.shift();
@@ -221,6 +241,7 @@ export class OutboundWriter {
     this.queue.clear();
     this.control = [];
     this.controlHead = 0;
+    for (const replay of this.replays) this.dropReplay(replay);
     this.replays = [];
     this.noticeChannels.clear();
   }
@@ -231,7 +252,10 @@ export class OutboundWriter {
    * the same channel (a resume with `since` accounts for all of it).
    */
   forget(sub: Subscription): void {
-    if (this.replays.length > 0) this.replays = this.replays.filter((r) => r.sub !== sub);
+    if (this.replays.length > 0) {
+      for (const replay of this.replays) if (replay.sub === sub) this.dropReplay(replay);
+      this.replays = this.replays.filter((r) => r.sub !== sub);
+    }
     const name = sub.channel.name;
     if (this.queue.length > 0) {
       this.queue.purge((pub) => pub.channel === name || (pub.channel === '' && this.noticeChannels.get(pub) === name));
@@ -241,6 +265,21 @@ export class OutboundWriter {
       sub.takeGaps();
       this.pendingGaps--;
     }
+  }
+
+  private holdReplay(pub: Publication): void {
+    this.replayBytes += pub.bytes;
+    if (pub.replaying++ === 0) this.deps.pools.replay.add(pub.cost);
+  }
+
+  private releaseReplay(pub: Publication): void {
+    this.replayBytes -= pub.bytes;
+    if (--pub.replaying === 0) this.deps.pools.replay.sub(pub.cost);
+  }
+
+  /** Releases what a replay has not written yet. */
+  private dropReplay(replay: Replay): void {
+    for (let i = replay.next; i < replay.pubs.length; i++) this.releaseReplay(replay.pubs[i]!);
   }
 
   uncork(): void {

@@ -8,6 +8,11 @@ import type { QueuePolicy } from '../protocol/policy.js';
  */
 export class Publication implements Queueable {
   readonly bytes: number;
+  readonly cost: number;
+  /** Outbound queues, replay lanes and join buffers holding it (each budget pool counts it once). */
+  queued = 0;
+  replaying = 0;
+  held = 0;
   /** `encoded`, framed by the transport on first delivery and then written to every subscriber. */
   prepared: PreparedFrame | undefined = undefined;
 
@@ -28,5 +33,18 @@ export class Publication implements Queueable {
     readonly at: number,
   ) {
     this.bytes = encoded.length;
+    this.cost = publicationCost(this.bytes);
   }
+}
+
+/** What a publication object, its fields and the buffers' headers cost beyond their bytes (measured, rounded up). */
+const PUBLICATION_OVERHEAD = 320;
+
+/**
+ * Bytes a publication of `encodedBytes` is charged to the memory budget: its encoded bytes, the
+ * transport's framed copy of them (made on first delivery; counted from the start, so a charge
+ * never changes while it is held), and the objects around both.
+ */
+export function publicationCost(encodedBytes: number): number {
+  return 2 * encodedBytes + PUBLICATION_OVERHEAD;
 }

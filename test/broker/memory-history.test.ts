@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { MemoryBroker, STREAM_BYTES } from '../../src/broker/memory-broker.js';
+import { publicationCost } from '../../src/stream/publication.js';
+import { unmeteredPool } from '../../src/util/memory-budget.js';
 import { channelFactory, RecordingEvents } from './fixtures.js';
 
 describe('memory broker', () => {
@@ -61,5 +63,50 @@ describe('memory broker', () => {
     const after = broker.history(ch.name, ch.settings, undefined);
     expect(before.ok && after.ok && before.position.epoch !== after.position.epoch).toBe(true);
     expect(after).toMatchObject({ position: { seq: 0 } });
+  });
+
+  it('charges every stream and publication it holds to the history pool, and releases them', () => {
+    const pool = unmeteredPool('history');
+    const broker = new MemoryBroker(() => 0, 0, pool);
+    broker.start(new RecordingEvents());
+    const ch = channelFactory({ channelDefaults: { historySize: 2 } })('a');
+    const costs: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const r = broker.publish(ch.name, ch.settings, undefined, String(i));
+      if (r.ok) costs.push(r.publication!.cost);
+    }
+    expect(pool.bytes).toBe(STREAM_BYTES + costs[1]! + costs[2]!);
+    broker.release(ch.name);
+    expect(pool.bytes).toBe(0);
+  });
+
+  it('bounds history by bytes (historyMaxBytes), keeping at least the newest entry', () => {
+    const broker = new MemoryBroker(() => 0, 0);
+    broker.start(new RecordingEvents());
+    const data = JSON.stringify('x'.repeat(1000));
+    const ch = channelFactory({ channelDefaults: { historySize: 100, historyMaxBytes: publicationCost(1100) * 3 } })('a');
+    for (let i = 0; i < 10; i++) broker.publish(ch.name, ch.settings, undefined, data);
+    const at = broker.history(ch.name, ch.settings, undefined);
+    if (!at.ok) throw new Error('unreachable');
+    const { epoch } = at.position;
+    expect(broker.history(ch.name, ch.settings, { epoch, seq: 6 })).toMatchObject({ recovered: false });
+    expect(broker.history(ch.name, ch.settings, { epoch, seq: 7 })).toMatchObject({ recovered: true });
+    const tiny = channelFactory({ channelDefaults: { historyMaxBytes: 1 } })('b');
+    broker.publish(tiny.name, tiny.settings, undefined, data);
+    expect(broker.history(tiny.name, tiny.settings, { epoch: (broker.history(tiny.name, tiny.settings, undefined) as { position: { epoch: string } }).position.epoch, seq: 0 })).toMatchObject({ recovered: true });
+  });
+
+  it('trimHistory forgets history under pressure but keeps the position, so a resume learns the exact loss', () => {
+    const pool = unmeteredPool('history');
+    const broker = new MemoryBroker(() => 0, 0, pool);
+    broker.start(new RecordingEvents());
+    const ch = channelFactory()('a');
+    for (let i = 0; i < 5; i++) broker.publish(ch.name, ch.settings, undefined, '1');
+    const at = broker.history(ch.name, ch.settings, undefined);
+    if (!at.ok) throw new Error('unreachable');
+    broker.trimHistory(ch.name, 0);
+    expect(pool.bytes).toBe(STREAM_BYTES);
+    expect(broker.retains(ch.name, 0)).toBe(false);
+    expect(broker.history(ch.name, ch.settings, { epoch: at.position.epoch, seq: 2 })).toMatchObject({ recovered: false, position: { epoch: at.position.epoch, seq: 5 } });
   });
 });

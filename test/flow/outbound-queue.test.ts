@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { OutboundQueue, type OutboundQueueLimits, type Queueable } from '../../src/flow/outbound-queue.js';
 import { POLICIES, type ShedReason, type SlowConsumerPolicy } from '../../src/protocol/policy.js';
+import { MemoryBudget } from '../../src/util/memory-budget.js';
 
 interface Msg extends Queueable {
   readonly key?: string;
@@ -10,7 +11,7 @@ interface Msg extends Queueable {
 const channel = (policy: SlowConsumerPolicy, maxAgeMs = 0) => ({ name: policy, queuePolicy: { policy, maxAgeMs } });
 
 function message(ch: ReturnType<typeof channel>, seq: number, bytes = 10, key?: string, at = 0): Msg {
-  return { channel: ch.name, queuePolicy: ch.queuePolicy, seq, bytes, at, key, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
+  return { channel: ch.name, queuePolicy: ch.queuePolicy, seq, bytes, at, key, cost: bytes, queued: 0, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
 }
 
 const limits = (over: Partial<OutboundQueueLimits> = {}): OutboundQueueLimits => ({ maxQueueBytes: 100, maxQueueMessages: 5, softQueueBytes: 0, softLimitMs: 0, ...over });
@@ -180,5 +181,48 @@ describe('OutboundQueue invariants (property-based)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('OutboundQueue memory accounting', () => {
+  const budget = () => new MemoryBudget(0, { now: () => 0, later: () => {} });
+
+  it('charges a message shared by many queues once, and releases it when the last lets go', () => {
+    const b = budget();
+    const pool = b.pools.outbound;
+    const queues = [1, 2, 3].map(() => new OutboundQueue<Msg>(limits(), () => {}, pool));
+    const ch = channel('drop-oldest');
+    const shared = message(ch, 1, 10);
+    for (const q of queues) q.push(shared, 0);
+    expect(pool.bytes).toBe(10);
+    queues[0]!.shift(0);
+    queues[1]!.clear();
+    expect(pool.bytes).toBe(10);
+    queues[2]!.shift(0);
+    expect(pool.bytes).toBe(0);
+  });
+
+  it('releases what its policy sheds, conflates and expires', () => {
+    const b = budget();
+    const q = new OutboundQueue<Msg>(limits({ maxQueueMessages: 2 }), () => {}, b.pools.outbound);
+    const ch = channel('drop-oldest', 5);
+    for (let seq = 1; seq <= 4; seq++) q.push(message(ch, seq, 10), 0);
+    expect(b.pools.outbound.bytes).toBe(20);
+    expect(q.shift(100)).toBeUndefined();
+    expect(b.pools.outbound.bytes).toBe(0);
+    expect(b.total).toBe(0);
+  });
+
+  it('shedLossy drops lossy channels only, reporting each as dropped', () => {
+    const shed: Array<[number, ShedReason]> = [];
+    const b = budget();
+    const q = new OutboundQueue<Msg>(limits({ maxQueueMessages: 10 }), (m, r) => shed.push([m.seq, r]), b.pools.outbound);
+    q.push(message(channel('drop-oldest'), 1, 10), 0);
+    q.push(message(channel('disconnect'), 2, 10), 0);
+    q.push(message(channel('conflate'), 3, 10, 'k'), 0);
+    expect(q.shedLossy()).toBe(20);
+    expect(shed).toEqual([[1, 'dropped'], [3, 'dropped']]);
+    expect(q.shift(0)?.seq).toBe(2);
+    expect(b.pools.outbound.bytes).toBe(0);
   });
 });

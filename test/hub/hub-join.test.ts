@@ -1,3 +1,4 @@
+import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { describe, expect, it } from 'vitest';
 import type { Broker, BrokerEvents, HistoryOutcome } from '../../src/broker/broker.js';
 import type { StreamPosition } from '../../src/stream/position.js';
@@ -41,6 +42,7 @@ class SteppedBroker implements Broker {
   retains(): boolean {
     return false;
   }
+  trimHistory(): void {}
   release(): void {}
   async close(): Promise<void> {}
 }
@@ -66,6 +68,7 @@ function setup() {
   const hub = new Hub({
     rules: new ChannelRules(loadConfig({})),
     maxChannels: 10,
+    budget: new MemoryBudget(0, { now: () => 0, later: () => {} }),
     prepare: (p) => p,
     clock: () => 0,
     broker,

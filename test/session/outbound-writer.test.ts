@@ -1,3 +1,4 @@
+import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { describe, expect, it } from 'vitest';
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -57,7 +58,8 @@ function setup(policy: 'drop-oldest' | 'drop-newest' | 'disconnect' | 'conflate'
     repliesDrained: () => void events.repliesDrained++,
   };
   const stats = new Stats();
-  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), owner });
+  const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), owner, pools: budget.pools });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {

@@ -50,6 +50,10 @@ interface Row {
   readonly closesByServer: Tally;
   /** The gateway still answered /metrics after the pattern. */
   readonly alive: boolean;
+  /** History evictions, queues shed and connections closed by the memory budget during the pattern. */
+  readonly budget: Tally;
+  /** Bytes in each budget pool once the pattern ended. */
+  readonly poolsAfter: Tally;
 }
 
 function metricValues(text: string, name: string): Map<string, number> {
@@ -121,7 +125,8 @@ async function startRig(configFile: string, redisKeys: (() => Promise<number>) |
 /** Runs one pattern and measures the gateway and the bystander meanwhile. */
 async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   const { pid, target } = rig;
-  const before = metricValues(await scrape(target.port), 'sluice_disconnects_total');
+  const beforeText = await scrape(target.port);
+  const before = metricValues(beforeText, 'sluice_disconnects_total');
   const baseline = readProc(pid)?.rssBytes ?? 0;
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, readProc(pid)?.rssBytes ?? 0)), 50);
@@ -141,7 +146,16 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   }
   const loop = metricValues(metrics, 'sluice_nodejs_eventloop_lag_p99_seconds').values().next().value ?? 0;
   const alive = (await scrape(target.port)) !== '';
-  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, loopP99Ms: Math.round(loop * 1000), verdicts, closesByServer, alive };
+  // What the memory budget did (gateways that predate it have none of these).
+  const budget: Tally = {};
+  for (const [name, key] of [['sluice_memory_history_evictions_total', 'history evicted'], ['sluice_memory_shed_queues_total', 'queues shed'], ['sluice_memory_closes_total', 'closed 4100']] as const) {
+    const n = metricValues(metrics, name).values().next().value;
+    const was = metricValues(beforeText, name).values().next().value ?? 0;
+    if (n !== undefined && n - was > 0) budget[key] = n - was;
+  }
+  const pools: Tally = {};
+  for (const [label, n] of metricValues(metrics, 'sluice_memory_bytes')) pools[label.replace(/\{pool="(\w+)"\}/, '$1')] = n;
+  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, loopP99Ms: Math.round(loop * 1000), verdicts, closesByServer, budget, poolsAfter: pools, alive };
 }
 
 const tally = (t: Tally): string =>
@@ -187,10 +201,10 @@ async function main(): Promise<number> {
     redisClient?.disconnect();
     await redis?.stop();
   }
-  console.log(`\n| pattern | peak RSS MiB (idle) | bystander lost | bystander pong p99 ms | gateway event-loop p99 ms | closes by the gateway | what the attacker got |`);
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`\n| pattern | peak RSS MiB (idle) | bystander lost | bystander pong p99 ms | gateway event-loop p99 ms | closes by the gateway | memory budget | what the attacker got |`);
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
-    console.log(`| ${r.pattern} | ${r.rssPeakMiB} (${r.baselineMiB}) | ${r.bystander.lost} of ${r.bystander.published} | ${r.bystander.pongP99Ms} | ${r.loopP99Ms} | ${tally(r.closesByServer) || '—'} | ${tally(r.verdicts) || '—'} |`);
+    console.log(`| ${r.pattern} | ${r.rssPeakMiB} (${r.baselineMiB}) | ${r.bystander.lost} of ${r.bystander.published} | ${r.bystander.pongP99Ms} | ${r.loopP99Ms} | ${tally(r.closesByServer) || '—'} | ${tally(r.budget) || '—'} | ${tally(r.verdicts) || '—'} |`);
   }
   mkdirSync(args.out!, { recursive: true });
   const file = join(args.out!, `adversary-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
