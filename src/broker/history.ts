@@ -18,7 +18,7 @@ const LOST: Replay = Object.freeze({ recovered: false, messages: [] });
 export class History {
   private items: Publication[] = [];
   private head = 0;
-  /** Cost of the publications held. */
+  /** Encoded bytes of the publications held (what `historyMaxBytes` bounds; the pool is charged their cost). */
   bytes = 0;
 
   constructor(
@@ -34,7 +34,7 @@ export class History {
     const { historySize, historyMaxBytes } = this.settings;
     if (historySize === 0) return;
     this.items.push(pub);
-    this.bytes += pub.cost;
+    this.bytes += pub.bytes;
     this.pool.add(pub.cost);
     if (this.items.length - this.head > historySize) this.dropOldest();
     if (historyMaxBytes > 0) while (this.bytes > historyMaxBytes && this.length > 1) this.dropOldest();
@@ -52,7 +52,7 @@ export class History {
     if (this.head === this.items.length) this.reset();
   }
 
-  /** Forgets the oldest entries until at most `bytes` are held (memory pressure); 0 empties it. */
+  /** Forgets the oldest entries until at most `bytes` encoded bytes are held (memory pressure); 0 empties it. */
   trim(bytes: number): void {
     while (this.bytes > bytes && this.head < this.items.length) this.dropOldest();
     if (this.head === this.items.length) this.reset();
@@ -76,7 +76,7 @@ export class History {
   private dropOldest(): void {
     const pub = this.items[this.head]!;
     this.items[this.head++] = undefined as unknown as Publication;
-    this.bytes -= pub.cost;
+    this.bytes -= pub.bytes;
     this.pool.sub(pub.cost);
   }
 

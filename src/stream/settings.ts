@@ -7,6 +7,6 @@ export interface StreamSettings {
   readonly historySize: number;
   /** Publications older than this leave history; 0 = never by age. */
   readonly historyTtlMs: number;
-  /** Most bytes of publications kept (by `publicationCost`); 0 = no byte bound. */
+  /** Most encoded bytes of publications kept; 0 = no byte bound. */
   readonly historyMaxBytes: number;
 }

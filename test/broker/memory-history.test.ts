@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBroker, STREAM_BYTES } from '../../src/broker/memory-broker.js';
-import { publicationCost } from '../../src/stream/publication.js';
 import { unmeteredPool } from '../../src/util/memory-budget.js';
 import { channelFactory, RecordingEvents } from './fixtures.js';
 
@@ -84,7 +83,7 @@ describe('memory broker', () => {
     const broker = new MemoryBroker(() => 0, 0);
     broker.start(new RecordingEvents());
     const data = JSON.stringify('x'.repeat(1000));
-    const ch = channelFactory({ channelDefaults: { historySize: 100, historyMaxBytes: publicationCost(1100) * 3 } })('a');
+    const ch = channelFactory({ channelDefaults: { historySize: 100, historyMaxBytes: 1100 * 3 } })('a');
     for (let i = 0; i < 10; i++) broker.publish(ch.name, ch.settings, undefined, data);
     const at = broker.history(ch.name, ch.settings, undefined);
     if (!at.ok) throw new Error('unreachable');

@@ -19,7 +19,7 @@ describe.each(TRANSPORTS)('client chat guarantee [%s]', (transport) => {
         // larger than both; it must not cut the client off again (one 4100 per pause, asserted below).
         outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 64 * 1024, maxQueueMessages: 64, softQueueBytes: 0 },
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
-        channelDefaults: { policy: 'disconnect', historySize: 100_000, historyTtlMs: 0 },
+        channelDefaults: { policy: 'disconnect', historySize: 100_000, historyTtlMs: 0, historyMaxBytes: 0 },
       },
     );
     const stats = gw.gateway.stats;

@@ -31,25 +31,31 @@ async function metric(httpUrl: string, line: string): Promise<number> {
   return found === undefined ? Number.NaN : Number(found.slice(found.lastIndexOf(' ') + 1));
 }
 
-/** One connection publishing `count` messages of `size` bytes to fresh channels, `window` unanswered at most. */
-function flood(url: string, index: number, count: number, size: number, window = 4): Promise<number> {
+/**
+ * One connection publishing `count` messages of `size` bytes to fresh channels, one every `everyMs`
+ * (below the default 1 MiB/s inbound bucket, as a patient attacker would), `window` unanswered at most.
+ */
+function flood(url: string, index: number, count: number, size: number, everyMs: number, window = 4): Promise<number> {
   const data = JSON.stringify('x'.repeat(size));
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     let sent = 0;
     let acked = 0;
-    const pump = (): void => {
-      while (sent < count && sent - acked < window) ws.send(`{"op":"pub","id":${sent},"ch":"flood.${index}.${sent++}","data":${data}}`);
-    };
-    ws.on('open', pump);
+    let timer: NodeJS.Timeout | undefined;
+    ws.on('open', () => {
+      timer = setInterval(() => {
+        if (sent < count && sent - acked < window) ws.send(`{"op":"pub","id":${sent},"ch":"flood.${index}.${sent++}","data":${data}}`);
+      }, everyMs);
+    });
     ws.on('message', (raw) => {
       const f = JSON.parse(raw.toString()) as { ev: string };
       if (f.ev === 'hello') return;
       if (f.ev !== 'ack') reject(new Error(`publisher ${index} got ${raw.toString()}`));
       if (++acked === count) {
+        clearInterval(timer);
         ws.close();
         resolve(acked);
-      } else pump();
+      }
     });
     ws.on('error', reject);
   });
@@ -78,7 +84,7 @@ describe('memory budget: history of a fresh-channel publish flood (issue 12 item
   it('keeps the history pool within its share and RSS within budget + idle baseline, and releases the history', async () => {
     server = await spawnServer({
       script: SLUICE_CLI,
-      args: ['--host', '127.0.0.1', '--log.level', 'silent', '--limits.memoryBudgetBytes', String(BUDGET), '--inbound.bytesPerSecond', '0', '--inbound.messagesPerSecond', '0'],
+      args: ['--host', '127.0.0.1', '--log.level', 'silent', '--limits.memoryBudgetBytes', String(BUDGET)],
       portFlag: true,
       stdout: 'ignore',
     });
@@ -97,7 +103,7 @@ describe('memory budget: history of a fresh-channel publish flood (issue 12 item
     })();
     const size = 30 * 1024;
     const perConnection = Math.ceil((70 * MiB) / size / 16);
-    const acked = await Promise.all(Array.from({ length: 16 }, (_, i) => flood(url, i, perConnection, size)));
+    const acked = await Promise.all(Array.from({ length: 16 }, (_, i) => flood(url, i, perConnection, size, 34)));
     sampling = false;
     await sampler;
     expect(acked.reduce((a, b) => a + b, 0)).toBe(16 * perConnection);

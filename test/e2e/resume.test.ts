@@ -36,7 +36,7 @@ describe.each(TRANSPORTS)('history and resume [%s]', (transport) => {
       {
         inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
         outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 64, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
-        channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 5000 }],
+        channels: [{ pattern: 'chat.*', policy: 'disconnect', historySize: 5000, historyMaxBytes: 0 }],
       });
     const publisher = await connect();
     const slow = await connect();
