@@ -181,17 +181,23 @@ export async function resumeStorm(t: AttackTarget, s: Scale, tally: Tally): Prom
   const data = JSON.stringify('h'.repeat(2048));
   let n = 0;
   await publishAll(publisher, () => (n++ < history ? `{"op":"pub","id":0,"ch":"${ch}","data":${data}}` : undefined), 16, setup, deadline);
-  const clients = await connectMany(t, tally, pick(s, 1000, 100), 100, deadline);
+  // The clock of the storm itself starts once the history is in place.
+  const stormEnds = Date.now() + s.seconds * 1000;
+  const clients = await connectMany(t, tally, pick(s, 1000, 100), 100, stormEnds);
   let complete = 0;
   const done = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(resolve, Math.max(1000, stormEnds - Date.now()));
     for (const c of clients) {
       let received = 0;
       c.onText = (text) => {
         if (text.startsWith('{"ev":"msg"') && ++received === history && ++complete === clients.length) {
           clearTimeout(timer);
           resolve();
-        } else if (text.startsWith('{"ev":"ack"')) bump(tally, parseFrame(text)?.recovered === true ? 'recovered' : 'unrecovered');
+        } else if (!text.startsWith('{"ev":"msg"')) {
+          const f = parseFrame(text);
+          if (f?.ev === 'ack') bump(tally, f.recovered === true ? 'recovered' : 'unrecovered');
+          else if (f?.ev === 'err') bump(tally, `err ${String(f.code)}`);
+        }
       };
     }
   });
