@@ -88,8 +88,8 @@ export class StreamRepair {
     channel.resync = undefined;
     this.repaired++;
     const { position } = outcome;
-    // A read across epochs that recovered, or found a tail, continued a provisional position (a stream read before its first publish).
-    if (position.epoch !== channel.epoch && !outcome.recovered && outcome.publications.length === 0) {
+    // A recovered read across epochs continued a provisional position (a stream read before its first publish).
+    if (position.epoch !== channel.epoch && !outcome.recovered) {
       this.announce(channel, encodeResetNotice(channel.name, channel.seq + 1, position.epoch, position.seq), position.epoch, position.seq);
     } else {
       // History holds the newest of what the node missed (all of it when recovered): the rest is announced before them.

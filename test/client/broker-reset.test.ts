@@ -83,7 +83,8 @@ describe.each(TRANSPORTS)('client across a Redis restart [%s]', (transport) => {
         try {
           acked.push({ seq: (await publisher.publish('chat.busy', i)).seq, afterRestart });
         } catch (error) {
-          expect(error).toMatchObject({ code: 'unavailable' });
+          // In flight when Redis died: publish_uncertain (it may have been published); after: unavailable.
+          expect(['unavailable', 'publish_uncertain']).toContain((error as { code: string }).code);
           await new Promise((r) => setTimeout(r, 20));
         }
       }
