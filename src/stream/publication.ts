@@ -37,7 +37,7 @@ export class Publication implements Queueable {
   }
 }
 
-/** What a publication object, its fields and the buffers' headers cost beyond their bytes (measured, rounded up). */
+/** What a publication object, its fields and the buffers' headers cost beyond their bytes (an estimate, rounded up). */
 const PUBLICATION_OVERHEAD = 320;
 
 /**
