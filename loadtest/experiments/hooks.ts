@@ -155,6 +155,8 @@ async function main(): Promise<void> {
   const pinned = pinSelf(1);
   console.log(`hooks: ${MODES.join(', ')}; ${ROUNDS} rounds × (${WINDOW_MS} ms of connects + ${SAMPLES} publishes + ${SAMPLES / 4} subscribes) per mode; ${machine()}${pinned ? '; server on CPU 0, clients and backend on CPU 1' : ''}`);
   const backend = await HookBackend.start(0);
+  // Namespace permissions apply to connect-hook identities as to tokens: grant everything.
+  backend.behaviour.answer = (call) => (call.path === '/connect' ? { allow: true, sub: 'bench', grants: { sub: ['*'], pub: ['*'] } } : { allow: true });
   const setups: Setup[] = [];
   const slow: ServerProcess[] = [];
   try {
@@ -163,7 +165,9 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < setups.length; k++) {
         const setup = setups[(k + round) % setups.length]!;
+        console.error(`round ${round + 1}: ${setup.mode}: connects`);
         await connects(setup);
+        console.error(`round ${round + 1}: ${setup.mode}: latencies`);
         await latencies(setup);
       }
     }
