@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 
 /** A request the backend received: which path, the parsed JSON body, the raw body and headers. */
@@ -6,6 +7,20 @@ export interface BackendCall {
   readonly body: Record<string, unknown>;
   readonly raw: string;
   readonly headers: IncomingHttpHeaders;
+}
+
+/**
+ * What a receiver checks of a call (docs/hooks.md): `X-Sluice-Signature` is `v1=` + the hex
+ * HMAC-SHA256 of `<X-Sluice-Timestamp>.<raw body>` under `secret`, and the timestamp is within
+ * five minutes of this clock. Computed here independently of the gateway's code.
+ */
+export function signedBy(call: BackendCall, secret: string): boolean {
+  const timestamp = call.headers['x-sluice-timestamp'];
+  const given = call.headers['x-sluice-signature'];
+  if (typeof timestamp !== 'string' || typeof given !== 'string') return false;
+  const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${timestamp}.${call.raw}`).digest('hex')}`);
+  const actual = Buffer.from(given);
+  return actual.length === expected.length && timingSafeEqual(actual, expected) && Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
 }
 
 /** How the backend behaves now; tests and benchmarks change it while the gateway runs. */

@@ -51,6 +51,11 @@ export const HooksSchema = z
     maxPendingPerChannel: z.number().int().min(1).max(100_000).default(256),
     /** Largest hook response body read; a larger one counts as a failed call. */
     maxResponseBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(64 * 1024),
+    /** HMAC-SHA256 key signing every hook call as webhooks are signed, at least 32 bytes; '' = calls are not signed. */
+    secret: z.string().default(''),
+  })
+  .superRefine((h, ctx) => {
+    if (h.secret !== '' && Buffer.byteLength(h.secret) < 32) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be at least 32 bytes (or empty: hook calls not signed)' });
   })
   .prefault({});
 

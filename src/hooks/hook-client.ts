@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../util/clock.js';
 import { BREAKER_GAUGE, CircuitBreaker } from './breaker.js';
 import { JsonPoster } from './http-post.js';
+import { signedHeaders } from './signature.js';
 import type { HookName } from './messages.js';
 
 /** Why a hook gave no answer. */
@@ -18,13 +19,15 @@ export interface HookClientDeps {
   readonly metrics: HookMetrics;
   readonly log: Logger;
   readonly maxResponseBytes: number;
+  /** Signs every call (signature.ts); '' = unsigned. */
+  readonly secret: string;
 }
 
 /**
  * One hook of the application's backend: JSON POSTs to one URL over a keep-alive pool of at most
  * `maxConcurrent` sockets (http-post.ts), each call cut at `timeoutMs`, a call beyond
  * `maxConcurrent` refused at once (never queued), and a circuit breaker that stops calling a
- * backend that keeps failing. Every call resolves; none rejects.
+ * backend that keeps failing; signed like webhooks when a secret is set. Every call resolves; none rejects.
  */
 export class HookClient<A extends { allow: boolean }> {
   private readonly breaker: CircuitBreaker;
@@ -62,7 +65,8 @@ export class HookClient<A extends { allow: boolean }> {
     if (wait !== undefined) return this.refuse('open', wait);
     this.inFlight++;
     const started = this.deps.clock();
-    const result = await this.poster.post(body, {}, this.config.timeoutMs, this.deps.maxResponseBytes);
+    const headers = signedHeaders(this.deps.secret, this.deps.clock, body);
+    const result = await this.poster.post(body, headers, this.config.timeoutMs, this.deps.maxResponseBytes);
     this.inFlight--;
     const answer = result.ok && result.status === 200 ? this.parse(result.text) : undefined;
     const outcome: HookCallResult = answer !== undefined ? (answer.allow ? 'allow' : 'deny') : result.ok ? 'error' : result.why;

@@ -25,9 +25,9 @@ export class Hooks {
 
   constructor(
     config: HooksConfig,
-    deps: Omit<HookClientDeps, 'maxResponseBytes'>,
+    deps: Omit<HookClientDeps, 'maxResponseBytes' | 'secret'>,
   ) {
-    const all = { ...deps, maxResponseBytes: config.maxResponseBytes };
+    const all = { ...deps, maxResponseBytes: config.maxResponseBytes, secret: config.secret };
     const make = <A extends { allow: boolean }>(name: HookName, schema: z.ZodType<A>): HookClient<A> | undefined =>
       config[name].url === '' ? undefined : new HookClient(name, config[name], schema, all);
     this.connect = make('connect', ConnectAnswer);

@@ -1,9 +1,10 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { WebhooksConfig } from '../config/hooks-schema.js';
 import type { HookMetrics } from '../observability/hook-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../util/clock.js';
 import { JsonPoster } from './http-post.js';
+import { signedHeaders } from './signature.js';
 
 /** What the application is told (docs/hooks.md, Webhooks). */
 export type WebhookEvent =
@@ -11,15 +12,6 @@ export type WebhookEvent =
   | { readonly type: 'channel.vacated'; readonly ch: string }
   | { readonly type: 'connection.closed'; readonly conn: string; readonly ip: string; readonly sub: string | undefined; readonly code: number; readonly reason: string }
   | { readonly type: 'publications.shed'; readonly ch: string; readonly n: number; readonly intervalMs: number };
-
-/** Headers of every delivery: the signature `v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`, and the timestamp (Unix seconds). */
-export const SIGNATURE_HEADER = 'x-sluice-signature';
-export const TIMESTAMP_HEADER = 'x-sluice-timestamp';
-
-/** The signature of one delivery: what a receiver recomputes over the raw body to verify it. */
-export function signature(secret: string, timestamp: number, body: string): string {
-  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
-}
 
 type Queued = WebhookEvent & { readonly id: string; readonly at: number };
 
@@ -124,9 +116,7 @@ export class Webhooks {
     this.sending = true;
     const batch = this.queue.slice(0, this.config.maxBatch);
     const body = JSON.stringify({ events: batch });
-    const timestamp = Math.floor(this.deps.clock() / 1000);
-    const headers = { [TIMESTAMP_HEADER]: String(timestamp), [SIGNATURE_HEADER]: signature(this.config.secret, timestamp, body) };
-    const result = await this.poster.post(body, headers, this.config.timeoutMs, MAX_ANSWER_BYTES);
+    const result = await this.poster.post(body, signedHeaders(this.config.secret, this.deps.clock, body), this.config.timeoutMs, MAX_ANSWER_BYTES);
     this.sending = false;
     if (this.closed) return;
     if (result.ok && result.status >= 200 && result.status < 300) {

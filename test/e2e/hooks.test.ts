@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HookBackend } from '../../devkit/hook-backend.js';
+import { HookBackend, signedBy } from '../../devkit/hook-backend.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
@@ -42,6 +42,19 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       const client = await harness.connect();
       expect((await client.next((f) => f.ev === 'hello')).info).toBeUndefined();
     });
+  });
+
+  it('signs every hook call with hooks.secret, as webhooks are signed, so the backend can tell the gateway from anyone else', async () => {
+    const secret = 'a-hook-secret-of-at-least-32-bytes!!';
+    const grants = { sub: ['*'], pub: ['*'] };
+    backend.behaviour.answer = (call) => (signedBy(call, secret) ? { allow: true, grants } : { allow: false, status: 401, reason: 'unsigned' });
+    await harness.start({ hooks: { secret, connect: hook('/connect'), subscribe: hook('/subscribe'), publish: hook('/publish') } });
+    const client = await harness.connect();
+    expect((await client.request({ op: 'sub', ch: 'c' })).ev).toBe('ack');
+    expect((await client.request({ op: 'pub', ch: 'c', data: 1 })).ev).toBe('ack');
+    expect(backend.calls.map((c) => c.path)).toEqual(['/connect', '/subscribe', '/publish']);
+    expect(backend.calls.every((c) => signedBy(c, secret))).toBe(true);
+    expect(signedBy(backend.calls[0]!, `${secret}?`), 'another secret does not verify').toBe(false);
   });
 
   describe('subscribe', () => {

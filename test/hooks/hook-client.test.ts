@@ -1,9 +1,11 @@
+import { createHmac } from 'node:crypto';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookBackend } from '../../devkit/hook-backend.js';
 import { HooksSchema } from '../../src/config/hooks-schema.js';
 import { HookClient } from '../../src/hooks/hook-client.js';
 import { PublishAnswer } from '../../src/hooks/messages.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/hooks/signature.js';
 import { HookMetrics } from '../../src/observability/hook-metrics.js';
 import { manualClock } from '../helpers/clock.js';
 
@@ -18,10 +20,10 @@ describe('HookClient against a real HTTP backend', () => {
     await backend.close();
   });
 
-  function client(overrides: Record<string, unknown>, clock = manualClock()) {
+  function client(overrides: Record<string, unknown>, clock = manualClock(), secret = '') {
     const config = HooksSchema.parse({ publish: { url: backend.url('/publish'), ...overrides } }).publish;
     const metrics = new HookMetrics(() => []);
-    const c = new HookClient('publish', config, PublishAnswer, { clock, metrics, log: pino({ level: 'silent' }), maxResponseBytes: 1024 });
+    const c = new HookClient('publish', config, PublishAnswer, { clock, metrics, log: pino({ level: 'silent' }), maxResponseBytes: 1024, secret });
     clients.push(c);
     return { c, metrics, clock };
   }
@@ -33,6 +35,19 @@ describe('HookClient against a real HTTP backend', () => {
     expect(verdict).toEqual({ ok: true, answer: { allow: true, data: { echoed: 7 } } });
     expect(backend.on('/publish')[0]!.headers['content-type']).toBe('application/json');
     expect(metrics.totals.get('publish.allow')).toBe(1);
+  });
+
+  it('signs each call as webhooks are signed when a secret is set, and sends no signature without one', async () => {
+    const secret = 'a-hook-secret-of-at-least-32-bytes!!';
+    const signed = client({}, manualClock(1_795_970_335_123), secret).c;
+    await signed.call('{"n":1}');
+    const call = backend.on('/publish')[0]!;
+    expect(call.headers[TIMESTAMP_HEADER]).toBe('1795970335');
+    const mac = createHmac('sha256', secret).update(`1795970335.${call.raw}`).digest('hex');
+    expect(call.headers[SIGNATURE_HEADER]).toBe(`v1=${mac}`);
+    await client({}).c.call('{"n":2}');
+    expect(backend.on('/publish')[1]!.headers[SIGNATURE_HEADER]).toBeUndefined();
+    expect(() => HooksSchema.parse({ secret: 'too short' }), 'a short secret is refused at load').toThrow('at least 32 bytes');
   });
 
   it('an answer of another shape, a 500 or an oversize body is a failed call, never an exception', async () => {
