@@ -341,7 +341,8 @@ export class Gateway {
     this.resumer.stop();
     await this.transport.close();
     this.hooks.close();
-    this.webhooks?.close();
+    // The connections' closes and vacated channels are the last events: deliver them, bounded.
+    await this.webhooks?.drain(this.config.webhooks.drainTimeoutMs);
     await this.broker.close();
     this.log.info(
       { messagesIn: this.stats.messagesIn, messagesOut: this.stats.messagesOut, publications: this.hub.publications },

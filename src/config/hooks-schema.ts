@@ -78,6 +78,8 @@ export const WebhooksSchema = z
     shedIntervalMs: z.number().int().min(0).default(10_000),
     /** Channels counted per shed interval; shedding in more channels is summed under `"*"`. */
     maxShedChannels: z.number().int().min(1).default(1_000),
+    /** At shutdown, after the connections are closed: time given to deliver what is queued; the rest is dropped, counted and logged. 0 = no wait. */
+    drainTimeoutMs: z.number().int().min(0).max(600_000).default(5_000),
   })
   .superRefine((w, ctx) => {
     if (w.url !== '' && Buffer.byteLength(w.secret) < 32) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'must be at least 32 bytes when webhooks.url is set' });

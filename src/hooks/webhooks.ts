@@ -38,6 +38,8 @@ export class Webhooks {
   private closed = false;
   private droppedUnlogged = 0;
   private lastDropLog = -Infinity;
+  /** Called once the queue empties while draining. */
+  private onEmpty: (() => void) | undefined;
   /** Channels this node has announced occupied and not yet vacated. */
   private readonly occupied = new Set<string>();
 
@@ -92,13 +94,33 @@ export class Webhooks {
     if (rest > 0) this.emit({ type: 'publications.shed', ch: '*', n: rest, intervalMs });
   }
 
-  /** Stops delivering; what is still queued is lost (logged). */
+  /**
+   * Shutdown: keeps delivering (retries included) until the queue is empty or `timeoutMs` has
+   * passed, then closes. 0 = closes at once.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (!this.closed && timeoutMs > 0 && this.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.onEmpty = undefined;
+    }
+    this.close();
+  }
+
+  /** Stops delivering; what is still queued is lost: counted as dropped and logged. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
     this.poster.close();
-    if (this.queue.length > 0) this.deps.log.warn({ events: this.queue.length }, 'webhook events undelivered at shutdown');
+    if (this.queue.length === 0) return;
+    this.deps.metrics.webhookEvents('dropped', this.queue.length);
+    this.deps.log.warn({ events: this.queue.length, url: this.poster.target }, 'webhook events undelivered at shutdown: dropped');
   }
 
   /** Events of the same turn go out in one batch: one sender, started on the next turn. */
@@ -125,6 +147,7 @@ export class Webhooks {
       if (this.attempt > 0) this.deps.log.info({ url: this.poster.target, attempts: this.attempt + 1 }, 'webhook deliveries resumed');
       this.attempt = 0;
       if (this.queue.length > 0) this.schedule();
+      else this.onEmpty?.();
       return;
     }
     this.deps.metrics.webhookEvents('retried', batch.length);

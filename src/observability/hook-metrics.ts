@@ -41,7 +41,7 @@ export class HookMetrics {
         for (const [hook, state] of breakerStates()) this.set({ hook }, state);
       },
     });
-    this.events = new Counter({ name: 'sluice_webhook_events_total', help: 'Webhook events by what became of them (queued, delivered, retried, dropped = queue full)', labelNames: ['result'], registers });
+    this.events = new Counter({ name: 'sluice_webhook_events_total', help: 'Webhook events by what became of them (queued, delivered, retried, dropped = queue full or left at shutdown)', labelNames: ['result'], registers });
     this.all = [this.calls, this.latency, breaker, this.events];
   }
 

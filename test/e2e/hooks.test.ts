@@ -232,5 +232,18 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       expect(events[0]).toMatchObject({ ch: 'room' });
       expect(events[2]).toMatchObject({ code: 4101, reason: 'rate limit strikes exhausted', ip: '127.0.0.1' });
     });
+
+    it('at shutdown, the last closes and vacated channels are delivered before the gateway stops', async () => {
+      const secret = 'a-webhook-secret-of-at-least-32-bytes!';
+      const gw = await harness.start({ webhooks: { url: backend.url('/events'), secret, drainTimeoutMs: 10_000 } });
+      const client = await harness.connect();
+      await client.subscribe('room');
+      await backend.next((c) => c.path === '/events');
+      backend.behaviour.delayMs = () => 50;
+      await gw.stop();
+      const events = backend.on('/events').flatMap((c) => (signedBy(c, secret) ? (c.body.events as Array<Record<string, unknown>>) : []));
+      expect(events.map((e) => e.type)).toEqual(['channel.occupied', 'channel.vacated', 'connection.closed']);
+      expect(events[2]).toMatchObject({ code: 4200 });
+    });
   });
 });

@@ -40,8 +40,10 @@ describe('Webhooks against a real receiver', () => {
   function start(overrides: Record<string, unknown> = {}) {
     const config = WebhooksSchema.parse({ url: backend.url('/events'), secret: SECRET, retryMinMs: 5, retryMaxMs: 40, ...overrides });
     const metrics = new HookMetrics(() => []);
-    webhooks = new Webhooks(config, { clock: systemClock, metrics, log: pino({ level: 'silent' }) });
-    return { webhooks, metrics };
+    const logged: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+    webhooks = new Webhooks(config, { clock: systemClock, metrics, log });
+    return { webhooks, metrics, logged };
   }
 
   it('delivers events of one turn in one signed batch, each with a unique id', async () => {
@@ -87,5 +89,31 @@ describe('Webhooks against a real receiver', () => {
     webhooks.shed([['a', 5], ['b', 0], ['c', 2], ['d', 1], ['e', 4]], 10_000);
     const events = verify(await backend.next((c) => c.path === '/events'));
     expect(events.map((e) => [e.ch, e.n, e.intervalMs])).toEqual([['a', 5, 10_000], ['c', 2, 10_000], ['*', 5, 10_000]]);
+  });
+
+  it('drains at shutdown: keeps delivering, through retries, until the queue is empty', async () => {
+    const { webhooks, metrics } = start({ maxBatch: 2 });
+    backend.behaviour.mode = 'failing';
+    for (let i = 0; i < 5; i++) webhooks.occupancy(`room.${i}`, true);
+    const drained = webhooks.drain(10_000);
+    await backend.next((c) => c.path === '/events');
+    backend.behaviour.mode = 'up';
+    await drained;
+    const delivered = new Set(backend.on('/events').slice(1).flatMap((c) => verify(c).map((e) => e.ch)));
+    expect([...delivered].sort()).toEqual(['room.0', 'room.1', 'room.2', 'room.3', 'room.4']);
+    expect(metrics.totals.get('webhook.delivered')).toBe(5);
+    expect(metrics.totals.get('webhook.dropped')).toBeUndefined();
+    webhooks.emit({ type: 'channel.occupied', ch: 'late' });
+    expect(webhooks.queued, 'closed once drained').toBe(0);
+  });
+
+  it('a drain bounded by its timeout: what the receiver never took is dropped, counted and logged', async () => {
+    const { webhooks, metrics, logged } = start();
+    backend.behaviour.mode = 'down';
+    for (let i = 0; i < 3; i++) webhooks.occupancy(`room.${i}`, true);
+    await webhooks.drain(100);
+    expect(metrics.totals.get('webhook.dropped')).toBe(3);
+    expect(metrics.totals.get('webhook.delivered')).toBeUndefined();
+    expect(logged.find((l) => l.msg === 'webhook events undelivered at shutdown: dropped')).toMatchObject({ events: 3 });
   });
 });
