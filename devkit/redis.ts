@@ -49,7 +49,6 @@ export async function startRedis(): Promise<TestRedis> {
 async function own(port: number): Promise<TestRedis> {
   let child = await launch(port);
   const clients: Redis[] = [];
-  const exit = (c: ChildProcess): Promise<void> => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r())));
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -61,7 +60,7 @@ async function own(port: number): Promise<TestRedis> {
     },
     async kill() {
       child.kill('SIGKILL');
-      await exit(child);
+      await exited(child);
     },
     async restart() {
       child = await launch(port);
@@ -76,18 +75,28 @@ async function own(port: number): Promise<TestRedis> {
       for (const c of clients) c.disconnect();
       child.kill('SIGCONT');
       child.kill('SIGKILL');
-      await exit(child);
+      await exited(child);
     },
   };
 }
 
-async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], { stdio: 'ignore' });
+/**
+ * Starts `redis-server` on a loopback port without persistence, with `extra` arguments (a config
+ * file, when given, comes first); resolves once it answers PING on `port`.
+ */
+export async function launch(port: number, extra: string[] = [], configFile?: string): Promise<ChildProcess> {
+  const args = [...(configFile ? [configFile] : []), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...extra];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
   killOnExit(child);
   const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited with ${code}`))));
   failed.catch(() => {});
   await Promise.race([waitForPing(port, 10_000), failed]);
   return child;
+}
+
+/** Resolves once the child has exited (at once if it already has). */
+export function exited(c: ChildProcess): Promise<void> {
+  return c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r()));
 }
 
 function external(url: string): TestRedis {
@@ -118,7 +127,7 @@ function external(url: string): TestRedis {
 
 
 /** Resolves once the server answers PING (retrying refused connections until the deadline). */
-function waitForPing(port: number, timeoutMs: number): Promise<void> {
+export function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
