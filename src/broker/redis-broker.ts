@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import type { Publication } from '../stream/publication.js';
 import type { Logger } from '../observability/logger.js';
@@ -6,9 +6,10 @@ import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
 import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
-import { HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, PUBLISH_SCRIPT } from './redis-scripts.js';
+import { HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
+import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from './redis-topology.js';
 
-export type RedisBrokerConfig = Config['broker']['redis'];
+export type { RedisBrokerConfig } from './redis-topology.js';
 
 type ScriptCommands = PublishCommand & {
   sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number): Promise<[string, number, number, string[]]>;
@@ -31,8 +32,9 @@ const RESUBSCRIBE_BATCH = 1000;
  * resubscribing every channel) it reports `restored` and the hub repairs each channel from history.
  */
 export class RedisBroker implements Broker {
-  private readonly cmd: Redis & ScriptCommands;
-  private readonly sub: Redis;
+  private readonly topology: RedisTopology;
+  private readonly cmd: (Redis | Cluster) & ScriptCommands;
+  private readonly sub: PubSubLink;
   private events: BrokerEvents | undefined;
   private cmdUp = false;
   private subUp = false;
@@ -63,13 +65,15 @@ export class RedisBroker implements Broker {
     private readonly log: Logger,
   ) {
     const config = (this.config = broker.redis);
-    this.names = new KeyNames(config.keyPrefix);
-    this.cmd = new Redis(config.url, this.options('commands', { commandTimeout: config.commandTimeoutMs })) as Redis & ScriptCommands;
-    this.cmd.defineCommand('sluicePublish', { lua: PUBLISH_SCRIPT });
+    this.topology = connectRedis(config, (link, extra) => this.options(link, extra));
+    this.names = new KeyNames(config.keyPrefix, this.topology.sharded);
+    this.cmd = this.topology.commands as (Redis | Cluster) & ScriptCommands;
+    this.cmd.defineCommand('sluicePublish', { lua: publishScript(this.topology.sharded ? 'SPUBLISH' : 'PUBLISH') });
     this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
-    this.sub = new Redis(config.url, this.options('pubsub', {}));
+    this.sub = this.topology.pubsub;
     this.publisher = new RedisPublisher(this.cmd, {
       names: this.names,
+      shardOf: this.topology.shardOf,
       streamTtlMs: config.streamTtlMs,
       maxBatch: config.maxPublishBatch,
       publicationIdTtlMs: broker.publicationIdTtlMs,
@@ -107,7 +111,7 @@ export class RedisBroker implements Broker {
     this.sub.on('message', (topic: string, message: string) => this.onMessage(topic, message));
     this.cmd.on('error', (err: Error) => (this.lastError.commands = err.message));
     this.sub.on('error', (err: Error) => (this.lastError.pubsub = err.message));
-    this.log.info({ url: redact(this.config.url), keyPrefix: this.config.keyPrefix }, 'redis broker: connecting');
+    this.log.info({ url: this.topology.target, keyPrefix: this.config.keyPrefix }, 'redis broker: connecting');
     this.cmd.connect().catch(() => {});
     this.sub.connect().catch(() => {});
   }
@@ -170,6 +174,11 @@ export class RedisBroker implements Broker {
       );
   }
 
+  /** Pipelines (round trips) and script calls sent for publications since start. */
+  publishStats(): { roundTrips: number; calls: number } {
+    return { roundTrips: this.publisher.roundTrips, calls: this.publisher.calls };
+  }
+
   retains(): boolean {
     return false;
   }
@@ -194,7 +203,7 @@ export class RedisBroker implements Broker {
   private onMessage(topic: string, message: string): void {
     if (!this.confirmed.has(topic)) return;
     const { epoch, seq, key, data } = parseLiveMessage(message);
-    this.events!.deliver(this.events!.encode(topic.slice(this.names.topicPrefix.length), epoch, seq, key, data));
+    this.events!.deliver(this.events!.encode(this.names.channelOf(topic), epoch, seq, key, data));
   }
 
   /** After (re)connecting the pub/sub link: subscribe every wanted channel, then report ready. */
@@ -233,7 +242,7 @@ export class RedisBroker implements Broker {
       this.suspecting = false;
       if (this.hung || !this.cmdUp || Date.now() - this.lastAnswerAt < this.config.commandTimeoutMs) return;
       this.hung = true;
-      this.log.warn({ url: redact(this.config.url), timeoutMs: this.config.commandTimeoutMs }, 'redis broker: Redis does not answer; not ready until it does');
+      this.log.warn({ url: this.topology.target, timeoutMs: this.config.commandTimeoutMs }, 'redis broker: Redis does not answer; not ready until it does');
       this.update();
     });
   }
@@ -263,10 +272,10 @@ export class RedisBroker implements Broker {
     this.up = up;
     if (up) {
       this.failing.commands = this.failing.pubsub = false;
-      this.log.info({ url: redact(this.config.url), channels: this.wanted.size }, 'redis broker: connected');
+      this.log.info({ url: this.topology.target, channels: this.wanted.size }, 'redis broker: connected');
       this.events!.restored();
     } else if (!this.closed) {
-      this.log.warn({ url: redact(this.config.url), channels: this.wanted.size }, 'redis broker: link lost; publishes refused (unavailable) until it is back');
+      this.log.warn({ url: this.topology.target, channels: this.wanted.size }, 'redis broker: link lost; publishes refused (unavailable) until it is back');
       this.events!.interrupted();
     }
   }
@@ -285,7 +294,7 @@ export class RedisBroker implements Broker {
         if (this.closed) return null;
         const delay = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(attempt - 1, 20));
         if (!this.failing[link] || attempt % 10 === 0) {
-          this.log.warn({ link, url: redact(this.config.url), attempt, retryInMs: delay, err: this.lastError[link] }, 'redis broker: unreachable, retrying');
+          this.log.warn({ link, url: this.topology.target, attempt, retryInMs: delay, err: this.lastError[link] }, 'redis broker: unreachable, retrying');
         }
         this.failing[link] = true;
         return delay;
@@ -293,9 +302,4 @@ export class RedisBroker implements Broker {
       ...extra,
     };
   }
-}
-
-/** The URL without its password, for logs. */
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }

@@ -1,9 +1,9 @@
-import { ReplyError, type ChainableCommander, type Redis } from 'ioredis';
+import { ReplyError, type ChainableCommander, type Cluster, type Redis } from 'ioredis';
 import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, UNCERTAIN, type PublishOutcome } from './broker.js';
 import { encodeBody, type KeyNames } from './redis-scripts.js';
 
-/** The publish script (PUBLISH_SCRIPT) as ioredis defines it: the key count first, then keys and arguments. */
+/** The publish script (publishScript) as ioredis defines it: the key count first, then keys and arguments. */
 type PublishScript = (numKeys: number, ...keysAndArgs: Array<string | number>) => Promise<Array<string | number>>;
 export type PublishCommand = { sluicePublish: PublishScript };
 
@@ -14,6 +14,8 @@ export interface PublisherOptions {
   readonly maxBatch: number;
   /** How long Redis remembers a publication's pid; 0: pids are not sent. */
   readonly publicationIdTtlMs: number;
+  /** The shard serving a key's slot: one pipeline per shard ('' for every key with one server). */
+  readonly shardOf: (key: string) => string;
   /** Redis answered a publish. */
   readonly answered: () => void;
   /** A publish was not answered within the command timeout (Redis may hang). */
@@ -34,17 +36,20 @@ const TIMED_OUT = 'Command timed out';
 const NOT_SENT = "Stream isn't writeable";
 
 /**
- * Sends publications to Redis, those of one loop turn in one pipeline (one round trip), as one
- * script call per channel for up to `maxBatch` of its publications (each call atomic in Redis).
- * A turn's outcomes are handed back in the order its publications were made, so one connection's
- * acks keep the order of its `pub`s.
+ * Sends publications to Redis, those of one loop turn in one pipeline per shard (one round trip
+ * each, sent together), as one script call per channel for up to `maxBatch` of its publications
+ * (each call atomic in Redis). A turn's outcomes are handed back in the order its publications
+ * were made, so one connection's acks keep the order of its `pub`s.
  */
 export class RedisPublisher {
   private turn: Pending[] = [];
   private scheduled = false;
+  /** Pipelines (or single calls) sent, and script calls in them: round trips and calls per publication. */
+  roundTrips = 0;
+  calls = 0;
 
   constructor(
-    private readonly redis: Redis & PublishCommand,
+    private readonly redis: (Redis | Cluster) & PublishCommand,
     private readonly options: PublisherOptions,
   ) {}
 
@@ -52,6 +57,8 @@ export class RedisPublisher {
     return new Promise((resolve) => {
       const pending: Pending = { channel, settings, pid, body: encodeBody(key, rawData), resolve, outcome: UNAVAILABLE };
       if (this.options.maxBatch === 1) {
+        this.roundTrips++;
+        this.calls++;
         const done = (): void => resolve(pending.outcome);
         this.redis.sluicePublish(...this.call([pending])).then(
           (reply) => (this.settle([pending], null, reply), done()),
@@ -77,13 +84,27 @@ export class RedisPublisher {
       if (group === undefined) byChannel.set(pending.channel, [pending]);
       else group.push(pending);
     }
-    const calls: Pending[][] = [];
-    for (const group of byChannel.values()) for (let i = 0; i < group.length; i += this.options.maxBatch) calls.push(group.slice(i, i + this.options.maxBatch));
-    const pipeline = this.redis.pipeline() as ChainableCommander & PublishCommand;
-    for (const call of calls) void pipeline.sluicePublish(...this.call(call));
+    const byShard = new Map<string, Pending[][]>();
+    for (const group of byChannel.values()) {
+      const shard = this.options.shardOf(this.options.names.meta(group[0]!.channel));
+      let calls = byShard.get(shard);
+      if (calls === undefined) byShard.set(shard, (calls = []));
+      for (let i = 0; i < group.length; i += this.options.maxBatch) calls.push(group.slice(i, i + this.options.maxBatch));
+    }
+    let open = byShard.size;
     const done = (): void => {
+      if (--open > 0) return;
       for (const pending of turn) pending.resolve(pending.outcome);
     };
+    for (const calls of byShard.values()) this.send(calls, done);
+  };
+
+  /** One pipeline of script calls (to one shard); `done` once every outcome is recorded. */
+  private send(calls: readonly Pending[][], done: () => void): void {
+    this.roundTrips++;
+    this.calls += calls.length;
+    const pipeline = this.redis.pipeline() as ChainableCommander & PublishCommand;
+    for (const call of calls) void pipeline.sluicePublish(...this.call(call));
     pipeline.exec().then(
       (results) => {
         calls.forEach((call, i) => this.settle(call, results?.[i]?.[0] ?? null, results?.[i]?.[1]));
@@ -94,7 +115,7 @@ export class RedisPublisher {
         done();
       },
     );
-  };
+  }
 
   /** Script arguments for publications of one channel: KEYS meta, history, one pid key per remembered pid. */
   private call(call: readonly Pending[]): [number, ...Array<string | number>] {

@@ -10,7 +10,8 @@
  *                                (PEXPIRE historyTtlMs after each publish, streamTtlMs when that is 0)
  *   <prefix>{<channel>}:p:<pid>  string  "<epoch>:<seq>" of the publication made with that pid
  *                                (PX publicationIdTtlMs)
- * Pub/sub channel per channel: <prefix>m:<channel>, message "<epoch>:<seq>:<body>".
+ * Pub/sub channel per channel: <prefix>m:<channel>, message "<epoch>:<seq>:<body>"; on a Redis
+ * Cluster a shard channel (SPUBLISH/SSUBSCRIBE) <prefix>{<channel>}:m, on the slot of the keys.
  * <body> is "<key as JSON, or empty>\n<data as the client sent it>".
  * A stream's epoch is made from Redis' clock when its first publish creates its hash (again after
  * the hash expired or Redis lost its data): a new epoch means history was lost.
@@ -40,9 +41,9 @@ end
  * whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs, streamTtlMs,
  * publicationIdTtlMs, then per publication: 1 if it has a pid key (0 if not), body.
  * Returns { epoch, seq of each publication }: a pid the current epoch was published with answers
- * that publication's seq, and is not published again.
+ * that publication's seq, and is not published again. `command`: PUBLISH, or SPUBLISH on a cluster.
  */
-export const PUBLISH_SCRIPT = `${NEW_EPOCH}
+export const publishScript = (command: 'PUBLISH' | 'SPUBLISH'): string => `${NEW_EPOCH}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local streamTtl = tonumber(ARGV[4])
@@ -66,7 +67,7 @@ for i = 6, #ARGV, 2 do
   else
     seq = seq + 1
     if size > 0 then entries[#entries + 1] = seq .. ':' .. now .. ':' .. ARGV[i + 1] end
-    redis.call('PUBLISH', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[i + 1])
+    redis.call('${command}', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[i + 1])
     if pidKey then redis.call('SET', pidKey, given .. seq, 'PX', pidTtl) end
     out[#out + 1] = seq
   end
@@ -170,14 +171,19 @@ export function encodeBody(key: string | undefined, rawData: string): string {
 
 /** The names of a channel's keys and pub/sub channel under a key prefix (see the top of this file). */
 export class KeyNames {
-  readonly topicPrefix: string;
-
-  constructor(private readonly prefix: string) {
-    this.topicPrefix = `${prefix}m:`;
-  }
+  constructor(
+    private readonly prefix: string,
+    /** Shard channels, hash-tagged like the keys (Redis Cluster). */
+    private readonly sharded = false,
+  ) {}
 
   topic(channel: string): string {
-    return this.topicPrefix + channel;
+    return this.sharded ? `${this.prefix}{${channel}}:m` : `${this.prefix}m:${channel}`;
+  }
+
+  /** The channel a pub/sub channel named by `topic` belongs to. */
+  channelOf(topic: string): string {
+    return this.sharded ? topic.slice(this.prefix.length + 1, -3) : topic.slice(this.prefix.length + 2);
   }
 
   meta(channel: string): string {

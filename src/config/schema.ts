@@ -12,6 +12,8 @@ const Policy = z.enum(POLICIES as [string, ...string[]]).transform((p) => p as (
 
 /** Shortest admin key accepted: long enough that it cannot be guessed online. */
 export const MIN_ADMIN_KEY_LENGTH = 16;
+/** A Redis seed or sentinel address. */
+const SEED = /^[^\s:]+(?::[^\s:]+)*:\d{1,5}$/;
 
 const ChannelSettings = z.strictObject({
   /** Slow-consumer policy for this channel's messages. */
@@ -133,6 +135,23 @@ export const ConfigSchema = z
             streamTtlMs: z.number().int().min(1).default(86_400_000),
             /** Most publications of one channel in one script call; a loop turn's calls go in one pipeline. 1 = one call, sent at once, per publication. */
             maxPublishBatch: z.number().int().min(1).max(1000).default(256),
+            /** Redis Cluster seed nodes (`host:port`); set: cluster mode (sharded pub/sub), `url` gives only scheme and credentials. */
+            cluster: z.array(z.string().regex(SEED, 'must be host:port')).max(100).default([]),
+            /** A Sentinel-managed master: its name and the sentinels (`host:port`); `url` gives only scheme and credentials. */
+            sentinel: z
+              .strictObject({
+                name: z.string().default(''),
+                sentinels: z.array(z.string().regex(SEED, 'must be host:port')).max(100).default([]),
+              })
+              .prefault({}),
+            /** PEM files for `rediss://`: the CA to trust (else the system's), and a client certificate and key (mutual TLS). */
+            tls: z
+              .strictObject({
+                ca: z.string().default(''),
+                cert: z.string().default(''),
+                key: z.string().default(''),
+              })
+              .prefault({}),
           })
           .prefault({}),
       })
@@ -166,6 +185,20 @@ export const ConfigSchema = z
     }
     if (c.broker.redis.reconnectMaxMs < c.broker.redis.reconnectMinMs) {
       ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'reconnectMaxMs'], message: 'must be at least broker.redis.reconnectMinMs' });
+    }
+    const redis = c.broker.redis;
+    if (redis.cluster.length > 0 && redis.sentinel.name !== '') {
+      ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'sentinel', 'name'], message: 'a Redis Cluster (broker.redis.cluster) has no Sentinel: set one of the two' });
+    }
+    if (redis.sentinel.name !== '' && redis.sentinel.sentinels.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'sentinel', 'sentinels'], message: 'must name at least one sentinel (host:port) when broker.redis.sentinel.name is set' });
+    }
+    const tlsSet = redis.tls.ca !== '' || redis.tls.cert !== '' || redis.tls.key !== '';
+    if (tlsSet && !/^rediss:/i.test(redis.url)) {
+      ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'tls'], message: 'TLS files apply to a rediss:// broker.redis.url only' });
+    }
+    if ((redis.tls.cert === '') !== (redis.tls.key === '')) {
+      ctx.addIssue({ code: 'custom', path: ['broker', 'redis', 'tls'], message: 'a client certificate needs its key (tls.cert and tls.key together)' });
     }
   });
 

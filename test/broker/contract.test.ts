@@ -5,6 +5,7 @@ import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../../devkit/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../../devkit/redis-cluster.js';
 import { channelFactory, historyOf, RecordingEvents } from './fixtures.js';
 
 interface Implementation {
@@ -15,6 +16,7 @@ interface Implementation {
 }
 
 let redis: TestRedis | undefined;
+let cluster: TestRedisCluster | undefined;
 
 const IMPLEMENTATIONS: Implementation[] = [
   { name: 'memory', setup: async () => {}, create: async () => new MemoryBroker(() => Date.now(), 60_000), teardown: async () => {} },
@@ -25,6 +27,14 @@ const IMPLEMENTATIONS: Implementation[] = [
     },
     create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { url: redis!.url } } } }).broker, silentLogger()),
     teardown: async () => redis?.stop(),
+  },
+  {
+    name: 'redis cluster',
+    setup: async () => {
+      cluster = await startRedisCluster();
+    },
+    create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { cluster: cluster!.seeds } } } }).broker, silentLogger()),
+    teardown: async () => cluster?.stop(),
   },
 ];
 
