@@ -173,7 +173,7 @@ export class Gateway {
     const log = options.log ?? createLogger(options.config.log.level);
     const clock = options.clock ?? systemClock;
     const budget = new MemoryBudget(options.config.limits.memoryBudgetBytes, { now: clock, later: (fn, ms) => setTimeout(fn, ms).unref() });
-    const broker = options.broker ?? (await createBroker(options.config, clock, log, budget.pools.history));
+    const broker = options.broker ?? (await createBroker(options.config, clock, log, budget.pools.history, budget.pools.keyed));
     const gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier, budget);
     broker.start(gateway.hub);
     await gateway.listen();

@@ -1,6 +1,7 @@
 import type { StreamPosition } from '../stream/position.js';
 import type { Publication } from '../stream/publication.js';
 import type { StreamSettings } from '../stream/settings.js';
+import type { KeyedSnapshot } from '../stream/snapshot.js';
 
 /**
  * The Broker seam: where a channel's sequence, history and cross-node delivery live, keyed by
@@ -29,13 +30,21 @@ export interface Uncertain {
 
 export const UNCERTAIN: Uncertain = Object.freeze({ ok: false, code: 'publish_uncertain' });
 
+/** A publication refused by a keyed channel's bounds (`maxKeys`, `keyedMaxBytes`): nothing was published. */
+export interface KeyLimit {
+  readonly ok: false;
+  readonly code: 'key_limit';
+}
+
+export const KEY_LIMIT: KeyLimit = Object.freeze({ ok: false, code: 'key_limit' });
+
 /**
  * `seq` is the publication's place in the channel; once this is returned it is in history. A broker
  * that publishes synchronously (in process) returns the `publication` for the node to deliver to
  * its own subscribers before the call ends; one that publishes through a backend omits it and
  * delivers to every node, this one included, through `BrokerEvents.deliver`.
  */
-export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly publication?: Publication } | Unavailable | Uncertain;
+export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly publication?: Publication } | Unavailable | Uncertain | KeyLimit;
 
 /**
  * The channel's current position, and with a `since` position the publications after it, in order:
@@ -46,13 +55,20 @@ export type PublishOutcome = { readonly ok: true; readonly seq: number; readonly
  * lost.
  */
 export type HistoryOutcome =
-  | { readonly ok: true; readonly position: StreamPosition; readonly recovered: boolean; readonly publications: readonly Publication[] }
+  | {
+      readonly ok: true;
+      readonly position: StreamPosition;
+      readonly recovered: boolean;
+      readonly publications: readonly Publication[];
+      /** The keyed channel's state at `position`, when the read asked for it (see `history`). */
+      readonly snapshot?: KeyedSnapshot;
+    }
   | Unavailable;
 
 /** What a broker reports to its node; the hub implements it. */
 export interface BrokerEvents {
   /** Encodes a publication of `channel` once, for history replies and live delivery. */
-  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication;
+  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string, del?: boolean): Publication;
   /**
    * A publication of a channel the node subscribed to. Per channel, publications arrive in seq
    * order while the broker's link holds; after a loss (`interrupted`), seqs may skip or the epoch
@@ -74,9 +90,10 @@ export interface Broker {
    * Assigns the next seq of the channel and appends to its history, atomically per channel; then the
    * publication reaches every node subscribed to the channel (see PublishOutcome). With a `pid`
    * the channel has been published with recently, it publishes nothing and answers the seq that
-   * publication was given (a retry after `publish_uncertain` or a lost ack).
+   * publication was given (a retry after `publish_uncertain` or a lost ack). On a keyed channel it
+   * also sets (`del`: deletes) the key's latest value in the same step, or refuses (`key_limit`).
    */
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome | Promise<PublishOutcome>;
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string, del?: boolean): PublishOutcome | Promise<PublishOutcome>;
   /**
    * Starts delivering the channel's publications to this node. Resolves true once every
    * publication assigned a seq after this call completes will be delivered.
@@ -84,8 +101,12 @@ export interface Broker {
   subscribe(channel: string): boolean | Promise<boolean>;
   /** Stops delivering the channel's publications to this node. */
   unsubscribe(channel: string): void;
-  /** The channel's position and, with `since`, the publications after it (see HistoryOutcome). */
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail?: boolean): HistoryOutcome | Promise<HistoryOutcome>;
+  /**
+   * The channel's position and, with `since`, the publications after it (see HistoryOutcome). On a
+   * keyed channel, with `snapshot`, the state at that position too, read in the same step, when
+   * there is no `since` or it was not recovered.
+   */
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail?: boolean, snapshot?: boolean): HistoryOutcome | Promise<HistoryOutcome>;
   /**
    * True while the broker keeps state of the channel in this process that must outlive its
    * subscribers (in-process history); expires that state by `now` first.

@@ -3,8 +3,9 @@ import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import type { Clock } from '../util/clock.js';
 import { unmeteredPool, type MemoryPool } from '../util/memory-budget.js';
-import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from './broker.js';
+import { KEY_LIMIT, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
 import { History } from './history.js';
+import { KeyedState } from './keyed-state.js';
 import { PublicationIds } from './publication-ids.js';
 
 /** What one stream costs the history pool beyond its publications: its objects and map entry (rounded up). */
@@ -18,14 +19,18 @@ class Stream {
   /** The last publication, or the last moment the node had a subscriber. */
   activeAt: number;
   readonly ids: PublicationIds;
+  /** The latest publication of every key, on a keyed channel. */
+  readonly keyed: KeyedState | undefined;
 
   constructor(
     readonly settings: StreamSettings,
     now: number,
     publicationIdTtlMs: number,
     pool: MemoryPool,
+    keyedPool: MemoryPool,
   ) {
     this.history = new History(settings, pool);
+    this.keyed = settings.keyed === true ? new KeyedState(settings, keyedPool) : undefined;
     this.ids = new PublicationIds(publicationIdTtlMs);
     this.activeAt = now;
   }
@@ -51,22 +56,29 @@ export class MemoryBroker implements Broker {
     private readonly publicationIdTtlMs: number,
     /** The memory budget's history pool: every stream and publication held here is charged to it. */
     private readonly pool: MemoryPool = unmeteredPool('history'),
+    /** The memory budget's keyed pool: the latest publication of every key of keyed channels. */
+    private readonly keyedPool: MemoryPool = unmeteredPool('keyed'),
   ) {}
 
   start(events: BrokerEvents): void {
     this.events = events;
   }
 
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string, del = false): PublishOutcome {
     const stream = this.stream(channel, settings);
+    const now = this.clock();
     if (pid !== undefined) {
-      const given = stream.ids.lookup(pid, this.clock());
+      const given = stream.ids.lookup(pid, now);
       if (given !== undefined) return { ok: true, seq: given };
     }
+    const { keyed } = stream;
+    const valueBytes = keyed === undefined ? 0 : Buffer.byteLength(rawData);
+    if (keyed !== undefined && !keyed.admits(key!, valueBytes, del, now)) return KEY_LIMIT;
     const seq = ++stream.seq;
-    stream.activeAt = this.clock();
-    const publication = this.events!.encode(channel, stream.epoch, seq, key, rawData);
+    stream.activeAt = now;
+    const publication = this.events!.encode(channel, stream.epoch, seq, key, rawData, del);
     stream.history.append(publication);
+    keyed?.apply(publication, valueBytes);
     if (pid !== undefined) stream.ids.remember(pid, seq, publication.at);
     return { ok: true, seq, publication };
   }
@@ -80,12 +92,15 @@ export class MemoryBroker implements Broker {
     if (stream !== undefined) stream.activeAt = this.clock();
   }
 
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome {
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false): HistoryOutcome {
     const stream = this.stream(channel, settings);
     const position = { epoch: stream.epoch, seq: stream.seq };
-    if (since === undefined || since.epoch !== stream.epoch) return { ok: true, position, recovered: false, publications: [] };
-    const replay = stream.history.after(since.seq, stream.seq, this.clock(), tail);
-    return { ok: true, position, recovered: replay.recovered, publications: replay.messages };
+    const now = this.clock();
+    const replay = since === undefined || since.epoch !== stream.epoch ? undefined : stream.history.after(since.seq, stream.seq, now, tail);
+    if (replay?.recovered === true) return { ok: true, position, recovered: true, publications: replay.messages };
+    const state = snapshot && stream.keyed !== undefined ? stream.keyed.snapshot(position.epoch, position.seq, now) : undefined;
+    if (state !== undefined) return { ok: true, position, recovered: false, publications: [], snapshot: state };
+    return { ok: true, position, recovered: false, publications: replay?.messages ?? [] };
   }
 
   /**
@@ -99,8 +114,9 @@ export class MemoryBroker implements Broker {
     if (stream === undefined) return false;
     stream.history.expire(now);
     stream.ids.expire(now);
+    stream.keyed?.expire(now);
     const ttl = stream.settings.historyTtlMs;
-    return stream.history.length > 0 || stream.ids.size > 0 || ttl === 0 || now - stream.activeAt <= ttl;
+    return stream.history.length > 0 || stream.ids.size > 0 || (stream.keyed?.size ?? 0) > 0 || ttl === 0 || now - stream.activeAt <= ttl;
   }
 
   trimHistory(channel: string, bytes: number): void {
@@ -111,6 +127,7 @@ export class MemoryBroker implements Broker {
     const stream = this.streams.get(channel);
     if (stream === undefined) return;
     stream.history.trim(0);
+    stream.keyed?.clear();
     this.pool.sub(STREAM_BYTES);
     this.streams.delete(channel);
   }
@@ -122,7 +139,7 @@ export class MemoryBroker implements Broker {
   private stream(channel: string, settings: StreamSettings): Stream {
     let stream = this.streams.get(channel);
     if (stream === undefined) {
-      stream = new Stream(settings, this.clock(), this.publicationIdTtlMs, this.pool);
+      stream = new Stream(settings, this.clock(), this.publicationIdTtlMs, this.pool, this.keyedPool);
       this.streams.set(channel, stream);
       this.pool.add(STREAM_BYTES);
     }

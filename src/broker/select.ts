@@ -6,9 +6,9 @@ import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory-broker.js';
 
 /** The configured broker; the Redis client is only loaded when it is used. */
-/** `history` is the memory budget's pool for the in-process history a memory broker keeps. */
-export async function createBroker(config: Config, clock: Clock, log: Logger, history: MemoryPool): Promise<Broker> {
-  if (config.broker.type === 'memory') return new MemoryBroker(clock, config.broker.publicationIdTtlMs, history);
+/** `history` and `keyed` are the memory budget's pools for the in-process history and keyed state a memory broker keeps. */
+export async function createBroker(config: Config, clock: Clock, log: Logger, history: MemoryPool, keyed?: MemoryPool): Promise<Broker> {
+  if (config.broker.type === 'memory') return new MemoryBroker(clock, config.broker.publicationIdTtlMs, history, keyed);
   const { RedisBroker } = await import('./redis-broker.js');
   return new RedisBroker(config.broker, log);
 }

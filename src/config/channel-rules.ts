@@ -37,6 +37,11 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     historyTtlMs: rule.historyTtlMs ?? defaults.historyTtlMs,
     historyMaxBytes: rule.historyMaxBytes ?? defaults.historyMaxBytes,
     maxAgeMs: rule.maxAgeMs ?? defaults.maxAgeMs,
+    keyed: rule.keyed ?? defaults.keyed,
+    maxKeys: rule.maxKeys ?? defaults.maxKeys,
+    keyedMaxBytes: rule.keyedMaxBytes ?? defaults.keyedMaxBytes,
+    keyTtlMs: rule.keyTtlMs ?? defaults.keyTtlMs,
+    snapshotChunkBytes: rule.snapshotChunkBytes ?? defaults.snapshotChunkBytes,
   };
   return Object.freeze({ ...merged, pattern, queuePolicy: Object.freeze({ policy: merged.policy, maxAgeMs: merged.maxAgeMs }) });
 }

@@ -30,6 +30,16 @@ const ChannelSettings = z.strictObject({
   historyMaxBytes: z.number().int().min(0).default(1024 * 1024),
   /** Queued messages older than this are shed at the head of an outbound queue; 0 = never. */
   maxAgeMs: z.number().int().min(0).default(0),
+  /** The channel keeps the latest publication of every key and serves it as a snapshot (docs/keyed.md); publications need a key. */
+  keyed: z.boolean().default(false),
+  /** Keys a keyed channel holds; a publication adding one more is refused (`key_limit`). 0 = no count bound. */
+  maxKeys: z.number().int().min(0).default(10_000),
+  /** Encoded bytes of a keyed channel's latest publications; past it a publication is refused (`key_limit`). 0 = no byte bound. */
+  keyedMaxBytes: z.number().int().min(0).default(16 * 1024 * 1024),
+  /** A key not published for this long leaves a keyed channel's state. 0 = never. */
+  keyTtlMs: z.number().int().min(0).default(0),
+  /** Most bytes of publications in one `snap` frame of a snapshot (one publication larger than this goes alone). */
+  snapshotChunkBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
 });
 
 const ChannelRule = ChannelSettings.partial().extend({

@@ -35,7 +35,7 @@ export interface PublishApiDeps {
 /** What became of one publication; the counts are over this node's subscribers. */
 export type PublicationReport =
   | { ch: string; seq: number; subscribers: number; written: number; queued: number; shed: number; disconnected: number }
-  | { ch: string; error: 'channel_limit' | 'unavailable' | 'publish_uncertain' };
+  | { ch: string; error: 'channel_limit' | 'unavailable' | 'publish_uncertain' | 'key_required' | 'key_limit' };
 
 export const PUBLISH_PATH = '/api/publish';
 export const BATCH_PATH = '/api/publish/batch';

@@ -3,6 +3,7 @@ import type { ResolvedChannelSettings } from '../config/channel-rules.js';
 import type { QueuePolicy } from '../protocol/policy.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { Publication } from '../stream/publication.js';
+import type { KeyedSnapshot } from '../stream/snapshot.js';
 
 /** What became of one publication for one subscriber (a number: no allocation per delivery). */
 export const DELIVERY = {
@@ -17,9 +18,13 @@ export const DELIVERY = {
 } as const;
 export type DeliveryOutcome = (typeof DELIVERY)[keyof typeof DELIVERY];
 
-/** How a subscription request ended: the position it starts from, or why it failed. */
+/**
+ * How a subscription request ended: the position it starts from, or why it failed. `recovered` is
+ * undefined without `since`, and `snapshot` when a keyed channel's state replaces what history
+ * lost; `snapshot`: the state follows (docs/keyed.md).
+ */
 export type JoinOutcome =
-  | { readonly ok: true; readonly epoch: string; readonly seq: number; readonly recovered: boolean | undefined }
+  | { readonly ok: true; readonly epoch: string; readonly seq: number; readonly recovered: boolean | 'snapshot' | undefined; readonly snapshot?: boolean }
   | { readonly ok: false; readonly code: ErrorCode };
 
 /** Something that receives a channel's publications: one connection's subscription. */
@@ -33,6 +38,8 @@ export interface Subscriber {
    * queue, so a replay larger than that queue does not cut off the client it is meant to restore.
    */
   replay(pubs: readonly Publication[]): void;
+  /** A keyed channel's state at the joined position, before any later publication (like a replay). */
+  snapshot(state: KeyedSnapshot): void;
 }
 
 /**
@@ -49,6 +56,8 @@ export class Join {
   constructor(
     readonly subscriber: Subscriber,
     readonly since: StreamPosition | undefined,
+    /** Asked for the state of a keyed channel (`sub` with `snapshot`). */
+    readonly snapshot = false,
   ) {}
 }
 

@@ -46,12 +46,13 @@ export interface Delivered {
   readonly fanOut: FanOut;
 }
 
-export type PublishResult = Delivered | Exclude<PublishOutcome, { ok: true }> | { readonly ok: false; readonly code: 'channel_limit' };
+export type PublishResult = Delivered | Exclude<PublishOutcome, { ok: true }> | { readonly ok: false; readonly code: 'channel_limit' | 'key_required' };
 
 /** Delay before a failed stream repair is retried while the broker is connected. */
 const REPAIR_RETRY_MS = 250;
 
 const CHANNEL_LIMIT = Object.freeze({ ok: false, code: 'channel_limit' } as const);
+const KEY_REQUIRED = Object.freeze({ ok: false, code: 'key_required' } as const);
 
 const NO_FAN_OUT: FanOut = Object.freeze({ subscribers: 0, written: 0, queued: 0, shed: 0, disconnected: 0 });
 
@@ -111,11 +112,12 @@ export class Hub implements BrokerEvents {
     yield* this.channels.values();
   }
 
-  publish(name: string, key: string | undefined, rawData: string, pid?: string): PublishResult | Promise<PublishResult> {
+  publish(name: string, key: string | undefined, rawData: string, pid?: string, del = false): PublishResult | Promise<PublishResult> {
     const channel = this.channel(name);
     if (channel === undefined) return CHANNEL_LIMIT;
+    if (channel.settings.keyed && key === undefined) return KEY_REQUIRED;
     if (channel.unwatched) this.touch(channel);
-    const outcome = this.broker.publish(name, channel.settings, key, rawData, pid);
+    const outcome = this.broker.publish(name, channel.settings, key, rawData, pid, del);
     if (outcome instanceof Promise) return outcome.then(deliveredElsewhere, () => UNAVAILABLE);
     if (!outcome.ok) return outcome;
     const { budget } = this.options;
@@ -126,10 +128,12 @@ export class Hub implements BrokerEvents {
 
   /**
    * Adds a subscriber. It is told the outcome through `joined` (at once with the memory broker),
-   * then, with `since`, gets the publications it missed, then live ones, each exactly once.
+   * then, with `since`, gets the publications it missed, then live ones, each exactly once. On a
+   * keyed channel, with `snapshot` or a `since` history cannot serve, it gets the channel's state
+   * at the joined position instead (docs/keyed.md).
    */
-  subscribe(channel: Channel, subscriber: Subscriber, since?: StreamPosition): void {
-    const join = new Join(subscriber, since);
+  subscribe(channel: Channel, subscriber: Subscriber, since?: StreamPosition, snapshot = false): void {
+    const join = new Join(subscriber, since, channel.settings.keyed && (snapshot || since !== undefined));
     if (channel.unwatched) this.options.occupancy?.(channel.name, true);
     channel.joins.push(join);
     channel.subscribed = true;
@@ -167,6 +171,8 @@ export class Hub implements BrokerEvents {
     for (const channel of this.idle) {
       if (pool.bytes <= bytes) return true;
       this.broker.trimHistory(channel.name, 0);
+      // A keyed channel's state is not history: the channel stays (a resume gets its snapshot).
+      if (channel.settings.keyed) continue;
       this.idle.delete(channel);
       this.drained.add(channel);
       this.historyEvictions++;
@@ -208,10 +214,10 @@ export class Hub implements BrokerEvents {
 
   // ---- BrokerEvents ----
 
-  encode(name: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
+  encode(name: string, epoch: string, seq: number, key: string | undefined, rawData: string, del = false): Publication {
     const { queuePolicy } = this.channels.get(name)?.settings ?? this.options.rules.settingsFor(name);
     const conflationKey = key !== undefined && queuePolicy.policy === 'conflate' ? `${name}\u0000${key}` : undefined;
-    return new Publication(name, queuePolicy, epoch, seq, key, conflationKey, encodeMessage(name, seq, key, rawData), this.options.clock());
+    return new Publication(name, queuePolicy, epoch, seq, key, conflationKey, encodeMessage(name, seq, key, rawData, del), this.options.clock(), del);
   }
 
   deliver(pub: Publication): void {
@@ -303,7 +309,7 @@ export class Hub implements BrokerEvents {
       this.finishJoin(channel, join, UNAVAILABLE);
       return;
     }
-    const outcome = this.broker.history(channel.name, channel.settings, join.since);
+    const outcome = this.broker.history(channel.name, channel.settings, join.since, false, join.snapshot);
     if (outcome instanceof Promise) void outcome.then((o) => this.finishJoin(channel, join, o), () => this.finishJoin(channel, join, UNAVAILABLE));
     else this.finishJoin(channel, join, outcome);
   }
@@ -320,10 +326,13 @@ export class Hub implements BrokerEvents {
       if (channel.unwatched) this.unwatch(channel);
       return;
     }
-    const { position } = outcome;
-    join.subscriber.joined({ ok: true, epoch: position.epoch, seq: position.seq, recovered: join.since === undefined ? undefined : outcome.recovered });
+    const { position, snapshot } = outcome;
+    const recovered = join.since === undefined ? undefined : snapshot !== undefined ? 'snapshot' : outcome.recovered;
+    const joined = { ok: true, epoch: position.epoch, seq: position.seq, recovered } as const;
+    join.subscriber.joined(snapshot === undefined ? joined : { ...joined, snapshot: true });
     // The subscriber may have left at once (an unsub that waited for this answer).
     if (join.cancelled) return;
+    if (snapshot !== undefined) join.subscriber.snapshot(snapshot);
     for (const pub of outcome.publications) pub.prepared ??= this.options.prepare(pub.encoded);
     if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
     join.cursor = position.seq;

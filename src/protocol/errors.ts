@@ -19,6 +19,8 @@ export const ERRORS = {
   too_many_requests: { temporary: true, message: 'too many requests in flight on this connection' },
   unavailable: { temporary: true, message: 'the broker (Redis) cannot be reached; retry later' },
   publish_uncertain: { temporary: true, message: 'the broker (Redis) did not answer in time: the publication may have been published; retry with the same pid' },
+  key_required: { temporary: false, message: 'a publication on a keyed channel needs a key' },
+  key_limit: { temporary: false, message: "the keyed channel's state is full (maxKeys or keyedMaxBytes): the publication was not published" },
   shutting_down: { temporary: true, message: 'server is shutting down' },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;

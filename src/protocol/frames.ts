@@ -8,9 +8,18 @@ import type { ShedReason } from './policy.js';
  * The `msg` frame of one publication. `rawData` is spliced in as received; channel names never need
  * escaping (see channel-name.ts), and the key is escaped by JSON.stringify.
  */
-export function encodeMessage(ch: string, seq: number, key: string | undefined, rawData: string): Buffer {
+export function encodeMessage(ch: string, seq: number, key: string | undefined, rawData: string, del = false): Buffer {
   const keyPart = key === undefined ? '' : `,"key":${JSON.stringify(key)}`;
-  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart},"data":${rawData}}`);
+  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart}${del ? ',"del":true' : ''},"data":${rawData}}`);
+}
+
+/** The opening of one `snap` frame (docs/keyed.md): `msg` frames, comma-separated, then its close follow. */
+export function snapshotChunkHead(ch: string, epoch: string, seq: number): string {
+  return `{"ev":"snap","ch":"${ch}","epoch":${JSON.stringify(epoch)},"seq":${seq},"msgs":[`;
+}
+
+export function snapshotChunkTail(last: boolean): string {
+  return `],"last":${last}}`;
 }
 
 export function encodeAck(id: RequestId, fields?: Record<string, unknown>): string {

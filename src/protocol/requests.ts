@@ -12,6 +12,8 @@ const SubRequest = z.object({
   ch: z.string(),
   id: RequestId.optional(),
   since: z.object({ epoch: z.string().min(1).max(64), seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }).optional(),
+  /** On a keyed channel: the latest value of every key first, then the live stream (docs/keyed.md). */
+  snapshot: z.boolean().optional(),
 });
 const UnsubRequest = z.object({ op: z.literal('unsub'), ch: z.string(), id: RequestId.optional() });
 const PubRequest = z.object({
@@ -21,7 +23,10 @@ const PubRequest = z.object({
   key: Key.optional(),
   /** The publication's id: a retry with the same pid is published at most once (see docs/protocol.md). */
   pid: z.string().min(1).max(64).optional(),
-  data: z.unknown(),
+  /** Deletes `key` from a keyed channel's state; `data` may then be left out. */
+  del: z.literal(true).optional(),
+  /** Required (checked on the raw text, see decodeRequest), except with `del`. */
+  data: z.unknown().optional(),
 });
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
 /** Replaces the connection's token before it expires (see docs/security.md). */
@@ -72,10 +77,11 @@ export function decodeRequest(text: string): DecodeResult {
     return { ok: false, code: 'bad_channel', message: 'channel must match [A-Za-z0-9_.:@-]{1,128}', id };
   }
   if (request.op === 'pub') {
+    if (request.del === true && request.key === undefined) return { ok: false, code: 'bad_frame', message: 'key: required with del', id };
     const range = findMember(text, 'data');
-    if (range === undefined) return { ok: false, code: 'bad_frame', message: 'data: required', id };
+    if (range === undefined && request.del !== true) return { ok: false, code: 'bad_frame', message: 'data: required', id };
     const { data: _data, ...rest } = request;
-    return { ok: true, request: { ...rest, rawData: text.slice(range[0], range[1]) } };
+    return { ok: true, request: { ...rest, rawData: range === undefined ? 'null' : text.slice(range[0], range[1]) } };
   }
   return { ok: true, request };
 }

@@ -376,7 +376,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   /** Hands a publication to the hub; `inWindow`: it already holds a place in the publish window. */
   private forward(request: PubRequest, rawData: string, inWindow: boolean): void {
-    const result = this.ctx.hub.publish(request.ch, request.key, rawData, request.pid);
+    const result = this.ctx.hub.publish(request.ch, request.key, rawData, request.pid, request.del);
     if (result instanceof Promise) {
       // Replies come back in request order: the broker answers one connection's publishes in order.
       if (!inWindow) this.windowTaken();
@@ -459,7 +459,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     sub.info = info;
     sub.leave = leave;
     this.subs.set(channel.name, sub);
-    hub.subscribe(channel, sub, request.since);
+    hub.subscribe(channel, sub, request.since, request.snapshot);
   }
 
   /**
@@ -477,6 +477,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       if (sub.requestId !== undefined) {
         const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
         if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
+        if (outcome.snapshot === true) fields.snapshot = true;
         if (sub.info !== undefined) fields.info = sub.info;
         this.writer.sendControl(encodeAck(sub.requestId, fields));
       }

@@ -2,6 +2,7 @@ import { OutboundQueue, type OutboundQueueLimits } from '../flow/outbound-queue.
 import type { ShedReason } from '../protocol/policy.js';
 import { DELIVERY, type DeliveryOutcome } from '../hub/channel.js';
 import type { Publication } from '../stream/publication.js';
+import { SnapshotCursor, snapshotCost, type KeyedSnapshot } from '../stream/snapshot.js';
 import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
 import type { TransportSocket } from '../net/socket.js';
@@ -44,7 +45,8 @@ export interface WriterDeps {
   readonly pools: { readonly outbound: MemoryPool; readonly replay: MemoryPool };
 }
 
-type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: number };
+/** A resume's history, or a keyed channel's snapshot (`cursor`, written first), then the live messages behind it. */
+type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: number; cursor?: SnapshotCursor | undefined };
 
 /**
  * A connection's outbound path. Writes go straight to the socket while it is under its high-water
@@ -155,12 +157,27 @@ export class OutboundWriter {
   }
 
   /**
+   * Writes a keyed channel's state in `snap` chunks, encoded one at a time as the socket drains,
+   * in the replay lane: never shed by a policy (a partial snapshot would be a wrong view), and live
+   * messages of the channel wait behind it (docs/keyed.md). The entry list is charged to the
+   * replay pool until the last chunk is written.
+   */
+  snapshot(state: KeyedSnapshot, sub: Subscription): void {
+    if (this.closed) return;
+    this.deps.pools.replay.add(snapshotCost(state));
+    this.replays.push({ sub, pubs: [], next: 0, cursor: new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes) });
+    if (!this.blocked) this.pumpReplays();
+  }
+
+  /**
    * A live message of a channel still replaying follows its replay (it is in the channel's history
    * too, like the replay itself). A client more than a whole history behind cannot catch up
    * without loss: it is cut off as a slow consumer, to resume again.
    */
   private extendReplay(replay: Replay, pub: Publication): DeliveryOutcome {
-    if (replay.pubs.length - replay.next >= Math.max(1, replay.sub.channel.settings.historySize)) {
+    // Behind a snapshot, a client may also be as many messages behind as the snapshot has keys.
+    const allowance = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
+    if (replay.pubs.length - replay.next >= allowance) {
       this.deps.owner.slowConsumer();
       return DELIVERY.disconnected;
     }
@@ -191,6 +208,15 @@ export class OutboundWriter {
         return false;
       }
       const replay = this.replays[0]!;
+      const cursor = replay.cursor;
+      if (cursor !== undefined && !cursor.done) {
+        const chunk = cursor.nextChunk();
+        this.replayTurn += chunk.length;
+        if (cursor.done) this.deps.pools.replay.sub(snapshotCost(cursor.snapshot));
+        this.writeText(chunk);
+        if (cursor.done && replay.pubs.length === 0) this.replays.shift();
+        continue;
+      }
       const pub = replay.pubs[replay.next++]!;
       this.releaseReplay(pub);
       this.replayTurn += pub.bytes;
@@ -279,6 +305,7 @@ export class OutboundWriter {
 
   /** Releases what a replay has not written yet. */
   private dropReplay(replay: Replay): void {
+    if (replay.cursor !== undefined && !replay.cursor.done) this.deps.pools.replay.sub(snapshotCost(replay.cursor.snapshot));
     for (let i = replay.next; i < replay.pubs.length; i++) this.releaseReplay(replay.pubs[i]!);
   }
 

@@ -2,6 +2,7 @@ import type { ShedReason } from '../protocol/policy.js';
 import type { Channel, DeliveryOutcome, JoinOutcome, Subscriber } from '../hub/channel.js';
 import type { Publication } from '../stream/publication.js';
 import type { RequestId } from '../protocol/requests.js';
+import type { KeyedSnapshot } from '../stream/snapshot.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */
 export interface JoinSink {
@@ -46,6 +47,7 @@ export class Subscription implements Subscriber {
     private readonly sink: {
       deliver(pub: Publication, sub: Subscription): DeliveryOutcome;
       replay(pubs: readonly Publication[], sub: Subscription): void;
+      snapshot(state: KeyedSnapshot, sub: Subscription): void;
     },
     /** The id of the `sub` request, to answer it. */
     readonly requestId: RequestId | undefined = undefined,
@@ -63,6 +65,10 @@ export class Subscription implements Subscriber {
 
   replay(pubs: readonly Publication[]): void {
     this.sink.replay(pubs, this);
+  }
+
+  snapshot(state: KeyedSnapshot): void {
+    this.sink.snapshot(state, this);
   }
 
   /** Something was shed and not announced yet. */

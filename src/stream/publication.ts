@@ -31,6 +31,8 @@ export class Publication implements Queueable {
     readonly encoded: Buffer,
     /** When it was published (clock ms). */
     readonly at: number,
+    /** It deletes `key` from a keyed channel's state (docs/keyed.md). */
+    readonly del = false,
   ) {
     this.bytes = encoded.length;
     this.cost = publicationCost(this.bytes);

@@ -9,4 +9,12 @@ export interface StreamSettings {
   readonly historyTtlMs: number;
   /** Most encoded bytes of publications kept; 0 = no byte bound. */
   readonly historyMaxBytes: number;
+  /** Keeps the latest publication per key (docs/keyed.md); absent = false. */
+  readonly keyed?: boolean;
+  /** Keys held; 0 = no count bound. */
+  readonly maxKeys?: number;
+  /** Encoded bytes of the latest publications held; 0 = no byte bound. */
+  readonly keyedMaxBytes?: number;
+  /** A key not published for this long leaves the state; 0 = never. */
+  readonly keyTtlMs?: number;
 }

@@ -9,7 +9,7 @@
  * largest queues, then closes the biggest holders. See docs/operations.md, "The memory budget".
  */
 
-export const POOL_NAMES = ['outbound', 'replay', 'history', 'held', 'connections', 'http', 'ipTable', 'dashboard'] as const;
+export const POOL_NAMES = ['outbound', 'replay', 'history', 'held', 'connections', 'http', 'ipTable', 'dashboard', 'keyed'] as const;
 export type PoolName = (typeof POOL_NAMES)[number];
 
 export type Pressure = 'none' | 'soft' | 'hard';

@@ -20,8 +20,8 @@ export class RecordingEvents implements BrokerEvents {
   /** `clock` stamps publications, as the hub does (the memory broker expires history by it). */
   constructor(private readonly clock: () => number = Date.now) {}
 
-  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string): Publication {
-    return new Publication(channel, { policy: 'disconnect', maxAgeMs: 0 }, epoch, seq, key, undefined, Buffer.from(rawData), this.clock());
+  encode(channel: string, epoch: string, seq: number, key: string | undefined, rawData: string, del = false): Publication {
+    return new Publication(channel, { policy: 'disconnect', maxAgeMs: 0 }, epoch, seq, key, undefined, Buffer.from(rawData), this.clock(), del);
   }
 
   /** A synchronous broker hands the node its publication in the outcome: record it as delivered. */

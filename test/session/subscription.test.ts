@@ -6,7 +6,7 @@ import { Channel } from '../../src/hub/channel.js';
 import { Subscription } from '../../src/session/subscription.js';
 
 const channel = new Channel('ch', new ChannelRules(loadConfig({ overrides: {} })).settingsFor('ch'));
-const sink = { deliver: () => 0 as const, replay: () => {} };
+const sink = { deliver: () => 0 as const, replay: () => {}, snapshot: () => {} };
 
 describe('Subscription: the account of shed messages', () => {
   it('merges consecutive seqs into one run, whatever the order they are shed in, and keeps holes apart', () => {
