@@ -12,7 +12,9 @@ import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopolo
 export type { RedisBrokerConfig } from './redis-topology.js';
 
 type ScriptCommands = PublishCommand & {
-  sluiceHistory(meta: string, hist: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number): Promise<[string, number, number, string[]]>;
+  sluiceHistory(
+    meta: string, hist: string, keyed: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number, snapshot: number, keyTtlMs: number,
+  ): Promise<[string, number, number, string[], string[]?]>;
 };
 
 /** Most channels per SUBSCRIBE when resubscribing after a reconnect. */
@@ -69,7 +71,7 @@ export class RedisBroker implements Broker {
     this.names = new KeyNames(config.keyPrefix, this.topology.sharded);
     this.cmd = this.topology.commands as (Redis | Cluster) & ScriptCommands;
     this.cmd.defineCommand('sluicePublish', { lua: publishScript(this.topology.sharded ? 'SPUBLISH' : 'PUBLISH') });
-    this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
+    this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 3, lua: HISTORY_SCRIPT });
     this.sub = this.topology.pubsub;
     this.publisher = new RedisPublisher(this.cmd, {
       names: this.names,
@@ -116,10 +118,10 @@ export class RedisBroker implements Broker {
     this.sub.connect().catch(() => {});
   }
 
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string): PublishOutcome | Promise<PublishOutcome> {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid?: string, del = false): PublishOutcome | Promise<PublishOutcome> {
     // Publishing needs only the command link: a node whose pub/sub link is reconnecting still publishes.
     if (!this.commandsUp()) return UNAVAILABLE;
-    return this.publisher.publish(channel, settings, key, rawData, pid);
+    return this.publisher.publish(channel, settings, key, rawData, pid, del);
   }
 
   subscribe(channel: string): boolean | Promise<boolean> {
@@ -156,16 +158,23 @@ export class RedisBroker implements Broker {
     if (this.subUp) this.sub.unsubscribe(topic).catch(() => {});
   }
 
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false): HistoryOutcome | Promise<HistoryOutcome> {
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false): HistoryOutcome | Promise<HistoryOutcome> {
     if (!this.commandsUp()) return UNAVAILABLE;
     const { historySize, historyTtlMs } = settings;
+    const { names } = this;
+    const withState = snapshot && settings.keyed === true;
     return this.cmd
-      .sluiceHistory(this.names.meta(channel), this.names.history(channel), since?.epoch ?? '', since?.seq ?? 0, historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0)
+      .sluiceHistory(
+        names.meta(channel), names.history(channel), names.keyed(channel), since?.epoch ?? '', since?.seq ?? 0,
+        historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, settings.keyTtlMs ?? 0,
+      )
       .then(
-        ([epoch, seq, recovered, entries]): HistoryOutcome => {
+        ([epoch, seq, recovered, entries, state]): HistoryOutcome => {
           this.answered();
           const publications = entries.map((entry) => this.decode(channel, epoch, entry));
-          return { ok: true, position: { epoch, seq }, recovered: recovered === 1, publications };
+          const position = { epoch, seq };
+          if (state !== undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
+          return { ok: true, position, recovered: recovered === 1, publications };
         },
         (err: Error) => {
           if (err.message === 'Command timed out') this.timedOut();
@@ -196,14 +205,14 @@ export class RedisBroker implements Broker {
   }
 
   private decode(channel: string, epoch: string, entry: string): Publication {
-    const { seq, key, data } = parseHistoryEntry(entry);
-    return this.events!.encode(channel, epoch, seq, key, data);
+    const { seq, key, data, del } = parseHistoryEntry(entry);
+    return this.events!.encode(channel, epoch, seq, key, data, del);
   }
 
   private onMessage(topic: string, message: string): void {
     if (!this.confirmed.has(topic)) return;
-    const { epoch, seq, key, data } = parseLiveMessage(message);
-    this.events!.deliver(this.events!.encode(this.names.channelOf(topic), epoch, seq, key, data));
+    const { epoch, seq, key, data, del } = parseLiveMessage(message);
+    this.events!.deliver(this.events!.encode(this.names.channelOf(topic), epoch, seq, key, data, del));
   }
 
   /** After (re)connecting the pub/sub link: subscribe every wanted channel, then report ready. */

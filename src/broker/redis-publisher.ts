@@ -1,6 +1,6 @@
 import { ReplyError, type ChainableCommander, type Cluster, type Redis } from 'ioredis';
 import type { StreamSettings } from '../stream/settings.js';
-import { UNAVAILABLE, UNCERTAIN, type PublishOutcome } from './broker.js';
+import { KEY_LIMIT, UNAVAILABLE, UNCERTAIN, type PublishOutcome } from './broker.js';
 import { encodeBody, type KeyNames } from './redis-scripts.js';
 
 /** The publish script (publishScript) as ioredis defines it: the key count first, then keys and arguments. */
@@ -53,9 +53,9 @@ export class RedisPublisher {
     private readonly options: PublisherOptions,
   ) {}
 
-  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid: string | undefined): Promise<PublishOutcome> {
+  publish(channel: string, settings: StreamSettings, key: string | undefined, rawData: string, pid: string | undefined, del = false): Promise<PublishOutcome> {
     return new Promise((resolve) => {
-      const pending: Pending = { channel, settings, pid, body: encodeBody(key, rawData), resolve, outcome: UNAVAILABLE };
+      const pending: Pending = { channel, settings, pid, body: encodeBody(key, rawData, del), resolve, outcome: UNAVAILABLE };
       if (this.options.maxBatch === 1) {
         this.roundTrips++;
         this.calls++;
@@ -117,12 +117,13 @@ export class RedisPublisher {
     );
   }
 
-  /** Script arguments for publications of one channel: KEYS meta, history, one pid key per remembered pid. */
+  /** Script arguments for publications of one channel: KEYS meta, history, keyed state, one pid key per remembered pid. */
   private call(call: readonly Pending[]): [number, ...Array<string | number>] {
     const { names, streamTtlMs, publicationIdTtlMs } = this.options;
     const { channel, settings } = call[0]!;
-    const keys = [names.meta(channel), names.history(channel)];
-    const args: Array<string | number> = [names.topic(channel), settings.historySize, settings.historyTtlMs, streamTtlMs, publicationIdTtlMs];
+    const keys = [names.meta(channel), names.history(channel), names.keyed(channel)];
+    const maxKeys = settings.keyed === true ? (settings.maxKeys ?? 0) : -1;
+    const args: Array<string | number> = [names.topic(channel), settings.historySize, settings.historyTtlMs, streamTtlMs, publicationIdTtlMs, maxKeys, settings.keyedMaxBytes ?? 0];
     for (const pending of call) {
       const remembered = pending.pid !== undefined && publicationIdTtlMs > 0;
       if (remembered) keys.push(names.publicationId(channel, pending.pid!));
@@ -137,7 +138,7 @@ export class RedisPublisher {
       this.options.answered();
       // { epoch, seq of each publication }
       const seqs = reply as Array<string | number>;
-      call.forEach((pending, i) => (pending.outcome = { ok: true, seq: seqs[i + 1] as number }));
+      call.forEach((pending, i) => (pending.outcome = seqs[i + 1] === -1 ? KEY_LIMIT : { ok: true, seq: seqs[i + 1] as number }));
     } else {
       const outcome = this.failure(err);
       for (const pending of call) pending.outcome = outcome;

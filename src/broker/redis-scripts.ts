@@ -1,3 +1,5 @@
+import { KEYED_PUBLISH, KEYED_READ } from './redis-keyed.js';
+
 /**
  * The Lua scripts of the Redis broker. Each runs atomically in Redis, so a channel's seq, history
  * and pub/sub message can never disagree: a publish acknowledged to a client is in history, and
@@ -12,7 +14,8 @@
  *                                (PX publicationIdTtlMs)
  * Pub/sub channel per channel: <prefix>m:<channel>, message "<epoch>:<seq>:<body>"; on a Redis
  * Cluster a shard channel (SPUBLISH/SSUBSCRIBE) <prefix>{<channel>}:m, on the slot of the keys.
- * <body> is "<key as JSON, or empty>\n<data as the client sent it>".
+ * <body> is "<key as JSON, or empty>\n<data as the client sent it>" ("!" first: a keyed delete).
+ * A keyed channel's state: see redis-keyed.ts.
  * A stream's epoch is made from Redis' clock when its first publish creates its hash (again after
  * the hash expired or Redis lost its data): a new epoch means history was lost.
  *
@@ -37,25 +40,31 @@ end
 `;
 
 /**
- * Publications of one channel, in order. KEYS: meta, history, then the pid key of each publication
- * whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs, streamTtlMs,
- * publicationIdTtlMs, then per publication: 1 if it has a pid key (0 if not), body.
+ * Publications of one channel, in order. KEYS: meta, history, keyed state, then the pid key of each
+ * publication whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs,
+ * streamTtlMs, publicationIdTtlMs, maxKeys (-1: not a keyed channel), keyedMaxBytes, then per
+ * publication: 1 if it has a pid key (0 if not), body.
  * Returns { epoch, seq of each publication }: a pid the current epoch was published with answers
- * that publication's seq, and is not published again. `command`: PUBLISH, or SPUBLISH on a cluster.
+ * that publication's seq, and is not published again; -1: refused by the keyed bounds.
+ * `command`: PUBLISH, or SPUBLISH on a cluster.
  */
-export const publishScript = (command: 'PUBLISH' | 'SPUBLISH'): string => `${NEW_EPOCH}
+export const publishScript = (command: 'PUBLISH' | 'SPUBLISH'): string => `${NEW_EPOCH}${KEYED_PUBLISH}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local streamTtl = tonumber(ARGV[4])
-local epoch = stream_epoch(KEYS[1], KEYS[2], t, streamTtl)
+local epoch, fresh = stream_epoch(KEYS[1], KEYS[2], t, streamTtl)
+local maxKeys = tonumber(ARGV[6])
+local maxBytes = tonumber(ARGV[7])
+local keyed = maxKeys >= 0
+if fresh then redis.call('DEL', KEYS[3]) end
 local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
 local size = tonumber(ARGV[2])
 local pidTtl = tonumber(ARGV[5])
 local given = epoch .. ':'
 local out = { epoch }
 local entries = {}
-local k = 2
-for i = 6, #ARGV, 2 do
+local k = 3
+for i = 8, #ARGV, 2 do
   local pidKey = nil
   if ARGV[i] == '1' then
     k = k + 1
@@ -64,9 +73,13 @@ for i = 6, #ARGV, 2 do
   local seen = pidKey and redis.call('GET', pidKey)
   if seen and string.sub(seen, 1, #given) == given then
     out[#out + 1] = tonumber(string.sub(seen, #given + 1))
+  elseif keyed and not keyed_admits(KEYS[3], KEYS[1], ARGV[i + 1], maxKeys, maxBytes) then
+    out[#out + 1] = -1
   else
     seq = seq + 1
-    if size > 0 then entries[#entries + 1] = seq .. ':' .. now .. ':' .. ARGV[i + 1] end
+    local entry = seq .. ':' .. now .. ':' .. ARGV[i + 1]
+    if size > 0 then entries[#entries + 1] = entry end
+    if keyed then keyed_apply(KEYS[3], KEYS[1], ARGV[i + 1], entry) end
     redis.call('${command}', ARGV[1], epoch .. ':' .. seq .. ':' .. ARGV[i + 1])
     if pidKey then redis.call('SET', pidKey, given .. seq, 'PX', pidTtl) end
     out[#out + 1] = seq
@@ -80,6 +93,7 @@ if #entries > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl > 0 and ttl or streamTtl)
 end
 redis.call('PEXPIRE', KEYS[1], streamTtl)
+if keyed then redis.call('PEXPIRE', KEYS[3], streamTtl) end
 return out
 `;
 
@@ -100,12 +114,15 @@ end
 `;
 
 /**
- * KEYS: meta, history. ARGV: since epoch ('' for none), since seq, historySize, historyTtlMs,
- * streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that are).
- * Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered, or the tail) }.
+ * KEYS: meta, history, keyed state. ARGV: since epoch ('' for none), since seq, historySize,
+ * historyTtlMs, streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that
+ * are), snapshot (1: a keyed channel's state too, unless the read recovered), keyTtlMs.
+ * Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered, or the tail),
+ * and with snapshot the state's entries, read in the same step as the position }.
  */
-export const HISTORY_SCRIPT = `${PROVISIONAL}
+export const HISTORY_SCRIPT = `${PROVISIONAL}${KEYED_READ}
 local t = redis.call('TIME')
+local function read()
 local now = now_ms(t)
 local streamTtl = tonumber(ARGV[5])
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -142,31 +159,36 @@ if not tail then return { epoch, seq, 0, {} } end
 local held = {}
 for i = first, #entries do held[#held + 1] = entries[i] end
 return { epoch, seq, 0, held }
+end
+local out = read()
+if ARGV[7] == '1' and out[3] == 0 then out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8])) end
+return out
 `;
 
-/** Splits "<first>:<second>:<key JSON>\n<data>"; the key is undefined when empty. */
-function split(text: string): [first: string, second: string, key: string | undefined, data: string] {
+/** Splits "<first>:<second>:<key JSON>\n<data>"; the key is undefined when empty; "!" before the key: a delete. */
+function split(text: string): [first: string, second: string, key: string | undefined, data: string, del: boolean] {
   const i = text.indexOf(':');
   const j = text.indexOf(':', i + 1);
   const nl = text.indexOf('\n', j + 1);
-  const keyJson = text.slice(j + 1, nl);
-  return [text.slice(0, i), text.slice(i + 1, j), keyJson === '' ? undefined : (JSON.parse(keyJson) as string), text.slice(nl + 1)];
+  const del = text.charCodeAt(j + 1) === 33;
+  const keyJson = text.slice(del ? j + 2 : j + 1, nl);
+  return [text.slice(0, i), text.slice(i + 1, j), keyJson === '' ? undefined : (JSON.parse(keyJson) as string), text.slice(nl + 1), del];
 }
 
-/** A history entry: "<seq>:<published ms>:<key JSON>\n<data>". */
-export function parseHistoryEntry(text: string): { seq: number; key: string | undefined; data: string } {
-  const [seq, , key, data] = split(text);
-  return { seq: Number(seq), key, data };
+/** A history entry (or a keyed state's): "<seq>:<published ms>:<key JSON>\n<data>". */
+export function parseHistoryEntry(text: string): { seq: number; key: string | undefined; data: string; del: boolean } {
+  const [seq, , key, data, del] = split(text);
+  return { seq: Number(seq), key, data, del };
 }
 
 /** A live pub/sub message: "<epoch>:<seq>:<key JSON>\n<data>". */
-export function parseLiveMessage(text: string): { epoch: string; seq: number; key: string | undefined; data: string } {
-  const [epoch, seq, key, data] = split(text);
-  return { epoch, seq: Number(seq), key, data };
+export function parseLiveMessage(text: string): { epoch: string; seq: number; key: string | undefined; data: string; del: boolean } {
+  const [epoch, seq, key, data, del] = split(text);
+  return { epoch, seq: Number(seq), key, data, del };
 }
 
-export function encodeBody(key: string | undefined, rawData: string): string {
-  return `${key === undefined ? '' : JSON.stringify(key)}\n${rawData}`;
+export function encodeBody(key: string | undefined, rawData: string, del = false): string {
+  return `${del ? '!' : ''}${key === undefined ? '' : JSON.stringify(key)}\n${rawData}`;
 }
 
 /** The names of a channel's keys and pub/sub channel under a key prefix (see the top of this file). */
@@ -192,6 +214,11 @@ export class KeyNames {
 
   history(channel: string): string {
     return `${this.prefix}{${channel}}:h`;
+  }
+
+  /** A keyed channel's state (redis-keyed.ts). */
+  keyed(channel: string): string {
+    return `${this.prefix}{${channel}}:k`;
   }
 
   publicationId(channel: string, pid: string): string {

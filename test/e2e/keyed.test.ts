@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import type { Frame, TestClient } from '../helpers/client.js';
-import { gatewayHarness } from '../helpers/harness.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, type Frame } from '../helpers/client.js';
+import { startGateway, type DeepPartial, type TestGateway } from '../helpers/gateway.js';
 import { TRANSPORTS } from '../helpers/transports.js';
+import { startRedis, type TestRedis } from '../../devkit/redis.js';
+import { readyStatus, until } from '../../devkit/until.js';
+import type { ConfigInput } from '../../src/config/schema.js';
 
 type Msg = { seq: number; key: string; data: unknown; del?: boolean };
 
@@ -31,9 +34,49 @@ function rebuild(client: TestClient, ch: string): { view: Map<string, unknown>; 
 
 const isLastSnap = (ch: string) => (f: Frame) => f.ev === 'snap' && f.ch === ch && f.last === true;
 
-describe.each(TRANSPORTS)('keyed channels [%s]', (transport) => {
-  const h = gatewayHarness(transport);
-  const rules = (extra: Record<string, unknown> = {}) => ({ channels: [{ pattern: 'px.*', keyed: true, policy: 'disconnect' as const, historySize: 50, ...extra }] });
+const CASES = TRANSPORTS.flatMap((transport) => (['memory', 'redis'] as const).map((broker) => [transport, broker] as const));
+
+/**
+ * Keyed channels on each transport and broker. On Redis every test runs two nodes: `connect`
+ * alternates between them, so publisher and subscriber sit on different nodes (the state lives in
+ * Redis, a snapshot works from any node).
+ */
+describe.each(CASES)('keyed channels [%s, %s broker]', (transport, broker) => {
+  let redis: TestRedis | undefined;
+  let prefix = 0;
+  const gateways: TestGateway[] = [];
+  const clients: TestClient[] = [];
+  let turn = 0;
+  beforeAll(async () => {
+    if (broker === 'redis') redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+  const h = {
+    async start(overrides: DeepPartial<ConfigInput>): Promise<void> {
+      if (redis === undefined) {
+        gateways.push(await startGateway(overrides, transport));
+        return;
+      }
+      const redisBroker = { type: 'redis' as const, redis: { url: redis.url, keyPrefix: `k${prefix++}:` } };
+      for (let i = 0; i < 2; i++) gateways.push(await startGateway({ ...overrides, broker: redisBroker }, transport));
+      await until(async () => (await Promise.all(gateways.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
+    },
+    async connect(): Promise<TestClient> {
+      const c = await TestClient.connect(gateways[turn++ % gateways.length]!.url);
+      clients.push(c);
+      return c;
+    },
+  };
+  const rules = (extra: Record<string, unknown> = {}): DeepPartial<ConfigInput> => ({
+    inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
+    channels: [{ pattern: 'px.*', keyed: true, policy: 'disconnect' as const, historySize: 50, ...extra }],
+  });
 
   it('a snapshot on subscribe then the live stream reproduce the publisher state, under concurrent publishing, with no seq twice and none missing', async () => {
     await h.start(rules({ snapshotChunkBytes: 1024 }));
@@ -82,13 +125,16 @@ describe.each(TRANSPORTS)('keyed channels [%s]', (transport) => {
     expect(await c.request({ op: 'pub', ch: 'px.b', del: true })).toMatchObject({ ev: 'err', code: 'bad_frame' });
   });
 
-  it('refuses a new key past maxKeys with key_limit', async () => {
-    await h.start(rules({ maxKeys: 2 }));
+  it('refuses a new key past maxKeys and values past keyedMaxBytes with key_limit, publishing nothing', async () => {
+    await h.start(rules({ maxKeys: 2, keyedMaxBytes: 10 }));
     const c = await h.connect();
     await c.request({ op: 'pub', ch: 'px.c', key: 'A', data: 1 });
     await c.request({ op: 'pub', ch: 'px.c', key: 'B', data: 1 });
     expect(await c.request({ op: 'pub', ch: 'px.c', key: 'C', data: 1 })).toMatchObject({ ev: 'err', code: 'key_limit' });
-    expect(await c.request({ op: 'pub', ch: 'px.c', key: 'A', data: 2 })).toMatchObject({ ev: 'ack', seq: 3 });
+    expect(await c.request({ op: 'pub', ch: 'px.c', key: 'A', data: 'x'.repeat(8) })).toMatchObject({ ev: 'err', code: 'key_limit' }); // 10 + 1 bytes
+    expect(await c.request({ op: 'pub', ch: 'px.c', key: 'A', data: 'x'.repeat(7) })).toMatchObject({ ev: 'ack', seq: 3 }); // 9 + 1 bytes
+    expect(await c.request({ op: 'pub', ch: 'px.c', key: 'B', del: true })).toMatchObject({ ev: 'ack', seq: 4 });
+    expect(await c.request({ op: 'pub', ch: 'px.c', key: 'C', data: 1 })).toMatchObject({ ev: 'ack', seq: 5 });
   });
 
   it('a resume outside history falls back to the snapshot (recovered: "snapshot"), one inside gets the history', async () => {

@@ -1,0 +1,56 @@
+/**
+ * The Lua of keyed channels on Redis (docs/keyed.md), spliced into the scripts of redis-scripts.ts.
+ * A keyed channel's state is one hash per channel, on the slot of its other keys:
+ *   <prefix>{<channel>}:k  hash  field = the key as JSON, value = the publication's history entry
+ *                                "<seq>:<ms>:<body>" (PEXPIRE streamTtlMs with the meta hash)
+ * and the meta hash's field `kb` counts the bytes of the values held (what keyedMaxBytes bounds).
+ * A body that deletes its key starts with "!" ("!<key JSON>\n<data>").
+ */
+
+/** keyed_admits: whether a publication fits maxKeys / maxBytes (0: no bound); keyed_apply: records it. */
+export const KEYED_PUBLISH = `
+local function keyed_parse(body)
+  local nl = string.find(body, '\\n', 1, true)
+  local del = string.byte(body, 1) == 33
+  return string.sub(body, del and 2 or 1, nl - 1), del, #body - nl
+end
+local function keyed_value_bytes(entry)
+  if not entry then return 0 end
+  return #entry - string.find(entry, '\\n', 1, true)
+end
+local function keyed_admits(hash, meta, body, maxKeys, maxBytes)
+  local field, del, bytes = keyed_parse(body)
+  if del then return true end
+  local old = redis.call('HGET', hash, field)
+  if not old and maxKeys > 0 and redis.call('HLEN', hash) >= maxKeys then return false end
+  if maxBytes == 0 then return true end
+  local held = tonumber(redis.call('HGET', meta, 'kb') or '0')
+  return held - keyed_value_bytes(old) + bytes <= maxBytes
+end
+local function keyed_apply(hash, meta, body, entry)
+  local field, del, bytes = keyed_parse(body)
+  local change = -keyed_value_bytes(redis.call('HGET', hash, field))
+  if del then
+    redis.call('HDEL', hash, field)
+  else
+    redis.call('HSET', hash, field, entry)
+    change = change + bytes
+  end
+  if change ~= 0 then redis.call('HINCRBY', meta, 'kb', change) end
+end
+`;
+
+/** keyed_state: the entries of the hash not older than ttl ms (0: all). */
+export const KEYED_READ = `
+local function keyed_state(hash, now, ttl)
+  local values = redis.call('HVALS', hash)
+  if ttl == 0 then return values end
+  local fresh = {}
+  for _, entry in ipairs(values) do
+    local a = string.find(entry, ':', 1, true)
+    local b = string.find(entry, ':', a + 1, true)
+    if now - tonumber(string.sub(entry, a + 1, b - 1)) <= ttl then fresh[#fresh + 1] = entry end
+  end
+  return fresh
+end
+`;
