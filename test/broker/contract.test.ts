@@ -1,22 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Broker } from '../../src/broker/broker.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../helpers/gateway.js';
 import { startRedis, type TestRedis } from '../../devkit/redis.js';
-import { startRedisCluster, type TestRedisCluster } from '../../devkit/redis-cluster.js';
-import { channelFactory, historyOf, RecordingEvents } from './fixtures.js';
-
-interface Implementation {
-  readonly name: string;
-  setup(): Promise<void>;
-  create(): Promise<Broker>;
-  teardown(): Promise<void>;
-}
+import { brokerContract, type Implementation } from './contract.js';
 
 let redis: TestRedis | undefined;
-let cluster: TestRedisCluster | undefined;
 
 const IMPLEMENTATIONS: Implementation[] = [
   { name: 'memory', setup: async () => {}, create: async () => new MemoryBroker(() => Date.now(), 60_000), teardown: async () => {} },
@@ -28,141 +17,7 @@ const IMPLEMENTATIONS: Implementation[] = [
     create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { url: redis!.url } } } }).broker, silentLogger()),
     teardown: async () => redis?.stop(),
   },
-  {
-    name: 'redis cluster',
-    setup: async () => {
-      cluster = await startRedisCluster();
-    },
-    create: async () => new RedisBroker(loadConfig({ overrides: { broker: { redis: { cluster: cluster!.seeds } } } }).broker, silentLogger()),
-    teardown: async () => cluster?.stop(),
-  },
 ];
 
-/** The same contract, run over every broker. */
-describe.each(IMPLEMENTATIONS)('broker contract [$name]', (impl) => {
-  const channel = channelFactory({ channels: [{ pattern: 'small.*', historySize: 5 }] });
-  let broker: Broker;
-  let events: RecordingEvents;
-  let n = 0;
-  /** A channel name no other test used (a shared Redis keeps streams between tests). */
-  const fresh = (prefix = 'c'): string => `${prefix}.${process.pid}.${Date.now()}.${++n}`;
-
-  beforeAll(() => impl.setup());
-  afterAll(() => impl.teardown());
-  const start = async (): Promise<void> => {
-    broker = await impl.create();
-    events = new RecordingEvents();
-    broker.start(events);
-    await events.until(() => broker.ready);
-  };
-  afterEach(async () => {
-    await broker?.close();
-  });
-
-  it('assigns consecutive seqs from 1 within one epoch and hands them in order to a subscribed node', async () => {
-    await start();
-    const ch = channel(fresh());
-    expect(await broker.subscribe(ch.name)).toBe(true);
-    const seqs: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const r = events.published(await broker.publish(ch.name, ch.settings, i % 2 ? 'k' : undefined, JSON.stringify({ i })));
-      expect(r.ok).toBe(true);
-      if (r.ok) seqs.push(r.seq);
-    }
-    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    await events.until(() => events.delivered.length === 20);
-    expect(events.delivered.map((p) => p.seq)).toEqual(seqs);
-    expect(new Set(events.delivered.map((p) => p.epoch)).size).toBe(1);
-    expect(events.delivered[3]!.encoded.toString()).toBe('{"i":3}');
-    expect(events.delivered[3]!.key).toBe('k');
-    expect(events.delivered[2]!.key).toBeUndefined();
-  });
-
-  it('answers the position, and with since every publication after it when history holds them all', async () => {
-    await start();
-    const ch = channel(fresh());
-    const empty = await historyOf(broker, ch);
-    expect(empty.position.seq).toBe(0);
-    for (let i = 1; i <= 8; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
-    const { position } = await historyOf(broker, ch);
-    expect(position.seq).toBe(8);
-    // The position read before the first publish continues into the stream that publish began.
-    const fromEmpty = await historyOf(broker, ch, empty.position);
-    expect(fromEmpty).toMatchObject({ recovered: true, position });
-    expect(fromEmpty.publications.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-
-    const after5 = await historyOf(broker, ch, { epoch: position.epoch, seq: 5 });
-    expect(after5.recovered).toBe(true);
-    expect(after5.publications.map((p) => [p.seq, p.encoded.toString()])).toEqual([[6, '6'], [7, '7'], [8, '8']]);
-    const atTop = await historyOf(broker, ch, { epoch: position.epoch, seq: 8 });
-    expect(atTop).toMatchObject({ recovered: true, publications: [] });
-    expect(await historyOf(broker, ch, { epoch: 'other', seq: 5 })).toMatchObject({ recovered: false, publications: [], position });
-    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 9 })).toMatchObject({ recovered: false });
-  });
-
-  it('bounds history by the channel pattern size: older positions cannot be recovered', async () => {
-    await start();
-    const ch = channel(fresh('small'));
-    for (let i = 1; i <= 12; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
-    const { position } = await historyOf(broker, ch);
-    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 6 })).toMatchObject({ recovered: false });
-    const fromSeven = await historyOf(broker, ch, { epoch: position.epoch, seq: 7 });
-    expect(fromSeven.recovered).toBe(true);
-    expect(fromSeven.publications.map((p) => p.seq)).toEqual([8, 9, 10, 11, 12]);
-  });
-
-  it('with tail, answers what history still holds of a range it no longer holds whole', async () => {
-    await start();
-    const ch = channel(fresh('small'));
-    for (let i = 1; i <= 12; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, String(i)));
-    const { position } = await historyOf(broker, ch);
-    const tail = await historyOf(broker, ch, { epoch: position.epoch, seq: 2 }, true);
-    expect(tail).toMatchObject({ recovered: false, position });
-    expect(tail.publications.map((p) => [p.seq, p.encoded.toString()])).toEqual([[8, '8'], [9, '9'], [10, '10'], [11, '11'], [12, '12']]);
-    expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 9 }, true)).publications.map((p) => p.seq)).toEqual([10, 11, 12]);
-    expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 2 })).toMatchObject({ recovered: false, publications: [] });
-    expect(await historyOf(broker, ch, { epoch: 'other', seq: 2 }, true)).toMatchObject({ recovered: false, publications: [] });
-  });
-
-  it('publishes many at once in order, per channel, each answered with its own seq', async () => {
-    await start();
-    const a = channel(fresh());
-    const b = channel(fresh());
-    await broker.subscribe(a.name);
-    await broker.subscribe(b.name);
-    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => broker.publish(i % 2 ? b.name : a.name, a.settings, undefined, String(i))));
-    for (const o of outcomes) events.published(o);
-    expect(outcomes.map((o) => (o.ok ? o.seq : o.code))).toEqual(Array.from({ length: 40 }, (_, i) => Math.floor(i / 2) + 1));
-    await events.until(() => events.delivered.length === 40);
-    const of = (ch: string) => events.delivered.filter((p) => p.channel === ch).map((p) => [p.seq, p.encoded.toString()]);
-    expect(of(a.name)).toEqual(Array.from({ length: 20 }, (_, i) => [i + 1, String(2 * i)]));
-    expect(of(b.name)).toEqual(Array.from({ length: 20 }, (_, i) => [i + 1, String(2 * i + 1)]));
-  });
-
-  it('publishes a pid once: repeating a recent pid answers the seq its publication was given', async () => {
-    await start();
-    const ch = channel(fresh());
-    await broker.subscribe(ch.name);
-    const seqs: Array<number | string> = [];
-    for (const [data, pid] of [['"a"', 'p1'], ['"b"', 'p2'], ['"a"', 'p1'], ['"c"', undefined], ['"b"', 'p2']] as const) {
-      const o = events.published(await broker.publish(ch.name, ch.settings, undefined, data, pid));
-      seqs.push(o.ok ? o.seq : o.code);
-    }
-    expect(seqs).toEqual([1, 2, 1, 3, 2]);
-    await events.until(() => events.delivered.length >= 3);
-    expect((await historyOf(broker, ch)).position.seq).toBe(3);
-    expect(events.delivered.map((p) => p.encoded.toString())).toEqual(['"a"', '"b"', '"c"']);
-  });
-
-  it('keeps channels apart', async () => {
-    await start();
-    const a = channel(fresh());
-    const b = channel(fresh());
-    await broker.subscribe(a.name);
-    events.published(await broker.publish(a.name, a.settings, undefined, '1'));
-    events.published(await broker.publish(b.name, b.settings, undefined, '1'));
-    const r = events.published(await broker.publish(a.name, a.settings, undefined, '2'));
-    expect(r).toMatchObject({ ok: true, seq: 2 });
-    expect((await historyOf(broker, b)).position.seq).toBe(1);
-  });
-});
+/** The same contract over each broker (the Redis Cluster run is in redis-cluster.test.ts, with its cluster). */
+for (const impl of IMPLEMENTATIONS) brokerContract(impl);

@@ -3,28 +3,34 @@ import { RedisBroker } from '../../src/broker/redis-broker.js';
 import { loadConfig } from '../../src/config/load.js';
 import { silentLogger } from '../helpers/gateway.js';
 import { startRedisCluster, type TestRedisCluster } from '../../devkit/redis-cluster.js';
+import { brokerContract } from './contract.js';
 import { channelFactory, historyOf, RecordingEvents } from './fixtures.js';
 
-/** The Redis broker on a real 3-master/3-replica Redis Cluster (the shared contract runs on it in contract.test.ts). */
+/** The Redis broker on a real 3-master/3-replica Redis Cluster, started once for this file. */
+let cluster: TestRedisCluster;
+beforeAll(async () => {
+  cluster = await startRedisCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const clusterConfig = () => loadConfig({ overrides: { broker: { redis: { cluster: cluster.seeds, reconnectMinMs: 50, reconnectMaxMs: 250 } } } }).broker;
+
+brokerContract({ name: 'redis cluster', setup: async () => {}, create: async () => new RedisBroker(clusterConfig(), silentLogger()), teardown: async () => {} });
+
 describe('redis broker on a Redis Cluster', () => {
-  let cluster: TestRedisCluster;
   let broker: RedisBroker | undefined;
   const channel = channelFactory();
   let n = 0;
   const fresh = (): string => `cl.${process.pid}.${++n}`;
 
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
-  });
   afterEach(async () => {
     await broker?.close();
   });
 
   const start = async (): Promise<{ broker: RedisBroker; events: RecordingEvents }> => {
-    broker = new RedisBroker(loadConfig({ overrides: { broker: { redis: { cluster: cluster.seeds, reconnectMinMs: 50, reconnectMaxMs: 250 } } } }).broker, silentLogger());
+    broker = new RedisBroker(clusterConfig(), silentLogger());
     const events = new RecordingEvents();
     broker.start(events);
     await events.until(() => broker!.ready);
@@ -66,6 +72,7 @@ describe('redis broker on a Redis Cluster', () => {
     expect(await master.exists(`sluice:{${name}}:s`, `sluice:{${name}}:h`)).toBe(2);
   });
 
+  // Last: it leaves the cluster with one master fewer.
   it('rides out a master killed and its replica promoted: interrupted, restored, history intact, delivery resumed', async () => {
     const { broker, events } = await start();
     const names = await spread(12);
