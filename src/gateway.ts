@@ -28,6 +28,8 @@ import { encodeHello } from './protocol/frames.js';
 import { ChannelHookCalls } from './session/channel-hooks.js';
 import { Connection, type ConnectionContext } from './session/connection.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
+import { Presence } from './presence/presence.js';
+import { SessionPresence } from './session/presence-requests.js';
 import { sessionSettings } from './session/settings.js';
 import { WriteBatcher } from './session/write-batcher.js';
 import { createTransport } from './transport/select.js';
@@ -61,6 +63,8 @@ export class Gateway {
   readonly stats = new Stats();
   readonly hub: Hub;
   readonly broker: Broker;
+  /** Members, counts and their events on presence channels (docs/presence.md). */
+  readonly presence: Presence;
   readonly registry: Registry;
   readonly log: Logger;
   /** The application's backend: hooks (docs/hooks.md). */
@@ -111,8 +115,9 @@ export class Gateway {
     this.admission = new Admission(config.admission, config.limits.maxConnections, clock, budget.pools.ipTable);
     const connectHook = this.hooks.connect;
     this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook, underPressure });
+    const rules = new ChannelRules(config);
     const hub = (this.hub = new Hub({
-      rules: new ChannelRules(config),
+      rules,
       maxChannels: config.limits.maxChannels,
       prepare: (payload) => transport.prepare(payload),
       clock,
@@ -128,7 +133,8 @@ export class Gateway {
     const onClosed = (conn: Connection, code: number, reason: string): void => this.onClosed(conn, code, reason);
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
-    this.ctx = { settings: sessionSettings(config), hub, stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
+    this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), tickMs: presenceTick(config) });
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence), stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);
@@ -339,6 +345,7 @@ export class Gateway {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     this.resumer.stop();
+    this.presence.close();
     await this.transport.close();
     this.hooks.close();
     // The connections' closes and vacated channels are the last events: deliver them, bounded.
@@ -366,6 +373,12 @@ export class Gateway {
     for (const c of this.connections) total += c.writer.queuedBytes;
     return total;
   }
+}
+
+/** The presence flush timer's period: the shortest positive batching interval any channel can have. */
+function presenceTick(config: Config): number {
+  const intervals = [config.channelDefaults, ...config.channels].map((r) => r.presenceIntervalMs ?? config.channelDefaults.presenceIntervalMs);
+  return Math.max(10, Math.min(...intervals.filter((ms) => ms > 0), 1_000));
 }
 
 function within(promise: Promise<void>, ms: number): Promise<boolean> {

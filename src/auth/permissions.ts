@@ -10,6 +10,7 @@ interface CompiledRule {
   readonly pattern: string;
   readonly subscribe: AccessRule['subscribe'];
   readonly publish: AccessRule['publish'];
+  readonly presence: AccessRule['presence'];
   /** For personal (`{sub}`) namespaces: the literal parts around the subject. */
   readonly personal?: { readonly prefix: string; readonly suffix: string; readonly delimiter: string };
   /** The glob that decides whether a channel belongs to this namespace. */
@@ -31,7 +32,7 @@ export class Permissions {
     private readonly enabled: boolean,
   ) {
     this.rules = auth.namespaces.map(compile);
-    this.defaults = { pattern: '*', match: '*', subscribe: auth.defaults.subscribe, publish: auth.defaults.publish };
+    this.defaults = { pattern: '*', match: '*', subscribe: auth.defaults.subscribe, publish: auth.defaults.publish, presence: auth.defaults.presence };
   }
 
   /** Some namespace admits connections without a token. */
@@ -43,6 +44,14 @@ export class Permissions {
     if (!this.enabled) return undefined;
     const rule = this.ruleFor(channel);
     return this.personalRefusal(rule, identity, channel) ?? modeRefusal(rule.subscribe, identity, identity.grants.sub, channel, rule);
+  }
+
+  /** Listing members and counts (docs/presence.md): the namespace's `presence` mode, by default its subscribe mode. */
+  canSeePresence(identity: Identity, channel: string): Refusal {
+    if (!this.enabled) return undefined;
+    const rule = this.ruleFor(channel);
+    if (rule.presence === 'subscribe') return this.canSubscribe(identity, channel);
+    return this.personalRefusal(rule, identity, channel) ?? modeRefusal(rule.presence, identity, identity.grants.sub, channel, rule);
   }
 
   /** Client publishes only; the HTTP API is not subject to namespaces. */
@@ -74,7 +83,7 @@ export class Permissions {
   }
 }
 
-function modeRefusal(mode: AccessRule['publish'], identity: Identity, grants: readonly string[], channel: string, rule: CompiledRule): Refusal {
+function modeRefusal(mode: Exclude<AccessRule['publish'] | AccessRule['presence'], 'subscribe'>, identity: Identity, grants: readonly string[], channel: string, rule: CompiledRule): Refusal {
   switch (mode) {
     case 'anyone':
       return undefined;
@@ -91,7 +100,7 @@ function modeRefusal(mode: AccessRule['publish'], identity: Identity, grants: re
 
 function compile(rule: AccessRule): CompiledRule {
   const at = rule.pattern.indexOf('{sub}');
-  if (at < 0) return { pattern: rule.pattern, match: rule.pattern, subscribe: rule.subscribe, publish: rule.publish };
+  if (at < 0) return { pattern: rule.pattern, match: rule.pattern, subscribe: rule.subscribe, publish: rule.publish, presence: rule.presence };
   const prefix = rule.pattern.slice(0, at);
   const suffix = rule.pattern.slice(at + '{sub}'.length);
   return {
@@ -99,6 +108,7 @@ function compile(rule: AccessRule): CompiledRule {
     match: `${prefix}*${suffix}`,
     subscribe: rule.subscribe,
     publish: rule.publish,
+    presence: rule.presence,
     personal: { prefix, suffix, delimiter: suffix.charAt(0) },
   };
 }

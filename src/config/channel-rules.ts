@@ -42,6 +42,10 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     keyedMaxBytes: rule.keyedMaxBytes ?? defaults.keyedMaxBytes,
     keyTtlMs: rule.keyTtlMs ?? defaults.keyTtlMs,
     snapshotChunkBytes: rule.snapshotChunkBytes ?? defaults.snapshotChunkBytes,
+    presence: rule.presence ?? defaults.presence,
+    maxMembers: rule.maxMembers ?? defaults.maxMembers,
+    presenceIntervalMs: rule.presenceIntervalMs ?? defaults.presenceIntervalMs,
+    maxInfoBytes: rule.maxInfoBytes ?? defaults.maxInfoBytes,
   };
   return Object.freeze({ ...merged, pattern, queuePolicy: Object.freeze({ policy: merged.policy, maxAgeMs: merged.maxAgeMs }) });
 }

@@ -40,6 +40,14 @@ const ChannelSettings = z.strictObject({
   keyTtlMs: z.number().int().min(0).default(0),
   /** Most bytes of publications in one `snap` frame of a snapshot (one publication larger than this goes alone). */
   snapshotChunkBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Subscribers are members: presence and occupancy requests and events (docs/presence.md). */
+  presence: z.boolean().default(false),
+  /** Members a presence channel admits; past it a `sub` of a new identity gets `member_limit`. 0 = no limit. */
+  maxMembers: z.number().int().min(0).default(10_000),
+  /** Joins and leaves are coalesced and sent once per this interval; 0 = a frame per change, at once. */
+  presenceIntervalMs: z.number().int().min(0).max(60_000).default(1_000),
+  /** Bytes of a member's `info` (JSON); 0 = no info accepted. */
+  maxInfoBytes: z.number().int().min(0).max(16 * 1024).default(256),
 });
 
 const ChannelRule = ChannelSettings.partial().extend({
@@ -164,6 +172,16 @@ export const ConfigSchema = z
               .prefault({}),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    presence: z
+      .strictObject({
+        /** Most members per `presence` reply (a request's `limit` is capped at it). */
+        pageSize: z.number().int().min(1).max(10_000).default(100),
+        /** Most joins + leaves in one event frame; the rest follow in the next interval. */
+        maxEventsPerFrame: z.number().int().min(1).max(100_000).default(1_000),
+        /** Redis: a node's members expire this long after its last heartbeat (sent every third of it). */
+        nodeTtlMs: z.number().int().min(1_000).default(15_000),
       })
       .prefault({}),
     log: z

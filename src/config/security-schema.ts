@@ -38,6 +38,8 @@ const Access = {
    */
   subscribe: z.enum(['anyone', 'authenticated', 'granted']),
   publish: z.enum(['anyone', 'authenticated', 'granted', 'server']),
+  /** Who may list members and counts (docs/presence.md); `subscribe`: whoever may subscribe. */
+  presence: z.enum(['subscribe', 'anyone', 'authenticated', 'granted']),
 };
 
 const Namespace = z.strictObject({
@@ -54,6 +56,7 @@ const Namespace = z.strictObject({
     .refine((p) => !p.includes('{sub}') || (!p.split('{sub}')[0]!.includes('*') && !p.includes('{sub}*')), '{sub} must not follow a * or be followed by one'),
   subscribe: Access.subscribe.default('authenticated'),
   publish: Access.publish.default('granted'),
+  presence: Access.presence.default('subscribe'),
 });
 
 export const AuthSchema = z
@@ -84,7 +87,7 @@ export const AuthSchema = z
     /** `forbidden` refusals within inbound.strikeWindowMs that close the connection with 4003. */
     forbiddenStrikes: z.number().int().min(1).default(5),
     /** Access for channels no namespace matches. */
-    defaults: z.strictObject({ subscribe: Access.subscribe.default('authenticated'), publish: Access.publish.default('granted') }).prefault({}),
+    defaults: z.strictObject({ subscribe: Access.subscribe.default('authenticated'), publish: Access.publish.default('granted'), presence: Access.presence.default('subscribe') }).prefault({}),
     /** First matching pattern wins. */
     namespaces: z.array(Namespace).max(1_000).default([]),
   })

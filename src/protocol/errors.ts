@@ -22,6 +22,10 @@ export const ERRORS = {
   key_required: { temporary: false, message: 'a publication on a keyed channel needs a key' },
   key_limit: { temporary: false, message: "the keyed channel's state is full (maxKeys or keyedMaxBytes): the publication was not published" },
   shutting_down: { temporary: true, message: 'server is shutting down' },
+  presence_off: { temporary: false, message: 'presence is not enabled on this channel' },
+  member_limit: { temporary: true, message: 'the channel has its maximum number of members' },
+  info_too_large: { temporary: false, message: 'member info exceeds the channel\'s maxInfoBytes' },
+  cursor_expired: { temporary: false, message: 'the cursor is not known here (another node, or a restart); list again without it' },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;
 

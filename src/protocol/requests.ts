@@ -14,6 +14,11 @@ const SubRequest = z.object({
   since: z.object({ epoch: z.string().min(1).max(64), seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }).optional(),
   /** On a keyed channel: the latest value of every key first, then the live stream (docs/keyed.md). */
   snapshot: z.boolean().optional(),
+  /** Presence channels (docs/presence.md): receive join/leave and occupancy events, or occupancy only. */
+  presence: z.boolean().optional(),
+  occupancy: z.boolean().optional(),
+  /** The member's info, a JSON object bounded by the channel's `maxInfoBytes`. */
+  info: z.record(z.string(), z.unknown()).optional(),
 });
 const UnsubRequest = z.object({ op: z.literal('unsub'), ch: z.string(), id: RequestId.optional() });
 const PubRequest = z.object({
@@ -28,26 +33,37 @@ const PubRequest = z.object({
   /** Required (checked on the raw text, see decodeRequest), except with `del`. */
   data: z.unknown().optional(),
 });
+/** A page of a presence channel's members; `cursor` continues a listing (docs/presence.md). */
+const PresenceRequest = z.object({
+  op: z.literal('presence'),
+  ch: z.string(),
+  id: RequestId.optional(),
+  cursor: z.string().max(64).optional(),
+  limit: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+const OccupancyRequest = z.object({ op: z.literal('occupancy'), ch: z.string(), id: RequestId.optional() });
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
 /** Replaces the connection's token before it expires (see docs/security.md). */
 const AuthRequest = z.object({ op: z.literal('auth'), token: z.string().min(1).max(65_536), id: RequestId.optional() });
 
-const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest]);
+const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest, PresenceRequest, OccupancyRequest]);
 
 export type RequestId = z.infer<typeof RequestId>;
 export type SubRequest = z.infer<typeof SubRequest>;
 export type UnsubRequest = z.infer<typeof UnsubRequest>;
 export type PingRequest = z.infer<typeof PingRequest>;
 export type AuthRequest = z.infer<typeof AuthRequest>;
+export type PresenceRequest = z.infer<typeof PresenceRequest>;
+export type OccupancyRequest = z.infer<typeof OccupancyRequest>;
 /** A publish request; `rawData` is the `data` member's JSON text exactly as the client sent it. */
 export type PubRequest = Omit<z.infer<typeof PubRequest>, 'data'> & { rawData: string };
-export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest;
+export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest | PresenceRequest | OccupancyRequest;
 
 export type DecodeResult =
   | { ok: true; request: ClientRequest }
   | { ok: false; code: ErrorCode; message: string; id?: RequestId };
 
-const OPS = new Set(['sub', 'unsub', 'pub', 'ping', 'auth']);
+const OPS = new Set(['sub', 'unsub', 'pub', 'ping', 'auth', 'presence', 'occupancy']);
 
 /** Decodes one client text frame. Never throws: every bad input maps to a catalogue error. */
 export function decodeRequest(text: string): DecodeResult {

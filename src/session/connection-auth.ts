@@ -71,6 +71,14 @@ export class ConnectionAuth {
     return false;
   }
 
+  /** Listing members and counts (docs/presence.md). True when allowed; otherwise the refusal has been answered. */
+  mayWatch(ch: string, id: RequestId | undefined): boolean {
+    const refusal = this.ctx.permissions.canSeePresence(this.current, ch);
+    if (refusal === undefined) return true;
+    this.forbidden('presence', ch, refusal, id);
+    return false;
+  }
+
   /** True when allowed; otherwise the refusal has been answered. */
   mayPublish(ch: string, id: RequestId | undefined): boolean {
     const refusal = this.ctx.permissions.canPublish(this.current, ch);

@@ -11,6 +11,7 @@ import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import type { ChannelHookCalls, HookedConnection } from './channel-hooks.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
+import type { SessionPresence } from './presence-requests.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -31,6 +32,8 @@ export interface ConnectionContext extends AuthContext {
   readonly channelHooks?: ChannelHookCalls | undefined;
   /** The process's memory budget (each connection's queue and replays charge its pools). */
   readonly budget: MemoryBudget;
+  /** Members, counts and their events on presence channels (docs/presence.md). */
+  readonly presence: SessionPresence;
 }
 
 /** Why the connection stopped taking requests (bit flags): */
@@ -190,6 +193,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
         case 'auth':
           this.auth.refresh(request);
           break;
+        case 'presence':
+        case 'occupancy':
+          this.ctx.presence.request(this, request);
+          break;
       }
     } catch (err) {
       // A bug must cost one request, never the process or another client.
@@ -337,7 +344,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.heldHead = this.heldBytes = 0;
     this.writer.discard();
     this.ctx.resumer.cancel(this);
-    for (const sub of this.subs.values()) this.ctx.hub.unsubscribe(sub.channel, sub);
+    for (const sub of this.subs.values()) {
+      this.ctx.hub.unsubscribe(sub.channel, sub);
+      this.ctx.presence.left(sub);
+    }
     this.subs.clear();
     this.vetting.clear();
   }
@@ -458,6 +468,10 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     const sub = new Subscription(channel, this.writer, request.id, this);
     sub.info = info;
     sub.leave = leave;
+    if (!this.ctx.presence.admit(this, request, sub)) {
+      if (leave !== undefined) this.sendError('not_subscribed', leave.id);
+      return;
+    }
     this.subs.set(channel.name, sub);
     hub.subscribe(channel, sub, request.since, request.snapshot);
   }
@@ -471,14 +485,17 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     if (!outcome.ok) {
       this.subs.delete(sub.channel.name);
       this.writer.forget(sub);
+      this.ctx.presence.left(sub);
       this.sendError(outcome.code, sub.requestId);
       if (sub.leave !== undefined) this.sendError('not_subscribed', sub.leave.id);
     } else {
+      const presence = this.ctx.presence.joined(sub);
       if (sub.requestId !== undefined) {
         const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
         if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
         if (outcome.snapshot === true) fields.snapshot = true;
         if (sub.info !== undefined) fields.info = sub.info;
+        Object.assign(fields, presence);
         this.writer.sendControl(encodeAck(sub.requestId, fields));
       }
       if (sub.leave !== undefined) this.leave(sub, sub.leave.id);
@@ -518,6 +535,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.subs.delete(sub.channel.name);
     this.writer.forget(sub);
     this.ctx.hub.unsubscribe(sub.channel, sub);
+    this.ctx.presence.left(sub);
     if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch: sub.channel.name }));
   }
 

@@ -5,6 +5,8 @@ import type { Publication } from '../stream/publication.js';
 import { SnapshotCursor, snapshotCost, type KeyedSnapshot } from '../stream/snapshot.js';
 import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
+import { encodePresenceResync } from '../protocol/presence-frames.js';
+import { isEventFrame, isPresenceFrame, presenceQueueIdentity } from '../presence/presence-frame.js';
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
@@ -66,6 +68,8 @@ export class OutboundWriter {
   private closed = false;
   /** Subscriptions with an unreported gap. */
   private pendingGaps = 0;
+  /** Subscriptions owed a presence resync notice (their event frames were shed). */
+  private pendingResyncs = 0;
   /** The channel each queued notice is about (few: notices are rare), to purge them with it. */
   private readonly noticeChannels = new Map<Publication, string>();
   /** The control lane filled up and the owner stopped taking requests until it drains. */
@@ -140,6 +144,19 @@ export class OutboundWriter {
         this.deps.owner.slowConsumer();
         return DELIVERY.disconnected;
     }
+  }
+
+  /**
+   * A presence frame (shared by the channel's watchers): written at once while the socket takes
+   * it, otherwise queued under its own queue identity and policy, within the queue's bounds.
+   */
+  deliverPresence(frame: Publication, _sub: Subscription): void {
+    if (this.closed) return;
+    if (!this.blocked && this.queue.length === 0 && this.replays.length === 0) {
+      this.writeData(frame);
+      return;
+    }
+    if (this.queue.push(frame, this.deps.clock()) === 'disconnect') this.deps.owner.slowConsumer();
   }
 
   /**
@@ -284,12 +301,17 @@ export class OutboundWriter {
     }
     const name = sub.channel.name;
     if (this.queue.length > 0) {
-      this.queue.purge((pub) => pub.channel === name || (pub.channel === '' && this.noticeChannels.get(pub) === name));
+      const presence = presenceQueueIdentity(name);
+      this.queue.purge((pub) => pub.channel === name || pub.channel === presence || (pub.channel === '' && this.noticeChannels.get(pub) === name));
       for (const [notice, channel] of this.noticeChannels) if (channel === name) this.noticeChannels.delete(notice);
     }
     if (sub.hasGap) {
       sub.takeGaps();
       this.pendingGaps--;
+    }
+    if (sub.presenceStale) {
+      sub.presenceStale = false;
+      this.pendingResyncs--;
     }
   }
 
@@ -347,10 +369,15 @@ export class OutboundWriter {
     if (!this.blocked && this.pendingGaps > 0) {
       for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked) this.writeGaps(sub, sub.takeGaps());
     }
+    if (!this.blocked && this.pendingResyncs > 0) this.writeResyncs();
     if (this.idle) this.deps.owner.drained();
   }
 
   private readonly onShed = (pub: Publication, reason: ShedReason): void => {
+    if (isPresenceFrame(pub)) {
+      if (isEventFrame(pub)) this.presenceShed(pub.channel.slice(1));
+      return;
+    }
     this.deps.stats.shed[reason]++;
     this.shed[reason]++;
     const sub = this.deps.owner.subscriptionOf(pub.channel);
@@ -358,6 +385,24 @@ export class OutboundWriter {
     if (!sub.hasGap) this.pendingGaps++;
     sub.noteShed(pub.epoch, pub.seq, reason);
   };
+
+  /** The watcher's list is now stale: once the queue drains it is told to fetch it again. */
+  private presenceShed(channel: string): void {
+    const sub = this.deps.owner.subscriptionOf(channel);
+    if (sub === undefined || sub.presenceStale) return;
+    sub.presenceStale = true;
+    this.pendingResyncs++;
+  }
+
+  private writeResyncs(): void {
+    for (const sub of this.deps.owner.subscriptions()) {
+      if (this.blocked) return;
+      if (!sub.presenceStale) continue;
+      sub.presenceStale = false;
+      this.pendingResyncs--;
+      this.writeText(encodePresenceResync(sub.channel.name));
+    }
+  }
 
   /** Announces shed runs taken from the subscription, in order. */
   private writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {

@@ -3,6 +3,7 @@ import type { Channel, DeliveryOutcome, JoinOutcome, Subscriber } from '../hub/c
 import type { Publication } from '../stream/publication.js';
 import type { RequestId } from '../protocol/requests.js';
 import type { KeyedSnapshot } from '../stream/snapshot.js';
+import type { PresenceWatcher, WatchKind } from '../presence/presence.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */
 export interface JoinSink {
@@ -33,7 +34,7 @@ interface StreamPlace {
  * broker notice) after it. Two runs are always separated by something still queued, so a
  * subscription holds at most one run more than it has messages queued.
  */
-export class Subscription implements Subscriber {
+export class Subscription implements Subscriber, PresenceWatcher {
   private runs: ShedRun[] = [];
   /** The `sub` request has not been answered yet. */
   joining = true;
@@ -41,6 +42,12 @@ export class Subscription implements Subscriber {
   leave: { id: RequestId | undefined } | undefined = undefined;
   /** What the subscribe hook attached, sent in the ack. */
   info: unknown = undefined;
+  /** On a presence channel: the identity this subscription counts as a member (docs/presence.md). */
+  member: string | undefined = undefined;
+  /** The presence frames it asked for, once joined. */
+  watch: WatchKind | undefined = undefined;
+  /** Presence event frames were shed for it: a resync notice is owed. */
+  presenceStale = false;
 
   constructor(
     readonly channel: Channel,
@@ -48,6 +55,7 @@ export class Subscription implements Subscriber {
       deliver(pub: Publication, sub: Subscription): DeliveryOutcome;
       replay(pubs: readonly Publication[], sub: Subscription): void;
       snapshot(state: KeyedSnapshot, sub: Subscription): void;
+      deliverPresence?(frame: Publication, sub: Subscription): void;
     },
     /** The id of the `sub` request, to answer it. */
     readonly requestId: RequestId | undefined = undefined,
@@ -69,6 +77,10 @@ export class Subscription implements Subscriber {
 
   snapshot(state: KeyedSnapshot): void {
     this.sink.snapshot(state, this);
+  }
+
+  deliverPresence(frame: Publication): void {
+    this.sink.deliverPresence?.(frame, this);
   }
 
   /** Something was shed and not announced yet. */

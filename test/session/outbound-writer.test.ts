@@ -6,6 +6,8 @@ import { Channel } from '../../src/hub/channel.js';
 import { Publication } from '../../src/stream/publication.js';
 import { Stats } from '../../src/observability/stats.js';
 import { encodeMessage } from '../../src/protocol/frames.js';
+import { encodeOccupancy, encodePresenceEvents } from '../../src/protocol/presence-frames.js';
+import { presenceFrame } from '../../src/presence/presence-frame.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
@@ -243,5 +245,44 @@ describe('OutboundWriter', () => {
     writer.onDrain();
     expect(events.drained).toBe(1);
     expect(writer.idle).toBe(true);
+  });
+});
+
+describe('OutboundWriter: presence frames', () => {
+  const frame = (kind: 'events' | 'occupancy', n: number) => {
+    const pub = presenceFrame(kind, 'ch', kind === 'events' ? encodePresenceEvents('ch', [{ id: `u${n}`, conns: 1, info: undefined }], []) : encodeOccupancy('ch', n), 0);
+    pub.prepared = pub.encoded;
+    return pub;
+  };
+
+  it('queue behind a blocked socket within its bounds, never shed the channel\'s data, and owe a resync once event frames were shed', () => {
+    const { socket, writer, publish, frames, sub } = setup('disconnect', { maxQueueBytes: 10_000, maxQueueMessages: 4, softQueueBytes: 0, softLimitMs: 0 });
+    socket.full = true;
+    publish(); // written; the socket is now full
+    publish();
+    publish();
+    for (let i = 1; i <= 3; i++) sub().deliverPresence(frame('events', i));
+    sub().deliverPresence(frame('occupancy', 5));
+    sub().deliverPresence(frame('occupancy', 6)); // conflates the previous count
+    expect(writer.queuedMessages).toBeLessThanOrEqual(4);
+    socket.full = false;
+    writer.onDrain();
+    const written = frames();
+    // Every data message arrived; the oldest event frames made room, so a resync follows them.
+    expect(written.filter((f) => f.ev === 'msg').map((f) => f.seq)).toEqual([1, 2, 3]);
+    expect(written.filter((f) => f.ev === 'occupancy').map((f) => f.total)).toEqual([6]);
+    expect(written[written.length - 1]).toEqual({ ev: 'presence', ch: 'ch', resync: true });
+    expect(written.filter((f) => f.ev === 'gap')).toEqual([]);
+  });
+
+  it('write at once while the socket keeps up, and leave with the subscription', () => {
+    const { socket, writer, frames, sub } = setup('drop-oldest');
+    sub().deliverPresence(frame('events', 1));
+    expect(frames()).toEqual([{ ev: 'presence', ch: 'ch', join: [{ id: 'u1' }], leave: [] }]);
+    socket.full = true;
+    sub().deliverPresence(frame('events', 2));
+    sub().deliverPresence(frame('events', 3));
+    writer.forget(sub());
+    expect(writer.queuedMessages).toBe(0);
   });
 });
