@@ -71,6 +71,7 @@ export class Gateway {
   readonly hooks: Hooks;
   /** Events for the application's backend, when `webhooks.url` is set. */
   readonly webhooks: Webhooks | undefined;
+  private readonly hookMetrics: HookMetrics;
   /** Each channel's shed count at the last webhook report. */
   private readonly shedReported = new WeakMap<object, number>();
   port = 0;
@@ -106,7 +107,7 @@ export class Gateway {
     this.broker = broker;
     const { stats, log, clock } = this;
     const draining = (): boolean => this.draining;
-    const hookMetrics = new HookMetrics(() => [...this.hooks.clients()].map((c) => [c.name, c.breakerGauge] as const));
+    const hookMetrics = (this.hookMetrics = new HookMetrics(() => [...this.hooks.clients()].map((c) => [c.name, c.breakerGauge] as const)));
     this.hooks = new Hooks(config.hooks, { clock, metrics: hookMetrics, log });
     const webhooks = (this.webhooks = config.webhooks.url === '' ? undefined : new Webhooks(config.webhooks, { clock, metrics: hookMetrics, log }));
     // The connect hook establishes identities as a token would: permissions apply.
@@ -166,7 +167,8 @@ export class Gateway {
 
   private createDashboard(node: NodeState): Dashboard {
     const { config, clock } = this;
-    const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all() };
+    const backend = { hooks: () => this.hooks.clients(), webhooks: this.webhooks, totals: this.hookMetrics.totals };
+    const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all(), backend };
     const snapshots = new SnapshotBuilder(source, new HealthAssessor(node, clock), clock);
     return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log, this.budget.pools.dashboard);
   }

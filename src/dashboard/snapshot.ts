@@ -3,6 +3,7 @@ import type { HealthAssessor } from '../observability/health-summary.js';
 import { CounterWindow, type NodeState } from '../observability/node-counters.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
+import { BackendPanel, type BackendSnapshot, type DashboardBackend } from './backend-panel.js';
 import { TopK } from './top-k.js';
 
 /** What the dashboard reads of a connection: the same fields the close log and /metrics use. */
@@ -35,6 +36,8 @@ export interface DashboardSource extends NodeState {
   readonly transport: string;
   connections(): Iterable<DashboardConnection>;
   channels(): Iterable<DashboardChannel>;
+  /** The application's backend: hooks and webhooks (docs/hooks.md); absent in tests that have none. */
+  readonly backend?: DashboardBackend;
 }
 
 const RATE_KEYS = [
@@ -107,6 +110,8 @@ export interface Snapshot {
   readonly warnings: readonly string[];
   /** The memory budget: each pool's bytes, the total, the limit (0: not enforced) and the pressure. */
   readonly memory?: { readonly limit: number; readonly total: number; readonly pressure: string; readonly pools: ReadonlyArray<{ readonly pool: string; readonly bytes: number }> };
+  /** The application's backend, when a hook or webhooks are configured: per hook calls, failures and breaker; per webhook target queued, delivered, retried, dropped. */
+  readonly backend?: BackendSnapshot;
 }
 
 /** Rows per table. */
@@ -121,6 +126,7 @@ export class SnapshotBuilder {
   private readonly window: CounterWindow<RateKey>;
   /** Each channel's `published` at the previous build; weak, so forgotten channels need no cleanup. */
   private published = new WeakMap<DashboardChannel, number>();
+  private readonly backend: BackendPanel | undefined;
 
   constructor(
     private readonly source: DashboardSource,
@@ -129,6 +135,7 @@ export class SnapshotBuilder {
     private readonly wallClock: () => number = Date.now,
   ) {
     this.window = new CounterWindow(source, RATE_KEYS, clock);
+    this.backend = source.backend && new BackendPanel(source.backend);
   }
 
   /** Starts a fresh interval: the next build reports rates from now on. */
@@ -137,6 +144,7 @@ export class SnapshotBuilder {
     this.health.assess();
     this.published = new WeakMap();
     for (const ch of this.source.channels()) this.published.set(ch, ch.published);
+    this.backend?.reset();
   }
 
   build(): Snapshot {
@@ -186,6 +194,7 @@ export class SnapshotBuilder {
       if (hot.accepts(score)) hot.add(score, { name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), published });
     }
 
+    const backend = this.backend?.build(perSecond);
     return {
       at: this.wallClock(),
       intervalMs: Math.round(elapsedMs),
@@ -198,8 +207,9 @@ export class SnapshotBuilder {
       slowConsumers: slow.toArray(),
       publishers: publishers.toArray(),
       hotChannels: hot.toArray(),
-      warnings: this.health.assess().warnings,
+      warnings: [...this.health.assess().warnings, ...(backend?.warnings ?? [])],
       ...(this.source.memory === undefined ? {} : { memory: memoryOf(this.source.memory.budget) }),
+      ...(backend?.rows === undefined ? {} : { backend: backend.rows }),
     };
   }
 }

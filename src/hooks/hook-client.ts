@@ -3,7 +3,7 @@ import type { HookConfig } from '../config/hooks-schema.js';
 import type { HookCallResult, HookMetrics } from '../observability/hook-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../util/clock.js';
-import { BREAKER_GAUGE, CircuitBreaker } from './breaker.js';
+import { BREAKER_GAUGE, CircuitBreaker, type BreakerState } from './breaker.js';
 import { JsonPoster } from './http-post.js';
 import { signedHeaders } from './signature.js';
 import type { HookName } from './messages.js';
@@ -52,6 +52,10 @@ export class HookClient<A extends { allow: boolean }> {
 
   get breakerGauge(): number {
     return BREAKER_GAUGE[this.breaker.state];
+  }
+
+  get breakerState(): BreakerState {
+    return this.breaker.state;
   }
 
   get pending(): number {

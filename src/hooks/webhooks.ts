@@ -55,6 +55,11 @@ export class Webhooks {
     return this.queue.length;
   }
 
+  /** Where events are POSTed, without query or credentials. */
+  get target(): string {
+    return this.poster.target;
+  }
+
   emit(event: WebhookEvent): void {
     if (this.closed) return;
     if (this.queue.length >= this.config.maxQueued) {
