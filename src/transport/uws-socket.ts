@@ -30,21 +30,39 @@ function flushAll(): void {
   for (const socket of list) socket.flush();
 }
 
-// ws.cork() takes a callback; one module-level function and the socket it is writing avoid a closure per flush.
+/**
+ * uWS's cork buffer (LoopData::CORK_BUFFER_SIZE, 16 KiB). Frames that do not fit in it while corked,
+ * and every frame sent while uWS holds backpressure for the socket, take uWS's slow path: the frame
+ * is copied into the socket's backpressure buffer and the whole buffer is offered to the kernel at
+ * once — one send() syscall per frame, failing with EAGAIN while the peer is behind. So frames are
+ * written in cork-sized runs, and only while uWS holds nothing for the socket.
+ */
+export const UWS_CORK_BYTES = 16 * 1024;
+
+/** Bytes a frame of `payload` bytes takes on the wire (server frames carry no mask). */
+function frameBytes(payload: number): number {
+  return payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10);
+}
+
+// ws.cork() takes a callback; module-level state for the run being written avoids a closure per write.
 let corking: UwsSocket | undefined;
+let runEnd = 0;
 function writeCorking(): void {
-  corking!.writePending();
+  corking!.writeRun(runEnd);
 }
 
 /**
- * A uWebSockets.js connection behind the transport seam. Frames are collected per socket and
- * written at the end of the loop turn inside one ws.cork(), so cork()/uncork() need do nothing.
- * `bufferedAmount` is uWS's user-space backpressure plus the frames not yet flushed; a send
- * reports false while uWS's backpressure is at or above the high-water mark, and the core hears
- * `onDrain` once it is below again (uWS emits drain as its backpressure empties). The backpressure
- * a send is judged on is read from uWS after each flush and each drain event — the only moments it
- * grows, or shrinks in a way the core must hear of — so a delivery costs no call into uWS until the
- * flush. Every uWS call is guarded by `closed`: touching a closed uWS socket throws.
+ * A uWebSockets.js connection behind the transport seam. Frames are held per socket — references
+ * to the shared prepared payloads, never copies — and written from the turn's flush, in runs that
+ * fit uWS's cork buffer (one syscall each), while uWS has no backpressure of its own for the
+ * socket; once it has, the rest waits here until uWS says the socket drained, so a socket behind
+ * costs no syscall per frame and no copy into uWS's buffer. cork()/uncork() need do nothing.
+ * `bufferedAmount` is uWS's backpressure plus the frames held here. As with the ws transport, a
+ * send reports false when what was buffered before this turn's batch is at or above the
+ * high-water mark, and the core hears `onDrain` once it is below again. The backpressure is read
+ * from uWS after each flush and each drain event — the only moments it grows, or shrinks in a way
+ * the core must hear of — so a delivery costs no call into uWS until the flush. Every uWS call is
+ * guarded by `closed`: touching a closed uWS socket throws.
  */
 export class UwsSocket implements TransportSocket {
   private handler: SocketHandler | undefined;
@@ -53,9 +71,18 @@ export class UwsSocket implements TransportSocket {
   private closedWith: { code: number; reason: string; byTransport: boolean } | undefined;
   /** receive() closed the socket for an oversize frame. */
   private refusedFrame = false;
-  private pending: Array<UwsData> = [];
+  /**
+   * Frames not yet handed to uWS, oldest first: slots `head` to `count`. The arrays keep their
+   * length from turn to turn (truncating them would make every turn grow them again, slot by slot).
+   */
+  private readonly pending: Array<UwsData | undefined> = [];
+  private readonly pendingSizes: number[] = [];
+  private head = 0;
+  private count = 0;
   private pendingBytes = 0;
   private queued = false;
+  /** What was buffered (uWS + held here) when this turn's first frame came: the mark is judged on it. */
+  private turnBase = 0;
   /** uWS's backpressure as of the last flush or drain event. */
   private backpressure = 0;
   /** A send returned false: the core waits for onDrain. */
@@ -69,7 +96,7 @@ export class UwsSocket implements TransportSocket {
     private readonly settings: UwsSocketSettings,
   ) {}
 
-  /** Gives the socket its handler; if uWS closed it meanwhile, the handler hears onClose now. */
+/** Gives the socket its handler; if uWS closed it meanwhile, the handler hears onClose now. */
   attach(handler: SocketHandler): void {
     if (this.closedWith === undefined) this.handler = handler;
     else handler.onClose(this.closedWith.code, this.closedWith.reason, this.closedWith.byTransport);
@@ -103,7 +130,8 @@ export class UwsSocket implements TransportSocket {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
-    if (this.pending.length > 0) this.corkAndWrite();
+    // Whatever is held goes to uWS now, backpressure or not: uWS sends the close frame after it.
+    if (this.head < this.count) this.corkAndWrite(this.count);
     this.closed = true;
     // uWS sends the close frame after what it has buffered, and calls the close handler at once.
     this.ws.end(code, reason);
@@ -130,13 +158,12 @@ export class UwsSocket implements TransportSocket {
     this.handler?.onMessage(Buffer.from(message), isBinary);
   }
 
+  /** uWS wrote some of its backpressure: what is held here goes out with the next flush once it has none left. */
   drained(): void {
     if (this.closed) return;
     this.backpressure = this.ws.getBufferedAmount();
-    if (this.owesDrain && this.backpressure < this.settings.highWaterMark) {
-      this.owesDrain = false;
-      this.handler?.onDrain();
-    }
+    if (this.backpressure === 0 && this.head < this.count) this.schedule();
+    else this.settleDrain();
   }
 
   pong(): void {
@@ -154,42 +181,96 @@ export class UwsSocket implements TransportSocket {
     else handler.onClose(code, reason, refused);
   }
 
-  /** Writes the frames collected this turn (called once per turn by the flush scheduler). */
+  /** Writes the held frames in cork-sized runs while uWS takes them without backpressure (called by the turn's flush). */
   flush(): void {
     this.queued = false;
-    if (this.closed || this.pending.length === 0) return;
-    this.corkAndWrite();
-    if (this.overflowed) this.terminate();
-    else this.drained();
+    if (this.closed) return;
+    const { ws, pending } = this;
+    this.backpressure = ws.getBufferedAmount();
+    while (this.backpressure === 0 && this.head < this.count) {
+      this.corkAndWrite(this.runEnd());
+      if (this.overflowed) {
+        this.terminate();
+        return;
+      }
+      this.backpressure = ws.getBufferedAmount();
+    }
+    if (this.head === this.count) this.head = this.count = 0;
+    else if (this.head >= 1024 && 2 * this.head >= this.count) {
+      // A socket that stays behind moves what it holds to the front rather than growing without end.
+      const count = this.count - this.head;
+      pending.copyWithin(0, this.head, this.count);
+      pending.fill(undefined, count, this.count);
+      this.pendingSizes.copyWithin(0, this.head, this.count);
+      this.head = 0;
+      this.count = count;
+    }
+    this.settleDrain();
   }
 
-  writePending(): void {
-    const { ws, pending } = this;
+  /** Sends the held frames up to `end` (called inside ws.cork). */
+  writeRun(end: number): void {
+    const { ws, pending, pendingSizes } = this;
     const compress = this.settings.compress;
-    for (let i = 0; i < pending.length; i++) if (ws.send(pending[i]!, false, compress) === 2) this.overflowed = true;
-    this.dropPending();
+    let bytes = 0;
+    for (let i = this.head; i < end; i++) {
+      if (ws.send(pending[i]!, false, compress) === 2) this.overflowed = true;
+      pending[i] = undefined;
+      bytes += pendingSizes[i]!;
+    }
+    this.head = end;
+    this.pendingBytes -= bytes;
   }
 
   private write(data: UwsData, bytes: number): boolean {
     if (this.closed) return true;
-    this.pending.push(data);
-    this.pendingBytes += bytes;
     if (!this.queued) {
-      this.queued = true;
-      flushList.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushAll);
-      }
+      this.turnBase = this.backpressure + this.pendingBytes;
+      this.schedule();
     }
-    // Judged on uWS's backpressure only: this turn's frames have not met the kernel yet (see TransportSocket.sendPrepared).
-    if (this.backpressure < this.settings.highWaterMark) return true;
+    this.pending[this.count] = data;
+    this.pendingSizes[this.count++] = bytes;
+    this.pendingBytes += bytes;
+    // Judged on what was buffered before this turn: this turn's frames have not met the kernel yet (see TransportSocket.sendPrepared).
+    if (this.turnBase < this.settings.highWaterMark) return true;
     this.owesDrain = true;
     return false;
   }
 
-  private corkAndWrite(): void {
+  private schedule(): void {
+    if (this.queued) return;
+    this.queued = true;
+    flushList.push(this);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flushAll);
+    }
+  }
+
+  /** The core hears onDrain once what is buffered is below the mark again. */
+  private settleDrain(): void {
+    if (this.owesDrain && this.backpressure + this.pendingBytes < this.settings.highWaterMark) {
+      this.owesDrain = false;
+      this.handler?.onDrain();
+    }
+  }
+
+  /** The end of the run of held frames, from `head`, that fits uWS's cork buffer (at least one frame). */
+  private runEnd(): number {
+    const { pendingSizes } = this;
+    let end = this.head;
+    let bytes = frameBytes(pendingSizes[end++]!);
+    while (end < this.count) {
+      bytes += frameBytes(pendingSizes[end]!);
+      if (bytes >= UWS_CORK_BYTES) break;
+      end++;
+    }
+    return end;
+  }
+
+  private corkAndWrite(end: number): void {
     corking = this;
+    runEnd = end;
     try {
       this.ws.cork(writeCorking);
     } finally {
@@ -198,7 +279,8 @@ export class UwsSocket implements TransportSocket {
   }
 
   private dropPending(): void {
-    this.pending.length = 0;
+    this.pending.fill(undefined, this.head, this.count);
+    this.head = this.count = 0;
     this.pendingBytes = 0;
   }
 }

@@ -98,7 +98,55 @@ describe('UwsSocket (uWS adapter)', () => {
     expect(socket.bufferedAmount()).toBe(0);
   });
 
-  it('reports backpressure from uWS’s buffer and forwards drain only once below the mark', async () => {
+  it('writes a turn’s frames in runs that fit uWS’s cork buffer, one cork each', async () => {
+    const { ws, socket } = setup();
+    const frame = Buffer.alloc(1000, 0x61);
+    for (let i = 0; i < 40; i++) socket.sendPrepared(frame);
+    await nextTurn();
+    // 1,004 bytes a frame on the wire: 16 fit in 16 KiB.
+    expect(ws.batches).toEqual([16, 16, 8]);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('holds frames while uWS has backpressure for the socket, and writes them once uWS has drained it', async () => {
+    const { ws, socket } = setup();
+    ws.buffered = 5;
+    socket.sendText('a');
+    await nextTurn();
+    expect(ws.sent).toEqual([]);
+    expect(socket.bufferedAmount()).toBe(6);
+    // A partial drain: still behind.
+    ws.buffered = 2;
+    socket.drained();
+    await nextTurn();
+    expect(ws.sent).toEqual([]);
+    ws.buffered = 0;
+    socket.drained();
+    await nextTurn();
+    expect(ws.sent).toEqual(['a']);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('stops a turn’s runs as soon as uWS keeps backpressure, and goes on after the drain', async () => {
+    const { ws, socket } = setup();
+    const frame = Buffer.alloc(1000, 0x61);
+    for (let i = 0; i < 40; i++) socket.sendPrepared(frame);
+    const send = ws.send.bind(ws);
+    // The kernel takes the first run only partly.
+    ws.send = (m: UwsData) => {
+      const status = send(m);
+      if (ws.sent.length === 16) ws.buffered = 500;
+      return status;
+    };
+    await nextTurn();
+    expect(ws.batches).toEqual([16]);
+    ws.buffered = 0;
+    socket.drained();
+    await nextTurn();
+    expect(ws.batches).toEqual([16, 16, 8]);
+  });
+
+  it('reports backpressure (uWS’s buffer and the frames held) and forwards drain only once below the mark', async () => {
     const { ws, socket, handler } = setup();
     // uWS kept what the flush could not hand to the kernel.
     expect(socket.sendText('x')).toBe(true);
@@ -109,8 +157,14 @@ describe('UwsSocket (uWS adapter)', () => {
     expect(handler.drains).toBe(0);
     socket.drained();
     expect(handler.drains).toBe(0);
+    // Below the mark in uWS, but with 'y' held the socket is still at it.
     ws.buffered = HWM - 1;
     socket.drained();
+    expect(handler.drains).toBe(0);
+    ws.buffered = 0;
+    socket.drained();
+    await nextTurn();
+    expect(ws.sent).toEqual(['x', 'y']);
     expect(handler.drains).toBe(1);
     // No drain is owed any more.
     socket.drained();
