@@ -17,7 +17,8 @@ import type { ClientOptions } from './options.js';
 import { RequestLine, type Pending } from './requests.js';
 import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
 import { Backoff, reconnectAction } from './reconnect.js';
-import { Subscription, type GapFrame, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import { Subscription, type AckFrame, type GapFrame, type MessageFrame, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import type { SnapFrame } from './keyed-view.js';
 import { handshake, tokenExpiry, TokenRefresher } from './token.js';
 import { OPEN, resolveWebSocket, sendsHeaders, type WebSocketLike } from './transport.js';
 
@@ -145,15 +146,16 @@ export class SluiceClient implements SubscriptionOwner {
    * Publishes `data` (any JSON value) to a channel. Resolves with the seq once the server
    * acknowledged it; rejects with a typed error (see errors.ts). Within the buffer bounds, a
    * publish made while disconnected waits for the connection (unless `offline: 'reject'`), and one
-   * refused with `rate_limited` is retried after `retryMs`.
+   * refused with `rate_limited` is retried after `retryMs`. On a keyed channel `key` is required
+   * and `del: true` deletes it (docs/keyed.md).
    */
-  publish(channel: string, data: unknown, options: { key?: string } = {}): Promise<PublishAck> {
+  publish(channel: string, data: unknown, options: { key?: string; del?: boolean } = {}): Promise<PublishAck> {
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
     if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
     const id = this.requests.newId();
     let frame: string;
     try {
-      frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, data: data === undefined ? null : data });
+      frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, del: options.del === true ? true : undefined, data: data === undefined ? null : data });
     } catch (error) {
       return Promise.reject(error); // not JSON-serialisable (a cycle, a BigInt)
     }
@@ -209,10 +211,13 @@ export class SluiceClient implements SubscriptionOwner {
       const frame = JSON.parse(String(data)) as Record<string, any>;
       switch (frame.ev) {
         case 'msg':
-          this.subs.get(frame.ch)?.message(frame as { seq: number; data: unknown; key?: string });
+          this.subs.get(frame.ch)?.message(frame as MessageFrame);
           break;
         case 'gap':
           this.subs.get(frame.ch)?.gap(frame as GapFrame);
+          break;
+        case 'snap':
+          this.subs.get(frame.ch)?.snapshotChunk(frame as SnapFrame);
           break;
         case 'err':
           if (frame.id === undefined) this.onUnsolicitedError(frame);
@@ -284,7 +289,7 @@ export class SluiceClient implements SubscriptionOwner {
         break;
       case 'sub':
         if (pending.sub.state === 'ended') break;
-        if (error === undefined) pending.sub.acknowledged(frame as { epoch: string; seq: number; recovered?: boolean });
+        if (error === undefined) pending.sub.acknowledged(frame as AckFrame);
         else if (error.code === 'rate_limited') this.toSubscribe.add(pending.sub);
         else if (error.code !== 'shutting_down') {
           this.subs.delete(pending.sub.channel);

@@ -1,6 +1,7 @@
 import type { ShedReason } from '../protocol/policy.js';
 import type { SluiceError } from './errors.js';
 import { EventBuffer } from './event-buffer.js';
+import { KeyedView, type SnapFrame } from './keyed-view.js';
 
 /** One message of a channel, delivered exactly once and in seq order per subscription. */
 export interface Message<T = unknown> {
@@ -9,6 +10,17 @@ export interface Message<T = unknown> {
   readonly seq: number;
   readonly data: T;
   readonly key?: string;
+  /** The message deleted `key` (a keyed channel). */
+  readonly del?: true;
+}
+
+/** A keyed channel's snapshot was applied: `state` is the view at `seq`; `resumed`: it replaced what a resume could not replay. */
+export interface SnapshotInfo<T = unknown> {
+  readonly channel: string;
+  readonly epoch: string;
+  readonly seq: number;
+  readonly resumed: boolean;
+  readonly state: ReadonlyMap<string, T>;
 }
 
 /**
@@ -63,6 +75,13 @@ export interface SubscribeOptions<T = unknown> {
   recover?: boolean;
   /** Events the async iterator buffers for a consumer that is behind (default 1024). */
   iteratorBufferSize?: number;
+  /**
+   * A keyed channel (docs/keyed.md): ask for the latest value of every key first. `state` then
+   * holds the view, and a resume history cannot serve gets the snapshot instead of a gap.
+   */
+  snapshot?: boolean;
+  /** A snapshot was applied to `state` (on subscribe, and when a resume fell back to one). */
+  onSnapshot?: (info: SnapshotInfo<T>) => void;
 }
 
 export type SubscriptionState = 'pending' | 'active' | 'ended';
@@ -76,13 +95,15 @@ export interface SubscriptionOwner {
 export interface AckFrame {
   readonly epoch: string;
   readonly seq: number;
-  readonly recovered?: boolean;
+  readonly recovered?: boolean | 'snapshot';
+  readonly snapshot?: boolean;
 }
 
 export interface MessageFrame {
   readonly seq: number;
   readonly data: unknown;
   readonly key?: string;
+  readonly del?: boolean;
 }
 
 /**
@@ -134,6 +155,9 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private iterator: EventBuffer<T> | undefined;
+  /** The keyed view (with `snapshot`); a snapshot is being received while `snapshotResumed` is set. */
+  private readonly view: KeyedView<T> | undefined;
+  private snapshotResumed: boolean | undefined;
 
   constructor(
     readonly channel: string,
@@ -141,11 +165,20 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     private readonly owner: SubscriptionOwner,
   ) {
     this.recover = options.recover ?? true;
+    this.view = options.snapshot === true ? new KeyedView<T>() : undefined;
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
     });
     this.ready.catch(() => {});
+  }
+
+  /**
+   * A keyed channel's state view, key → latest value, kept up to date (with the `snapshot` option;
+   * empty otherwise). `state` is taken by the subscription's lifecycle, hence the name.
+   */
+  get values(): ReadonlyMap<string, T> {
+    return this.view?.state ?? EMPTY;
   }
 
   /** Stops the subscription; resolves once the server confirmed (at once when offline). */
@@ -158,6 +191,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   request(): Record<string, unknown> {
     const frame: Record<string, unknown> = { op: 'sub', ch: this.channel };
     if (this.recover && this.epoch !== undefined) frame.since = { epoch: this.epoch, seq: this.lastSeq };
+    if (this.view !== undefined) frame.snapshot = true;
     return frame;
   }
 
@@ -170,7 +204,13 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (this.state === 'ended') return;
     const first = this.epoch === undefined;
     this.ahead = undefined;
-    if (first) {
+    this.view?.reset();
+    this.snapshotResumed = ack.snapshot === true ? !first : undefined;
+    if (ack.recovered === 'snapshot' || (first && ack.snapshot === true)) {
+      // The state at ack.seq follows in `snap` frames: nothing before it is owed.
+      this.epoch = ack.epoch;
+      this.lastSeq = ack.seq;
+    } else if (first) {
       this.epoch = ack.epoch;
       this.lastSeq = ack.seq;
     } else if (ack.recovered === true) {
@@ -191,6 +231,15 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (this.options.onError) this.call(this.options.onError, error);
   }
 
+  /** A chunk of the snapshot announced by the last ack. */
+  snapshotChunk(frame: SnapFrame): void {
+    if (this.state !== 'active' || this.view === undefined || this.snapshotResumed === undefined) return;
+    if (!this.view.chunk(frame)) return;
+    const info: SnapshotInfo<T> = { channel: this.channel, epoch: frame.epoch, seq: frame.seq, resumed: this.snapshotResumed, state: this.view.state };
+    this.snapshotResumed = undefined;
+    if (this.options.onSnapshot) this.call(this.options.onSnapshot, info);
+  }
+
   message(frame: MessageFrame): void {
     // Before the acknowledgement, messages can only be leftovers of an earlier subscription.
     if (this.state !== 'active') return;
@@ -202,9 +251,13 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (seq > this.lastSeq + 1) this.reportMissing(this.lastSeq + 1, seq - 1);
     this.advance(seq);
     this.counters.messages++;
+    const del = frame.del === true;
+    if (frame.key !== undefined) this.view?.apply(frame.key, frame.data, del);
     const message: Message<T> = frame.key === undefined
       ? { type: 'message', channel: this.channel, seq, data: frame.data as T }
-      : { type: 'message', channel: this.channel, seq, data: frame.data as T, key: frame.key };
+      : del
+        ? { type: 'message', channel: this.channel, seq, data: frame.data as T, key: frame.key, del }
+        : { type: 'message', channel: this.channel, seq, data: frame.data as T, key: frame.key };
     if (this.options.onMessage) this.call(this.options.onMessage, message);
     this.iterator?.push(message, this.epoch!);
   }
@@ -295,6 +348,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     }
   }
 }
+
+const EMPTY: ReadonlyMap<string, any> = new Map();
 
 function isSeq(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
