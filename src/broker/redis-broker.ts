@@ -6,12 +6,13 @@ import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
 import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
-import { HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
+import { FORK_SCRIPT, HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
 import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from './redis-topology.js';
 
 export type { RedisBrokerConfig } from './redis-topology.js';
 
 type ScriptCommands = PublishCommand & {
+  sluiceFork(meta: string, hist: string, epoch: string, seq: number): Promise<[string, number]>;
   sluiceHistory(
     meta: string, hist: string, keyed: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number, snapshot: number, keyTtlMs: number,
   ): Promise<[string, number, number, string[], string[]?]>;
@@ -71,6 +72,7 @@ export class RedisBroker implements Broker {
     this.names = new KeyNames(config.keyPrefix, this.topology.sharded);
     this.cmd = this.topology.commands as (Redis | Cluster) & ScriptCommands;
     this.cmd.defineCommand('sluicePublish', { lua: publishScript(this.topology.sharded ? 'SPUBLISH' : 'PUBLISH') });
+    this.cmd.defineCommand('sluiceFork', { numberOfKeys: 2, lua: FORK_SCRIPT });
     this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 3, lua: HISTORY_SCRIPT });
     this.sub = this.topology.pubsub;
     this.publisher = new RedisPublisher(this.cmd, {
@@ -169,10 +171,11 @@ export class RedisBroker implements Broker {
         historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, settings.keyTtlMs ?? 0,
       )
       .then(
-        ([epoch, seq, recovered, entries, state]): HistoryOutcome => {
+        ([epoch, seq, recovered, entries, state]): HistoryOutcome | Promise<HistoryOutcome> => {
           this.answered();
           const publications = entries.map((entry) => this.decode(channel, epoch, entry));
           const position = { epoch, seq };
+          if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
           if (state !== undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
           return { ok: true, position, recovered: recovered === 1, publications };
         },
@@ -181,6 +184,21 @@ export class RedisBroker implements Broker {
           return UNAVAILABLE;
         },
       );
+  }
+
+  /**
+   * The stream went back behind `since` in its epoch (writes lost in a failover): a new epoch
+   * begins at its seq (FORK_SCRIPT), and the read answers it, unrecovered, so the loss is a `reset`.
+   */
+  private fork(channel: string, since: StreamPosition): Promise<HistoryOutcome> {
+    return this.cmd.sluiceFork(this.names.meta(channel), this.names.history(channel), since.epoch, since.seq).then(
+      ([epoch, seq]): HistoryOutcome => {
+        this.answered();
+        if (epoch !== since.epoch) this.log.warn({ ch: channel, lostFrom: seq + 1, lostTo: since.seq, epoch }, 'redis broker: stream went back (writes lost in a failover): new epoch');
+        return { ok: true, position: { epoch, seq }, recovered: false, publications: [] };
+      },
+      () => UNAVAILABLE,
+    );
   }
 
   /** Pipelines (round trips) and script calls sent for publications since start. */

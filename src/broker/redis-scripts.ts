@@ -97,6 +97,24 @@ if keyed then redis.call('PEXPIRE', KEYS[3], streamTtl) end
 return out
 `;
 
+/**
+ * A stream behind a position it already gave out (a failover to a replica that had not received
+ * the last writes): its seqs would be given again to other publications. KEYS: meta, history.
+ * ARGV: the epoch and seq the caller holds. If the stream is still in that epoch and behind that
+ * seq, it begins a new epoch at its seq (its history belongs to the old one and is dropped), so
+ * every node and resumer learns of the loss by a `reset`. Returns { epoch, seq }.
+ */
+export const FORK_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+local seq = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+if epoch ~= ARGV[1] or seq >= tonumber(ARGV[2]) then return { epoch or '', seq } end
+local t = redis.call('TIME')
+epoch = string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
+redis.call('HSET', KEYS[1], 'e', epoch)
+redis.call('DEL', KEYS[2])
+return { epoch, seq }
+`;
+
 const PROVISIONAL = `
 local function run_id()
   return string.sub(string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'), 1, 8)

@@ -288,6 +288,30 @@ describe('redis broker, nodes in one process', () => {
     expect(sub.frames.filter((f) => f.ev === 'msg').map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 1]);
   });
 
+  it('after a failover lost the last writes, a stream behind the node begins a new epoch: subscribers get a reset, no seq is given twice', async () => {
+    fresh();
+    const a = await node({ broker: { redis: { reconnectMaxMs: 200 } } });
+    await ready([a]);
+    const sub = await connect(a);
+    const ack = await sub.subscribe('chat.back');
+    const pub = await connect(a);
+    for (let i = 1; i <= 5; i++) await pub.request({ op: 'pub', ch: 'chat.back', data: i });
+    await sub.waitForCount((f) => f.ev === 'msg', 5);
+    // What a promoted replica that missed seqs 3..5 holds; the node's pub/sub link drops with the old master.
+    const admin = redis.client();
+    await admin.hset(`t${prefix}:{chat.back}:s`, 's', 2);
+    await admin.ltrim(`t${prefix}:{chat.back}:h`, 0, 1);
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    const notice = await sub.next((f) => f.ev === 'gap');
+    expect(notice).toMatchObject({ ch: 'chat.back', from: 6, reason: 'reset', seq: 2 });
+    expect(notice.epoch).not.toBe(ack.epoch);
+    expect(await pub.request({ op: 'pub', ch: 'chat.back', data: 'new' })).toMatchObject({ ev: 'ack', seq: 3 });
+    expect((await sub.next((f) => f.ev === 'msg' && f.data === 'new')).seq).toBe(3);
+    // A resume from the old epoch learns of the loss the same way.
+    const late = await connect(a);
+    expect(await late.subscribe('chat.back', { since: { epoch: ack.epoch, seq: 5 } })).toMatchObject({ recovered: false, epoch: notice.epoch, seq: 3 });
+  });
+
   for (const transport of TRANSPORTS) {
     it(`${transport}: a publisher keeping 200 publications in flight has every one acked, none refused`, async () => {
       fresh();
