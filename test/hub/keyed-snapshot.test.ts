@@ -1,0 +1,127 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { HistoryOutcome } from '../../src/broker/broker.js';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import { DELIVERY, type DeliveryOutcome, type JoinOutcome, type Subscriber } from '../../src/hub/channel.js';
+import { Hub } from '../../src/hub/hub.js';
+import type { StreamPosition } from '../../src/stream/position.js';
+import type { Publication } from '../../src/stream/publication.js';
+import type { StreamSettings } from '../../src/stream/settings.js';
+import type { KeyedSnapshot } from '../../src/stream/snapshot.js';
+import { MemoryBudget } from '../../src/util/memory-budget.js';
+import { silentLogger } from '../helpers/gateway.js';
+
+/**
+ * A memory broker whose history reads take effect and answer when the test says: a read is
+ * executed (its position and state taken, as Redis runs the script) at one step and answered at a
+ * later one, while publications go on being delivered at once in between — the races of a real
+ * Redis, chosen by fast-check.
+ */
+class SteppedReads extends MemoryBroker {
+  readonly waiting: Array<() => void> = [];
+  readonly executed: Array<() => void> = [];
+  override history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false): HistoryOutcome {
+    return new Promise<HistoryOutcome>((answer) => {
+      this.waiting.push(() => {
+        const outcome = super.history(channel, settings, since, tail, snapshot);
+        this.executed.push(() => answer(outcome));
+      });
+    }) as unknown as HistoryOutcome;
+  }
+}
+
+/** A subscriber's view: the snapshot replaces it, then each message sets or deletes its key. */
+class View implements Subscriber {
+  ack: JoinOutcome | undefined;
+  snap: KeyedSnapshot | undefined;
+  readonly live: Publication[] = [];
+  joined(outcome: JoinOutcome): void {
+    this.ack = outcome;
+  }
+  deliver(pub: Publication): DeliveryOutcome {
+    this.live.push(pub);
+    return DELIVERY.written;
+  }
+  replay(pubs: readonly Publication[]): void {
+    this.live.push(...pubs);
+  }
+  snapshot(state: KeyedSnapshot): void {
+    this.snap = state;
+  }
+  state(): Map<string, unknown> {
+    const view = new Map<string, unknown>();
+    const data = (pub: Publication) => (JSON.parse(pub.encoded.toString()) as { data: unknown }).data;
+    for (const pub of this.snap?.entries ?? []) view.set(pub.key!, data(pub));
+    for (const pub of this.live) {
+      if (pub.del) view.delete(pub.key!);
+      else view.set(pub.key!, data(pub));
+    }
+    return view;
+  }
+}
+
+const Op = fc.oneof(
+  fc.record({ op: fc.constant('pub' as const), key: fc.integer({ min: 0, max: 5 }), value: fc.integer({ min: 0, max: 99 }) }),
+  fc.record({ op: fc.constant('del' as const), key: fc.integer({ min: 0, max: 5 }) }),
+  fc.record({ op: fc.constant('subscribe' as const) }),
+  fc.record({ op: fc.constant('execute' as const) }),
+  fc.record({ op: fc.constant('answer' as const) }),
+);
+
+describe('keyed snapshot + live stream (model, fast-check)', () => {
+  it('whatever the interleaving of publications, deletes, reads taking effect and answers, each subscriber ends with the publisher state; no seq arrives twice, none is missing', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(Op, { maxLength: 60 }), async (ops) => {
+        const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+        const broker = new SteppedReads(() => 0, 0, budget.pools.history, budget.pools.keyed);
+        const hub = new Hub({
+          rules: new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: 'k', keyed: true, historySize: 3 }] } })),
+          maxChannels: 10,
+          budget,
+          prepare: (p) => p,
+          clock: () => 0,
+          broker,
+          maxJoinBuffer: 1000,
+          log: silentLogger(),
+        });
+        broker.start(hub);
+        const truth = new Map<string, unknown>();
+        const views: View[] = [];
+        let seq = 0;
+        const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+        for (const step of [...ops, ...Array.from({ length: 30 }, () => ({ op: 'execute' as const })), ...Array.from({ length: 30 }, () => ({ op: 'answer' as const }))]) {
+          if (step.op === 'pub' || step.op === 'del') {
+            const key = `K${step.key}`;
+            const data = step.op === 'pub' ? String(step.value) : 'null';
+            const r = hub.publish('k', key, data, undefined, step.op === 'del');
+            if (r instanceof Promise || !r.ok) throw new Error('publish failed');
+            seq = r.seq;
+            if (step.op === 'del') truth.delete(key);
+            else truth.set(key, step.value);
+          } else if (step.op === 'subscribe') {
+            const view = new View();
+            views.push(view);
+            hub.subscribe(hub.channel('k')!, view, undefined, true);
+          } else if (step.op === 'execute') {
+            broker.waiting.shift()?.();
+          } else {
+            broker.executed.shift()?.();
+            await settle();
+          }
+        }
+        for (const view of views) {
+          expect(view.ack).toMatchObject({ ok: true, snapshot: true });
+          const at = (view.ack as { seq: number }).seq;
+          expect(view.snap!.seq).toBe(at);
+          const snapSeqs = view.snap!.entries.map((p) => p.seq);
+          for (const s of snapSeqs) expect(s).toBeLessThanOrEqual(at);
+          expect(view.live.map((p) => p.seq)).toEqual(Array.from({ length: seq - at }, (_, i) => at + 1 + i));
+          expect(view.state()).toEqual(truth);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
