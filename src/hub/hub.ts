@@ -240,6 +240,7 @@ export class Hub implements BrokerEvents {
       if (pub.epoch === channel.epoch && pub.seq <= channel.seq) return NO_FAN_OUT;
       // The node missed publications (its link was lost or lagged): repair from history.
       channel.resync = [pub];
+      this.hold(pub);
       this.repair.start(channel);
       return NO_FAN_OUT;
     }
@@ -391,14 +392,19 @@ export class Hub implements BrokerEvents {
     if (i >= 0) channel.joins.splice(i, 1);
   }
 
-  /** A joiner's buffer holds a live publication: the budget's `held` pool counts it once. */
-  private hold(pub: Publication): void {
+  /** A joiner's buffer or a repair holds a live publication: the budget's `held` pool counts it once. */
+  hold(pub: Publication): void {
     if (pub.held++ === 0) this.options.budget.pools.held.add(pub.cost);
   }
 
-  private releaseBuffer(join: Join): void {
+  /** Releases `pubs[from, to)` from a joiner's buffer or a repair. */
+  release(pubs: readonly Publication[], from = 0, to = pubs.length): void {
     const pool = this.options.budget.pools.held;
-    for (const pub of join.buffer) if (--pub.held === 0) pool.sub(pub.cost);
+    for (let i = from; i < to; i++) if (--pubs[i]!.held === 0) pool.sub(pubs[i]!.cost);
+  }
+
+  private releaseBuffer(join: Join): void {
+    this.release(join.buffer);
     join.buffer.length = 0;
   }
 
@@ -407,6 +413,7 @@ export class Hub implements BrokerEvents {
     this.options.occupancy?.(channel.name, false);
     channel.live = false;
     channel.stale = false;
+    if (channel.resync !== undefined) this.release(channel.resync);
     channel.resync = undefined;
     if (channel.subscribed) {
       channel.subscribed = false;

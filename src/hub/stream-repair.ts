@@ -13,6 +13,9 @@ export interface RepairTarget {
   promoteServed(channel: Channel): void;
   /** A repair failed (its history read did not answer): retry it later. */
   repairFailed(): void;
+  /** Counts a publication held during a repair in the memory budget (`held` pool), and releases `pubs[from, to)`. */
+  hold(pub: Publication): void;
+  release(pubs: readonly Publication[], from?: number, to?: number): void;
 }
 
 export interface RepairOptions {
@@ -65,8 +68,10 @@ export class StreamRepair {
     const held = channel.resync!;
     if (held.length < this.options.maxJoinBuffer) {
       held.push(pub);
+      this.target.hold(pub);
       return;
     }
+    this.target.release(held);
     held.length = 0;
     if (this.broker.ready) this.start(channel);
     else channel.stale = true;
@@ -106,11 +111,13 @@ export class StreamRepair {
       if (pub.epoch !== channel.epoch || pub.seq !== channel.seq + 1) {
         // Skipped again: repair once more, holding what is left.
         channel.resync = held.slice(i);
+        this.target.release(held, 0, i);
         this.start(channel);
         return;
       }
       this.target.advance(channel, pub);
     }
+    this.target.release(held);
   }
 
   /** Sends one notice to every subscriber of the channel and moves the node's position past the hole. */

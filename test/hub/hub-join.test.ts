@@ -66,10 +66,11 @@ class Recorder implements Subscriber {
 
 function setup() {
   const broker = new SteppedBroker();
+  const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
   const hub = new Hub({
     rules: new ChannelRules(loadConfig({})),
     maxChannels: 10,
-    budget: new MemoryBudget(0, { now: () => 0, later: () => {} }),
+    budget,
     prepare: (p) => p,
     clock: () => 0,
     broker,
@@ -98,7 +99,7 @@ function setup() {
     hub.interrupted();
     hub.restored();
   };
-  return { hub, broker, channel, live, answer, settle, first, relink };
+  return { hub, broker, budget, channel, live, answer, settle, first, relink };
 }
 
 describe('hub: joining and repairing against an asynchronous broker', () => {
@@ -178,5 +179,36 @@ describe('hub: joining and repairing against an asynchronous broker', () => {
     await settle();
     expect(s1.got).toEqual([11, 12]);
     expect(hub.repairs).toBe(1);
+  });
+
+  it('counts the publications a repair holds in the budget’s held pool until it hands them on', async () => {
+    const { budget, live, answer, settle, first } = setup();
+    const s1 = await first();
+    live(12); // 11 was missed: repair, holding 12
+    live(13);
+    const two = budget.pools.held.bytes;
+    expect(two).toBeGreaterThan(0);
+    live(14);
+    expect(budget.pools.held.bytes).toBe((two * 3) / 2);
+    answer({ epoch: 'E', seq: 11 }, 11);
+    await settle();
+    expect(s1.got).toEqual([11, 12, 13, 14]);
+    expect(budget.pools.held.bytes).toBe(0);
+  });
+
+  it('releases what a repair holds when it starts over past maxJoinBuffer, and when the last subscriber leaves', async () => {
+    const { hub, budget, channel, live, answer, settle, first } = setup();
+    const s1 = await first();
+    for (let seq = 12; seq < 112; seq++) live(seq); // 11 was missed: the repair holds 100
+    expect(budget.pools.held.bytes).toBeGreaterThan(0);
+    live(112); // one more than maxJoinBuffer: dropped, history is read again
+    expect(budget.pools.held.bytes).toBe(0);
+    live(113);
+    expect(budget.pools.held.bytes).toBeGreaterThan(0);
+    hub.unsubscribe(channel, s1);
+    expect(budget.pools.held.bytes).toBe(0);
+    answer({ epoch: 'E', seq: 111 }, 11);
+    await settle();
+    expect(budget.pools.held.bytes).toBe(0);
   });
 });
