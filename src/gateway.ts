@@ -27,6 +27,7 @@ import { CLOSE } from './protocol/close-codes.js';
 import { encodeHello } from './protocol/frames.js';
 import { ChannelHookCalls } from './session/channel-hooks.js';
 import { Connection, type ConnectionContext } from './session/connection.js';
+import { ReplayPacer } from './session/replay-pacer.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
 import { SessionPresence } from './session/presence-requests.js';
@@ -50,7 +51,7 @@ export interface GatewayOptions {
   readonly broker?: Broker;
 }
 
-const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onClose() {} };
+const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onPing() {}, onClose() {} };
 
 /** What one open connection costs beyond its queue: socket, parser, buffers, objects (docs/benchmarks.md measures about 10 KB idle with ws, 5 KB with uws; rounded up). */
 export const CONNECTION_BYTES = 16 * 1024;
@@ -135,7 +136,7 @@ export class Gateway {
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), tickMs: presenceTick(config) });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence), stats, clock, log, batcher: new WriteBatcher(), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);

@@ -103,6 +103,7 @@ export const ConfigSchema = z
         softQueueBytes: z.number().int().min(0).default(512 * 1024),
         softLimitMs: z.number().int().min(0).default(30_000),
         controlQueueMessages: z.number().int().min(8).default(256),
+        replayBytesPerTurn: z.number().int().min(0).default(256 * 1024),
       })
       .prefault({}),
     channelDefaults: ChannelSettings.prefault({}),

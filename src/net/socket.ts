@@ -24,6 +24,8 @@ export interface TransportSocket {
   sendPrepared(frame: PreparedFrame): boolean;
   /** Writes a small text frame (control frames: acks, errors, gaps). Same return as sendPrepared. */
   sendText(text: string): boolean;
+  /** Writes a pong frame (the answer to a ping reported by `onPing`). Same return as sendPrepared. */
+  sendPong(payload: Buffer): boolean;
   /** Batches the following sends into as few writes as possible, until uncork(). */
   cork(): void;
   uncork(): void;
@@ -44,6 +46,12 @@ export interface SocketHandler {
   onMessage(data: Buffer, isBinary: boolean): void;
   onDrain(): void;
   onPong(): void;
+  /**
+   * A WebSocket ping arrived (`payload` only valid during the call). The core answers it with
+   * `sendPong`, unless `answered`: the transport answers pings itself (uWS) and reports them for
+   * the accounting (a ping costs an inbound frame like any other).
+   */
+  onPing(payload: Buffer, answered: boolean): void;
   /**
    * Called exactly once, whoever closed; `code` is what the peer received (1006: no close frame).
    * `byTransport`: the transport itself closed the connection for a broken frame (invalid UTF-8,

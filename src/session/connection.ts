@@ -12,6 +12,7 @@ import type { ChannelHookCalls, HookedConnection } from './channel-hooks.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { SessionPresence } from './presence-requests.js';
+import type { ReplayPacer } from './replay-pacer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -21,6 +22,7 @@ import type { MemoryBudget } from '../util/memory-budget.js';
 export interface ConnectionContext extends AuthContext {
   readonly hub: Hub;
   readonly batcher: WriteBatcher;
+  readonly pacer: ReplayPacer;
   readonly resumer: ResumeScheduler;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
@@ -102,7 +104,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.limiter = new InboundLimiter(settings.inbound, clock);
     this.rateStrikes = new StrikeCounter(settings.inbound.rateLimitStrikes, settings.inbound.strikeWindowMs, clock);
     this.invalidStrikes = new StrikeCounter(settings.inbound.invalidFrameStrikes, settings.inbound.strikeWindowMs, clock);
-    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, owner: this, pools: ctx.budget.pools });
+    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
   }
 
   get subscriptionCount(): number {
@@ -130,34 +132,16 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
-    const { stats, settings } = this.ctx;
+    const { stats } = this.ctx;
     this.lastSeen = this.ctx.clock();
     this.messagesIn++;
     stats.messagesIn++;
     stats.bytesIn += data.length;
-
-    if (settings.inbound.mode === 'pause') {
-      const waitMs = this.limiter.admitWithDebt(data.length);
-      if (waitMs > 0) {
-        stats.inboundPauses++;
-        this.ratePaused = true;
-        this.socket.pause();
-        this.ctx.resumer.schedule(this, waitMs);
-      }
-    } else {
-      const retryMs = this.limiter.tryAdmit(data.length);
-      if (retryMs > 0) {
-        this.rateLimited++;
-        stats.rateLimited++;
-        if (this.rateStrikes.hit()) {
-          this.ctx.log.warn({ conn: this.id, ip: this.socket.remoteAddress, rateLimited: this.rateLimited }, 'rate-limit strikes exhausted');
-          this.close('rate_limit_strikes');
-          return;
-        }
-        // Parsing a refused frame costs little: refusals are bounded by the strike limit.
-        this.sendError('rate_limited', isBinary ? undefined : peekRequestId(data.toString('utf8')), undefined, retryMs);
-        return;
-      }
+    const retryMs = this.charge(data.length);
+    if (retryMs > 0) {
+      // Parsing a refused frame costs little: refusals are bounded by the strike limit.
+      if (!this.closing) this.sendError('rate_limited', isBinary ? undefined : peekRequestId(data.toString('utf8')), undefined, retryMs);
+      return;
     }
 
     if (this.stopped !== 0 || this.heldHead < this.held.length || !this.handle(data, isBinary)) this.hold(data, isBinary);
@@ -230,6 +214,41 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   onPong(): void {
     this.lastSeen = this.ctx.clock();
+  }
+
+  /** A WebSocket ping costs a frame of the inbound limits; one refused goes unanswered (and is a strike). */
+  onPing(payload: Buffer, answered: boolean): void {
+    if (this.closing) return;
+    this.lastSeen = this.ctx.clock();
+    if (this.charge(payload.length) === 0 && !this.closing && !answered) this.writer.sendPong(payload);
+  }
+
+  /**
+   * Charges a frame to the inbound token buckets. `pause` mode admits it and stops reading until
+   * the debt is repaid; `reject` mode refuses it beyond the buckets: a strike (the last one closes
+   * 4101) and the ms until it would have been admitted, else 0.
+   */
+  private charge(size: number): number {
+    const { stats, settings } = this.ctx;
+    if (settings.inbound.mode === 'pause') {
+      const waitMs = this.limiter.admitWithDebt(size);
+      if (waitMs > 0) {
+        stats.inboundPauses++;
+        this.ratePaused = true;
+        this.socket.pause();
+        this.ctx.resumer.schedule(this, waitMs);
+      }
+      return 0;
+    }
+    const retryMs = this.limiter.tryAdmit(size);
+    if (retryMs === 0) return 0;
+    this.rateLimited++;
+    stats.rateLimited++;
+    if (this.rateStrikes.hit()) {
+      this.ctx.log.warn({ conn: this.id, ip: this.socket.remoteAddress, rateLimited: this.rateLimited }, 'rate-limit strikes exhausted');
+      this.close('rate_limit_strikes');
+    }
+    return retryMs;
   }
 
   onClose(code: number, reason: string, byTransport = false): void {

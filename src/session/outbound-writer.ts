@@ -10,6 +10,7 @@ import { isEventFrame, isPresenceFrame, presenceQueueIdentity } from '../presenc
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
+import type { ReplayPacer } from './replay-pacer.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -42,6 +43,8 @@ export interface WriterDeps {
   readonly stats: Stats;
   readonly clock: Clock;
   readonly batcher: WriteBatcher;
+  /** The process's allowance of replay bytes per loop turn, shared by every connection. */
+  readonly pacer: ReplayPacer;
   readonly owner: WriterOwner;
   /** The memory budget's pools for queued messages and replays (each publication counted once per pool). */
   readonly pools: { readonly outbound: MemoryPool; readonly replay: MemoryPool };
@@ -74,14 +77,17 @@ export class OutboundWriter {
   private readonly noticeChannels = new Map<Publication, string>();
   /** The control lane filled up and the owner stopped taking requests until it drains. */
   private repliesHeld = false;
+  /**
+   * The latest ping not answered yet: the socket was backed up. RFC 6455 (5.5.3) lets an endpoint
+   * answer only the latest of several pings, so a peer that pings without reading costs one pong.
+   */
+  private owedPong: Buffer | undefined;
   /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
   private replays: Replay[] = [];
   /** Bytes of the replays not yet written (for the memory budget's choice of whom to close). */
   private replayBytes = 0;
   /** Replay bytes written this loop turn. */
   private replayTurn = 0;
-  /** A later turn will go on with the replays. */
-  private replayScheduled = false;
   /** Messages this connection's policies shed so far, by reason (observability). */
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
@@ -206,24 +212,23 @@ export class OutboundWriter {
 
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */
   continueWriting(): void {
-    this.replayScheduled = false;
     if (this.closed || this.blocked) return; // a drain resumes a blocked socket
     this.flush();
   }
 
   /**
    * Writes replays while the socket takes them, a bounded share per loop turn so that a large
-   * replay never sits whole in user space; true when none is left.
+   * replay never sits whole in user space, and within the process's allowance for the turn so that
+   * many replays at once never hold up the loop; true when none is left.
    */
   private pumpReplays(): boolean {
+    const { pacer } = this.deps;
     while (!this.blocked && this.replays.length > 0) {
       if (this.replayTurn >= this.deps.settings.highWaterMarkBytes) {
-        if (!this.replayScheduled) {
-          this.replayScheduled = true;
-          this.deps.batcher.continueLater(this);
-        }
+        pacer.defer(this);
         return false;
       }
+      if (!pacer.mayWrite(this)) return false;
       const replay = this.replays[0]!;
       const cursor = replay.cursor;
       if (cursor !== undefined && !cursor.done) {
@@ -237,6 +242,7 @@ export class OutboundWriter {
       const pub = replay.pubs[replay.next++]!;
       this.releaseReplay(pub);
       this.replayTurn += pub.bytes;
+      pacer.spent(pub.bytes);
       this.writeData(pub);
       if (replay.next === replay.pubs.length) this.replays.shift();
       else if (replay.next >= 1024 && replay.next * 2 >= replay.pubs.length) {
@@ -267,6 +273,21 @@ export class OutboundWriter {
     this.control.push(text);
   }
 
+  /**
+   * Answers a WebSocket ping: at once, or, while the socket is backed up, once it drains (only the
+   * latest ping then). A ping arriving while a pong is still owed stops the owner taking requests
+   * (reading) until the socket drains, as a full control lane does.
+   */
+  sendPong(payload: Buffer): void {
+    if (this.closed) return;
+    if (!this.blocked) {
+      this.writePong(payload);
+      return;
+    }
+    if (this.owedPong !== undefined && !this.repliesHeld && this.deps.owner.repliesBackedUp()) this.repliesHeld = true;
+    this.owedPong = Buffer.from(payload);
+  }
+
   onDrain(): void {
     if (this.closed) return;
     this.blocked = false;
@@ -284,6 +305,7 @@ export class OutboundWriter {
     this.queue.clear();
     this.control = [];
     this.controlHead = 0;
+    this.owedPong = undefined;
     for (const replay of this.replays) this.dropReplay(replay);
     this.replays = [];
     this.noticeChannels.clear();
@@ -338,6 +360,11 @@ export class OutboundWriter {
   }
 
   private flush(): void {
+    if (this.owedPong !== undefined) {
+      const pong = this.owedPong;
+      this.owedPong = undefined;
+      this.writePong(pong);
+    }
     while (!this.blocked && this.controlHead < this.control.length) {
       const text = this.control[this.controlHead++]!;
       this.writeText(text);
@@ -427,6 +454,11 @@ export class OutboundWriter {
     this.deps.stats.messagesOut++;
     this.deps.stats.bytesOut += text.length;
     if (!this.deps.socket.sendText(text)) this.block();
+  }
+
+  private writePong(payload: Buffer): void {
+    this.cork();
+    if (!this.deps.socket.sendPong(payload)) this.block();
   }
 
   private block(): void {

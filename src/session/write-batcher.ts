@@ -1,8 +1,6 @@
 /** Something holding a corked socket that must be uncorked once the current loop turn's writes are done. */
 export interface Corked {
   uncork(): void;
-  /** Called on a later loop turn, when asked for with `continueLater`. */
-  continueWriting(): void;
 }
 
 /** Runs `run` on every item added before `schedule` fires, with one scheduled callback for all of them. */
@@ -41,17 +39,8 @@ export class WriteBatcher {
     (fn) => process.nextTick(fn),
     (item) => item.uncork(),
   );
-  private readonly continuations = new Coalesced<Corked>(
-    (fn) => setImmediate(fn),
-    (item) => item.continueWriting(),
-  );
 
   add(item: Corked): void {
     this.uncorks.add(item);
-  }
-
-  /** Calls `continueWriting` once I/O has had its turn (one setImmediate for all). */
-  continueLater(item: Corked): void {
-    this.continuations.add(item);
   }
 }

@@ -60,6 +60,8 @@ export interface UwsBehavior<T> {
   open(ws: UwsWebSocket<T>): void;
   message(ws: UwsWebSocket<T>, message: ArrayBuffer, isBinary: boolean): void;
   drain(ws: UwsWebSocket<T>): void;
+  /** A ping arrived; uWS has answered it already. */
+  ping(ws: UwsWebSocket<T>, message: ArrayBuffer): void;
   pong(ws: UwsWebSocket<T>, message: ArrayBuffer): void;
   close(ws: UwsWebSocket<T>, code: number, message: ArrayBuffer): void;
 }

@@ -170,6 +170,19 @@ export class UwsSocket implements TransportSocket {
     this.handler?.onPong();
   }
 
+  /**
+   * uWS answers every ping itself, in native code and within its maxBackpressure; the ping still
+   * costs the peer an inbound frame, so a flood meets the rate limit (and its strikes) as on ws.
+   */
+  pinged(message: ArrayBuffer): void {
+    if (!this.closed) this.handler?.onPing(Buffer.from(message), true);
+  }
+
+  /** Never asked: uWS has answered the ping already (see `pinged`). */
+  sendPong(): boolean {
+    return true;
+  }
+
   /** uWS's close handler: from here on the uWS socket must not be touched. `byTransport`: uWS refused a frame. */
   closedBy(code: number, reason: string, byTransport: boolean): void {
     this.closed = true;

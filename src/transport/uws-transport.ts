@@ -22,6 +22,9 @@ function onDrain(ws: Ws): void {
 function onPong(ws: Ws): void {
   adapterOf(ws).pong();
 }
+function onPing(ws: Ws, message: ArrayBuffer): void {
+  adapterOf(ws).pinged(message);
+}
 function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   const reason = Buffer.from(message).toString();
   // uWS closes a frame above its own limit without a close frame (1006); report it as ws does.
@@ -127,6 +130,7 @@ export class UwsTransport implements TransportServer {
       open: (ws) => this.open(ws),
       message: onMessage,
       drain: onDrain,
+      ping: onPing,
       pong: onPong,
       close: onClose,
     };

@@ -63,11 +63,13 @@ function hasBody(req: IncomingMessage): boolean {
 /** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
 const POOLED_BYTES = Buffer.poolSize >>> 1;
 
-/** An unmasked, uncompressed, final text frame around `payload` (a server frame). */
-function frameText(payload: Buffer): Buffer {
-  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode: 1, mask: false, readOnly: false });
+/** An unmasked, uncompressed, final frame around `payload` (a server frame): text by default. */
+function frameText(payload: Buffer, opcode = 1): Buffer {
+  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
+
+const PONG = 0xa;
 
 /**
  * A `ws` connection behind the transport seam. Without compression every frame (prepared data
@@ -170,6 +172,13 @@ class WsSocket implements TransportSocket {
     return (this.corkBase >= 0 ? this.corkBase : this.bufferedAmount()) < this.highWaterMark;
   }
 
+  sendPong(payload: Buffer): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    if (this.compress) this.ws.pong(payload, false);
+    else this.write(frameText(payload, PONG));
+    return this.underHighWaterMark();
+  }
+
   pause(): void {
     this.ws.pause();
   }
@@ -204,6 +213,9 @@ function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
 }
 function onPong(this: WebSocket): void {
   adapterOf(this).handler?.onPong();
+}
+function onPing(this: WebSocket, data: Buffer): void {
+  adapterOf(this).handler?.onPing(data, false);
 }
 /**
  * The close code ws sent after a protocol error: ws keeps it on the error under a symbol it does
@@ -277,6 +289,8 @@ export class WsTransport implements TransportServer {
       noServer: true,
       handleProtocols: selectProtocol,
       maxPayload: options.maxPayloadBytes,
+      // The core answers pings (sendPong), within the peer's inbound limits and its backpressure.
+      autoPong: false,
       perMessageDeflate: options.perMessageDeflate,
       clientTracking: false,
     });
@@ -351,6 +365,7 @@ export class WsTransport implements TransportServer {
       const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
       raw[kAdapter] = adapter;
       ws.on('message', onMessage);
+      ws.on('ping', onPing);
       ws.on('pong', onPong);
       ws.on('error', onError);
       ws.on('close', onClose);

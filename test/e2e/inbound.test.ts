@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { until } from '../../devkit/until.js';
+import { clientFrame } from '../../devkit/wire-client.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
@@ -38,6 +40,43 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     for (let i = 0; i < 4; i++) replies.push(await publisher.request({ op: 'pub', ch: 'sensor.big', data: big }));
     expect(replies.map((r) => r.ev)).toEqual(['ack', 'ack', 'ack', 'err']);
     expect(replies[3]).toMatchObject({ code: 'rate_limited' });
+  });
+
+  it('counts WebSocket pings against the message rate: a ping flood meets the strikes and 4101', async () => {
+    gw = await h.start({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 10, strikeWindowMs: 60_000 } });
+    const pinger = await connect();
+    let pongs = 0;
+    pinger.ws.on('pong', () => pongs++);
+    for (let i = 0; i < 30; i++) pinger.ws.ping(String(i));
+    expect(await pinger.closed()).toBe(4101);
+    expect(gw.gateway.stats.rateLimited).toBe(10);
+    // ws answers the admitted pings only; uWS answers every ping itself, before the core sees it.
+    if (transport === 'ws') expect(pongs).toBe(5);
+  });
+
+  it.skipIf(transport === 'uws')('answers a peer that pings without reading once, with its latest ping, when it reads again', async () => {
+    gw = await h.start({ channels: [{ pattern: 'sensor.*', policy: 'drop-oldest' }], inbound: { messagesPerSecond: 0, bytesPerSecond: 0 } });
+    const reader = await connect();
+    await reader.subscribe('sensor.flood');
+    const conn = gw.gateway.connectionList()[0]!;
+    reader.ws.pause();
+    const publisher = await connect();
+    const data = 'x'.repeat(4096);
+    // Until the server's socket to the reader is backed up: its queue holds what the socket would not take.
+    await until(async () => {
+      for (let i = 0; i < 50; i++) publisher.send({ op: 'pub', ch: 'sensor.flood', data });
+      await publisher.request({ op: 'ping' });
+      return conn.writer.queuedBytes > 0;
+    }, 'the reader backed up');
+    const payloads: string[] = [];
+    reader.ws.on('pong', (p: Buffer) => payloads.push(p.toString()));
+    // 200 pings in one write, so the server reads them at once (it stops reading at the second one owed).
+    reader.tcp.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => clientFrame(`p${i}`, 0x9))));
+    await until(() => gw.gateway.stats.readPauses.replies === 1, 'reading stopped');
+    reader.send({ op: 'ping', id: 'last' });
+    reader.ws.resume();
+    await reader.next((f) => f.ev === 'pong' && f.id === 'last', 30_000);
+    expect(payloads).toEqual(['p199']);
   });
 
   it.skipIf(transport === 'uws')('pause mode loses nothing: reading stops until tokens refill', async () => {

@@ -10,6 +10,7 @@ import { encodeOccupancy, encodePresenceEvents } from '../../src/protocol/presen
 import { presenceFrame } from '../../src/presence/presence-frame.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
+import { ReplayPacer } from '../../src/session/replay-pacer.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
 import type { TransportSocket } from '../../src/net/socket.js';
 
@@ -29,6 +30,10 @@ class FakeSocket implements TransportSocket {
   }
   sendText(text: string): boolean {
     this.written.push(text);
+    return !this.full;
+  }
+  sendPong(payload: Buffer): boolean {
+    this.written.push(`pong ${payload.toString()}`);
     return !this.full;
   }
   cork() {
@@ -61,7 +66,7 @@ function setup(policy: 'drop-oldest' | 'drop-newest' | 'disconnect' | 'conflate'
   };
   const stats = new Stats();
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
-  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), owner, pools: budget.pools });
+  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), pacer: new ReplayPacer(0), owner, pools: budget.pools });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {
@@ -202,6 +207,23 @@ describe('OutboundWriter', () => {
     writer.onDrain();
     expect(events).toMatchObject({ slow: 0, repliesBackedUp: 1, repliesDrained: 1 });
     expect(frames().map((f) => f.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('answers pings at once, and while the socket is backed up owes only the latest, written first on drain; one more ping stops reading', () => {
+    const { socket, writer, events, publish } = setup('drop-oldest', undefined, 4, true);
+    writer.sendPong(Buffer.from('a'));
+    expect(socket.written).toEqual(['pong a']);
+    socket.full = true;
+    publish(); // the socket reports itself full: the writer is blocked
+    writer.sendPong(Buffer.from('b'));
+    expect(events.repliesBackedUp).toBe(0);
+    for (let i = 0; i < 100; i++) writer.sendPong(Buffer.from(`c${i}`));
+    expect(events.repliesBackedUp).toBe(1);
+    expect(socket.written).toHaveLength(2);
+    socket.full = false;
+    writer.onDrain();
+    expect(socket.written.slice(2)).toEqual(['pong c99']);
+    expect(events.repliesDrained).toBe(1);
   });
 
   it('writes a resume replay outside the queue limits, ahead of later messages', () => {

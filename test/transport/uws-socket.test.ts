@@ -65,6 +65,7 @@ class RecordingHandler implements SocketHandler {
     this.drains++;
   }
   onPong(): void {}
+  onPing(): void {}
   onClose(code: number, reason: string): void {
     this.closes.push([code, reason]);
   }
