@@ -99,18 +99,26 @@ export class OutboundQueue<M extends Queueable> {
     let result: PushResult = 'queued';
     while (this.queuedBytes > this.limits.maxQueueBytes || this.ring.length > this.limits.maxQueueMessages) {
       if (policy === 'disconnect') {
-        const victim = this.ring.findFrom(0, (m) => m.queuePolicy.policy !== 'disconnect');
+        const victim = this.ring.findFrom(0, isLossy);
         if (victim < 0) return 'disconnect';
         this.remove(victim, 'dropped');
         continue;
       }
-      let victim: number;
-      if (policy === 'drop-newest') victim = pos;
-      else victim = this.ring.findFrom(0, (m) => m.channel === message.channel);
+      const victim = policy === 'drop-newest' ? pos : this.oldestOf(message.channel);
       if (this.ring.at(victim) === message) result = 'shed';
       this.remove(victim, 'dropped');
     }
     return this.trackSoft(now) ? 'disconnect' : result;
+  }
+
+  /**
+   * Position of the oldest queued message of `channel`: the head itself when it is of that channel
+   * (always so with one channel per connection), else the first found after it.
+   */
+  private oldestOf(channel: string): number {
+    const head = this.ring.firstPos();
+    if (head >= 0 && this.ring.at(head)!.channel === channel) return head;
+    return this.ring.findFrom(head, (m) => m.channel === channel);
   }
 
   /** Takes the next message to send, shedding expired ones at the head on the way. */

@@ -47,6 +47,12 @@ export class Ring<T extends object> {
     return pos;
   }
 
+  /** Position of the first item (the head), or -1 when empty. */
+  firstPos(): number {
+    this.skipHoles();
+    return this.head < this.tail ? this.head : -1;
+  }
+
   peek(): T | undefined {
     this.skipHoles();
     return this.head < this.tail ? this.slots[this.head & this.mask] : undefined;
@@ -75,7 +81,10 @@ export class Ring<T extends object> {
     if (item === undefined) return undefined;
     this.slots[pos & this.mask] = undefined;
     this.live--;
-    if (pos === this.tail - 1) {
+    // A hole at either end is dropped at once, so that no scan from the head (or push) walks over
+    // it again: shedding the oldest, over and over, stays O(1).
+    if (pos === this.head) this.skipHoles();
+    else if (pos === this.tail - 1) {
       this.tail--;
       while (this.tail > this.head && this.slots[(this.tail - 1) & this.mask] === undefined) this.tail--;
     }

@@ -3,6 +3,24 @@ import fc from 'fast-check';
 import { Ring } from '../../src/flow/ring.js';
 
 describe('Ring', () => {
+  it('drops a hole at the head at once, so shedding the oldest never walks over earlier holes', () => {
+    const ring = new Ring<{ v: number }>(64);
+    for (let v = 0; v < 40; v++) ring.push({ v });
+    let visited = 0;
+    for (let n = 0; n < 30; n++) {
+      const head = ring.findFrom(0, () => {
+        visited++;
+        return true;
+      });
+      ring.removeAt(head);
+    }
+    // Each search found the head at its first look.
+    expect(visited).toBe(30);
+    expect(ring.span).toBe(10);
+    expect(ring.firstPos()).toBe(30);
+    expect(ring.peek()?.v).toBe(30);
+  });
+
   it('behaves as a FIFO with removal by position (model-based)', () => {
     fc.assert(
       fc.property(
