@@ -21,6 +21,7 @@ import { Stats } from '../../src/observability/stats.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 import { OutboundWriter } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
+import { ReplayPacer } from '../../src/session/replay-pacer.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
 import { Publication } from '../../src/stream/publication.js';
 import { MemoryBudget } from '../../src/util/memory-budget.js';
@@ -39,6 +40,9 @@ class StandInSocket implements TransportSocket {
     return this.open;
   }
   sendText(): boolean {
+    return this.open;
+  }
+  sendPong(): boolean {
     return this.open;
   }
   cork(): void {}
@@ -91,6 +95,7 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs: number) {
     stats: new Stats(),
     clock: () => now,
     batcher: new WriteBatcher(),
+    pacer: new ReplayPacer(0),
     owner: { subscriptionOf: () => sub, subscriptions: () => (sub ? [sub] : []), slowConsumer: () => {}, drained: () => {}, repliesBackedUp: () => true, repliesDrained: () => {} },
     pools: budget.pools,
   });
