@@ -137,6 +137,15 @@ export class SluiceClient implements SubscriptionOwner {
     return new Promise((resolve) => this.send({ op: 'unsub', ch: sub.channel }, { kind: 'unsub', done: resolve }));
   }
 
+  /**
+   * @internal Sends a request once connected and resolves with its `ack` (rejects with the `err`,
+   * `ConnectionLostError` if the connection drops first, `ClientClosedError` on close).
+   */
+  async query(frame: Record<string, unknown>): Promise<Record<string, any>> {
+    await this.connected();
+    return new Promise((resolve, reject) => this.send({ ...frame }, { kind: 'query', resolve, reject }));
+  }
+
   /** @internal A user handler threw. */
   handlerFailed(error: unknown): void {
     this.emitter.emit('error', { error });
@@ -219,6 +228,10 @@ export class SluiceClient implements SubscriptionOwner {
         case 'snap':
           this.subs.get(frame.ch)?.snapshotChunk(frame as SnapFrame);
           break;
+        case 'presence':
+        case 'occupancy':
+          this.subs.get(frame.ch)?.presenceFrame(frame);
+          break;
         case 'err':
           if (frame.id === undefined) this.onUnsolicitedError(frame);
           else this.onReply(frame);
@@ -300,6 +313,10 @@ export class SluiceClient implements SubscriptionOwner {
         pending.done();
         break;
       case 'ping':
+        break;
+      case 'query':
+        if (error === undefined) pending.resolve(frame);
+        else pending.reject(error);
         break;
       case 'auth':
         if (error === undefined) {
@@ -393,6 +410,7 @@ export class SluiceClient implements SubscriptionOwner {
     for (const [id, pending] of this.requests.drain()) {
       if (pending.kind === 'unsub') pending.done();
       else if (pending.kind === 'pub') this.queue.settle(id)?.reject(new ConnectionLostError(code));
+      else if (pending.kind === 'query') pending.reject(new ConnectionLostError(code));
     }
     for (const sub of this.subs.values()) sub.disconnected();
     this.toSubscribe.clear();
@@ -420,7 +438,7 @@ export class SluiceClient implements SubscriptionOwner {
     if (this.socket !== undefined) this.drop(this.socket);
     const reason = error ?? new ClientClosedError();
     for (const entry of [...this.queue.takeInFlight(), ...this.queue.takeWaiting()]) entry.reject(reason);
-    this.requests.drain();
+    for (const [, pending] of this.requests.drain()) if (pending.kind === 'query') pending.reject(reason);
     for (const sub of this.subs.values()) sub.end();
     this.subs.clear();
     this.toSubscribe.clear();

@@ -15,6 +15,7 @@ export {
 export type { PublishAck, PublishLimits } from './publish-queue.js';
 export { Backoff, reconnectAction, type BackoffOptions, type ReconnectAction } from './reconnect.js';
 export type { Subscription, SubscribeOptions, SnapshotInfo, Message, Gap, GapReason, StreamNoticeReason, SubscriptionEvent, SubscriptionState } from './subscription.js';
+export type { PresenceMember, PresenceOptions } from './presence.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
 export type { TokenTransport } from './token.js';
 export type { ErrorCode } from '../protocol/errors.js';

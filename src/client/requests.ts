@@ -6,7 +6,9 @@ export type Pending =
   | { kind: 'unsub'; done: () => void }
   | { kind: 'pub' }
   | { kind: 'auth'; token: string }
-  | { kind: 'ping' };
+  | { kind: 'ping' }
+  /** A request answered by an `ack` the caller reads (presence listings). */
+  | { kind: 'query'; resolve: (ack: Record<string, any>) => void; reject: (error: unknown) => void };
 
 /**
  * The requests of one connection awaiting their reply. Every request carries an id and gets

@@ -2,6 +2,7 @@ import type { ShedReason } from '../protocol/policy.js';
 import type { SluiceError } from './errors.js';
 import { EventBuffer } from './event-buffer.js';
 import { KeyedView, type SnapFrame } from './keyed-view.js';
+import { PresenceView, type PresenceMember, type PresenceOptions, type Query } from './presence.js';
 
 /** One message of a channel, delivered exactly once and in seq order per subscription. */
 export interface Message<T = unknown> {
@@ -65,7 +66,7 @@ export interface Gap {
 
 export type SubscriptionEvent<T = unknown> = Message<T> | Gap;
 
-export interface SubscribeOptions<T = unknown> {
+export interface SubscribeOptions<T = unknown> extends PresenceOptions {
   onMessage?: (message: Message<T>) => void;
   /** Every gap is reported here (and through the async iterator); none is ever hidden. */
   onGap?: (gap: Gap) => void;
@@ -90,6 +91,8 @@ export type SubscriptionState = 'pending' | 'active' | 'ended';
 export interface SubscriptionOwner {
   unsubscribe(sub: Subscription<any>): Promise<void>;
   handlerFailed(error: unknown): void;
+  /** Sends a request and resolves with its `ack` (presence listings). */
+  query: Query;
 }
 
 export interface AckFrame {
@@ -97,6 +100,8 @@ export interface AckFrame {
   readonly seq: number;
   readonly recovered?: boolean | 'snapshot';
   readonly snapshot?: boolean;
+  /** Members of a presence channel, when the subscription asked for presence or occupancy. */
+  readonly total?: number;
 }
 
 export interface MessageFrame {
@@ -158,6 +163,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   /** The keyed view (with `snapshot`); a snapshot is being received while `snapshotResumed` is set. */
   private readonly view: KeyedView<T> | undefined;
   private snapshotResumed: boolean | undefined;
+  /** Members and counts of a presence channel (docs/presence.md). */
+  private readonly presenceView: PresenceView;
 
   constructor(
     readonly channel: string,
@@ -171,6 +178,30 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.readyReject = reject;
     });
     this.ready.catch(() => {});
+    this.presenceView = new PresenceView(channel, options, (frame) => owner.query(frame), (handler, arg) => handler && this.call(handler, arg));
+  }
+
+  /**
+   * Every member of the channel, listed by the server page by page (a presence channel; needs the
+   * `presence` permission). With `presence: true`, `members` is replaced by it too.
+   */
+  presence(): Promise<PresenceMember[]> {
+    return this.presenceView.list();
+  }
+
+  /** The members as this subscription knows them (with `presence: true`): listed, then kept by events. */
+  get members(): ReadonlyMap<string, PresenceMember> {
+    return this.presenceView.members;
+  }
+
+  /** The channel's member count, as last received (with `presence` or `occupancy`). */
+  get occupancy(): number | undefined {
+    return this.presenceView.total;
+  }
+
+  /** @internal A `presence` or `occupancy` frame of this channel. */
+  presenceFrame(frame: Record<string, unknown>): void {
+    if (this.state === 'active') this.presenceView.frame(frame);
   }
 
   /**
@@ -192,6 +223,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     const frame: Record<string, unknown> = { op: 'sub', ch: this.channel };
     if (this.recover && this.epoch !== undefined) frame.since = { epoch: this.epoch, seq: this.lastSeq };
     if (this.view !== undefined) frame.snapshot = true;
+    this.presenceView.requestFields(frame);
     return frame;
   }
 
@@ -220,6 +252,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.moveTo(ack.epoch, ack.seq, this.recover ? 'unrecoverable' : 'skipped');
     }
     this.state = 'active';
+    this.presenceView.acknowledged(ack.total, !first);
     if (first) this.readyResolve();
   }
 

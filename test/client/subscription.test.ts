@@ -4,7 +4,7 @@ import { Subscription, type Gap, type Message, type SubscriptionEvent } from '..
 function make(options: { recover?: boolean; iteratorBufferSize?: number } = {}) {
   const messages: number[] = [];
   const gaps: Gap[] = [];
-  const owner = { unsubscribe: async () => {}, handlerFailed: (e: unknown) => { throw e; } };
+  const owner = { unsubscribe: async () => {}, handlerFailed: (e: unknown) => { throw e; }, query: async () => ({}) };
   const sub = new Subscription('chat.r', { ...options, onMessage: (m: Message) => messages.push(m.seq), onGap: (g) => gaps.push(g) }, owner);
   return { sub, messages, gaps };
 }
