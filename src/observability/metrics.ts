@@ -41,6 +41,15 @@ export function createMetrics(node: NodeState): Registry {
   follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', 'authFailures');
   follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', 'forbidden');
   follow('sluice_api_publications_total', 'Publications accepted by the HTTP publish API', 'apiPublications');
+  follow('sluice_http_requests_refused_total', 'Plain HTTP requests refused with 503 because limits.maxHttpRequests were in progress', 'httpRequestsRefused');
+  new Gauge({
+    name: 'sluice_http_requests_in_progress',
+    help: 'Plain HTTP requests being served (this scrape included); at most limits.maxHttpRequests',
+    registers: [registry],
+    collect() {
+      this.set(stats.httpRequestsInProgress);
+    },
+  });
 
   const shedLast = { dropped: 0, conflated: 0, expired: 0 };
   new Counter({

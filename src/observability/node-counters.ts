@@ -64,6 +64,7 @@ export const COUNTERS = {
   authFailures: (n: NodeState) => n.stats.authFailures,
   forbidden: (n: NodeState) => n.stats.forbidden,
   apiPublications: (n: NodeState) => n.stats.apiPublications,
+  httpRequestsRefused: (n: NodeState) => n.stats.httpRequestsRefused,
   brokerRepairs: (n: NodeState) => n.broker?.repairs() ?? 0,
   brokerNotices: (n: NodeState) => n.broker?.notices() ?? 0,
   historyEvictions: (n: NodeState) => n.memory?.historyEvictions() ?? 0,

@@ -110,6 +110,10 @@ describe.each(TRANSPORTS)('HTTP bounds [%s]', (transport) => {
     slow[0]!.socket.write(body);
     expect(await slow[0]!.status()).toBe(202);
     expect((await fetch(`${gw.httpUrl}/healthz`)).status).toBe(200);
+    // /metrics says so: the one still waiting for its body and the scrape itself, and the refusal.
+    const metrics = await (await fetch(`${gw.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^sluice_http_requests_in_progress 2$/m);
+    expect(metrics).toMatch(/^sluice_http_requests_refused_total 1$/m);
   });
 
   it('closes a request whose body does not arrive within limits.httpRequestTimeoutMs', async () => {
