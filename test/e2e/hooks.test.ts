@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookBackend, signedBy } from '../../devkit/hook-backend.js';
+import { until } from '../../devkit/until.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
@@ -231,6 +232,37 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       expect(events.map((e) => e.type)).toEqual(['channel.occupied', 'channel.vacated', 'connection.closed']);
       expect(events[0]).toMatchObject({ ch: 'room' });
       expect(events[2]).toMatchObject({ code: 4101, reason: 'rate limit strikes exhausted', ip: '127.0.0.1' });
+    });
+
+    it('report what a lossy channel shed for a subscriber that stopped reading: signed counts per interval that add up to what was shed', async () => {
+      const secret = 'a-webhook-secret-of-at-least-32-bytes!';
+      const gw = await harness.start({
+        webhooks: { url: backend.url('/events'), secret, shedIntervalMs: 100 },
+        outbound: { maxQueueBytes: 64 * 1024, maxQueueMessages: 10_000, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
+        inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
+        channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }],
+      });
+      const stalled = await harness.connect();
+      await stalled.subscribe('feed.x');
+      stalled.tcp.pause();
+      const publisher = await harness.connect();
+      // Enough bytes to fill the loopback socket buffers (several MB), then the 64 KiB queue.
+      const pad = 'x'.repeat(4000);
+      for (let i = 0; i < 4000; i++) {
+        publisher.send({ op: 'pub', ch: 'feed.x', data: { i, pad } });
+        if (i % 100 === 99) await publisher.request({ op: 'ping' });
+      }
+      await publisher.request({ op: 'ping' });
+      const shed = gw.gateway.stats.shed.dropped;
+      expect(shed, 'the stalled subscriber lost messages').toBeGreaterThan(0);
+      const reported = (): Array<Record<string, unknown>> =>
+        backend.on('/events').flatMap((c) => (c.body.events as Array<Record<string, unknown>>).filter((e) => e.type === 'publications.shed'));
+      const total = (): number => reported().reduce((sum, e) => sum + (e.n as number), 0);
+      await until(() => total() >= shed, 'shed counts reported');
+      expect(total()).toBe(shed);
+      for (const e of reported()) expect(e).toMatchObject({ ch: 'feed.x', intervalMs: 100 });
+      expect(backend.on('/events').every((c) => signedBy(c, secret)), 'every delivery signed').toBe(true);
+      expect(new Set(reported().map((e) => e.id)).size).toBe(reported().length);
     });
 
     it('at shutdown, the last closes and vacated channels are delivered before the gateway stops', async () => {
