@@ -142,7 +142,8 @@ export class ConnectionAuth {
   /**
    * Asks the refresh hook to extend an expired connection: allowed, it lives on (until the new
    * expiry, or for good without one); refused, it is closed with 4001; unanswered, a fail-open
-   * hook is asked again at the next sweep, a fail-closed one closes it with 4104 (reconnect later).
+   * hook is asked again at the next sweep, a fail-closed one closes it with 4104 (reconnect later);
+   * a call refused at the hook's `maxConcurrent` is made again at the next sweep.
    */
   private refreshByHook(hook: HookClient<RefreshAnswer>): void {
     const owner = this.owner;
@@ -153,7 +154,9 @@ export class ConnectionAuth {
       if (owner.isClosing) return;
       const who = describeIdentity(this.current);
       if (!verdict.ok) {
-        if (hook.failOpen) return;
+        // At its concurrency bound the gateway, not the backend, is the limit (a sweep after a burst
+        // of connects asks for all of them at once): the connection is asked for at the next sweep.
+        if (hook.failOpen || verdict.why === 'busy') return;
         this.ctx.log.info({ conn: owner.id, ip: owner.ip, who, why: verdict.why }, 'refresh hook unavailable: connection closed');
         owner.close('backend_unavailable');
         return;

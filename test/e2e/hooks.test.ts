@@ -205,6 +205,16 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       expect(backend.on('/refresh').length).toBe(3);
     });
 
+    it('connections expiring together beyond maxConcurrent wait for the next sweep, none is closed', async () => {
+      backend.behaviour.answer = (call) => (call.path === '/connect' ? { allow: true, expireInSec: 0.05 } : { allow: true, expireInSec: 3600 });
+      backend.behaviour.delayMs = (call) => (call.path === '/refresh' ? 30 : 0);
+      await harness.start({ ...fast, hooks: { connect: hook('/connect'), refresh: hook('/refresh', { maxConcurrent: 1 }) } });
+      const clients = await Promise.all(Array.from({ length: 4 }, () => harness.connect()));
+      await until(() => new Set(backend.on('/refresh').map((c) => c.body.conn)).size === 4, 'every connection refreshed');
+      for (const client of clients) expect((await client.request({ op: 'ping' })).ev).toBe('pong');
+      expect(backend.on('/refresh')).toHaveLength(4);
+    });
+
     it('closes with 4104 when the backend cannot answer and the hook fails closed', async () => {
       backend.behaviour.answer = (call) => (call.path === '/connect' ? { allow: true, expireInSec: 0.05 } : { allow: true });
       await harness.start({ ...fast, hooks: { connect: hook('/connect'), refresh: hook('/refresh') } });
