@@ -39,6 +39,8 @@ export interface BackendBehaviour {
  */
 export class HookBackend {
   readonly calls: BackendCall[] = [];
+  /** Calls received per path, however many are recorded. */
+  readonly counts = new Map<string, number>();
   readonly behaviour: BackendBehaviour = { answer: () => ({ allow: true }), delayMs: () => 0, mode: 'up' };
   private waiters: Array<{ match: (c: BackendCall) => boolean; resolve: (c: BackendCall) => void }> = [];
   port = 0;
@@ -120,6 +122,7 @@ export class HookBackend {
   }
 
   private record(call: BackendCall): void {
+    this.counts.set(call.path, (this.counts.get(call.path) ?? 0) + 1);
     if (this.calls.length < this.maxRecorded) this.calls.push(call);
     this.waiters = this.waiters.filter((w) => {
       if (!w.match(call)) return true;

@@ -37,6 +37,9 @@ ${Object.values(SCENARIOS)
 
   adversary  every known attack on the memory budget and the event loop, beside a bystander
              (own options: --budget-mib 64 --transport ws|uws --broker memory|redis --patterns a,b --short)
+  hooks      the cost of hooks side by side (off, JWT, each hook), hook calls/s at saturation, refresh,
+             a bystander beside a 2 s backend (own options: --short --rounds --window-ms --samples
+             --saturate-ms --idle --refresh-ms --bystander-ms --flood-rate --out DIR)
 
 Target (loopback only unless --allow-remote):
   --url ws://127.0.0.1:8080/   an existing Sluice server
@@ -180,8 +183,9 @@ async function main(): Promise<number> {
   return result.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-// The adversary suite has a runner of its own (loadtest/tool/adversary/main.ts).
+// The adversary suite and the hooks benchmark have runners of their own (adversary/main.ts, hooks/main.ts).
 if (process.argv[2] === 'adversary') await import('./adversary/main.js');
+else if (process.argv[2] === 'hooks') await import('./hooks/main.js');
 else
   main().then(
     (code) => process.exit(code),
