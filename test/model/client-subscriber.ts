@@ -144,6 +144,18 @@ export class ClientSubscriber {
     await this.connected();
   }
 
+  /** Resolves once the client has connected more than `connects` times and is connected. */
+  async reconnected(connects: number): Promise<void> {
+    while (this.client.counters.connects <= connects || this.client.state !== 'connected') {
+      await new Promise<void>((resolve) => {
+        const off = this.client.on('connected', () => {
+          off();
+          resolve();
+        });
+      });
+    }
+  }
+
   async connected(): Promise<void> {
     if (this.client.state === 'connected') return;
     await new Promise<void>((resolve) => {

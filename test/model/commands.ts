@@ -14,7 +14,11 @@ export type Command =
   | { readonly k: 'pause'; readonly s: number; readonly fill: boolean }
   | { readonly k: 'resume'; readonly s: number }
   | { readonly k: 'move'; readonly s: number; readonly node: number }
-  /** A broker fault, while publisher 1 publishes `n` messages to channel `ch`. */
+  /**
+   * A fault, then publisher 1 publishes `n` messages to channel `ch` (on Redis while the fault
+   * lasts). `cut`: Redis cuts every node's pub/sub link. `restart`: Redis loses its data and starts
+   * again; with the memory broker the gateway itself restarts (every channel's state lost).
+   */
   | { readonly k: 'cut' | 'restart'; readonly ch: number; readonly n: number };
 
 export const SUBSCRIBERS = 3;
@@ -36,7 +40,8 @@ export const CHANNELS = [
 
 export const BALLAST = { suffix: 'ballast', policy: 'drop-oldest', historySize: 0, maxAgeMs: 0 } as const;
 
-export function commandArbitrary(nodes: number, faults: boolean): fc.Arbitrary<Command> {
+/** `redis`: the broker has links to cut (Redis); a restart is generated on either broker. */
+export function commandArbitrary(nodes: number, redis: boolean): fc.Arbitrary<Command> {
   const s = fc.integer({ min: 0, max: SUBSCRIBERS - 1 });
   const ch = fc.integer({ min: 0, max: CHANNELS.length - 1 });
   const choices: Array<{ weight: number; arbitrary: fc.Arbitrary<Command> }> = [
@@ -51,14 +56,12 @@ export function commandArbitrary(nodes: number, faults: boolean): fc.Arbitrary<C
     { weight: 2, arbitrary: fc.record({ k: fc.constant('resume' as const), s }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('move' as const), s, node: fc.integer({ min: 0, max: nodes - 1 }) }) },
   ];
-  if (faults) {
-    const n = fc.integer({ min: 0, max: 30 });
-    choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('cut' as const), ch, n }) });
-    choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('restart' as const), ch, n }) });
-  }
+  const n = fc.integer({ min: 0, max: 30 });
+  if (redis) choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('cut' as const), ch, n }) });
+  choices.push({ weight: 1, arbitrary: fc.record({ k: fc.constant('restart' as const), ch, n }) });
   return fc.oneof(...choices);
 }
 
-export function sequenceArbitrary(nodes: number, faults: boolean, maxLength: number): fc.Arbitrary<Command[]> {
-  return fc.array(commandArbitrary(nodes, faults), { minLength: 4, maxLength });
+export function sequenceArbitrary(nodes: number, redis: boolean, maxLength: number): fc.Arbitrary<Command[]> {
+  return fc.array(commandArbitrary(nodes, redis), { minLength: 4, maxLength });
 }

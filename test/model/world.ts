@@ -11,6 +11,8 @@ const MODEL_CONFIG = {
   outbound: { maxQueueBytes: 4096, maxQueueMessages: 16, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024, controlQueueMessages: 64 },
   heartbeat: { intervalMs: 1000, idleTimeoutMs: 120_000 },
   limits: { maxPendingPublishes: 1024 },
+  // A restart (memory broker) does not wait for paused readers to drain.
+  shutdown: { drainTimeoutMs: 0 },
   channels: [...CHANNELS, BALLAST].map((c) => ({ pattern: `*.${c.suffix}`, policy: c.policy, historySize: c.historySize, maxAgeMs: c.maxAgeMs, historyTtlMs: 10_000 })),
 };
 
@@ -24,13 +26,14 @@ export class World {
     readonly broker: BrokerKind,
     readonly gateways: TestGateway[],
     readonly redis: TestRedis | undefined,
+    private readonly transport: 'ws' | 'uws',
   ) {}
 
   static async start(broker: BrokerKind, transport: 'ws' | 'uws' = 'ws'): Promise<World> {
-    if (broker === 'memory') return new World(broker, [await startGateway(MODEL_CONFIG, transport)], undefined);
+    if (broker === 'memory') return new World(broker, [await startGateway(MODEL_CONFIG, transport)], undefined, transport);
     const redis = await startRedis();
     const node = (t: 'ws' | 'uws') => startGateway({ ...MODEL_CONFIG, broker: { type: 'redis', redis: { url: redis.url, keyPrefix: 'model:', reconnectMinMs: 5, reconnectMaxMs: 50 } } }, t);
-    const world = new World(broker, [await node('ws'), await node('uws')], redis);
+    const world = new World(broker, [await node('ws'), await node('uws')], redis, transport);
     await world.ready();
     return world;
   }
@@ -77,6 +80,17 @@ export class World {
     await until(() => this.gateways.every((g) => !g.gateway.ready), 'every node not ready', 10_000, 2);
     await this.redis!.restart();
     await this.ready();
+  }
+
+  /**
+   * The memory broker's gateway is stopped (every connection closed with 4200, every channel's
+   * history and epoch lost) and started again on the same port.
+   */
+  async restartGateway(): Promise<void> {
+    const old = this.gateways[0]!;
+    const port = old.gateway.port;
+    await old.stop();
+    this.gateways[0] = await startGateway({ ...MODEL_CONFIG, port }, this.transport);
   }
 
   async stop(): Promise<void> {
