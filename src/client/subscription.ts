@@ -246,8 +246,9 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.epoch = ack.epoch;
       this.lastSeq = ack.seq;
     } else if (ack.recovered === true) {
-      // The replay of lastSeq+1 .. ack.seq follows the acknowledgement.
+      // The replay of lastSeq+1 .. ack.seq follows the acknowledgement (in the ack's epoch, which a provisional one continues into).
       this.counters.resumes++;
+      this.epoch = ack.epoch;
     } else {
       this.moveTo(ack.epoch, ack.seq, this.recover ? 'unrecoverable' : 'skipped');
     }
@@ -318,6 +319,9 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
    * `previous` when the epoch changed.
    */
   private moveTo(epoch: string, seq: number, reason: GapReason): void {
+    // An `unavailable` notice names the stream the server's position continues: from a provisional
+    // epoch (Redis, before the channel's first publish: `~…`) that is the epoch its first publish made.
+    if (reason === 'unavailable' && this.epoch!.startsWith('~')) this.epoch = epoch;
     if (epoch !== this.epoch) {
       this.emitGap({ from: 1, to: seq, n: seq, reason, epoch, previous: { epoch: this.epoch!, seq: this.lastSeq } });
       this.epoch = epoch;

@@ -49,8 +49,11 @@ export interface Subscriber {
  */
 export class Join {
   readonly buffer: Publication[] = [];
-  /** Set once history was delivered: the seq the subscriber has received up to. */
+  /** Set once history was delivered: the position (`epoch`, `cursor`) the subscriber has received up to. */
   cursor = -1;
+  epoch = '';
+  /** Its history read must be made again once the node's stream is repaired (it answered while the node was out of step). */
+  reread = false;
   cancelled = false;
 
   constructor(

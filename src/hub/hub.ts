@@ -6,7 +6,7 @@ import { encodeMessage } from '../protocol/frames.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
-import type { StreamPosition } from '../stream/position.js';
+import { provisional, type StreamPosition } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
 import { StreamRepair } from './stream-repair.js';
@@ -256,16 +256,21 @@ export class Hub implements BrokerEvents {
     if (channel.joins.length > 0) this.promoteJoins(channel);
   }
 
-  /** Joiners served ahead of the node's stream become plain subscribers (before a notice reaches them). */
-  promoteServed(channel: Channel): void {
-    for (const join of channel.joins.slice()) if (join.cursor >= 0) this.promote(channel, join);
+  /** The node's stream of the channel is in step again: joiners it reached join it, those answered meanwhile read again. */
+  repaired(channel: Channel): void {
+    this.promoteJoins(channel);
+    for (const join of channel.joins.slice()) {
+      if (!join.reread) continue;
+      join.reread = false;
+      this.afterSubscribe(channel, join, true);
+    }
   }
 
+  /** Joiners not yet answered fail; those served stay on their way in (a repair will tell them what they lost). */
   interrupted(): void {
     for (const channel of this.channels.values()) {
       if (channel.live) channel.stale = true;
-      this.promoteServed(channel);
-      for (const join of channel.joins.slice()) this.finishJoin(channel, join, UNAVAILABLE);
+      for (const join of channel.joins.slice()) if (join.cursor < 0) this.finishJoin(channel, join, UNAVAILABLE);
     }
   }
 
@@ -328,6 +333,14 @@ export class Hub implements BrokerEvents {
       return;
     }
     const { position, snapshot } = outcome;
+    if (channel.live && (channel.resync !== undefined || channel.stale || !sameStream(channel.epoch, position.epoch))) {
+      // The node's stream is out of step (being repaired, or another stream than this read saw):
+      // serving this read could repeat or skip what the repair hands on; read again after it.
+      join.reread = true;
+      this.releaseBuffer(join);
+      if (channel.resync === undefined && !channel.stale) this.repair.start(channel);
+      return;
+    }
     const recovered = join.since === undefined ? undefined : snapshot !== undefined ? 'snapshot' : outcome.recovered;
     const joined = { ok: true, epoch: position.epoch, seq: position.seq, recovered } as const;
     join.subscriber.joined(snapshot === undefined ? joined : { ...joined, snapshot: true });
@@ -337,8 +350,10 @@ export class Hub implements BrokerEvents {
     for (const pub of outcome.publications) pub.prepared ??= this.options.prepare(pub.encoded);
     if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
     join.cursor = position.seq;
+    join.epoch = position.epoch;
     for (const pub of join.buffer) {
-      if (pub.epoch !== position.epoch || pub.seq <= join.cursor) continue;
+      if (pub.epoch !== join.epoch || pub.seq <= join.cursor) continue;
+      if (pub.seq !== join.cursor + 1) break; // the node missed some: its repair hands them on
       pub.prepared ??= this.options.prepare(pub.encoded);
       join.subscriber.deliver(pub);
       join.cursor = pub.seq;
@@ -346,14 +361,10 @@ export class Hub implements BrokerEvents {
     this.releaseBuffer(join);
     if (!channel.live) {
       channel.live = true;
-      channel.epoch = position.epoch;
+      channel.epoch = join.epoch;
       channel.seq = join.cursor;
     }
-    if (channel.epoch !== position.epoch || channel.seq >= join.cursor) {
-      // In step with the node's stream (or on another epoch, which the repair will announce).
-      this.promote(channel, join);
-      if (channel.epoch !== position.epoch && channel.resync === undefined) this.repair.start(channel);
-    }
+    if (channel.seq >= join.cursor) this.promote(channel, join);
   }
 
   /** Live publications reach joiners: buffered while their history read is in flight, else past their cursor. */
@@ -366,7 +377,7 @@ export class Hub implements BrokerEvents {
           this.hold(pub);
         }
         else (overflowed ??= []).push(join);
-      } else if (pub.seq > join.cursor && pub.epoch === channel.epoch) {
+      } else if (pub.seq === join.cursor + 1 && pub.epoch === join.epoch) {
         pub.prepared ??= this.options.prepare(pub.encoded);
         join.subscriber.deliver(pub);
         join.cursor = pub.seq;
@@ -377,7 +388,7 @@ export class Hub implements BrokerEvents {
   }
 
   private promoteJoins(channel: Channel): void {
-    for (const join of channel.joins.slice()) if (join.cursor >= 0 && join.cursor <= channel.seq) this.promote(channel, join);
+    for (const join of channel.joins.slice()) if (join.cursor >= 0 && join.cursor <= channel.seq && join.epoch === channel.epoch) this.promote(channel, join);
   }
 
   private promote(channel: Channel, join: Join): void {
@@ -435,4 +446,9 @@ export class Hub implements BrokerEvents {
     this.drained.delete(channel);
     this.broker.release(channel.name);
   }
+}
+
+/** Two positions of one stream: the same epoch, or both before its first publish (each holds nothing). */
+function sameStream(a: string, b: string): boolean {
+  return a === b || (provisional(a) && provisional(b));
 }

@@ -4,13 +4,15 @@ import { encodeResetNotice, encodeUnavailableGap } from '../protocol/frames.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { QueuePolicy } from '../protocol/policy.js';
-import type { Channel } from './channel.js';
+import type { Channel, Subscriber } from './channel.js';
+import { provisional } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 
 export interface RepairTarget {
   /** Hands a publication that follows the channel's position on to its subscribers and joiners. */
   advance(channel: Channel, pub: Publication): void;
-  promoteServed(channel: Channel): void;
+  /** The node's stream of the channel is in step again. */
+  repaired(channel: Channel): void;
   /** A repair failed (its history read did not answer): retry it later. */
   repairFailed(): void;
   /** Counts a publication held during a repair in the memory budget (`held` pool), and releases `pubs[from, to)`. */
@@ -93,18 +95,22 @@ export class StreamRepair {
     channel.resync = undefined;
     this.repaired++;
     const { position } = outcome;
-    // A recovered read across epochs continued a provisional position (a stream read before its first publish).
-    if (position.epoch !== channel.epoch && !outcome.recovered) {
-      this.announce(channel, encodeResetNotice(channel.name, channel.seq + 1, position.epoch, position.seq), position.epoch, position.seq);
-    } else {
-      // History holds the newest of what the node missed (all of it when recovered): the rest is announced before them.
-      const pubs = outcome.publications;
-      const firstHeld = pubs.length > 0 ? pubs[0]!.seq : position.seq + 1;
-      if (firstHeld > channel.seq + 1) {
-        this.announce(channel, encodeUnavailableGap(channel.name, channel.seq + 1, firstHeld - 1, position.epoch), position.epoch, firstHeld - 1);
-      }
-      for (const pub of pubs) if (pub.seq === channel.seq + 1) this.target.advance(channel, pub);
+    // History answers a read across epochs only when the stream continues the node's provisional position.
+    const continued = position.epoch === channel.epoch || outcome.recovered || outcome.publications.length > 0;
+    const base = continued ? channel.seq : 0;
+    // What the node can hand on: history's tail, and the live publications it held meanwhile.
+    const have = new Map<number, Publication>();
+    for (const pub of outcome.publications) have.set(pub.seq, pub);
+    for (const pub of held) if (pub.epoch === position.epoch && pub.seq > base && pub.seq <= position.seq) have.set(pub.seq, pub);
+    let first = position.seq + 1;
+    while (first - 1 > base && have.has(first - 1)) first--;
+    if (!continued && !(provisional(channel.epoch) && first === 1)) {
+      this.announce(channel, (from) => encodeResetNotice(channel.name, from, position.epoch, first - 1), position.epoch, first - 1);
+    } else if (first > base + 1) {
+      this.announce(channel, (from) => encodeUnavailableGap(channel.name, from, first - 1, position.epoch), position.epoch, first - 1);
     }
+    channel.epoch = position.epoch;
+    for (let seq = first; seq <= position.seq; seq++) if (seq > channel.seq) this.target.advance(channel, have.get(seq)!);
     for (let i = 0; i < held.length; i++) {
       const pub = held[i]!;
       if (pub.epoch === channel.epoch && pub.seq <= channel.seq) continue;
@@ -118,17 +124,31 @@ export class StreamRepair {
       this.target.advance(channel, pub);
     }
     this.target.release(held);
+    this.target.repaired(channel);
   }
 
-  /** Sends one notice to every subscriber of the channel and moves the node's position past the hole. */
-  private announce(channel: Channel, text: string, epoch: string, seq: number): void {
-    this.target.promoteServed(channel);
-    const notice = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(text), this.options.clock());
-    notice.prepared = this.options.prepare(notice.encoded);
-    for (const subscriber of channel.subscribers) subscriber.deliver(notice);
+  /**
+   * Moves the node's position past a hole and tells every subscriber with one notice, built by
+   * `notice(from)` for the first seq it covers. Joiners already served past the node's position get
+   * their own, from where they stand (none if they stand past the hole).
+   */
+  private announce(channel: Channel, notice: (from: number) => string, epoch: string, seq: number): void {
+    this.deliver(channel.subscribers, notice(channel.seq + 1), epoch, seq);
+    for (const join of channel.joins) {
+      if (join.cursor < 0 || (join.epoch === epoch && join.cursor >= seq)) continue;
+      this.deliver([join.subscriber], notice(join.cursor + 1), epoch, seq);
+      join.epoch = epoch;
+      join.cursor = seq;
+    }
     this.notices++;
     channel.epoch = epoch;
     channel.seq = seq;
     this.options.log.warn({ ch: channel.name, epoch, seq, subscribers: channel.subscribers.size }, 'stream repaired with loss: notice sent');
+  }
+
+  private deliver(subscribers: Iterable<Subscriber>, text: string, epoch: string, seq: number): void {
+    const notice = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(text), this.options.clock());
+    notice.prepared = this.options.prepare(notice.encoded);
+    for (const subscriber of subscribers) subscriber.deliver(notice);
   }
 }

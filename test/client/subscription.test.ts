@@ -133,6 +133,26 @@ describe('Subscription seq tracking', () => {
     expect(gaps).toHaveLength(1);
   });
 
+  it('follows a provisional epoch (subscribed before the first publish) into the stream it continues, losing nothing it received', () => {
+    const { sub, messages, gaps } = make();
+    sub.acknowledged({ epoch: '~r.1', seq: 0 });
+    for (const seq of [1, 2]) sub.message({ seq, data: null });
+    sub.gap({ from: 3, to: 5, n: 3, reason: 'unavailable', epoch: 'e', seq: 5 });
+    expect(gaps).toEqual([{ type: 'gap', channel: 'chat.r', from: 3, to: 5, n: 3, reason: 'unavailable', epoch: 'e' }]);
+    sub.disconnected();
+    expect(sub.request()).toMatchObject({ since: { epoch: 'e', seq: 5 } });
+    // A resume from a provisional position is answered in the epoch it continues into: the next one starts there.
+    const other = make();
+    other.sub.acknowledged({ epoch: '~r.2', seq: 0 });
+    other.sub.disconnected();
+    other.sub.acknowledged({ epoch: 'f', seq: 2, recovered: true });
+    for (const seq of [1, 2]) other.sub.message({ seq, data: null });
+    other.sub.disconnected();
+    expect(other.sub.request()).toMatchObject({ since: { epoch: 'f', seq: 2 } });
+    expect(other.gaps).toEqual([]);
+    expect(messages).toEqual([1, 2]);
+  });
+
   it('takes a reset into the epoch it already follows (it joined during the repair) as the range it skips', () => {
     const { sub, messages, gaps } = make();
     sub.acknowledged({ epoch: 'new', seq: 3 });

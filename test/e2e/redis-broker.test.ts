@@ -312,6 +312,28 @@ describe('redis broker, nodes in one process', () => {
     expect(await late.subscribe('chat.back', { since: { epoch: ack.epoch, seq: 5 } })).toMatchObject({ recovered: false, epoch: notice.epoch, seq: 3 });
   });
 
+  it('after Redis lost its data, a subscriber from before the first publish gets a burst larger than history whole (the node hands on what it holds)', async () => {
+    fresh();
+    const channels = [{ pattern: 'chat.*', historySize: 5 }];
+    const a = await node({ channels, broker: { redis: { reconnectMaxMs: 200 } } });
+    await ready([a]);
+    const sub = await connect(a);
+    await sub.subscribe('chat.burst'); // a provisional position: nothing published yet
+    const pub = await connect(a);
+    expect(await pub.request({ op: 'pub', ch: 'chat.burst', data: 1 })).toMatchObject({ ev: 'ack', seq: 1 });
+    await sub.next((f) => f.ev === 'msg');
+    await redis.kill();
+    await ready([a], 503);
+    await redis.restart();
+    await ready([a]);
+    await sub.next((f) => f.ev === 'gap' && f.reason === 'reset');
+    // Six at once: one pipeline, so the node receives them while its first one makes it read history (which holds five).
+    const acks = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => pub.request({ op: 'pub', ch: 'chat.burst', data: i })));
+    expect(acks.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    await sub.next((f) => f.ch === 'chat.burst' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 6);
+    expect(stream(sub, 'chat.burst')).toEqual(['1', 'gap reset 2..undefined (undefined) @0', ...range(1, 6)]);
+  });
+
   for (const transport of TRANSPORTS) {
     it(`${transport}: a publisher keeping 200 publications in flight has every one acked, none refused`, async () => {
       fresh();

@@ -80,9 +80,10 @@ function setup() {
   broker.start(hub);
   const channel = hub.channel('c')!;
   const live = (seq: number, epoch = 'E') => hub.deliver(hub.encode('c', epoch, seq, undefined, String(seq)));
-  const answer = (position: StreamPosition, from?: number, recovered = from !== undefined) => {
-    const read = broker.reads.shift()!;
-    const publications = recovered && from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode('c', position.epoch, from + i, undefined, String(from + i))) : [];
+  /** Answers the oldest read (or read number `at`): the position, and the publications `from` on (all of them, or a tail). */
+  const answer = (position: StreamPosition, from?: number, recovered = from !== undefined, at = 0) => {
+    const read = broker.reads.splice(at, 1)[0]!;
+    const publications = from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode('c', position.epoch, from + i, undefined, String(from + i))) : [];
     read.answer({ ok: true, position, recovered, publications });
   };
   const settle = () => new Promise((r) => setTimeout(r, 0));
@@ -210,5 +211,58 @@ describe('hub: joining and repairing against an asynchronous broker', () => {
     answer({ epoch: 'E', seq: 111 }, 11);
     await settle();
     expect(budget.pools.held.bytes).toBe(0);
+  });
+
+  it('a joiner answered while the node repairs its stream reads again after the repair: nothing twice', async () => {
+    const { hub, broker, channel, live, answer, settle } = setup();
+    const s1 = new Recorder();
+    hub.subscribe(channel, s1);
+    answer({ epoch: '~A', seq: 0 }); // subscribed before the first publish
+    await settle();
+    const s2 = new Recorder();
+    hub.subscribe(channel, s2);
+    live(1, 'F'); // the node repairs: its provisional position continues into F
+    live(2, 'F');
+    live(3, 'F');
+    answer({ epoch: 'F', seq: 3 }, undefined, undefined, 0); // s2's read, answered first
+    await settle();
+    answer({ epoch: 'F', seq: 3 }, 1); // the repair's
+    await settle();
+    expect(broker.reads).toHaveLength(1); // s2 reads again
+    answer({ epoch: 'F', seq: 3 });
+    await settle();
+    live(4, 'F');
+    expect(s1.got).toEqual([1, 2, 3, 4]);
+    expect(s2.joins).toEqual([{ ok: true, epoch: 'F', seq: 3, recovered: undefined }]);
+    expect(s2.got).toEqual([4]);
+  });
+
+  it('hands on the live publications it held during a repair when history holds only their tail', async () => {
+    const { hub, channel, live, answer, settle } = setup();
+    const s1 = new Recorder();
+    hub.subscribe(channel, s1);
+    answer({ epoch: '~A', seq: 0 });
+    await settle();
+    for (let seq = 1; seq <= 6; seq++) live(seq, 'F'); // a burst larger than history (5)
+    answer({ epoch: 'F', seq: 6 }, 2, false); // history: only the tail 2..6
+    await settle();
+    expect(s1.got).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(hub.notices).toBe(0);
+  });
+
+  it('a joiner served ahead of the node when its link drops learns only the loss past its own position', async () => {
+    const { hub, channel, live, answer, settle, first, relink } = setup();
+    const s1 = await first();
+    const s2 = new Recorder();
+    hub.subscribe(channel, s2);
+    answer({ epoch: 'E', seq: 12 }); // served at 12; 11 and 12 not yet received here
+    await settle();
+    relink();
+    answer({ epoch: 'E', seq: 20 }, 16, false); // history holds 16..20 only
+    await settle();
+    live(21);
+    const gap = (from: number) => ({ ev: 'gap', ch: 'c', from, to: 15, n: 16 - from, reason: 'unavailable', epoch: 'E', seq: 15 });
+    expect(s1.got).toEqual([gap(11), 16, 17, 18, 19, 20, 21]);
+    expect(s2.got).toEqual([gap(13), 16, 17, 18, 19, 20, 21]);
   });
 });

@@ -116,8 +116,9 @@ export class ChannelLedger {
     const to = Number(f.to);
     if (to < from) this.fail(`gap ${describe(f)} has an empty range`);
     if (f.n !== undefined && Number(f.n) !== to - from + 1) this.fail(`gap ${describe(f)}: n is not the size of its range`);
-    if (reason === 'unavailable' && (Number(f.seq) !== to || String(f.epoch) !== at.epoch)) this.fail(`unavailable gap ${describe(f)} names another position`);
-    this.position = { epoch: at.epoch, seq: Math.max(to, at.seq) };
+    // An unavailable gap stays in the stream: a provisional position continues into the epoch it names.
+    if (reason === 'unavailable' && (Number(f.seq) !== to || (String(f.epoch) !== at.epoch && !provisional(at.epoch)))) this.fail(`unavailable gap ${describe(f)} names another position`);
+    this.position = { epoch: reason === 'unavailable' ? String(f.epoch) : at.epoch, seq: Math.max(to, at.seq) };
   }
 
   /** At rest: everything up to the channel's current position must be accounted for. */
