@@ -506,7 +506,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       this.writer.forget(sub);
       this.ctx.presence.left(sub);
       this.sendError(outcome.code, sub.requestId);
-      if (sub.leave !== undefined) this.sendError('not_subscribed', sub.leave.id);
+      // An unsub waiting on this join is answered; a revocation (no id) already was, by its own err.
+      if (sub.leave?.id !== undefined) this.sendError('not_subscribed', sub.leave.id);
     } else {
       const presence = this.ctx.presence.joined(sub);
       if (sub.requestId !== undefined) {

@@ -5,6 +5,8 @@ import { startRedis, type TestRedis } from '../../devkit/redis.js';
 import { readyStatus, until } from '../../devkit/until.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import type { ConfigInput } from '../../src/config/schema.js';
+import { TestKeys } from '../helpers/tokens.js';
+import { connectWithToken } from '../helpers/upgrade.js';
 
 /** Gateways in this process sharing one real Redis (the multi-process suite is cluster.test.ts). */
 describe('redis broker, nodes in one process', () => {
@@ -332,6 +334,27 @@ describe('redis broker, nodes in one process', () => {
     expect(acks.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     await sub.next((f) => f.ch === 'chat.burst' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 6);
     expect(stream(sub, 'chat.burst')).toEqual(['1', 'gap reset 2..undefined (undefined) @0', ...range(1, 6)]);
+  });
+
+  it('a subscription revoked while it joins, whose join then fails, is answered once: no err without id or channel', async () => {
+    fresh();
+    const keys = await TestKeys.generate();
+    const a = await node({ auth: { keys: keys.config, namespaces: [{ pattern: 'chat.*', subscribe: 'granted', publish: 'granted' }] }, broker: { redis: { reconnectMaxMs: 200 } } });
+    await ready([a]);
+    const carol = await connectWithToken(a.url, await keys.sign({ sub: 'carol', sluice: { sub: ['chat.*'] } }));
+    clients.push(carol);
+    redis.freeze(); // the join waits on Redis
+    carol.send({ op: 'sub', ch: 'chat.revoked', id: 7 });
+    expect(await carol.request({ op: 'auth', token: await keys.sign({ sub: 'carol', sluice: { sub: ['chat.other'] } }) })).toMatchObject({ ev: 'ack' });
+    await carol.next((f) => f.ev === 'err' && f.ch === 'chat.revoked'); // the revocation
+    await redis.kill(); // the join fails
+    await carol.next((f) => f.ev === 'err' && f.id === 7);
+    expect(await carol.request({ op: 'ping' })).toMatchObject({ ev: 'pong' });
+    await redis.restart();
+    expect(carol.frames.filter((f) => f.ev === 'err')).toEqual([
+      expect.objectContaining({ code: 'forbidden', ch: 'chat.revoked' }),
+      expect.objectContaining({ code: 'unavailable', id: 7 }),
+    ]);
   });
 
   for (const transport of TRANSPORTS) {
