@@ -74,6 +74,8 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<T
       node.child = await launch(port, [
         '--cluster-enabled', 'yes',
         '--cluster-port', String(bus),
+        // A node that never met another does not know its own address: announce it.
+        '--cluster-announce-ip', '127.0.0.1',
         '--cluster-config-file', `nodes-${port}.conf`,
         '--cluster-node-timeout', String(nodeTimeoutMs),
         // Other shards keep serving while one fails over (what Sluice's docs recommend).
@@ -82,7 +84,8 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<T
         '--dir', dir,
       ]);
     }
-    await createCluster(nodes.map((n) => n.port), replicas);
+    if (masters >= 3) await createCluster(nodes.map((n) => n.port), replicas);
+    else await assignSlots(nodes.map((n) => n.port), masters);
     const probes = nodes.map((n) => nodeClient(n.port));
     await until(async () => (await Promise.all(probes.map((c) => healthy(c, nodes.length)))).every(Boolean), 'the Redis Cluster to be ok on every node', 30_000, 20);
     for (const c of probes) c.disconnect();
@@ -146,6 +149,24 @@ function createCluster(ports: number[], replicas: number): Promise<void> {
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster create exited with ${code}: ${output.slice(-2000)}`))));
   });
+}
+
+/**
+ * `redis-cli --cluster create` wants at least 3 masters: a smaller cluster (a benchmark's single
+ * shard) gets its slots split by hand, its nodes introduced by CLUSTER MEET, replicas attached.
+ */
+async function assignSlots(ports: number[], masters: number): Promise<void> {
+  const clients = ports.map((port) => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 }));
+  try {
+    const per = Math.ceil(SLOTS / masters);
+    for (let m = 0; m < masters; m++) await clients[m]!.call('CLUSTER', 'ADDSLOTSRANGE', String(m * per), String(Math.min(SLOTS, (m + 1) * per) - 1));
+    for (const c of clients.slice(1)) await c.cluster('MEET', '127.0.0.1', ports[0]!);
+    const ids = await Promise.all(clients.slice(0, masters).map((c) => c.cluster('MYID')));
+    await until(async () => (await Promise.all(clients.map((c) => c.cluster('INFO')))).every((i) => String(i).includes(`cluster_known_nodes:${ports.length}`)), 'the nodes to meet', 15_000, 20);
+    for (let r = masters; r < ports.length; r++) await clients[r]!.cluster('REPLICATE', String(ids[r % masters]));
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
 }
 
 /** Every slot assigned, state ok, every node known, and (on a replica) its link to the master up. */

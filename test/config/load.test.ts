@@ -82,6 +82,16 @@ describe('loadConfig', () => {
     rejects({ overrides: { broker: { redis: { streamTtlMs: 0 } } } }, 'broker.redis.streamTtlMs');
   });
 
+  it('takes Redis Cluster seeds and sentinels as JSON, and refuses a topology that contradicts itself', () => {
+    const seeds = ['10.0.0.1:6379', 'redis-2:6379'];
+    expect(loadConfig({ env: { SLUICE_BROKER_REDIS_CLUSTER: JSON.stringify(seeds) } }).broker.redis.cluster).toEqual(seeds);
+    rejects({ overrides: { broker: { redis: { cluster: ['no-port'] } } } }, 'broker.redis.cluster', 'host:port');
+    rejects({ overrides: { broker: { redis: { cluster: seeds, sentinel: { name: 'm', sentinels: seeds } } } } }, 'broker.redis.sentinel.name');
+    rejects({ overrides: { broker: { redis: { sentinel: { name: 'm' } } } } }, 'broker.redis.sentinel.sentinels');
+    rejects({ overrides: { broker: { redis: { tls: { ca: '/ca.pem' } } } } }, 'broker.redis.tls', 'rediss://');
+    rejects({ overrides: { broker: { redis: { url: 'rediss://r:6380', tls: { cert: '/c.pem' } } } } }, 'broker.redis.tls', 'tls.key');
+  });
+
   it('refuses a JWKS refetch cooldown of zero (every unknown kid would fetch the key set)', () => {
     rejects({ overrides: { auth: { jwksCooldownMs: 0 } } }, 'auth.jwksCooldownMs');
   });
