@@ -30,6 +30,7 @@ import { Connection, type ConnectionContext } from './session/connection.js';
 import { ReplayPacer } from './session/replay-pacer.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
+import { RedisPresence } from './presence/redis-presence.js';
 import { SessionPresence } from './session/presence-requests.js';
 import { sessionSettings } from './session/settings.js';
 import { WriteBatcher } from './session/write-batcher.js';
@@ -135,8 +136,11 @@ export class Gateway {
     const onClosed = (conn: Connection, code: number, reason: string): void => this.onClosed(conn, code, reason);
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
-    this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), tickMs: presenceTick(config) });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
+    const { redis } = config.broker;
+    const replication = config.broker.type === 'redis' ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
+    const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
+    this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);
@@ -348,7 +352,7 @@ export class Gateway {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     this.resumer.stop();
-    this.presence.close();
+    await this.presence.close();
     await this.transport.close();
     this.hooks.close();
     // The connections' closes and vacated channels are the last events: deliver them, bounded.

@@ -6,6 +6,7 @@ import type { Publication } from '../stream/publication.js';
 import type { Clock } from '../util/clock.js';
 import { MemberTable, type Member } from './member-table.js';
 import { presenceFrame } from './presence-frame.js';
+import type { RedisPresence, ReplicaSink } from './redis-presence.js';
 
 /** Who receives a channel's presence frames: one subscription made with `presence` or `occupancy`. */
 export interface PresenceWatcher {
@@ -30,6 +31,10 @@ export interface PresenceOptions {
   readonly prepare: (payload: Buffer) => PreparedFrame;
   /** Period of the node's one flush timer: the shortest positive `presenceIntervalMs` of the rules. */
   readonly tickMs: number;
+  /** Members of other nodes (Redis broker); undefined on one node. */
+  readonly replication?: RedisPresence | undefined;
+  /** How long a channel nobody here is in stays followed after a request about it (Redis). */
+  readonly lingerMs?: number;
 }
 
 export type PageOutcome =
@@ -44,6 +49,10 @@ export class PresenceChannel {
   /** The count last sent in an occupancy frame. */
   reported = 0;
   lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** Connections of this node in the table (the rest are other nodes', on Redis). */
+  localConns = 0;
+  /** Until when a request keeps the channel followed though nobody here is in it. */
+  keepUntil = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly name: string,
@@ -52,8 +61,8 @@ export class PresenceChannel {
     readonly tableId: string,
   ) {}
 
-  get idle(): boolean {
-    return this.table.size === 0 && this.watchers.size === 0 && this.table.changed === 0;
+  idle(now: number): boolean {
+    return this.localConns === 0 && this.watchers.size === 0 && this.table.changed === 0 && now >= this.keepUntil;
   }
 }
 
@@ -62,10 +71,12 @@ export class PresenceChannel {
  * join/leave frames and occupancy frames, on one timer for the whole node (docs/presence.md). A
  * channel costs nothing until someone subscribes to it; a flush touches only channels with changes.
  */
-export class Presence {
+export class Presence implements ReplicaSink {
   private readonly channels = new Map<string, PresenceChannel>();
   /** Channels with changes not flushed yet. */
   private readonly dirty = new Set<PresenceChannel>();
+  /** Channels followed only because of a recent request (Redis). */
+  private readonly lingering = new Set<PresenceChannel>();
   private timer: NodeJS.Timeout | undefined;
   private readonly tablePrefix = randomBytes(3).toString('base64url');
   private tables = 0;
@@ -73,7 +84,28 @@ export class Presence {
   framesBuilt = 0;
   deliveries = 0;
 
-  constructor(private readonly options: PresenceOptions) {}
+  constructor(private readonly options: PresenceOptions) {
+    options.replication?.start(this);
+  }
+
+  /**
+   * Ready to answer a request about the channel: on Redis, a channel nobody here is in is followed
+   * for `lingerMs` and answered once its members were read; undefined when it can be answered now.
+   */
+  prepare(name: string): Promise<void> | undefined {
+    const replication = this.options.replication;
+    if (replication === undefined) return undefined;
+    const channel = this.channelOf(name, this.settingsFor(name));
+    channel.keepUntil = this.options.clock() + (this.options.lingerMs ?? 0);
+    this.dropIfIdle(channel);
+    return replication.loaded(name);
+  }
+
+  /** Connections of `id` on another node (Redis replication). */
+  remote(name: string, id: string, delta: number, info: string | undefined): void {
+    const channel = this.channels.get(name);
+    if (channel !== undefined && channel.table.change(id, delta, info)) this.changed(channel);
+  }
 
   settingsFor(name: string): ResolvedChannelSettings {
     return this.options.rules.settingsFor(name);
@@ -105,6 +137,8 @@ export class Presence {
   /** One more connection of `id` in the channel; `info` (JSON text) is kept if this makes it a member. */
   join(name: string, settings: ResolvedChannelSettings, id: string, info: string | undefined): void {
     const channel = this.channelOf(name, settings);
+    channel.localConns++;
+    this.replicate(channel, id, 1, info);
     if (channel.table.change(id, 1, info)) this.changed(channel);
   }
 
@@ -112,6 +146,8 @@ export class Presence {
   leave(name: string, id: string): void {
     const channel = this.channels.get(name);
     if (channel === undefined) return;
+    channel.localConns--;
+    this.replicate(channel, id, -1, undefined);
     if (channel.table.change(id, -1)) this.changed(channel);
     else this.dropIfIdle(channel);
   }
@@ -152,11 +188,16 @@ export class Presence {
     // Half a tick of slack: a timer that fires a little early must not push a flush a whole tick later.
     const due = now + this.options.tickMs / 2;
     for (const channel of this.dirty) if (due - channel.lastFlushAt >= channel.settings.presenceIntervalMs) this.flush(channel, now);
-    if (this.dirty.size === 0) this.stopTimer();
+    const replication = this.options.replication;
+    replication?.publish();
+    for (const channel of this.lingering) this.dropIfIdle(channel);
+    if (this.dirty.size === 0 && this.lingering.size === 0 && replication?.pending !== true) this.stopTimer();
   }
 
-  close(): void {
+  /** Stops the timer; on Redis, this node's members leave the other nodes' tables at once. */
+  async close(): Promise<void> {
     this.stopTimer();
+    await this.options.replication?.close();
   }
 
   private channelOf(name: string, settings: ResolvedChannelSettings): PresenceChannel {
@@ -164,8 +205,18 @@ export class Presence {
     if (channel === undefined) {
       channel = new PresenceChannel(name, settings, `${this.tablePrefix}${(++this.tables).toString(36)}`);
       this.channels.set(name, channel);
+      this.options.replication?.interest(name, true);
     }
     return channel;
+  }
+
+  /** A local change goes to the other nodes with the next tick (at once for a channel without batching). */
+  private replicate(channel: PresenceChannel, id: string, delta: number, info: string | undefined): void {
+    const replication = this.options.replication;
+    if (replication === undefined) return;
+    replication.local(channel.name, id, delta, info);
+    if (channel.settings.presenceIntervalMs === 0) replication.publish([channel.name]);
+    else this.startTimer();
   }
 
   private changed(channel: PresenceChannel): void {
@@ -174,10 +225,13 @@ export class Presence {
       return;
     }
     this.dirty.add(channel);
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.tick(), this.options.tickMs);
-      this.timer.unref();
-    }
+    this.startTimer();
+  }
+
+  private startTimer(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setInterval(() => this.tick(), this.options.tickMs);
+    this.timer.unref();
   }
 
   /** Sends the channel's coalesced changes (one frame) and its count if it changed (one frame). */
@@ -207,7 +261,19 @@ export class Presence {
   }
 
   private dropIfIdle(channel: PresenceChannel): void {
-    if (channel.idle && !this.dirty.has(channel)) this.channels.delete(channel.name);
+    const now = this.options.clock();
+    if (this.dirty.has(channel) || this.channels.get(channel.name) !== channel) return;
+    if (!channel.idle(now)) {
+      // Kept for a request only: the tick drops it once its time is up.
+      if (channel.localConns === 0 && channel.watchers.size === 0 && now < channel.keepUntil) {
+        this.lingering.add(channel);
+        this.startTimer();
+      }
+      return;
+    }
+    this.lingering.delete(channel);
+    this.channels.delete(channel.name);
+    this.options.replication?.interest(channel.name, false);
   }
 
   private stopTimer(): void {

@@ -24,7 +24,11 @@ export interface PresenceMember {
  * One instance per gateway, shared by every connection.
  */
 export class SessionPresence {
-  constructor(private readonly presence: Presence) {}
+  constructor(
+    private readonly presence: Presence,
+    /** Appended to connection ids (anonymous members) so they are unique across nodes: `@<node>` on Redis. */
+    private readonly nodeSuffix = '',
+  ) {}
 
   request(conn: PresenceMember, request: PresenceRequest | OccupancyRequest): void {
     const { ch, id } = request;
@@ -33,6 +37,13 @@ export class SessionPresence {
       return;
     }
     if (!conn.auth.mayWatch(ch, id) || id === undefined) return;
+    const loading = this.presence.prepare(ch);
+    if (loading === undefined) this.answer(conn, request, id);
+    else void loading.then(() => this.answer(conn, request, id));
+  }
+
+  private answer(conn: PresenceMember, request: PresenceRequest | OccupancyRequest, id: RequestId): void {
+    const { ch } = request;
     if (request.op === 'occupancy') {
       conn.writer.sendControl(encodeAck(id, { ch, total: this.presence.total(ch) }));
       return;
@@ -63,7 +74,7 @@ export class SessionPresence {
         return false;
       }
     }
-    const member = conn.auth.identity.sub ?? conn.id;
+    const member = conn.auth.identity.sub ?? conn.id + this.nodeSuffix;
     if (!this.presence.admits(request.ch, settings, member)) {
       conn.sendError('member_limit', request.id);
       return false;
