@@ -6,7 +6,9 @@
  * honestly. Bounded: the default run stops by itself in about ten minutes, --quick in two or three.
  *
  *   npm run bench [-- --quick] [--only sluice-ws,ws-framed] [--workloads 1k-100,5k-1k]
- *                 [--skip-slow] [--skip-idle]
+ *                 [--skip-slow] [--skip-idle] [--skip-high-rate]
+ *   npm run bench -- --high-rate    the high-rate workloads alone (1 KiB at 1.8M/s offered, none and
+ *                                   10% stopped per policy, both transports and raw; 100 B at 100k/s)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,16 +20,19 @@ import { pinSelf, ROOT, spawnServer, type ServerProcess } from '../../devkit/pro
 import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
+import { runHighRate } from './high-rate.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const skipIdle = argv.includes('--skip-idle') || quick;
+const highRateOnly = argv.includes('--high-rate');
+const skipIdle = argv.includes('--skip-idle') || quick || highRateOnly;
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? new Set((argv[onlyArg + 1] ?? '').split(',')) : undefined;
 const targets = only ? TARGETS.filter((t) => only.has(t.id)) : TARGETS;
 const workloadsArg = argv.indexOf('--workloads');
 const pickWorkloads = workloadsArg >= 0 ? new Set((argv[workloadsArg + 1] ?? '').split(',')) : undefined;
-const skipSlow = argv.includes('--skip-slow');
+const skipSlow = argv.includes('--skip-slow') || highRateOnly;
+const skipHighRate = argv.includes('--skip-high-rate') || quick;
 
 const ALL_WORKLOADS: Workload[] = quick
   ? [{ id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 }]
@@ -37,13 +42,13 @@ const ALL_WORKLOADS: Workload[] = quick
       { id: '5k-100', subscribers: 5000, size: 100, satRate: 200, fixedRate: 20 },
       { id: '5k-1k', subscribers: 5000, size: 1024, satRate: 200, fixedRate: 20 },
     ];
-const WORKLOADS = pickWorkloads ? ALL_WORKLOADS.filter((w) => pickWorkloads.has(w.id)) : ALL_WORKLOADS;
+const WORKLOADS = highRateOnly ? [] : pickWorkloads ? ALL_WORKLOADS.filter((w) => pickWorkloads.has(w.id)) : ALL_WORKLOADS;
 const SAT_MS = 2000;
 const FIXED_MS = 1500;
 const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 4000 };
 const IDLE_CONNECTIONS = 10_000;
 /** Whole-run guard: whatever happens, the benchmark stops. */
-const HARD_LIMIT_MS = quick ? 6 * 60_000 : 13 * 60_000;
+const HARD_LIMIT_MS = quick ? 6 * 60_000 : highRateOnly ? 15 * 60_000 : 22 * 60_000;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 /** Finished tables, printed even when the time limit cuts the run short. */
@@ -124,6 +129,18 @@ async function main(): Promise<void> {
   }
   if (!skipSlow) sections.push(slowTable(SLOW.subscribers, SLOW.rate, SLOW.size, SLOW.fraction, slowCells));
   json.slow = slowCells.map(strip);
+
+  if (!skipHighRate) {
+    const high = await runHighRate({
+      log,
+      run: async (target, plan, durationMs) => {
+        const r = await withServer(target, (server) => measure(target, server, plan, durationMs));
+        return 'unavailable' in r ? undefined : r;
+      },
+    });
+    sections.push(...high.sections);
+    Object.assign(json, high.json);
+  }
 
   if (!skipIdle) {
     log(`idle connections: ${IDLE_CONNECTIONS}`);

@@ -109,6 +109,6 @@ export function idleTable(cells: IdleCell[]): string {
   return ['### Idle connections (each subscribed to one channel)', '', md(head, rows)].join('\n');
 }
 
-function md(head: string[], rows: string[][]): string {
+export function md(head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }

@@ -1,6 +1,7 @@
 import { OPEN_INBOUND } from '../tool/scenarios.js';
 import type { Dialect } from '../tool/plan.js';
 import { SLUICE_CLI } from '../../devkit/process.js';
+import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 
 /** One server the benchmark measures: how to start it and how to talk to it. */
 export interface Target {
@@ -15,11 +16,15 @@ export interface Target {
   readonly baseline: boolean;
 }
 
-/** Sluice as a user would run it, with every flow-control feature on and limits opened for the load. */
-function sluice(transport: 'ws' | 'uws'): Target {
+/**
+ * Sluice as a user would run it, with every flow-control feature on and limits opened for the load;
+ * the benchmark channel sheds by `policy` (drop-oldest unless told).
+ */
+export function sluice(transport: 'ws' | 'uws', policy: SlowConsumerPolicy = 'drop-oldest'): Target {
+  const named = policy === 'drop-oldest';
   return {
-    id: `sluice-${transport}`,
-    label: `Sluice (${transport})`,
+    id: named ? `sluice-${transport}` : `sluice-${transport}-${policy}`,
+    label: named ? `Sluice (${transport})` : `Sluice (${transport}, ${policy})`,
     script: SLUICE_CLI,
     args: [
       '--transport', transport,
@@ -27,7 +32,7 @@ function sluice(transport: 'ws' | 'uws'): Target {
       '--log.level', 'warn',
       '--log.healthSummaryIntervalMs', '0',
       '--limits.maxConnections', '20000',
-      '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: 'drop-oldest' }, { pattern: 'idle.*', policy: 'disconnect' }]),
+      '--channels', JSON.stringify([{ pattern: 'fanout.*', policy }, { pattern: 'idle.*', policy: 'disconnect' }]),
       ...OPEN_INBOUND,
     ],
     portFlag: true,
