@@ -40,6 +40,8 @@ import type { SocketHandler, TransportSocket } from './net/socket.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { MemoryBudget } from './util/memory-budget.js';
 import { MemoryRelief } from './session/memory-relief.js';
+import { DeliveryContracts } from './session/key-pacer.js';
+import { TimerWheel } from './flow/timer-wheel.js';
 import type { HttpRequest, HttpResponse } from './net/http.js';
 
 export interface GatewayOptions {
@@ -140,7 +142,7 @@ export class Gateway {
     const replication = config.broker.type === 'redis' ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), contracts: deliveryContracts(clock, budget), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);
@@ -396,4 +398,14 @@ function within(promise: Promise<void>, ms: number): Promise<boolean> {
       resolve(true);
     });
   });
+}
+
+/** Contract pacers flush on one wheel of 10 ms ticks (a horizon of 2.55 s: the longest interval is 1 s). */
+function deliveryContracts(clock: Clock, budget: MemoryBudget): DeliveryContracts {
+  const every = (fn: () => void, ms: number): (() => void) => {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    return () => clearInterval(timer);
+  };
+  return new DeliveryContracts(new TimerWheel(clock, 10, 256, every), clock, budget.pools.outbound);
 }

@@ -81,7 +81,14 @@ export interface SubscribeOptions<T = unknown> extends PresenceOptions {
    * holds the view, and a resume history cannot serve gets the snapshot instead of a gap.
    */
   snapshot?: boolean;
-  /** A snapshot was applied to `state` (on subscribe, and when a resume fell back to one). */
+  /**
+   * A delivery contract on a keyed channel: at most `maxRate` updates per key per second, the
+   * newest (the values skipped are `conflated` gaps); `maxStalenessMs` drops a value that waited
+   * longer (`expired`). The server may grant another rate within the channel's bounds.
+   */
+  maxRate?: number;
+  maxStalenessMs?: number;
+  /** A snapshot was applied to `values` (on subscribe, and when a resume fell back to one). */
   onSnapshot?: (info: SnapshotInfo<T>) => void;
 }
 
@@ -224,6 +231,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (this.recover && this.epoch !== undefined) frame.since = { epoch: this.epoch, seq: this.lastSeq };
     if (this.view !== undefined) frame.snapshot = true;
     this.presenceView.requestFields(frame);
+    if (this.options.maxRate !== undefined) frame.maxRate = this.options.maxRate;
+    if (this.options.maxStalenessMs !== undefined) frame.maxStalenessMs = this.options.maxStalenessMs;
     return frame;
   }
 

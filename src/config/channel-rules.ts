@@ -42,6 +42,8 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     keyedMaxBytes: rule.keyedMaxBytes ?? defaults.keyedMaxBytes,
     keyTtlMs: rule.keyTtlMs ?? defaults.keyTtlMs,
     snapshotChunkBytes: rule.snapshotChunkBytes ?? defaults.snapshotChunkBytes,
+    contractMinRate: rule.contractMinRate ?? defaults.contractMinRate,
+    contractMaxRate: rule.contractMaxRate ?? defaults.contractMaxRate,
     presence: rule.presence ?? defaults.presence,
     maxMembers: rule.maxMembers ?? defaults.maxMembers,
     presenceIntervalMs: rule.presenceIntervalMs ?? defaults.presenceIntervalMs,

@@ -40,6 +40,10 @@ const ChannelSettings = z.strictObject({
   keyTtlMs: z.number().int().min(0).default(0),
   /** Most bytes of publications in one `snap` frame of a snapshot (one publication larger than this goes alone). */
   snapshotChunkBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+  /** The lowest `maxRate` a subscriber of a keyed channel gets (a lower ask is raised to it). */
+  contractMinRate: z.number().positive().max(1000).default(1),
+  /** The highest `maxRate` a subscriber of a keyed channel gets (a higher ask is lowered to it); 0 = no contracts on this channel. */
+  contractMaxRate: z.number().min(0).max(1000).default(50),
   /** Subscribers are members: presence and occupancy requests and events (docs/presence.md). */
   presence: z.boolean().default(false),
   /** Members a presence channel admits; past it a `sub` of a new identity gets `member_limit`. 0 = no limit. */

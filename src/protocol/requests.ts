@@ -14,6 +14,10 @@ const SubRequest = z.object({
   since: z.object({ epoch: z.string().min(1).max(64), seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) }).optional(),
   /** On a keyed channel: the latest value of every key first, then the live stream (docs/keyed.md). */
   snapshot: z.boolean().optional(),
+  /** On a keyed channel: at most this many updates per key per second, the newest (docs/keyed.md). */
+  maxRate: z.number().positive().max(1000).optional(),
+  /** With maxRate: a value that waited longer is dropped (`expired` gap); 0 = never. */
+  maxStalenessMs: z.number().int().min(0).max(3_600_000).optional(),
   /** Presence channels (docs/presence.md): receive join/leave and occupancy events, or occupancy only. */
   presence: z.boolean().optional(),
   occupancy: z.boolean().optional(),

@@ -16,6 +16,7 @@ import type { ReplayPacer } from './replay-pacer.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
+import type { DeliveryContracts } from './key-pacer.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
 
 /** What every connection shares: one instance per gateway. */
@@ -36,6 +37,8 @@ export interface ConnectionContext extends AuthContext {
   readonly budget: MemoryBudget;
   /** Members, counts and their events on presence channels (docs/presence.md). */
   readonly presence: SessionPresence;
+  /** Per-subscriber delivery contracts (`maxRate`), on the gateway's one timer wheel. */
+  readonly contracts: DeliveryContracts;
 }
 
 /** Why the connection stopped taking requests (bit flags): */
@@ -487,6 +490,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     const sub = new Subscription(channel, this.writer, request.id, this);
     sub.info = info;
     sub.leave = leave;
+    sub.pacer = this.ctx.contracts.pacerFor(sub, request, this.writer);
     if (!this.ctx.presence.admit(this, request, sub)) {
       if (leave !== undefined) this.sendError('not_subscribed', leave.id);
       return;
@@ -514,6 +518,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
         const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
         if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
         if (outcome.snapshot === true) fields.snapshot = true;
+        if (sub.pacer !== undefined) Object.assign(fields, { maxRate: sub.pacer.rate, maxStalenessMs: sub.pacer.maxStalenessMs });
         if (sub.info !== undefined) fields.info = sub.info;
         Object.assign(fields, presence);
         this.writer.sendControl(encodeAck(sub.requestId, fields));

@@ -131,7 +131,7 @@ export class OutboundWriter {
     if (this.replays.length === 0) {
       if (!this.blocked && this.queue.length === 0) {
         // Nothing is queued: every run shed so far precedes this message or notice.
-        if (sub.hasGap) this.writeGaps(sub, sub.takeGaps());
+        if (sub.hasGap) this.writeGaps(sub, sub.takeGapsFor(pub));
         this.writeData(pub);
         return DELIVERY.written;
       }
@@ -302,6 +302,7 @@ export class OutboundWriter {
   /** Drops everything queued; nothing more will be written. */
   discard(): void {
     this.closed = true;
+    for (const sub of this.deps.owner.subscriptions()) sub.pacer?.close();
     this.queue.clear();
     this.control = [];
     this.controlHead = 0;
@@ -317,6 +318,7 @@ export class OutboundWriter {
    * the same channel (a resume with `since` accounts for all of it).
    */
   forget(sub: Subscription): void {
+    sub.pacer?.close();
     if (this.replays.length > 0) {
       for (const replay of this.replays) if (replay.sub === sub) this.dropReplay(replay);
       this.replays = this.replays.filter((r) => r.sub !== sub);
@@ -394,7 +396,7 @@ export class OutboundWriter {
     }
     // The queue is empty: what is still unannounced follows every message written.
     if (!this.blocked && this.pendingGaps > 0) {
-      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked) this.writeGaps(sub, sub.takeGaps());
+      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked) this.writeGaps(sub, sub.takeGapsDue());
     }
     if (!this.blocked && this.pendingResyncs > 0) this.writeResyncs();
     if (this.idle) this.deps.owner.drained();
@@ -405,13 +407,21 @@ export class OutboundWriter {
       if (isEventFrame(pub)) this.presenceShed(pub.channel.slice(1));
       return;
     }
+    const sub = this.deps.owner.subscriptionOf(pub.channel);
+    if (sub !== undefined) this.noteShed(pub, sub, reason);
+    else {
+      this.deps.stats.shed[reason]++;
+      this.shed[reason]++;
+    }
+  };
+
+  /** A message of `sub` was shed (by its queue, or by its delivery contract): its gap will say so. */
+  noteShed(pub: Publication, sub: Subscription, reason: ShedReason): void {
     this.deps.stats.shed[reason]++;
     this.shed[reason]++;
-    const sub = this.deps.owner.subscriptionOf(pub.channel);
-    if (sub === undefined) return;
     if (!sub.hasGap) this.pendingGaps++;
     sub.noteShed(pub.epoch, pub.seq, reason);
-  };
+  }
 
   /** The watcher's list is now stale: once the queue drains it is told to fetch it again. */
   private presenceShed(channel: string): void {

@@ -3,6 +3,7 @@ import type { Channel, DeliveryOutcome, JoinOutcome, Subscriber } from '../hub/c
 import type { Publication } from '../stream/publication.js';
 import type { RequestId } from '../protocol/requests.js';
 import type { KeyedSnapshot } from '../stream/snapshot.js';
+import type { KeyPacer } from './key-pacer.js';
 import type { PresenceWatcher, WatchKind } from '../presence/presence.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */
@@ -42,6 +43,8 @@ export class Subscription implements Subscriber, PresenceWatcher {
   leave: { id: RequestId | undefined } | undefined = undefined;
   /** What the subscribe hook attached, sent in the ack. */
   info: unknown = undefined;
+  /** The subscriber's delivery contract (`maxRate` on a keyed channel), if it asked for one. */
+  pacer: KeyPacer | undefined = undefined;
   /** On a presence channel: the identity this subscription counts as a member (docs/presence.md). */
   member: string | undefined = undefined;
   /** The presence frames it asked for, once joined. */
@@ -68,7 +71,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
   }
 
   deliver(pub: Publication): DeliveryOutcome {
-    return this.sink.deliver(pub, this);
+    return this.pacer === undefined ? this.sink.deliver(pub, this) : this.pacer.offer(pub);
   }
 
   replay(pubs: readonly Publication[]): void {
@@ -115,6 +118,20 @@ export class Subscription implements Subscriber, PresenceWatcher {
     const all = this.runs;
     this.runs = [];
     return all;
+  }
+
+  /**
+   * Takes the runs a message written now follows: every one, unless a delivery contract holds
+   * messages that precede some of them (then those below the message).
+   */
+  takeGapsFor(message: StreamPlace): ShedRun[] {
+    return this.pacer === undefined ? this.takeGaps() : this.takeGapsBefore(message);
+  }
+
+  /** Takes the runs nothing still to come precedes (all, unless a delivery contract holds messages). */
+  takeGapsDue(): ShedRun[] {
+    const first = this.pacer?.firstWaiting;
+    return first === undefined ? this.takeGaps() : this.takeGapsBefore(first);
   }
 
   /** Takes the runs a message precedes: those of its epoch below its seq. */

@@ -52,4 +52,21 @@ describe.each(TRANSPORTS)('client: keyed channels [%s]', (transport) => {
     expect(new Map(s.values)).toEqual(truth);
     expect(gaps).toEqual([]); // the state is whole: nothing is reported lost
   });
+
+  it('with maxRate, values still ends exact: the newest value of every key arrives, the skipped ones are conflated gaps', async () => {
+    const gw = await h.gateway({ inbound: { messagesPerSecond: 0, bytesPerSecond: 0 }, channels: [{ pattern: 'px.*', keyed: true }] });
+    const pub = client(gw.url);
+    const gaps: Gap[] = [];
+    const sub = client(gw.url);
+    const s = sub.subscribe<number>('px.m', { snapshot: true, maxRate: 5, onGap: (g) => gaps.push(g) });
+    await s.ready;
+    const acks = [];
+    for (let i = 0; i < 300; i++) acks.push(pub.publish('px.m', i, { key: `k${i % 4}` }));
+    const last = await Promise.all(acks);
+    await until(() => s.lastSeq === last.at(-1)!.seq, 'the last update');
+    expect(new Map(s.values)).toEqual(new Map([['k0', 296], ['k1', 297], ['k2', 298], ['k3', 299]]));
+    expect(s.counters.messages).toBeLessThan(300);
+    expect(gaps.length).toBeGreaterThan(0);
+    expect(gaps.every((g) => g.reason === 'conflated')).toBe(true);
+  });
 });

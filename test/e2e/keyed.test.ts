@@ -153,4 +153,42 @@ describe.each(CASES)('keyed channels [%s, %s broker]', (transport, broker) => {
     const snap = await sub.next(isLastSnap('px.d'), 10_000, mark);
     expect((snap.msgs as Msg[]).map((m) => [m.key, m.data]).sort()).toEqual([['k0', 18], ['k1', 19], ['k2', 20]]);
   });
+
+  it('maxRate: a real subscriber gets at most that many updates per key per second, the newest value of each key last, and a gap for each one it skipped', async () => {
+    await h.start(rules({ contractMaxRate: 10 }));
+    const publisher = await h.connect();
+    const paced = await h.connect();
+    const full = await h.connect();
+    expect(await paced.subscribe('px.r', { maxRate: 4 })).toMatchObject({ maxRate: 4, maxStalenessMs: 0 });
+    await full.subscribe('px.r');
+    const started = Date.now();
+    const keys = ['A', 'B', 'C'];
+    let n = 0;
+    // About 600 updates per key over ~1.2 s; the last of each key says so.
+    for (let round = 0; round < 60; round++) {
+      for (let i = 0; i < 30; i++) publisher.send({ op: 'pub', ch: 'px.r', key: keys[n % 3], data: { n: n++ } });
+      await publisher.request({ op: 'ping' });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const final = keys.map((key) => ({ key, n: n++ }));
+    for (const { key, n: v } of final) publisher.send({ op: 'pub', ch: 'px.r', key, data: { n: v, last: true } });
+    await publisher.request({ op: 'ping' });
+    await paced.until(() => keys.every((key) => paced.messages('px.r').some((m) => m.key === key && (m.data as { last?: boolean }).last === true)));
+    const elapsed = (Date.now() - started) / 1000;
+    const msgs = paced.messages('px.r');
+    for (const key of keys) {
+      const got = msgs.filter((m) => m.key === key);
+      // Counts, not timings: at most 4 per started second (plus the one let through at once).
+      expect(got.length).toBeLessThanOrEqual(4 * Math.ceil(elapsed) + 1);
+      expect((got.at(-1)!.data as { last?: boolean }).last).toBe(true);
+    }
+    expect(msgs.length).toBeLessThan(full.messages('px.r').length / 10);
+    const seqs = msgs.map((m) => m.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // Every seq is a message or inside a gap.
+    const gaps = paced.frames.filter((f) => f.ev === 'gap' && f.ch === 'px.r');
+    const covered = gaps.reduce((sum, g) => sum + (g.n as number), 0);
+    expect(covered + msgs.length).toBe(n);
+    expect(gaps.every((g) => g.reason === 'conflated')).toBe(true);
+  });
 });
