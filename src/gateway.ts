@@ -177,7 +177,7 @@ export class Gateway {
     const backend = { hooks: () => this.hooks.clients(), webhooks: this.webhooks, totals: this.hookMetrics.totals };
     const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all(), backend };
     const snapshots = new SnapshotBuilder(source, new HealthAssessor(node, clock), clock);
-    return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], { queryParam: 'key' }), snapshots, this.log, this.budget.pools.dashboard);
+    return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], {}), snapshots, this.log, this.budget.pools.dashboard);
   }
 
   /** Creates a gateway and starts listening. */

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   // One machine-readable line first (loadtest/experiments/dashboard-cost.ts reads it), then the human part.
   console.log(JSON.stringify({ port: gateway.port, key }));
   say(`\nSluice demo: gateway on ws://127.0.0.1:${gateway.port}/`);
-  say(`Dashboard:   ${base}/dashboard?key=${key}`);
+  say(`Dashboard:   ${base}/dashboard (admin key: ${key})`);
   say(`Metrics:     ${base}/metrics`);
   say(`Stops after ${durationS} s, or on Ctrl-C.\n`);
 

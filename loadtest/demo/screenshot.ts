@@ -21,7 +21,9 @@ const traffic = startTraffic(`ws://127.0.0.1:${gateway.port}/`);
 const browser = await launchChromium();
 try {
   const page = await browser.context.newPage();
-  await page.goto(`http://127.0.0.1:${gateway.port}/dashboard?key=${key}`);
+  await page.goto(`http://127.0.0.1:${gateway.port}/dashboard`);
+  await page.fill('#key', key);
+  await page.click('button[type=submit]');
   await page.waitForSelector('#status.live');
   await new Promise((resolve) => setTimeout(resolve, Number(values.seconds) * 1000));
   // Catch a moment with a full queue and a conflating one side by side (the archiver's queue empties

@@ -53,7 +53,7 @@ function metric(base: string, name: string): Promise<number> {
 function openViewer(base: string, key: string): { snapshots: () => number; close: () => void } {
   let count = 0;
   let buffer = '';
-  const req = request(`${base}/dashboard/events?key=${key}`, (res) => {
+  const req = request(`${base}/dashboard/events`, { headers: { Authorization: `Bearer ${key}` } }, (res) => {
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
       buffer += chunk;

@@ -57,12 +57,10 @@ export function presentedToken(request: UpgradeRequest, queryParam: string): Pre
   return { token, protocol: offered.protocol };
 }
 
-/** Where a request may carry a key besides `Authorization: Bearer`, tried in this order. */
+/** Where a request may carry a key besides `Authorization: Bearer` (never a URL: access logs keep those). */
 export interface KeyPlaces {
   /** A header named in lower case, e.g. `x-api-key`. */
   readonly header?: string;
-  /** A query parameter, for clients that cannot set headers (EventSource). */
-  readonly queryParam?: string;
 }
 
 const digest = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest();
@@ -98,11 +96,7 @@ export class KeyCheck {
   }
 
   private presented(request: HttpRequest): string | undefined {
-    const { header, queryParam } = this.places;
-    return (
-      bearerToken(request.headers.authorization) ??
-      (header === undefined ? undefined : request.headers[header]) ??
-      (queryParam === undefined ? undefined : queryToken(request.url, queryParam))
-    );
+    const { header } = this.places;
+    return bearerToken(request.headers.authorization) ?? (header === undefined ? undefined : request.headers[header]);
   }
 }

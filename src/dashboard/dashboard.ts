@@ -4,6 +4,8 @@ import type { Logger } from '../observability/logger.js';
 import type { HttpRequest, HttpResponse } from '../net/http.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import { DashboardFeed, type SnapshotProducer } from './feed.js';
+import { LOGIN_PAGE } from './login-page.js';
+import { DashboardSessions } from './session.js';
 import type { MemoryPool } from '../util/memory-budget.js';
 
 /** How often the feed sends a snapshot. */
@@ -12,7 +14,6 @@ export const DASHBOARD_INTERVAL_MS = 1000;
 const PAGE_HEADERS = {
   'Content-Type': 'text/html; charset=utf-8',
   'Cache-Control': 'no-store',
-  // The key travels in the page's query string: never hand it on to another site.
   'Referrer-Policy': 'no-referrer',
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
@@ -20,19 +21,22 @@ const PAGE_HEADERS = {
 };
 const EVENT_HEADERS = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' };
 const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' };
+const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' };
 
-/** Whether a request may see the dashboard (the admin key check, injected by the gateway). */
+/** Whether a request presents the admin key (`Authorization: Bearer`; the check is injected by the gateway). */
 export interface DashboardAccess {
   allows(request: HttpRequest): boolean;
 }
 
 /**
  * The live flow-control dashboard: a static page at /dashboard and its server-sent-event feed at
- * /dashboard/events, both behind the admin key. Built only when `dashboard.enabled`.
+ * /dashboard/events, both behind the admin key or a session cookie opened with it at
+ * /dashboard/session (the key is never accepted in a URL). Built only when `dashboard.enabled`.
  */
 export class Dashboard {
   private readonly page: string;
   private readonly events: DashboardFeed;
+  private readonly sessions: DashboardSessions;
 
   constructor(
     config: Config['dashboard'],
@@ -42,6 +46,7 @@ export class Dashboard {
     pool?: MemoryPool,
   ) {
     this.page = readFileSync(new URL('./page.html', import.meta.url), 'utf8');
+    this.sessions = new DashboardSessions(config.adminKey);
     this.events = new DashboardFeed(builder, { intervalMs: DASHBOARD_INTERVAL_MS, maxViewers: config.maxViewers, ...(pool ? { pool } : {}) }, log);
   }
 
@@ -52,8 +57,12 @@ export class Dashboard {
 
   /** Answers a request under /dashboard (`path` without the query string). */
   handle(request: HttpRequest, path: string): HttpResponse {
-    if (path !== '/dashboard' && path !== '/dashboard/events') return refuse('not_found');
-    if (!this.access.allows(request)) return refuse('admin_key_refused', { 'WWW-Authenticate': 'Bearer realm="sluice dashboard"' });
+    if (path !== '/dashboard' && path !== '/dashboard/events' && path !== '/dashboard/session') return refuse('not_found');
+    const byKey = this.access.allows(request);
+    if (path === '/dashboard/session') return byKey ? { status: 204, headers: { ...TEXT, 'Set-Cookie': this.sessions.open() }, body: '' } : refuse('admin_key_refused', CHALLENGE);
+    if (!byKey && !this.sessions.valid(request.headers.cookie)) {
+      return path === '/dashboard' ? { status: 401, headers: { ...PAGE_HEADERS, ...CHALLENGE }, body: LOGIN_PAGE } : refuse('admin_key_refused', CHALLENGE);
+    }
     if (path === '/dashboard') return { status: 200, headers: PAGE_HEADERS, body: this.page };
     if (request.method === 'HEAD') return { status: 200, headers: EVENT_HEADERS, body: '' };
     if (this.events.full) return refuse('too_many_viewers', { 'Retry-After': '5' });

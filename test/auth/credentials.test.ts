@@ -26,13 +26,13 @@ describe('credentials', () => {
     expect(queryToken('/x', 'key')).toBeUndefined();
   });
 
-  it('allows any configured key, from the Bearer header first, then the named places', () => {
-    const check = new KeyCheck([KEY, OTHER], { header: 'x-api-key', queryParam: 'key' });
+  it('allows any configured key, from the Bearer header first, then the named header, never from the URL', () => {
+    const check = new KeyCheck([KEY, OTHER], { header: 'x-api-key' });
     expect(check.enabled).toBe(true);
     expect(check.allows(req('/', { authorization: `Bearer ${OTHER}` }))).toBe(true);
     expect(check.allows(req('/', { 'x-api-key': KEY }))).toBe(true);
-    expect(check.allows(req(`/?key=${KEY}`))).toBe(true);
-    expect(check.allows(req(`/?key=${KEY}`, { authorization: `Bearer ${KEY}x` })), 'a wrong Bearer key is not overridden').toBe(false);
+    expect(check.allows(req(`/?key=${KEY}`))).toBe(false);
+    expect(check.allows(req('/', { authorization: `Bearer ${KEY}x`, 'x-api-key': KEY })), 'a wrong Bearer key is not overridden').toBe(false);
     expect(check.allows(req('/', { authorization: `Bearer ${KEY.slice(1)}` }))).toBe(false);
     expect(check.allows(req('/'))).toBe(false);
   });
