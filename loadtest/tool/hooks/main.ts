@@ -54,7 +54,7 @@ const ROUNDS = Math.max(1, pick('rounds', 3, 1));
 const WINDOW_MS = pick('window-ms', 2000, 300);
 const SAMPLES = Math.max(4, pick('samples', 1000, 40));
 const SATURATE_MS = pick('saturate-ms', 3000, 300);
-const IDLE = pick('idle', 500, 20);
+const IDLE = pick('idle', 200, 20);
 const REFRESH_MS = pick('refresh-ms', 6000, 1500);
 const BYSTANDER_MS = pick('bystander-ms', 10_000, 600);
 const FLOOD_RATE = pick('flood-rate', 2000, 200);
@@ -204,8 +204,9 @@ async function refresh(backend: HookBackend) {
     const calls = backend.counts.get('/refresh') ?? 0;
     const began = performance.now();
     const per = Math.max(4, Math.round(SAMPLES / 2));
+    // Alternating, each turn bounded in count and time: a starved server cannot hold the run.
     while (performance.now() - began < REFRESH_MS) {
-      for (const t of targets) t.pubMs.push(...(await latencies(t.server.url, '', per)).pubMs);
+      for (const t of targets) t.pubMs.push(...(await latencies(t.server.url, '', per, REFRESH_MS / 4)).pubMs);
     }
     const elapsedMs = performance.now() - began;
     const refreshes = (backend.counts.get('/refresh') ?? 0) - calls;

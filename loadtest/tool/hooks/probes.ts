@@ -83,19 +83,23 @@ export async function connects(url: string, tokens: readonly string[], slots: nu
   return { connects: ok, failures, elapsedMs: performance.now() - start };
 }
 
-/** Publish round trips (pub → ack) one at a time, then subscribe round trips (sub → ack, then unsub). */
-export async function latencies(url: string, token: string, samples: number): Promise<{ pubMs: number[]; subMs: number[] }> {
+/**
+ * Publish round trips (pub → ack) one at a time, then subscribe round trips (sub → ack, then
+ * unsub); `samples` publishes at most, and nothing more is sent once `maxMs` has passed.
+ */
+export async function latencies(url: string, token: string, samples: number, maxMs = Infinity): Promise<{ pubMs: number[]; subMs: number[] }> {
+  const deadline = performance.now() + maxMs;
   const subscriber = await Client.open(url, token);
   const publisher = await Client.open(url, token, 1);
   const pubMs: number[] = [];
   const subMs: number[] = [];
   await subscriber.request({ op: 'sub', ch: 'bench' });
-  for (let i = 0; i < samples; i++) {
+  for (let i = 0; i < samples && performance.now() < deadline; i++) {
     const t = performance.now();
     const reply = await publisher.request({ op: 'pub', ch: 'bench', data: { i, text: 'hello' } });
     if (reply.ev === 'ack') pubMs.push(performance.now() - t);
   }
-  for (let i = 0; i < samples / 4; i++) {
+  for (let i = 0; i < samples / 4 && performance.now() < deadline; i++) {
     const ch = `room.${i}`;
     const t = performance.now();
     const reply = await subscriber.request({ op: 'sub', ch });
