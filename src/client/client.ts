@@ -7,6 +7,7 @@ import {
   ConnectionLostError,
   OfflineError,
   PayloadTooLargeError,
+  ServerError,
   SluiceError,
   serverError,
 } from './errors.js';
@@ -30,6 +31,19 @@ const DEFAULT_LIMITS: ServerLimits = { maxPayloadBytes: Number.MAX_SAFE_INTEGER,
 
 /** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
 const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/** How long a publish the server may have published is sent again (with its pid) before it rejects `publish_uncertain`; well inside the server's default `broker.publicationIdTtlMs` (5 min). */
+const UNCERTAIN_RETRY_FOR_MS = 60_000;
+/** The pause before such a retry when the server named none. */
+const UNCERTAIN_RETRY_DELAY_MS = 500;
+
+/** A prefix unique to this client for its publications' ids (`pid`): random, then a counter per publish. */
+function pidPrefix(): string {
+  const bytes = new Uint8Array(9);
+  if (globalThis.crypto?.getRandomValues !== undefined) globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return `${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}.`;
+}
 
 /** Creates a client and starts connecting. */
 export function createClient(url: string, options: ClientOptions = {}): SluiceClient {
@@ -61,6 +75,7 @@ export class SluiceClient implements SubscriptionOwner {
   private attempt = 0;
   private openedAt = 0;
   private pausedUntil = 0;
+  private readonly pidPrefix = pidPrefix();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
@@ -162,9 +177,11 @@ export class SluiceClient implements SubscriptionOwner {
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
     if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
     const id = this.requests.newId();
+    // The publication's id: a retry after `publish_uncertain` carries it, so the server publishes it once.
+    const pid = `${this.pidPrefix}${id.toString(36)}`;
     let frame: string;
     try {
-      frame = JSON.stringify({ op: 'pub', id, ch: channel, key: options.key, del: options.del === true ? true : undefined, data: data === undefined ? null : data });
+      frame = JSON.stringify({ op: 'pub', id, ch: channel, pid, key: options.key, del: options.del === true ? true : undefined, data: data === undefined ? null : data });
     } catch (error) {
       return Promise.reject(error); // not JSON-serialisable (a cycle, a BigInt)
     }
@@ -298,7 +315,7 @@ export class SluiceClient implements SubscriptionOwner {
         if (error === undefined) this.queue.settle(id)?.resolve({ channel: frame.ch, seq: frame.seq });
         // Neither code processed the frame, so sending it again cannot publish it twice.
         else if (error.code === 'rate_limited' || error.code === 'shutting_down') this.queue.retry(id);
-        else this.queue.settle(id)?.reject(error);
+        else if (!this.retryUncertain(id, error)) this.queue.settle(id)?.reject(error);
         break;
       case 'sub':
         if (pending.sub.state === 'ended') break;
@@ -331,6 +348,26 @@ export class SluiceClient implements SubscriptionOwner {
         break;
     }
     this.pump();
+  }
+
+  /**
+   * A publish the server may have published (`publish_uncertain`, or `unavailable` for a retry of
+   * one: the retry was not published, the first attempt may have been) is sent again with its pid
+   * after a pause, for up to UNCERTAIN_RETRY_FOR_MS; then it rejects with `publish_uncertain`.
+   */
+  private retryUncertain(id: number, error: ServerError): boolean {
+    const entry = this.queue.inFlightEntry(id);
+    if (entry === undefined) return false;
+    if (error.code !== 'publish_uncertain' && !(error.code === 'unavailable' && entry.uncertainSince !== undefined)) return false;
+    const now = this.clock();
+    entry.uncertainSince ??= now;
+    if (now - entry.uncertainSince >= UNCERTAIN_RETRY_FOR_MS) {
+      this.queue.settle(id)?.reject(error.code === 'publish_uncertain' ? error : new ServerError('publish_uncertain', 'publish may have been published; retries did not tell'));
+      return true;
+    }
+    this.queue.retry(id);
+    this.pausedUntil = Math.max(this.pausedUntil, now + (error.retryMs ?? UNCERTAIN_RETRY_DELAY_MS));
+    return true;
   }
 
   /**

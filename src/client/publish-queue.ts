@@ -25,6 +25,11 @@ export interface PublishEntry {
   readonly channel: string;
   readonly frame: string;
   readonly bytes: number;
+  /**
+   * When the server first answered `publish_uncertain` (it may have published it): from then on the
+   * entry is sent again, with its `pid`, until an answer is certain.
+   */
+  uncertainSince?: number;
   resolve(ack: PublishAck): void;
   reject(error: unknown): void;
 }
@@ -89,6 +94,11 @@ export class PublishQueue {
     this.inFlight.set(entry.id, entry);
   }
 
+  /** The in-flight entry with that id, left in flight. */
+  inFlightEntry(id: number): PublishEntry | undefined {
+    return this.inFlight.get(id);
+  }
+
   /** The in-flight entry with that id, removed and released; undefined if unknown. */
   settle(id: number): PublishEntry | undefined {
     const entry = this.inFlight.get(id);
@@ -99,8 +109,9 @@ export class PublishQueue {
   }
 
   /**
-   * The server did not process an in-flight entry (`rate_limited`, `shutting_down`): it goes back
-   * to the waiting line at its place in call order (ids grow with call order).
+   * The server did not process an in-flight entry (`rate_limited`, `shutting_down`), or may have
+   * (`publish_uncertain`: its `pid` makes sending it again safe): it goes back to the waiting line
+   * at its place in call order (ids grow with call order).
    */
   retry(id: number): boolean {
     const entry = this.inFlight.get(id);

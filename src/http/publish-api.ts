@@ -48,6 +48,8 @@ const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
 const Publication = z.object({
   ch: z.string().regex(CHANNEL_NAME, 'must match [A-Za-z0-9_.:@-]{1,128}'),
   key: z.string().min(1).max(128).optional(),
+  /** The publication's id: a request retried with the same pid (after `publish_uncertain`, or no answer) publishes it at most once. */
+  pid: z.string().min(1).max(64).optional(),
   data: z.unknown().refine((d) => d !== undefined, 'required'),
 });
 type Publication = z.infer<typeof Publication>;
@@ -120,7 +122,7 @@ export class PublishApi {
       const retrySec = Math.max(1, Math.ceil(this.bucket.msUntil(publications.length) / 1000));
       return refuse('publish_rate_limited', undefined, { 'Retry-After': String(retrySec) });
     }
-    const outcomes = publications.map((pub, i) => this.deps.hub.publish(pub.ch, pub.key, encoded[i]!));
+    const outcomes = publications.map((pub, i) => this.deps.hub.publish(pub.ch, pub.key, encoded[i]!, pub.pid));
     this.deps.stats.apiPublications += publications.length;
     if (outcomes.some((o) => o instanceof Promise)) {
       return Promise.all(outcomes).then((results) => reply(202, { results: results.map((r, i) => report(publications[i]!.ch, r)) }));

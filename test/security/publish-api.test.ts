@@ -43,6 +43,22 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     expect(await subs[0]!.request({ op: 'pub', ch: 'news.headlines', data: 'x' })).toMatchObject({ code: 'forbidden' });
   });
 
+  it('publishes a request retried with the same pid once, answering the seq it was given', async () => {
+    gw = await h.start({ httpApi: { apiKeys: [KEY] } });
+    const sub = await connect();
+    await sub.subscribe('orders.eu');
+    const seqs = [];
+    for (const data of ['a', 'a', 'b']) {
+      const res = await post('/api/publish', { ch: 'orders.eu', pid: `order-${data}`, data });
+      seqs.push(((await res.json()) as { results: Report[] }).results[0]!.seq);
+    }
+    const batch = await post('/api/publish/batch', { publications: [{ ch: 'orders.eu', pid: 'order-b', data: 'b' }, { ch: 'orders.eu', data: 'c' }] });
+    seqs.push(...((await batch.json()) as { results: Report[] }).results.map((r) => r.seq));
+    expect(seqs).toEqual([1, 1, 2, 2, 3]);
+    await sub.next((f) => f.ev === 'msg' && f.data === 'c');
+    expect(sub.messages('orders.eu').map((m) => m.data)).toEqual(['a', 'b', 'c']);
+  });
+
   it('refuses bad keys with 401 and is 404 when off', async () => {
     gw = await h.start({ httpApi: { apiKeys: [KEY, 'second-key-for-rotation-xx'] } });
     const body = { ch: 'a.b', data: 1 };
@@ -65,6 +81,7 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     ['a wildcard channel', { ch: 'news.*', data: 1 }, /^ch: must match/],
     ['no data', { ch: 'a.b' }, /^data: required/],
     ['an empty key', { ch: 'a.b', data: 1, key: '' }, /^key: /],
+    ['a pid over 64 characters', { ch: 'a.b', data: 1, pid: 'p'.repeat(65) }, /^pid: /],
     ['oversized data', { ch: 'a.b', data: 'x'.repeat(70_000) }, /^data: larger than limits.maxPayloadBytes/],
   ])('answers 400 naming the field for %s', async (_name, body, message) => {
     gw = await h.start({ httpApi: { apiKeys: [KEY] } });
