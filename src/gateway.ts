@@ -139,7 +139,10 @@ export class Gateway {
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
     const { redis } = config.broker;
-    const replication = config.broker.type === 'redis' ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
+    // Presence replication speaks to one Redis at `url`; behind Sentinel or a Cluster it stays per node (docs/presence.md).
+    const oneRedis = config.broker.type === 'redis' && redis.cluster.length === 0 && redis.sentinel.name === '';
+    if (config.broker.type === 'redis' && !oneRedis) log.warn('presence: counted per node (replication needs one Redis at broker.redis.url, not Sentinel or a Cluster)');
+    const replication = oneRedis ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
     this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), contracts: deliveryContracts(clock, budget), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
@@ -175,7 +178,7 @@ export class Gateway {
   private createDashboard(node: NodeState): Dashboard {
     const { config, clock } = this;
     const backend = { hooks: () => this.hooks.clients(), webhooks: this.webhooks, totals: this.hookMetrics.totals };
-    const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all(), backend };
+    const source = { ...node, transport: this.transport.name, connections: () => this.connections.values(), channels: () => this.hub.all(), backend, occupancy: (ch: string) => (this.hub.get(ch)?.settings.presence === true ? this.presence.total(ch) : undefined) };
     const snapshots = new SnapshotBuilder(source, new HealthAssessor(node, clock), clock);
     return new Dashboard(config.dashboard, new KeyCheck([config.dashboard.adminKey], {}), snapshots, this.log, this.budget.pools.dashboard);
   }

@@ -36,6 +36,8 @@ export interface DashboardSource extends NodeState {
   readonly transport: string;
   connections(): Iterable<DashboardConnection>;
   channels(): Iterable<DashboardChannel>;
+  /** Members of a presence channel (docs/presence.md), undefined when the channel has no presence. */
+  readonly occupancy?: (channel: string) => number | undefined;
   /** The application's backend: hooks and webhooks (docs/hooks.md); absent in tests that have none. */
   readonly backend?: DashboardBackend;
 }
@@ -84,6 +86,8 @@ export interface ChannelRow {
   readonly perSecond: number;
   /** Publications this node received for the channel. */
   readonly published: number;
+  /** Members, for a channel with presence (cluster-wide on Redis); null without. */
+  readonly members: number | null;
 }
 
 export interface Snapshot {
@@ -191,7 +195,7 @@ export class SnapshotBuilder {
       const subscribers = ch.subscribers.size;
       // Deliveries per second rank first; subscribers break ties (and rank channels that are quiet right now).
       const score = rate * Math.max(1, subscribers) + subscribers / 1e6;
-      if (hot.accepts(score)) hot.add(score, { name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), published });
+      if (hot.accepts(score)) hot.add(score, { name: ch.name, policy: ch.queuePolicy.policy, subscribers, perSecond: round(rate), published, members: this.source.occupancy?.(ch.name) ?? null });
     }
 
     const backend = this.backend?.build(perSecond);

@@ -30,6 +30,8 @@ function setup() {
     publications: () => publications,
     connectionCount: () => connections.length,
     queues: () => connections.map((c) => ({ id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes })),
+    // Only `quiet` has presence (docs/presence.md).
+    occupancy: (ch: string) => (ch === 'quiet' ? 48 : undefined),
   };
   const health = new HealthAssessor(source, clock);
   const builder = new SnapshotBuilder(source, health, clock, () => 42);
@@ -71,7 +73,7 @@ describe('SnapshotBuilder', () => {
     expect(s.slowConsumers.map((r) => r.id)).toEqual(['full', 'half', 'tiny']);
     expect(s.slowConsumers[0]).toMatchObject({ oldestAgeMs: 1_300, shed: { dropped: 1, conflated: 2, expired: 0 } });
     expect(s.publishers.map((r) => [r.id, r.rateLimited])).toEqual([['tiny', 9], ['half', 3]]);
-    expect(s.hotChannels.map((r) => [r.name, r.perSecond])).toEqual([['busy', 100], ['quiet', 0]]);
+    expect(s.hotChannels.map((r) => [r.name, r.perSecond, r.members])).toEqual([['busy', 100, null], ['quiet', 0, 48]]);
     expect(s.warnings).toHaveLength(1);
     expect(s.warnings[0]).toContain('full');
 
