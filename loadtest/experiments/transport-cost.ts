@@ -5,10 +5,10 @@
  * on a loaded machine the gateway gets a share of its core and delivers less than offered, but what
  * it spends per delivery moves far less than its rate.
  *
- *   npx tsx loadtest/experiments/transport-cost.ts [rate=1800] [seconds=3] [transports=ws,uws] [slowFraction=0] [policy=disconnect]
+ *   npx tsx loadtest/experiments/transport-cost.ts [rate=1800] [seconds=3] [transports=ws,uws] [slowFraction=0] [policy=disconnect] [size=1024]
  *
  * With STRACE=<prefix> it attaches `strace -c -f` to each gateway for its run and writes the syscall
- * counts to <prefix>-<transport>.txt. Each gateway's pid is printed first, to attach perf or strace by hand.
+ * counts to <prefix>-<transport>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
 import { spawn } from 'node:child_process';
@@ -23,11 +23,12 @@ const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
 const TRANSPORTS = (process.argv[4] ?? 'ws,uws').split(',').slice(0, 6);
 const SLOW = Number(process.argv[5] ?? 0);
 const POLICY = process.argv[6] ?? 'disconnect';
+const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
 
 async function main(): Promise<void> {
   const pinned = pinSelf(1);
-  console.log(`transport cost: 1 → ${SUBSCRIBERS} × 1 KiB at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
+  console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
   for (const transport of TRANSPORTS) {
     const server = await spawnServer(
       {
@@ -35,12 +36,13 @@ async function main(): Promise<void> {
         args: ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND],
         portFlag: true,
         cpu: 0,
+        nodeArgs: process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : [],
       },
       20_000,
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     try {
-      const plan = SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: 1024, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0);
+      const plan = SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0);
       const load = loadavg()[0]!.toFixed(1);
       const strace = process.env.STRACE ? spawn('strace', ['-c', '-f', '-p', String(server.pid), '-o', `${process.env.STRACE}-${transport}.txt`], { stdio: 'ignore' }) : undefined;
       if (strace) await new Promise((r) => setTimeout(r, 1000));
@@ -53,7 +55,7 @@ async function main(): Promise<void> {
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
     } finally {
-      await server.stop();
+      await server.stop(10_000);
     }
   }
 }
