@@ -116,7 +116,7 @@ async function run(cluster: TestRedisCluster, admins: Redis[], setup: Setup, pre
   const guard = setTimeout(() => {
     console.error(`${setup.name}: timed out; frames per client (subscribers, then publishers): ${clients.map((c) => c.frames).join(' ')}`);
     void Promise.all(nodes.map((n) => fetch(`${n.httpUrl}/metrics`).then((r) => r.text(), () => '')))
-      .then((pages) => pages.forEach((page, i) => console.error(`node ${i}: ${page.split('\n').filter((l) => /^sluice_(broker|outbound|connections|closes|gaps)/.test(l)).join(' | ')}`)))
+      .then((pages) => pages.forEach((page, i) => console.error(`node ${i}: ${page.split('\n').filter((l) => /^sluice_(broker|outbound_queue_bytes_sum|connections |messages_out_total|messages_shed_total|gap_frames_total|disconnects_total)/.test(l)).join(' | ')}`)))
       .finally(() => process.exit(1));
   }, 120_000);
   try {
