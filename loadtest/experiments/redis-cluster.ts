@@ -109,6 +109,10 @@ interface Result extends Counts {
 async function run(cluster: TestRedisCluster, admins: Redis[], setup: Setup, prefix: string): Promise<Result> {
   const flags = [
     '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--log.healthSummaryIntervalMs', '0', '--heartbeat.intervalMs', '600000', '--heartbeat.idleTimeoutMs', '1200000',
+    // A loaded machine can leave a command unanswered past the default 1 s: the node would count
+    // Redis as hung, refuse publishes meanwhile (answered, so uncounted here) and the run would
+    // wait for deliveries that were never published.
+    '--broker.redis.commandTimeoutMs', '10000',
     '--broker.type', 'redis', '--broker.redis.cluster', JSON.stringify(cluster.seeds), '--broker.redis.keyPrefix', `${prefix}:`, ...setup.flags,
   ];
   const nodes: SluiceProcess[] = [];
