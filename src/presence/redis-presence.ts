@@ -161,8 +161,10 @@ export class RedisPresence {
 
   /** Publishes the local changes of `names` (default: every channel with some), in one pipeline. */
   publish(names: Iterable<string> = this.channels.keys()): void {
-    const pipeline = this.cmd.pipeline() as unknown as { presencePublish: Commands['presencePublish']; exec(): Promise<unknown> };
-    let calls = 0;
+    // While Redis is away the changes wait here (bounded by the members), not in a client queue.
+    if (this.cmd.status !== 'ready') return;
+    const pipeline = this.cmd.pipeline() as unknown as { presencePublish: Commands['presencePublish']; exec(): Promise<Array<[Error | null, unknown]> | null> };
+    const sent: Array<[string, string[]]> = [];
     const ttl = this.options.nodeTtlMs;
     for (const name of names) {
       const replicated = this.channels.get(name);
@@ -174,14 +176,26 @@ export class RedisPresence {
         diff.push([id, entry?.[0] ?? 0, entry?.[1] ?? null]);
         argv.push(id, entry === undefined ? '' : `${entry[0]}|${entry[1] ?? ''}`);
       }
+      sent.push([name, [...replicated.changed]]);
       replicated.changed.clear();
       const k = this.keys(name);
       void pipeline.presencePublish(k.hash(this.node), k.nodes, k.versions, this.node, ttl, this.topic(name), JSON.stringify(diff), ...argv);
-      calls++;
     }
-    if (calls === 0) return;
+    if (sent.length === 0) return;
     this.roundTrips++;
-    pipeline.exec().catch((err: Error) => this.options.log.warn({ err: err.message }, 'presence: publishing to Redis failed'));
+    // Values are absolute counts: what did not reach Redis is sent again with the next tick.
+    const retry = (i: number): void => {
+      const [name, ids] = sent[i]!;
+      const replicated = this.channels.get(name);
+      if (replicated !== undefined) for (const id of ids) replicated.changed.add(id);
+    };
+    pipeline.exec().then(
+      (results) => results?.forEach(([err], i) => err && retry(i)),
+      (err: Error) => {
+        this.options.log.warn({ err: err.message }, 'presence: publishing to Redis failed');
+        sent.forEach((_, i) => retry(i));
+      },
+    );
   }
 
   async close(): Promise<void> {
