@@ -5,6 +5,7 @@ import { runFailover } from '../helpers/failover.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedisSentinel, type TestRedisSentinel } from '../../devkit/redis-sentinel.js';
 import { startRedisTls, type TestRedisTls } from '../../devkit/redis-tls.js';
+import { readyStatus, until } from '../../devkit/until.js';
 
 describe('three nodes on a Sentinel-managed Redis', () => {
   let sentinel: TestRedisSentinel;
@@ -44,7 +45,9 @@ describe('a node on Redis over TLS (rediss://, client certificate required)', ()
   beforeAll(async () => {
     redis = await startRedisTls();
     gateway = await startGateway({ broker: { type: 'redis', redis: { url: redis.url, tls: { ca: redis.ca, cert: redis.cert, key: redis.key } } } });
-  });
+    // The TLS handshake may finish after the listener opens; a subscribe before it is answered unavailable.
+    await until(async () => (await readyStatus(gateway.httpUrl)) === 200, 'the node to be ready over TLS');
+  }, 30_000);
   afterAll(async () => {
     for (const c of clients) c.terminate();
     await gateway?.stop();
