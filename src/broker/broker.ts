@@ -60,6 +60,12 @@ export type HistoryOutcome =
       readonly position: StreamPosition;
       readonly recovered: boolean;
       readonly publications: readonly Publication[];
+      /**
+       * The stream continues `since` although `recovered` is false (not every publication is still
+       * held), across epochs too when `since` was a provisional position; absent: only when the
+       * epochs are equal.
+       */
+      readonly continued?: boolean;
       /** The keyed channel's state at `position`, when the read asked for it (see `history`). */
       readonly snapshot?: KeyedSnapshot;
     }

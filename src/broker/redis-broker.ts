@@ -177,7 +177,7 @@ export class RedisBroker implements Broker {
           const position = { epoch, seq };
           if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
           if (state !== undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
-          return { ok: true, position, recovered: recovered === 1, publications };
+          return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
         },
         (err: Error) => {
           if (err.message === 'Command timed out') this.timedOut();

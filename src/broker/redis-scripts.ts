@@ -135,7 +135,8 @@ end
  * KEYS: meta, history, keyed state. ARGV: since epoch ('' for none), since seq, historySize,
  * historyTtlMs, streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that
  * are), snapshot (1: a keyed channel's state too, unless the read recovered), keyTtlMs.
- * Returns { epoch, seq, recovered (0/1), entries after since.seq (when recovered, or the tail),
+ * Returns { epoch, seq, recovered (1; 2: not every entry is held, but the stream continues since's
+ * position, a provisional one included; 0: it does not), entries after since.seq (when recovered, or the tail),
  * and with snapshot the state's entries, read in the same step as the position }.
  */
 export const HISTORY_SCRIPT = `${PROVISIONAL}${KEYED_READ}
@@ -158,7 +159,8 @@ end
 local need = seq - tonumber(ARGV[2])
 if need == 0 then return { epoch, seq, 1, {} } end
 local tail = ARGV[6] == '1'
-if need < 0 or (need > tonumber(ARGV[3]) and not tail) then return { epoch, seq, 0, {} } end
+if need < 0 then return { epoch, seq, 0, {} } end
+if need > tonumber(ARGV[3]) and not tail then return { epoch, seq, 2, {} } end
 local entries = redis.call('LRANGE', KEYS[2], -need, -1)
 -- Entries are oldest first: skip those past historyTtlMs.
 local first = 1
@@ -173,13 +175,13 @@ if ttl > 0 then
   end
 end
 if first == 1 and #entries == need then return { epoch, seq, 1, entries } end
-if not tail then return { epoch, seq, 0, {} } end
+if not tail then return { epoch, seq, 2, {} } end
 local held = {}
 for i = first, #entries do held[#held + 1] = entries[i] end
-return { epoch, seq, 0, held }
+return { epoch, seq, 2, held }
 end
 local out = read()
-if ARGV[7] == '1' and out[3] == 0 then out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8])) end
+if ARGV[7] == '1' and out[3] ~= 1 then out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8])) end
 return out
 `;
 

@@ -78,6 +78,8 @@ export class Channel {
   live = false;
   /** Publications held while the node re-reads history to repair its stream; undefined when in sync. */
   resync: Publication[] | undefined = undefined;
+  /** How many of `resync` arrived before the repair's history read was sent (so were published before it ran). */
+  heldAtRead = 0;
   /** The stream must be repaired from history (link lost, or a read failed). */
   stale = false;
   /** Bumped by every repair start: a reply to an older read is ignored. */

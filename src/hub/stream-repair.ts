@@ -5,7 +5,6 @@ import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { QueuePolicy } from '../protocol/policy.js';
 import type { Channel, Subscriber } from './channel.js';
-import { provisional } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 
 export interface RepairTarget {
@@ -54,6 +53,7 @@ export class StreamRepair {
 
   start(channel: Channel): void {
     channel.resync ??= [];
+    channel.heldAtRead = channel.resync.length;
     channel.stale = false;
     const attempt = ++channel.repairs;
     const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq }, true);
@@ -92,11 +92,11 @@ export class StreamRepair {
       return;
     }
     const held = channel.resync;
+    const heldAtRead = channel.heldAtRead;
     channel.resync = undefined;
     this.repaired++;
     const { position } = outcome;
-    // History answers a read across epochs only when the stream continues the node's provisional position.
-    const continued = position.epoch === channel.epoch || outcome.recovered || outcome.publications.length > 0;
+    const continued = position.epoch === channel.epoch || outcome.recovered || outcome.continued === true;
     const base = continued ? channel.seq : 0;
     // What the node can hand on: history's tail, and the live publications it held meanwhile.
     const have = new Map<number, Publication>();
@@ -104,7 +104,7 @@ export class StreamRepair {
     for (const pub of held) if (pub.epoch === position.epoch && pub.seq > base && pub.seq <= position.seq) have.set(pub.seq, pub);
     let first = position.seq + 1;
     while (first - 1 > base && have.has(first - 1)) first--;
-    if (!continued && !(provisional(channel.epoch) && first === 1)) {
+    if (!continued) {
       this.announce(channel, (from) => encodeResetNotice(channel.name, from, position.epoch, first - 1), position.epoch, first - 1);
     } else if (first > base + 1) {
       this.announce(channel, (from) => encodeUnavailableGap(channel.name, from, first - 1, position.epoch), position.epoch, first - 1);
@@ -114,6 +114,8 @@ export class StreamRepair {
     for (let i = 0; i < held.length; i++) {
       const pub = held[i]!;
       if (pub.epoch === channel.epoch && pub.seq <= channel.seq) continue;
+      // Published before the read ran, in a stream the read no longer found (lost with it): accounted for.
+      if (pub.epoch !== channel.epoch && i < heldAtRead) continue;
       if (pub.epoch !== channel.epoch || pub.seq !== channel.seq + 1) {
         // Skipped again: repair once more, holding what is left.
         channel.resync = held.slice(i);

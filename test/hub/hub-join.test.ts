@@ -84,7 +84,8 @@ function setup() {
   const answer = (position: StreamPosition, from?: number, recovered = from !== undefined, at = 0) => {
     const read = broker.reads.splice(at, 1)[0]!;
     const publications = from !== undefined ? Array.from({ length: position.seq - from + 1 }, (_, i) => hub.encode('c', position.epoch, from + i, undefined, String(from + i))) : [];
-    read.answer({ ok: true, position, recovered, publications });
+    // As Redis does: a tail is answered only for a stream that continues the read's position.
+    read.answer({ ok: true, position, recovered, continued: recovered || publications.length > 0, publications });
   };
   const settle = () => new Promise((r) => setTimeout(r, 0));
   /** A subscriber live at seq 10 of epoch E. */
@@ -264,5 +265,23 @@ describe('hub: joining and repairing against an asynchronous broker', () => {
     const gap = (from: number) => ({ ev: 'gap', ch: 'c', from, to: 15, n: 16 - from, reason: 'unavailable', epoch: 'E', seq: 15 });
     expect(s1.got).toEqual([gap(11), 16, 17, 18, 19, 20, 21]);
     expect(s2.got).toEqual([gap(13), 16, 17, 18, 19, 20, 21]);
+  });
+
+  it('a repair that finds the stream lost drops what it held of that stream and announces the loss once', async () => {
+    const { hub, broker, channel, live, answer, settle, relink } = setup();
+    const s1 = new Recorder();
+    hub.subscribe(channel, s1);
+    answer({ epoch: '~A', seq: 0 });
+    await settle();
+    for (let seq = 1; seq <= 3; seq++) live(seq, 'F'); // held: the repair's read is in flight when Redis dies
+    relink(); // Redis restarted empty: the repair reads again
+    answer({ epoch: '~B', seq: 0 }, undefined, false, 1);
+    await settle();
+    expect(s1.got).toEqual([{ ev: 'gap', ch: 'c', from: 1, reason: 'reset', epoch: '~B', seq: 0 }]);
+    expect(broker.reads).toHaveLength(1); // only the first, stale read: no repair goes round again
+    live(1, 'G');
+    answer({ epoch: 'G', seq: 1 }, 1, true, 1);
+    await settle();
+    expect(s1.got.slice(1)).toEqual([1]);
   });
 });
