@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster, type ClusterNode } from '../helpers/cluster.js';
 import { TestClient, type Frame } from '../helpers/client.js';
-import { runFailover } from '../helpers/failover.js';
+import { FAILOVER_NODE_FLAGS, runFailover } from '../helpers/failover.js';
 import { startRedisCluster, type TestRedisCluster } from '../../devkit/redis-cluster.js';
 
 /**
@@ -17,11 +17,7 @@ describe('three nodes on a Redis Cluster', () => {
     cluster = await startRedisCluster();
     nodes = await startCluster(3, 'redis://127.0.0.1:6379', [
       '--broker.redis.cluster', JSON.stringify(cluster.seeds),
-      '--channelDefaults.historySize', '2000',
-      '--inbound.messagesPerSecond', '0',
-      '--inbound.bytesPerSecond', '0',
-      '--broker.redis.reconnectMinMs', '50',
-      '--broker.redis.reconnectMaxMs', '250',
+      ...FAILOVER_NODE_FLAGS,
     ]);
   }, 60_000);
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster, type ClusterNode } from '../helpers/cluster.js';
 import { TestClient } from '../helpers/client.js';
-import { runFailover } from '../helpers/failover.js';
+import { FAILOVER_NODE_FLAGS, runFailover } from '../helpers/failover.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedisSentinel, type TestRedisSentinel } from '../../devkit/redis-sentinel.js';
 import { startRedisTls, type TestRedisTls } from '../../devkit/redis-tls.js';
@@ -17,11 +17,7 @@ describe('three nodes on a Sentinel-managed Redis', () => {
     nodes = await startCluster(3, 'redis://127.0.0.1:6379', [
       '--broker.redis.sentinel.name', sentinel.name,
       '--broker.redis.sentinel.sentinels', JSON.stringify(sentinel.sentinels),
-      '--channelDefaults.historySize', '2000',
-      '--inbound.messagesPerSecond', '0',
-      '--inbound.bytesPerSecond', '0',
-      '--broker.redis.reconnectMinMs', '50',
-      '--broker.redis.reconnectMaxMs', '250',
+      ...FAILOVER_NODE_FLAGS,
     ]);
   }, 60_000);
   afterAll(async () => {

@@ -4,6 +4,18 @@ import { allReady, type ClusterNode } from './cluster.js';
 import { TestClient } from './client.js';
 import { until } from '../../devkit/until.js';
 
+/**
+ * Node flags every failover scenario shares: history deep enough to repair the whole outage,
+ * inbound limits lifted for the publishers, and a fast reconnect to the promoted master.
+ */
+export const FAILOVER_NODE_FLAGS: readonly string[] = [
+  '--channelDefaults.historySize', '2000',
+  '--inbound.messagesPerSecond', '0',
+  '--inbound.bytesPerSecond', '0',
+  '--broker.redis.reconnectMinMs', '50',
+  '--broker.redis.reconnectMaxMs', '250',
+];
+
 export interface FailoverRun {
   readonly nodes: ClusterNode[];
   /** Channels published to and watched throughout. */
