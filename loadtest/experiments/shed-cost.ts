@@ -51,6 +51,7 @@ class StandInSocket implements TransportSocket {
   resume(): void {}
   ping(): void {}
   close(): void {}
+  abandon(): void {}
   terminate(): void {}
 }
 

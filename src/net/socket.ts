@@ -36,6 +36,15 @@ export interface TransportSocket {
   ping(): void;
   /** Starts the closing handshake; data already written is sent first. */
   close(code: number, reason: string): void;
+  /**
+   * Closes a peer closed for abuse without the closing handshake: the close frame goes out after
+   * the data already written, the write side is ended after it (TCP FIN: a peer that reads sees
+   * the code and the end at once), and what the peer sends from then on is never parsed. ws reads
+   * and drops up to `maxPayloadBytes` of it (room for the peer's own close frame and FIN, which end
+   * the connection at once), then stops reading; uWS drops all of it (it cannot stop reading).
+   * Until the peer's FIN arrives, the core's housekeeping terminates it like any overdue close.
+   */
+  abandon(code: number, reason: string): void;
   /** Destroys the connection at once. */
   terminate(): void;
 }

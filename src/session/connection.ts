@@ -41,6 +41,12 @@ export interface ConnectionContext extends AuthContext {
   readonly contracts: DeliveryContracts;
 }
 
+/**
+ * Closes for abuse: the peer is abandoned (TransportSocket.abandon), so nothing it sends after the
+ * close costs more than a read, and a flood stops being read at all.
+ */
+const ABANDONING: ReadonlySet<CloseName> = new Set(['bad_protocol', 'forbidden', 'rate_limit_strikes']);
+
 /** Why the connection stopped taking requests (bit flags): */
 /** `limits.maxPendingPublishes` publications await the broker. */
 const WINDOW = 1;
@@ -357,7 +363,8 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.release();
     const { code, reason } = CLOSE[name];
     this.ctx.stats.countClose(code);
-    this.socket.close(code, reason);
+    if (ABANDONING.has(name)) this.socket.abandon(code, reason);
+    else this.socket.close(code, reason);
   }
 
   /** Drops the queue and every subscription. Idempotent. */

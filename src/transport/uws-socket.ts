@@ -137,6 +137,11 @@ export class UwsSocket implements TransportSocket {
     this.ws.end(code, reason);
   }
 
+  /** uWS's end() already abandons: it drops what the peer sends after the close frame, and FINs after it. */
+  abandon(code: number, reason: string): void {
+    this.close(code, reason);
+  }
+
   terminate(): void {
     if (this.closed) return;
     this.closed = true;

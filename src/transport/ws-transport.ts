@@ -70,6 +70,7 @@ function frameText(payload: Buffer, opcode = 1): Buffer {
 }
 
 const PONG = 0xa;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A `ws` connection behind the transport seam. Without compression every frame (prepared data
@@ -83,6 +84,10 @@ class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
   /** The close ws itself sent for a protocol error: reported instead of what the peer answered. */
   error: { code: number; reason: string } | undefined;
+  /** The close sent by abandon(): reported as what the peer received (the server reads no answer). */
+  abandoned: { code: number; reason: string } | undefined;
+  /** Bytes the peer sent since abandon(), dropped unread. */
+  dropped = 0;
   private readonly raw: Socket;
   private readonly compress: boolean;
 
@@ -90,6 +95,8 @@ class WsSocket implements TransportSocket {
     readonly ws: WebSocket,
     readonly remoteAddress: string,
     private readonly highWaterMark: number,
+    /** After abandon(), this much of what the peer sends is read and dropped before reading stops. */
+    readonly dropLimit: number,
   ) {
     this.raw = (ws as unknown as { _socket: Socket })._socket;
     this.compress = ws.extensions.includes('permessage-deflate');
@@ -198,6 +205,32 @@ class WsSocket implements TransportSocket {
     this.ws.close(code, reason);
   }
 
+  abandon(code: number, reason: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      this.close(code, reason);
+      return;
+    }
+    this.abandoned = { code, reason };
+    // From now on the peer's bytes are dropped unparsed, as ws does itself after a protocol error.
+    this.raw.removeAllListeners('data');
+    this.raw.on('data', dropInbound);
+    const { raw } = this;
+    if (this.compress) {
+      // The close frame may wait behind messages still being deflated, and ws says nothing when it
+      // is written. Frames leave ws's sender in order, and control frames are never deflated: once
+      // an empty pong queued just before it is written (an unsolicited pong needs no answer, RFC
+      // 6455 §5.5.3), the close frame has been handed to the socket, and the FIN may follow.
+      this.ws.pong(EMPTY, false, (err?: Error) => {
+        if (err == null) raw.end();
+      });
+      this.close(code, reason);
+      return;
+    }
+    // Compressing nothing, ws hands the close frame to the socket at once: the FIN follows it.
+    this.close(code, reason);
+    raw.end();
+  }
+
   terminate(): void {
     this.batch.length = 0;
     this.batchBytes = 0;
@@ -229,7 +262,7 @@ function sentCode(err: Error): number {
 function onError(this: WebSocket, err: Error): void {
   // ws closes the connection itself after a protocol error; remember the code the peer receives.
   const adapter = adapterOf(this);
-  if (adapter.error !== undefined) return;
+  if (adapter.error !== undefined || adapter.abandoned !== undefined) return;
   const code = sentCode(err);
   adapter.error = { code, reason: code === CLOSE.message_too_big.code ? CLOSE.message_too_big.reason : err.message };
 }
@@ -237,12 +270,19 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const adapter = adapterOf(this);
   const handler = adapter.handler;
   adapter.handler = undefined;
-  const { error } = adapter;
-  if (error === undefined) handler?.onClose(code, reason.toString());
+  const { error, abandoned } = adapter;
+  if (abandoned !== undefined) handler?.onClose(abandoned.code, abandoned.reason);
+  else if (error === undefined) handler?.onClose(code, reason.toString());
   else handler?.onClose(error.code, error.reason, true);
 }
 function onDrain(this: Socket): void {
   adapterOf(this).handler?.onDrain();
+}
+/** What an abandoned peer sends: dropped; past the adapter's limit, reading stops (TCP pushes back). */
+function dropInbound(this: Socket, chunk: Buffer): void {
+  const adapter = adapterOf(this);
+  adapter.dropped += chunk.length;
+  if (adapter.dropped > adapter.dropLimit) this.pause();
 }
 
 /** Hands an open node:http response to the core as an HttpStream. One per dashboard viewer, not per message. */
@@ -360,7 +400,7 @@ export class WsTransport implements TransportServer {
     const callbacks = this.callbacks!;
     (req as WithProtocol)[kProtocol] = decision.protocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const adapter = new WsSocket(ws, request.remoteAddress, this.options.highWaterMarkBytes);
+      const adapter = new WsSocket(ws, request.remoteAddress, this.options.highWaterMarkBytes, this.options.maxPayloadBytes);
       (ws as Tagged<WebSocket>)[kAdapter] = adapter;
       const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
       raw[kAdapter] = adapter;

@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
 import { until } from '../../devkit/until.js';
 import { clientFrame } from '../../devkit/wire-client.js';
+import { Connection } from '../../src/session/connection.js';
 import type { TestGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
@@ -79,6 +81,31 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     expect(payloads).toEqual(['p199']);
   });
 
+  it.each([false, true])('abandons a peer closed for abuse (compression %s): close frame and end of stream without waiting for its answer, nothing it sends after is parsed', async (compression) => {
+    // No sweep and no handshake timeout within the test: only the close itself may end the stream.
+    gw = await h.start({ compression, heartbeat: { intervalMs: 60_000, idleTimeoutMs: 120_000 }, inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 3, strikeWindowMs: 60_000 } });
+    const { onPing } = Connection.prototype;
+    let pingsAfterClose = 0;
+    const spy = vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
+      if (this.isClosing) pingsAfterClose++;
+      onPing.call(this, payload, answered);
+    });
+    try {
+      const peer = await rawPeer(gw.url, compression);
+      peer.socket.write(Buffer.concat(Array.from({ length: 20 }, (_, i) => clientFrame(`{"op":"ping","id":${i}}`))));
+      expect(peer.deflate, 'permessage-deflate negotiated').toBe(compression);
+      expect(await peer.closeCode).toBe(4101);
+      await until(() => peer.ended, 'the gateway to end the stream without the close handshake');
+      // It never answers the close: 200 pings instead, then it ends its side.
+      peer.socket.end(Buffer.concat(Array.from({ length: 200 }, () => clientFrame('p', 0x9))));
+      await until(() => gw.gateway.connectionCount === 0, 'the gateway to see the end of the peer');
+      expect(pingsAfterClose).toBe(0);
+      expect(gw.gateway.stats.closesByCode.get(4101)).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it.skipIf(transport === 'uws')('pause mode loses nothing: reading stops until tokens refill', async () => {
     gw = await h.start({ inbound: { mode: 'pause', messagesPerSecond: 2000, messagesBurst: 50 } });
     const subscriber = await connect();
@@ -95,3 +122,38 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     expect(gw.gateway.stats.rateLimited).toBe(0);
   });
 });
+
+/** A peer on a bare TCP socket that reads the server's close frame and does not answer it. */
+async function rawPeer(url: string, deflate: boolean): Promise<{ socket: Socket; closeCode: Promise<number>; readonly ended: boolean; readonly deflate: boolean }> {
+  const { hostname, port } = new URL(url);
+  const socket = tcpConnect({ host: hostname, port: Number(port), allowHalfOpen: true });
+  socket.on('error', () => {});
+  let buffered = Buffer.alloc(0);
+  let upgraded: () => void;
+  let closed: (code: number) => void;
+  const open = new Promise<void>((resolve) => (upgraded = resolve));
+  const closeCode = new Promise<number>((resolve) => (closed = resolve));
+  const peer = { socket, closeCode, ended: false, deflate: false };
+  socket.on('end', () => (peer.ended = true));
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    const head = buffered.indexOf('\r\n\r\n');
+    if (head >= 0 && buffered.toString('latin1', 0, 12) === 'HTTP/1.1 101') {
+      peer.deflate = buffered.toString('latin1', 0, head).includes('permessage-deflate');
+      buffered = buffered.subarray(head + 4);
+      upgraded();
+    }
+    // Server frames are unmasked and, here, shorter than 64 KiB.
+    while (buffered.length >= 4 && !buffered.toString('latin1', 0, 5).startsWith('HTTP')) {
+      const len7 = buffered[1]! & 0x7f;
+      const start = len7 === 126 ? 4 : 2;
+      const end = start + (len7 === 126 ? buffered.readUInt16BE(2) : len7);
+      if (buffered.length < end) break;
+      if ((buffered[0]! & 0x0f) === 0x8) closed(buffered.readUInt16BE(start));
+      buffered = buffered.subarray(end);
+    }
+  });
+  socket.write(`GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${deflate ? 'Sec-WebSocket-Extensions: permessage-deflate\r\n' : ''}\r\n`);
+  await open;
+  return peer;
+}

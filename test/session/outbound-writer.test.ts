@@ -44,6 +44,7 @@ class FakeSocket implements TransportSocket {
   resume() {}
   ping() {}
   close() {}
+  abandon() {}
   terminate() {}
 }
 
