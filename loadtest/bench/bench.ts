@@ -82,7 +82,9 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
 async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number): Promise<RunResult> {
   const r = await runLoad({ url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000 });
   const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
-  log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms${lossy}`);
+  const s = r.steady;
+  const whilePublishing = s ? ` (while publishing ${s.deliveriesPerSec}/s, server ${Math.round((s.serverCpu ?? 0) * 100)}% CPU)` : '';
+  log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s${whilePublishing}, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms, load ${r.loadAverage.start.toFixed(1)}${lossy}`);
   return r;
 }
 

@@ -59,7 +59,8 @@ export interface Plan {
 
 /** Messages from the runner to a worker. */
 export type ToWorker =
-  | { type: 'start'; startAt: number; durationMs: number }
+  /** `steadyFrom`: when the steady part of the publishing phase starts (after warm-up), wall-clock ms. */
+  | { type: 'start'; startAt: number; durationMs: number; steadyFrom: number }
   | { type: 'finish' };
 
 /** Per-subscription outcome of a verifying client, checked against the channel's final seq. */
@@ -69,6 +70,14 @@ export interface VerifyRecord {
   readonly startSeq: number;
   readonly lastSeq: number;
   readonly received: number;
+}
+
+/** A worker's counts at one moment of the publishing phase (taken on its tick, within a few ms of it). */
+export interface CountsAt {
+  /** Wall-clock ms. */
+  readonly at: number;
+  readonly deliveries: number;
+  readonly pubSent: number;
 }
 
 /** Messages from a worker to the runner. */
@@ -83,4 +92,6 @@ export type FromWorker =
       acceptedByChannel: Record<string, number>;
       maxSeqByChannel: Record<string, number>;
       verify: VerifyRecord[];
+      /** Counts when the steady part of publishing began and when publishing ended (undefined if the run never got there). */
+      steady: { from: CountsAt | undefined; to: CountsAt | undefined };
     };

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { merge, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
@@ -16,6 +17,8 @@ export interface RunOptions {
   readonly connectTimeoutMs?: number;
   /** Upper bound on the whole connect phase. */
   readonly connectPhaseMs?: number;
+  /** The start of publishing left out of the steady figures (connections warming up); default a quarter of the run, at most 1 s. */
+  readonly warmupMs?: number;
   /** After publishing stops, wait up to this long for deliveries to settle. */
   readonly drainMs?: number;
   /** Called about once a second with a one-line status. */
@@ -39,7 +42,22 @@ export interface RunResult {
   readonly timeline: TimelinePoint[];
   readonly server?: { readonly pid: number; readonly cpuSeconds: number; readonly rssStartMb: number; readonly rssEndMb: number; readonly rssMaxMb: number };
   readonly generator: { readonly cpuSeconds: number; readonly maxCpu: number };
+  /** Rates over the publishing phase after warm-up, drain left out: what a server sustains while it is offered the load. */
+  readonly steady?: SteadyRates;
+  /** The machine's 1-minute load average when publishing started and when the run ended. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
   readonly checks: Check[];
+}
+
+export interface SteadyRates {
+  /** Milliseconds since publishing started. */
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly publishedPerSec: number;
+  readonly deliveriesPerSec: number;
+  /** Fractions of one core over the same window (server from /proc, generator all threads). */
+  readonly serverCpu?: number;
+  readonly generatorCpu: number;
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
@@ -99,7 +117,9 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const gen0 = selfCpuSeconds();
     let genMax = 0;
     const startAt = now() + 100;
-    send({ type: 'start', startAt, durationMs: o.durationMs });
+    const steadyFrom = startAt + (o.warmupMs ?? Math.min(1000, o.durationMs / 4));
+    const load0 = loadavg()[0]!;
+    send({ type: 'start', startAt, durationMs: o.durationMs, steadyFrom });
     const timeline: TimelinePoint[] = [];
     let prev = { at: startAt, c: newCounters(), server: proc0, gen: gen0 };
     const sample = (): Counters => {
@@ -131,10 +151,14 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
 
     // Publishing phase, then drain: stop when deliveries have not moved for a while (bounded by drainMs).
     const publishEnd = startAt + o.durationMs;
+    const cpuNow = (): CpuAt => ({ at: now(), server: o.serverPid === undefined ? undefined : readProc(o.serverPid)?.cpuSeconds, gen: selfCpuSeconds() });
+    let steady0: CpuAt | undefined;
     while (now() < publishEnd) {
-      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now()));
+      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), steady0 === undefined ? steadyFrom - now() : Infinity));
+      if (steady0 === undefined && now() >= steadyFrom) steady0 = cpuNow();
       if (now() - prev.at >= 999) sample();
     }
+    const steady1 = cpuNow();
     const drainUntil = now() + (o.drainMs ?? 3000);
     let last = -1;
     let stillSince = now();
@@ -160,6 +184,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
     const merged = merge(finals, o.plan, o.dialect, settled);
     const measuredMs = endAt - startAt;
+    const steady = steadyRates(finals, startAt, steady0, steady1);
     return {
       scenario: o.plan.scenario,
       url: o.url,
@@ -177,11 +202,45 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
         ? { server: { pid: o.serverPid!, cpuSeconds: round2(proc1.cpuSeconds - proc0.cpuSeconds), rssStartMb: mb(proc0.rssBytes), rssEndMb: mb(proc1.rssBytes), rssMaxMb: mb(rssMax) } }
         : {}),
       generator: { cpuSeconds: round2(gen1 - gen0), maxCpu: genMax },
+      ...(steady ? { steady } : {}),
+      loadAverage: { start: load0, end: loadavg()[0]! },
       checks: merged.checks,
     };
   } finally {
     await Promise.all(threads.map((w) => w.terminate()));
   }
+}
+
+interface CpuAt {
+  readonly at: number;
+  readonly server: number | undefined;
+  readonly gen: number;
+}
+
+/** Each worker's rates over its own steady window, summed (deliveries are counted per worker, publications by the publisher's). */
+function steadyRates(finals: Array<Extract<FromWorker, { type: 'final' }>>, startAt: number, cpu0: CpuAt | undefined, cpu1: CpuAt): SteadyRates | undefined {
+  let published = 0;
+  let delivered = 0;
+  let from = Infinity;
+  let to = 0;
+  for (const { steady } of finals) {
+    if (steady.from === undefined || steady.to === undefined || steady.to.at <= steady.from.at) return undefined;
+    const s = (steady.to.at - steady.from.at) / 1000;
+    published += (steady.to.pubSent - steady.from.pubSent) / s;
+    delivered += (steady.to.deliveries - steady.from.deliveries) / s;
+    from = Math.min(from, steady.from.at);
+    to = Math.max(to, steady.to.at);
+  }
+  if (cpu0 === undefined || finals.length === 0) return undefined;
+  const s = (cpu1.at - cpu0.at) / 1000;
+  return {
+    fromMs: Math.round(from - startAt),
+    toMs: Math.round(to - startAt),
+    publishedPerSec: Math.round(published),
+    deliveriesPerSec: Math.round(delivered),
+    ...(cpu0.server !== undefined && cpu1.server !== undefined ? { serverCpu: round2((cpu1.server - cpu0.server) / s) } : {}),
+    generatorCpu: round2((cpu1.gen - cpu0.gen) / s),
+  };
 }
 
 function round2(x: number): number {

@@ -5,7 +5,7 @@ import { newHistogram } from './aggregate.js';
 import { ChurnSlot } from './churn.js';
 import { newCounters } from './counters.js';
 import { Peer, type PeerContext } from './peer.js';
-import type { FromWorker, ToWorker, WorkerPlan } from './plan.js';
+import type { CountsAt, FromWorker, ToWorker, WorkerPlan } from './plan.js';
 
 /** One generator thread: owns a share of the clients, ticks their publishers and reports counts. */
 
@@ -32,6 +32,8 @@ const connectHistogram = newHistogram();
 const peers = plan.clients.map((c) => new Peer(c, ctx));
 const churn = plan.churn === undefined ? [] : Array.from({ length: plan.churn.concurrency }, (_, i) => new ChurnSlot(plan.churn!, { ...ctx, connect: connectHistogram }, i));
 let tick: NodeJS.Timeout | undefined;
+const steady: { from: CountsAt | undefined; to: CountsAt | undefined } = { from: undefined, to: undefined };
+const countsAt = (at: number): CountsAt => ({ at, deliveries: ctx.counters.deliveries, pubSent: ctx.counters.pubSent });
 let progress: NodeJS.Timeout | undefined;
 
 async function connectAll(): Promise<void> {
@@ -48,11 +50,14 @@ async function connectAll(): Promise<void> {
   post({ type: 'ready', connected, failed });
 }
 
-function start(startAt: number, durationMs: number): void {
+function start(startAt: number, durationMs: number, steadyFrom: number): void {
   const until = startAt + durationMs;
   for (const p of peers) p.start(startAt, until);
   tick = setInterval(() => {
     const t = now();
+    // Taken before this tick's sends: the counts of everything up to this moment.
+    if (steady.from === undefined && t >= steadyFrom) steady.from = countsAt(t);
+    if (steady.to === undefined && t >= until) steady.to = countsAt(t);
     for (const p of peers) p.tick(t);
   }, TICK_MS);
   progress = setInterval(() => post({ type: 'progress', counters: ctx.counters }), PROGRESS_MS);
@@ -73,6 +78,7 @@ function finish(): void {
     acceptedByChannel: ctx.acceptedByChannel,
     maxSeqByChannel: ctx.maxSeqByChannel,
     verify: peers.flatMap((p) => p.verifyRecords()),
+    steady,
   });
   // Closing handshakes get a moment; the runner terminates the thread if they take longer.
   setTimeout(() => process.exit(0), 500).unref();
@@ -80,7 +86,7 @@ function finish(): void {
 }
 
 port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'start') start(msg.startAt, msg.durationMs);
+  if (msg.type === 'start') start(msg.startAt, msg.durationMs, msg.steadyFrom);
   else finish();
 });
 void connectAll();
