@@ -101,7 +101,8 @@ export class RedisPresence {
     this.cmd = new Redis(options.url, redisOptions) as Commands;
     this.cmd.defineCommand('presencePublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('presenceSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT });
-    this.sub = new Redis(options.url, redisOptions);
+    // It subscribes again itself on 'ready' (ioredis' own resubscription leaves its request's rejection unhandled).
+    this.sub = new Redis(options.url, { ...redisOptions, autoResubscribe: false });
     this.heartbeatChannel = `${options.keyPrefix}p:hb`;
   }
 

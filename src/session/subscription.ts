@@ -22,6 +22,12 @@ export interface ShedRun {
   reason: ShedReason;
 }
 
+/**
+ * Epochs a subscription remembers the order of: more than can be queued for it at once (each
+ * takes a broker notice, a rare event), so runs and notices still queued are always among them.
+ */
+const EPOCHS_KEPT = 8;
+
 /** A place in the subscriber's stream: a message, or a broker notice that moves it to `epoch`/`seq`. */
 interface StreamPlace {
   readonly epoch: string;
@@ -34,9 +40,18 @@ interface StreamPlace {
  * written exactly where its hole is: after the messages before it, before the first message (or
  * broker notice) after it. Two runs are always separated by something still queued, so a
  * subscription holds at most one run more than it has messages queued.
+ *
+ * Stream order across epochs is the order the subscription was handed them: a broker notice moves
+ * it to a new epoch (or, from a provisional one, into the epoch the stream's first publish makes,
+ * whose name nobody knows in advance), so an epoch's place is known only from what came before.
  */
 export class Subscription implements Subscriber, PresenceWatcher {
   private runs: ShedRun[] = [];
+  /**
+   * The epochs of what it was handed (publications, broker notices), in stream order, the last
+   * EPOCHS_KEPT of them: an epoch no longer among them is older than every one that is.
+   */
+  private readonly epochs: string[] = [];
   /** The `sub` request has not been answered yet. */
   joining = true;
   /** An `unsub` that arrived while joining, applied once the join is answered. */
@@ -71,6 +86,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
   }
 
   deliver(pub: Publication): DeliveryOutcome {
+    if (pub.epoch !== this.epochs[this.epochs.length - 1]) this.entered(pub.epoch);
     return this.pacer === undefined ? this.sink.deliver(pub, this) : this.pacer.offer(pub);
   }
 
@@ -95,7 +111,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
     this.channel.shed++;
     const runs = this.runs;
     let i = runs.length;
-    while (i > 0 && runs[i - 1]!.epoch === epoch && runs[i - 1]!.from > seq) i--;
+    while (i > 0 && this.compare(runs[i - 1]!.epoch, runs[i - 1]!.from, epoch, seq) > 0) i--;
     const before = runs[i - 1];
     const after = runs[i];
     if (before !== undefined && before.epoch === epoch && before.to + 1 === seq) {
@@ -134,17 +150,28 @@ export class Subscription implements Subscriber, PresenceWatcher {
     return first === undefined ? this.takeGaps() : this.takeGapsBefore(first);
   }
 
-  /** Takes the runs a message precedes: those of its epoch below its seq. */
+  /** Takes the runs a message precedes: those of earlier epochs, and of its epoch below its seq. */
   takeGapsBefore(message: StreamPlace): ShedRun[] {
-    return this.take((run) => run.epoch === message.epoch && run.to < message.seq);
+    return this.take((run) => this.compare(run.epoch, run.to, message.epoch, message.seq) < 0);
   }
 
   /**
-   * Takes the runs a broker notice precedes: those of another (older) epoch, or of its epoch up to
-   * the position it moves the subscriber to.
+   * Takes the runs a broker notice precedes: those of earlier epochs, and of its epoch up to the
+   * position it moves the subscriber to (never those of a later epoch: a stream it leads into).
    */
   takeGapsBeforeNotice(notice: StreamPlace): ShedRun[] {
-    return this.take((run) => run.epoch !== notice.epoch || run.to <= notice.seq);
+    return this.take((run) => this.compare(run.epoch, run.to, notice.epoch, notice.seq) <= 0);
+  }
+
+  /** Below zero when seq `a` of `epochA` comes before seq `b` of `epochB` in this subscription's stream. */
+  private compare(epochA: string, a: number, epochB: string, b: number): number {
+    if (epochA === epochB) return a - b;
+    return this.epochs.lastIndexOf(epochA) - this.epochs.lastIndexOf(epochB);
+  }
+
+  private entered(epoch: string): void {
+    if (this.epochs.length === EPOCHS_KEPT) this.epochs.shift();
+    this.epochs.push(epoch);
   }
 
   /** Runs are in stream order: the ones that precede a place form a prefix. */

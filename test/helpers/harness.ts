@@ -1,4 +1,5 @@
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startRedis, type TestRedis } from '../../devkit/redis.js';
 import type { ClientOptions } from 'ws';
 import { TestClient } from './client.js';
 import { startGateway, type TestGateway } from './gateway.js';
@@ -33,4 +34,16 @@ export function gatewayHarness(transport: TransportName) {
       return client;
     },
   };
+}
+
+/** A Redis of the suite's own, started before its first test and stopped after its last. */
+export function redisHarness(): { readonly redis: TestRedis } {
+  const suite = {} as { redis: TestRedis };
+  beforeAll(async () => {
+    suite.redis = await startRedis();
+  });
+  afterAll(async () => {
+    await suite.redis?.stop();
+  });
+  return suite;
 }

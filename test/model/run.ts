@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { TestClient } from '../helpers/client.js';
+import { fillSocket } from '../helpers/fill.js';
 import { ClientSubscriber } from './client-subscriber.js';
 import { BALLAST, CHANNELS, PUBLISHERS, RAW_SUBSCRIBERS, SUBSCRIBERS, sequenceArbitrary, type Command } from './commands.js';
 import { emptyCounts, type LedgerCounts, type Position } from './ledger.js';
@@ -182,12 +183,7 @@ export async function runSequence(world: World, commands: readonly Command[], co
 
   /** Publishes ballast to a paused subscriber until the server sheds some of it: its socket is full. */
   async function fill(s: number, conn: string): Promise<void> {
-    const before = world.shedFor(nodeOf[s]!, conn);
-    if (before < 0) return;
-    for (let sent = 0; sent < MAX_FILL && world.shedFor(nodeOf[s]!, conn) === before; sent += 8) {
-      const replies = Array.from({ length: 8 }, () => publishers[0]!.request({ op: 'pub', ch: ballast(s), data: BIG }));
-      await Promise.all(replies);
-    }
+    await fillSocket(world.gateway(nodeOf[s]!), conn, () => Promise.all(Array.from({ length: 8 }, () => publishers[0]!.request({ op: 'pub', ch: ballast(s), data: BIG }))), MAX_FILL);
   }
 }
 

@@ -43,16 +43,11 @@ export class World {
   }
 
   url(node: number): string {
-    return this.gateways[node % this.gateways.length]!.url;
+    return this.gateway(node).url;
   }
 
-  /**
-   * Messages the node's policies shed so far for one connection (read from the gateway, to know
-   * when a `fill` has made the server queue and shed).
-   */
-  shedFor(node: number, conn: string): number {
-    const c = this.gateways[node % this.gateways.length]!.gateway.connectionList().find((x) => x.id === conn);
-    return c === undefined ? -1 : c.writer.shed.dropped;
+  gateway(node: number): TestGateway {
+    return this.gateways[node % this.gateways.length]!;
   }
 
   /** Every node serves (its broker link is up). */

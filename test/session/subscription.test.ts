@@ -4,6 +4,7 @@ import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Channel } from '../../src/hub/channel.js';
 import { Subscription } from '../../src/session/subscription.js';
+import { Publication } from '../../src/stream/publication.js';
 
 const channel = new Channel('ch', new ChannelRules(loadConfig({ overrides: {} })).settingsFor('ch'));
 const sink = { deliver: () => 0 as const, replay: () => {}, snapshot: () => {} };
@@ -23,6 +24,20 @@ describe('Subscription: the account of shed messages', () => {
     sub.noteShed('old', 10, 'dropped');
     sub.noteShed('new', 2, 'dropped');
     expect(sub.takeGapsBeforeNotice({ epoch: 'new', seq: 0 })).toEqual([{ epoch: 'old', from: 10, to: 10, reason: 'dropped' }]);
+    expect(sub.takeGapsBefore({ epoch: 'new', seq: 3 })).toEqual([{ epoch: 'new', from: 2, to: 2, reason: 'dropped' }]);
+  });
+
+  it('orders epochs as they were handed to it: a notice into a provisional stream precedes the runs of the epoch that follows it', () => {
+    const sub = new Subscription(channel, sink);
+    const hand = (epoch: string, seq: number) => sub.deliver(new Publication('ch', channel.queuePolicy, epoch, seq, undefined, undefined, Buffer.from(''), 0));
+    hand('old', 9);
+    hand('~provisional', 0); // a reset notice
+    hand('new', 1);
+    hand('new', 2);
+    sub.noteShed('new', 2, 'dropped');
+    sub.noteShed('old', 9, 'dropped'); // shed later (drop-oldest), but earlier in the stream
+    expect(sub.takeGapsBeforeNotice({ epoch: '~provisional', seq: 0 })).toEqual([{ epoch: 'old', from: 9, to: 9, reason: 'dropped' }]);
+    expect(sub.takeGapsBefore({ epoch: 'new', seq: 2 })).toEqual([]);
     expect(sub.takeGapsBefore({ epoch: 'new', seq: 3 })).toEqual([{ epoch: 'new', from: 2, to: 2, reason: 'dropped' }]);
   });
 
