@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type TestRedis } from '../../../devkit/redis.js';
@@ -10,30 +10,68 @@ import { sleep, type AttackTarget, type Tally } from './attack-client.js';
 import type { BystanderReport } from './bystander.js';
 import { ADVERSARY_API_KEY, BYSTANDER_CHANNEL, PATTERNS, adversaryConfig, type Pattern } from './suite.js';
 
-/**
- * `npm run loadtest -- adversary [--budget-mib 64] [--transport ws|uws] [--broker memory|redis]
- * [--patterns a,b] [--short]`: starts a gateway with that memory budget (0: leave the key out, for
- * gateways that predate it), a bystander in a process of its own, then runs each adversary
- * pattern in turn and prints one row per pattern: peak RSS against budget + idle baseline, what
- * the bystander lost and its pong p99, the gateway's event-loop p99, and the gateway's verdicts.
- * Loopback only; every pattern is bounded in count and time.
- */
-const { values: args } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== 'adversary'),
-  options: {
-    'budget-mib': { type: 'string', default: '64' },
-    transport: { type: 'string', default: 'ws' },
-    broker: { type: 'string', default: 'memory' },
-    patterns: { type: 'string', default: PATTERNS.map((p) => p.name).join(',') },
-    short: { type: 'boolean', default: false },
-    'shared-gateway': { type: 'boolean', default: false },
-    seconds: { type: 'string', default: '30' },
-    out: { type: 'string', default: 'loadtest/results' },
-    /** Extra node flags for the gateway, e.g. '--cpu-prof' to profile a pattern. */
-    'node-options': { type: 'string' },
-  },
-});
+const USAGE = `npm run loadtest -- adversary [options]
 
+Starts a gateway (one per pattern unless --shared-gateway) with a memory budget, a bystander in a
+process of its own (a subscriber on a lossless channel, a publisher at 50/s, an application ping
+every 100 ms), then runs each adversary pattern in turn and prints one JSON line per pattern and,
+at the end, the table of docs/operations.md. Loopback only; every pattern is bounded in count and
+time. The report (JSON) goes to --out.
+
+Options:
+  --budget-mib N        the gateway's limits.memoryBudgetBytes in MiB (default 64; 0: leave the
+                        key out, for gateways that predate it)
+  --transport ws|uws    (default ws)
+  --broker memory|redis (default memory; redis starts a redis-server of its own)
+  --patterns a,b        patterns to run (default all): ${PATTERNS.map((p) => p.name).join(', ')}
+  --short               a few seconds and a tenth of the counts per pattern (what npm test runs)
+  --shared-gateway      one gateway for every pattern (quicker; each row no longer starts idle)
+  --seconds N           bound on each pattern (default 30)
+  --idle-seconds N      idle window before each pattern, measured like the pattern (default 3;
+                        0 with --short)
+  --out DIR             where the JSON report goes (default loadtest/results)
+  --node-options='...'  extra node flags for the gateway, e.g. --node-options='--cpu-prof
+                        --cpu-prof-dir=/tmp/p' (with '=': the value starts with a dash)
+  -h, --help            this text
+
+Columns: peak RSS of the gateway during the pattern (its RSS just before, idle, in brackets);
+bystander messages lost (must be 0) of those it published; the bystander's pong p99 during the
+pattern and during the idle window just before it (the same gateway, the same machine load: on a
+loaded machine compare the two); the gateway's event-loop delay p99; the gateway's CPU seconds
+during the pattern; closes by the gateway (sluice_disconnects_total), what the memory budget did,
+and what the attacker saw. The header and the last line give the machine's load average.`;
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h', default: false },
+  'idle-seconds': { type: 'string' },
+  'budget-mib': { type: 'string', default: '64' },
+  transport: { type: 'string', default: 'ws' },
+  broker: { type: 'string', default: 'memory' },
+  patterns: { type: 'string', default: PATTERNS.map((p) => p.name).join(',') },
+  short: { type: 'boolean', default: false },
+  'shared-gateway': { type: 'boolean', default: false },
+  seconds: { type: 'string', default: '30' },
+  out: { type: 'string', default: 'loadtest/results' },
+  /** Extra node flags for the gateway, e.g. '--cpu-prof' to profile a pattern. */
+  'node-options': { type: 'string' },
+} as const;
+
+function parseOptions(): ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'] {
+  try {
+    return parseArgs({ args: process.argv.slice(2).filter((a) => a !== 'adversary'), options: OPTIONS }).values;
+  } catch (err) {
+    console.error(`adversary: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+const args = parseOptions();
+
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const idleSeconds = Number(args['idle-seconds'] ?? (args.short ? 0 : 3));
 const MiB = 1024 * 1024;
 const budgetBytes = Number(args['budget-mib']) * MiB;
 const mib = (bytes: number): number => Math.round(bytes / MiB);
@@ -45,7 +83,11 @@ interface Row {
   readonly baselineMiB: number;
   readonly rssPeakMiB: number;
   readonly bystander: BystanderReport;
+  /** The bystander's pong p99 in the idle window just before the pattern. */
+  readonly idlePongP99Ms: number;
   readonly loopP99Ms: number;
+  /** The gateway's CPU time (user + system) during the pattern. */
+  readonly cpuSeconds: number;
   readonly verdicts: Tally;
   readonly closesByServer: Tally;
   /** The gateway still answered /metrics after the pattern. */
@@ -117,7 +159,8 @@ async function startRig(configFile: string, redisKeys: (() => Promise<number>) |
     bystander,
     async stop() {
       bystander.child.send({ type: 'stop' });
-      await server.stop();
+      // A profile (--node-options='--cpu-prof') is written only if the gateway exits by itself.
+      await server.stop(args['node-options'] === undefined ? undefined : 30_000);
     },
   };
 }
@@ -125,6 +168,9 @@ async function startRig(configFile: string, redisKeys: (() => Promise<number>) |
 /** Runs one pattern and measures the gateway and the bystander meanwhile. */
 async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   const { pid, target } = rig;
+  await sleep(idleSeconds * 1000);
+  const idle = await rig.bystander.mark();
+  const cpuBefore = readProc(pid)?.cpuSeconds ?? 0;
   const beforeText = await scrape(target.port);
   const before = metricValues(beforeText, 'sluice_disconnects_total');
   const baseline = readProc(pid)?.rssBytes ?? 0;
@@ -137,6 +183,7 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
     verdicts[`generator error: ${(err as Error).message}`] = 1;
   }
   const report = await rig.bystander.mark();
+  const cpuSeconds = (readProc(pid)?.cpuSeconds ?? cpuBefore) - cpuBefore;
   clearInterval(sampler);
   const metrics = await scrape(target.port);
   const closesByServer: Tally = {};
@@ -155,8 +202,13 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   }
   const pools: Tally = {};
   for (const [label, n] of metricValues(metrics, 'sluice_memory_bytes')) pools[label.replace(/\{pool="(\w+)"\}/, '$1')] = n;
-  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, loopP99Ms: Math.round(loop * 1000), verdicts, closesByServer, budget, poolsAfter: pools, alive };
+  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, idlePongP99Ms: idle.pongP99Ms, loopP99Ms: Math.round(loop * 1000), cpuSeconds: Math.round(cpuSeconds * 100) / 100, verdicts, closesByServer, budget, poolsAfter: pools, alive };
 }
+
+const loadAverage = (): string =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(', ');
 
 const tally = (t: Tally): string =>
   Object.entries(t)
@@ -179,7 +231,7 @@ async function main(): Promise<number> {
   const configFile = join(mkdtempSync(join(tmpdir(), 'sluice-adversary-')), 'config.json');
   writeFileSync(configFile, JSON.stringify({ ...adversaryConfig(budgetBytes), transport: args.transport, broker }));
   const budget = args['budget-mib'] === '0' ? 'no budget' : `budget ${args['budget-mib']} MiB`;
-  console.log(`machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}; transport ${args.transport}, broker ${args.broker}; ${budget}`);
+  console.log(`machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}, load average ${loadAverage()}; transport ${args.transport}, broker ${args.broker}; ${budget}`);
   const rows: Row[] = [];
   const redisKeys = redisClient === undefined ? undefined : () => redisClient.dbsize();
   // One gateway per pattern, so that each row starts from the same idle baseline (or one for all: quicker).
@@ -201,11 +253,12 @@ async function main(): Promise<number> {
     redisClient?.disconnect();
     await redis?.stop();
   }
-  console.log(`\n| pattern | peak RSS MiB (idle) | bystander lost | bystander pong p99 ms | gateway event-loop p99 ms | closes by the gateway | memory budget | what the attacker got |`);
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`\n| pattern | peak RSS MiB (idle) | bystander lost | bystander pong p99 ms (idle) | gateway event-loop p99 ms | gateway CPU s | closes by the gateway | memory budget | what the attacker got |`);
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
-    console.log(`| ${r.pattern} | ${r.rssPeakMiB} (${r.baselineMiB}) | ${r.bystander.lost} of ${r.bystander.published} | ${r.bystander.pongP99Ms} | ${r.loopP99Ms} | ${tally(r.closesByServer) || '—'} | ${tally(r.budget) || '—'} | ${tally(r.verdicts) || '—'} |`);
+    console.log(`| ${r.pattern} | ${r.rssPeakMiB} (${r.baselineMiB}) | ${r.bystander.lost} of ${r.bystander.published} | ${r.bystander.pongP99Ms} (${r.idlePongP99Ms}) | ${r.loopP99Ms} | ${r.cpuSeconds} | ${tally(r.closesByServer) || '—'} | ${tally(r.budget) || '—'} | ${tally(r.verdicts) || '—'} |`);
   }
+  console.log(`load average at the end: ${loadAverage()}`);
   mkdirSync(args.out!, { recursive: true });
   const file = join(args.out!, `adversary-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ command: `npm run loadtest -- adversary ${process.argv.slice(3).join(' ')}`, budgetMiB: Number(args['budget-mib']), rows }, null, 2));
