@@ -24,10 +24,10 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** Reads a process's CPU time and resident set; undefined when it is gone (or not Linux). */
-export function readProc(pid: number): ProcReading | undefined {
+/** Reads a process's CPU time and resident set (or one thread's, given its `tid`); undefined when it is gone (or not Linux). */
+export function readProc(pid: number, tid?: number): ProcReading | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the parenthesised command name (which may hold spaces): utime is field 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
@@ -40,8 +40,8 @@ export function readProc(pid: number): ProcReading | undefined {
 }
 
 /** Like readProc, for a process that must still be running (a measurement cannot go on without it). */
-export function mustReadProc(pid: number): ProcReading {
-  const reading = readProc(pid);
+export function mustReadProc(pid: number, tid?: number): ProcReading {
+  const reading = readProc(pid, tid);
   if (reading === undefined) throw new Error(`cannot read /proc/${pid} (process gone, or not Linux)`);
   return reading;
 }

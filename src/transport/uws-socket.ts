@@ -21,13 +21,26 @@ export interface UwsSocketSettings {
 // one socket at a time, and inside any uWS callback (including the process.nextTick that follows
 // it) the socket being read holds the cork, so ws.cork() on another socket would write each frame
 // with its own syscall. From setImmediate no socket is corked, so each socket gets one write.
-let flushList: UwsSocket[] = [];
+// The list keeps its length from turn to turn (truncating it would make every turn grow it again);
+// a socket scheduled while the flush runs (a drain the core answers with writes) is flushed in it.
+const flushList: Array<UwsSocket | undefined> = [];
+let flushCount = 0;
 let flushScheduled = false;
 function flushAll(): void {
   flushScheduled = false;
-  const list = flushList;
-  flushList = [];
-  for (const socket of list) socket.flush();
+  for (let i = 0; i < flushCount; i++) {
+    const socket = flushList[i]!;
+    flushList[i] = undefined;
+    socket.flush();
+  }
+  flushCount = 0;
+}
+function scheduleFlush(socket: UwsSocket): void {
+  flushList[flushCount++] = socket;
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAll);
+  }
 }
 
 /**
@@ -38,6 +51,10 @@ function flushAll(): void {
  * written in cork-sized runs, and only while uWS holds nothing for the socket.
  */
 export const UWS_CORK_BYTES = 16 * 1024;
+
+/** uWS's send results: written with nothing left over, and dropped by maxBackpressure (0: backpressure built up). */
+const SENT = 1;
+const DROPPED = 2;
 
 /** Bytes a frame of `payload` bytes takes on the wire (server frames carry no mask). */
 function frameBytes(payload: number): number {
@@ -199,14 +216,29 @@ export class UwsSocket implements TransportSocket {
     else handler.onClose(code, reason, refused);
   }
 
-  /** Writes the held frames in cork-sized runs while uWS takes them without backpressure (called by the turn's flush). */
+  /**
+   * Writes the held frames in cork-sized runs while uWS takes them without backpressure (called by
+   * the turn's flush). A run of one frame is sent uncorked: uWS then corks and writes it itself and
+   * its answer says whether backpressure built up, so it costs one call into uWS instead of four.
+   * The backpressure the loop starts from is the one read after the last write or drain event: what
+   * else uWS writes on its own (pongs) is rare and small, and a run that meets it only takes uWS's
+   * slower path once before the backpressure is read again.
+   */
   flush(): void {
     this.queued = false;
     if (this.closed) return;
     const { ws, pending } = this;
-    this.backpressure = ws.getBufferedAmount();
     while (this.backpressure === 0 && this.head < this.count) {
-      this.corkAndWrite(this.runEnd());
+      const end = this.runEnd();
+      if (end === this.head + 1) {
+        const status = ws.send(pending[this.head]!, false, this.settings.compress);
+        pending[this.head] = undefined;
+        this.pendingBytes -= this.pendingSizes[this.head++]!;
+        if (status === SENT) continue;
+        if (status === DROPPED) this.overflowed = true;
+      } else {
+        this.corkAndWrite(end);
+      }
       if (this.overflowed) {
         this.terminate();
         return;
@@ -232,7 +264,7 @@ export class UwsSocket implements TransportSocket {
     const compress = this.settings.compress;
     let bytes = 0;
     for (let i = this.head; i < end; i++) {
-      if (ws.send(pending[i]!, false, compress) === 2) this.overflowed = true;
+      if (ws.send(pending[i]!, false, compress) === DROPPED) this.overflowed = true;
       pending[i] = undefined;
       bytes += pendingSizes[i]!;
     }
@@ -258,11 +290,7 @@ export class UwsSocket implements TransportSocket {
   private schedule(): void {
     if (this.queued) return;
     this.queued = true;
-    flushList.push(this);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flushAll);
-    }
+    scheduleFlush(this);
   }
 
   /** The core hears onDrain once what is buffered is below the mark again. */

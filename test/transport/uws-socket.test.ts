@@ -7,10 +7,13 @@ import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 class FakeWs implements UwsWebSocket<UwsUserData> {
   adapter!: UwsSocket;
   buffered = 0;
-  /** What send() returns. */
+  /** What send() returns (a send that leaves backpressure answers 0, as uWS does). */
   status = 1;
   sent: string[] = [];
   corks = 0;
+  bufferedReads = 0;
+  /** Called after each send, as the kernel would take or leave bytes. */
+  afterSend: () => void = () => {};
   /** Frames written inside each cork() call. */
   batches: number[] = [];
   ended: [number, string] | undefined;
@@ -22,10 +25,12 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
   send(message: UwsData): number {
     this.check();
     this.sent.push(Buffer.from(message as Uint8Array | string).toString());
-    return this.status;
+    this.afterSend();
+    return this.status === 1 && this.buffered > 0 ? 0 : this.status;
   }
   getBufferedAmount(): number {
     this.check();
+    this.bufferedReads++;
     return this.buffered;
   }
   // Like uWS, end() and close() call the close handler at once.
@@ -109,22 +114,36 @@ describe('UwsSocket (uWS adapter)', () => {
     expect(socket.bufferedAmount()).toBe(0);
   });
 
-  it('holds frames while uWS has backpressure for the socket, and writes them once uWS has drained it', async () => {
+  it('sends a turn’s single frame uncorked, with one call into uWS', async () => {
     const { ws, socket } = setup();
-    ws.buffered = 5;
     socket.sendText('a');
     await nextTurn();
-    expect(ws.sent).toEqual([]);
+    expect(ws.sent).toEqual(['a']);
+    expect(ws.corks).toBe(0);
+    expect(ws.bufferedReads).toBe(0);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('holds frames while uWS has backpressure for the socket, and writes them once uWS has drained it', async () => {
+    const { ws, socket } = setup();
+    // The kernel leaves 5 bytes of the first frame to uWS.
+    ws.afterSend = () => (ws.buffered = 5);
+    socket.sendText('a');
+    await nextTurn();
+    ws.afterSend = () => {};
+    socket.sendText('b');
+    await nextTurn();
+    expect(ws.sent).toEqual(['a']);
     expect(socket.bufferedAmount()).toBe(6);
     // A partial drain: still behind.
     ws.buffered = 2;
     socket.drained();
     await nextTurn();
-    expect(ws.sent).toEqual([]);
+    expect(ws.sent).toEqual(['a']);
     ws.buffered = 0;
     socket.drained();
     await nextTurn();
-    expect(ws.sent).toEqual(['a']);
+    expect(ws.sent).toEqual(['a', 'b']);
     expect(socket.bufferedAmount()).toBe(0);
   });
 

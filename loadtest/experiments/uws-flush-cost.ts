@@ -1,0 +1,96 @@
+/**
+ * What the uws adapter's turn costs beside a bare uWS send, in one process and without the rest of
+ * the gateway: 1,000 uWS connections (their clients on a worker thread, counting frames), one
+ * frame per connection per turn at a fixed turn rate (the bench's 100 B × 100 msg/s workload has
+ * exactly this shape), written either through `UwsSocket` (held, then flushed from setImmediate) or
+ * with one bare `ws.send` per connection from setImmediate. The figure is the main thread's CPU
+ * (from /proc, so the client thread is left out) per delivery; modes alternate so that a loaded
+ * machine weighs on both alike.
+ *
+ *   npx tsx loadtest/experiments/uws-flush-cost.ts [rounds=3] [seconds=3] [turnsPerSecond=100] [size=100] [framesPerTurn=1]
+ *
+ * Bounded: ≤ 10 rounds of ≤ 10 s per mode.
+ */
+import { loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { loadUws } from '../../src/transport/uws-loader.js';
+import type { UwsWebSocket } from '../../src/transport/uws-api.js';
+import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import type { SocketHandler } from '../../src/net/socket.js';
+import { until } from '../../devkit/until.js';
+import { mustReadProc } from '../../devkit/proc.js';
+
+const ROUNDS = Math.min(Number(process.argv[2] ?? 3), 10);
+const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
+const TURNS_PER_SECOND = Math.min(Number(process.argv[4] ?? 100), 2000);
+const SIZE = Math.min(Number(process.argv[5] ?? 100), 64 * 1024);
+const FRAMES = Math.min(Number(process.argv[6] ?? 1), 64);
+const CONNECTIONS = 1000;
+
+/** The main thread's CPU seconds (its own task: the client thread is another). */
+const mainThreadCpu = (): number => mustReadProc(process.pid, process.pid).cpuSeconds;
+
+const NO_HANDLER: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onPing() {}, onClose() {} };
+const sockets: Array<{ ws: UwsWebSocket<UwsUserData>; adapter: UwsSocket }> = [];
+const uws = loadUws().uws;
+const app = uws.App().ws<UwsUserData>('/*', {
+  maxPayloadLength: 64 * 1024,
+  idleTimeout: 0,
+  maxBackpressure: 64 * 1024 * 1024,
+  closeOnBackpressureLimit: false,
+  sendPingsAutomatically: false,
+  maxLifetime: 0,
+  compression: 0,
+  upgrade: (res, req, context) => res.upgrade({ request: undefined, context: undefined, adapter: undefined }, req.getHeader('sec-websocket-key'), '', '', context),
+  open: (ws) => {
+    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
+    adapter.attach(NO_HANDLER);
+    ws.getUserData().adapter = adapter;
+    sockets.push({ ws, adapter });
+  },
+  message: () => {},
+  drain: (ws) => ws.getUserData().adapter?.drained(),
+  ping: () => {},
+  pong: () => {},
+  close: (ws, code) => ws.getUserData().adapter?.closedBy(code, '', false),
+});
+const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (token) => (token ? resolve(uws.us_socket_local_port(token)) : reject(new Error('listen failed')))));
+
+let received = 0;
+const clients = new Worker(new URL('./uws-flush-cost-clients.mjs', import.meta.url), { workerData: { port, connections: CONNECTIONS } });
+clients.on('message', (n: number) => (received = n));
+await until(() => sockets.length === CONNECTIONS, 'clients connected', 60_000);
+
+const frame = Buffer.alloc(SIZE, 0x61);
+const writeTurn = (mode: 'adapter' | 'bare'): void => {
+  if (mode === 'adapter') {
+    for (const { adapter } of sockets) for (let i = 0; i < FRAMES; i++) adapter.sendPrepared(frame);
+  } else {
+    setImmediate(() => {
+      for (const { ws } of sockets) for (let i = 0; i < FRAMES; i++) ws.send(frame, false, false);
+    });
+  }
+};
+
+async function measure(mode: 'adapter' | 'bare'): Promise<number> {
+  const expected = received + CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS;
+  const cpu0 = mainThreadCpu();
+  let turns = 0;
+  const timer = setInterval(() => {
+    if (turns++ < TURNS_PER_SECOND * SECONDS) writeTurn(mode);
+  }, 1000 / TURNS_PER_SECOND);
+  await until(() => turns >= TURNS_PER_SECOND * SECONDS, 'turns written', (SECONDS + 30) * 1000);
+  clearInterval(timer);
+  await until(() => received >= expected, 'frames received', 30_000);
+  return ((mainThreadCpu() - cpu0) * 1e6) / (CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS);
+}
+
+console.log(`uws flush cost: ${CONNECTIONS} connections × ${FRAMES} frame(s) of ${SIZE} B per turn, ${TURNS_PER_SECOND} turns/s, ${SECONDS} s per mode, ${ROUNDS} rounds`);
+for (let round = 1; round <= ROUNDS; round++) {
+  const load = loadavg()[0]!.toFixed(1);
+  const adapter = await measure('adapter');
+  const bare = await measure('bare');
+  console.log(`round ${round}: adapter ${adapter.toFixed(2)} µs, bare ws.send ${bare.toFixed(2)} µs per delivery (main thread CPU), adapter ÷ bare ${(adapter / bare).toFixed(2)}, load ${load}`);
+}
+await clients.terminate();
+process.exit(0);
