@@ -8,7 +8,9 @@ import { provisional, type LedgerCounts, type Position } from './ledger.js';
 /**
  * The guarantee as the project's client states it to its user (docs/client.md): per
  * subscription, `onMessage` sees increasing seqs, and every seq it skips was reported through
- * `onGap` first — never as `missing`, which would mean the server left a hole unannounced.
+ * `onGap` first — never as `missing`, which would mean the server left a hole unannounced. The
+ * subscription's async iterator is held to the same rule (`iterator`: its events are read later,
+ * so the epoch they belong to is the one its own gaps moved it to).
  */
 class ClientLedger {
   /** Delivered or reported up to here, in `epoch`; undefined before the first event. */
@@ -20,20 +22,21 @@ class ClientLedger {
     readonly sub: Subscription,
     private readonly fail: (what: string) => void,
     private readonly counts: LedgerCounts,
+    private readonly source: 'client' | 'iterator',
   ) {}
 
   message(m: Message): void {
     this.counts.messages++;
-    const epoch = this.sub.epoch!;
+    const epoch = this.source === 'client' || this.epoch === undefined ? this.sub.epoch! : this.epoch;
     if (this.started && (epoch === this.epoch || provisional(this.epoch!)) && m.seq !== this.seq + 1) this.fail(`onMessage ${m.seq} after ${this.seq} without a gap`);
     if (this.started && epoch !== this.epoch && !provisional(this.epoch!)) this.fail(`onMessage ${m.seq} in epoch ${epoch} without a gap naming the change from ${this.epoch}`);
     this.take(epoch, m.seq);
   }
 
   gap(g: Gap): void {
-    this.counts.gaps[`client:${g.reason}`] = (this.counts.gaps[`client:${g.reason}`] ?? 0) + 1;
+    this.counts.gaps[`${this.source}:${g.reason}`] = (this.counts.gaps[`${this.source}:${g.reason}`] ?? 0) + 1;
     if (g.reason === 'missing') this.fail(`gap ${g.from}..${g.to} missing: a hole the server never announced`);
-    if (g.reason === 'unrecoverable') this.counts.resumes[g.previous === undefined ? 'partial' : 'unrecoverable']++;
+    if (g.reason === 'unrecoverable' && this.source === 'client') this.counts.resumes[g.previous === undefined ? 'partial' : 'unrecoverable']++;
     if (g.previous !== undefined) {
       if (this.started && (g.previous.epoch !== this.epoch || g.previous.seq !== this.seq)) this.fail(`gap with previous ${g.previous.epoch}/${g.previous.seq} but the subscription stood at ${this.epoch}/${this.seq}`);
     } else if (this.started && ((g.epoch !== this.epoch && !provisional(this.epoch!)) || g.from !== this.seq + 1)) {
@@ -49,12 +52,22 @@ class ClientLedger {
     return { epoch: this.epoch!, seq: this.seq };
   }
 
+  settledAt(at: Position): boolean {
+    const p = this.position();
+    return p !== undefined && (p.epoch === at.epoch || provisional(p.epoch)) && p.seq === at.seq;
+  }
+
   private take(epoch: string, seq: number): void {
     this.started = true;
     this.epoch = epoch;
     this.seq = seq;
   }
 }
+
+type Ledgers = { readonly client: ClientLedger; readonly iterator: ClientLedger };
+
+/** Events the model client's iterators buffer: a burst read in one go overflows them. */
+const ITERATOR_BUFFER = 8;
 
 /**
  * The project's client as a subscriber: reconnects by itself with `since`, and is moved between
@@ -64,7 +77,7 @@ export class ClientSubscriber {
   readonly client: SluiceClient;
   readonly violations: string[] = [];
   readonly closes: number[] = [];
-  private readonly subs = new Map<string, ClientLedger>();
+  private readonly subs = new Map<string, Ledgers>();
   private readonly sockets: WebSocket[] = [];
   private target: string;
   /** The server's id of the current connection (from `hello`). */
@@ -104,26 +117,40 @@ export class ClientSubscriber {
     return this.subs.has(ch);
   }
 
-  subscribe(ch: string): Subscription {
-    let ledger: ClientLedger | undefined = undefined;
+  /**
+   * Subscribes with callbacks and reads the subscription's async iterator too, one event per loop
+   * turn (a consumer slower than the socket); both streams are checked.
+   */
+  subscribe(ch: string, recover = true): Subscription {
+    let ledgers: Ledgers | undefined = undefined;
     const fail = (what: string) => this.violations.push(`${this.label} ${ch}: ${what}`);
     const sub = this.client.subscribe(ch, {
-      onMessage: (m) => ledger!.message(m),
-      onGap: (g) => ledger!.gap(g),
+      recover,
+      iteratorBufferSize: ITERATOR_BUFFER,
+      onMessage: (m) => ledgers!.client.message(m),
+      onGap: (g) => ledgers!.client.gap(g),
       onError: (e) => {
-        if (this.subs.get(ch) === ledger) this.subs.delete(ch);
+        if (this.subs.get(ch) === ledgers) this.subs.delete(ch);
         if (e.code !== 'unavailable') fail(`subscription refused: ${e.code}`);
       },
     });
-    ledger = new ClientLedger(sub, fail, this.counts);
-    this.subs.set(ch, ledger);
+    ledgers = { client: new ClientLedger(sub, fail, this.counts, 'client'), iterator: new ClientLedger(sub, (what) => fail(`iterator: ${what}`), this.counts, 'iterator') };
+    this.subs.set(ch, ledgers);
+    const iterator = ledgers.iterator;
+    void (async () => {
+      for await (const event of sub) {
+        if (event.type === 'message') iterator.message(event);
+        else iterator.gap(event);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
     return sub;
   }
 
   unsubscribe(ch: string): void {
-    const ledger = this.subs.get(ch);
+    const ledgers = this.subs.get(ch);
     this.subs.delete(ch);
-    void ledger?.sub.unsubscribe();
+    void ledgers?.client.sub.unsubscribe();
   }
 
   pause(): void {
@@ -172,16 +199,19 @@ export class ClientSubscriber {
     await this.connected();
   }
 
-  position(ch: string): Position | undefined {
-    return this.subs.get(ch)?.position();
+  /** Where the subscription stands for its callbacks and for its iterator. */
+  position(ch: string): { client: Position | undefined; iterator: Position | undefined } | undefined {
+    const ledgers = this.subs.get(ch);
+    return ledgers === undefined ? undefined : { client: ledgers.client.position(), iterator: ledgers.iterator.position() };
   }
 
+  /** Callbacks and iterator alike have accounted for every seq up to `at` (the iterator has read every event). */
   settledAt(ch: string, at: Position): boolean {
-    const ledger = this.subs.get(ch);
-    if (ledger === undefined) return true;
-    if (ledger.sub.state !== 'active') return false;
-    const p = ledger.position();
-    return p !== undefined && (p.epoch === at.epoch || provisional(p.epoch)) && p.seq === at.seq;
+    const ledgers = this.subs.get(ch);
+    if (ledgers === undefined) return true;
+    if (ledgers.client.sub.state !== 'active') return false;
+    if (ledgers.client.started && !ledgers.iterator.started) return false;
+    return ledgers.client.settledAt(at) && ledgers.iterator.settledAt(at);
   }
 
   close(): void {

@@ -9,7 +9,8 @@ import fc from 'fast-check';
  * shrinking may drop any command.
  */
 export type Command =
-  | { readonly k: 'sub' | 'unsub' | 'resub'; readonly s: number; readonly ch: number }
+  /** `recover: false`: the project client subscribes without resuming on reconnect (its user is told `skipped`). */
+  | { readonly k: 'sub' | 'unsub' | 'resub'; readonly s: number; readonly ch: number; readonly recover?: false }
   | { readonly k: 'pub'; readonly p: number; readonly ch: number; readonly n: number }
   | { readonly k: 'pause'; readonly s: number; readonly fill: boolean }
   | { readonly k: 'resume'; readonly s: number }
@@ -45,7 +46,8 @@ export function commandArbitrary(nodes: number, redis: boolean): fc.Arbitrary<Co
   const s = fc.integer({ min: 0, max: SUBSCRIBERS - 1 });
   const ch = fc.integer({ min: 0, max: CHANNELS.length - 1 });
   const choices: Array<{ weight: number; arbitrary: fc.Arbitrary<Command> }> = [
-    { weight: 6, arbitrary: fc.record({ k: fc.constant('sub' as const), s, ch }) },
+    { weight: 5, arbitrary: fc.record({ k: fc.constant('sub' as const), s, ch }) },
+    { weight: 1, arbitrary: fc.record({ k: fc.constant('sub' as const), s: fc.constant(SUBSCRIBERS - 1), ch, recover: fc.constant(false as const) }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('unsub' as const), s, ch }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('resub' as const), s, ch }) },
     {

@@ -119,7 +119,7 @@ export async function runSequence(world: World, commands: readonly Command[], co
         }
         if (client!.has(ch) !== (cmd.k !== 'sub')) return false;
         if (cmd.k !== 'sub') client!.unsubscribe(ch);
-        if (cmd.k !== 'unsub') client!.subscribe(ch);
+        if (cmd.k !== 'unsub') client!.subscribe(ch, cmd.recover ?? true);
         return true;
       }
       case 'pub':
