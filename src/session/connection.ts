@@ -2,7 +2,7 @@ import { describeIdentity, type AdmittedClient } from '../auth/identity.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
 import type { JoinOutcome } from '../hub/channel.js';
-import type { Hub, PublishResult } from '../hub/hub.js';
+import type { Hub } from '../hub/hub.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck, encodeError, encodePong, encodeRevoked } from '../protocol/frames.js';
@@ -10,6 +10,7 @@ import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type Sub
 import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import type { ChannelHookCalls, HookedConnection } from './channel-hooks.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
+import { ConnectionPublisher, type PublisherOwner } from './connection-publisher.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { SessionPresence } from './presence-requests.js';
 import type { ReplayPacer } from './replay-pacer.js';
@@ -63,8 +64,9 @@ const ORDER = 4;
  * publish window is full, or its replies back up) it stops reading the socket, so TCP pushes back
  * on the client; frames the transport delivers meanwhile wait, in order, in `held`.
  */
-export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner, HookedConnection {
+export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner, HookedConnection, PublisherOwner {
   readonly writer: OutboundWriter;
+  private readonly publisher: ConnectionPublisher;
   readonly openedAt: number;
   lastSeen: number;
   /** By channel name. */
@@ -82,8 +84,6 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   private closeAfterDrain = false;
   /** The close the server started, if it did. */
   private closedAs: CloseName | undefined;
-  /** Publishes waiting for the publish hook or handed to an asynchronous broker, not yet answered. */
-  private pendingPublishes = 0;
   /** The joining subscription whose answer an ORDER stop waits for. */
   private awaited: Subscription | undefined;
   /** The channel whose subscribe-hook verdict an ORDER stop waits for (a `sub` with an `unsub` behind it). */
@@ -113,6 +113,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     this.limiter = new InboundLimiter(settings.inbound, clock);
     this.rateStrikes = new StrikeCounter(settings.inbound.rateLimitStrikes, settings.inbound.strikeWindowMs, clock);
     this.invalidStrikes = new StrikeCounter(settings.inbound.invalidFrameStrikes, settings.inbound.strikeWindowMs, clock);
+    this.publisher = new ConnectionPublisher(ctx, this);
     this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
   }
 
@@ -172,7 +173,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     try {
       switch (request.op) {
         case 'pub':
-          this.publish(request);
+          this.publisher.publish(request);
           break;
         case 'sub':
           this.subscribe(request);
@@ -390,54 +391,21 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
 
   // ---- requests ----
 
-  private publish(request: PubRequest): void {
-    if (this.ctx.draining()) {
-      this.sendError('shutting_down', request.id);
-      return;
-    }
-    if (!this.auth.mayPublish(request.ch, request.id)) return;
-    const hooks = this.ctx.channelHooks;
-    if (hooks?.publishHooked(request.ch)) {
-      // The publication holds a place in the publish window from now until it is answered.
-      if (hooks.publish(this, request)) this.windowTaken();
-      return;
-    }
-    this.forward(request, request.rawData, false);
-  }
-
   publishVetted(request: PubRequest, rawData: string): void {
-    this.forward(request, rawData, true);
+    this.publisher.vetted(request, rawData);
   }
 
   publishRefused(): void {
-    this.windowFreed();
+    this.publisher.refused();
   }
 
-  /** Hands a publication to the hub; `inWindow`: it already holds a place in the publish window. */
-  private forward(request: PubRequest, rawData: string, inWindow: boolean): void {
-    const result = this.ctx.hub.publish(request.ch, request.key, rawData, request.pid, request.del);
-    if (result instanceof Promise) {
-      // Replies come back in request order: the broker answers one connection's publishes in order.
-      if (!inWindow) this.windowTaken();
-      const { id, ch } = request;
-      void result.then((r) => this.published(r, id, ch, true));
-      return;
-    }
-    this.published(result, request.id, request.ch, inWindow);
+  windowFull(full: boolean): void {
+    if (full) this.stop(WINDOW);
+    else this.go(WINDOW);
   }
 
-  private published(result: PublishResult, id: RequestId | undefined, ch: string, inWindow: boolean): void {
-    if (!result.ok) this.sendError(result.code, id);
-    else if (id !== undefined) this.writer.sendControl(encodeAck(id, { ch, seq: result.seq }));
-    if (inWindow) this.windowFreed();
-  }
-
-  private windowTaken(): void {
-    if (++this.pendingPublishes >= this.ctx.settings.maxPendingPublishes) this.stop(WINDOW);
-  }
-
-  private windowFreed(): void {
-    if (--this.pendingPublishes < this.ctx.settings.maxPendingPublishes) this.go(WINDOW);
+  sendControl(text: string): void {
+    this.writer.sendControl(text);
   }
 
   private subscribe(request: SubRequest): void {
