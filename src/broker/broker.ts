@@ -71,6 +71,9 @@ export type HistoryOutcome =
     }
   | Unavailable;
 
+/** A keyed channel's latest value of one key (`fetch`, docs/keyed.md): its seq and data as published; none: the key is absent. */
+export type LatestOutcome = { readonly ok: true; readonly latest: { readonly seq: number; readonly rawData: string } | undefined } | Unavailable;
+
 /** What a broker reports to its node; the hub implements it. */
 export interface BrokerEvents {
   /** Encodes a publication of `channel` once, for history replies and live delivery. */
@@ -113,6 +116,8 @@ export interface Broker {
    * there is no `since` or it was not recovered.
    */
   history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail?: boolean, snapshot?: boolean): HistoryOutcome | Promise<HistoryOutcome>;
+  /** On a keyed channel, the latest value of `key` (absent when deleted, expired or never published). */
+  latest(channel: string, settings: StreamSettings, key: string): LatestOutcome | Promise<LatestOutcome>;
   /**
    * True while the broker keeps state of the channel in this process that must outlive its
    * subscribers (in-process history); expires that state by `now` first.

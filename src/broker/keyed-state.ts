@@ -13,7 +13,7 @@ const ENTRY_BYTES = 96;
  * refused before it is given a seq (`admits`). Every publication held is charged to the keyed pool.
  */
 export class KeyedState {
-  private readonly latest = new Map<string, { readonly pub: Publication; readonly valueBytes: number }>();
+  private readonly byKey = new Map<string, { readonly pub: Publication; readonly valueBytes: number }>();
   /** Bytes of the values held (what `keyedMaxBytes` bounds). */
   valueBytes = 0;
   /** The snapshot of the current position, shared by every subscriber that asks before the next change. */
@@ -25,7 +25,7 @@ export class KeyedState {
   ) {}
 
   get size(): number {
-    return this.latest.size;
+    return this.byKey.size;
   }
 
   /** True when a publication of `key` with a value of `valueBytes` (a delete: `del`) fits the bounds. */
@@ -33,8 +33,8 @@ export class KeyedState {
     if (del) return true;
     this.expire(now);
     const { maxKeys = 0, keyedMaxBytes = 0 } = this.settings;
-    const held = this.latest.get(key);
-    if (held === undefined && maxKeys > 0 && this.latest.size >= maxKeys) return false;
+    const held = this.byKey.get(key);
+    if (held === undefined && maxKeys > 0 && this.byKey.size >= maxKeys) return false;
     return keyedMaxBytes === 0 || this.valueBytes - (held?.valueBytes ?? 0) + valueBytes <= keyedMaxBytes;
   }
 
@@ -44,9 +44,15 @@ export class KeyedState {
     this.remove(key);
     this.cached = undefined;
     if (pub.del) return;
-    this.latest.set(key, { pub, valueBytes });
+    this.byKey.set(key, { pub, valueBytes });
     this.valueBytes += valueBytes;
-    this.pool.add(pub.cost + ENTRY_BYTES);
+    holdKeyed(pub, this.pool);
+  }
+
+  /** The latest publication of `key`, unless it expired by `now`. */
+  latest(key: string, now: number): Publication | undefined {
+    this.expire(now);
+    return this.byKey.get(key)?.pub;
   }
 
   /** The state at the stream's current position. */
@@ -54,7 +60,7 @@ export class KeyedState {
     this.expire(now);
     if (this.cached === undefined || this.cached.seq !== seq || this.cached.epoch !== epoch) {
       const entries: Publication[] = [];
-      for (const { pub } of this.latest.values()) entries.push(pub);
+      for (const { pub } of this.byKey.values()) entries.push(pub);
       this.cached = { epoch, seq, entries };
     }
     return this.cached;
@@ -64,7 +70,7 @@ export class KeyedState {
   expire(now: number): void {
     const ttl = this.settings.keyTtlMs ?? 0;
     if (ttl === 0) return;
-    for (const [key, { pub }] of this.latest) {
+    for (const [key, { pub }] of this.byKey) {
       if (now - pub.at <= ttl) return;
       this.remove(key);
       this.cached = undefined;
@@ -72,15 +78,24 @@ export class KeyedState {
   }
 
   clear(): void {
-    for (const key of [...this.latest.keys()]) this.remove(key);
+    for (const key of [...this.byKey.keys()]) this.remove(key);
     this.cached = undefined;
   }
 
   private remove(key: string): void {
-    const held = this.latest.get(key);
+    const held = this.byKey.get(key);
     if (held === undefined) return;
-    this.latest.delete(key);
+    this.byKey.delete(key);
     this.valueBytes -= held.valueBytes;
-    this.pool.sub(held.pub.cost + ENTRY_BYTES);
+    releaseKeyed(held.pub, this.pool);
   }
+}
+
+/** A keyed state or the node's delta bases holds `pub`: the keyed pool counts it once, and each map entry. */
+export function holdKeyed(pub: Publication, pool: MemoryPool): void {
+  pool.add(pub.keyedRefs++ === 0 ? pub.cost + ENTRY_BYTES : ENTRY_BYTES);
+}
+
+export function releaseKeyed(pub: Publication, pool: MemoryPool): void {
+  pool.sub(--pub.keyedRefs === 0 ? pub.cost + ENTRY_BYTES : ENTRY_BYTES);
 }

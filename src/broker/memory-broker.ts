@@ -3,7 +3,8 @@ import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import type { Clock } from '../util/clock.js';
 import { unmeteredPool, type MemoryPool } from '../util/memory-budget.js';
-import { KEY_LIMIT, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
+import { dataOf } from '../stream/delta.js';
+import { KEY_LIMIT, type Broker, type BrokerEvents, type HistoryOutcome, type LatestOutcome, type PublishOutcome } from './broker.js';
 import { History } from './history.js';
 import { KeyedState } from './keyed-state.js';
 import { PublicationIds } from './publication-ids.js';
@@ -101,6 +102,11 @@ export class MemoryBroker implements Broker {
     const state = snapshot && stream.keyed !== undefined ? stream.keyed.snapshot(position.epoch, position.seq, now) : undefined;
     if (state !== undefined) return { ok: true, position, recovered: false, publications: [], snapshot: state };
     return { ok: true, position, recovered: false, publications: replay?.messages ?? [] };
+  }
+
+  latest(channel: string, settings: StreamSettings, key: string): LatestOutcome {
+    const pub = this.stream(channel, settings).keyed?.latest(key, this.clock());
+    return { ok: true, latest: pub === undefined ? undefined : { seq: pub.seq, rawData: dataOf(pub).toString() } };
   }
 
   /**

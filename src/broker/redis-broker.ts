@@ -4,7 +4,7 @@ import type { Publication } from '../stream/publication.js';
 import type { Logger } from '../observability/logger.js';
 import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
-import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type PublishOutcome } from './broker.js';
+import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type LatestOutcome, type PublishOutcome } from './broker.js';
 import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
 import { FORK_SCRIPT, HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
 import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from './redis-topology.js';
@@ -184,6 +184,21 @@ export class RedisBroker implements Broker {
           return UNAVAILABLE;
         },
       );
+  }
+
+  latest(channel: string, settings: StreamSettings, key: string): LatestOutcome | Promise<LatestOutcome> {
+    if (!this.commandsUp()) return UNAVAILABLE;
+    return this.cmd.hget(this.names.keyed(channel), JSON.stringify(key)).then(
+      (entry): LatestOutcome => {
+        this.answered();
+        if (entry === null) return { ok: true, latest: undefined };
+        const { seq, data, del, at } = parseHistoryEntry(entry);
+        const ttl = settings.keyTtlMs ?? 0;
+        // An entry older than the key TTL is left out of snapshots, so here too.
+        return { ok: true, latest: del || (ttl > 0 && Date.now() - at > ttl) ? undefined : { seq, rawData: data } };
+      },
+      () => UNAVAILABLE,
+    );
   }
 
   /**

@@ -196,9 +196,9 @@ function split(text: string): [first: string, second: string, key: string | unde
 }
 
 /** A history entry (or a keyed state's): "<seq>:<published ms>:<key JSON>\n<data>". */
-export function parseHistoryEntry(text: string): { seq: number; key: string | undefined; data: string; del: boolean } {
-  const [seq, , key, data, del] = split(text);
-  return { seq: Number(seq), key, data, del };
+export function parseHistoryEntry(text: string): { seq: number; at: number; key: string | undefined; data: string; del: boolean } {
+  const [seq, at, key, data, del] = split(text);
+  return { seq: Number(seq), at: Number(at), key, data, del };
 }
 
 /** A live pub/sub message: "<epoch>:<seq>:<key JSON>\n<data>". */

@@ -44,6 +44,7 @@ function resolve(pattern: string, defaults: ChannelSettings, rule: Partial<Chann
     snapshotChunkBytes: rule.snapshotChunkBytes ?? defaults.snapshotChunkBytes,
     contractMinRate: rule.contractMinRate ?? defaults.contractMinRate,
     contractMaxRate: rule.contractMaxRate ?? defaults.contractMaxRate,
+    delta: rule.delta ?? defaults.delta,
     presence: rule.presence ?? defaults.presence,
     maxMembers: rule.maxMembers ?? defaults.maxMembers,
     presenceIntervalMs: rule.presenceIntervalMs ?? defaults.presenceIntervalMs,

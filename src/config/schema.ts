@@ -44,6 +44,8 @@ const ChannelSettings = z.strictObject({
   contractMinRate: z.number().positive().max(1000).default(1),
   /** The highest `maxRate` a subscriber of a keyed channel gets (a higher ask is lowered to it); 0 = no contracts on this channel. */
   contractMaxRate: z.number().min(0).max(1000).default(50),
+  /** On a keyed channel: each publication is also encoded as a fossil delta against the key's previous value, for subscribers that ask (`sub` with `delta`, docs/keyed.md). */
+  delta: z.boolean().default(false),
   /** Subscribers are members: presence and occupancy requests and events (docs/presence.md). */
   presence: z.boolean().default(false),
   /** Members a presence channel admits; past it a `sub` of a new identity gets `member_limit`. 0 = no limit. */

@@ -4,6 +4,7 @@ import type { QueuePolicy } from '../protocol/policy.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { Publication } from '../stream/publication.js';
 import type { KeyedSnapshot } from '../stream/snapshot.js';
+import type { DeltaBases } from './delta-bases.js';
 
 /** What became of one publication for one subscriber (a number: no allocation per delivery). */
 export const DELIVERY = {
@@ -91,6 +92,8 @@ export class Channel {
   /** Messages shed for this channel's subscribers on this node (observability: webhooks report its growth). */
   shed = 0;
   readonly queuePolicy: QueuePolicy;
+  /** On a delta channel (rule `delta`): the node's delta bases (docs/keyed.md). */
+  deltas: DeltaBases | undefined = undefined;
 
   constructor(
     readonly name: string,

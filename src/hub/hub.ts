@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvents, HistoryOutcome, PublishOutcome } from '../broker/broker.js';
+import type { Broker, BrokerEvents, HistoryOutcome, LatestOutcome, PublishOutcome } from '../broker/broker.js';
 import { UNAVAILABLE } from '../broker/broker.js';
 import type { ChannelRules } from '../config/channel-rules.js';
 import type { Logger } from '../observability/logger.js';
@@ -9,6 +9,7 @@ import type { MemoryBudget } from '../util/memory-budget.js';
 import { provisional, type StreamPosition } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
+import { DeltaBases } from './delta-bases.js';
 import { StreamRepair } from './stream-repair.js';
 
 export interface HubOptions {
@@ -144,6 +145,12 @@ export class Hub implements BrokerEvents {
     else this.afterSubscribe(channel, join, subscribed);
   }
 
+  /** The latest value of one key of a keyed channel, read from the broker (`fetch`, docs/keyed.md). */
+  latest(channel: Channel, key: string): LatestOutcome | Promise<LatestOutcome> {
+    const outcome = this.broker.latest(channel.name, channel.settings, key);
+    return outcome instanceof Promise ? outcome.catch(() => UNAVAILABLE) : outcome;
+  }
+
   /** Removes a subscriber (or cancels its join); the node unsubscribes when its last one leaves. */
   unsubscribe(channel: Channel, subscriber: Subscriber): void {
     if (!channel.subscribers.delete(subscriber)) {
@@ -206,7 +213,9 @@ export class Hub implements BrokerEvents {
       if (victim === undefined) return undefined;
       this.forget(victim);
     }
-    channel = new Channel(name, this.options.rules.settingsFor(name));
+    const settings = this.options.rules.settingsFor(name);
+    channel = new Channel(name, settings);
+    if (settings.keyed && settings.delta) channel.deltas = new DeltaBases(settings.maxKeys, this.options.budget.pools.keyed, this.options.prepare);
     this.channels.set(name, channel);
     this.idle.add(channel);
     return channel;
@@ -294,6 +303,7 @@ export class Hub implements BrokerEvents {
   private fanOut(channel: Channel, pub: Publication): FanOut {
     channel.seq = pub.seq;
     channel.epoch = pub.epoch;
+    channel.deltas?.note(pub, true);
     const subscribers = channel.subscribers.size;
     if (subscribers === 0) return NO_FAN_OUT;
     pub.prepared ??= this.options.prepare(pub.encoded);
@@ -424,6 +434,8 @@ export class Hub implements BrokerEvents {
     this.options.occupancy?.(channel.name, false);
     channel.live = false;
     channel.stale = false;
+    // Bases are only right while the node follows every publication.
+    channel.deltas?.clear();
     if (channel.resync !== undefined) this.release(channel.resync);
     channel.resync = undefined;
     if (channel.subscribed) {
@@ -441,6 +453,7 @@ export class Hub implements BrokerEvents {
   }
 
   private forget(channel: Channel): void {
+    channel.deltas?.clear();
     this.channels.delete(channel.name);
     this.idle.delete(channel);
     this.drained.delete(channel);

@@ -31,6 +31,7 @@ export function createMetrics(node: NodeState): Registry {
   follow('sluice_bytes_in_total', 'Bytes received from clients (frame payloads)', 'bytesIn');
   follow('sluice_messages_out_total', 'Frames written to clients (data and control)', 'messagesOut');
   follow('sluice_bytes_out_total', 'Bytes written to clients (frame payloads)', 'bytesOut');
+  follow('sluice_delta_frames_total', 'Publications written to clients as a delta against the value they hold (docs/keyed.md)', 'deltasOut');
   follow('sluice_rate_limited_total', 'Inbound frames rejected by the token buckets', 'rateLimited');
   follow('sluice_inbound_pauses_total', 'Times reading was paused by the token buckets (pause mode)', 'inboundPauses');
   follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', 'invalidFrames');

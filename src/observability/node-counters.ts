@@ -49,6 +49,7 @@ export const COUNTERS = {
   bytesIn: (n: NodeState) => n.stats.bytesIn,
   messagesOut: (n: NodeState) => n.stats.messagesOut,
   bytesOut: (n: NodeState) => n.stats.bytesOut,
+  deltasOut: (n: NodeState) => n.stats.deltasOut,
   publications: (n: NodeState) => n.publications(),
   dropped: (n: NodeState) => n.stats.shed.dropped,
   conflated: (n: NodeState) => n.stats.shed.conflated,

@@ -12,6 +12,8 @@ export class Stats {
   /** Data and control frames written to sockets. */
   messagesOut = 0;
   bytesOut = 0;
+  /** Of messagesOut: publications written as their delta frame (docs/keyed.md). */
+  deltasOut = 0;
   shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
   gapFrames = 0;
   rateLimited = 0;

@@ -20,6 +20,7 @@ export const ERRORS = {
   unavailable: { temporary: true, message: 'the broker (Redis) cannot be reached; retry later' },
   publish_uncertain: { temporary: true, message: 'the broker (Redis) did not answer in time: the publication may have been published; retry with the same pid' },
   key_required: { temporary: false, message: 'a publication on a keyed channel needs a key' },
+  not_keyed: { temporary: false, message: 'the channel is not keyed: it has no latest value per key to fetch' },
   key_limit: { temporary: false, message: "the keyed channel's state is full (maxKeys or keyedMaxBytes): the publication was not published" },
   shutting_down: { temporary: true, message: 'server is shutting down' },
   presence_off: { temporary: false, message: 'presence is not enabled on this channel' },

@@ -13,6 +13,20 @@ export function encodeMessage(ch: string, seq: number, key: string | undefined, 
   return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart}${del ? ',"del":true' : ''},"data":${rawData}}`);
 }
 
+/**
+ * A `msg` frame carrying a delta instead of `data` (docs/keyed.md, "Deltas"): `delta` is a fossil
+ * delta, base64, that turns the value of `key` at seq `base` into this publication's value.
+ */
+export function encodeDeltaMessage(ch: string, seq: number, key: string, base: number, delta: string): Buffer {
+  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq},"key":${JSON.stringify(key)},"base":${base},"delta":"${delta}"}`);
+}
+
+/** The answer to a `fetch` (docs/keyed.md): the key's latest value and its seq, `rawData` spliced in; none: the key is absent. */
+export function encodeFetchAck(id: RequestId | undefined, ch: string, key: string, latest: { readonly seq: number; readonly rawData: string } | undefined): string {
+  const head = `{"ev":"ack"${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"ch":"${ch}","key":${JSON.stringify(key)}`;
+  return latest === undefined ? `${head},"del":true}` : `${head},"seq":${latest.seq},"data":${latest.rawData}}`;
+}
+
 /** The opening of one `snap` frame (docs/keyed.md): `msg` frames, comma-separated, then its close follow. */
 export function snapshotChunkHead(ch: string, epoch: string, seq: number): string {
   return `{"ev":"snap","ch":"${ch}","epoch":${JSON.stringify(epoch)},"seq":${seq},"msgs":[`;

@@ -18,6 +18,8 @@ const SubRequest = z.object({
   maxRate: z.number().positive().max(1000).optional(),
   /** With maxRate: a value that waited longer is dropped (`expired` gap); 0 = never. */
   maxStalenessMs: z.number().int().min(0).max(3_600_000).optional(),
+  /** On a delta channel: a change of a key whose previous value this client holds comes as a delta (docs/keyed.md). */
+  delta: z.boolean().optional(),
   /** Presence channels (docs/presence.md): receive join/leave and occupancy events, or occupancy only. */
   presence: z.boolean().optional(),
   occupancy: z.boolean().optional(),
@@ -45,12 +47,14 @@ const PresenceRequest = z.object({
   cursor: z.string().max(64).optional(),
   limit: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
 });
+/** The latest value of one key of a keyed channel the client is subscribed to, outside the stream (docs/keyed.md). */
+const FetchRequest = z.object({ op: z.literal('fetch'), ch: z.string(), id: RequestId.optional(), key: Key });
 const OccupancyRequest = z.object({ op: z.literal('occupancy'), ch: z.string(), id: RequestId.optional() });
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
 /** Replaces the connection's token before it expires (see docs/security.md). */
 const AuthRequest = z.object({ op: z.literal('auth'), token: z.string().min(1).max(65_536), id: RequestId.optional() });
 
-const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest, PresenceRequest, OccupancyRequest]);
+const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest, PresenceRequest, OccupancyRequest, FetchRequest]);
 
 export type RequestId = z.infer<typeof RequestId>;
 export type SubRequest = z.infer<typeof SubRequest>;
@@ -59,15 +63,21 @@ export type PingRequest = z.infer<typeof PingRequest>;
 export type AuthRequest = z.infer<typeof AuthRequest>;
 export type PresenceRequest = z.infer<typeof PresenceRequest>;
 export type OccupancyRequest = z.infer<typeof OccupancyRequest>;
+export type FetchRequest = z.infer<typeof FetchRequest>;
 /** A publish request; `rawData` is the `data` member's JSON text exactly as the client sent it. */
 export type PubRequest = Omit<z.infer<typeof PubRequest>, 'data'> & { rawData: string };
-export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest | PresenceRequest | OccupancyRequest;
+export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest | PresenceRequest | OccupancyRequest | FetchRequest;
 
 export type DecodeResult =
   | { ok: true; request: ClientRequest }
   | { ok: false; code: ErrorCode; message: string; id?: RequestId };
 
-const OPS = new Set(['sub', 'unsub', 'pub', 'ping', 'auth', 'presence', 'occupancy']);
+/** Every request's fields, by op (docs/protocol.md documents each; the drift test checks it). */
+export const REQUEST_FIELDS: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  Request.options.map((schema) => [schema.shape.op.value, Object.keys(schema.shape)]),
+);
+
+const OPS = new Set(Object.keys(REQUEST_FIELDS));
 
 /** Decodes one client text frame. Never throws: every bad input maps to a catalogue error. */
 export function decodeRequest(text: string): DecodeResult {

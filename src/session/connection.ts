@@ -18,6 +18,7 @@ import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 import type { DeliveryContracts } from './key-pacer.js';
+import { fetchKey, keyedAckFields, setUpKeyed } from './keyed-requests.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
 
 /** What every connection shares: one instance per gateway. */
@@ -186,6 +187,9 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
           break;
         case 'auth':
           this.auth.refresh(request);
+          break;
+        case 'fetch':
+          fetchKey(this, this.ctx.hub, request);
           break;
         case 'presence':
         case 'occupancy':
@@ -465,7 +469,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     const sub = new Subscription(channel, this.writer, request.id, this);
     sub.info = info;
     sub.leave = leave;
-    sub.pacer = this.ctx.contracts.pacerFor(sub, request, this.writer);
+    setUpKeyed(sub, request, this.ctx.contracts, this.writer);
     if (!this.ctx.presence.admit(this, request, sub)) {
       if (leave !== undefined) this.sendError('not_subscribed', leave.id);
       return;
@@ -493,7 +497,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
         const fields: Record<string, unknown> = { ch: sub.channel.name, epoch: outcome.epoch, seq: outcome.seq };
         if (outcome.recovered !== undefined) fields.recovered = outcome.recovered;
         if (outcome.snapshot === true) fields.snapshot = true;
-        if (sub.pacer !== undefined) Object.assign(fields, { maxRate: sub.pacer.rate, maxStalenessMs: sub.pacer.maxStalenessMs });
+        Object.assign(fields, keyedAckFields(sub));
         if (sub.info !== undefined) fields.info = sub.info;
         Object.assign(fields, presence);
         this.writer.sendControl(encodeAck(sub.requestId, fields));

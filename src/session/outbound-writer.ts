@@ -132,7 +132,7 @@ export class OutboundWriter {
       if (!this.blocked && this.queue.length === 0) {
         // Nothing is queued: every run shed so far precedes this message or notice.
         if (sub.hasGap) this.writeGaps(sub, sub.takeGapsFor(pub));
-        this.writeData(pub);
+        this.writeData(pub, sub);
         return DELIVERY.written;
       }
     } else {
@@ -243,7 +243,7 @@ export class OutboundWriter {
       this.releaseReplay(pub);
       this.replayTurn += pub.bytes;
       pacer.spent(pub.bytes);
-      this.writeData(pub);
+      this.writeData(pub, replay.sub);
       if (replay.next === replay.pubs.length) this.replays.shift();
       else if (replay.next >= 1024 && replay.next * 2 >= replay.pubs.length) {
         // A client that keeps pace without ever catching up must not pin what it has already read.
@@ -388,11 +388,9 @@ export class OutboundWriter {
       const notice = pub.channel === '';
       const channel = notice ? this.noticeChannels.get(pub) : pub.channel;
       if (notice) this.noticeChannels.delete(pub);
-      if (this.pendingGaps > 0 && channel !== undefined) {
-        const sub = this.deps.owner.subscriptionOf(channel);
-        if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
-      }
-      this.writeData(pub);
+      const sub = channel !== undefined && (this.pendingGaps > 0 || pub.slot >= 0) ? this.deps.owner.subscriptionOf(channel) : undefined;
+      if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
+      this.writeData(pub, sub);
     }
     // The queue is empty: what is still unannounced follows every message written.
     if (!this.blocked && this.pendingGaps > 0) {
@@ -452,11 +450,20 @@ export class OutboundWriter {
     this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
   }
 
-  private writeData(pub: Publication): void {
+  /** Writes a publication: its delta frame when `sub` holds the delta's base (docs/keyed.md), else whole. */
+  private writeData(pub: Publication, sub?: Subscription): void {
     this.cork();
-    this.deps.stats.messagesOut++;
-    this.deps.stats.bytesOut += pub.bytes;
-    if (!this.deps.socket.sendPrepared(pub.prepared)) this.block();
+    const { stats } = this.deps;
+    stats.messagesOut++;
+    const delta = sub?.delta?.choose(pub);
+    if (delta === undefined) {
+      stats.bytesOut += pub.bytes;
+      if (!this.deps.socket.sendPrepared(pub.prepared)) this.block();
+    } else {
+      stats.deltasOut++;
+      stats.bytesOut += delta.bytes;
+      if (!this.deps.socket.sendPrepared(delta.prepared)) this.block();
+    }
   }
 
   private writeText(text: string): void {

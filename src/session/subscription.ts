@@ -4,6 +4,7 @@ import type { Publication } from '../stream/publication.js';
 import type { RequestId } from '../protocol/requests.js';
 import type { KeyedSnapshot } from '../stream/snapshot.js';
 import type { KeyPacer } from './key-pacer.js';
+import type { DeltaTracker } from './delta-tracker.js';
 import type { PresenceWatcher, WatchKind } from '../presence/presence.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */
@@ -60,6 +61,8 @@ export class Subscription implements Subscriber, PresenceWatcher {
   info: unknown = undefined;
   /** The subscriber's delivery contract (`maxRate` on a keyed channel), if it asked for one. */
   pacer: KeyPacer | undefined = undefined;
+  /** What it holds of a delta channel, when it asked for deltas (`sub` with `delta`). */
+  delta: DeltaTracker | undefined = undefined;
   /** On a presence channel: the identity this subscription counts as a member (docs/presence.md). */
   member: string | undefined = undefined;
   /** The presence frames it asked for, once joined. */

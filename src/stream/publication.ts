@@ -1,6 +1,7 @@
 import type { Queueable } from '../flow/outbound-queue.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { QueuePolicy } from '../protocol/policy.js';
+import type { DeltaFrame } from './delta.js';
 
 /**
  * One published message, encoded once. The same object sits in the channel's history and in every
@@ -13,6 +14,11 @@ export class Publication implements Queueable {
   queued = 0;
   replaying = 0;
   held = 0;
+  /** A keyed channel's state and the node's delta bases holding it (the keyed pool counts it once). */
+  keyedRefs = 0;
+  /** On a delta channel: its key's slot in the node's delta bases (-1: none), and its delta frame when one was made. */
+  slot = -1;
+  delta: DeltaFrame | undefined = undefined;
   /** `encoded`, framed by the transport on first delivery and then written to every subscriber. */
   prepared: PreparedFrame | undefined = undefined;
 

@@ -4,6 +4,8 @@ import { keyPaths } from '../../src/config/load.js';
 import { CLOSE } from '../../src/protocol/close-codes.js';
 import { ERRORS } from '../../src/protocol/errors.js';
 import { HTTP_REFUSALS } from '../../src/protocol/refusals.js';
+import { REQUEST_FIELDS } from '../../src/protocol/requests.js';
+import { encodeDeltaMessage, encodeFetchAck } from '../../src/protocol/frames.js';
 import { ROOT } from '../../devkit/process.js';
 
 /** The rows of the Markdown table(s) under a `## heading`, as arrays of trimmed cells. */
@@ -22,6 +24,14 @@ function tableRows(file: string, heading: string): string[][] {
 
 const unquote = (cell: string) => cell.replace(/^`|`$/g, '');
 
+/** The text of the `### ` section of docs/protocol.md whose heading names `name` in backquotes. */
+function protocolSection(name: string): string {
+  const text = readFileSync(`${ROOT}/docs/protocol.md`, 'utf8');
+  const start = text.split('\n### ').findIndex((s) => s.split('\n')[0]!.includes(`\`${name}\``));
+  if (start < 0) throw new Error(`docs/protocol.md has no "### \`${name}\`" section`);
+  return text.split('\n### ')[start]!.split('\n## ')[0]!;
+}
+
 describe('code and docs stay in step', () => {
   it('documents every error code in docs/protocol.md, and no other', () => {
     const documented = tableRows('docs/protocol.md', 'Error codes').map((r) => unquote(r[0]!));
@@ -29,6 +39,29 @@ describe('code and docs stay in step', () => {
     for (const row of tableRows('docs/protocol.md', 'Error codes')) {
       const code = unquote(row[0]!) as keyof typeof ERRORS;
       expect(row[1], `temporary flag of ${code}`).toBe(ERRORS[code].temporary ? 'yes' : 'no');
+    }
+  });
+
+  it('documents every request and each of its fields in docs/protocol.md', () => {
+    const text = readFileSync(`${ROOT}/docs/protocol.md`, 'utf8');
+    // A field may be documented in its request's section, or as a member in the section of the feature it serves (presence's fields of `sub`).
+    const requests = text.slice(text.indexOf('\n## Requests'), text.indexOf('\n## Events'));
+    for (const [op, fields] of Object.entries(REQUEST_FIELDS)) {
+      const section = protocolSection(op);
+      for (const field of fields) {
+        const shown = section.includes(`"${field}"`) || section.includes(`\`${field}\``) || requests.includes(`"${field}":`);
+        expect(shown, `field ${field} of ${op} in docs/protocol.md`).toBe(true);
+      }
+    }
+  });
+
+  it('documents the fields of a delta msg and of a fetch answer in docs/protocol.md', () => {
+    const fields = (text: string) => Object.keys(JSON.parse(text) as object);
+    const msg = protocolSection('msg');
+    for (const field of fields(encodeDeltaMessage('c', 2, 'k', 1, 'x').toString())) expect(msg.includes(`"${field}"`), `msg field ${field}`).toBe(true);
+    const fetch = protocolSection('fetch');
+    for (const field of [...fields(encodeFetchAck(1, 'c', 'k', { seq: 1, rawData: '1' })), ...fields(encodeFetchAck(1, 'c', 'k', undefined))]) {
+      expect(fetch.includes(`"${field}"`), `fetch answer field ${field}`).toBe(true);
     }
   });
 

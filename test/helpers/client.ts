@@ -10,6 +10,8 @@ export type Frame = Record<string, unknown> & { ev: string };
  */
 export class TestClient {
   readonly frames: Frame[] = [];
+  /** Each frame's text as received, beside `frames`. */
+  readonly texts: string[] = [];
   closeCode: number | undefined;
   closeReason = '';
   private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void; from: number }> = [];
@@ -18,8 +20,10 @@ export class TestClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      const frame = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString() : data.toString()) as Frame;
+      const text = isBinary ? Buffer.from(data as Buffer).toString() : data.toString();
+      const frame = JSON.parse(text) as Frame;
       this.frames.push(frame);
+      this.texts.push(text);
       this.waiters = this.waiters.filter((w) => {
         if (!w.match(frame)) return true;
         w.resolve(frame);

@@ -1,6 +1,6 @@
 import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { describe, expect, it } from 'vitest';
-import type { Broker, BrokerEvents, HistoryOutcome } from '../../src/broker/broker.js';
+import type { Broker, BrokerEvents, HistoryOutcome, LatestOutcome } from '../../src/broker/broker.js';
 import type { StreamPosition } from '../../src/stream/position.js';
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -38,6 +38,9 @@ class SteppedBroker implements Broker {
       this.reads.push({ since, answer });
       this.onRead?.();
     });
+  }
+  latest(): LatestOutcome {
+    return { ok: true, latest: undefined };
   }
   retains(): boolean {
     return false;
