@@ -237,7 +237,7 @@ export class SluiceClient implements SubscriptionOwner {
       const frame = JSON.parse(String(data)) as Record<string, any>;
       switch (frame.ev) {
         case 'msg':
-          this.subs.get(frame.ch)?.message(frame as MessageFrame);
+          this.subs.get(frame.ch)?.message(frame as MessageFrame, data);
           break;
         case 'gap':
           this.subs.get(frame.ch)?.gap(frame as GapFrame);

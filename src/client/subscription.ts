@@ -2,6 +2,7 @@ import type { ShedReason } from '../protocol/policy.js';
 import type { SluiceError } from './errors.js';
 import { EventBuffer } from './event-buffer.js';
 import { KeyedView, type SnapFrame } from './keyed-view.js';
+import { DeltaDecoder, type DeltaMessageFrame } from './delta-decoder.js';
 import { PresenceView, type PresenceMember, type PresenceOptions, type Query } from './presence.js';
 
 /** One message of a channel, delivered exactly once and in seq order per subscription. */
@@ -39,9 +40,11 @@ export type StreamNoticeReason = 'unavailable' | 'reset';
  * - `skipped`: the subscription was made with `recover: false`, so a reconnect does not replay;
  * - `missing`: a seq jump that no `gap` frame announced (a server bug; never expected);
  * - `overflow`: the async iterator's buffer was full (its range may also cover messages the
- *   server shed while it was full).
+ *   server shed while it was full);
+ * - `delta`: a delta (option `delta`) that did not apply to the value held (never expected): the
+ *   key's value is fetched again into `values`, and its next change comes whole.
  */
-export type GapReason = ShedReason | StreamNoticeReason | 'unrecoverable' | 'skipped' | 'missing' | 'overflow';
+export type GapReason = ShedReason | StreamNoticeReason | 'unrecoverable' | 'skipped' | 'missing' | 'overflow' | 'delta';
 
 /**
  * Messages `from`..`to` (inclusive, in epoch `epoch`) that this subscription did not and will not
@@ -88,6 +91,12 @@ export interface SubscribeOptions<T = unknown> extends PresenceOptions {
    */
   maxRate?: number;
   maxStalenessMs?: number;
+  /**
+   * On a delta channel (docs/keyed.md): a change of a key whose previous value this client holds
+   * comes as a delta, applied and verified here (messages and `values` carry whole values). One
+   * that does not apply is a `delta` gap of its seq, and the key is fetched again for `values`.
+   */
+  delta?: boolean;
   /** A snapshot was applied to `values` (on subscribe, and when a resume fell back to one). */
   onSnapshot?: (info: SnapshotInfo<T>) => void;
 }
@@ -111,12 +120,7 @@ export interface AckFrame {
   readonly total?: number;
 }
 
-export interface MessageFrame {
-  readonly seq: number;
-  readonly data: unknown;
-  readonly key?: string;
-  readonly del?: boolean;
-}
+export type MessageFrame = DeltaMessageFrame;
 
 /**
  * A `gap` frame: `n` messages with seqs in `from`..`to` shed for this client; or, when it carries
@@ -170,6 +174,9 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   /** The keyed view (with `snapshot`); a snapshot is being received while `snapshotResumed` is set. */
   private readonly view: KeyedView<T> | undefined;
   private snapshotResumed: boolean | undefined;
+  /** The values held as delta bases (option `delta`), and the keys being fetched again. */
+  private readonly deltas: DeltaDecoder | undefined;
+  private readonly fetching = new Set<string>();
   /** Members and counts of a presence channel (docs/presence.md). */
   private readonly presenceView: PresenceView;
 
@@ -180,6 +187,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   ) {
     this.recover = options.recover ?? true;
     this.view = options.snapshot === true ? new KeyedView<T>() : undefined;
+    this.deltas = options.delta === true ? new DeltaDecoder() : undefined;
     this.ready = new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -233,6 +241,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     this.presenceView.requestFields(frame);
     if (this.options.maxRate !== undefined) frame.maxRate = this.options.maxRate;
     if (this.options.maxStalenessMs !== undefined) frame.maxStalenessMs = this.options.maxStalenessMs;
+    if (this.deltas !== undefined) frame.delta = true;
     return frame;
   }
 
@@ -246,6 +255,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     const first = this.epoch === undefined;
     this.ahead = undefined;
     this.view?.reset();
+    this.deltas?.reset();
     this.snapshotResumed = ack.snapshot === true ? !first : undefined;
     if (ack.recovered === 'snapshot' || (first && ack.snapshot === true)) {
       // The state at ack.seq follows in `snap` frames: nothing before it is owed.
@@ -283,7 +293,8 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (this.options.onSnapshot) this.call(this.options.onSnapshot, info);
   }
 
-  message(frame: MessageFrame): void {
+  /** `raw`: the frame as received (a delta subscription keeps the exact text of values). */
+  message(frame: MessageFrame, raw?: unknown): void {
     // Before the acknowledgement, messages can only be leftovers of an earlier subscription.
     if (this.state !== 'active') return;
     const { seq } = frame;
@@ -293,16 +304,32 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     }
     if (seq > this.lastSeq + 1) this.reportMissing(this.lastSeq + 1, seq - 1);
     this.advance(seq);
+    const { key } = frame;
+    const value = key === undefined || this.deltas === undefined ? frame : this.deltas.value({ ...frame, key }, raw);
+    if (value === undefined) return this.refetch(key!, seq);
+    const data = value.data as T;
     this.counters.messages++;
     const del = frame.del === true;
-    if (frame.key !== undefined) this.view?.apply(frame.key, frame.data, del);
-    const message: Message<T> = frame.key === undefined
-      ? { type: 'message', channel: this.channel, seq, data: frame.data as T }
+    if (key !== undefined) this.view?.apply(key, data, del);
+    const message: Message<T> = key === undefined
+      ? { type: 'message', channel: this.channel, seq, data }
       : del
-        ? { type: 'message', channel: this.channel, seq, data: frame.data as T, key: frame.key, del }
-        : { type: 'message', channel: this.channel, seq, data: frame.data as T, key: frame.key };
+        ? { type: 'message', channel: this.channel, seq, data, key, del }
+        : { type: 'message', channel: this.channel, seq, data, key };
     if (this.options.onMessage) this.call(this.options.onMessage, message);
     this.iterator?.push(message, this.epoch!);
+  }
+
+  /** A delta did not apply: its seq is a `delta` gap, and the key's latest value is fetched for `values`. */
+  private refetch(key: string, seq: number): void {
+    this.emitGap({ from: seq, to: seq, n: 1, reason: 'delta', epoch: this.epoch! });
+    if (this.fetching.has(key)) return;
+    this.fetching.add(key);
+    const done = (ack: Record<string, any> | undefined) => {
+      this.fetching.delete(key);
+      if (ack !== undefined && this.state === 'active' && this.deltas!.fetched(key)) this.view?.apply(key, ack.data as T, ack.del === true);
+    };
+    this.owner.query({ op: 'fetch', ch: this.channel, key }).then(done, () => done(undefined));
   }
 
   gap(frame: GapFrame): void {
