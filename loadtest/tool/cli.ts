@@ -37,6 +37,10 @@ ${Object.values(SCENARIOS)
 
   adversary  every known attack on the memory budget and the event loop, beside a bystander
              (own options: --budget-mib 64 --transport ws|uws --broker memory|redis --patterns a,b --short)
+  market     keyed market data at the issue's size: bytes with deltas vs whole values, CPU per delivery
+             with and without maxRate contracts, snapshot time at 10,000 keys (own options: --instruments
+             1000 --rate 5000 --subscribers 1000 --paced 0.1 --seconds 5 --snapshot-keys 10000 --transport
+             ws|uws --out DIR)
   hooks      the cost of hooks side by side (off, JWT, each hook), hook calls/s at saturation, refresh,
              a bystander beside a 2 s backend (own options: --short --rounds --window-ms --samples
              --saturate-ms --idle --refresh-ms --bystander-ms --flood-rate --out DIR)
@@ -183,8 +187,9 @@ async function main(): Promise<number> {
   return result.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-// The adversary suite and the hooks benchmark have runners of their own (adversary/main.ts, hooks/main.ts).
+// The adversary suite, the keyed market benchmark and the hooks benchmark have runners of their own (adversary/, market/, hooks/main.ts).
 if (process.argv[2] === 'adversary') await import('./adversary/main.js');
+else if (process.argv[2] === 'market') await import('./market/main.js');
 else if (process.argv[2] === 'hooks') await import('./hooks/main.js');
 else
   main().then(

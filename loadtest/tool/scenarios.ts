@@ -76,11 +76,11 @@ function fanout(scenario: string, prefix: string, k: Knobs, lossless: boolean, s
 }
 
 export const SCENARIOS: Record<string, Scenario> = {
-  market: {
-    name: 'market',
+  conflate: {
+    name: 'conflate',
     description: 'one publisher → N subscribers on a conflated channel with K keys',
     defaults: { subscribers: 500, rate: 500, keys: 50 },
-    build: (k) => fanout('market', 'market', k, false, rules([{ pattern: 'market.*', policy: 'conflate' }])),
+    build: (k) => fanout('conflate', 'market', k, false, rules([{ pattern: 'market.*', policy: 'conflate' }])),
   },
   slow: {
     name: 'slow',
