@@ -1,13 +1,13 @@
 import { applyDelta } from 'fossil-delta';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type SluiceClient } from '../../src/client/client.js';
 import type { Gap } from '../../src/client/subscription.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { OrderBooks } from '../../devkit/order-book.js';
-import { startRedis, type TestRedis } from '../../devkit/redis.js';
-import { readyStatus, until } from '../../devkit/until.js';
+import { until } from '../../devkit/until.js';
 import { TestClient } from '../helpers/client.js';
-import { startGateway, type DeepPartial, type TestGateway } from '../helpers/gateway.js';
+import type { DeepPartial } from '../helpers/gateway.js';
+import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
 /**
@@ -49,37 +49,11 @@ const CASES = TRANSPORTS.flatMap((transport) => (['memory', 'redis'] as const).m
  * publisher on one, subscribers on both (each node makes its own deltas).
  */
 describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
-  let redis: TestRedis | undefined;
-  let prefix = 0;
-  const gateways: TestGateway[] = [];
-  const clients: TestClient[] = [];
+  const h = nodesHarness(transport, broker);
   const sluiceClients: SluiceClient[] = [];
-  let turn = 0;
-  beforeAll(async () => {
-    if (broker === 'redis') redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
+  afterEach(() => {
     for (const c of sluiceClients.splice(0)) c.close();
-    await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
-  const start = async (overrides: DeepPartial<ConfigInput>): Promise<void> => {
-    if (redis === undefined) {
-      gateways.push(await startGateway(overrides, transport));
-      return;
-    }
-    const redisBroker = { type: 'redis' as const, redis: { url: redis.url, keyPrefix: `d${prefix++}:` } };
-    for (let i = 0; i < 2; i++) gateways.push(await startGateway({ ...overrides, broker: redisBroker }, transport));
-    await until(async () => (await Promise.all(gateways.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
-  };
-  const connect = async (): Promise<TestClient> => {
-    const c = await TestClient.connect(gateways[turn++ % gateways.length]!.url);
-    clients.push(c);
-    return c;
-  };
   const config: DeepPartial<ConfigInput> = {
     inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
     outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 64 * 1024, softQueueBytes: 0 },
@@ -90,8 +64,8 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
   };
 
   it('values rebuilt from deltas are byte-identical to full delivery, under concurrent publishing, with a paced and a paused (shedding) subscriber, and for the client', async () => {
-    await start(config);
-    const publisher = await connect();
+    await h.start(config);
+    const publisher = await h.connect();
     const books = new OrderBooks(12, 7);
     const truth = new Map<string, string>();
     const publish = (n: number): void => {
@@ -101,17 +75,17 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
     };
     for (let i = 0; i < 48; i++) publish(i % 12);
     await publisher.request({ op: 'ping' });
-    const full = await connect();
-    const delta = await connect();
-    const paced = await connect();
-    const slow = await connect();
+    const full = await h.connect();
+    const delta = await h.connect();
+    const paced = await h.connect();
+    const slow = await h.connect();
     expect(await full.subscribe('ob.a', { snapshot: true })).not.toHaveProperty('delta');
     expect(await delta.subscribe('ob.a', { snapshot: true, delta: true })).toMatchObject({ delta: true });
     expect(await paced.subscribe('ob.a', { snapshot: true, delta: true, maxRate: 20 })).toMatchObject({ delta: true, maxRate: 20 });
     await slow.subscribe('ob.a', { snapshot: true, delta: true });
     await slow.subscribe('bulk.x');
     const bulk = JSON.stringify('b'.repeat(30 * 1024));
-    const client = createClient(gateways[turn++ % gateways.length]!.url, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+    const client = createClient(h.nextUrl(), { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     sluiceClients.push(client);
     const clientGaps: Gap[] = [];
     const sub = client.subscribe<unknown>('ob.a', { snapshot: true, delta: true, maxRate: 40, onGap: (g) => clientGaps.push(g) });
@@ -154,8 +128,8 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
   });
 
   it('fetch answers the latest value of a key (del when absent), not_keyed elsewhere, not_subscribed without a subscription', async () => {
-    await start({ ...config, channels: [...config.channels!, { pattern: 'plain.*' }] });
-    const c = await connect();
+    await h.start({ ...config, channels: [...config.channels!, { pattern: 'plain.*' }] });
+    const c = await h.connect();
     await c.request({ op: 'pub', ch: 'ob.f', key: 'a', data: { v: 1 } });
     const second = await c.request({ op: 'pub', ch: 'ob.f', key: 'a', data: { v: 2 } });
     expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'a' })).toMatchObject({ ev: 'err', code: 'not_subscribed' });

@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TestClient, type Frame } from '../helpers/client.js';
-import { startGateway, type DeepPartial, type TestGateway } from '../helpers/gateway.js';
+import type { DeepPartial } from '../helpers/gateway.js';
+import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { startRedis, type TestRedis } from '../../devkit/redis.js';
-import { readyStatus, until } from '../../devkit/until.js';
+import { until } from '../../devkit/until.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 
 type Msg = { seq: number; key: string; data: unknown; del?: boolean };
@@ -42,37 +42,7 @@ const CASES = TRANSPORTS.flatMap((transport) => (['memory', 'redis'] as const).m
  * Redis, a snapshot works from any node).
  */
 describe.each(CASES)('keyed channels [%s, %s broker]', (transport, broker) => {
-  let redis: TestRedis | undefined;
-  let prefix = 0;
-  const gateways: TestGateway[] = [];
-  const clients: TestClient[] = [];
-  let turn = 0;
-  beforeAll(async () => {
-    if (broker === 'redis') redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.terminate();
-    await Promise.all(gateways.splice(0).map((g) => g.stop()));
-  });
-  const h = {
-    async start(overrides: DeepPartial<ConfigInput>): Promise<void> {
-      if (redis === undefined) {
-        gateways.push(await startGateway(overrides, transport));
-        return;
-      }
-      const redisBroker = { type: 'redis' as const, redis: { url: redis.url, keyPrefix: `k${prefix++}:` } };
-      for (let i = 0; i < 2; i++) gateways.push(await startGateway({ ...overrides, broker: redisBroker }, transport));
-      await until(async () => (await Promise.all(gateways.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
-    },
-    async connect(): Promise<TestClient> {
-      const c = await TestClient.connect(gateways[turn++ % gateways.length]!.url);
-      clients.push(c);
-      return c;
-    },
-  };
+  const h = nodesHarness(transport, broker);
   const rules = (extra: Record<string, unknown> = {}): DeepPartial<ConfigInput> => ({
     inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
     channels: [{ pattern: 'px.*', keyed: true, policy: 'disconnect' as const, historySize: 50, ...extra }],

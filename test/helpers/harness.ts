@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startRedis, type TestRedis } from '../../devkit/redis.js';
 import type { ClientOptions } from 'ws';
 import { TestClient } from './client.js';
+import { readyStatus, until } from '../../devkit/until.js';
 import { startGateway, type TestGateway } from './gateway.js';
 import type { TransportName } from './transports.js';
 
@@ -46,4 +47,40 @@ export function redisHarness(): { readonly redis: TestRedis } {
     await suite.redis?.stop();
   });
   return suite;
+}
+
+/**
+ * A suite on one broker: one gateway per `start` on the memory broker; on Redis two nodes on a key
+ * prefix of their own (a fresh stream space per test), and `connect` (like `nextUrl`) alternates
+ * between them, so a publisher and a subscriber sit on different nodes. Released after each test.
+ */
+export function nodesHarness(transport: TransportName, broker: 'memory' | 'redis') {
+  const suite = broker === 'redis' ? redisHarness() : undefined;
+  const gateways: TestGateway[] = [];
+  const clients: TestClient[] = [];
+  let prefix = 0;
+  let turn = 0;
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.terminate();
+    await Promise.all(gateways.splice(0).map((g) => g.stop()));
+  });
+  const nextUrl = (): string => gateways[turn++ % gateways.length]!.url;
+  return {
+    async start(overrides: Overrides = {}): Promise<void> {
+      if (suite === undefined) {
+        gateways.push(await startGateway(overrides, transport));
+        return;
+      }
+      const redisBroker = { type: 'redis' as const, redis: { url: suite.redis.url, keyPrefix: `n${prefix++}:` } };
+      for (let i = 0; i < 2; i++) gateways.push(await startGateway({ ...overrides, broker: redisBroker }, transport));
+      await until(async () => (await Promise.all(gateways.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
+    },
+    async connect(): Promise<TestClient> {
+      const client = await TestClient.connect(nextUrl());
+      clients.push(client);
+      return client;
+    },
+    /** The next node's URL, for a client of the test's own. */
+    nextUrl,
+  };
 }
