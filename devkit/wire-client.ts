@@ -51,6 +51,8 @@ export class WireClient {
   private carryNeed = 0;
   /** The HTTP status of a refused handshake (0 while none was refused). */
   refusedStatus = 0;
+  /** The socket's error code (e.g. `ECONNREFUSED`, `ETIMEDOUT`), if it failed. */
+  failure: string | undefined;
 
   constructor(private readonly handler: WireHandler) {}
 
@@ -70,14 +72,20 @@ export class WireClient {
       },
     });
     this.socket = socket;
-    this.timer = setTimeout(() => socket.destroy(), timeoutMs);
+    this.timer = setTimeout(() => {
+      this.failure ??= 'handshake timeout';
+      socket.destroy();
+    }, timeoutMs);
     socket.setNoDelay(true);
     socket.on('connect', () => {
       const key = randomBytes(16).toString('base64');
       socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });
     socket.on('close', () => this.finish());
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failure ??= err.code ?? err.message;
+      socket.destroy();
+    });
   }
 
   get isOpen(): boolean {

@@ -44,6 +44,9 @@ ${Object.values(SCENARIOS)
   hooks      the cost of hooks side by side (off, JWT, each hook), hook calls/s at saturation, refresh,
              a bystander beside a 2 s backend (own options: --short --rounds --window-ms --samples
              --saturate-ms --idle --refresh-ms --bystander-ms --flood-rate --out DIR)
+  presence   presence cost side by side: member churn with presence off, batched and at interval 0,
+             memory and Redis (two nodes); a bystander beside paged listings of a 100,000-member channel
+             (own options: npm run loadtest -- presence --help)
 
 Target (loopback only unless --allow-remote):
   --url ws://127.0.0.1:8080/   an existing Sluice server
@@ -187,10 +190,11 @@ async function main(): Promise<number> {
   return result.checks.every((c) => c.ok) ? 0 : 1;
 }
 
-// The adversary suite, the keyed market benchmark and the hooks benchmark have runners of their own (adversary/, market/, hooks/main.ts).
+// The adversary suite, the keyed market, hooks and presence benchmarks have runners of their own (adversary/, market/, hooks/main.ts, presence/main.ts).
 if (process.argv[2] === 'adversary') await import('./adversary/main.js');
 else if (process.argv[2] === 'market') await import('./market/main.js');
 else if (process.argv[2] === 'hooks') await import('./hooks/main.js');
+else if (process.argv[2] === 'presence') await import('./presence/main.js');
 else
   main().then(
     (code) => process.exit(code),
