@@ -33,6 +33,22 @@ function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   else adapterOf(ws).closedBy(code, reason, code === CLOSE.dropped.code && reason !== '');
 }
 
+/**
+ * Completes an upgrade decided after uWS's handler returned (token verification is asynchronous).
+ * uWS.js's documented way, res.cork(() => res.upgrade(...)), is unsafe in the pinned build: when
+ * the upgraded socket keeps its address (uWS shrinks the socket's memory in place), HttpResponse.cork
+ * goes on to read HTTP state from what is now the WebSocket's memory and, if a stray bit there reads
+ * "connection: close", shuts the new socket down at once: the client sees its open, then 1006,
+ * and no frame (uNetworking/uWebSockets#1928, fixed upstream by #1929 in July 2026). So the upgrade
+ * runs inside another open WebSocket's cork: uWS holds one cork per loop, so res.cork then only calls
+ * back and never reaches that code. With no WebSocket open the upgrade runs uncorked (uWS.js then
+ * prints a warning that writes should be corked); it writes the same response either way.
+ */
+export function upgradeLater(res: Pick<UwsHttpResponse, 'cork'>, holder: Pick<Ws, 'cork'> | undefined, upgrade: () => void): void {
+  if (holder === undefined) upgrade();
+  else holder.cork(() => res.cork(upgrade));
+}
+
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see UWS_CAPABILITIES). */
@@ -83,6 +99,8 @@ export class UwsTransport implements TransportServer {
   private listenSocket: UwsListenSocket | undefined;
   private accepting = true;
   private arriving: ArrivingRequests | undefined;
+  /** Open WebSockets, oldest first: one of them lends its cork to upgrades decided later (see upgradeLater). */
+  private readonly live = new Set<Ws>();
 
   private constructor(
     private readonly options: TransportOptions,
@@ -132,7 +150,10 @@ export class UwsTransport implements TransportServer {
       drain: onDrain,
       ping: onPing,
       pong: onPong,
-      close: onClose,
+      close: (ws, code, message) => {
+        this.live.delete(ws);
+        onClose(ws, code, message);
+      },
     };
     this.app.ws('/*', behavior);
     const arriving = new ArrivingRequests(options.httpRequestTimeoutMs);
@@ -193,12 +214,16 @@ export class UwsTransport implements TransportServer {
       aborted = true;
     });
     const later = (d: UpgradeDecision): void => {
-      if (!aborted) res.cork(() => complete(res, request, key, context, d));
+      if (aborted) return;
+      const finish = (): void => complete(res, request, key, context, d);
+      if (d.accept) upgradeLater(res, this.live.values().next().value, finish);
+      else res.cork(finish);
     };
     decision.then(later, () => later(SERVER_ERROR));
   }
 
   private open(ws: Ws): void {
+    this.live.add(ws);
     const data = ws.getUserData();
     const request = data.request!;
     data.request = undefined;

@@ -76,7 +76,7 @@ export class TestClient {
   next(match: (f: Frame) => boolean, timeoutMs = 10_000, from = 0): Promise<Frame> {
     for (let i = from; i < this.frames.length; i++) if (match(this.frames[i]!)) return Promise.resolve(this.frames[i]!);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; last: ${JSON.stringify(this.frames.slice(-3))}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a frame; ${this.closeCode === undefined ? 'still open' : `closed ${this.closeCode} '${this.closeReason}'`}; last: ${JSON.stringify(this.frames.slice(-3))}`)), timeoutMs);
       this.waiters.push({
         match,
         from,
