@@ -28,12 +28,24 @@ let flushCount = 0;
 let flushScheduled = false;
 function flushAll(): void {
   flushScheduled = false;
-  for (let i = 0; i < flushCount; i++) {
-    const socket = flushList[i]!;
-    flushList[i] = undefined;
-    socket.flush();
+  let i = 0;
+  try {
+    while (i < flushCount) {
+      const socket = flushList[i]!;
+      flushList[i++] = undefined;
+      socket.flush();
+    }
+  } finally {
+    // A flush that threw (in the core's drain handler) must not strand the sockets after it: they go to the next turn.
+    const rest = flushCount - i;
+    if (rest > 0) {
+      flushList.copyWithin(0, i, flushCount);
+      flushList.fill(undefined, rest, flushCount);
+      flushScheduled = true;
+      setImmediate(flushAll);
+    }
+    flushCount = rest;
   }
-  flushCount = 0;
 }
 function scheduleFlush(socket: UwsSocket): void {
   flushList[flushCount++] = socket;
@@ -220,9 +232,9 @@ export class UwsSocket implements TransportSocket {
    * Writes the held frames in cork-sized runs while uWS takes them without backpressure (called by
    * the turn's flush). A run of one frame is sent uncorked: uWS then corks and writes it itself and
    * its answer says whether backpressure built up, so it costs one call into uWS instead of four.
-   * The backpressure the loop starts from is the one read after the last write or drain event: what
-   * else uWS writes on its own (pongs) is rare and small, and a run that meets it only takes uWS's
-   * slower path once before the backpressure is read again.
+   * The backpressure the loop starts from is the one read after the last write or drain event: the
+   * other writes (the pongs uWS answers natively, the core's pings) are rare and small, and a run
+   * that meets backpressure they left only takes uWS's slower path once before it is read again.
    */
   flush(): void {
     this.queued = false;

@@ -230,6 +230,48 @@ describe('UwsSocket (uWS adapter)', () => {
     expect(handler.closes).toEqual([[4102, 'at_capacity']]);
   });
 
+  it('a drain handler that throws does not strand the other sockets of the turn’s flush', async () => {
+    const first = setup();
+    const second = setup();
+    // The first socket owes a drain: uWS kept the mark's worth of its first frame.
+    first.ws.afterSend = () => (first.ws.buffered = HWM);
+    first.socket.sendText('a');
+    await nextTurn();
+    first.ws.afterSend = () => {};
+    expect(first.socket.sendText('b')).toBe(false);
+    await nextTurn();
+    first.handler.onDrain = () => {
+      throw new Error('drain handler failed');
+    };
+    // The flush's exception is caught here instead of failing the test run.
+    const thrown: unknown[] = [];
+    const realSetImmediate = globalThis.setImmediate;
+    globalThis.setImmediate = ((fn: () => void) =>
+      realSetImmediate(() => {
+        try {
+          fn();
+        } catch (err) {
+          thrown.push(err);
+        }
+      })) as typeof setImmediate;
+    try {
+      first.ws.buffered = 0;
+      first.socket.drained();
+      second.socket.sendText('c');
+      await nextTurn();
+      await nextTurn();
+    } finally {
+      globalThis.setImmediate = realSetImmediate;
+    }
+    expect(thrown).toHaveLength(1);
+    expect(first.ws.sent).toEqual(['a', 'b']);
+    expect(second.ws.sent).toEqual(['c']);
+    // Later turns flush as before.
+    second.socket.sendText('d');
+    await nextTurn();
+    expect(second.ws.sent).toEqual(['c', 'd']);
+  });
+
   it('a frame dropped by uWS’s maxBackpressure costs the connection instead of leaving a silent hole', async () => {
     const { ws, socket, handler } = setup();
     ws.status = 2;
