@@ -27,7 +27,7 @@ import { CLOSE } from './protocol/close-codes.js';
 import { encodeHello } from './protocol/frames.js';
 import { ChannelHookCalls } from './session/channel-hooks.js';
 import { Connection, type ConnectionContext } from './session/connection.js';
-import { ReplayPacer } from './session/replay-pacer.js';
+import { TurnAllowance } from './session/turn-allowance.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
 import { RedisPresence } from './presence/redis-presence.js';
@@ -145,7 +145,7 @@ export class Gateway {
     const replication = oneRedis ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new ReplayPacer(config.outbound.replayBytesPerTurn), contracts: deliveryContracts(clock, budget), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), contracts: deliveryContracts(clock, budget), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);

@@ -21,7 +21,7 @@ import { Stats } from '../../src/observability/stats.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 import { OutboundWriter } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
-import { ReplayPacer } from '../../src/session/replay-pacer.js';
+import { TurnAllowance } from '../../src/session/turn-allowance.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
 import { Publication } from '../../src/stream/publication.js';
 import { MemoryBudget } from '../../src/util/memory-budget.js';
@@ -96,7 +96,7 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs: number) {
     stats: new Stats(),
     clock: () => now,
     batcher: new WriteBatcher(),
-    pacer: new ReplayPacer(0),
+    pacer: new TurnAllowance(0),
     owner: { subscriptionOf: () => sub, subscriptions: () => (sub ? [sub] : []), slowConsumer: () => {}, drained: () => {}, repliesBackedUp: () => true, repliesDrained: () => {} },
     pools: budget.pools,
   });

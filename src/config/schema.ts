@@ -77,6 +77,8 @@ export const ConfigSchema = z
         maxPendingPublishes: z.number().int().min(1).default(64),
         /** Bytes of requests a connection holds while it takes none (uWS, which cannot stop reading); past it: `too_many_requests`. */
         maxHeldRequestBytes: z.number().int().min(0).default(1024 * 1024),
+        /** `sub` requests the whole process takes per event-loop turn; the rest wait, in order, for the next turns (0: no bound). */
+        subscribesPerTurn: z.number().int().min(0).default(100),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */
         maxHttpRequests: z.number().int().min(1).default(256),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */

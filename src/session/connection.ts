@@ -13,7 +13,7 @@ import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-a
 import { ConnectionPublisher, type PublisherOwner } from './connection-publisher.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { SessionPresence } from './presence-requests.js';
-import type { ReplayPacer } from './replay-pacer.js';
+import type { Paced, TurnAllowance } from './turn-allowance.js';
 import type { ResumeScheduler } from './resume-scheduler.js';
 import { Subscription, type JoinSink } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -25,7 +25,9 @@ import type { MemoryBudget } from '../util/memory-budget.js';
 export interface ConnectionContext extends AuthContext {
   readonly hub: Hub;
   readonly batcher: WriteBatcher;
-  readonly pacer: ReplayPacer;
+  readonly pacer: TurnAllowance;
+  /** `limits.subscribesPerTurn`: joins per loop turn, for the whole process. */
+  readonly subscribes: TurnAllowance;
   readonly resumer: ResumeScheduler;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
@@ -56,6 +58,9 @@ const WINDOW = 1;
 const REPLIES = 2;
 /** A `sub`/`unsub` waits for the answer to an earlier `sub` of its channel (followed by an `unsub`). */
 const ORDER = 4;
+/** A `sub` waits for a later loop turn: this one's `limits.subscribesPerTurn` are taken. */
+const TURN = 8;
+const PAUSE_CAUSES = { [WINDOW]: 'publish_window', [REPLIES]: 'replies', [ORDER]: 'subscription_order', [TURN]: 'subscribes_per_turn' } as const;
 
 /**
  * One client connection: inbound flow control (token buckets, strikes, pause), request handling,
@@ -65,7 +70,7 @@ const ORDER = 4;
  * publish window is full, or its replies back up) it stops reading the socket, so TCP pushes back
  * on the client; frames the transport delivers meanwhile wait, in order, in `held`.
  */
-export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner, HookedConnection, PublisherOwner {
+export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwner, HookedConnection, PublisherOwner, Paced {
   readonly writer: OutboundWriter;
   private readonly publisher: ConnectionPublisher;
   readonly openedAt: number;
@@ -89,7 +94,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
   private awaited: Subscription | undefined;
   /** The channel whose subscribe-hook verdict an ORDER stop waits for (a `sub` with an `unsub` behind it). */
   private awaitedVetting: string | undefined;
-  /** WINDOW | REPLIES | ORDER: why requests are not taken now. */
+  /** WINDOW | REPLIES | ORDER | TURN: why requests are not taken now. */
   private stopped = 0;
   /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
   private ratePaused = false;
@@ -171,6 +176,15 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     }
     const request = decoded.request;
     if ((request.op === 'sub' || request.op === 'unsub') && this.mustWait(request.ch)) return false;
+    if (request.op === 'sub') {
+      // Joins (each may start a replay) are bounded per loop turn for the whole process: a thousand
+      // resumes arriving together are taken over several turns, each connection's in its order.
+      if (!this.ctx.subscribes.mayGo(this)) {
+        this.stop(TURN);
+        return false;
+      }
+      this.ctx.subscribes.spent(1);
+    }
     try {
       switch (request.op) {
         case 'pub':
@@ -327,7 +341,7 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
     if ((this.stopped & reason) !== 0) return;
     if (this.stopped === 0 && !this.ratePaused) this.socket.pause();
     this.stopped |= reason;
-    this.ctx.stats.readPauses[reason === WINDOW ? 'publish_window' : reason === REPLIES ? 'replies' : 'subscription_order']++;
+    this.ctx.stats.readPauses[PAUSE_CAUSES[reason as keyof typeof PAUSE_CAUSES]]++;
   }
 
   /** Takes requests again once nothing else stops them: the held ones first, in order. */
@@ -345,6 +359,11 @@ export class Connection implements SocketHandler, WriterOwner, JoinSink, AuthOwn
       this.heldHead = 0;
     }
     if (this.stopped === 0 && !this.ratePaused && !this.closing) this.socket.resume();
+  }
+
+  /** The subscribe allowance of a new turn: the `sub` held for it, and what followed, go on. */
+  continueTurn(): void {
+    this.go(TURN);
   }
 
   // ---- WriterOwner: replies backing up ----

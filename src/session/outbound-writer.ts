@@ -10,7 +10,7 @@ import { isEventFrame, isPresenceFrame, presenceQueueIdentity } from '../presenc
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
-import type { ReplayPacer } from './replay-pacer.js';
+import type { TurnAllowance } from './turn-allowance.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -44,7 +44,7 @@ export interface WriterDeps {
   readonly clock: Clock;
   readonly batcher: WriteBatcher;
   /** The process's allowance of replay bytes per loop turn, shared by every connection. */
-  readonly pacer: ReplayPacer;
+  readonly pacer: TurnAllowance;
   readonly owner: WriterOwner;
   /** The memory budget's pools for queued messages and replays (each publication counted once per pool). */
   readonly pools: { readonly outbound: MemoryPool; readonly replay: MemoryPool };
@@ -211,7 +211,7 @@ export class OutboundWriter {
   }
 
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */
-  continueWriting(): void {
+  continueTurn(): void {
     if (this.closed || this.blocked) return; // a drain resumes a blocked socket
     this.flush();
   }
@@ -228,7 +228,7 @@ export class OutboundWriter {
         pacer.defer(this);
         return false;
       }
-      if (!pacer.mayWrite(this)) return false;
+      if (!pacer.mayGo(this)) return false;
       const replay = this.replays[0]!;
       const cursor = replay.cursor;
       if (cursor !== undefined && !cursor.done) {

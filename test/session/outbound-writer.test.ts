@@ -10,7 +10,7 @@ import { encodeOccupancy, encodePresenceEvents } from '../../src/protocol/presen
 import { presenceFrame } from '../../src/presence/presence-frame.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
-import { ReplayPacer } from '../../src/session/replay-pacer.js';
+import { TurnAllowance } from '../../src/session/turn-allowance.js';
 import { WriteBatcher } from '../../src/session/write-batcher.js';
 import type { TransportSocket } from '../../src/net/socket.js';
 
@@ -67,7 +67,7 @@ function setup(policy: 'drop-oldest' | 'drop-newest' | 'disconnect' | 'conflate'
   };
   const stats = new Stats();
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
-  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), pacer: new ReplayPacer(0), owner, pools: budget.pools });
+  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), pacer: new TurnAllowance(0), owner, pools: budget.pools });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ReplayPacer, type Paced } from '../../src/session/replay-pacer.js';
+import { TurnAllowance, type Paced } from '../../src/session/turn-allowance.js';
 
 /** A pacer whose turns run when the test says, and writers that write `frame` bytes at a time. */
 function setup(bytesPerTurn: number, frame = 100) {
   const turns: Array<() => void> = [];
-  const pacer = new ReplayPacer(bytesPerTurn, (fn) => turns.push(fn));
+  const pacer = new TurnAllowance(bytesPerTurn, (fn) => turns.push(fn));
   const log: string[] = [];
   /** A writer with `frames` frames of replay to write, and its own share of `share` bytes per turn. */
   const writer = (name: string, frames: number, share = Infinity) => {
@@ -16,14 +16,14 @@ function setup(bytesPerTurn: number, frame = 100) {
       pump() {
         while (left > 0) {
           if (turn >= share) return pacer.defer(w);
-          if (!pacer.mayWrite(w)) return;
+          if (!pacer.mayGo(w)) return;
           left--;
           turn += frame;
           pacer.spent(frame);
           log.push(name);
         }
       },
-      continueWriting: () => w.pump(),
+      continueTurn: () => w.pump(),
     };
     return w;
   };
@@ -38,7 +38,7 @@ function setup(bytesPerTurn: number, frame = 100) {
   return { pacer, writer, turn, log, scheduled: () => turns.length };
 }
 
-describe('ReplayPacer', () => {
+describe('TurnAllowance', () => {
   it('lets all replays together write one allowance per turn, first come first served', () => {
     const { writer, turn, log, pacer } = setup(300);
     const a = writer('a', 5);
