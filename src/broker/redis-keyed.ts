@@ -7,7 +7,12 @@
  * A body that deletes its key starts with "!" ("!<key JSON>\n<data>").
  */
 
-/** keyed_admits: whether a publication fits maxKeys / maxBytes (0: no bound); keyed_apply: records it. */
+/**
+ * keyed_admits: whether a publication fits maxKeys / maxBytes (0: no bound); keyed_apply: records
+ * it. With a key TTL, a publication that does not fit first forgets the entries past it
+ * (keyed_purge: a scan of the hash, at most once per ttl / 4 per channel, time kept in the meta
+ * hash's field `kp`), so expired keys stop counting against the bounds, as on the memory broker.
+ */
 export const KEYED_PUBLISH = `
 local function keyed_parse(body)
   local nl = string.find(body, '\\n', 1, true)
@@ -18,14 +23,35 @@ local function keyed_value_bytes(entry)
   if not entry then return 0 end
   return #entry - string.find(entry, '\\n', 1, true)
 end
-local function keyed_admits(hash, meta, body, maxKeys, maxBytes)
-  local field, del, bytes = keyed_parse(body)
-  if del then return true end
+local function keyed_fits(hash, meta, field, bytes, maxKeys, maxBytes)
   local old = redis.call('HGET', hash, field)
   if not old and maxKeys > 0 and redis.call('HLEN', hash) >= maxKeys then return false end
   if maxBytes == 0 then return true end
   local held = tonumber(redis.call('HGET', meta, 'kb') or '0')
   return held - keyed_value_bytes(old) + bytes <= maxBytes
+end
+local function keyed_purge(hash, meta, now, ttl)
+  if now - tonumber(redis.call('HGET', meta, 'kp') or '0') < ttl / 4 then return end
+  redis.call('HSET', meta, 'kp', now)
+  local all = redis.call('HGETALL', hash)
+  local freed = 0
+  for i = 1, #all, 2 do
+    local entry = all[i + 1]
+    local a = string.find(entry, ':', 1, true)
+    local b = string.find(entry, ':', a + 1, true)
+    if now - tonumber(string.sub(entry, a + 1, b - 1)) > ttl then
+      redis.call('HDEL', hash, all[i])
+      freed = freed + keyed_value_bytes(entry)
+    end
+  end
+  if freed > 0 then redis.call('HINCRBY', meta, 'kb', -freed) end
+end
+local function keyed_admits(hash, meta, body, maxKeys, maxBytes, now, ttl)
+  local field, del, bytes = keyed_parse(body)
+  if del or keyed_fits(hash, meta, field, bytes, maxKeys, maxBytes) then return true end
+  if ttl <= 0 then return false end
+  keyed_purge(hash, meta, now, ttl)
+  return keyed_fits(hash, meta, field, bytes, maxKeys, maxBytes)
 end
 local function keyed_apply(hash, meta, body, entry)
   local field, del, bytes = keyed_parse(body)

@@ -42,7 +42,7 @@ end
 /**
  * Publications of one channel, in order. KEYS: meta, history, keyed state, then the pid key of each
  * publication whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs,
- * streamTtlMs, publicationIdTtlMs, maxKeys (-1: not a keyed channel), keyedMaxBytes, then per
+ * streamTtlMs, publicationIdTtlMs, maxKeys (-1: not a keyed channel), keyedMaxBytes, keyTtlMs, then per
  * publication: 1 if it has a pid key (0 if not), body.
  * Returns { epoch, seq of each publication }: a pid the current epoch was published with answers
  * that publication's seq, and is not published again; -1: refused by the keyed bounds.
@@ -55,6 +55,7 @@ local streamTtl = tonumber(ARGV[4])
 local epoch, fresh = stream_epoch(KEYS[1], KEYS[2], t, streamTtl)
 local maxKeys = tonumber(ARGV[6])
 local maxBytes = tonumber(ARGV[7])
+local keyTtl = tonumber(ARGV[8])
 local keyed = maxKeys >= 0
 if fresh then redis.call('DEL', KEYS[3]) end
 local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
@@ -64,7 +65,7 @@ local given = epoch .. ':'
 local out = { epoch }
 local entries = {}
 local k = 3
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local pidKey = nil
   if ARGV[i] == '1' then
     k = k + 1
@@ -73,7 +74,7 @@ for i = 8, #ARGV, 2 do
   local seen = pidKey and redis.call('GET', pidKey)
   if seen and string.sub(seen, 1, #given) == given then
     out[#out + 1] = tonumber(string.sub(seen, #given + 1))
-  elseif keyed and not keyed_admits(KEYS[3], KEYS[1], ARGV[i + 1], maxKeys, maxBytes) then
+  elseif keyed and not keyed_admits(KEYS[3], KEYS[1], ARGV[i + 1], maxKeys, maxBytes, now, keyTtl) then
     out[#out + 1] = -1
   else
     seq = seq + 1

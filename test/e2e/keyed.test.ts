@@ -107,6 +107,21 @@ describe.each(CASES)('keyed channels [%s, %s broker]', (transport, broker) => {
     expect(await c.request({ op: 'pub', ch: 'px.c', key: 'C', data: 1 })).toMatchObject({ ev: 'ack', seq: 5 });
   });
 
+  it('a key past keyTtlMs no longer counts against maxKeys or keyedMaxBytes: a new key is admitted once the old ones expired', async () => {
+    await h.start(rules({ maxKeys: 2, keyedMaxBytes: 20, keyTtlMs: 300 }));
+    const c = await h.connect();
+    await c.request({ op: 'pub', ch: 'px.t', key: 'A', data: 1 });
+    await c.request({ op: 'pub', ch: 'px.t', key: 'B', data: 'x'.repeat(15) });
+    expect(await c.request({ op: 'pub', ch: 'px.t', key: 'C', data: 1 })).toMatchObject({ ev: 'err', code: 'key_limit' });
+    // Polled until A and B are past their TTL: then C, and a value as large as B's, fit.
+    await until(async () => (await c.request({ op: 'pub', ch: 'px.t', key: 'C', data: 'y'.repeat(15) })).ev === 'ack', 'C admitted once A and B expired', 10_000);
+    expect(await c.request({ op: 'pub', ch: 'px.t', key: 'D', data: 1 })).toMatchObject({ ev: 'ack' });
+    const sub = await h.connect();
+    await sub.subscribe('px.t', { snapshot: true });
+    const snap = await sub.next((f) => f.ev === 'snap' && f.last === true);
+    expect((snap.msgs as Array<{ key: string }>).map((m) => m.key).sort()).toEqual(['C', 'D']);
+  });
+
   it('a resume outside history falls back to the snapshot (recovered: "snapshot"), one inside gets the history', async () => {
     await h.start(rules({ historySize: 5 }));
     const publisher = await h.connect();
