@@ -7,6 +7,7 @@ import { OrderBooks } from '../../devkit/order-book.js';
 import { until } from '../../devkit/until.js';
 import { TestClient } from '../helpers/client.js';
 import type { DeepPartial } from '../helpers/gateway.js';
+import { fillSocket } from '../helpers/fill.js';
 import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
@@ -42,6 +43,9 @@ function decode(client: TestClient, ch: string): { values: Map<string, string>; 
   return { values: new Map([...held].map(([k, v]) => [k, v.text])), deltas, gaps, lastSeq };
 }
 
+/** Larger than the outbound queue's byte limit: shed as soon as it has to wait. */
+const BALLAST = 'b'.repeat(60_000);
+
 const CASES = TRANSPORTS.flatMap((transport) => (['memory', 'redis'] as const).map((broker) => [transport, broker] as const));
 
 /**
@@ -56,7 +60,7 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
   });
   const config: DeepPartial<ConfigInput> = {
     inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
-    outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 64 * 1024, softQueueBytes: 0 },
+    outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 32 * 1024, softQueueBytes: 0 },
     channels: [
       { pattern: 'ob.*', keyed: true, delta: true, policy: 'conflate', historySize: 50 },
       { pattern: 'bulk.*', policy: 'drop-oldest', historySize: 0 },
@@ -79,12 +83,12 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
     const delta = await h.connect();
     const paced = await h.connect();
     const slow = await h.connect();
+    const slowNode = h.lastNode();
     expect(await full.subscribe('ob.a', { snapshot: true })).not.toHaveProperty('delta');
     expect(await delta.subscribe('ob.a', { snapshot: true, delta: true })).toMatchObject({ delta: true });
     expect(await paced.subscribe('ob.a', { snapshot: true, delta: true, maxRate: 20 })).toMatchObject({ delta: true, maxRate: 20 });
     await slow.subscribe('ob.a', { snapshot: true, delta: true });
     await slow.subscribe('bulk.x');
-    const bulk = JSON.stringify('b'.repeat(30 * 1024));
     const client = createClient(h.nextUrl(), { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     sluiceClients.push(client);
     const clientGaps: Gap[] = [];
@@ -100,9 +104,12 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
     };
     for (let i = 0; i < 800; i++) {
       publish((i * 5) % 12);
-      if (i === 200) slow.tcp.pause();
-      // Fills the paused subscriber's socket buffers, so its queue fills and sheds.
-      if (i >= 200 && i < 400) publisher.ws.send(`{"op":"pub","ch":"bulk.x","data":${bulk}}`);
+      if (i === 200) {
+        slow.tcp.pause();
+        // Until its node sheds ballast for it: then what it is sent queues, and its queue sheds.
+        const ballast = () => Promise.all(Array.from({ length: 8 }, () => publisher.request({ op: 'pub', ch: 'bulk.x', data: BALLAST })));
+        expect(await fillSocket(slowNode, slow.frames[0]!.conn as string, ballast)).toBe(true);
+      }
       if (i === 600) slow.tcp.resume();
       if (i % 100 === 99) await publisher.request({ op: 'ping' });
     }

@@ -60,11 +60,12 @@ export function nodesHarness(transport: TransportName, broker: 'memory' | 'redis
   const clients: TestClient[] = [];
   let prefix = 0;
   let turn = 0;
+  let last: TestGateway | undefined;
   afterEach(async () => {
     for (const c of clients.splice(0)) c.terminate();
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
-  const nextUrl = (): string => gateways[turn++ % gateways.length]!.url;
+  const nextUrl = (): string => (last = gateways[turn++ % gateways.length]!).url;
   return {
     async start(overrides: Overrides = {}): Promise<void> {
       if (suite === undefined) {
@@ -82,5 +83,7 @@ export function nodesHarness(transport: TransportName, broker: 'memory' | 'redis
     },
     /** The next node's URL, for a client of the test's own. */
     nextUrl,
+    /** The node the last `connect` (or `nextUrl`) went to. */
+    lastNode: (): TestGateway => last!,
   };
 }
