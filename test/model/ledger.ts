@@ -101,6 +101,7 @@ export class ChannelLedger {
       if (seq <= at.seq) this.fail(`msg ${seq} repeats or goes back (position ${fmt(at)})`);
       else if (seq > at.seq + 1) this.fail(`msg ${seq} skips ${at.seq + 1}..${seq - 1} without a gap (position ${fmt(at)})`);
       this.position = { epoch: at.epoch, seq: Math.max(seq, at.seq) };
+      if (seq >= this.replayTo) this.replayTo = 0;
       return;
     }
     if (f.ev !== 'gap') return;
@@ -109,8 +110,11 @@ export class ChannelLedger {
     const from = Number(f.from);
     if (from !== at.seq + 1) this.fail(`gap ${describe(f)} does not start at its hole (position ${fmt(at)})`);
     if (this.replayTo > at.seq) this.fail(`gap ${describe(f)} inside a recovered replay (up to ${this.replayTo})`);
+    // A recovered replay is over once the subscription stands at its end, or has moved to another stream.
+    if (this.replayTo <= at.seq) this.replayTo = 0;
     if (reason === 'reset') {
       this.position = { epoch: String(f.epoch), seq: Number(f.seq) };
+      this.replayTo = 0;
       return;
     }
     const to = Number(f.to);
