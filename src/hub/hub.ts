@@ -1,4 +1,4 @@
-import type { Broker, BrokerEvents, HistoryOutcome, LatestOutcome, PublishOutcome } from '../broker/broker.js';
+import type { Broker, BrokerEvents, LatestOutcome, PublishOutcome } from '../broker/broker.js';
 import { UNAVAILABLE } from '../broker/broker.js';
 import type { ChannelRules } from '../config/channel-rules.js';
 import type { Logger } from '../observability/logger.js';
@@ -6,10 +6,11 @@ import { encodeMessage } from '../protocol/frames.js';
 import type { PreparedFrame } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
-import { provisional, type StreamPosition } from '../stream/position.js';
+import type { StreamPosition } from '../stream/position.js';
 import { Publication } from '../stream/publication.js';
 import { Channel, DELIVERY, Join, type Subscriber } from './channel.js';
 import { DeltaBases } from './delta-bases.js';
+import { Joining } from './joining.js';
 import { StreamRepair } from './stream-repair.js';
 
 export interface HubOptions {
@@ -67,8 +68,8 @@ function deliveredElsewhere(outcome: PublishOutcome): PublishResult {
  * to every subscriber, synchronously: no subscriber can slow the publisher, since subscribers only
  * queue (their own, bounded) references.
  *
- * Joining is gap-free and duplicate-free whatever the broker's latency: live publications are
- * buffered while a joiner's history read is in flight, then spliced after the history by seq.
+ * Subscribers come in through `Joining` (gap-free and duplicate-free whatever the broker's
+ * latency), and the node's stream is repaired by `StreamRepair` when it missed publications.
  */
 export class Hub implements BrokerEvents {
   private readonly channels = new Map<string, Channel>();
@@ -80,6 +81,7 @@ export class Hub implements BrokerEvents {
    */
   private readonly drained = new Set<Channel>();
   private readonly repair: StreamRepair;
+  private readonly joining: Joining;
   private readonly broker: Broker;
   /** Publications this node received (metrics). */
   publications = 0;
@@ -90,6 +92,10 @@ export class Hub implements BrokerEvents {
   constructor(private readonly options: HubOptions) {
     this.broker = options.broker;
     this.repair = new StreamRepair(this.broker, this, options);
+    this.joining = new Joining(
+      { startRepair: (channel) => this.repair.start(channel), unwatch: (channel) => this.unwatch(channel), hold: (pub) => this.hold(pub), release: (pubs) => this.release(pubs) },
+      options,
+    );
   }
 
   /** Streams repaired from history, and notices sent, since start (metrics). */
@@ -140,9 +146,7 @@ export class Hub implements BrokerEvents {
     channel.subscribed = true;
     this.idle.delete(channel);
     this.drained.delete(channel);
-    const subscribed = this.broker.subscribe(channel.name);
-    if (subscribed instanceof Promise) void subscribed.then((ok) => this.afterSubscribe(channel, join, ok), () => this.afterSubscribe(channel, join, false));
-    else this.afterSubscribe(channel, join, subscribed);
+    this.joining.start(channel, join);
   }
 
   /** The latest value of one key of a keyed channel, read from the broker (`fetch`, docs/keyed.md). */
@@ -155,7 +159,7 @@ export class Hub implements BrokerEvents {
   unsubscribe(channel: Channel, subscriber: Subscriber): void {
     if (!channel.subscribers.delete(subscriber)) {
       const join = channel.joins.find((j) => j.subscriber === subscriber);
-      if (join !== undefined) this.dropJoin(channel, join);
+      if (join !== undefined) this.joining.drop(channel, join);
     }
     if (channel.unwatched) this.unwatch(channel);
   }
@@ -239,7 +243,7 @@ export class Hub implements BrokerEvents {
     if (channel === undefined) return NO_FAN_OUT;
     this.publications++;
     channel.published++;
-    if (channel.joins.length > 0) this.feedJoins(channel, pub);
+    if (channel.joins.length > 0) this.joining.feed(channel, pub);
     if (!channel.live) return NO_FAN_OUT;
     if (channel.resync !== undefined) {
       this.repair.hold(channel, pub);
@@ -254,32 +258,27 @@ export class Hub implements BrokerEvents {
       return NO_FAN_OUT;
     }
     const fanOut = this.fanOut(channel, pub);
-    if (channel.joins.length > 0) this.promoteJoins(channel);
+    if (channel.joins.length > 0) this.joining.promoteReached(channel);
     return fanOut;
   }
 
   /** Hands a publication that follows the node's position on (repair), to joiners as well. */
   advance(channel: Channel, pub: Publication): void {
-    if (channel.joins.length > 0) this.feedJoins(channel, pub);
+    if (channel.joins.length > 0) this.joining.feed(channel, pub);
     this.fanOut(channel, pub);
-    if (channel.joins.length > 0) this.promoteJoins(channel);
+    if (channel.joins.length > 0) this.joining.promoteReached(channel);
   }
 
   /** The node's stream of the channel is in step again: joiners it reached join it, those answered meanwhile read again. */
   repaired(channel: Channel): void {
-    this.promoteJoins(channel);
-    for (const join of channel.joins.slice()) {
-      if (!join.reread) continue;
-      join.reread = false;
-      this.afterSubscribe(channel, join, true);
-    }
+    this.joining.repaired(channel);
   }
 
   /** Joiners not yet answered fail; those served stay on their way in (a repair will tell them what they lost). */
   interrupted(): void {
     for (const channel of this.channels.values()) {
       if (channel.live) channel.stale = true;
-      for (const join of channel.joins.slice()) if (join.cursor < 0) this.finishJoin(channel, join, UNAVAILABLE);
+      this.joining.interrupted(channel);
     }
   }
 
@@ -319,100 +318,6 @@ export class Hub implements BrokerEvents {
     return { subscribers, written, queued, shed, disconnected: subscribers - written - queued - shed };
   }
 
-  private afterSubscribe(channel: Channel, join: Join, ok: boolean): void {
-    if (join.cancelled) return;
-    if (!ok) {
-      this.finishJoin(channel, join, UNAVAILABLE);
-      return;
-    }
-    const outcome = this.broker.history(channel.name, channel.settings, join.since, false, join.snapshot);
-    if (outcome instanceof Promise) void outcome.then((o) => this.finishJoin(channel, join, o), () => this.finishJoin(channel, join, UNAVAILABLE));
-    else this.finishJoin(channel, join, outcome);
-  }
-
-  /**
-   * Serves a joiner its history, then the live publications buffered meanwhile that follow it; it
-   * becomes a plain subscriber once the node's live stream has reached what it was served.
-   */
-  private finishJoin(channel: Channel, join: Join, outcome: HistoryOutcome): void {
-    if (join.cancelled) return;
-    if (!outcome.ok) {
-      this.dropJoin(channel, join);
-      join.subscriber.joined(outcome);
-      if (channel.unwatched) this.unwatch(channel);
-      return;
-    }
-    const { position, snapshot } = outcome;
-    if (channel.live && (channel.resync !== undefined || channel.stale || !sameStream(channel.epoch, position.epoch))) {
-      // The node's stream is out of step (being repaired, or another stream than this read saw):
-      // serving this read could repeat or skip what the repair hands on; read again after it.
-      join.reread = true;
-      this.releaseBuffer(join);
-      if (channel.resync === undefined && !channel.stale) this.repair.start(channel);
-      return;
-    }
-    const recovered = join.since === undefined ? undefined : snapshot !== undefined ? 'snapshot' : outcome.recovered;
-    const joined = { ok: true, epoch: position.epoch, seq: position.seq, recovered } as const;
-    join.subscriber.joined(snapshot === undefined ? joined : { ...joined, snapshot: true });
-    // The subscriber may have left at once (an unsub that waited for this answer).
-    if (join.cancelled) return;
-    if (snapshot !== undefined) join.subscriber.snapshot(snapshot);
-    for (const pub of outcome.publications) pub.prepared ??= this.options.prepare(pub.encoded);
-    if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
-    join.cursor = position.seq;
-    join.epoch = position.epoch;
-    for (const pub of join.buffer) {
-      if (pub.epoch !== join.epoch || pub.seq <= join.cursor) continue;
-      if (pub.seq !== join.cursor + 1) break; // the node missed some: its repair hands them on
-      pub.prepared ??= this.options.prepare(pub.encoded);
-      join.subscriber.deliver(pub);
-      join.cursor = pub.seq;
-    }
-    this.releaseBuffer(join);
-    if (!channel.live) {
-      channel.live = true;
-      channel.epoch = join.epoch;
-      channel.seq = join.cursor;
-    }
-    if (channel.seq >= join.cursor) this.promote(channel, join);
-  }
-
-  /** Live publications reach joiners: buffered while their history read is in flight, else past their cursor. */
-  private feedJoins(channel: Channel, pub: Publication): void {
-    let overflowed: Join[] | undefined;
-    for (const join of channel.joins) {
-      if (join.cursor < 0) {
-        if (join.buffer.length < this.options.maxJoinBuffer) {
-          join.buffer.push(pub);
-          this.hold(pub);
-        }
-        else (overflowed ??= []).push(join);
-      } else if (pub.seq === join.cursor + 1 && pub.epoch === join.epoch) {
-        pub.prepared ??= this.options.prepare(pub.encoded);
-        join.subscriber.deliver(pub);
-        join.cursor = pub.seq;
-      }
-    }
-    // A joiner whose buffer overflowed before its history arrived cannot be served gap-free.
-    if (overflowed !== undefined) for (const join of overflowed) this.finishJoin(channel, join, UNAVAILABLE);
-  }
-
-  private promoteJoins(channel: Channel): void {
-    for (const join of channel.joins.slice()) if (join.cursor >= 0 && join.cursor <= channel.seq && join.epoch === channel.epoch) this.promote(channel, join);
-  }
-
-  private promote(channel: Channel, join: Join): void {
-    this.dropJoin(channel, join);
-    channel.subscribers.add(join.subscriber);
-  }
-
-  private dropJoin(channel: Channel, join: Join): void {
-    join.cancelled = true;
-    this.releaseBuffer(join);
-    const i = channel.joins.indexOf(join);
-    if (i >= 0) channel.joins.splice(i, 1);
-  }
-
   /** A joiner's buffer or a repair holds a live publication: the budget's `held` pool counts it once. */
   hold(pub: Publication): void {
     if (pub.held++ === 0) this.options.budget.pools.held.add(pub.cost);
@@ -422,11 +327,6 @@ export class Hub implements BrokerEvents {
   release(pubs: readonly Publication[], from = 0, to = pubs.length): void {
     const pool = this.options.budget.pools.held;
     for (let i = from; i < to; i++) if (--pubs[i]!.held === 0) pool.sub(pubs[i]!.cost);
-  }
-
-  private releaseBuffer(join: Join): void {
-    this.release(join.buffer);
-    join.buffer.length = 0;
   }
 
   /** The last local subscriber left: stop following the stream. */
@@ -459,9 +359,4 @@ export class Hub implements BrokerEvents {
     this.drained.delete(channel);
     this.broker.release(channel.name);
   }
-}
-
-/** Two positions of one stream: the same epoch, or both before its first publish (each holds nothing). */
-function sameStream(a: string, b: string): boolean {
-  return a === b || (provisional(a) && provisional(b));
 }
