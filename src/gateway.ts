@@ -30,7 +30,7 @@ import { Connection, type ConnectionContext } from './session/connection.js';
 import { TurnAllowance } from './session/turn-allowance.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
-import { RedisPresence } from './presence/redis-presence.js';
+import { presenceTopology, RedisPresence } from './presence/redis-presence.js';
 import { SessionPresence } from './session/presence-requests.js';
 import { sessionSettings } from './session/settings.js';
 import { WriteBatcher } from './session/write-batcher.js';
@@ -139,10 +139,7 @@ export class Gateway {
     const readingPausable = transport.capabilities.pause;
     const hooks = { refreshHook: this.hooks.refresh, channelHooks: this.hooks.subscribe || this.hooks.publish ? new ChannelHookCalls(this.hooks, config.hooks.maxPendingPerChannel) : undefined };
     const { redis } = config.broker;
-    // Presence replication speaks to one Redis at `url`; behind Sentinel or a Cluster it stays per node (docs/presence.md).
-    const oneRedis = config.broker.type === 'redis' && redis.cluster.length === 0 && redis.sentinel.name === '';
-    if (config.broker.type === 'redis' && !oneRedis) log.warn('presence: counted per node (replication needs one Redis at broker.redis.url, not Sentinel or a Cluster)');
-    const replication = oneRedis ? new RedisPresence({ url: redis.url, keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
+    const replication = config.broker.type === 'redis' ? new RedisPresence({ topology: presenceTopology(redis), keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
     this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), contracts: deliveryContracts(clock, budget), resumer: this.resumer, permissions, verifier, draining, readingPausable, onClosed, budget, ...hooks };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from '../broker/redis-topology.js';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../util/clock.js';
 
@@ -10,7 +11,11 @@ export interface ReplicaSink {
 }
 
 export interface RedisPresenceOptions {
-  readonly url: string;
+  /**
+   * Presence's own connections (one server, Sentinel or a Cluster), not the broker's, created with
+   * `lazyConnect`; on a Cluster the diffs and heartbeats go by sharded pub/sub.
+   */
+  readonly topology: RedisTopology;
   readonly keyPrefix: string;
   /** A node's entries expire this long after its last refresh; heartbeats go every third of it. */
   readonly nodeTtlMs: number;
@@ -24,7 +29,7 @@ export interface RedisPresenceOptions {
  * KEYS: this node's member hash, the channel's node set, its version hash.
  * ARGV: node, ttl ms, pub/sub channel, the diff (JSON), then id, value ('' = gone) pairs.
  */
-const PUBLISH_SCRIPT = `
+const publishScript = (publish: 'PUBLISH' | 'SPUBLISH'): string => `
 local v = redis.call('HINCRBY', KEYS[3], ARGV[1], 1)
 for i = 5, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -37,12 +42,13 @@ else
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], ARGV[2])
-redis.call('PUBLISH', ARGV[3], v .. '|' .. ARGV[1] .. '|' .. ARGV[4])
+redis.call('${publish}', ARGV[3], v .. '|' .. ARGV[1] .. '|' .. ARGV[4])
 return v`;
 
 /**
  * Every live node's part of a channel, with its version, in one read.
- * KEYS: the node set, the version hash. ARGV: the member hash key without its node suffix.
+ * KEYS: the node set, the version hash. ARGV: the member hash key without its node suffix (every
+ * hash carries the channel's hash tag, so on a Cluster it lives in the declared keys' slot).
  */
 const SNAPSHOT_SCRIPT = `
 local out = {}
@@ -56,7 +62,7 @@ for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`;
 
-type Commands = Redis & {
+type Commands = (Redis | Cluster) & {
   presencePublish(hash: string, nodes: string, versions: string, ...argv: Array<string | number>): Promise<number>;
   presenceSnapshot(nodes: string, versions: string, hashPrefix: string): Promise<Array<string | string[]>>;
 };
@@ -85,24 +91,24 @@ interface Replicated {
 export class RedisPresence {
   readonly node = randomBytes(6).toString('base64url');
   private readonly cmd: Commands;
-  private readonly sub: Redis;
+  private readonly sub: PubSubLink;
+  /** Sharded pub/sub (a Cluster): `SPUBLISH`, and one pipeline per shard. */
+  private readonly sharded: boolean;
   private readonly channels = new Map<string, Replicated>();
   /** When each remote node was last heard (heartbeat or diff). */
   private readonly heard = new Map<string, number>();
   private readonly heartbeatChannel: string;
   private timer: NodeJS.Timeout | undefined;
   private sink: ReplicaSink | undefined;
-  private subscribedOnce = false;
   /** Round trips (pipelines and snapshot reads) sent to Redis (benchmarks). */
   roundTrips = 0;
 
   constructor(private readonly options: RedisPresenceOptions) {
-    const redisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: true };
-    this.cmd = new Redis(options.url, redisOptions) as Commands;
-    this.cmd.defineCommand('presencePublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.sharded = options.topology.sharded;
+    this.cmd = options.topology.commands as Commands;
+    this.cmd.defineCommand('presencePublish', { numberOfKeys: 3, lua: publishScript(this.sharded ? 'SPUBLISH' : 'PUBLISH') });
     this.cmd.defineCommand('presenceSnapshot', { numberOfKeys: 2, lua: SNAPSHOT_SCRIPT });
-    // It subscribes again itself on 'ready' (ioredis' own resubscription leaves its request's rejection unhandled).
-    this.sub = new Redis(options.url, { ...redisOptions, autoResubscribe: false });
+    this.sub = options.topology.pubsub;
     this.heartbeatChannel = `${options.keyPrefix}p:hb`;
   }
 
@@ -112,10 +118,12 @@ export class RedisPresence {
     this.sub.on('error', () => {});
     this.sub.on('message', (topic: string, message: string) => this.onMessage(topic, message));
     this.sub.on('ready', () => {
-      void this.sub.subscribe(this.heartbeatChannel, ...[...this.channels.keys()].map((ch) => this.topic(ch))).catch(() => {});
-      // After a lost link the replicas may have missed diffs: read every channel again.
-      if (this.subscribedOnce) for (const ch of this.channels.keys()) this.load(ch);
-      this.subscribedOnce = true;
+      const names = [...this.channels.keys()];
+      // Diffs published before the subscription took effect were missed: read every channel again, once it has.
+      void this.sub.subscribe(this.heartbeatChannel, ...names.map((ch) => this.topic(ch))).then(
+        () => names.forEach((ch) => this.channels.has(ch) && this.load(ch)),
+        () => {},
+      );
     });
     this.cmd.connect().catch(() => {});
     this.sub.connect().catch(() => {});
@@ -134,9 +142,20 @@ export class RedisPresence {
       return;
     }
     if (this.channels.has(channel)) return;
-    this.channels.set(channel, { local: new Map(), changed: new Set(), parts: new Map(), buffered: [], loaded: Promise.resolve() });
-    void this.sub.subscribe(this.topic(channel)).catch(() => {});
-    this.load(channel);
+    const replicated: Replicated = { local: new Map(), changed: new Set(), parts: new Map(), buffered: [], loaded: Promise.resolve() };
+    this.channels.set(channel, replicated);
+    // The snapshot is read once the subscription is in place, so no diff can fall between the two.
+    replicated.loaded = this.sub.subscribe(this.topic(channel)).then(
+      () => {
+        if (this.channels.get(channel) !== replicated) return undefined;
+        this.load(channel);
+        return replicated.loaded;
+      },
+      () => {
+        // The link is down: 'ready' subscribes and reads the channel again.
+        replicated.buffered = undefined;
+      },
+    );
   }
 
   /** Resolves once the channel's replica has been read (at once when it has). */
@@ -160,12 +179,11 @@ export class RedisPresence {
     return false;
   }
 
-  /** Publishes the local changes of `names` (default: every channel with some), in one pipeline. */
+  /** Publishes the local changes of `names` (default: every channel with some), in one pipeline per shard. */
   publish(names: Iterable<string> = this.channels.keys()): void {
     // While Redis is away the changes wait here (bounded by the members), not in a client queue.
     if (this.cmd.status !== 'ready') return;
-    const pipeline = this.cmd.pipeline() as unknown as { presencePublish: Commands['presencePublish']; exec(): Promise<Array<[Error | null, unknown]> | null> };
-    const sent: Array<[string, string[]]> = [];
+    const shards = new Map<string, { pipeline: PublishPipeline; sent: Array<[string, string[]]> }>();
     const ttl = this.options.nodeTtlMs;
     for (const name of names) {
       const replicated = this.channels.get(name);
@@ -177,26 +195,30 @@ export class RedisPresence {
         diff.push([id, entry?.[0] ?? 0, entry?.[1] ?? null]);
         argv.push(id, entry === undefined ? '' : `${entry[0]}|${entry[1] ?? ''}`);
       }
-      sent.push([name, [...replicated.changed]]);
-      replicated.changed.clear();
       const k = this.keys(name);
-      void pipeline.presencePublish(k.hash(this.node), k.nodes, k.versions, this.node, ttl, this.topic(name), JSON.stringify(diff), ...argv);
+      const shard = this.shardFor(k.nodes);
+      let batch = shards.get(shard);
+      if (batch === undefined) shards.set(shard, (batch = { pipeline: this.cmd.pipeline() as unknown as PublishPipeline, sent: [] }));
+      batch.sent.push([name, [...replicated.changed]]);
+      replicated.changed.clear();
+      void batch.pipeline.presencePublish(k.hash(this.node), k.nodes, k.versions, this.node, ttl, this.topic(name), JSON.stringify(diff), ...argv);
     }
-    if (sent.length === 0) return;
-    this.roundTrips++;
-    // Values are absolute counts: what did not reach Redis is sent again with the next tick.
-    const retry = (i: number): void => {
-      const [name, ids] = sent[i]!;
-      const replicated = this.channels.get(name);
-      if (replicated !== undefined) for (const id of ids) replicated.changed.add(id);
-    };
-    pipeline.exec().then(
-      (results) => results?.forEach(([err], i) => err && retry(i)),
-      (err: Error) => {
-        this.options.log.warn({ err: err.message }, 'presence: publishing to Redis failed');
-        sent.forEach((_, i) => retry(i));
-      },
-    );
+    for (const { pipeline, sent } of shards.values()) {
+      this.roundTrips++;
+      // Values are absolute counts: what did not reach Redis is sent again with the next tick.
+      const retry = (i: number): void => {
+        const [name, ids] = sent[i]!;
+        const replicated = this.channels.get(name);
+        if (replicated !== undefined) for (const id of ids) replicated.changed.add(id);
+      };
+      pipeline.exec().then(
+        (results) => results?.forEach(([err], i) => err && retry(i)),
+        (err: Error) => {
+          this.options.log.warn({ err: err.message }, 'presence: publishing to Redis failed');
+          sent.forEach((_, i) => retry(i));
+        },
+      );
+    }
   }
 
   async close(): Promise<void> {
@@ -204,7 +226,13 @@ export class RedisPresence {
     // This node's members leave now rather than at expiry.
     for (const replicated of this.channels.values()) for (const id of replicated.local.keys()) replicated.changed.add(id), replicated.local.delete(id);
     this.publish();
-    await Promise.allSettled([this.cmd.quit(), this.sub.quit()]);
+    await this.cmd.quit().catch(() => {});
+    this.sub.disconnect();
+  }
+
+  /** The shard of a key's slot ('' with one server, or before a Cluster knows its slots). */
+  private shardFor(key: string): string {
+    return this.sharded ? this.options.topology.shardOf(key) : '';
   }
 
   private topic(channel: string): string {
@@ -303,15 +331,25 @@ export class RedisPresence {
   /** Refreshes this node's entries, says it is alive, and drops the nodes not heard for nodeTtlMs. */
   private heartbeat(): void {
     const ttl = this.options.nodeTtlMs;
-    const pipeline = this.cmd.pipeline();
+    const pipelines = new Map<string, ChainableCommander>();
+    const pipelineFor = (key: string): ChainableCommander => {
+      const shard = this.shardFor(key);
+      let pipeline = pipelines.get(shard);
+      if (pipeline === undefined) pipelines.set(shard, (pipeline = this.cmd.pipeline()));
+      return pipeline;
+    };
     for (const [name, replicated] of this.channels) {
       if (replicated.local.size === 0) continue;
       const k = this.keys(name);
-      pipeline.pexpire(k.hash(this.node), ttl).pexpire(k.nodes, ttl).pexpire(k.versions, ttl);
+      pipelineFor(k.nodes).pexpire(k.hash(this.node), ttl).pexpire(k.nodes, ttl).pexpire(k.versions, ttl);
     }
-    pipeline.publish(this.heartbeatChannel, this.node);
-    this.roundTrips++;
-    pipeline.exec().catch(() => {});
+    const beat = pipelineFor(this.heartbeatChannel);
+    if (this.sharded) beat.spublish(this.heartbeatChannel, this.node);
+    else beat.publish(this.heartbeatChannel, this.node);
+    for (const pipeline of pipelines.values()) {
+      this.roundTrips++;
+      pipeline.exec().catch(() => {});
+    }
     const now = this.options.clock();
     for (const [node, at] of this.heard) {
       if (now - at <= ttl) continue;
@@ -321,6 +359,27 @@ export class RedisPresence {
     }
   }
 }
+
+/**
+ * Presence's own connections to the broker's Redis (one server, Sentinel or a Cluster, as
+ * configured). Commands wait in the client's queue while it reconnects, without a timeout (a
+ * pipeline per tick, none while the link is down, so the queue stays small); the pub/sub link
+ * subscribes again itself on 'ready' (ioredis' own resubscription leaves its request's rejection
+ * unhandled).
+ */
+export function presenceTopology(redis: RedisBrokerConfig): RedisTopology {
+  return connectRedis(redis, (_link, { commandTimeout: _, ...extra }) => ({
+    lazyConnect: true,
+    connectTimeout: redis.connectTimeoutMs,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: true,
+    autoResubscribe: false,
+    retryStrategy: (attempt: number) => Math.min(redis.reconnectMaxMs, redis.reconnectMinMs * 2 ** Math.min(attempt - 1, 20)),
+    ...extra,
+  }));
+}
+
+type PublishPipeline = { presencePublish: Commands['presencePublish']; exec(): Promise<Array<[Error | null, unknown]> | null> };
 
 function parseValue(value: string): [number, string | undefined] {
   const bar = value.indexOf('|');

@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster, type ClusterNode } from '../helpers/cluster.js';
 import { TestClient, type Frame } from '../helpers/client.js';
 import { FAILOVER_NODE_FLAGS, runFailover } from '../helpers/failover.js';
+import { checkPresenceUnion, PRESENCE_NODE_FLAGS } from '../helpers/presence-union.js';
 import { startRedisCluster, type TestRedisCluster } from '../../devkit/redis-cluster.js';
 
 /**
  * Three gateway processes on a real Redis Cluster (3 masters, 3 replicas): channels spread over
- * every shard, sharded pub/sub, and a master SIGKILLed mid-stream.
+ * every shard, sharded pub/sub, presence counted across the nodes, and a master SIGKILLed mid-stream.
  */
 describe('three nodes on a Redis Cluster', () => {
   let cluster: TestRedisCluster;
@@ -18,6 +19,7 @@ describe('three nodes on a Redis Cluster', () => {
     nodes = await startCluster(3, 'redis://127.0.0.1:6379', [
       '--broker.redis.cluster', JSON.stringify(cluster.seeds),
       ...FAILOVER_NODE_FLAGS,
+      ...PRESENCE_NODE_FLAGS,
     ]);
   }, 60_000);
   afterAll(async () => {
@@ -67,6 +69,10 @@ describe('three nodes on a Redis Cluster', () => {
       }
       expect(s.frames.filter((f) => f.ev === 'gap')).toEqual([]);
     }
+  });
+
+  it('counts presence across the cluster: members on every node, channels on every shard, each joins and leaves once', async () => {
+    await checkPresenceUnion(nodes, await spread('who', 1), clients);
   });
 
   it('survives a master SIGKILLed mid-stream: its replica takes over, every message recovered or announced, nobody disconnected', async () => {

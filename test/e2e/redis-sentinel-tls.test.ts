@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, stopCluster, type ClusterNode } from '../helpers/cluster.js';
 import { TestClient } from '../helpers/client.js';
 import { FAILOVER_NODE_FLAGS, runFailover } from '../helpers/failover.js';
+import { checkPresenceUnion, PRESENCE_NODE_FLAGS } from '../helpers/presence-union.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
 import { startRedisSentinel, type TestRedisSentinel } from '../../devkit/redis-sentinel.js';
 import { startRedisTls, type TestRedisTls } from '../../devkit/redis-tls.js';
@@ -18,6 +19,7 @@ describe('three nodes on a Sentinel-managed Redis', () => {
       '--broker.redis.sentinel.name', sentinel.name,
       '--broker.redis.sentinel.sentinels', JSON.stringify(sentinel.sentinels),
       ...FAILOVER_NODE_FLAGS,
+      ...PRESENCE_NODE_FLAGS,
     ]);
   }, 60_000);
   afterAll(async () => {
@@ -25,6 +27,10 @@ describe('three nodes on a Sentinel-managed Redis', () => {
     await stopCluster(nodes ?? []);
     await sentinel?.stop();
   }, 30_000);
+
+  it('counts presence across the nodes through the Sentinel-managed master: each member joins and leaves once', async () => {
+    await checkPresenceUnion(nodes, ['who.a', 'who.b'], clients);
+  });
 
   it('survives the master SIGKILLed mid-stream: the sentinels promote the replica, every message recovered or announced, nobody disconnected', async () => {
     const before = await sentinel.master();
