@@ -29,11 +29,14 @@ async function load(root: string): Promise<Loaded> {
   const { ChannelRules } = await at('src/config/channel-rules.ts');
   const { loadConfig } = await at('src/config/load.ts');
   const { createLogger } = await at('src/observability/logger.ts');
+  // Older checkouts have no memory budget; the Hub ignores the option there.
+  const { MemoryBudget } = await at('src/util/memory-budget.ts').catch(() => ({ MemoryBudget: undefined }));
   const log = createLogger('silent');
   const run = (): number => {
     const clock = () => 0;
     const broker = new MemoryBroker(clock, 0);
-    const hub = new Hub({ rules: new ChannelRules(loadConfig({})), maxChannels: 10, prepare: (p: Buffer) => p, clock, broker, maxJoinBuffer: 100, log });
+    const budget = MemoryBudget === undefined ? undefined : new MemoryBudget(0, { now: clock, later: () => {} });
+    const hub = new Hub({ rules: new ChannelRules(loadConfig({})), maxChannels: 10, budget, prepare: (p: Buffer) => p, clock, broker, maxJoinBuffer: 100, log });
     broker.start(hub);
     const channel = hub.channel('c');
     let delivered = 0;
