@@ -220,7 +220,8 @@ export async function checkModel(world: World, options: ModelOptions): Promise<M
   const coverage = options.coverage ?? emptyCoverage();
   let lastViolations: string[] = [];
   const property = fc.asyncProperty(sequenceArbitrary(world.nodes, world.redis !== undefined, options.maxCommands ?? 16), async (commands) => {
-    const violations = await runSequence(world, commands, coverage);
+    // A sequence that throws (a wait that timed out, a connection refused) fails too, and says why.
+    const violations = await runSequence(world, commands, coverage).catch((err: Error) => [`the sequence threw: ${err.message}`]);
     if (violations.length > 0) lastViolations = violations;
     return violations.length === 0;
   });
