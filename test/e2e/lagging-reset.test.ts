@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient } from '../helpers/client.js';
 import { fillSocket } from '../helpers/fill.js';
 import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { redisHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
-import { startRedis, type TestRedis } from '../../devkit/redis.js';
 import { until } from '../../devkit/until.js';
 import { RawSubscriber } from '../model/raw-subscriber.js';
 
@@ -16,17 +16,11 @@ import { RawSubscriber } from '../model/raw-subscriber.js';
 const BALLAST = 'y'.repeat(60_000);
 
 describe.each(TRANSPORTS)('a Redis reset reaches a lagging subscriber in seq position [%s]', (transport) => {
-  let redis: TestRedis;
+  const suite = redisHarness();
   let gw: TestGateway | undefined;
   const clients: Array<{ terminate(): void }> = [];
   let prefix = 0;
 
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
   afterEach(async () => {
     for (const c of clients.splice(0)) c.terminate();
     await gw?.stop();
@@ -42,7 +36,7 @@ describe.each(TRANSPORTS)('a Redis reset reaches a lagging subscriber in seq pos
           { pattern: 'feed.*', policy, historySize: 10 },
           { pattern: 'ballast.*', policy: 'drop-oldest', historySize: 0 },
         ],
-        broker: { type: 'redis', redis: { url: redis.url, keyPrefix: `lr${transport}${prefix++}:`, reconnectMinMs: 5, reconnectMaxMs: 50 } },
+        broker: { type: 'redis', redis: { url: suite.redis.url, keyPrefix: `lr${transport}${prefix++}:`, reconnectMinMs: 5, reconnectMaxMs: 50 } },
       },
       transport,
     );
@@ -53,9 +47,9 @@ describe.each(TRANSPORTS)('a Redis reset reaches a lagging subscriber in seq pos
   /** Redis loses its data and comes back; resolves once the node has repaired the channel (its notice sent). */
   const restartRedis = async (node: TestGateway) => {
     const notices = node.gateway.hub.notices;
-    await redis.kill();
+    await suite.redis.kill();
     await until(() => !node.gateway.ready, 'node not ready');
-    await redis.restart();
+    await suite.redis.restart();
     await until(() => node.gateway.ready && node.gateway.hub.notices > notices, 'node repaired');
   };
 
