@@ -1,7 +1,6 @@
 import type { Registry } from 'prom-client';
 import { Admission } from './auth/admission.js';
 import { KeyCheck } from './auth/credentials.js';
-import { describeIdentity } from './auth/identity.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { Permissions } from './auth/permissions.js';
 import type { AdmittedClient } from './auth/identity.js';
@@ -21,12 +20,11 @@ import { HealthAssessor, HealthSummary } from './observability/health-summary.js
 import { createLogger, type Logger } from './observability/logger.js';
 import { HookMetrics } from './observability/hook-metrics.js';
 import { createMetrics } from './observability/metrics.js';
-import type { NodeState, QueueView } from './observability/node-counters.js';
+import type { NodeState } from './observability/node-counters.js';
 import { Stats } from './observability/stats.js';
-import { CLOSE } from './protocol/close-codes.js';
-import { encodeHello } from './protocol/frames.js';
 import { ChannelHookCalls } from './session/channel-hooks.js';
-import { Connection, type ConnectionContext } from './session/connection.js';
+import type { Connection, ConnectionContext } from './session/connection.js';
+import { Connections } from './session/connections.js';
 import { TurnAllowance } from './session/turn-allowance.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
@@ -54,11 +52,6 @@ export interface GatewayOptions {
   readonly broker?: Broker;
 }
 
-const refused: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onPing() {}, onClose() {} };
-
-/** What one open connection costs beyond its queue: socket, parser, buffers, objects (docs/benchmarks.md measures about 10 KB idle with ws, 5 KB with uws; rounded up). */
-export const CONNECTION_BYTES = 16 * 1024;
-
 /**
  * One Sluice node: a transport, the hub, every connection, and the housekeeping that runs on a
  * single timer (heartbeats, idle and soft-limit checks, history expiry) rather than per connection.
@@ -79,7 +72,7 @@ export class Gateway {
   /** Each channel's shed count at the last webhook report. */
   private readonly shedReported = new WeakMap<object, number>();
   port = 0;
-  private readonly connections = new Set<Connection>();
+  private readonly connections: Connections;
   private readonly clock: Clock;
   private readonly ctx: ConnectionContext;
   private readonly resumer: ResumeScheduler;
@@ -91,10 +84,8 @@ export class Gateway {
   private readonly routes: RouteState;
   private readonly relief: MemoryRelief;
   private timers: NodeJS.Timeout[] = [];
-  private nextId = 0;
   private draining = false;
   private started = false;
-  private allClosed: (() => void) | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -117,7 +108,8 @@ export class Gateway {
     // The connect hook establishes identities as a token would: permissions apply.
     const permissions = new Permissions(config.auth, verifier !== undefined || this.hooks.connect !== undefined);
     const underPressure = (): boolean => budget.refusing;
-    this.admission = new Admission(config.admission, config.limits.maxConnections, clock, budget.pools.ipTable);
+    const admission = (this.admission = new Admission(config.admission, config.limits.maxConnections, clock, budget.pools.ipTable));
+    this.connections = new Connections({ config, stats, log, clock, pool: budget.pools.connections, opened: (ip) => admission.opened(ip), released: (ip) => admission.release(ip) });
     const connectHook = this.hooks.connect;
     this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook, underPressure });
     const rules = new ChannelRules(config);
@@ -132,7 +124,7 @@ export class Gateway {
       occupancy: webhooks && ((ch, occupied) => webhooks.occupancy(ch, occupied)),
       budget,
     }));
-    this.relief = new MemoryRelief(budget, hub, () => this.connections, log);
+    this.relief = new MemoryRelief(budget, hub, () => this.connections.values(), log);
     budget.onRelief(() => this.relief.run());
     this.resumer = new ResumeScheduler(clock);
     const onClosed = (conn: Connection, code: number, reason: string): void => this.onClosed(conn, code, reason);
@@ -155,7 +147,7 @@ export class Gateway {
       maxRequests: config.limits.maxHttpRequests,
       ready: () => this.ready,
       dashboard: dashboard && ((request, path) => dashboard.handle(request, path)),
-      publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.queuedBytes(), draining, underPressure }),
+      publishApi: new PublishApi({ settings: publishApiSettings(config), hub, stats, clock, queuedBytes: () => this.connections.queuedBytes(), draining, underPressure }),
     };
   }
 
@@ -166,7 +158,7 @@ export class Gateway {
       connectionCount: () => this.connections.size,
       channelCount: () => this.hub.channelCount,
       publications: () => this.hub.publications,
-      queues: () => this.queues(),
+      queues: () => this.connections.queues(),
       broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
       memory: { budget: this.budget, historyEvictions: () => this.hub.historyEvictions, closed: () => this.relief.closed, shedQueues: () => this.relief.shedQueues },
     };
@@ -211,7 +203,7 @@ export class Gateway {
 
   /** Every open connection (read-only view for observability). */
   connectionList(): Connection[] {
-    return [...this.connections];
+    return [...this.connections.values()];
   }
 
   /**
@@ -242,41 +234,12 @@ export class Gateway {
   }
 
   private accept(socket: TransportSocket, client: AdmittedClient): SocketHandler {
-    const { config } = this;
-    if (this.connections.size >= config.limits.maxConnections) {
-      this.stats.connectionsRejected++;
-      this.stats.countClose(CLOSE.at_capacity.code);
-      socket.close(CLOSE.at_capacity.code, CLOSE.at_capacity.reason);
-      return refused;
-    }
-    const conn = new Connection(`c${(++this.nextId).toString(36)}`, socket, this.ctx, client);
-    this.budget.pools.connections.add(CONNECTION_BYTES);
-    this.admission.opened(client.ip);
-    this.connections.add(conn);
-    this.stats.connectionsOpened++;
-    conn.writer.sendControl(
-      encodeHello({
-        conn: conn.id,
-        limits: {
-          maxPayloadBytes: config.limits.maxPayloadBytes,
-          maxSubscriptions: config.limits.maxSubscriptionsPerConnection,
-          messagesPerSecond: config.inbound.messagesPerSecond,
-          bytesPerSecond: config.inbound.bytesPerSecond,
-          inboundMode: config.inbound.mode,
-        },
-        ...(client.identity.info === undefined ? {} : { info: client.identity.info }),
-      }),
-    );
-    this.log.info({ conn: conn.id, ip: client.ip, who: describeIdentity(client.identity) }, 'connection opened');
-    return conn;
+    return this.connections.accept(socket, client, this.ctx);
   }
 
   private onClosed(conn: Connection, code: number, reason: string): void {
-    this.connections.delete(conn);
-    this.budget.pools.connections.sub(CONNECTION_BYTES);
-    this.admission.release(conn.ip);
+    this.connections.closed(conn);
     this.webhooks?.emit({ type: 'connection.closed', conn: conn.id, ip: conn.ip, sub: conn.auth.identity.sub, code, reason });
-    if (this.connections.size === 0) this.allClosed?.();
   }
 
   /** One interval's shed counts per channel for the webhook receiver (one pass over the channels). */
@@ -293,26 +256,7 @@ export class Gateway {
 
   /** Heartbeats, idle timeouts, soft limits and history expiry, for all connections at once. */
   private housekeeping(): void {
-    const now = this.clock();
-    const { idleTimeoutMs } = this.config.heartbeat;
-    const expiredBefore = now - this.config.auth.clockToleranceSec * 1000;
-    for (const conn of this.connections) {
-      if (conn.isClosing) {
-        // A peer that does not read never completes the close handshake: cut it at the next sweep.
-        if (conn.closeOverdue()) conn.socket.terminate();
-        continue;
-      }
-      if (conn.auth.expireIfBefore(expiredBefore)) continue;
-      if (now - conn.lastSeen > idleTimeoutMs) {
-        this.log.info({ conn: conn.id, ip: conn.socket.remoteAddress }, 'idle timeout');
-        conn.close('idle_timeout');
-        conn.socket.terminate();
-      } else if (conn.writer.softLimitExceeded(now)) {
-        conn.slowConsumer();
-      } else {
-        conn.socket.ping();
-      }
-    }
+    this.connections.sweep();
     this.hub.sweep();
     this.admission.prune();
     this.budget.check();
@@ -339,18 +283,7 @@ export class Gateway {
     this.dashboard?.close();
     this.log.info({ connections: this.connections.size }, 'shutting down: draining connections');
     await this.transport.stopAccepting();
-    const closed = new Promise<void>((resolve) => {
-      this.allClosed = resolve;
-      if (this.connections.size === 0) resolve();
-    });
-    for (const conn of this.connections) conn.closeWhenDrained();
-    const { drainTimeoutMs } = this.config.shutdown;
-    if (!(await within(closed, drainTimeoutMs))) {
-      this.log.warn({ connections: this.connections.size }, 'drain timeout: closing remaining connections');
-      for (const conn of this.connections) conn.close('shutting_down');
-      if (!(await within(closed, 1000))) for (const conn of [...this.connections]) conn.socket.terminate();
-      await within(closed, 1000);
-    }
+    await this.connections.drain(this.config.shutdown.drainTimeoutMs);
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     this.resumer.stop();
@@ -371,33 +304,12 @@ export class Gateway {
     timer.unref();
     this.timers.push(timer);
   }
-
-  private *queues(): IterableIterator<QueueView> {
-    for (const c of this.connections) yield { id: c.id, utilisation: c.writer.utilisation, queuedBytes: c.writer.queuedBytes };
-  }
-
-  /** Bytes waiting in every connection's outbound queue. */
-  private queuedBytes(): number {
-    let total = 0;
-    for (const c of this.connections) total += c.writer.queuedBytes;
-    return total;
-  }
 }
 
 /** The presence flush timer's period: the shortest positive batching interval any channel can have. */
 function presenceTick(config: Config): number {
   const intervals = [config.channelDefaults, ...config.channels].map((r) => r.presenceIntervalMs ?? config.channelDefaults.presenceIntervalMs);
   return Math.max(10, Math.min(...intervals.filter((ms) => ms > 0), 1_000));
-}
-
-function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void promise.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 /** Contract pacers flush on one wheel of 10 ms ticks (a horizon of 2.55 s: the longest interval is 1 s). */
