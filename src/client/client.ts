@@ -1,22 +1,12 @@
 import { isValidChannel } from '../protocol/channel-name.js';
 import { CLOSE } from '../protocol/close-codes.js';
 import { systemClock, type Clock } from '../util/clock.js';
-import {
-  ClientClosedError,
-  ConnectionClosedError,
-  ConnectionLostError,
-  OfflineError,
-  PayloadTooLargeError,
-  ServerError,
-  SluiceError,
-  serverError,
-} from './errors.js';
+import { ClientClosedError, ConnectionClosedError, ConnectionLostError, OfflineError, SluiceError, serverError } from './errors.js';
 import { Emitter, type ClientEvents, type ClientState, type ServerLimits } from './events.js';
 import { Heartbeat } from './heartbeat.js';
-import { Pacer } from './pacer.js';
 import type { ClientOptions } from './options.js';
-import { RequestLine, type Pending } from './requests.js';
-import { PublishQueue, utf8Length, type PublishAck } from './publish-queue.js';
+import { Outbox } from './outbox.js';
+import type { PublishAck } from './publish-queue.js';
 import { Backoff, reconnectAction } from './reconnect.js';
 import { Subscription, type AckFrame, type GapFrame, type MessageFrame, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import type { SnapFrame } from './keyed-view.js';
@@ -25,25 +15,8 @@ import { OPEN, resolveWebSocket, sendsHeaders, type WebSocketLike } from './tran
 
 export type { ClientOptions } from './options.js';
 
-
 /** What a `hello` without `limits` is taken to mean: nothing announced, nothing paced. */
 const DEFAULT_LIMITS: ServerLimits = { maxPayloadBytes: Number.MAX_SAFE_INTEGER, maxSubscriptions: Infinity, messagesPerSecond: 0, bytesPerSecond: 0, inboundMode: 'reject' };
-
-/** A frame no limits are known for yet is assumed to fit; the server checks it anyway. */
-const UNKNOWN_PAYLOAD_LIMIT = Number.MAX_SAFE_INTEGER;
-
-/** How long a publish the server may have published is sent again (with its pid) before it rejects `publish_uncertain`; well inside the server's default `broker.publicationIdTtlMs` (5 min). */
-const UNCERTAIN_RETRY_FOR_MS = 60_000;
-/** The pause before such a retry when the server named none. */
-const UNCERTAIN_RETRY_DELAY_MS = 500;
-
-/** A prefix unique to this client for its publications' ids (`pid`): random, then a counter per publish. */
-function pidPrefix(): string {
-  const bytes = new Uint8Array(9);
-  if (globalThis.crypto?.getRandomValues !== undefined) globalThis.crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
-  return `${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}.`;
-}
 
 /** Creates a client and starts connecting. */
 export function createClient(url: string, options: ClientOptions = {}): SluiceClient {
@@ -65,26 +38,17 @@ export class SluiceClient implements SubscriptionOwner {
   private readonly emitter = new Emitter();
   private readonly clock: Clock;
   private readonly backoff: Backoff;
-  private readonly queue: PublishQueue;
+  private readonly outbox: Outbox;
   private readonly subs = new Map<string, Subscription<any>>();
-  /** Subscriptions whose `sub` request must be (re)sent on this connection. */
-  private readonly toSubscribe = new Set<Subscription<any>>();
-  private readonly requests = new RequestLine();
   private socket: WebSocketLike | undefined;
-  private pacer: Pacer;
   private attempt = 0;
   private openedAt = 0;
-  private pausedUntil = 0;
-  private readonly pidPrefix = pidPrefix();
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly refresher: TokenRefresher;
   private readonly heartbeat: Heartbeat;
   /** The token of the current connection; an `auth` refresh replaces it. */
   private token: string | undefined;
-  /** A refreshed token to send with `auth`. */
-  private authToSend: string | undefined;
 
   constructor(
     readonly url: string,
@@ -92,19 +56,15 @@ export class SluiceClient implements SubscriptionOwner {
   ) {
     this.clock = options.clock ?? systemClock;
     this.backoff = new Backoff(options.reconnect);
-    this.queue = new PublishQueue(options.publishBuffer);
-    this.pacer = new Pacer(this.clock, 0);
+    this.outbox = new Outbox(this.clock, options.publishBuffer);
     this.refresher = new TokenRefresher(options.getToken, options.refreshBeforeExpiryMs ?? 30_000, this.clock, {
-      due: (token) => {
-        this.authToSend = token;
-        this.pump();
-      },
+      due: (token) => this.outbox.refreshAuth(token),
       failed: (error) => this.emitter.emit('error', { error }), // the 4001 at expiry reconnects with getToken
     });
     this.heartbeat = new Heartbeat(options.heartbeat ?? {}, this.clock, {
       // Skipped while an auth refresh is in flight (see pump()); its reply is traffic enough.
       ping: () => {
-        if (!this.requests.blocked) this.send({ op: 'ping' }, { kind: 'ping' });
+        if (!this.outbox.requests.blocked) this.outbox.send({ op: 'ping' }, { kind: 'ping' });
       },
       dead: () => {
         if (this.socket !== undefined) this.drop(this.socket);
@@ -129,7 +89,7 @@ export class SluiceClient implements SubscriptionOwner {
 
   /** Publishes held locally (waiting or awaiting their ack). */
   get buffered(): { messages: number; bytes: number } {
-    return { messages: this.queue.size, bytes: this.queue.bytes };
+    return { messages: this.outbox.queue.size, bytes: this.outbox.queue.bytes };
   }
 
   subscribe<T = unknown>(channel: string, options: SubscribeOptions<T> = {}): Subscription<T> {
@@ -138,8 +98,8 @@ export class SluiceClient implements SubscriptionOwner {
     if (this.subs.has(channel)) throw new SluiceError('already_subscribed', `already subscribed to ${channel}`);
     const sub = new Subscription<T>(channel, options, this);
     this.subs.set(channel, sub);
-    this.toSubscribe.add(sub);
-    this.pump();
+    this.outbox.toSubscribe.add(sub);
+    this.outbox.pump();
     return sub;
   }
 
@@ -147,9 +107,9 @@ export class SluiceClient implements SubscriptionOwner {
   unsubscribe(sub: Subscription<any>): Promise<void> {
     sub.end();
     if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
-    const wasSent = !this.toSubscribe.delete(sub);
+    const wasSent = !this.outbox.toSubscribe.delete(sub);
     if (!wasSent || this.state !== 'connected') return Promise.resolve();
-    return new Promise((resolve) => this.send({ op: 'unsub', ch: sub.channel }, { kind: 'unsub', done: resolve }));
+    return new Promise((resolve) => this.outbox.send({ op: 'unsub', ch: sub.channel }, { kind: 'unsub', done: resolve }));
   }
 
   /**
@@ -158,7 +118,7 @@ export class SluiceClient implements SubscriptionOwner {
    */
   async query(frame: Record<string, unknown>): Promise<Record<string, any>> {
     await this.connected();
-    return new Promise((resolve, reject) => this.send({ ...frame }, { kind: 'query', resolve, reject }));
+    return new Promise((resolve, reject) => this.outbox.send({ ...frame }, { kind: 'query', resolve, reject }));
   }
 
   /** @internal A user handler threw. */
@@ -176,23 +136,7 @@ export class SluiceClient implements SubscriptionOwner {
   publish(channel: string, data: unknown, options: { key?: string; del?: boolean } = {}): Promise<PublishAck> {
     if (this.state === 'closed') return Promise.reject(this.closeError ?? new ClientClosedError());
     if (this.state !== 'connected' && this.options.offline === 'reject') return Promise.reject(new OfflineError());
-    const id = this.requests.newId();
-    // The publication's id: a retry after `publish_uncertain` carries it, so the server publishes it once.
-    const pid = `${this.pidPrefix}${id.toString(36)}`;
-    let frame: string;
-    try {
-      frame = JSON.stringify({ op: 'pub', id, ch: channel, pid, key: options.key, del: options.del === true ? true : undefined, data: data === undefined ? null : data });
-    } catch (error) {
-      return Promise.reject(error); // not JSON-serialisable (a cycle, a BigInt)
-    }
-    const bytes = utf8Length(frame);
-    const max = this.limits?.maxPayloadBytes ?? UNKNOWN_PAYLOAD_LIMIT;
-    if (bytes > max) return Promise.reject(new PayloadTooLargeError(bytes, max));
-    return new Promise<PublishAck>((resolve, reject) => {
-      const refused = this.queue.add({ id, channel, frame, bytes, resolve, reject });
-      if (refused !== undefined) reject(refused);
-      else this.pump();
-    });
+    return this.outbox.publish(channel, data, options);
   }
 
   /** Stops for good: closes the connection, cancels timers, ends subscriptions, rejects pending publishes. */
@@ -270,17 +214,16 @@ export class SluiceClient implements SubscriptionOwner {
   private onHello(frame: Record<string, any>): void {
     clearTimeout(this.connectTimer);
     this.limits = { ...DEFAULT_LIMITS, ...(frame.limits as Partial<ServerLimits> | undefined) };
-    this.pacer = new Pacer(this.clock, this.limits.maxPayloadBytes);
-    this.pausedUntil = 0;
+    this.outbox.attach(this.socket!, this.limits);
     this.state = 'connected';
     this.attempt = 0;
     this.openedAt = this.clock();
     this.counters.connects++;
-    for (const sub of this.subs.values()) this.toSubscribe.add(sub);
+    for (const sub of this.subs.values()) this.outbox.toSubscribe.add(sub);
     this.emitter.emit('connected', { conn: String(frame.conn), limits: this.limits });
     this.refresher.arm(this.token === undefined ? undefined : tokenExpiry(this.token));
     this.heartbeat.start();
-    this.pump();
+    this.outbox.pump();
   }
 
   /**
@@ -294,33 +237,27 @@ export class SluiceClient implements SubscriptionOwner {
     const sub = this.subs.get(frame.ch);
     if (sub === undefined) return;
     this.subs.delete(sub.channel);
-    this.toSubscribe.delete(sub);
+    this.outbox.toSubscribe.delete(sub);
     sub.failed(error);
   }
 
   private onReply(frame: Record<string, any>): void {
-    const taken = this.requests.take(frame as { id?: unknown });
+    const taken = this.outbox.requests.take(frame as { id?: unknown });
     if (taken === undefined) {
       if (frame.ev === 'err') this.emitter.emit('error', { error: serverError(frame) });
       return;
     }
     const { id, pending } = taken;
     const error = frame.ev === 'err' ? serverError(frame) : undefined;
-    if (error?.code === 'rate_limited') {
-      this.pacer.activate(this.limits!);
-      this.pausedUntil = Math.max(this.pausedUntil, this.clock() + (error.retryMs ?? 0));
-    }
+    if (error?.code === 'rate_limited') this.outbox.rateLimited(this.limits!, error.retryMs ?? 0);
     switch (pending.kind) {
       case 'pub':
-        if (error === undefined) this.queue.settle(id)?.resolve({ channel: frame.ch, seq: frame.seq });
-        // Neither code processed the frame, so sending it again cannot publish it twice.
-        else if (error.code === 'rate_limited' || error.code === 'shutting_down') this.queue.retry(id);
-        else if (!this.retryUncertain(id, error)) this.queue.settle(id)?.reject(error);
+        this.outbox.published(id, frame, error);
         break;
       case 'sub':
         if (pending.sub.state === 'ended') break;
         if (error === undefined) pending.sub.acknowledged(frame as AckFrame);
-        else if (error.code === 'rate_limited') this.toSubscribe.add(pending.sub);
+        else if (error.code === 'rate_limited') this.outbox.toSubscribe.add(pending.sub);
         else if (error.code !== 'shutting_down') {
           this.subs.delete(pending.sub.channel);
           pending.sub.failed(error);
@@ -341,79 +278,13 @@ export class SluiceClient implements SubscriptionOwner {
           this.counters.tokenRefreshes++;
           this.refresher.arm(typeof frame.exp === 'number' ? frame.exp * 1000 : tokenExpiry(pending.token));
         } else if (error.code === 'rate_limited' || error.code === 'too_many_requests') {
-          this.authToSend ??= pending.token;
+          this.outbox.retryAuth(pending.token);
         } else {
           this.emitter.emit('error', { error }); // the server closes with 4001 at expiry; the reconnect asks getToken again
         }
         break;
     }
-    this.pump();
-  }
-
-  /**
-   * A publish the server may have published (`publish_uncertain`, or `unavailable` for a retry of
-   * one: the retry was not published, the first attempt may have been) is sent again with its pid
-   * after a pause, for up to UNCERTAIN_RETRY_FOR_MS; then it rejects with `publish_uncertain`.
-   */
-  private retryUncertain(id: number, error: ServerError): boolean {
-    const entry = this.queue.inFlightEntry(id);
-    if (entry === undefined) return false;
-    if (error.code !== 'publish_uncertain' && !(error.code === 'unavailable' && entry.uncertainSince !== undefined)) return false;
-    const now = this.clock();
-    entry.uncertainSince ??= now;
-    if (now - entry.uncertainSince >= UNCERTAIN_RETRY_FOR_MS) {
-      this.queue.settle(id)?.reject(error.code === 'publish_uncertain' ? error : new ServerError('publish_uncertain', 'publish may have been published; retries did not tell'));
-      return true;
-    }
-    this.queue.retry(id);
-    this.pausedUntil = Math.max(this.pausedUntil, now + (error.retryMs ?? UNCERTAIN_RETRY_DELAY_MS));
-    return true;
-  }
-
-  /**
-   * Sends what may go now: a token refresh alone, else (re)subscriptions, then publishes within the
-   * in-flight window and pace. Nothing while the request line is blocked by an `auth`.
-   */
-  private pump(): void {
-    if (this.state !== 'connected' || this.pumpTimer !== undefined || this.requests.blocked) return;
-    const wait = this.pausedUntil - this.clock();
-    if (wait > 0) return this.pumpLater(wait);
-    if (this.authToSend !== undefined) {
-      this.send({ op: 'auth', token: this.authToSend }, { kind: 'auth', token: this.authToSend });
-      this.authToSend = undefined;
-      return;
-    }
-    for (const sub of this.toSubscribe) {
-      const request = sub.request();
-      // An estimate (the id is not known yet); pacing only needs the order of magnitude.
-      const delay = this.pacer.delay(utf8Length(JSON.stringify(request)) + 16);
-      if (delay > 0) return this.pumpLater(delay);
-      this.toSubscribe.delete(sub);
-      this.send(request, { kind: 'sub', sub });
-    }
-    const max = this.limits?.maxPayloadBytes ?? UNKNOWN_PAYLOAD_LIMIT;
-    for (let entry = this.queue.peek(); entry !== undefined; entry = this.queue.peek()) {
-      const delay = this.pacer.delay(entry.bytes);
-      if (delay > 0) return this.pumpLater(delay);
-      this.queue.sent(entry);
-      if (entry.bytes > max) {
-        this.queue.settle(entry.id)?.reject(new PayloadTooLargeError(entry.bytes, max));
-        continue;
-      }
-      this.requests.recordPublish(entry.id);
-      this.socket!.send(entry.frame);
-    }
-  }
-
-  private pumpLater(ms: number): void {
-    this.pumpTimer = setTimeout(() => {
-      this.pumpTimer = undefined;
-      this.pump();
-    }, Math.ceil(ms));
-  }
-
-  private send(request: Record<string, unknown>, pending: Pending): void {
-    this.socket!.send(this.requests.record(request, pending));
+    this.outbox.pump();
   }
 
   private onSocketClose(socket: WebSocketLike, code: number, reason: string): void {
@@ -444,20 +315,18 @@ export class SluiceClient implements SubscriptionOwner {
       this.counters.disconnects++;
       this.backoff.connectionLasted(this.clock() - this.openedAt);
     }
-    for (const [id, pending] of this.requests.drain()) {
+    for (const [id, pending] of this.outbox.requests.drain()) {
       if (pending.kind === 'unsub') pending.done();
-      else if (pending.kind === 'pub') this.queue.settle(id)?.reject(new ConnectionLostError(code));
+      else if (pending.kind === 'pub') this.outbox.queue.settle(id)?.reject(new ConnectionLostError(code));
       else if (pending.kind === 'query') pending.reject(new ConnectionLostError(code));
     }
     for (const sub of this.subs.values()) sub.disconnected();
-    this.toSubscribe.clear();
-    this.authToSend = undefined;
     let action = this.options.reconnect?.enabled === false ? 'stop' : reconnectAction(code);
     // An expired token is terminal only for a client that cannot fetch another one.
     if (code === CLOSE.unauthorized.code && this.options.getToken !== undefined && action === 'stop') action = 'backoff';
     this.emitter.emit('disconnected', { code, reason, willReconnect: action !== 'stop' });
     if (action === 'stop') return this.shutDown(new ConnectionClosedError(code, reason));
-    if (this.options.offline === 'reject') for (const entry of this.queue.takeWaiting()) entry.reject(new OfflineError());
+    if (this.options.offline === 'reject') for (const entry of this.outbox.queue.takeWaiting()) entry.reject(new OfflineError());
     const delayMs = action === 'immediate' ? 0 : this.backoff.next();
     this.state = 'reconnecting';
     this.emitter.emit('reconnecting', { delayMs, attempt: this.attempt + 1 });
@@ -474,11 +343,10 @@ export class SluiceClient implements SubscriptionOwner {
     this.clearTimers();
     if (this.socket !== undefined) this.drop(this.socket);
     const reason = error ?? new ClientClosedError();
-    for (const entry of [...this.queue.takeInFlight(), ...this.queue.takeWaiting()]) entry.reject(reason);
-    for (const [, pending] of this.requests.drain()) if (pending.kind === 'query') pending.reject(reason);
+    for (const entry of [...this.outbox.queue.takeInFlight(), ...this.outbox.queue.takeWaiting()]) entry.reject(reason);
+    for (const [, pending] of this.outbox.requests.drain()) if (pending.kind === 'query') pending.reject(reason);
     for (const sub of this.subs.values()) sub.end();
     this.subs.clear();
-    this.toSubscribe.clear();
     this.emitter.emit('closed', error === undefined ? {} : { error });
     this.emitter.clear();
   }
@@ -486,9 +354,9 @@ export class SluiceClient implements SubscriptionOwner {
   private clearTimers(): void {
     clearTimeout(this.connectTimer);
     clearTimeout(this.reconnectTimer);
-    clearTimeout(this.pumpTimer);
+    this.outbox.detach();
     this.refresher.cancel();
     this.heartbeat.stop();
-    this.connectTimer = this.reconnectTimer = this.pumpTimer = undefined;
+    this.connectTimer = this.reconnectTimer = undefined;
   }
 }
