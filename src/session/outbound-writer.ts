@@ -2,7 +2,7 @@ import { OutboundQueue, type OutboundQueueLimits } from '../flow/outbound-queue.
 import type { ShedReason } from '../protocol/policy.js';
 import { DELIVERY, type DeliveryOutcome } from '../hub/channel.js';
 import type { Publication } from '../stream/publication.js';
-import { SnapshotCursor, snapshotCost, type KeyedSnapshot } from '../stream/snapshot.js';
+import type { KeyedSnapshot } from '../stream/snapshot.js';
 import type { Stats } from '../observability/stats.js';
 import { encodeGap } from '../protocol/frames.js';
 import { encodePresenceResync } from '../protocol/presence-frames.js';
@@ -11,20 +11,14 @@ import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
 import type { TurnAllowance } from './turn-allowance.js';
+import { ReplayLane, type ReplayOutput } from './replay-lane.js';
+import { ControlLane, type ControlOutput, type ControlOwner } from './control-lane.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
-export interface WriterOwner {
+export interface WriterOwner extends ControlOwner {
   subscriptionOf(channel: string): Subscription | undefined;
   subscriptions(): Iterable<Subscription>;
-  /** The consumer cannot keep up (a hard or soft limit was passed): cut it off. */
-  slowConsumer(): void;
-  /**
-   * The control lane is full: stop taking the client's requests until `repliesDrained`, and say
-   * so (true); false when that is not possible, and the client is cut off as a slow consumer.
-   */
-  repliesBackedUp(): boolean;
-  repliesDrained(): void;
   /** Everything queued has been written (used to close after a graceful drain). */
   drained(): void;
 }
@@ -50,9 +44,6 @@ export interface WriterDeps {
   readonly pools: { readonly outbound: MemoryPool; readonly replay: MemoryPool };
 }
 
-/** A resume's history, or a keyed channel's snapshot (`cursor`, written first), then the live messages behind it. */
-type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: number; cursor?: SnapshotCursor | undefined };
-
 /**
  * A connection's outbound path. Writes go straight to the socket while it is under its high-water
  * mark; then control frames wait in a small priority lane and data in the bounded, policy-driven
@@ -61,10 +52,10 @@ type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: 
  * message after it (or at the end of the flush when none follows yet), never before a message
  * that precedes it.
  */
-export class OutboundWriter {
+export class OutboundWriter implements ReplayOutput, ControlOutput {
   private readonly queue: OutboundQueue<Publication>;
-  private control: string[] = [];
-  private controlHead = 0;
+  /** Acks, errors and the owed pong waiting for the socket: written before anything else. */
+  private readonly control: ControlLane;
   /** The socket is above its high-water mark: queue until drain. */
   private blocked = false;
   private corked = false;
@@ -75,24 +66,20 @@ export class OutboundWriter {
   private pendingResyncs = 0;
   /** The channel each queued notice is about (few: notices are rare), to purge them with it. */
   private readonly noticeChannels = new Map<Publication, string>();
-  /** The control lane filled up and the owner stopped taking requests until it drains. */
-  private repliesHeld = false;
-  /**
-   * The latest ping not answered yet: the socket was backed up. RFC 6455 (5.5.3) lets an endpoint
-   * answer only the latest of several pings, so a peer that pings without reading costs one pong.
-   */
-  private owedPong: Buffer | undefined;
-  /** Resume replays not yet written, oldest first: written after control frames, before queued data. */
-  private replays: Replay[] = [];
-  /** Bytes of the replays not yet written (for the memory budget's choice of whom to close). */
-  private replayBytes = 0;
-  /** Replay bytes written this loop turn. */
-  private replayTurn = 0;
+  /** Resume replays and snapshots not yet written: after control frames, before queued data. */
+  private readonly replays: ReplayLane;
   /** Messages this connection's policies shed so far, by reason (observability). */
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
+    this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
+    this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
+  }
+
+  /** The socket takes more (it is under its high-water mark). */
+  get writable(): boolean {
+    return !this.blocked;
   }
 
   get queuedBytes(): number {
@@ -105,7 +92,7 @@ export class OutboundWriter {
 
   /** Bytes this connection holds for its client: queued messages and replays not yet written. */
   get heldBytes(): number {
-    return this.queue.bytes + this.replayBytes;
+    return this.queue.bytes + this.replays.bytes;
   }
 
   /** Sheds the queued messages of lossy channels (memory pressure); returns the queue bytes freed. */
@@ -123,12 +110,12 @@ export class OutboundWriter {
 
   /** Nothing waits to be written. */
   get idle(): boolean {
-    return this.queue.length === 0 && this.controlHead === this.control.length && this.replays.length === 0;
+    return this.queue.length === 0 && this.control.empty && this.replays.empty;
   }
 
   deliver(pub: Publication, sub: Subscription): DeliveryOutcome {
     if (this.closed) return DELIVERY.disconnected;
-    if (this.replays.length === 0) {
+    if (this.replays.empty) {
       if (!this.blocked && this.queue.length === 0) {
         // Nothing is queued: every run shed so far precedes this message or notice.
         if (sub.hasGap) this.writeGaps(sub, sub.takeGapsFor(pub));
@@ -136,8 +123,16 @@ export class OutboundWriter {
         return DELIVERY.written;
       }
     } else {
-      const replay = this.replays.find((r) => r.sub === sub);
-      if (replay !== undefined) return this.extendReplay(replay, pub);
+      switch (this.replays.follow(pub, sub)) {
+        case 'held':
+          if (!this.blocked) this.replays.pump();
+          return DELIVERY.queued;
+        case 'behind':
+          // More than a whole history behind: cut off as a slow consumer, to resume again.
+          this.deps.owner.slowConsumer();
+          return DELIVERY.disconnected;
+        case 'none':
+      }
     }
     // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
     if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
@@ -158,7 +153,7 @@ export class OutboundWriter {
    */
   deliverPresence(frame: Publication, _sub: Subscription): void {
     if (this.closed) return;
-    if (!this.blocked && this.queue.length === 0 && this.replays.length === 0) {
+    if (!this.blocked && this.queue.length === 0 && this.replays.empty) {
       this.writeData(frame);
       return;
     }
@@ -166,17 +161,14 @@ export class OutboundWriter {
   }
 
   /**
-   * Writes a resume replay as the socket allows and keeps the rest for later drains. The
-   * publications are already held by the channel's history (bounded by its size), so they do not
-   * count against the queue's limits: a replay larger than the queue — the usual case after a
-   * slow-consumer disconnect — must not cut off again the client it restores. Live messages of
-   * that channel that arrive meanwhile follow it in the same lane (see extendReplay).
+   * Writes a resume replay as the socket allows and keeps the rest for later drains, outside the
+   * queue's limits (see ReplayLane.add). Live messages of that channel that arrive meanwhile
+   * follow it in the same lane.
    */
   replay(pubs: readonly Publication[], sub: Subscription): void {
     if (this.closed || pubs.length === 0) return;
-    for (const pub of pubs) this.holdReplay(pub);
-    this.replays.push({ sub, pubs: pubs.slice(), next: 0 });
-    if (!this.blocked) this.pumpReplays();
+    this.replays.add(pubs, sub);
+    if (!this.blocked) this.replays.pump();
   }
 
   /**
@@ -187,27 +179,8 @@ export class OutboundWriter {
    */
   snapshot(state: KeyedSnapshot, sub: Subscription): void {
     if (this.closed) return;
-    this.deps.pools.replay.add(snapshotCost(state));
-    this.replays.push({ sub, pubs: [], next: 0, cursor: new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes) });
-    if (!this.blocked) this.pumpReplays();
-  }
-
-  /**
-   * A live message of a channel still replaying follows its replay (it is in the channel's history
-   * too, like the replay itself). A client more than a whole history behind cannot catch up
-   * without loss: it is cut off as a slow consumer, to resume again.
-   */
-  private extendReplay(replay: Replay, pub: Publication): DeliveryOutcome {
-    // Behind a snapshot, a client may also be as many messages behind as the snapshot has keys.
-    const allowance = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
-    if (replay.pubs.length - replay.next >= allowance) {
-      this.deps.owner.slowConsumer();
-      return DELIVERY.disconnected;
-    }
-    this.holdReplay(pub);
-    replay.pubs.push(pub);
-    if (!this.blocked) this.pumpReplays();
-    return DELIVERY.queued;
+    this.replays.addSnapshot(state, sub);
+    if (!this.blocked) this.replays.pump();
   }
 
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */
@@ -216,61 +189,11 @@ export class OutboundWriter {
     this.flush();
   }
 
-  /**
-   * Writes replays while the socket takes them, a bounded share per loop turn so that a large
-   * replay never sits whole in user space, and within the process's allowance for the turn so that
-   * many replays at once never hold up the loop; true when none is left.
-   */
-  private pumpReplays(): boolean {
-    const { pacer } = this.deps;
-    while (!this.blocked && this.replays.length > 0) {
-      if (this.replayTurn >= this.deps.settings.highWaterMarkBytes) {
-        pacer.defer(this);
-        return false;
-      }
-      if (!pacer.mayGo(this)) return false;
-      const replay = this.replays[0]!;
-      const cursor = replay.cursor;
-      if (cursor !== undefined && !cursor.done) {
-        const chunk = cursor.nextChunk();
-        this.replayTurn += chunk.length;
-        if (cursor.done) this.deps.pools.replay.sub(snapshotCost(cursor.snapshot));
-        this.writeText(chunk);
-        if (cursor.done && replay.pubs.length === 0) this.replays.shift();
-        continue;
-      }
-      const pub = replay.pubs[replay.next++]!;
-      this.releaseReplay(pub);
-      this.replayTurn += pub.bytes;
-      pacer.spent(pub.bytes);
-      this.writeData(pub, replay.sub);
-      if (replay.next === replay.pubs.length) this.replays.shift();
-      else if (replay.next >= 1024 && replay.next * 2 >= replay.pubs.length) {
-        // A client that keeps pace without ever catching up must not pin what it has already read.
-        replay.pubs.splice(0, replay.next);
-        replay.next = 0;
-      }
-    }
-    return this.replays.length === 0;
-  }
-
   /** Queues a control frame (ack, error, pong) ahead of all data. */
   sendControl(text: string): void {
     if (this.closed) return;
-    if (!this.blocked && this.controlHead === this.control.length) {
-      this.writeText(text);
-      return;
-    }
-    if (this.control.length - this.controlHead >= this.deps.settings.controlQueueMessages && !this.repliesHeld) {
-      // Past the limit the lane grows only by replies to requests already taken: those in flight
-      // (at most the publish window and the joins) and those of the frame being handled.
-      if (!this.deps.owner.repliesBackedUp()) {
-        this.deps.owner.slowConsumer();
-        return;
-      }
-      this.repliesHeld = true;
-    }
-    this.control.push(text);
+    if (!this.blocked && this.control.empty) this.writeText(text);
+    else this.control.push(text);
   }
 
   /**
@@ -280,12 +203,8 @@ export class OutboundWriter {
    */
   sendPong(payload: Buffer): void {
     if (this.closed) return;
-    if (!this.blocked) {
-      this.writePong(payload);
-      return;
-    }
-    if (this.owedPong !== undefined && !this.repliesHeld && this.deps.owner.repliesBackedUp()) this.repliesHeld = true;
-    this.owedPong = Buffer.from(payload);
+    if (!this.blocked) this.writePong(payload);
+    else this.control.owePong(payload);
   }
 
   onDrain(): void {
@@ -304,11 +223,8 @@ export class OutboundWriter {
     this.closed = true;
     for (const sub of this.deps.owner.subscriptions()) sub.pacer?.close();
     this.queue.clear();
-    this.control = [];
-    this.controlHead = 0;
-    this.owedPong = undefined;
-    for (const replay of this.replays) this.dropReplay(replay);
-    this.replays = [];
+    this.control.clear();
+    this.replays.drop();
     this.noticeChannels.clear();
   }
 
@@ -319,10 +235,7 @@ export class OutboundWriter {
    */
   forget(sub: Subscription): void {
     sub.pacer?.close();
-    if (this.replays.length > 0) {
-      for (const replay of this.replays) if (replay.sub === sub) this.dropReplay(replay);
-      this.replays = this.replays.filter((r) => r.sub !== sub);
-    }
+    this.replays.drop(sub);
     const name = sub.channel.name;
     if (this.queue.length > 0) {
       const presence = presenceQueueIdentity(name);
@@ -339,48 +252,16 @@ export class OutboundWriter {
     }
   }
 
-  private holdReplay(pub: Publication): void {
-    this.replayBytes += pub.bytes;
-    if (pub.replaying++ === 0) this.deps.pools.replay.add(pub.cost);
-  }
-
-  private releaseReplay(pub: Publication): void {
-    this.replayBytes -= pub.bytes;
-    if (--pub.replaying === 0) this.deps.pools.replay.sub(pub.cost);
-  }
-
-  /** Releases what a replay has not written yet. */
-  private dropReplay(replay: Replay): void {
-    if (replay.cursor !== undefined && !replay.cursor.done) this.deps.pools.replay.sub(snapshotCost(replay.cursor.snapshot));
-    for (let i = replay.next; i < replay.pubs.length; i++) this.releaseReplay(replay.pubs[i]!);
-  }
-
   uncork(): void {
     this.corked = false;
-    this.replayTurn = 0;
+    this.replays.newTurn();
     this.deps.socket.uncork();
   }
 
   private flush(): void {
-    if (this.owedPong !== undefined) {
-      const pong = this.owedPong;
-      this.owedPong = undefined;
-      this.writePong(pong);
-    }
-    while (!this.blocked && this.controlHead < this.control.length) {
-      const text = this.control[this.controlHead++]!;
-      this.writeText(text);
-    }
-    if (this.controlHead === this.control.length && this.controlHead > 0) {
-      this.control = [];
-      this.controlHead = 0;
-    }
-    if (this.repliesHeld && this.controlHead === this.control.length) {
-      this.repliesHeld = false;
-      this.deps.owner.repliesDrained();
-    }
+    this.control.flush(this);
     // Queued data may include later messages of a replaying channel: it waits for the replays.
-    if (!this.pumpReplays()) return;
+    if (!this.replays.pump()) return;
     const now = this.deps.clock();
     while (!this.blocked) {
       const pub = this.queue.shift(now);
@@ -450,8 +331,12 @@ export class OutboundWriter {
     this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
   }
 
-  /** Writes a publication: its delta frame when `sub` holds the delta's base (docs/keyed.md), else whole. */
-  private writeData(pub: Publication, sub?: Subscription): void {
+  /**
+   * Writes a publication now, whatever waits: its delta frame when `sub` holds the delta's base
+   * (docs/keyed.md), else whole. This and the two writes below are for the writer and its lanes,
+   * which keep the order; everyone else goes through `deliver`, `sendControl` and `sendPong`.
+   */
+  writeData(pub: Publication, sub?: Subscription): void {
     this.cork();
     const { stats } = this.deps;
     stats.messagesOut++;
@@ -466,14 +351,14 @@ export class OutboundWriter {
     }
   }
 
-  private writeText(text: string): void {
+  writeText(text: string): void {
     this.cork();
     this.deps.stats.messagesOut++;
     this.deps.stats.bytesOut += text.length;
     if (!this.deps.socket.sendText(text)) this.block();
   }
 
-  private writePong(payload: Buffer): void {
+  writePong(payload: Buffer): void {
     this.cork();
     if (!this.deps.socket.sendPong(payload)) this.block();
   }
