@@ -30,6 +30,8 @@ export type JoinOutcome =
 
 /** Something that receives a channel's publications: one connection's subscription. */
 export interface Subscriber {
+  /** It asked for deltas (`sub` with `delta` on a delta channel); fixed for its life. */
+  readonly wantsDeltas: boolean;
   /** Called once, before any publication is delivered (never, if the join was cancelled). */
   joined(outcome: JoinOutcome): void;
   deliver(pub: Publication): DeliveryOutcome;
@@ -70,7 +72,9 @@ export class Join {
  * broker owns the stream itself: seq, epoch, history).
  */
 export class Channel {
-  readonly subscribers = new Set<Subscriber>();
+    private readonly members = new Set<Subscriber>();
+  /** Of `subscribers`, those that asked for deltas: the node encodes deltas only while there are any. */
+  deltaSubscribers = 0;
   joins: Join[] = [];
   /** The last publication handed to `subscribers`; meaningful while `live`. */
   epoch = '';
@@ -100,6 +104,24 @@ export class Channel {
     readonly settings: ResolvedChannelSettings,
   ) {
     this.queuePolicy = settings.queuePolicy;
+  }
+
+  /** The live subscribers (a joiner becomes one once the node's stream reaches it). */
+  get subscribers(): ReadonlySet<Subscriber> {
+    return this.members;
+  }
+
+  addSubscriber(subscriber: Subscriber): void {
+    if (this.members.has(subscriber)) return;
+    this.members.add(subscriber);
+    if (subscriber.wantsDeltas) this.deltaSubscribers++;
+  }
+
+  /** False when it was not a live subscriber. */
+  removeSubscriber(subscriber: Subscriber): boolean {
+    if (!this.members.delete(subscriber)) return false;
+    if (subscriber.wantsDeltas) this.deltaSubscribers--;
+    return true;
   }
 
   /** Nobody here is subscribed or on the way in. */

@@ -157,7 +157,7 @@ export class Hub implements BrokerEvents {
 
   /** Removes a subscriber (or cancels its join); the node unsubscribes when its last one leaves. */
   unsubscribe(channel: Channel, subscriber: Subscriber): void {
-    if (!channel.subscribers.delete(subscriber)) {
+    if (!channel.removeSubscriber(subscriber)) {
       const join = channel.joins.find((j) => j.subscriber === subscriber);
       if (join !== undefined) this.joining.drop(channel, join);
     }
@@ -302,7 +302,9 @@ export class Hub implements BrokerEvents {
   private fanOut(channel: Channel, pub: Publication): FanOut {
     channel.seq = pub.seq;
     channel.epoch = pub.epoch;
-    channel.deltas?.note(pub, true);
+    // A delta is made only while a subscriber here asked for deltas; one that joins later holds no
+    // base from before it came, so it gets whole values first whatever was made meanwhile.
+    channel.deltas?.note(pub, channel.deltaSubscribers > 0);
     const subscribers = channel.subscribers.size;
     if (subscribers === 0) return NO_FAN_OUT;
     pub.prepared ??= this.options.prepare(pub.encoded);

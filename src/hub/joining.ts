@@ -149,7 +149,7 @@ export class Joining {
 
   private promote(channel: Channel, join: Join): void {
     this.drop(channel, join);
-    channel.subscribers.add(join.subscriber);
+    channel.addSubscriber(join.subscriber);
   }
 
   private releaseBuffer(join: Join): void {

@@ -63,6 +63,10 @@ export class Subscription implements Subscriber, PresenceWatcher {
   pacer: KeyPacer | undefined = undefined;
   /** What it holds of a delta channel, when it asked for deltas (`sub` with `delta`). */
   delta: DeltaTracker | undefined = undefined;
+
+  get wantsDeltas(): boolean {
+    return this.delta !== undefined;
+  }
   /** On a presence channel: the identity this subscription counts as a member (docs/presence.md). */
   member: string | undefined = undefined;
   /** The presence frames it asked for, once joined. */

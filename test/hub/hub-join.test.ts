@@ -51,6 +51,7 @@ class SteppedBroker implements Broker {
 }
 
 class Recorder implements Subscriber {
+  readonly wantsDeltas = false;
   readonly joins: JoinOutcome[] = [];
   readonly got: Array<number | Record<string, unknown>> = [];
   joined(outcome: JoinOutcome): void {
