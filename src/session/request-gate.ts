@@ -1,0 +1,108 @@
+import type { TransportSocket } from '../net/socket.js';
+import type { Stats } from '../observability/stats.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import { peekRequestId, type RequestId } from '../protocol/requests.js';
+
+/** Why a connection stopped taking requests (bit flags): */
+/** `limits.maxPendingPublishes` publications await the broker. */
+export const WINDOW = 1;
+/** The control lane is full: replies wait for the client to read. */
+export const REPLIES = 2;
+/** A `sub`/`unsub` waits for the answer to an earlier `sub` of its channel (followed by an `unsub`). */
+export const ORDER = 4;
+/** A `sub` waits for a later loop turn: this one's `limits.subscribesPerTurn` are taken. */
+export const TURN = 8;
+const PAUSE_CAUSES = { [WINDOW]: 'publish_window', [REPLIES]: 'replies', [ORDER]: 'subscription_order', [TURN]: 'subscribes_per_turn' } as const;
+
+/** The connection behind the gate. */
+export interface GateOwner {
+  readonly isClosing: boolean;
+  /** Handles a request; false when it must wait for an earlier one (the owner has stopped the gate). */
+  handle(data: Buffer, isBinary: boolean): boolean;
+  sendError(code: ErrorCode, id?: RequestId): void;
+}
+
+/**
+ * Whether a connection takes requests now, and the ones it received meanwhile. Requests take
+ * effect in the order sent: while anything stops them (its publish window is full, its replies
+ * back up, an earlier request awaits an answer, a per-turn allowance is spent) the socket stops
+ * being read, so TCP pushes back on the client; frames the transport delivers meanwhile wait, in
+ * order, in `held`, and go first once nothing stops requests.
+ */
+export class RequestGate {
+  /** WINDOW | REPLIES | ORDER | TURN: why requests are not taken now. */
+  private stopped = 0;
+  /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
+  private ratePaused = false;
+  /** Frames received while requests were stopped, oldest first, from `heldHead` on. */
+  private held: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = [];
+  private heldHead = 0;
+  private heldBytes = 0;
+
+  constructor(
+    private readonly socket: TransportSocket,
+    private readonly ctx: { readonly settings: { readonly maxHeldRequestBytes: number }; readonly stats: Stats },
+    private readonly owner: GateOwner,
+  ) {}
+
+  /** A frame admitted by the inbound limits: handled now, or held behind those that wait. */
+  take(data: Buffer, isBinary: boolean): void {
+    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+  }
+
+  /** The token buckets ran into debt: reading stops until `rateRepaid`. */
+  ratePause(): void {
+    this.ratePaused = true;
+    this.socket.pause();
+  }
+
+  rateRepaid(): void {
+    this.ratePaused = false;
+    if (!this.owner.isClosing && this.stopped === 0) this.socket.resume();
+  }
+
+  /**
+   * Keeps a frame for when requests are taken again. A transport that stops reading delivers at
+   * most what it had already read; one that cannot (uWS) is held to `limits.maxHeldRequestBytes`,
+   * past which a request is refused with `too_many_requests`.
+   */
+  private hold(data: Buffer, isBinary: boolean): void {
+    if (this.heldBytes >= this.ctx.settings.maxHeldRequestBytes) {
+      this.owner.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
+      return;
+    }
+    // The transport's buffer is only valid during onMessage.
+    this.held.push({ data: Buffer.from(data), isBinary });
+    this.heldBytes += data.length;
+  }
+
+  stop(reason: number): void {
+    if ((this.stopped & reason) !== 0) return;
+    if (this.stopped === 0 && !this.ratePaused) this.socket.pause();
+    this.stopped |= reason;
+    this.ctx.stats.readPauses[PAUSE_CAUSES[reason as keyof typeof PAUSE_CAUSES]]++;
+  }
+
+  /** Takes requests again once nothing else stops them: the held ones first, in order. */
+  go(reason: number): void {
+    if ((this.stopped & reason) === 0) return;
+    this.stopped &= ~reason;
+    while (this.stopped === 0 && this.heldHead < this.held.length && !this.owner.isClosing) {
+      const frame = this.held[this.heldHead]!;
+      if (!this.owner.handle(frame.data, frame.isBinary)) break;
+      this.heldHead++;
+      this.heldBytes -= frame.data.length;
+    }
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    }
+    if (this.stopped === 0 && !this.ratePaused && !this.owner.isClosing) this.socket.resume();
+  }
+
+  /** Forgets the held frames. Idempotent. */
+  release(): void {
+    this.held = [];
+    this.heldHead = this.heldBytes = 0;
+  }
+}

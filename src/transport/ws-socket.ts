@@ -1,0 +1,258 @@
+import type { Socket } from 'node:net';
+import * as wsModule from 'ws';
+import { WebSocket } from 'ws';
+import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
+import { CLOSE } from '../protocol/close-codes.js';
+
+/** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
+export interface WsFrame {
+  readonly payload: Buffer;
+  readonly framed: Buffer;
+}
+
+/** ws's frame encoder; a public export of ws, missing from @types/ws. */
+const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] } }).Sender;
+
+const kAdapter = Symbol('sluice.adapter');
+type Tagged<T> = T & { [kAdapter]: WsSocket };
+
+/** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
+const POOLED_BYTES = Buffer.poolSize >>> 1;
+
+/** An unmasked, uncompressed, final frame around `payload` (a server frame): text by default. */
+export function frameText(payload: Buffer, opcode = 1): Buffer {
+  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+const PONG = 0xa;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A `ws` connection behind the transport seam. Without compression every frame (prepared data
+ * frames and control text alike) is framed here and written straight to the TCP socket, in call
+ * order. Between cork() and uncork() frames are collected in a plain array and handed to the
+ * socket as one buffer: a Writable's own cork would allocate a write request per frame and a
+ * writev array per flush, which at fan-out rates costs more than copying a few small frames. A
+ * socket that negotiated compression goes through ws.send and the socket's own cork.
+ */
+export class WsSocket implements TransportSocket {
+  handler: SocketHandler | undefined;
+  /** The close ws itself sent for a protocol error: reported instead of what the peer answered. */
+  error: { code: number; reason: string } | undefined;
+  /** The close sent by abandon(): reported as what the peer received (the server reads no answer). */
+  abandoned: { code: number; reason: string } | undefined;
+  /** Bytes the peer sent since abandon(), dropped unread. */
+  dropped = 0;
+  private readonly raw: Socket;
+  private readonly compress: boolean;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly remoteAddress: string,
+    private readonly highWaterMark: number,
+    /** After abandon(), this much of what the peer sends is read and dropped before reading stops. */
+    readonly dropLimit: number,
+  ) {
+    this.raw = (ws as unknown as { _socket: Socket })._socket;
+    this.compress = ws.extensions.includes('permessage-deflate');
+    // Our high-water mark must not be below the socket's, or a full socket might never emit 'drain'.
+    this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
+  }
+
+  /** Frames written since cork(), handed to the socket in one write by uncork(). */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+  private batching = false;
+
+  bufferedAmount(): number {
+    return this.compress ? this.ws.bufferedAmount : this.raw.writableLength + this.batchBytes;
+  }
+
+  sendPrepared(frame: PreparedFrame): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    const f = frame as WsFrame;
+    if (this.compress) this.ws.send(f.payload);
+    else this.write(f.framed);
+    return this.underHighWaterMark();
+  }
+
+  sendText(text: string): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    if (this.compress) this.ws.send(text);
+    else this.write(frameText(Buffer.from(text)));
+    return this.underHighWaterMark();
+  }
+
+  cork(): void {
+    this.corkBase = this.bufferedAmount();
+    if (this.compress) this.raw.cork();
+    else this.batching = true;
+  }
+
+  uncork(): void {
+    this.corkBase = -1;
+    if (this.compress) {
+      this.raw.uncork();
+      return;
+    }
+    this.batching = false;
+    this.flushBatch();
+  }
+
+  private write(frame: Buffer): void {
+    if (this.batching) {
+      this.batch.push(frame);
+      this.batchBytes += frame.length;
+    } else {
+      this.raw.write(frame);
+    }
+  }
+
+  private flushBatch(): void {
+    const n = this.batch.length;
+    if (n === 0) return;
+    if (this.ws.readyState === WebSocket.OPEN) {
+      if (n === 1) {
+        this.raw.write(this.batch[0]!);
+      } else if (this.batchBytes <= POOLED_BYTES) {
+        this.raw.write(Buffer.concat(this.batch, this.batchBytes));
+      } else {
+        // Large batches go out as one writev of the shared frames: copying them would cost more.
+        this.raw.cork();
+        for (const frame of this.batch) this.raw.write(frame);
+        this.raw.uncork();
+      }
+    }
+    this.batch.length = 0;
+    this.batchBytes = 0;
+  }
+
+  /** Bytes buffered before the current corked batch; the batch itself has not met the kernel yet. */
+  private corkBase = -1;
+
+  private underHighWaterMark(): boolean {
+    return (this.corkBase >= 0 ? this.corkBase : this.bufferedAmount()) < this.highWaterMark;
+  }
+
+  sendPong(payload: Buffer): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    if (this.compress) this.ws.pong(payload, false);
+    else this.write(frameText(payload, PONG));
+    return this.underHighWaterMark();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  ping(): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  close(code: number, reason: string): void {
+    // Frames already sent go out before the close frame.
+    this.batching = false;
+    this.flushBatch();
+    this.ws.close(code, reason);
+  }
+
+  abandon(code: number, reason: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) {
+      this.close(code, reason);
+      return;
+    }
+    this.abandoned = { code, reason };
+    // From now on the peer's bytes are dropped unparsed, as ws does itself after a protocol error.
+    this.raw.removeAllListeners('data');
+    this.raw.on('data', dropInbound);
+    const { raw } = this;
+    if (this.compress) {
+      // The close frame may wait behind messages still being deflated, and ws says nothing when it
+      // is written. Frames leave ws's sender in order, and control frames are never deflated: once
+      // an empty pong queued just before it is written (an unsolicited pong needs no answer, RFC
+      // 6455 §5.5.3), the close frame has been handed to the socket, and the FIN may follow.
+      this.ws.pong(EMPTY, false, (err?: Error) => {
+        if (err == null) raw.end();
+      });
+      this.close(code, reason);
+      return;
+    }
+    // Compressing nothing, ws hands the close frame to the socket at once: the FIN follows it.
+    this.close(code, reason);
+    raw.end();
+  }
+
+  terminate(): void {
+    this.batch.length = 0;
+    this.batchBytes = 0;
+    this.ws.terminate();
+  }
+}
+
+const adapterOf = (target: WebSocket | Socket): WsSocket => (target as Tagged<WebSocket | Socket>)[kAdapter];
+
+// Listeners are module-level functions that find their adapter through the emitter: no closures per connection.
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  adapterOf(this).handler?.onMessage(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  adapterOf(this).handler?.onPong();
+}
+function onPing(this: WebSocket, data: Buffer): void {
+  adapterOf(this).handler?.onPing(data, false);
+}
+/**
+ * The close code ws sent after a protocol error: ws keeps it on the error under a symbol it does
+ * not export (`status-code`); its documented `code` (WS_ERR_…) does not say it for inflate errors.
+ */
+function sentCode(err: Error): number {
+  const key = Object.getOwnPropertySymbols(err).find((s) => s.description === 'status-code');
+  const code = key === undefined ? undefined : (err as unknown as Record<symbol, unknown>)[key];
+  return typeof code === 'number' ? code : CLOSE.protocol_error.code;
+}
+function onError(this: WebSocket, err: Error): void {
+  // ws closes the connection itself after a protocol error; remember the code the peer receives.
+  const adapter = adapterOf(this);
+  if (adapter.error !== undefined || adapter.abandoned !== undefined) return;
+  const code = sentCode(err);
+  adapter.error = { code, reason: code === CLOSE.message_too_big.code ? CLOSE.message_too_big.reason : err.message };
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  const adapter = adapterOf(this);
+  const handler = adapter.handler;
+  adapter.handler = undefined;
+  const { error, abandoned } = adapter;
+  if (abandoned !== undefined) handler?.onClose(abandoned.code, abandoned.reason);
+  else if (error === undefined) handler?.onClose(code, reason.toString());
+  else handler?.onClose(error.code, error.reason, true);
+}
+function onDrain(this: Socket): void {
+  adapterOf(this).handler?.onDrain();
+}
+/** What an abandoned peer sends: dropped; past the adapter's limit, reading stops (TCP pushes back). */
+function dropInbound(this: Socket, chunk: Buffer): void {
+  const adapter = adapterOf(this);
+  adapter.dropped += chunk.length;
+  if (adapter.dropped > adapter.dropLimit) this.pause();
+}
+
+
+/** Wraps an accepted ws connection in its adapter and listens to it through module-level listeners. */
+export function adapt(ws: WebSocket, remoteAddress: string, highWaterMark: number, dropLimit: number): WsSocket {
+  const adapter = new WsSocket(ws, remoteAddress, highWaterMark, dropLimit);
+  (ws as Tagged<WebSocket>)[kAdapter] = adapter;
+  const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
+  raw[kAdapter] = adapter;
+  ws.on('message', onMessage);
+  ws.on('ping', onPing);
+  ws.on('pong', onPong);
+  ws.on('error', onError);
+  ws.on('close', onClose);
+  raw.on('drain', onDrain);
+  return adapter;
+}
