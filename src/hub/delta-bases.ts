@@ -24,7 +24,8 @@ export class DeltaBases {
 
   constructor(
     private readonly maxKeys: number,
-    private readonly pool: MemoryPool,
+    /** The keyed pool: it holds the bases, and subscribers' delta trackers charge it too. */
+    readonly pool: MemoryPool,
     private readonly prepare: (payload: Buffer) => PreparedFrame,
   ) {}
 

@@ -126,11 +126,11 @@ export class ConnectionSubscriptions implements JoinSink {
     const sub = new Subscription(channel, owner.writer, request.id, this);
     sub.info = info;
     sub.leave = leave;
-    setUpKeyed(sub, request, ctx.contracts, owner.writer);
     if (!ctx.presence.admit(owner, request, sub)) {
       if (leave !== undefined) owner.sendError('not_subscribed', leave.id);
       return;
     }
+    setUpKeyed(sub, request, ctx.contracts, owner.writer);
     this.subs.set(channel.name, sub);
     ctx.hub.subscribe(channel, sub, request.since, request.snapshot);
   }

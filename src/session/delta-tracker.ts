@@ -1,5 +1,6 @@
 import type { DeltaFrame } from '../stream/delta.js';
 import type { Publication } from '../stream/publication.js';
+import type { MemoryPool } from '../util/memory-budget.js';
 
 /** Slots a tracker starts with; it doubles up to the channel's number of delta bases. */
 const INITIAL_SLOTS = 16;
@@ -11,11 +12,24 @@ const INITIAL_SLOTS = 16;
  * same epoch; otherwise whole. So a value that was shed, paced away, expired, or never sent is
  * never a base, and nothing before this subscription (a snapshot, an earlier connection) is one.
  * The choice is made as the frame is written: what was queued and then shed never counts.
- * Costs 8 bytes per key slot of the channel.
+ * Costs 8 bytes per key slot of the channel, charged to `pool` (the one holding the channel's delta
+ * bases) until `release`.
  */
 export class DeltaTracker {
   private seqs = new Float64Array(INITIAL_SLOTS).fill(-1);
   private epoch = '';
+  private charged: number;
+
+  constructor(private readonly pool: MemoryPool) {
+    this.charged = this.seqs.byteLength;
+    pool.add(this.charged);
+  }
+
+  /** The subscription ended: its bytes leave the pool. Idempotent. */
+  release(): void {
+    this.pool.sub(this.charged);
+    this.charged = 0;
+  }
 
   /** The frame to write for `pub` (its delta, or undefined: the full frame), and records it as written. */
   choose(pub: Publication): DeltaFrame | undefined {
@@ -45,5 +59,9 @@ export class DeltaTracker {
     const seqs = new Float64Array(size).fill(-1);
     seqs.set(this.seqs);
     this.seqs = seqs;
+    if (this.charged > 0) {
+      this.pool.add(seqs.byteLength - this.charged);
+      this.charged = seqs.byteLength;
+    }
   }
 }

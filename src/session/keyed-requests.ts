@@ -20,7 +20,8 @@ export interface KeyedRequester {
  */
 export function setUpKeyed(sub: Subscription, request: SubRequest, contracts: DeliveryContracts, out: PacedSink): void {
   sub.pacer = contracts.pacerFor(sub, request, out);
-  sub.delta = request.delta === true && sub.channel.deltas !== undefined ? new DeltaTracker() : undefined;
+  const deltas = sub.channel.deltas;
+  sub.delta = request.delta === true && deltas !== undefined ? new DeltaTracker(deltas.pool) : undefined;
 }
 
 /** What the ack of a keyed `sub` says was granted. */

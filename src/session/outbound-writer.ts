@@ -221,7 +221,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   /** Drops everything queued; nothing more will be written. */
   discard(): void {
     this.closed = true;
-    for (const sub of this.deps.owner.subscriptions()) sub.pacer?.close();
+    for (const sub of this.deps.owner.subscriptions()) sub.endKeyed();
     this.queue.clear();
     this.control.clear();
     this.replays.drop();
@@ -234,7 +234,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    * the same channel (a resume with `since` accounts for all of it).
    */
   forget(sub: Subscription): void {
-    sub.pacer?.close();
+    sub.endKeyed();
     this.replays.drop(sub);
     const name = sub.channel.name;
     if (this.queue.length > 0) {

@@ -67,6 +67,12 @@ export class Subscription implements Subscriber, PresenceWatcher {
   get wantsDeltas(): boolean {
     return this.delta !== undefined;
   }
+
+  /** Nothing more is delivered to it: its delivery contract stops, its delta tracker leaves the memory budget. */
+  endKeyed(): void {
+    this.pacer?.close();
+    this.delta?.release();
+  }
   /** On a presence channel: the identity this subscription counts as a member (docs/presence.md). */
   member: string | undefined = undefined;
   /** The presence frames it asked for, once joined. */

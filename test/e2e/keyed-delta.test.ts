@@ -146,4 +146,36 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
     await c.subscribe('plain.x');
     expect(await c.request({ op: 'fetch', ch: 'plain.x', key: 'a' })).toMatchObject({ ev: 'err', code: 'not_keyed' });
   });
+
+  it("a delta subscriber's tracker (8 bytes per key slot) is charged to the keyed pool until it unsubscribes or its connection closes", async () => {
+    await h.start(config);
+    const publisher = await h.connect();
+    const watcher = await h.connect();
+    const node = h.lastNode();
+    await watcher.subscribe('ob.m');
+    const pool = node.gateway.budget.pools.keyed;
+    // Values of one size with two-digit seqs: a round replaces every key's value with one as large.
+    const round = async (): Promise<void> => {
+      let last = 0;
+      for (let k = 0; k < 20; k++) last = (await publisher.request({ op: 'pub', ch: 'ob.m', key: `k${k}`, data: 'vv' })).seq as number;
+      await watcher.until(() => watcher.messages('ob.m').some((m) => m.seq === last), 10_000, `seq ${last}`);
+    };
+    await round();
+    await round();
+    const before = pool.bytes;
+    // A connection to the watcher's node (on Redis, connections alternate between two nodes).
+    let delta = await h.connect();
+    while (h.lastNode() !== node) delta = await h.connect();
+    await delta.subscribe('ob.m', { delta: true });
+    expect(pool.bytes - before).toBe(16 * 8);
+    await round(); // 20 keys: the tracker grows to 32 slots
+    await delta.until(() => delta.messages('ob.m').length === 20, 10_000, 'a round');
+    expect(pool.bytes - before).toBe(32 * 8);
+    await delta.request({ op: 'unsub', ch: 'ob.m' });
+    expect(pool.bytes).toBe(before);
+    await delta.subscribe('ob.m', { delta: true });
+    expect(pool.bytes - before).toBe(16 * 8);
+    delta.close();
+    await until(() => pool.bytes === before, 'the tracker released on close');
+  });
 });

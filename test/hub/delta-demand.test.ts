@@ -8,7 +8,7 @@ import { Hub } from '../../src/hub/hub.js';
 import { DeltaTracker } from '../../src/session/delta-tracker.js';
 import { dataOf } from '../../src/stream/delta.js';
 import type { Publication } from '../../src/stream/publication.js';
-import { MemoryBudget } from '../../src/util/memory-budget.js';
+import { MemoryBudget, unmeteredPool } from '../../src/util/memory-budget.js';
 import { silentLogger } from '../helpers/gateway.js';
 
 /** A value of ~600 bytes that changes a little with `v`, so its delta is much smaller than it. */
@@ -16,7 +16,7 @@ const value = (v: number) => JSON.stringify({ v, rows: Array.from({ length: 40 }
 
 /** A subscriber that rebuilds each value as a client would: from the delta when it is given one, else whole. */
 class Holder implements Subscriber {
-  readonly tracker = new DeltaTracker();
+  readonly tracker = new DeltaTracker(unmeteredPool('keyed'));
   /** Per delivery: whether the node had made a delta of it, and what this subscriber was given. */
   readonly got: Array<{ made: boolean; given: 'delta' | 'whole'; text: string }> = [];
   private held = '';

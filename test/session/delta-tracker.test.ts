@@ -46,7 +46,7 @@ describe('delta choice: a subscriber gets a delta exactly when it holds its base
     fc.assert(
       fc.property(fc.array(event, { maxLength: 80 }), (events) => {
         const s = stream();
-        const tracker = new DeltaTracker();
+        const tracker = new DeltaTracker(unmeteredPool('keyed'));
         /** What the client holds per key: the seq and exact text of the last value written to it. */
         const client = new Map<string, { seq: number; text: string }>();
         for (const e of events) {
@@ -77,7 +77,7 @@ describe('delta choice: a subscriber gets a delta exactly when it holds its base
 
   it('after fetch (forget) the next change of that key goes whole; a delta is made only when smaller than the value', () => {
     const s = stream();
-    const tracker = new DeltaTracker();
+    const tracker = new DeltaTracker(s.pool);
     expect(tracker.choose(s.publish('a', 1))).toBeUndefined();
     const second = s.publish('a', 2);
     expect(tracker.choose(second)).toBe(second.delta);
@@ -107,5 +107,19 @@ describe('delta choice: a subscriber gets a delta exactly when it holds its base
     expect(s.publish('c', 3).slot).toBeGreaterThanOrEqual(0); // the freed slot
     s.bases.clear();
     expect(s.pool.bytes).toBe(0);
+  });
+
+  it('a tracker charges its 8 bytes per key slot to the pool, as it grows, until it is released', () => {
+    const pool = unmeteredPool('keyed');
+    const tracker = new DeltaTracker(pool);
+    expect(pool.bytes).toBe(16 * 8);
+    const s = stream();
+    for (let k = 0; k < 20; k++) tracker.choose(s.publish(`k${k}`, 1)); // slots 0..19: grows to 32
+    expect(pool.bytes).toBe(32 * 8);
+    tracker.release();
+    expect(pool.bytes).toBe(0);
+    tracker.release();
+    for (let k = 20; k < 40; k++) tracker.choose(s.publish(`k${k}`, 1)); // grows to 64 slots after release: not charged
+    expect(pool.bytes).toBe(0);
   });
 });
