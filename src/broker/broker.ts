@@ -72,7 +72,14 @@ export type HistoryOutcome =
   | Unavailable;
 
 /** A keyed channel's latest value of one key (`fetch`, docs/keyed.md): its seq and data as published; none: the key is absent. */
-export type LatestOutcome = { readonly ok: true; readonly latest: { readonly seq: number; readonly rawData: string } | undefined } | Unavailable;
+/**
+ * A key's latest value (undefined: absent), read together with the stream's position (`epoch`,
+ * `seq`) at that moment; `epoch` is '' when the channel has no stream (nothing published, or it
+ * expired).
+ */
+export type LatestOutcome =
+  | { readonly ok: true; readonly epoch: string; readonly seq: number; readonly latest: { readonly seq: number; readonly rawData: string } | undefined }
+  | Unavailable;
 
 /** What a broker reports to its node; the hub implements it. */
 export interface BrokerEvents {

@@ -105,8 +105,9 @@ export class MemoryBroker implements Broker {
   }
 
   latest(channel: string, settings: StreamSettings, key: string): LatestOutcome {
-    const pub = this.stream(channel, settings).keyed?.latest(key, this.clock());
-    return { ok: true, latest: pub === undefined ? undefined : { seq: pub.seq, rawData: dataOf(pub).toString() } };
+    const stream = this.stream(channel, settings);
+    const pub = stream.keyed?.latest(key, this.clock());
+    return { ok: true, epoch: stream.epoch, seq: stream.seq, latest: pub === undefined ? undefined : { seq: pub.seq, rawData: dataOf(pub).toString() } };
   }
 
   /**

@@ -188,14 +188,20 @@ export class RedisBroker implements Broker {
 
   latest(channel: string, settings: StreamSettings, key: string): LatestOutcome | Promise<LatestOutcome> {
     if (!this.commandsUp()) return UNAVAILABLE;
-    return this.cmd.hget(this.names.keyed(channel), JSON.stringify(key)).then(
-      (entry): LatestOutcome => {
+    // One transaction: the value and the position it is valid at (the publish script updates both atomically).
+    const read = this.cmd.multi().hmget(this.names.meta(channel), 'e', 's').hget(this.names.keyed(channel), JSON.stringify(key)).exec();
+    return read.then(
+      (replies): LatestOutcome => {
         this.answered();
-        if (entry === null) return { ok: true, latest: undefined };
-        const { seq, data, del, at } = parseHistoryEntry(entry);
+        const [[positionError, position], [entryError, entry]] = replies as [[Error | null, [string | null, string | null]], [Error | null, string | null]];
+        if (positionError !== null || entryError !== null) return UNAVAILABLE;
+        const [epoch, seqText] = position;
+        const at = { epoch: epoch ?? '', seq: Number(seqText ?? 0) };
+        if (entry === null) return { ok: true, ...at, latest: undefined };
+        const { seq, data, del, at: publishedAt } = parseHistoryEntry(entry);
         const ttl = settings.keyTtlMs ?? 0;
         // An entry older than the key TTL is left out of snapshots, so here too.
-        return { ok: true, latest: del || (ttl > 0 && Date.now() - at > ttl) ? undefined : { seq, rawData: data } };
+        return { ok: true, ...at, latest: del || (ttl > 0 && Date.now() - publishedAt > ttl) ? undefined : { seq, rawData: data } };
       },
       () => UNAVAILABLE,
     );

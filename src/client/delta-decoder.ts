@@ -58,16 +58,6 @@ export class DeltaDecoder {
     return bytes === undefined ? undefined : { data };
   }
 
-  /**
-   * A `fetch` answer for `key` arrived: true when it is the key's value, i.e. the stream has brought
-   * no exact value (nor a delete) of the key since the delta that did not apply. It is not a delta
-   * base: the server writes the key's next change whole.
-   */
-  fetched(key: string): boolean {
-    const held = this.held.get(key);
-    return held !== undefined && held.bytes === undefined;
-  }
-
   /** A new (re)subscription: nothing received before it is a base. */
   reset(): void {
     this.held.clear();

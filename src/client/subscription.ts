@@ -81,9 +81,12 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
   /** The keyed view (with `snapshot`); a snapshot is being received while `snapshotResumed` is set. */
   private readonly view: KeyedView<T> | undefined;
   private snapshotResumed: boolean | undefined;
-  /** The values held as delta bases (option `delta`), and the keys being fetched again. */
+  /** The values held as delta bases (option `delta`). */
   private readonly deltas: DeltaDecoder | undefined;
-  private readonly fetching = new Set<string>();
+  /** Keys being fetched again: the epoch and the highest seq of the key seen since the fetch was sent. */
+  private readonly fetching = new Map<string, { epoch: string; seq: number }>();
+  /** Keys whose `values` entry is a fetch answer: messages of the key up to that seq are older than it. */
+  private readonly fetchedAt = new Map<string, number>();
   /** Members and counts of a presence channel (docs/presence.md). */
   private readonly presenceView: PresenceView;
 
@@ -163,6 +166,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     this.ahead = undefined;
     this.view?.reset();
     this.deltas?.reset();
+    this.fetchedAt.clear();
     this.snapshotResumed = ack.snapshot === true ? !first : undefined;
     if (ack.recovered === 'snapshot' || (first && ack.snapshot === true)) {
       // The state at ack.seq follows in `snap` frames: nothing before it is owed.
@@ -212,12 +216,14 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (seq > this.lastSeq + 1) this.reportMissing(this.lastSeq + 1, seq - 1);
     this.advance(seq);
     const { key } = frame;
+    const fetching = key === undefined ? undefined : this.fetching.get(key);
+    if (fetching !== undefined) fetching.seq = seq;
     const value = key === undefined || this.deltas === undefined ? frame : this.deltas.value({ ...frame, key }, raw);
     if (value === undefined) return this.refetch(key!, seq);
     const data = value.data as T;
     this.counters.messages++;
     const del = frame.del === true;
-    if (key !== undefined) this.view?.apply(key, data, del);
+    if (key !== undefined && !this.olderThanFetched(key, seq)) this.view?.apply(key, data, del);
     const message: Message<T> = key === undefined
       ? { type: 'message', channel: this.channel, seq, data }
       : del
@@ -227,16 +233,34 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     this.iterator?.push(message, this.epoch!);
   }
 
-  /** A delta did not apply: its seq is a `delta` gap, and the key's latest value is fetched for `values`. */
+  /**
+   * A delta did not apply: its seq is a `delta` gap, and the key's latest value is fetched for
+   * `values`. The answer is valid at its (`epoch`, `seq`): it is used when the subscription is
+   * still in that epoch and has seen no message of the key after that seq meanwhile; messages of
+   * the key up to that seq still on their way after it are older, and leave `values` alone.
+   */
   private refetch(key: string, seq: number): void {
-    this.emitGap({ from: seq, to: seq, n: 1, reason: 'delta', epoch: this.epoch! });
+    const epoch = this.epoch!;
+    this.emitGap({ from: seq, to: seq, n: 1, reason: 'delta', epoch });
     if (this.fetching.has(key)) return;
-    this.fetching.add(key);
+    const asked = { epoch, seq };
+    this.fetching.set(key, asked);
     const done = (ack: Record<string, any> | undefined) => {
-      this.fetching.delete(key);
-      if (ack !== undefined && this.state === 'active' && this.deltas!.fetched(key)) this.view?.apply(key, ack.data as T, ack.del === true);
+      if (this.fetching.get(key) === asked) this.fetching.delete(key);
+      if (ack === undefined || this.state !== 'active' || ack.epoch !== this.epoch || ack.epoch !== asked.epoch || !(ack.seq >= asked.seq)) return;
+      this.view?.apply(key, ack.data as T, ack.del === true);
+      this.fetchedAt.set(key, ack.seq as number);
     };
     this.owner.query({ op: 'fetch', ch: this.channel, key }).then(done, () => done(undefined));
+  }
+
+  /** A message of `key` at `seq` is older than the fetch answer `values` holds for the key. */
+  private olderThanFetched(key: string, seq: number): boolean {
+    const at = this.fetchedAt.get(key);
+    if (at === undefined) return false;
+    if (seq <= at) return true;
+    this.fetchedAt.delete(key);
+    return false;
   }
 
   gap(frame: GapFrame): void {
@@ -267,6 +291,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     if (reason === 'unavailable' && this.epoch!.startsWith('~')) this.epoch = epoch;
     if (epoch !== this.epoch) {
       this.emitGap({ from: 1, to: seq, n: seq, reason, epoch, previous: { epoch: this.epoch!, seq: this.lastSeq } });
+      this.fetchedAt.clear();
       this.epoch = epoch;
       this.lastSeq = seq;
       this.ahead = undefined;

@@ -22,9 +22,14 @@ export function encodeDeltaMessage(ch: string, seq: number, key: string, base: n
 }
 
 /** The answer to a `fetch` (docs/keyed.md): the key's latest value and its seq, `rawData` spliced in; none: the key is absent. */
-export function encodeFetchAck(id: RequestId | undefined, ch: string, key: string, latest: { readonly seq: number; readonly rawData: string } | undefined): string {
-  const head = `{"ev":"ack"${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"ch":"${ch}","key":${JSON.stringify(key)}`;
-  return latest === undefined ? `${head},"del":true}` : `${head},"seq":${latest.seq},"data":${latest.rawData}}`;
+/**
+ * The answer to `fetch` (docs/keyed.md): the key's value and its seq, or `del` and the stream's seq
+ * when the key is absent; `epoch`: the stream the answer belongs to. No `msg` of the key in that
+ * epoch with a seq up to `seq` is newer than the answer.
+ */
+export function encodeFetchAck(id: RequestId | undefined, ch: string, key: string, epoch: string, seq: number, latest: { readonly seq: number; readonly rawData: string } | undefined): string {
+  const head = `{"ev":"ack"${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"ch":"${ch}","key":${JSON.stringify(key)},"epoch":${JSON.stringify(epoch)}`;
+  return latest === undefined ? `${head},"seq":${seq},"del":true}` : `${head},"seq":${latest.seq},"data":${latest.rawData}}`;
 }
 
 /** The opening of one `snap` frame (docs/keyed.md): `msg` frames, comma-separated, then its close follow. */

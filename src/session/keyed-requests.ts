@@ -51,5 +51,5 @@ export function fetchKey(conn: KeyedRequester, hub: Hub, request: FetchRequest):
 function answerFetch(conn: KeyedRequester, request: FetchRequest, outcome: Awaited<ReturnType<Hub['latest']>>): void {
   if (conn.isClosing) return;
   if (!outcome.ok) conn.sendError(outcome.code, request.id);
-  else conn.sendControl(encodeFetchAck(request.id, request.ch, request.key, outcome.latest));
+  else conn.sendControl(encodeFetchAck(request.id, request.ch, request.key, outcome.epoch, outcome.seq, outcome.latest));
 }

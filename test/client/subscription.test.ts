@@ -204,3 +204,39 @@ describe('Subscription seq tracking', () => {
     expect(await it.next()).toEqual({ value: undefined, done: true });
   });
 });
+
+describe('Subscription: a fetch answer is used only where it is valid (its epoch and seq)', () => {
+  it('a message of the key older than the answer leaves values alone; an answer of another epoch, or older than a message seen meanwhile, is not used', async () => {
+    const answers: Array<(ack: Record<string, any>) => void> = [];
+    const owner = { unsubscribe: async () => {}, handlerFailed: (e: unknown) => { throw e; }, query: () => new Promise<Record<string, any>>((resolve) => answers.push(resolve)) };
+    const sub = new Subscription<unknown>('ob.x', { snapshot: true, delta: true }, owner);
+    sub.acknowledged({ epoch: 'e', seq: 0, snapshot: true });
+    sub.snapshotChunk({ epoch: 'e', seq: 0, msgs: [], last: true });
+    const msg = (frame: Record<string, unknown>) => sub.message({ ch: 'ob.x', key: 'k', ...frame } as never, JSON.stringify({ ev: 'msg', ch: 'ob.x', key: 'k', ...frame }));
+    const whole = (seq: number) => msg({ seq, data: { v: seq } });
+    /** A delta on a base the client does not hold: it does not apply, and the key is fetched. */
+    const unusable = (seq: number) => msg({ seq, base: 99, delta: 'AAAA' });
+    const answer = async (fields: Record<string, unknown>) => {
+      answers.shift()!({ ev: 'ack', ch: 'ob.x', key: 'k', ...fields });
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    whole(1);
+    unusable(2);
+    await answer({ epoch: 'e', seq: 4, data: { v: 4 } });
+    expect(sub.values.get('k')).toEqual({ v: 4 });
+    whole(3); // on its way when the answer was read: older than it
+    expect(sub.values.get('k')).toEqual({ v: 4 });
+    whole(5);
+    expect(sub.values.get('k')).toEqual({ v: 5 });
+
+    unusable(6);
+    await answer({ epoch: 'other', seq: 9, data: { v: 9 } });
+    expect(sub.values.get('k')).toEqual({ v: 5 });
+
+    unusable(7);
+    whole(8);
+    await answer({ epoch: 'e', seq: 7, del: true });
+    expect(sub.values.get('k')).toEqual({ v: 8 });
+    expect(answers).toEqual([]);
+  });
+});

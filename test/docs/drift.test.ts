@@ -60,7 +60,7 @@ describe('code and docs stay in step', () => {
     const msg = protocolSection('msg');
     for (const field of fields(encodeDeltaMessage('c', 2, 'k', 1, 'x').toString())) expect(msg.includes(`"${field}"`), `msg field ${field}`).toBe(true);
     const fetch = protocolSection('fetch');
-    for (const field of [...fields(encodeFetchAck(1, 'c', 'k', { seq: 1, rawData: '1' })), ...fields(encodeFetchAck(1, 'c', 'k', undefined))]) {
+    for (const field of [...fields(encodeFetchAck(1, 'c', 'k', 'e', 1, { seq: 1, rawData: '1' })), ...fields(encodeFetchAck(1, 'c', 'k', 'e', 1, undefined))]) {
       expect(fetch.includes(`"${field}"`), `fetch answer field ${field}`).toBe(true);
     }
   });

@@ -140,9 +140,11 @@ describe.each(CASES)('keyed deltas [%s, %s broker]', (transport, broker) => {
     await c.request({ op: 'pub', ch: 'ob.f', key: 'a', data: { v: 1 } });
     const second = await c.request({ op: 'pub', ch: 'ob.f', key: 'a', data: { v: 2 } });
     expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'a' })).toMatchObject({ ev: 'err', code: 'not_subscribed' });
-    await c.subscribe('ob.f', { delta: true });
-    expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'a' })).toEqual({ ev: 'ack', id: expect.anything(), ch: 'ob.f', key: 'a', seq: second.seq, data: { v: 2 } });
-    expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'zz' })).toMatchObject({ ev: 'ack', key: 'zz', del: true });
+    const { epoch } = await c.subscribe('ob.f', { delta: true });
+    expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'a' })).toEqual({ ev: 'ack', id: expect.anything(), ch: 'ob.f', key: 'a', epoch, seq: second.seq, data: { v: 2 } });
+    // Absent: valid at the channel's seq, in the subscription's epoch.
+    const third = await c.request({ op: 'pub', ch: 'ob.f', key: 'b', data: { v: 3 } });
+    expect(await c.request({ op: 'fetch', ch: 'ob.f', key: 'zz' })).toEqual({ ev: 'ack', id: expect.anything(), ch: 'ob.f', key: 'zz', epoch, seq: third.seq, del: true });
     await c.subscribe('plain.x');
     expect(await c.request({ op: 'fetch', ch: 'plain.x', key: 'a' })).toMatchObject({ ev: 'err', code: 'not_keyed' });
   });

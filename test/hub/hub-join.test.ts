@@ -40,7 +40,7 @@ class SteppedBroker implements Broker {
     });
   }
   latest(): LatestOutcome {
-    return { ok: true, latest: undefined };
+    return { ok: true, epoch: '', seq: 0, latest: undefined };
   }
   retains(): boolean {
     return false;
