@@ -86,15 +86,21 @@ export class OutboundQueue<M extends Queueable> {
    */
   push(message: M, now: number): PushResult {
     const policy = message.queuePolicy.policy;
-    if (message.conflationKey !== undefined) {
-      const old = this.byKey.get(message.conflationKey);
-      if (old !== undefined) this.remove(old, 'conflated');
+    const key = message.conflationKey;
+    // The key's entry is overwritten below: the old message leaves the ring, not the map.
+    if (key !== undefined) {
+      const old = this.byKey.get(key);
+      if (old !== undefined) this.take(old, 'conflated');
+    } else if (policy === 'drop-newest' && this.wouldOverflow(message)) {
+      // Shed on arrival, as the loop below would after queueing it: never queued, never charged.
+      this.onShed(message, 'dropped');
+      return this.trackSoft(now) ? 'disconnect' : 'shed';
     }
     const pos = this.ring.push(message, this.relocate);
     if (pos < 0) return 'disconnect';
     this.queuedBytes += message.bytes;
     if (message.queued++ === 0) this.pool?.add(message.cost);
-    if (message.conflationKey !== undefined) this.byKey.set(message.conflationKey, pos);
+    if (key !== undefined) this.byKey.set(key, pos);
 
     let result: PushResult = 'queued';
     while (this.queuedBytes > this.limits.maxQueueBytes || this.ring.length > this.limits.maxQueueMessages) {
@@ -109,6 +115,11 @@ export class OutboundQueue<M extends Queueable> {
       this.remove(victim, 'dropped');
     }
     return this.trackSoft(now) ? 'disconnect' : result;
+  }
+
+  /** Queueing `message` would pass a hard limit. */
+  private wouldOverflow(message: M): boolean {
+    return this.queuedBytes + message.bytes > this.limits.maxQueueBytes || this.ring.length + 1 > this.limits.maxQueueMessages;
   }
 
   /**
@@ -196,14 +207,20 @@ export class OutboundQueue<M extends Queueable> {
   }
 
   private remove(pos: number, reason: ShedReason): void {
-    const message = this.ring.removeAt(pos);
-    if (message === undefined) return;
-    this.queuedBytes -= message.bytes;
-    this.release(message);
-    if (message.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) {
+    const message = this.take(pos, reason);
+    if (message?.conflationKey !== undefined && this.byKey.get(message.conflationKey) === pos) {
       this.byKey.delete(message.conflationKey);
     }
+  }
+
+  /** Sheds the message at `pos` and reports it; its conflation entry, if any, is the caller's. */
+  private take(pos: number, reason: ShedReason): M | undefined {
+    const message = this.ring.removeAt(pos);
+    if (message === undefined) return undefined;
+    this.queuedBytes -= message.bytes;
+    this.release(message);
     this.onShed(message, reason);
+    return message;
   }
 }
 

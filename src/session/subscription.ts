@@ -29,6 +29,8 @@ export interface ShedRun {
  */
 const EPOCHS_KEPT = 8;
 
+const NO_RUNS: readonly ShedRun[] = Object.freeze([]);
+
 /** A place in the subscriber's stream: a message, or a broker notice that moves it to `epoch`/`seq`. */
 interface StreamPlace {
   readonly epoch: string;
@@ -153,27 +155,27 @@ export class Subscription implements Subscriber, PresenceWatcher {
    * Takes the runs a message written now follows: every one, unless a delivery contract holds
    * messages that precede some of them (then those below the message).
    */
-  takeGapsFor(message: StreamPlace): ShedRun[] {
+  takeGapsFor(message: StreamPlace): readonly ShedRun[] {
     return this.pacer === undefined ? this.takeGaps() : this.takeGapsBefore(message);
   }
 
   /** Takes the runs nothing still to come precedes (all, unless a delivery contract holds messages). */
-  takeGapsDue(): ShedRun[] {
+  takeGapsDue(): readonly ShedRun[] {
     const first = this.pacer?.firstWaiting;
     return first === undefined ? this.takeGaps() : this.takeGapsBefore(first);
   }
 
   /** Takes the runs a message precedes: those of earlier epochs, and of its epoch below its seq. */
-  takeGapsBefore(message: StreamPlace): ShedRun[] {
-    return this.take((run) => this.compare(run.epoch, run.to, message.epoch, message.seq) < 0);
+  takeGapsBefore(message: StreamPlace): readonly ShedRun[] {
+    return this.takeUpTo(message, false);
   }
 
   /**
    * Takes the runs a broker notice precedes: those of earlier epochs, and of its epoch up to the
    * position it moves the subscriber to (never those of a later epoch: a stream it leads into).
    */
-  takeGapsBeforeNotice(notice: StreamPlace): ShedRun[] {
-    return this.take((run) => this.compare(run.epoch, run.to, notice.epoch, notice.seq) <= 0);
+  takeGapsBeforeNotice(notice: StreamPlace): readonly ShedRun[] {
+    return this.takeUpTo(notice, true);
   }
 
   /** Below zero when seq `a` of `epochA` comes before seq `b` of `epochB` in this subscription's stream. */
@@ -187,10 +189,18 @@ export class Subscription implements Subscriber, PresenceWatcher {
     this.epochs.push(epoch);
   }
 
-  /** Runs are in stream order: the ones that precede a place form a prefix. */
-  private take(precedes: (run: ShedRun) => boolean): ShedRun[] {
+  /**
+   * Runs are in stream order: the ones that precede a place (end below it; at it too when
+   * `inclusive`) form a prefix. Called for every message a connection with a gap writes from its
+   * queue, so it allocates nothing when none is due.
+   */
+  private takeUpTo(place: StreamPlace, inclusive: boolean): readonly ShedRun[] {
     let n = 0;
-    while (n < this.runs.length && precedes(this.runs[n]!)) n++;
-    return n === 0 ? [] : this.runs.splice(0, n);
+    for (; n < this.runs.length; n++) {
+      const run = this.runs[n]!;
+      const order = this.compare(run.epoch, run.to, place.epoch, place.seq);
+      if (order > 0 || (order === 0 && !inclusive)) break;
+    }
+    return n === 0 ? NO_RUNS : this.runs.splice(0, n);
   }
 }

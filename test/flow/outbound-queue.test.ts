@@ -8,7 +8,7 @@ interface Msg extends Queueable {
   readonly key?: string;
 }
 
-const channel = (policy: SlowConsumerPolicy, maxAgeMs = 0) => ({ name: policy, queuePolicy: { policy, maxAgeMs } });
+const channel = (policy: SlowConsumerPolicy, maxAgeMs = 0): { name: string; queuePolicy: { policy: SlowConsumerPolicy; maxAgeMs: number } } => ({ name: policy, queuePolicy: { policy, maxAgeMs } });
 
 function message(ch: ReturnType<typeof channel>, seq: number, bytes = 10, key?: string, at = 0): Msg {
   return { channel: ch.name, queuePolicy: ch.queuePolicy, seq, bytes, at, key, cost: bytes, queued: 0, conflationKey: ch.queuePolicy.policy === 'conflate' && key !== undefined ? `${ch.name}\0${key}` : undefined };
@@ -180,6 +180,105 @@ describe('OutboundQueue invariants (property-based)', () => {
         expect(delivered.filter((d) => d.channel === channels.disconnect.name).length).toBe(seqs.disconnect ?? 0);
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+/**
+ * The policies' contract written the plain way (an array, searched from the head): the queue must
+ * do exactly what this does, step by step, whatever shortcuts it takes to shed cheaply.
+ */
+class ReferenceQueue {
+  items: Msg[] = [];
+  readonly shed: Array<[string, number, ShedReason]> = [];
+  constructor(private readonly l: OutboundQueueLimits) {}
+  get bytes(): number {
+    return this.items.reduce((n, m) => n + m.bytes, 0);
+  }
+  private drop(i: number, reason: ShedReason): void {
+    const [m] = this.items.splice(i, 1);
+    this.shed.push([m!.channel, m!.seq, reason]);
+  }
+  push(m: Msg): 'queued' | 'shed' | 'disconnect' {
+    if (m.conflationKey !== undefined) {
+      const old = this.items.findIndex((x) => x.conflationKey === m.conflationKey);
+      if (old >= 0) this.drop(old, 'conflated');
+    }
+    this.items.push(m);
+    let result: 'queued' | 'shed' = 'queued';
+    while (this.bytes > this.l.maxQueueBytes || this.items.length > this.l.maxQueueMessages) {
+      const policy = m.queuePolicy.policy;
+      const victim =
+        policy === 'disconnect' ? this.items.findIndex((x) => x.queuePolicy.policy !== 'disconnect')
+        : policy === 'drop-newest' ? this.items.indexOf(m)
+        : this.items.findIndex((x) => x.channel === m.channel);
+      if (victim < 0) return 'disconnect';
+      if (this.items[victim] === m) result = 'shed';
+      this.drop(victim, 'dropped');
+    }
+    return result;
+  }
+  shift(now: number): Msg | undefined {
+    for (;;) {
+      const m = this.items.shift();
+      if (m === undefined) return undefined;
+      if (m.queuePolicy.maxAgeMs > 0 && now - m.at > m.queuePolicy.maxAgeMs) this.shed.push([m.channel, m.seq, 'expired']);
+      else return m;
+    }
+  }
+  purge(channelName: string): void {
+    this.items = this.items.filter((x) => x.channel !== channelName);
+  }
+  shedLossy(): void {
+    for (let i = 0; i < this.items.length; ) {
+      if (this.items[i]!.queuePolicy.policy !== 'disconnect') this.drop(i, 'dropped');
+      else i++;
+    }
+  }
+}
+
+describe('OutboundQueue against the reference (property-based, injected clock)', () => {
+  const chans = [channel('drop-oldest'), channel('drop-oldest', 5), channel('drop-newest'), channel('conflate'), channel('disconnect')].map((c, i) => ({ ...c, name: `${c.name}${i}` }));
+  const op = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('push' as const), ch: fc.nat(chans.length - 1), key: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: undefined }), bytes: fc.integer({ min: 1, max: 60 }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('shift' as const) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 4 }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), ch: fc.nat(chans.length - 1) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('shedLossy' as const) }) },
+  );
+
+  it('sheds, conflates, expires and delivers exactly what the plain version does, step by step', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 60, max: 300 }), fc.array(op, { maxLength: 400 }), (maxQueueMessages, maxQueueBytes, ops) => {
+        const l = { maxQueueMessages, maxQueueBytes, softQueueBytes: 0, softLimitMs: 0 };
+        const b = new MemoryBudget(0, { now: () => 0, later: () => {} });
+        const shed: Array<[string, number, ShedReason]> = [];
+        const queue = new OutboundQueue<Msg>(l, (m, reason) => shed.push([m.channel, m.seq, reason]), b.pools.outbound);
+        const ref = new ReferenceQueue(l);
+        let now = 0;
+        let seq = 0;
+        for (const o of ops) {
+          if (o.kind === 'push') {
+            const ch = chans[o.ch]!;
+            const m = message(ch, ++seq, o.bytes, o.key, now);
+            const got = queue.push(m, now);
+            expect(got).toBe(ref.push(m));
+            if (got === 'disconnect') return;
+          } else if (o.kind === 'shift') expect(queue.shift(now)?.seq).toBe(ref.shift(now)?.seq);
+          else if (o.kind === 'tick') now += o.ms;
+          else if (o.kind === 'purge') {
+            queue.purge((m) => m.channel === chans[o.ch]!.name);
+            ref.purge(chans[o.ch]!.name);
+          } else {
+            queue.shedLossy();
+            ref.shedLossy();
+          }
+          expect(shed).toEqual(ref.shed);
+          expect([queue.length, queue.bytes, b.pools.outbound.bytes]).toEqual([ref.items.length, ref.bytes, ref.bytes]);
+          expect(queue.oldestAt()).toBe(ref.items[0]?.at);
+        }
+      }),
+      { numRuns: 400 },
     );
   });
 });
