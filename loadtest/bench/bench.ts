@@ -21,6 +21,9 @@ import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
 import { runHighRate } from './high-rate.js';
+import { readServerCounters } from '../tool/server-metrics.js';
+import { measureShedCost } from './shed-cost.js';
+import { loadavg } from 'node:os';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -47,6 +50,8 @@ const SAT_MS = 2000;
 const FIXED_MS = 1500;
 const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 4000 };
 const IDLE_CONNECTIONS = 10_000;
+/** The in-process shedding microbenchmark of the high-rate part: about 3 s of CPU on a quiet machine. */
+const SHED_COST = { messages: 200_000, rounds: 5 };
 /** Whole-run guard: whatever happens, the benchmark stops. */
 const HARD_LIMIT_MS = quick ? 6 * 60_000 : highRateOnly ? 15 * 60_000 : 22 * 60_000;
 
@@ -79,11 +84,16 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
   }
 }
 
-async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number): Promise<RunResult> {
-  const r = await runLoad({ url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000 });
+async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, warmupMs?: number): Promise<RunResult> {
+  const r = await runLoad({
+    url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
+    ...(warmupMs === undefined ? {} : { warmupMs }),
+    ...(target.dialect === 'sluice' ? { serverCounters: () => readServerCounters(server.httpUrl) } : {}),
+  });
   const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
   const s = r.steady;
-  const whilePublishing = s ? ` (while publishing ${s.deliveriesPerSec}/s, server ${Math.round((s.serverCpu ?? 0) * 100)}% CPU)` : '';
+  const shed = r.serverCounters === undefined ? '' : `, shed ${r.serverCounters.steadyPerSec === undefined ? 'unread' : Math.round(r.serverCounters.steadyPerSec.shed)}/s`;
+  const whilePublishing = s ? ` (while publishing ${s.deliveriesPerSec}/s, server ${Math.round((s.serverCpu ?? 0) * 100)}% CPU${shed})` : '';
   log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s${whilePublishing}, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms, load ${r.loadAverage.start.toFixed(1)}${lossy}`);
   return r;
 }
@@ -135,8 +145,13 @@ async function main(): Promise<void> {
   if (!skipHighRate) {
     const high = await runHighRate({
       log,
-      run: async (target, plan, durationMs) => {
-        const r = await withServer(target, (server) => measure(target, server, plan, durationMs));
+      shedCost: () => {
+        const start = loadavg()[0]!;
+        const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
+        return { ...SHED_COST, ns, loadAverage: { start, end: loadavg()[0]! } };
+      },
+      run: async (target, plan, durationMs, warmupMs) => {
+        const r = await withServer(target, (server) => measure(target, server, plan, durationMs, warmupMs));
         return 'unavailable' in r ? undefined : r;
       },
     });

@@ -5,6 +5,7 @@ import { merge, type Check, type LatencySummary, type TimelinePoint } from './ag
 import { addCounters, newCounters, type Counters } from './counters.js';
 import type { Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
 import { readProc, selfCpuSeconds } from '../../devkit/proc.js';
+import { counterDelta, counterRates, type ServerCounters } from './server-metrics.js';
 
 export interface RunOptions {
   readonly url: string;
@@ -23,6 +24,8 @@ export interface RunOptions {
   readonly drainMs?: number;
   /** Called about once a second with a one-line status. */
   readonly progress?: (line: string) => void;
+  /** Reads the server's own counters (a Sluice server's /metrics): taken when publishing starts, over the steady window, and at the end. */
+  readonly serverCounters?: () => Promise<ServerCounters | undefined>;
 }
 
 export interface RunResult {
@@ -46,6 +49,8 @@ export interface RunResult {
   readonly steady?: SteadyRates;
   /** The machine's 1-minute load average when publishing started and when the run ended. */
   readonly loadAverage: { readonly start: number; readonly end: number };
+  /** The server's own counters (when `serverCounters` was given): over the whole run, and per second over the steady window; each missing when a read failed. */
+  readonly serverCounters?: { readonly total?: ServerCounters; readonly steadyPerSec?: ServerCounters };
   readonly checks: Check[];
 }
 
@@ -112,6 +117,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     if (!connectedInTime) throw new Error(`clients did not connect within ${o.connectPhaseMs ?? 120_000} ms`);
     o.progress?.(`connected ${connected}/${o.plan.clients.length} clients (${failed} failed) on ${workers} worker thread(s)`);
 
+    const counters0 = await o.serverCounters?.();
     const proc0 = o.serverPid === undefined ? undefined : readProc(o.serverPid);
     let rssMax = proc0?.rssBytes ?? 0;
     const gen0 = selfCpuSeconds();
@@ -153,12 +159,17 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const publishEnd = startAt + o.durationMs;
     const cpuNow = (): CpuAt => ({ at: now(), server: o.serverPid === undefined ? undefined : readProc(o.serverPid)?.cpuSeconds, gen: selfCpuSeconds() });
     let steady0: CpuAt | undefined;
+    let steadyCounters0: { at: number; c: ServerCounters | undefined } | undefined;
     while (now() < publishEnd) {
       await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), steady0 === undefined ? steadyFrom - now() : Infinity));
-      if (steady0 === undefined && now() >= steadyFrom) steady0 = cpuNow();
+      if (steady0 === undefined && now() >= steadyFrom) {
+        steady0 = cpuNow();
+        if (o.serverCounters) steadyCounters0 = await countersAt(o.serverCounters);
+      }
       if (now() - prev.at >= 999) sample();
     }
     const steady1 = cpuNow();
+    const steadyCounters1 = o.serverCounters ? await countersAt(o.serverCounters) : undefined;
     const drainUntil = now() + (o.drainMs ?? 3000);
     let last = -1;
     let stillSince = now();
@@ -179,6 +190,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     sample();
     const proc1 = o.serverPid === undefined ? undefined : readProc(o.serverPid);
     const gen1 = selfCpuSeconds();
+    const counters1 = await o.serverCounters?.();
 
     send({ type: 'finish' });
     if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
@@ -204,11 +216,30 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       generator: { cpuSeconds: round2(gen1 - gen0), maxCpu: genMax },
       ...(steady ? { steady } : {}),
       loadAverage: { start: load0, end: loadavg()[0]! },
+      ...serverCounters(counters0, counters1, steadyCounters0, steadyCounters1),
       checks: merged.checks,
     };
   } finally {
     await Promise.all(threads.map((w) => w.terminate()));
   }
+}
+
+type CountersAt = { at: number; c: ServerCounters | undefined } | undefined;
+
+/** The server reads its counters when it answers, so the answer's arrival is when they were taken. */
+async function countersAt(read: () => Promise<ServerCounters | undefined>): Promise<CountersAt> {
+  const c = await read();
+  return { at: now(), c };
+}
+
+function serverCounters(start: ServerCounters | undefined, end: ServerCounters | undefined, from: CountersAt, to: CountersAt): Pick<RunResult, 'serverCounters'> {
+  if (from === undefined) return {};
+  return {
+    serverCounters: {
+      ...(start !== undefined && end !== undefined ? { total: counterDelta(start, end) } : {}),
+      ...(from.c !== undefined && to?.c !== undefined && to.at > from.at ? { steadyPerSec: counterRates(from.c, to.c, (to.at - from.at) / 1000) } : {}),
+    },
+  };
 }
 
 interface CpuAt {

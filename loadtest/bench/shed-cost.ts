@@ -1,0 +1,195 @@
+/**
+ * CPU nanoseconds per shed message against CPU nanoseconds per delivery, in one connection's outbound
+ * path (OutboundWriter + OutboundQueue + the subscription's gap account), no sockets: the socket is a
+ * stand-in that takes every frame, or none. The clock is injected, so expiry is exact. Used by the
+ * bench's high-rate part and by `loadtest/experiments/shed-cost.ts`.
+ *
+ * ShedWorkloads, 1 KiB messages, default outbound limits (1 MiB, 4,096 messages):
+ *   deliver      the socket keeps up: every message is written straight through (the fast path);
+ *   drop-oldest  the socket is stopped and the queue full: every message queued sheds the oldest;
+ *   drop-newest  the same: every message is shed on arrival;
+ *   conflate     the socket is stopped, 100 keys: every message replaces the queued one of its key;
+ *   expired      a full queue of messages past maxAgeMs drained at once: each is shed as expired.
+ * Each figure is the best of the rounds (the least disturbed by other processes).
+ */
+import { ChannelRules } from '../../src/config/channel-rules.js';
+import { loadConfig } from '../../src/config/load.js';
+import { Channel } from '../../src/hub/channel.js';
+import type { TransportSocket } from '../../src/net/socket.js';
+import { Stats } from '../../src/observability/stats.js';
+import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
+import { OutboundWriter } from '../../src/session/outbound-writer.js';
+import { Subscription } from '../../src/session/subscription.js';
+import { TurnAllowance } from '../../src/session/turn-allowance.js';
+import { WriteBatcher } from '../../src/session/write-batcher.js';
+import { Publication } from '../../src/stream/publication.js';
+import { MemoryBudget } from '../../src/util/memory-budget.js';
+import { md } from './table.js';
+
+export const SHED_WORKLOADS = ['deliver', 'drop-oldest', 'drop-newest', 'conflate', 'expired'] as const;
+export type ShedWorkload = (typeof SHED_WORKLOADS)[number];
+/** CPU ns per message, best round, by workload. */
+export type ShedCost = Record<ShedWorkload, number>;
+
+const PAYLOAD = Buffer.alloc(1024, 0x61);
+const KEYS = 100;
+
+class StandInSocket implements TransportSocket {
+  readonly remoteAddress = '127.0.0.1';
+  open = true;
+  bufferedAmount = (): number => 0;
+  sendPrepared(): boolean {
+    return this.open;
+  }
+  sendText(): boolean {
+    return this.open;
+  }
+  sendPong(): boolean {
+    return this.open;
+  }
+  cork(): void {}
+  uncork(): void {}
+  pause(): void {}
+  resume(): void {}
+  ping(): void {}
+  close(): void {}
+  abandon(): void {}
+  terminate(): void {}
+}
+
+/** The publications a workload delivers, in order. */
+function publications(channel: Channel, keys: number, messages: number): Publication[] {
+  return Array.from({ length: messages }, (_, i) => {
+    const key = keys > 0 ? `k${i % keys}` : undefined;
+    const pub = new Publication('ch', channel.queuePolicy, 'e', i + 1, key, key === undefined ? undefined : `ch\0${key}`, PAYLOAD, 0);
+    pub.prepared = PAYLOAD;
+    return pub;
+  });
+}
+
+interface Fixture {
+  readonly config: ReturnType<typeof loadConfig>;
+  readonly channel: Channel;
+  readonly pubs: Publication[];
+}
+
+/** Each workload's channel and publications, made once for every round (a round's own garbage is not what is measured). */
+function fixture(workload: ShedWorkload, messages: number): Fixture {
+  const policy: SlowConsumerPolicy = workload === 'deliver' || workload === 'expired' ? 'drop-oldest' : workload;
+  const maxAgeMs = workload === 'expired' ? 1 : 0;
+  const config = loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 16, ...(maxAgeMs > 0 ? { maxAgeMs } : {}) }] } });
+  const channel = new Channel('ch', new ChannelRules(config).settingsFor('ch'));
+  return { config, channel, pubs: publications(channel, policy === 'conflate' ? KEYS : 0, messages) };
+}
+
+function setup({ config, channel, pubs }: Fixture) {
+  const socket = new StandInSocket();
+  let now = 0;
+  let sub: Subscription | undefined;
+  const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+  const writer = new OutboundWriter({
+    socket,
+    settings: { ...config.outbound, softQueueBytes: 0 },
+    stats: new Stats(),
+    clock: () => now,
+    batcher: new WriteBatcher(),
+    pacer: new TurnAllowance(0),
+    owner: { subscriptionOf: () => sub, subscriptions: () => (sub ? [sub] : []), slowConsumer: () => {}, drained: () => {}, repliesBackedUp: () => true, repliesDrained: () => {} },
+    pools: budget.pools,
+  });
+  sub = new Subscription(channel, writer);
+  return { socket, writer, sub, pubs, setNow: (t: number) => (now = t) };
+}
+
+/** CPU ns per operation of one round. */
+function round(workload: ShedWorkload, f: Fixture): number {
+  const { socket, writer, sub, pubs, setNow } = setup(f);
+  let i = 0;
+  let ops = 0;
+  if (workload !== 'deliver') {
+    // The first write blocks the socket; the rest queue (filling the queue is not measured).
+    socket.open = false;
+    const fill = workload === 'expired' ? 0 : workload === 'conflate' ? KEYS : 2000;
+    for (; i < fill + 1; i++) sub.deliver(pubs[i]!);
+  }
+  const start = process.cpuUsage();
+  if (workload === 'expired') {
+    // Cycles of: a full queue at t, drained at t + 2 (all past maxAgeMs 1).
+    let t = 0;
+    while (i < pubs.length) {
+      socket.open = false;
+      setNow(t);
+      const from = i;
+      for (; i < pubs.length && i - from < 1000; i++) sub.deliver(pubs[i]!);
+      setNow(t + 2);
+      socket.open = true;
+      writer.onDrain();
+      ops += i - from;
+      t += 4;
+    }
+  } else {
+    for (; i < pubs.length; i++) {
+      sub.deliver(pubs[i]!);
+      if ((i & 63) === 0) writer.uncork();
+    }
+    ops = pubs.length - (workload === 'deliver' ? 0 : workload === 'conflate' ? KEYS + 1 : 2001);
+  }
+  const used = process.cpuUsage(start);
+  writer.discard();
+  return ((used.user + used.system) * 1000) / ops;
+}
+
+/** Runs `rounds` rounds of each workload (in turn, so that a disturbance hits them alike) over `messages` messages each. */
+export function measureShedCost(messages: number, rounds: number, workloads: readonly ShedWorkload[] = SHED_WORKLOADS): Partial<ShedCost> {
+  const fixtures = new Map(workloads.map((w) => [w, fixture(w, messages)]));
+  const best: Partial<ShedCost> = {};
+  for (let r = 0; r < rounds; r++) for (const w of workloads) best[w] = Math.min(best[w] ?? Infinity, round(w, fixtures.get(w)!));
+  return best;
+}
+
+export interface ShedCostFigures {
+  readonly messages: number;
+  readonly rounds: number;
+  readonly ns: Partial<ShedCost>;
+  /** The machine's 1-minute load average before and after. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
+}
+
+const SHED_ROWS: ReadonlyArray<{ workload: Exclude<ShedWorkload, 'deliver'>; label: string }> = [
+  { workload: 'drop-oldest', label: 'drop-oldest (queue full: each message sheds the oldest)' },
+  { workload: 'drop-newest', label: 'drop-newest (each message shed on arrival)' },
+  { workload: 'conflate', label: 'conflate, 100 keys (each message replaces its key\'s)' },
+  { workload: 'expired', label: 'expired (a full queue past maxAgeMs, drained)' },
+];
+
+/**
+ * The bench's table of shedding costs and its verdict: each shed, in CPU ns, against a delivery —
+ * the writer's own part of one (a stand-in socket) and a whole one, the server's CPU per delivery
+ * of the Sluice rows at 1.8M/s in the same run (`delivery`).
+ */
+export function shedCostSection(c: ShedCostFigures, delivery: ReadonlyArray<{ transport: string; ns: number | undefined }>): { table: string; verdicts: string[] } {
+  const f = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
+  const writer = c.ns.deliver;
+  const head = ['message', 'CPU ns', '× the writer\'s part of a delivery', ...delivery.map((d) => `× a whole delivery, Sluice ${d.transport} at 1.8M/s (${f(d.ns, 0)} ns)`)];
+  const body = [
+    ['delivered (socket keeping up; the writer\'s part only)', f(writer, 0), '1.00', ...delivery.map((d) => f(writer === undefined || d.ns === undefined ? undefined : writer / d.ns, 2))],
+    ...SHED_ROWS.map(({ workload, label }) => {
+      const ns = c.ns[workload];
+      return [label, f(ns, 0), f(ns === undefined || writer === undefined ? undefined : ns / writer, 2), ...delivery.map((d) => f(ns === undefined || d.ns === undefined ? undefined : ns / d.ns, 2))];
+    }),
+  ];
+  const table = [
+    `### The cost of shedding: CPU ns per shed message against a delivery (${c.messages.toLocaleString('en')} messages × ${c.rounds} rounds, best round; load ${f(c.loadAverage.start, 1)}–${f(c.loadAverage.end, 1)})`,
+    '',
+    'One connection\'s outbound path in this process (writer, queue, gap account; 1 KiB, default outbound limits, injected clock; `loadtest/bench/shed-cost.ts`). A shed message costs the server this instead of a delivery; a whole delivery is the server\'s CPU per delivery in the none-stopped Sluice rows above (socket write and kernel included).',
+    '',
+    md(head, body),
+  ].join('\n');
+  const whole = delivery.filter((d) => d.ns !== undefined);
+  const cheapest = whole.length === 0 ? undefined : Math.min(...whole.map((d) => d.ns!));
+  const worst = Math.max(...SHED_ROWS.map((r) => c.ns[r.workload] ?? Infinity));
+  const verdicts = [
+    `- Cost per shed message (drop-oldest, drop-newest, conflate, expiry) ≤ the cost of a delivery: ${cheapest !== undefined && worst <= cheapest ? 'met' : '**not met**'} (${SHED_ROWS.map((r) => `${r.workload} ${f(c.ns[r.workload], 0)} ns`).join(', ')}; a whole delivery ${whole.map((d) => `${d.transport} ${f(d.ns, 0)} ns`).join(', ') || '–'}; the writer's part of one ${f(writer, 0)} ns).`,
+  ];
+  return { table, verdicts };
+}
