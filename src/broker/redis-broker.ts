@@ -6,7 +6,9 @@ import type { StreamPosition } from '../stream/position.js';
 import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type LatestOutcome, type PublishOutcome } from './broker.js';
 import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
+import { SCAN_SCRIPT } from './redis-keyed.js';
 import { FORK_SCRIPT, HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
+import { completeScan, readRest, type ScannedState, type ScanStep } from './redis-snapshot.js';
 import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from './redis-topology.js';
 
 export type { RedisBrokerConfig } from './redis-topology.js';
@@ -15,8 +17,13 @@ type ScriptCommands = PublishCommand & {
   sluiceFork(meta: string, hist: string, epoch: string, seq: number): Promise<[string, number]>;
   sluiceHistory(
     meta: string, hist: string, keyed: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number, snapshot: number, keyTtlMs: number,
-  ): Promise<[string, number, number, string[], string[]?]>;
+    scanCount: number,
+  ): Promise<[string, number, number, string[], string[]?, string?, number?]>;
+  sluiceScan(meta: string, hist: string, keyed: string, cursor: string, count: number, epoch: string, sinceSeq: number): Promise<ScanStep>;
 };
+
+/** Reads of a snapshot in chunks that start again (the stream moved on beyond their reach) before one is read in a single reply. */
+const SCAN_ATTEMPTS = 3;
 
 /** Most channels per SUBSCRIBE when resubscribing after a reconnect. */
 const RESUBSCRIBE_BATCH = 1000;
@@ -74,6 +81,7 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand('sluicePublish', { lua: publishScript(this.topology.sharded ? 'SPUBLISH' : 'PUBLISH') });
     this.cmd.defineCommand('sluiceFork', { numberOfKeys: 2, lua: FORK_SCRIPT });
     this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 3, lua: HISTORY_SCRIPT });
+    this.cmd.defineCommand('sluiceScan', { numberOfKeys: 3, lua: SCAN_SCRIPT });
     this.sub = this.topology.pubsub;
     this.publisher = new RedisPublisher(this.cmd, {
       names: this.names,
@@ -160,29 +168,53 @@ export class RedisBroker implements Broker {
     if (this.subUp) this.sub.unsubscribe(topic).catch(() => {});
   }
 
-  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false): HistoryOutcome | Promise<HistoryOutcome> {
+  /**
+   * With `snapshot` on a keyed channel, the state comes in chunks of `snapshotScanCount` keys
+   * (redis-snapshot.ts), at the seq where the read ended; a read the stream outran starts again,
+   * and after SCAN_ATTEMPTS the state is read in one reply.
+   */
+  history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false, attempt = 1): HistoryOutcome | Promise<HistoryOutcome> {
     if (!this.commandsUp()) return UNAVAILABLE;
     const { historySize, historyTtlMs } = settings;
     const { names } = this;
     const withState = snapshot && settings.keyed === true;
+    const keyTtlMs = settings.keyTtlMs ?? 0;
+    const scanCount = attempt > SCAN_ATTEMPTS ? 0 : this.config.snapshotScanCount;
+    const failed = (err: Error): HistoryOutcome => {
+      if (err.message === 'Command timed out') this.timedOut();
+      return UNAVAILABLE;
+    };
     return this.cmd
       .sluiceHistory(
         names.meta(channel), names.history(channel), names.keyed(channel), since?.epoch ?? '', since?.seq ?? 0,
-        historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, settings.keyTtlMs ?? 0,
+        historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, keyTtlMs, scanCount,
       )
       .then(
-        ([epoch, seq, recovered, entries, state]): HistoryOutcome | Promise<HistoryOutcome> => {
+        ([epoch, seq, recovered, entries, state, cursor, now]): HistoryOutcome | Promise<HistoryOutcome> => {
           this.answered();
           const publications = entries.map((entry) => this.decode(channel, epoch, entry));
           const position = { epoch, seq };
           if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
-          if (state !== undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
-          return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
+          if (state === undefined) return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
+          const snapshotAt = (read: ScannedState): HistoryOutcome => ({
+            ok: true,
+            position: { epoch, seq: read.seq },
+            recovered: false,
+            publications: [],
+            snapshot: { epoch, seq: read.seq, entries: read.entries.map((entry) => this.decode(channel, epoch, entry)) },
+          });
+          if (cursor === undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
+          if (cursor === '0') return snapshotAt(completeScan(state, [], seq, now!, keyTtlMs));
+          const step = (at: string): Promise<ScanStep> => this.cmd.sluiceScan(names.meta(channel), names.history(channel), names.keyed(channel), at, scanCount, epoch, seq).then((answer) => {
+            this.answered();
+            return answer;
+          });
+          return readRest({ epoch, seq, cursor, entries: state }, step, keyTtlMs).then(
+            (read) => (read === undefined ? this.history(channel, settings, since, tail, snapshot, attempt + 1) : snapshotAt(read)),
+            failed,
+          );
         },
-        (err: Error) => {
-          if (err.message === 'Command timed out') this.timedOut();
-          return UNAVAILABLE;
-        },
+        failed,
       );
   }
 

@@ -66,8 +66,17 @@ local function keyed_apply(hash, meta, body, entry)
 end
 `;
 
-/** keyed_state: the entries of the hash not older than ttl ms (0: all). */
+/**
+ * keyed_state: the entries of the hash not older than ttl ms (0: all), in one reply; keyed_scan:
+ * one HSCAN step of it, { next cursor, entries } (the node filters by age: see redis-snapshot.ts).
+ */
 export const KEYED_READ = `
+local function keyed_scan(hash, cursor, count)
+  local r = redis.call('HSCAN', hash, cursor, 'COUNT', count)
+  local values = {}
+  for i = 2, #r[2], 2 do values[#values + 1] = r[2][i] end
+  return r[1], values
+end
 local function keyed_state(hash, now, ttl)
   local values = redis.call('HVALS', hash)
   if ttl == 0 then return values end
@@ -79,4 +88,27 @@ local function keyed_state(hash, now, ttl)
   end
   return fresh
 end
+`;
+
+/**
+ * The next step of a snapshot read in chunks (redis-snapshot.ts). KEYS: meta, history, keyed state.
+ * ARGV: cursor, count, the epoch and seq the read began at. Returns { 0 } when the stream is no
+ * longer that epoch, or when its history no longer holds every publication made since the read
+ * began (the read starts again); { 1, cursor, entries } for a chunk with more to come; and for the
+ * last chunk { 2, seq, entries, the history entries after the seq the read began at up to seq, now
+ * in ms }, all read in this one step.
+ */
+export const SCAN_SCRIPT = `${KEYED_READ}
+if redis.call('HGET', KEYS[1], 'e') ~= ARGV[3] then return { 0 } end
+local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
+local cursor, values = keyed_scan(KEYS[3], ARGV[1], ARGV[2])
+if cursor ~= '0' then return { 1, cursor, values } end
+local need = seq - tonumber(ARGV[4])
+local changes = {}
+if need > 0 then
+  changes = redis.call('LRANGE', KEYS[2], -need, -1)
+  if #changes ~= need then return { 0 } end
+end
+local t = redis.call('TIME')
+return { 2, seq, values, changes, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) }
 `;

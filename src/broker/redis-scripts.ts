@@ -135,7 +135,8 @@ end
 /**
  * KEYS: meta, history, keyed state. ARGV: since epoch ('' for none), since seq, historySize,
  * historyTtlMs, streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that
- * are), snapshot (1: a keyed channel's state too, unless the read recovered), keyTtlMs.
+ * are), snapshot (1: a keyed channel's state too, unless the read recovered), keyTtlMs, scan count
+ * (0: the state in one reply; else its first HSCAN chunk, and after it the next cursor and now in ms).
  * Returns { epoch, seq, recovered (1; 2: not every entry is held, but the stream continues since's
  * position, a provisional one included; 0: it does not), entries after since.seq (when recovered, or the tail),
  * and with snapshot the state's entries, read in the same step as the position }.
@@ -182,7 +183,15 @@ for i = first, #entries do held[#held + 1] = entries[i] end
 return { epoch, seq, 2, held }
 end
 local out = read()
-if ARGV[7] == '1' and out[3] ~= 1 then out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8])) end
+if ARGV[7] == '1' and out[3] ~= 1 then
+  local count = tonumber(ARGV[9])
+  if count == 0 then
+    out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8]))
+  else
+    out[6], out[5] = keyed_scan(KEYS[3], 0, count)
+    out[7] = now_ms(t)
+  end
+end
 return out
 `;
 

@@ -162,6 +162,8 @@ export const ConfigSchema = z
             streamTtlMs: z.number().int().min(1).default(86_400_000),
             /** Most publications of one channel in one script call; a loop turn's calls go in one pipeline. 1 = one call, sent at once, per publication. */
             maxPublishBatch: z.number().int().min(1).max(1000).default(256),
+            /** Keys per read of a keyed channel's state for a snapshot (HSCAN COUNT), so no reply holds it whole; 0 = one reply. */
+            snapshotScanCount: z.number().int().min(0).max(100_000).default(1_000),
             /** Redis Cluster seed nodes (`host:port`); set: cluster mode (sharded pub/sub), `url` gives only scheme and credentials. */
             cluster: z.array(z.string().regex(SEED, 'must be host:port')).max(100).default([]),
             /** A Sentinel-managed master: its name and the sentinels (`host:port`); `url` gives only scheme and credentials. */

@@ -2,11 +2,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HistoryOutcome } from '../../src/broker/broker.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { RedisBroker } from '../../src/broker/redis-broker.js';
+import { until } from '../../devkit/until.js';
+import { redisHarness } from '../helpers/harness.js';
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
 import { DELIVERY, type DeliveryOutcome, type JoinOutcome, type Subscriber } from '../../src/hub/channel.js';
 import { Hub } from '../../src/hub/hub.js';
 import type { StreamPosition } from '../../src/stream/position.js';
+import type { Delivered } from '../../src/hub/hub.js';
 import type { Publication } from '../../src/stream/publication.js';
 import type { StreamSettings } from '../../src/stream/settings.js';
 import type { KeyedSnapshot } from '../../src/stream/snapshot.js';
@@ -50,6 +54,9 @@ class View implements Subscriber {
   }
   snapshot(state: KeyedSnapshot): void {
     this.snap = state;
+  }
+  restate(): void {
+    throw new Error('no stream repair in this model');
   }
   state(): Map<string, unknown> {
     const view = new Map<string, unknown>();
@@ -122,7 +129,101 @@ describe('keyed snapshot + live stream (model, fast-check)', () => {
           expect(view.state()).toEqual(truth);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
+  });
+});
+
+/** Values longer than Redis keeps in a listpack (64 bytes): the state hash is a hash table, so HSCAN reads it in chunks. */
+const long = (value: number) => JSON.stringify(`${'v'.repeat(70)}${value}`);
+
+const RedisOp = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('pub' as const), key: fc.integer({ min: 0, max: 9 }), value: fc.integer({ min: 0, max: 99 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('del' as const), key: fc.integer({ min: 0, max: 9 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('subscribe' as const) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('turn' as const) }) },
+);
+
+describe('keyed snapshot on Redis, read in chunks (model, fast-check)', () => {
+  const suite = redisHarness();
+  let prefix = 0;
+
+  async function redisHub(historySize: number, snapshotScanCount: number) {
+    const config = loadConfig({
+      overrides: { broker: { type: 'redis', redis: { url: suite.redis.url, keyPrefix: `ks${prefix++}:`, snapshotScanCount } }, channels: [{ pattern: 'k', keyed: true, historySize }] },
+    });
+    const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+    const broker = new RedisBroker(config.broker, silentLogger());
+    const hub = new Hub({ rules: new ChannelRules(config), maxChannels: 10, budget, prepare: (p) => p, clock: Date.now, broker, maxJoinBuffer: 10_000, log: silentLogger() });
+    broker.start(hub);
+    await until(() => broker.ready, 'redis broker ready');
+    return { hub, broker };
+  }
+
+  it('publications, deletes and subscribes racing reads of 2 keys at a time: each subscriber gets the exact state at its ack seq, then every later seq once', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(RedisOp, { minLength: 1, maxLength: 40 }), fc.constantFrom(3, 100), async (ops, historySize) => {
+        const { hub, broker } = await redisHub(historySize, 2);
+        try {
+          const published: Array<{ key: string; value: number | undefined; result: Promise<unknown> }> = [];
+          const publish = (key: string, value: number | undefined) => published.push({ key, value, result: Promise.resolve(hub.publish('k', key, value === undefined ? 'null' : long(value), undefined, value === undefined)) });
+          // The stream exists before anyone subscribes (a read before the first publish gets a provisional position).
+          for (let k = 0; k < 10; k++) publish(`K${k}`, 0);
+          await published.at(-1)!.result;
+          const views: View[] = [];
+          for (const step of ops) {
+            if (step.op === 'pub') publish(`K${step.key}`, step.value);
+            else if (step.op === 'del') publish(`K${step.key}`, undefined);
+            else if (step.op === 'subscribe') {
+              const view = new View();
+              views.push(view);
+              hub.subscribe(hub.channel('k')!, view, undefined, true);
+            } else await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          const results = (await Promise.all(published.map((p) => p.result))) as Delivered[];
+          const truth = new Map<string, unknown>();
+          const bySeq = published.map((p, i) => ({ ...p, seq: results[i]!.seq })).sort((a, b) => a.seq - b.seq);
+          for (const p of bySeq) {
+            if (p.value === undefined) truth.delete(p.key);
+            else truth.set(p.key, JSON.parse(long(p.value)));
+          }
+          const last = bySeq.at(-1)!.seq;
+          const end = (view: View) => (view.live.at(-1)?.seq ?? (view.ack as { seq: number } | undefined)?.seq ?? -1);
+          await until(() => views.every((v) => v.ack !== undefined && end(v) === last), 'every subscriber at the last seq', 10_000);
+          for (const view of views) {
+            expect(view.ack).toMatchObject({ ok: true, snapshot: true });
+            const at = (view.ack as { seq: number }).seq;
+            expect(view.snap!.seq).toBe(at);
+            for (const s of view.snap!.entries.map((p) => p.seq)) expect(s).toBeLessThanOrEqual(at);
+            expect(view.live.map((p) => p.seq)).toEqual(Array.from({ length: last - at }, (_, i) => at + 1 + i));
+            expect(view.state()).toEqual(truth);
+          }
+        } finally {
+          await broker.close();
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('reads a large state in chunks of snapshotScanCount keys, never in one reply', async () => {
+    const { hub, broker } = await redisHub(100, 50);
+    try {
+      const redis = suite.redis.client();
+      await redis.config('RESETSTAT');
+      const writes: Array<Promise<unknown>> = [];
+      for (let k = 0; k < 300; k++) writes.push(Promise.resolve(hub.publish('k', `K${k}`, long(k))));
+      await Promise.all(writes);
+      const view = new View();
+      hub.subscribe(hub.channel('k')!, view, undefined, true);
+      await until(() => view.snap !== undefined, 'the snapshot');
+      expect(view.snap!.entries.length).toBe(300);
+      const stats = await redis.info('commandstats');
+      redis.disconnect();
+      expect(stats).not.toMatch(/cmdstat_hvals:/);
+      expect(Number(/cmdstat_hscan:calls=(\d+)/.exec(stats)?.[1] ?? 0)).toBeGreaterThanOrEqual(6);
+    } finally {
+      await broker.close();
+    }
   });
 });
