@@ -79,6 +79,12 @@ export const ConfigSchema = z
         maxHeldRequestBytes: z.number().int().min(0).default(1024 * 1024),
         /** `sub` requests the whole process takes per event-loop turn; the rest wait, in order, for the next turns (0: no bound). */
         subscribesPerTurn: z.number().int().min(0).default(100),
+        /**
+         * Frames (requests and WebSocket pings) one connection has handled per event-loop turn; past
+         * it the rest wait, in order, with reading stopped, and flooding connections take turns
+         * (0: no bound). Applies where reading can stop (`ws`).
+         */
+        framesPerTurn: z.number().int().min(0).default(64),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */
         maxHttpRequests: z.number().int().min(1).default(256),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */

@@ -29,6 +29,8 @@ export interface ConnectionContext extends AuthContext {
   readonly pacer: TurnAllowance;
   /** `limits.subscribesPerTurn`: joins per loop turn, for the whole process. */
   readonly subscribes: TurnAllowance;
+  /** The round robin of connections that had their `limits.framesPerTurn` share of a turn. */
+  readonly frames: TurnAllowance;
   readonly resumer: ResumeScheduler;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
@@ -205,11 +207,18 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     this.lastSeen = this.ctx.clock();
   }
 
-  /** A WebSocket ping costs a frame of the inbound limits; one refused goes unanswered (and is a strike). */
+  /**
+   * A WebSocket ping costs a frame of the inbound limits (one refused goes unanswered, and is a
+   * strike) and of the connection's share of the turn (request-gate.ts).
+   */
   onPing(payload: Buffer, answered: boolean): void {
     if (this.closing) return;
     this.lastSeen = this.ctx.clock();
-    if (this.charge(payload.length) === 0 && !this.closing && !answered) this.writer.sendPong(payload);
+    if (this.charge(payload.length) === 0 && !this.closing && !answered) this.gate.takePing(payload);
+  }
+
+  answerPing(payload: Buffer): void {
+    this.writer.sendPong(payload);
   }
 
   /**

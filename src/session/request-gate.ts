@@ -2,6 +2,7 @@ import type { TransportSocket } from '../net/socket.js';
 import type { Stats } from '../observability/stats.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { peekRequestId, type RequestId } from '../protocol/requests.js';
+import type { Paced, ShareUse, TurnAllowance } from './turn-allowance.js';
 
 /** Why a connection stopped taking requests (bit flags): */
 /** `limits.maxPendingPublishes` publications await the broker. */
@@ -12,13 +13,17 @@ export const REPLIES = 2;
 export const ORDER = 4;
 /** A `sub` waits for a later loop turn: this one's `limits.subscribesPerTurn` are taken. */
 export const TURN = 8;
-const PAUSE_CAUSES = { [WINDOW]: 'publish_window', [REPLIES]: 'replies', [ORDER]: 'subscription_order', [TURN]: 'subscribes_per_turn' } as const;
+/** The connection has had its `limits.framesPerTurn` this turn: the rest wait for its next share. */
+const SHARE = 16;
+const PAUSE_CAUSES = { [WINDOW]: 'publish_window', [REPLIES]: 'replies', [ORDER]: 'subscription_order', [TURN]: 'subscribes_per_turn', [SHARE]: 'frames_per_turn' } as const;
 
 /** The connection behind the gate. */
 export interface GateOwner {
   readonly isClosing: boolean;
   /** Handles a request; false when it must wait for an earlier one (the owner has stopped the gate). */
   handle(data: Buffer, isBinary: boolean): boolean;
+  /** Answers a WebSocket ping. */
+  answerPing(payload: Buffer): void;
   sendError(code: ErrorCode, id?: RequestId): void;
 }
 
@@ -28,9 +33,17 @@ export interface GateOwner {
  * back up, an earlier request awaits an answer, a per-turn allowance is spent) the socket stops
  * being read, so TCP pushes back on the client; frames the transport delivers meanwhile wait, in
  * order, in `held`, and go first once nothing stops requests.
+ *
+ * Each connection handles at most `limits.framesPerTurn` frames per event-loop turn, WebSocket
+ * pings included: past its share it stops and waits at the back of one round robin for the
+ * process (`TurnAllowance.takeShare`), so a bystander's frame waits for at most one share of each
+ * flooder. Pings past the share are not held: only the latest is answered, first thing in the
+ * connection's next share (RFC 6455 §5.5.3 allows answering only the most recent ping), so a ping
+ * flood costs a copy per ping. Where reading cannot stop (uWS) holding would only grow a backlog
+ * into `too_many_requests`, so there is no share.
  */
-export class RequestGate {
-  /** WINDOW | REPLIES | ORDER | TURN: why requests are not taken now. */
+export class RequestGate implements Paced {
+  /** WINDOW | REPLIES | ORDER | TURN | SHARE: why requests are not taken now. */
   private stopped = 0;
   /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
   private ratePaused = false;
@@ -38,16 +51,53 @@ export class RequestGate {
   private held: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = [];
   private heldHead = 0;
   private heldBytes = 0;
+  /** `limits.framesPerTurn` where reading can stop, else 0 (no share). */
+  private readonly share: number;
+  private readonly shareUse: ShareUse = { turn: -1, used: 0 };
+  /** The latest WebSocket ping that came past the share: answered when the next share begins. */
+  private latestPing: Buffer | undefined;
 
   constructor(
     private readonly socket: TransportSocket,
-    private readonly ctx: { readonly settings: { readonly maxHeldRequestBytes: number }; readonly stats: Stats },
+    private readonly ctx: {
+      readonly settings: { readonly maxHeldRequestBytes: number; readonly framesPerTurn: number };
+      readonly stats: Stats;
+      readonly frames: TurnAllowance;
+      readonly readingPausable: boolean;
+    },
     private readonly owner: GateOwner,
-  ) {}
+  ) {
+    this.share = ctx.readingPausable ? ctx.settings.framesPerTurn : 0;
+  }
 
   /** A frame admitted by the inbound limits: handled now, or held behind those that wait. */
   take(data: Buffer, isBinary: boolean): void {
-    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.mayHandle() || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+  }
+
+  /**
+   * A WebSocket ping admitted by the inbound limits: answered now while the connection's share
+   * lasts (whatever else stops its requests: pongs are control frames, outside the order of
+   * replies); past it, kept as the latest.
+   */
+  takePing(payload: Buffer): void {
+    if ((this.stopped & SHARE) === 0 && this.mayHandle()) this.owner.answerPing(payload);
+    else this.latestPing = Buffer.from(payload);
+  }
+
+  /** True while the connection's share of this turn lasts; else it stops until its next share. */
+  private mayHandle(): boolean {
+    if (this.share === 0 || this.ctx.frames.takeShare(this, this.shareUse, this.share)) return true;
+    this.stop(SHARE);
+    return false;
+  }
+
+  /** The connection's next share: the frames it holds go on, in order. */
+  continueTurn(): void {
+    const ping = this.latestPing;
+    this.latestPing = undefined;
+    if (ping !== undefined && !this.owner.isClosing && this.mayHandle()) this.owner.answerPing(ping);
+    this.go(SHARE);
   }
 
   /** The token buckets ran into debt: reading stops until `rateRepaid`. */
@@ -89,7 +139,7 @@ export class RequestGate {
     this.stopped &= ~reason;
     while (this.stopped === 0 && this.heldHead < this.held.length && !this.owner.isClosing) {
       const frame = this.held[this.heldHead]!;
-      if (!this.owner.handle(frame.data, frame.isBinary)) break;
+      if (!this.mayHandle() || !this.owner.handle(frame.data, frame.isBinary)) break;
       this.heldHead++;
       this.heldBytes -= frame.data.length;
     }
@@ -102,6 +152,7 @@ export class RequestGate {
 
   /** Forgets the held frames. Idempotent. */
   release(): void {
+    this.latestPing = undefined;
     this.held = [];
     this.heldHead = this.heldBytes = 0;
   }

@@ -25,6 +25,8 @@ export interface SessionSettings {
   readonly maxHeldRequestBytes: number;
   /** `auth.forbiddenStrikes`. */
   readonly forbiddenStrikes: number;
+  /** `limits.framesPerTurn`. */
+  readonly framesPerTurn: number;
 }
 
 export function sessionSettings(config: Config): SessionSettings {
@@ -36,5 +38,6 @@ export function sessionSettings(config: Config): SessionSettings {
     maxPendingPublishes: limits.maxPendingPublishes,
     maxHeldRequestBytes: limits.maxHeldRequestBytes,
     forbiddenStrikes: auth.forbiddenStrikes,
+    framesPerTurn: limits.framesPerTurn,
   };
 }

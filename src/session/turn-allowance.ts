@@ -4,11 +4,18 @@ export interface Paced {
   continueTurn(): void;
 }
 
+/** What one connection took of its own share, and in which turn. */
+export interface ShareUse {
+  turn: number;
+  used: number;
+}
+
 /**
  * One allowance of some work per event-loop turn for the whole process, so that a thousand clients
  * asking at once cost the loop a bounded amount per turn instead of everything in the turn their
- * requests arrived: resume-replay bytes (`outbound.replayBytesPerTurn`) and subscribes
- * (`limits.subscribesPerTurn`); 0: no allowance. A connection that finds the allowance spent, or
+ * requests arrived: resume-replay bytes (`outbound.replayBytesPerTurn`), subscribes
+ * (`limits.subscribesPerTurn`), and each connection's own share of frames (`limits.framesPerTurn`,
+ * `takeShare`); 0: no allowance. A connection that finds the allowance spent, or
  * has done its own share of the turn, waits in one first-come queue; one setImmediate for all of
  * them renews the allowance and lets the queue go on in order until it is spent again. No timer or
  * closure per connection.
@@ -25,6 +32,9 @@ export class TurnAllowance {
   ) {
     this.left = perTurn;
   }
+
+  /** Renewals so far: a connection's own share (`takeShare`) is counted per renewal. */
+  private turn = 0;
 
   /** Connections waiting for a later turn. */
   get queued(): number {
@@ -45,6 +55,26 @@ export class TurnAllowance {
     this.arm();
   }
 
+  /**
+   * One unit of `paced`'s own share of `share` per turn: true when it may take it now; false when
+   * its share of this turn is taken, and it goes on, behind those already waiting, on a later turn
+   * (round robin: each waiting connection takes one share per turn, in turn).
+   */
+  takeShare(paced: Paced, use: ShareUse, share: number): boolean {
+    if (use.turn !== this.turn) {
+      use.turn = this.turn;
+      use.used = 0;
+    }
+    if (use.used >= share) {
+      this.defer(paced);
+      return false;
+    }
+    use.used++;
+    // A turn with work in it is followed by a renewal, so the next turn's shares are fresh.
+    this.arm();
+    return true;
+  }
+
   /** `paced` did its own share of this turn: it goes on, behind those already waiting, on a later turn. */
   defer(paced: Paced): void {
     this.waiting.add(paced);
@@ -60,6 +90,7 @@ export class TurnAllowance {
   private readonly fire = (): void => {
     this.scheduled = false;
     this.left = this.perTurn;
+    this.turn++;
     // Only those waiting before this turn go on: one deferred again now is called on the next.
     let turns = this.waiting.size;
     for (const paced of this.waiting) {

@@ -170,6 +170,8 @@ export class WsSocket implements TransportSocket {
     // From now on the peer's bytes are dropped unparsed, as ws does itself after a protocol error.
     this.raw.removeAllListeners('data');
     this.raw.on('data', dropInbound);
+    // Reading may have been stopped (the peer's requests waited): its close frame and FIN must still be read.
+    this.raw.resume();
     const { raw } = this;
     if (this.compress) {
       // The close frame may wait behind messages still being deflated, and ws says nothing when it

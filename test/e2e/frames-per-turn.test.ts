@@ -1,0 +1,70 @@
+import { describe, expect, it, vi } from 'vitest';
+import { until } from '../../devkit/until.js';
+import { clientFrame } from '../../devkit/wire-client.js';
+import { Connection } from '../../src/session/connection.js';
+import { RequestGate } from '../../src/session/request-gate.js';
+import { gatewayHarness } from '../helpers/harness.js';
+import { TRANSPORTS } from '../helpers/transports.js';
+
+const SHARE = 8;
+const FLOOD = 300;
+
+describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (transport) => {
+  const h = gatewayHarness(transport);
+
+  it('a flooder handles at most limits.framesPerTurn frames per turn, in order, and a bystander is answered within a round', async () => {
+    const gw = await h.start({ limits: { framesPerTurn: SHARE }, inbound: { messagesPerSecond: 0, bytesPerSecond: 0 } });
+    const flooder = await h.connect();
+    const bystander = await h.connect();
+    await flooder.next((f) => f.ev === 'hello');
+    await bystander.next((f) => f.ev === 'hello');
+    const [floodConn] = gw.gateway.connectionList();
+    // What the gateway handles, and the turns the round robin hands on, in the order they happen.
+    const events: string[] = [];
+    let firstFlood: () => void = () => {};
+    const flooding = new Promise<void>((resolve) => (firstFlood = resolve));
+    const { handle, answerPing } = Connection.prototype;
+    const { continueTurn } = RequestGate.prototype;
+    const handled = vi.spyOn(Connection.prototype, 'handle').mockImplementation(function (this: Connection, data, isBinary) {
+      events.push(this === floodConn ? 'flood' : 'bystander');
+      firstFlood();
+      return handle.call(this, data, isBinary);
+    });
+    const pinged = vi.spyOn(Connection.prototype, 'answerPing').mockImplementation(function (this: Connection, payload) {
+      events.push(this === floodConn ? 'flood' : 'bystander');
+      answerPing.call(this, payload);
+    });
+    const turns = vi.spyOn(RequestGate.prototype, 'continueTurn').mockImplementation(function (this: RequestGate) {
+      events.push('turn');
+      continueTurn.call(this);
+    });
+    try {
+      const wsPongs: string[] = [];
+      flooder.ws.on('pong', (p: Buffer) => wsPongs.push(p.toString()));
+      // Requests with a WebSocket ping every tenth frame, in one write: the gateway reads them at once.
+      const frames: Buffer[] = [];
+      for (let i = 0; i < FLOOD; i++) frames.push(i % 10 === 9 ? clientFrame(`w${i}`, 0x9) : clientFrame(`{"op":"ping","id":${i}}`));
+      flooder.tcp.write(Buffer.concat(frames));
+      await flooding;
+      bystander.tcp.write(clientFrame('{"op":"ping","id":"by"}'));
+      const requests = Array.from({ length: FLOOD }, (_, i) => i).filter((i) => i % 10 !== 9);
+      const pongs = await flooder.waitForCount((f) => f.ev === 'pong', requests.length);
+      expect(pongs.map((p) => p.id)).toEqual(requests);
+      expect((await bystander.next((f) => f.ev === 'pong')).id).toBe('by');
+      // Pings past a share are answered with the latest one (RFC 6455 §5.5.3): the last is always answered.
+      await until(() => wsPongs.at(-1) === `w${FLOOD - 1}`, 'the latest ping answered');
+      expect(flooder.frames.filter((f) => f.ev === 'err')).toEqual([]);
+      expect(bystander.frames.filter((f) => f.ev === 'err')).toEqual([]);
+      if (transport === 'uws') return; // uWS cannot stop reading: no share (docs/transports.md).
+      const perTurn = events.join(' ').split('turn').map((run) => run.split('flood').length - 1);
+      expect(Math.max(...perTurn)).toBeLessThanOrEqual(SHARE);
+      // The bystander's request came after a few of the flooder's shares, not after its backlog.
+      expect(events.indexOf('bystander')).toBeLessThan(FLOOD / 3);
+      expect(gw.gateway.stats.readPauses.frames_per_turn).toBeGreaterThanOrEqual(FLOOD / 10 / SHARE);
+    } finally {
+      handled.mockRestore();
+      pinged.mockRestore();
+      turns.mockRestore();
+    }
+  });
+});

@@ -1,0 +1,134 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { TransportSocket } from '../../src/net/socket.js';
+import { Stats } from '../../src/observability/stats.js';
+import { RequestGate, WINDOW } from '../../src/session/request-gate.js';
+import { TurnAllowance } from '../../src/session/turn-allowance.js';
+
+/** Gates sharing one round robin whose turns run when the test says; each records what it handled. */
+function setup(share: number) {
+  const turns: Array<() => void> = [];
+  const frames = new TurnAllowance(0, (fn) => turns.push(fn));
+  const stats = new Stats();
+  const ctx = { settings: { maxHeldRequestBytes: 1 << 20, framesPerTurn: share }, stats, frames, readingPausable: true };
+  /** Everything handled, by any gate, in order: `name:payload`. */
+  const log: string[] = [];
+  const gate = (name: string) => {
+    const socket = { paused: false, pause: () => void (socket.paused = true), resume: () => void (socket.paused = false) };
+    const owner = {
+      isClosing: false,
+      errors: [] as string[],
+      handle: (data: Buffer) => (log.push(`${name}:${data.toString()}`), true),
+      answerPing: (payload: Buffer) => void log.push(`${name}:ping ${payload.toString()}`),
+      sendError: (code: string) => void owner.errors.push(code),
+    };
+    const g = new RequestGate(socket as unknown as TransportSocket, ctx, owner);
+    return { gate: g, socket, owner, send: (...texts: string[]) => texts.forEach((t) => g.take(Buffer.from(t), false)) };
+  };
+  /** Runs the renewal scheduled, if any (the end of a loop turn); returns what was handled in it. */
+  const turn = () => {
+    const from = log.length;
+    turns.shift()?.();
+    return log.slice(from);
+  };
+  return { gate, turn, log, stats, scheduled: () => turns.length };
+}
+
+const frames = (name: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => `${name}${from + i}`);
+
+describe('RequestGate: a share of frames per connection per turn', () => {
+  it('stops a connection at its share and serves the waiting ones one share each per turn, in turn, each in its order', () => {
+    const { gate, turn, log, stats } = setup(3);
+    const a = gate('a');
+    const b = gate('b');
+    a.send(...frames('', 7));
+    b.send(...frames('', 5));
+    expect(log).toEqual(['a:0', 'a:1', 'a:2', 'b:0', 'b:1', 'b:2']);
+    expect(a.socket.paused && b.socket.paused).toBe(true);
+    expect(turn()).toEqual(['a:3', 'a:4', 'a:5', 'b:3', 'b:4']);
+    // b is done and reads again; a has one left.
+    expect(b.socket.paused).toBe(false);
+    expect(a.socket.paused).toBe(true);
+    expect(turn()).toEqual(['a:6']);
+    expect(a.socket.paused).toBe(false);
+    expect(stats.readPauses.frames_per_turn).toBe(3);
+  });
+
+  it('serves a bystander at once, from its own share, while flooders wait', () => {
+    const { gate, turn, log } = setup(2);
+    const a = gate('a');
+    const c = gate('c');
+    a.send(...frames('', 10));
+    c.send('hi');
+    expect(log).toEqual(['a:0', 'a:1', 'c:hi']);
+    expect(turn()).toEqual(['a:2', 'a:3']);
+  });
+
+  it('answers only the latest ping past the share, first in the next share, and never holds pings', () => {
+    const { gate, turn, log } = setup(2);
+    const a = gate('a');
+    a.send('r0', 'r1', 'r2');
+    for (const p of ['p0', 'p1', 'p2']) a.gate.takePing(Buffer.from(p));
+    expect(log).toEqual(['a:r0', 'a:r1']);
+    expect(turn()).toEqual(['a:ping p2', 'a:r2']);
+    expect(a.socket.paused).toBe(false);
+  });
+
+  it('keeps frames behind another stop held after its share: they go on once both are over', () => {
+    const { gate, turn, log } = setup(2);
+    const a = gate('a');
+    a.send('0', '1', '2', '3');
+    a.gate.stop(WINDOW);
+    expect(turn()).toEqual([]);
+    a.gate.go(WINDOW);
+    expect(log).toEqual(['a:0', 'a:1', 'a:2', 'a:3']);
+  });
+
+  it('0: no share', () => {
+    const { gate, log, scheduled } = setup(0);
+    const a = gate('a');
+    a.send(...frames('', 100));
+    expect(log).toHaveLength(100);
+    expect(scheduled()).toBe(0);
+  });
+
+  it('model: any arrivals and turns keep each connection in order, within its share per turn, every waiting one served each turn, nothing lost', () => {
+    const step = fc.oneof(fc.record({ conn: fc.integer({ min: 0, max: 3 }), n: fc.integer({ min: 1, max: 12 }) }), fc.constant('turn' as const));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(step, { maxLength: 40 }), (share, steps) => {
+        const { gate, turn, log } = setup(share);
+        const gates = [0, 1, 2, 3].map((i) => gate(`${i}`));
+        const sent = [0, 0, 0, 0];
+        const seen = () => gates.map((_, i) => log.filter((e) => e.startsWith(`${i}:`)).length);
+        const check = (handled: string[], waitingBefore: number[]) => {
+          for (let i = 0; i < 4; i++) {
+            const mine = handled.filter((e) => e.startsWith(`${i}:`)).length;
+            expect(mine).toBeLessThanOrEqual(share);
+            // Round robin: each one waiting at the turn's start takes its whole share (or all it has).
+            expect(mine).toBe(Math.min(share, waitingBefore[i]!));
+          }
+        };
+        for (const s of steps) {
+          if (s === 'turn') {
+            const before = seen().map((n, i) => sent[i]! - n);
+            check(turn(), before);
+          } else {
+            const from = log.length;
+            const waiting = sent[s.conn]! - seen()[s.conn]!;
+            gates[s.conn]!.send(...frames('', s.n, sent[s.conn]));
+            sent[s.conn]! += s.n;
+            // A connection already waiting takes nothing now; one that was not takes up to its share.
+            const took = log.length - from;
+            if (waiting > 0) expect(took).toBe(0);
+            else expect(took).toBeLessThanOrEqual(share);
+          }
+        }
+        for (let k = 0; k < 100 && sent.some((n, i) => n > seen()[i]!); k++) turn();
+        for (let i = 0; i < 4; i++) {
+          expect(log.filter((e) => e.startsWith(`${i}:`))).toEqual(frames(`${i}:`, sent[i]!));
+          expect(gates[i]!.socket.paused).toBe(false);
+        }
+      }),
+    );
+  });
+});
