@@ -26,6 +26,7 @@ import { ChannelHookCalls } from './session/channel-hooks.js';
 import type { Connection, ConnectionContext } from './session/connection.js';
 import { Connections } from './session/connections.js';
 import { TurnAllowance } from './session/turn-allowance.js';
+import { UpgradeTurns } from './session/upgrade-turns.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
 import { presenceTopology, RedisPresence } from './presence/redis-presence.js';
@@ -81,6 +82,7 @@ export class Gateway {
   readonly dashboard: Dashboard | undefined;
   private readonly admission: Admission;
   private readonly gate: UpgradeGate;
+  private readonly upgrades: UpgradeTurns;
   private readonly routes: RouteState;
   private readonly relief: MemoryRelief;
   private timers: NodeJS.Timeout[] = [];
@@ -112,6 +114,7 @@ export class Gateway {
     this.connections = new Connections({ config, stats, log, clock, pool: budget.pools.connections, opened: (ip) => admission.opened(ip), released: (ip) => admission.release(ip) });
     const connectHook = this.hooks.connect;
     this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook, underPressure });
+    this.upgrades = new UpgradeTurns(new TurnAllowance(config.limits.upgradesPerTurn), (request) => this.gate.decide(request), config.limits.maxConnections, config.admission.retryAfterSec, stats);
     const rules = new ChannelRules(config);
     const hub = (this.hub = new Hub({
       rules,
@@ -218,7 +221,7 @@ export class Gateway {
   private async listen(): Promise<void> {
     const { config } = this;
     this.port = await this.transport.listen({
-      onUpgrade: (request) => this.gate.decide(request),
+      onUpgrade: (request) => this.upgrades.upgrade(request),
       onConnection: (socket, _request, context) => this.accept(socket, context as AdmittedClient),
       onHttp: (request) => this.http(request),
     });

@@ -85,6 +85,8 @@ export const ConfigSchema = z
          * (0: no bound). Applies where reading can stop (`ws`).
          */
         framesPerTurn: z.number().int().min(0).default(64),
+        /** WebSocket upgrades the whole process decides and completes per event-loop turn; the rest wait, in order (0: no bound). */
+        upgradesPerTurn: z.number().int().min(0).default(50),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */
         maxHttpRequests: z.number().int().min(1).default(256),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */

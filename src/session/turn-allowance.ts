@@ -14,7 +14,7 @@ export interface ShareUse {
  * One allowance of some work per event-loop turn for the whole process, so that a thousand clients
  * asking at once cost the loop a bounded amount per turn instead of everything in the turn their
  * requests arrived: resume-replay bytes (`outbound.replayBytesPerTurn`), subscribes
- * (`limits.subscribesPerTurn`), and each connection's own share of frames (`limits.framesPerTurn`,
+ * (`limits.subscribesPerTurn`), upgrades (`limits.upgradesPerTurn`), and each connection's own share of frames (`limits.framesPerTurn`,
  * `takeShare`); 0: no allowance. A connection that finds the allowance spent, or
  * has done its own share of the turn, waits in one first-come queue; one setImmediate for all of
  * them renews the allowance and lets the queue go on in order until it is spent again. No timer or
@@ -41,9 +41,14 @@ export class TurnAllowance {
     return this.waiting.size;
   }
 
+  /** Something is left of this turn's allowance. */
+  hasLeft(): boolean {
+    return this.perTurn === 0 || this.left > 0;
+  }
+
   /** True when `paced` may go on now; false when it waits and is called back later. */
   mayGo(paced: Paced): boolean {
-    if (this.perTurn === 0 || this.left > 0) return true;
+    if (this.hasLeft()) return true;
     this.defer(paced);
     return false;
   }
