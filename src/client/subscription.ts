@@ -41,6 +41,8 @@ export interface GapFrame {
   readonly reason: ShedReason | StreamNoticeReason;
   readonly epoch?: string;
   readonly seq?: number;
+  /** A broker notice on a keyed channel: its state at (`epoch`, `seq`) follows in `snap` frames. */
+  readonly snapshot?: boolean;
 }
 
 export interface SubscriptionCounters {
@@ -268,6 +270,7 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
     const { from, to, n, epoch, seq } = frame;
     if (epoch !== undefined || seq !== undefined) {
       if (typeof epoch !== 'string' || !isSeq(seq)) throw new TypeError(`gap frame of ${this.channel} with a bad position`);
+      if (frame.snapshot === true && this.view !== undefined) return this.restated(epoch, seq);
       return this.moveTo(epoch, seq, frame.reason);
     }
     if (!isSeq(from) || !isSeq(to)) throw new TypeError(`gap frame of ${this.channel} without a seq range`);
@@ -299,6 +302,22 @@ export class Subscription<T = unknown> implements AsyncIterable<SubscriptionEven
       this.emitGap({ from: this.lastSeq + 1, to: seq, n: seq - this.lastSeq, reason, epoch });
       this.advance(seq);
     }
+  }
+
+  /**
+   * The server lost part of the stream (a broker notice with `snapshot`) and sends the channel's
+   * state at (`epoch`, `seq`) instead: like a resume's fallback, it replaces `values` and fires
+   * `onSnapshot`, and no gap is reported. Without the `snapshot` option the notice is a gap, as
+   * any other.
+   */
+  private restated(epoch: string, seq: number): void {
+    this.epoch = epoch;
+    this.lastSeq = seq;
+    this.ahead = undefined;
+    this.view!.reset();
+    this.deltas?.reset();
+    this.fetchedAt.clear();
+    this.snapshotResumed = true;
   }
 
   private advance(seq: number): void {

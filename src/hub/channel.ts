@@ -43,6 +43,12 @@ export interface Subscriber {
   replay(pubs: readonly Publication[]): void;
   /** A keyed channel's state at the joined position, before any later publication (like a replay). */
   snapshot(state: KeyedSnapshot): void;
+  /**
+   * The node lost part of a keyed channel's stream (its broker link was down longer than history
+   * reaches): the broker `notice` (a `gap` with `snapshot`), then the channel's state at
+   * `state.seq`, supersede whatever of the channel it has not written yet; later publications follow.
+   */
+  restate(notice: Publication, state: KeyedSnapshot): void;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Clock } from '../util/clock.js';
 import type { QueuePolicy } from '../protocol/policy.js';
 import type { Channel, Subscriber } from './channel.js';
 import { Publication } from '../stream/publication.js';
+import type { KeyedSnapshot } from '../stream/snapshot.js';
 
 export interface RepairTarget {
   /** Hands a publication that follows the channel's position on to its subscribers and joiners. */
@@ -38,7 +39,9 @@ const NOTICE_POLICY: QueuePolicy = Object.freeze({ policy: 'disconnect', maxAgeM
  * seqs skipped): reads history after the node's position while live publications are held,
  * announces what history lost (`gap` reason `unavailable` for the oldest it no longer holds, or
  * `reset` when the stream itself was lost and a new epoch began), hands subscribers what history
- * still has, then the held publications.
+ * still has, then the held publications. On a keyed channel a loss gives the channel's state
+ * instead (docs/keyed.md): the repair's read asks for it, and subscribers get the notice with
+ * `snapshot`, then the state at the read's position, then the held publications after it.
  */
 export class StreamRepair {
   /** Channels repaired, and notices sent (for tests and metrics). */
@@ -56,7 +59,7 @@ export class StreamRepair {
     channel.heldAtRead = channel.resync.length;
     channel.stale = false;
     const attempt = ++channel.repairs;
-    const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq }, true);
+    const outcome = this.broker.history(channel.name, channel.settings, { epoch: channel.epoch, seq: channel.seq }, true, channel.settings.keyed);
     if (outcome instanceof Promise) void outcome.then((o) => this.finish(channel, attempt, o), () => this.failed(channel, attempt));
     else this.finish(channel, attempt, outcome);
   }
@@ -95,22 +98,10 @@ export class StreamRepair {
     const heldAtRead = channel.heldAtRead;
     channel.resync = undefined;
     this.repaired++;
-    const { position } = outcome;
+    const { position, snapshot } = outcome;
     const continued = position.epoch === channel.epoch || outcome.recovered || outcome.continued === true;
-    const base = continued ? channel.seq : 0;
-    // What the node can hand on: history's tail, and the live publications it held meanwhile.
-    const have = new Map<number, Publication>();
-    for (const pub of outcome.publications) have.set(pub.seq, pub);
-    for (const pub of held) if (pub.epoch === position.epoch && pub.seq > base && pub.seq <= position.seq) have.set(pub.seq, pub);
-    let first = position.seq + 1;
-    while (first - 1 > base && have.has(first - 1)) first--;
-    if (!continued) {
-      this.announce(channel, (from) => encodeResetNotice(channel.name, from, position.epoch, first - 1), position.epoch, first - 1);
-    } else if (first > base + 1) {
-      this.announce(channel, (from) => encodeUnavailableGap(channel.name, from, first - 1, position.epoch), position.epoch, first - 1);
-    }
-    channel.epoch = position.epoch;
-    for (let seq = first; seq <= position.seq; seq++) if (seq > channel.seq) this.target.advance(channel, have.get(seq)!);
+    if (snapshot !== undefined) this.restate(channel, snapshot, continued);
+    else this.handOn(channel, outcome, held, continued);
     for (let i = 0; i < held.length; i++) {
       const pub = held[i]!;
       if (pub.epoch === channel.epoch && pub.seq <= channel.seq) continue;
@@ -131,26 +122,57 @@ export class StreamRepair {
 
   /**
    * Moves the node's position past a hole and tells every subscriber with one notice, built by
-   * `notice(from)` for the first seq it covers. Joiners already served past the node's position get
-   * their own, from where they stand (none if they stand past the hole).
+   * `notice(from)` for the first seq it covers; with `state` (a keyed channel), the state at the
+   * new position follows the notice. Joiners already served past the node's position get their
+   * own, from where they stand (none if they stand past the hole).
    */
-  private announce(channel: Channel, notice: (from: number) => string, epoch: string, seq: number): void {
-    this.deliver(channel.subscribers, notice(channel.seq + 1), epoch, seq);
+  private announce(channel: Channel, notice: (from: number) => string, epoch: string, seq: number, state?: KeyedSnapshot): void {
+    const tell = (subscribers: Iterable<Subscriber>, from: number): void => {
+      const pub = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(notice(from)), this.options.clock());
+      pub.prepared = this.options.prepare(pub.encoded);
+      for (const subscriber of subscribers) {
+        if (state === undefined) subscriber.deliver(pub);
+        else subscriber.restate(pub, state);
+      }
+    };
+    tell(channel.subscribers, channel.seq + 1);
     for (const join of channel.joins) {
       if (join.cursor < 0 || (join.epoch === epoch && join.cursor >= seq)) continue;
-      this.deliver([join.subscriber], notice(join.cursor + 1), epoch, seq);
+      tell([join.subscriber], join.cursor + 1);
       join.epoch = epoch;
       join.cursor = seq;
     }
     this.notices++;
     channel.epoch = epoch;
     channel.seq = seq;
-    this.options.log.warn({ ch: channel.name, epoch, seq, subscribers: channel.subscribers.size }, 'stream repaired with loss: notice sent');
+    this.options.log.warn({ ch: channel.name, epoch, seq, subscribers: channel.subscribers.size }, state === undefined ? 'stream repaired with loss: notice sent' : 'keyed stream repaired with loss: state sent');
   }
 
-  private deliver(subscribers: Iterable<Subscriber>, text: string, epoch: string, seq: number): void {
-    const notice = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(text), this.options.clock());
-    notice.prepared = this.options.prepare(notice.encoded);
-    for (const subscriber of subscribers) subscriber.deliver(notice);
+  /** Announces what history lost, if anything, then hands on what it still holds and the held publications up to the read's position. */
+  private handOn(channel: Channel, outcome: HistoryOutcome & { ok: true }, held: readonly Publication[], continued: boolean): void {
+    const { position } = outcome;
+    const base = continued ? channel.seq : 0;
+    // What the node can hand on: history's tail, and the live publications it held meanwhile.
+    const have = new Map<number, Publication>();
+    for (const pub of outcome.publications) have.set(pub.seq, pub);
+    for (const pub of held) if (pub.epoch === position.epoch && pub.seq > base && pub.seq <= position.seq) have.set(pub.seq, pub);
+    let first = position.seq + 1;
+    while (first - 1 > base && have.has(first - 1)) first--;
+    if (!continued) {
+      this.announce(channel, (from) => encodeResetNotice(channel.name, from, position.epoch, first - 1), position.epoch, first - 1);
+    } else if (first > base + 1) {
+      this.announce(channel, (from) => encodeUnavailableGap(channel.name, from, first - 1, position.epoch), position.epoch, first - 1);
+    }
+    channel.epoch = position.epoch;
+    for (let seq = first; seq <= position.seq; seq++) if (seq > channel.seq) this.target.advance(channel, have.get(seq)!);
+  }
+
+  /** A keyed channel lost part of its stream: subscribers get the notice with `snapshot`, then the state; the node's position moves to it. */
+  private restate(channel: Channel, state: KeyedSnapshot, continued: boolean): void {
+    const { epoch, seq } = state;
+    const notice = continued
+      ? (from: number) => encodeUnavailableGap(channel.name, from, seq, epoch, true)
+      : (from: number) => encodeResetNotice(channel.name, from, epoch, seq, true);
+    this.announce(channel, notice, epoch, seq, state);
   }
 }

@@ -73,16 +73,17 @@ export function encodeHello(fields: Record<string, unknown>): string {
 
 /**
  * Publications `from`…`to` of the channel's current epoch were published while the node's broker
- * link was down and are no longer in history: the subscription goes on after `seq` (= `to`).
+ * link was down and are no longer in history: the subscription goes on after `seq` (= `to`). With
+ * `snapshot` (a keyed channel): the channel's state at `seq` follows in `snap` frames.
  */
-export function encodeUnavailableGap(ch: string, from: number, to: number, epoch: string): string {
-  return `{"ev":"gap","ch":"${ch}","from":${from},"to":${to},"n":${to - from + 1},"reason":"unavailable","epoch":"${epoch}","seq":${to}}`;
+export function encodeUnavailableGap(ch: string, from: number, to: number, epoch: string, snapshot = false): string {
+  return `{"ev":"gap","ch":"${ch}","from":${from},"to":${to},"n":${to - from + 1},"reason":"unavailable","epoch":"${epoch}","seq":${to}${snapshot ? ',"snapshot":true' : ''}}`;
 }
 
 /**
  * The channel's stream was lost (e.g. Redis restarted empty): publications of the old epoch from
- * `from` on are unknown; the subscription goes on in `epoch` after `seq`.
+ * `from` on are unknown; the subscription goes on in `epoch` after `seq`. With `snapshot`, as above.
  */
-export function encodeResetNotice(ch: string, from: number, epoch: string, seq: number): string {
-  return `{"ev":"gap","ch":"${ch}","from":${from},"reason":"reset","epoch":"${epoch}","seq":${seq}}`;
+export function encodeResetNotice(ch: string, from: number, epoch: string, seq: number, snapshot = false): string {
+  return `{"ev":"gap","ch":"${ch}","from":${from},"reason":"reset","epoch":"${epoch}","seq":${seq}${snapshot ? ',"snapshot":true' : ''}}`;
 }

@@ -48,6 +48,11 @@ export class DeltaTracker {
     return delta !== undefined && delta.base === held ? delta : undefined;
   }
 
+  /** The client holds no value written so far (its view was replaced by a snapshot). */
+  reset(): void {
+    this.seqs.fill(-1);
+  }
+
   /** The client no longer holds its value of the key in `slot` (it asked to fetch it again). */
   forget(slot: number): void {
     if (slot >= 0 && slot < this.seqs.length) this.seqs[slot] = -1;

@@ -183,6 +183,18 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     if (!this.blocked) this.replays.pump();
   }
 
+  /**
+   * The node lost part of a keyed channel's stream: what is queued or replaying for `sub` (all of
+   * it older than the state) and its gap account are superseded; the notice, then the state, go in
+   * the replay lane, with live messages of the channel behind them.
+   */
+  restate(notice: Publication, state: KeyedSnapshot, sub: Subscription): void {
+    if (this.closed) return;
+    this.purge(sub, false);
+    this.replays.addSnapshot(state, sub, notice.encoded.toString());
+    if (!this.blocked) this.replays.pump();
+  }
+
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */
   continueTurn(): void {
     if (this.closed || this.blocked) return; // a drain resumes a blocked socket
@@ -235,10 +247,19 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    */
   forget(sub: Subscription): void {
     sub.endKeyed();
+    this.purge(sub, true);
+    if (sub.presenceStale) {
+      sub.presenceStale = false;
+      this.pendingResyncs--;
+    }
+  }
+
+  /** Drops what is queued or replaying for `sub`, with its gap account (and its presence frames, `withPresence`). */
+  private purge(sub: Subscription, withPresence: boolean): void {
     this.replays.drop(sub);
     const name = sub.channel.name;
     if (this.queue.length > 0) {
-      const presence = presenceQueueIdentity(name);
+      const presence = withPresence ? presenceQueueIdentity(name) : undefined;
       this.queue.purge((pub) => pub.channel === name || pub.channel === presence || (pub.channel === '' && this.noticeChannels.get(pub) === name));
       for (const [notice, channel] of this.noticeChannels) if (channel === name) this.noticeChannels.delete(notice);
     }
@@ -246,11 +267,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       sub.takeGaps();
       this.pendingGaps--;
     }
-    if (sub.presenceStale) {
-      sub.presenceStale = false;
-      this.pendingResyncs--;
-    }
   }
+
 
   uncork(): void {
     this.corked = false;

@@ -57,10 +57,10 @@ export class ReplayLane {
     this.replays.push({ sub, pubs: pubs.slice(), next: 0 });
   }
 
-  /** The entry list is charged to the replay pool until the last chunk is written. */
-  addSnapshot(state: KeyedSnapshot, sub: Subscription): void {
+  /** The entry list is charged to the replay pool until the last chunk is written; `head`, a frame written before the first chunk. */
+  addSnapshot(state: KeyedSnapshot, sub: Subscription, head?: string): void {
     this.deps.pool.add(snapshotCost(state));
-    this.replays.push({ sub, pubs: [], next: 0, cursor: new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes) });
+    this.replays.push({ sub, pubs: [], next: 0, cursor: new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes, head) });
   }
 
   /**

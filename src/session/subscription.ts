@@ -88,6 +88,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
       deliver(pub: Publication, sub: Subscription): DeliveryOutcome;
       replay(pubs: readonly Publication[], sub: Subscription): void;
       snapshot(state: KeyedSnapshot, sub: Subscription): void;
+      restate(notice: Publication, state: KeyedSnapshot, sub: Subscription): void;
       deliverPresence?(frame: Publication, sub: Subscription): void;
     },
     /** The id of the `sub` request, to answer it. */
@@ -107,6 +108,12 @@ export class Subscription implements Subscriber, PresenceWatcher {
 
   replay(pubs: readonly Publication[]): void {
     this.sink.replay(pubs, this);
+  }
+
+  restate(notice: Publication, state: KeyedSnapshot): void {
+    // Nothing it was written before the state is a delta base any more: the client replaces its view.
+    this.delta?.reset();
+    this.sink.restate(notice, state, this);
   }
 
   snapshot(state: KeyedSnapshot): void {

@@ -31,6 +31,8 @@ export class SnapshotCursor {
     readonly channel: string,
     readonly snapshot: KeyedSnapshot,
     private readonly chunkBytes: number,
+    /** A frame written before the first chunk (the broker notice of an unsolicited snapshot). */
+    private head?: string | undefined,
   ) {}
 
   get done(): boolean {
@@ -44,6 +46,11 @@ export class SnapshotCursor {
 
   /** The next `snap` frame's text; call only while not `done`. */
   nextChunk(): string {
+    if (this.head !== undefined) {
+      const head = this.head;
+      this.head = undefined;
+      return head;
+    }
     this.started = true;
     const { entries, epoch, seq } = this.snapshot;
     let text = snapshotChunkHead(this.channel, epoch, seq);

@@ -7,6 +7,8 @@ import { TRANSPORTS } from '../helpers/transports.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { TestKeys } from '../helpers/tokens.js';
 import { connectWithToken } from '../helpers/upgrade.js';
+import { createClient } from '../../src/client/client.js';
+import type { Gap, SnapshotInfo } from '../../src/client/subscription.js';
 
 /** Gateways in this process sharing one real Redis (the multi-process suite is cluster.test.ts). */
 describe('redis broker, nodes in one process', () => {
@@ -209,6 +211,58 @@ describe('redis broker, nodes in one process', () => {
     await sub.next((f) => f.ch === 'chat.cut' && (f.ev === 'msg' || f.ev === 'gap') && f.seq === 40);
     expect(stream(sub, 'chat.cut')).toEqual([...range(1, seen), `gap unavailable ${seen + 1}..30 (${30 - seen}) @30`, ...range(31, 40)]);
     expect(sub.messages('chat.cut').slice(seen).map((m) => m.data)).toEqual(range(31, 40).map(Number));
+  }, 30_000);
+
+  it('on a keyed channel, a cut pub/sub link past history gives subscribers the state instead: a notice with snapshot, then snap frames; the client replaces values', async () => {
+    fresh();
+    const channels = [{ pattern: 'kv.*', keyed: true, historySize: 10 }];
+    const a = await node({ channels, broker: { redis: { reconnectMinMs: 3_000, reconnectMaxMs: 3_000 } } });
+    const b = await node({ channels });
+    await ready([a, b]);
+    const pub = await connect(b);
+    const truth = new Map<string, unknown>();
+    const publish = async (key: string, data: number | undefined): Promise<number> => {
+      const reply = await pub.request({ op: 'pub', ch: 'kv.cut', key, data: data ?? null, del: data === undefined ? true : undefined });
+      expect(reply).toMatchObject({ ev: 'ack' });
+      if (data === undefined) truth.delete(key);
+      else truth.set(key, data);
+      return reply.seq as number;
+    };
+    for (let i = 1; i <= 5; i++) await publish(`k${i}`, i);
+    const raw = await connect(a);
+    await raw.subscribe('kv.cut', { snapshot: true });
+    await raw.next((f) => f.ev === 'snap' && f.last === true);
+    const snapshots: Array<SnapshotInfo<unknown>> = [];
+    const gaps: Gap[] = [];
+    const client = createClient(a.url, { reconnect: { enabled: false } });
+    const sub = client.subscribe<unknown>('kv.cut', { snapshot: true, onSnapshot: (s) => snapshots.push(s), onGap: (g) => gaps.push(g) });
+    await sub.ready;
+    await until(() => snapshots.length === 1, 'the first snapshot');
+    await redis.client().call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await ready([a], 503);
+    for (let i = 6; i <= 38; i++) await publish(`k${1 + (i % 5)}`, i);
+    await publish('k3', undefined);
+    const last = await publish('k9', 40);
+    expect(last).toBe(40);
+    expect(await readyStatus(a.httpUrl)).toBe(503); // the precondition: node A was cut off for all of it
+    await ready([a]);
+    const snapEnd = await raw.next((f) => f.ev === 'snap' && f.last === true && f.seq === 40);
+    const notice = raw.frames.find((f) => f.ev === 'gap');
+    expect(notice).toMatchObject({ ch: 'kv.cut', reason: 'unavailable', from: 6, to: 40, seq: 40, snapshot: true });
+    expect(raw.frames.indexOf(notice!)).toBeLessThan(raw.frames.indexOf(snapEnd));
+    expect(snapEnd).toMatchObject({ seq: 40, epoch: notice!.epoch });
+    const state = new Map<string, unknown>();
+    for (const f of raw.frames.filter((x) => x.ev === 'snap' && x.seq === 40)) for (const m of f.msgs as Array<{ key: string; data: unknown }>) state.set(m.key, m.data);
+    expect(state).toEqual(truth);
+    // Live messages go on after the state.
+    const next = await publish('k1', 41);
+    await raw.next((f) => f.ev === 'msg' && f.seq === next);
+    expect(raw.frames.filter((f) => f.ev === 'msg').map((f) => f.seq)).toEqual([41]);
+    await until(() => sub.lastSeq === next, 'the client at the next seq');
+    expect(snapshots.map((s) => [s.seq, s.resumed])).toEqual([[5, false], [40, true]]);
+    expect(new Map(sub.values)).toEqual(truth);
+    expect(gaps).toEqual([]);
+    client.close();
   }, 30_000);
 
   it('a hung Redis turns readiness off; a publication it timed out on is reported uncertain, and a retry with its pid publishes it once', async () => {

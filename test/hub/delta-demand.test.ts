@@ -34,6 +34,7 @@ class Holder implements Subscriber {
     for (const pub of pubs) this.deliver(pub);
   }
   snapshot(): void {}
+  restate(): void {}
 }
 
 function setup() {

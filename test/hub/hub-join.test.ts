@@ -66,6 +66,7 @@ class Recorder implements Subscriber {
     for (const pub of pubs) this.deliver(pub);
   }
   snapshot(): void {}
+  restate(): void {}
 }
 
 function setup() {

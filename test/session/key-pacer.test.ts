@@ -20,11 +20,12 @@ function setup(ask: { maxRate?: number; maxStalenessMs?: number }, rule: Record<
   const settings = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: 'k', keyed: true, ...rule }] } })).settingsFor('k');
   const sent: Array<{ at: number; seq: number; key: string }> = [];
   const shed: Array<{ seq: number; reason: string }> = [];
-  const sink: PacedSink & { replay(): void; snapshot(): void } = {
+  const sink: PacedSink & { replay(): void; snapshot(): void; restate(): void } = {
     deliver: (pub) => (sent.push({ at: now, seq: pub.seq, key: pub.key! }), DELIVERY.written),
     noteShed: (pub, _sub, reason) => void shed.push({ seq: pub.seq, reason }),
     replay: () => {},
     snapshot: () => {},
+    restate: () => {},
   };
   const sub = new Subscription(new Channel('k', settings), sink);
   const pool = unmeteredPool('outbound');

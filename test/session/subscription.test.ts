@@ -7,7 +7,7 @@ import { Subscription } from '../../src/session/subscription.js';
 import { Publication } from '../../src/stream/publication.js';
 
 const channel = new Channel('ch', new ChannelRules(loadConfig({ overrides: {} })).settingsFor('ch'));
-const sink = { deliver: () => 0 as const, replay: () => {}, snapshot: () => {} };
+const sink = { deliver: () => 0 as const, replay: () => {}, snapshot: () => {}, restate: () => {} };
 
 describe('Subscription: the account of shed messages', () => {
   it('merges consecutive seqs into one run, whatever the order they are shed in, and keeps holes apart', () => {
