@@ -20,8 +20,8 @@ import { pinSelf, ROOT, spawnServer, type ServerProcess } from '../../devkit/pro
 import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
-import { runHighRate } from './high-rate.js';
-import { readServerCounters } from '../tool/server-metrics.js';
+import { runHighRate, type SteadyWindow } from './high-rate.js';
+import { isShedding, readServerCounters } from '../tool/server-metrics.js';
 import { measureShedCost } from './shed-cost.js';
 import { loadavg } from 'node:os';
 
@@ -84,11 +84,16 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
   }
 }
 
-async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, warmupMs?: number): Promise<RunResult> {
+async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, window: SteadyWindow = {}): Promise<RunResult> {
+  const sluiceCounters = target.dialect === 'sluice' ? () => readServerCounters(server.httpUrl) : undefined;
+  const stopped = window.onceShedding;
   const r = await runLoad({
     url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
-    ...(warmupMs === undefined ? {} : { warmupMs }),
-    ...(target.dialect === 'sluice' ? { serverCounters: () => readServerCounters(server.httpUrl) } : {}),
+    ...(window.warmupMs === undefined ? {} : { warmupMs: window.warmupMs }),
+    ...(sluiceCounters === undefined ? {} : { serverCounters: sluiceCounters }),
+    ...(sluiceCounters === undefined || stopped === undefined || stopped === 0
+      ? {}
+      : { steadyWhen: async () => isShedding(await sluiceCounters(), stopped), ...(window.maxWarmupMs === undefined ? {} : { maxWarmupMs: window.maxWarmupMs }) }),
   });
   const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
   const s = r.steady;
@@ -150,8 +155,8 @@ async function main(): Promise<void> {
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
         return { ...SHED_COST, ns, loadAverage: { start, end: loadavg()[0]! } };
       },
-      run: async (target, plan, durationMs, warmupMs) => {
-        const r = await withServer(target, (server) => measure(target, server, plan, durationMs, warmupMs));
+      run: async (target, plan, durationMs, window) => {
+        const r = await withServer(target, (server) => measure(target, server, plan, durationMs, window));
         return 'unavailable' in r ? undefined : r;
       },
     });

@@ -15,23 +15,31 @@ import { sluice, TARGETS, type Target } from './targets.js';
 import { shedCostSection, type ShedCostFigures } from './shed-cost.js';
 
 export interface HighRateDeps {
-  /** Runs `plan` for `durationMs` (the first `warmupMs` left out of the steady rates) against a fresh server of `target`; undefined when it could not start. */
-  run(target: Target, plan: Plan, durationMs: number, warmupMs?: number): Promise<RunResult | undefined>;
+  /** Runs `plan` for `durationMs` against a fresh server of `target`, the steady rates taken over `window`; undefined when it could not start. */
+  run(target: Target, plan: Plan, durationMs: number, window?: SteadyWindow): Promise<RunResult | undefined>;
   /** CPU ns per shed message by policy and per delivery through the writer alone, measured in this process. */
   shedCost(): ShedCostFigures;
   log(line: string): void;
+}
+
+/** Where the steady rates start: after `warmupMs`, and, with `onceShedding` stopped subscribers, once a Sluice server sheds for them (or closed them), at `maxWarmupMs` at the latest. */
+export interface SteadyWindow {
+  readonly warmupMs?: number;
+  readonly onceShedding?: number;
+  readonly maxWarmupMs?: number;
 }
 
 const SUBSCRIBERS = 1000;
 /**
  * A stopped subscriber holds about 3.7 MB before its queue sheds: ~2.5 MB in the server's send
  * buffer and ~0.13 MB in its own receive buffer (loopback, measured with `ss`), 64 KiB to the
- * high-water mark, 1 MiB of queue. At the 1.3–1.5k publications/s a core-bound server takes in,
- * that fills in about 2.5–3 s, so the steady window starts after 4 s: by then the stopped
- * subscribers shed every message (the table says what share they shed), and the fast ones are
- * judged while shedding goes on. The none-stopped rows use the same window, so their p99s compare.
+ * high-water mark, 1 MiB of queue: 2.5–5 s at the 0.7–1.5k publications/s a core-bound server
+ * takes in. So with stopped subscribers the steady window starts once the server sheds for them
+ * (its /metrics, polled), 7 s in at the latest, and the fast subscribers are judged while shedding
+ * goes on; every row runs 12 s, so that p99s (over the whole run) compare.
  */
-const HIGH = { size: 1024, rate: 1800, durationMs: 10_000, warmupMs: 4000 };
+const HIGH = { size: 1024, rate: 1800, durationMs: 12_000, warmupMs: 2000, maxWarmupMs: 7000 };
+const stoppedWindow = (stopped: number): SteadyWindow => ({ warmupMs: HIGH.warmupMs, onceShedding: stopped, maxWarmupMs: HIGH.maxWarmupMs });
 /** Two rounds, raw and Sluice alternated: one run's CPU per delivery moves by a tenth or more. */
 const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 2 };
 const STOPPED = 0.1;
@@ -113,13 +121,14 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const rows: Row[] = [];
   deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped`);
   for (const target of [wsRaw, uwsRaw, sluice('ws', 'disconnect'), sluice('uws', 'disconnect')]) {
-    rows.push({ target, stopped: 0, policy: target.dialect === 'sluice' ? 'disconnect' : 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, 0, 0), HIGH.durationMs, HIGH.warmupMs) });
+    rows.push({ target, stopped: 0, policy: target.dialect === 'sluice' ? 'disconnect' : 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, 0, 0), HIGH.durationMs, { warmupMs: HIGH.warmupMs }) });
   }
-  for (const target of [wsRaw, uwsRaw]) rows.push({ target, stopped: STOPPED, policy: 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, 0), HIGH.durationMs, HIGH.warmupMs) });
+  const stopped = Math.round(SUBSCRIBERS * STOPPED);
+  for (const target of [wsRaw, uwsRaw]) rows.push({ target, stopped: STOPPED, policy: 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, 0), HIGH.durationMs, stoppedWindow(stopped)) });
   for (const policy of POLICIES) {
     for (const transport of ['ws', 'uws'] as const) {
       const target = sluice(transport, policy);
-      rows.push({ target, stopped: STOPPED, policy, r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, policy === 'conflate' ? KEYS : 0), HIGH.durationMs, HIGH.warmupMs) });
+      rows.push({ target, stopped: STOPPED, policy, r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, policy === 'conflate' ? KEYS : 0), HIGH.durationMs, stoppedWindow(stopped)) });
     }
   }
 
@@ -154,7 +163,7 @@ const noneStopped = (rows: Row[], row: Row): Row | undefined => rows.find((x) =>
 
 function highTable(rows: Row[]): string {
   const head = [
-    'server', 'stopped', 'policy', 'load avg', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
+    'server', 'stopped', 'policy', 'load avg', 'window from', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
     'server CPU while publishing', 'generator CPU', 'server µs CPU per delivery', 'deliveries per server-CPU-s', 'uws ÷ ws',
     'shed/s while publishing (server)', 'stopped: share of their messages shed', 'closed 4100 (whole run)',
   ];
@@ -168,6 +177,7 @@ function highTable(rows: Row[]): string {
       `${row.stopped * 100}%`,
       row.policy,
       `${f(r.loadAverage.start, 1)}–${f(r.loadAverage.end, 1)}`,
+      r.steady === undefined ? '–' : `${(r.steady.fromMs / 1000).toFixed(1)} s`,
       millions(s?.offered),
       millions(s?.delivered),
       pct(s?.share),
@@ -184,7 +194,7 @@ function highTable(rows: Row[]): string {
   });
   const title = `### High rate: 1 publisher × ${HIGH.rate} msg/s → ${SUBSCRIBERS} subscribers, ${HIGH.size} B (${((HIGH.rate * SUBSCRIBERS) / 1e6).toFixed(1)}M deliveries/s offered) for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped`;
   const legend = [
-    `Rates are over the publishing phase from ${HIGH.warmupMs / 1000} s in, once stopped subscribers shed (the drain left out); "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`,
+    `Rates are over the publishing phase from "window from" on (the drain left out): ${HIGH.warmupMs / 1000} s in, and with stopped subscribers on Sluice once the server sheds for them (or closed them), ${HIGH.maxWarmupMs / 1000} s in at the latest; "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`,
     'CPU shares are of one core: the server is pinned to CPU 0, the generator (publisher and subscribers, two threads) to CPU 1. A server that does not keep up with its CPU near 100% is limited by its core;',
     'one below that was waiting (for the generator, or for a core the machine\'s other processes held: see the load average). µs per delivery is over the whole run, drain included.',
     `Shedding is the server's own count (its /metrics, read when the steady window starts and ends; the stopped subscribers never read the gap frames that announce it): shed/s, and that as a share of the publications the server took in times the ${STOPPED * 100}% stopped (100%: every message for them was shed). Raw servers do not shed.`,

@@ -61,6 +61,8 @@ export interface Plan {
 export type ToWorker =
   /** `steadyFrom`: when the steady part of the publishing phase starts (after warm-up), wall-clock ms. */
   | { type: 'start'; startAt: number; durationMs: number; steadyFrom: number }
+  /** The steady part starts now (when the runner decides it as the run goes, `steadyFrom` was Infinity). */
+  | { type: 'steady' }
   | { type: 'finish' };
 
 /** Per-subscription outcome of a verifying client, checked against the channel's final seq. */

@@ -20,6 +20,12 @@ export interface RunOptions {
   readonly connectPhaseMs?: number;
   /** The start of publishing left out of the steady figures (connections warming up); default a quarter of the run, at most 1 s. */
   readonly warmupMs?: number;
+  /**
+   * After `warmupMs`, the steady figures start only once this says so (polled about every 250 ms),
+   * or at `maxWarmupMs` at the latest: e.g. once stopped subscribers' queues shed.
+   */
+  readonly steadyWhen?: () => Promise<boolean>;
+  readonly maxWarmupMs?: number;
   /** After publishing stops, wait up to this long for deliveries to settle. */
   readonly drainMs?: number;
   /** Called about once a second with a one-line status. */
@@ -125,7 +131,8 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const startAt = now() + 100;
     const steadyFrom = startAt + (o.warmupMs ?? Math.min(1000, o.durationMs / 4));
     const load0 = loadavg()[0]!;
-    send({ type: 'start', startAt, durationMs: o.durationMs, steadyFrom });
+    const steadyBy = o.steadyWhen === undefined ? steadyFrom : startAt + Math.max(o.maxWarmupMs ?? o.durationMs / 2, steadyFrom - startAt);
+    send({ type: 'start', startAt, durationMs: o.durationMs, steadyFrom: o.steadyWhen === undefined ? steadyFrom : Infinity });
     const timeline: TimelinePoint[] = [];
     let prev = { at: startAt, c: newCounters(), server: proc0, gen: gen0 };
     const sample = (): Counters => {
@@ -161,8 +168,9 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     let steady0: CpuAt | undefined;
     let steadyCounters0: { at: number; c: ServerCounters | undefined } | undefined;
     while (now() < publishEnd) {
-      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), steady0 === undefined ? steadyFrom - now() : Infinity));
-      if (steady0 === undefined && now() >= steadyFrom) {
+      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), steady0 === undefined ? Math.max(steadyFrom - now(), o.steadyWhen ? 250 : 0) : Infinity));
+      if (steady0 === undefined && now() >= steadyFrom && (o.steadyWhen === undefined || now() >= steadyBy || (await o.steadyWhen()))) {
+        if (o.steadyWhen) send({ type: 'steady' });
         steady0 = cpuNow();
         if (o.serverCounters) steadyCounters0 = await countersAt(o.serverCounters);
       }

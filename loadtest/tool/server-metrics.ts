@@ -41,6 +41,11 @@ export async function readServerCounters(httpUrl: string, timeoutMs = 10_000): P
   }
 }
 
+/** `stopped` subscribers that stopped reading are now shed for (ten messages each so far) or were all closed as slow consumers. */
+export function isShedding(c: ServerCounters | undefined, stopped: number): boolean {
+  return c !== undefined && (c.shed >= 10 * stopped || c.slowConsumerCloses >= stopped);
+}
+
 export function counterRates(from: ServerCounters, to: ServerCounters, seconds: number): ServerCounters {
   return {
     publications: (to.publications - from.publications) / seconds,

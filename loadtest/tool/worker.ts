@@ -50,8 +50,11 @@ async function connectAll(): Promise<void> {
   post({ type: 'ready', connected, failed });
 }
 
-function start(startAt: number, durationMs: number, steadyFrom: number): void {
+let steadyFrom = Infinity;
+
+function start(startAt: number, durationMs: number, from: number): void {
   const until = startAt + durationMs;
+  steadyFrom = from;
   for (const p of peers) p.start(startAt, until);
   tick = setInterval(() => {
     const t = now();
@@ -87,6 +90,7 @@ function finish(): void {
 
 port.on('message', (msg: ToWorker) => {
   if (msg.type === 'start') start(msg.startAt, msg.durationMs, msg.steadyFrom);
+  else if (msg.type === 'steady') steadyFrom = Math.min(steadyFrom, now());
   else finish();
 });
 void connectAll();
