@@ -93,7 +93,11 @@ async function measure(target: Target, server: ServerProcess, plan: Plan, durati
     ...(sluiceCounters === undefined ? {} : { serverCounters: sluiceCounters }),
     ...(sluiceCounters === undefined || stopped === undefined || stopped === 0
       ? {}
-      : { steadyWhen: async () => isShedding(await sluiceCounters(), stopped), ...(window.maxWarmupMs === undefined ? {} : { maxWarmupMs: window.maxWarmupMs }) }),
+      : {
+          // A poll that goes unanswered for a second counts as "not yet": the window's latest start must hold.
+          steadyWhen: async () => isShedding(await readServerCounters(server.httpUrl, 1000), stopped),
+          ...(window.maxWarmupMs === undefined ? {} : { maxWarmupMs: window.maxWarmupMs }),
+        }),
   });
   const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
   const s = r.steady;
