@@ -46,6 +46,8 @@ export class WsSocket implements TransportSocket {
   dropped = 0;
   private readonly raw: Socket;
   private readonly compress: boolean;
+  /** ws's frame parser; its `_allowSynchronousEvents` is the option of that name, per socket. */
+  private readonly receiver: { _allowSynchronousEvents: boolean };
 
   constructor(
     readonly ws: WebSocket,
@@ -55,6 +57,7 @@ export class WsSocket implements TransportSocket {
     readonly dropLimit: number,
   ) {
     this.raw = (ws as unknown as { _socket: Socket })._socket;
+    this.receiver = (ws as unknown as { _receiver: { _allowSynchronousEvents: boolean } })._receiver;
     this.compress = ws.extensions.includes('permessage-deflate');
     // Our high-water mark must not be below the socket's, or a full socket might never emit 'drain'.
     this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
@@ -142,11 +145,19 @@ export class WsSocket implements TransportSocket {
     return this.underHighWaterMark();
   }
 
+  /**
+   * Stops reading. ws would still parse the rest of the read under way (up to 64 KiB: thousands of
+   * small frames) in this turn; with synchronous events off it parses one frame per turn instead
+   * (its `allowSynchronousEvents: false`, which defers each event to a setImmediate), so a peer
+   * whose requests wait costs one frame per turn until it is read again.
+   */
   pause(): void {
+    this.receiver._allowSynchronousEvents = false;
     this.ws.pause();
   }
 
   resume(): void {
+    this.receiver._allowSynchronousEvents = true;
     this.ws.resume();
   }
 

@@ -23,7 +23,7 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
     const events: string[] = [];
     let firstFlood: () => void = () => {};
     const flooding = new Promise<void>((resolve) => (firstFlood = resolve));
-    const { handle, answerPing } = Connection.prototype;
+    const { handle, answerPing, onMessage, onPing } = Connection.prototype;
     const { continueTurn } = RequestGate.prototype;
     const handled = vi.spyOn(Connection.prototype, 'handle').mockImplementation(function (this: Connection, data, isBinary) {
       events.push(this === floodConn ? 'flood' : 'bystander');
@@ -33,6 +33,15 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
     const pinged = vi.spyOn(Connection.prototype, 'answerPing').mockImplementation(function (this: Connection, payload) {
       events.push(this === floodConn ? 'flood' : 'bystander');
       answerPing.call(this, payload);
+    });
+    // Frames the transport parsed and delivered, handled or not.
+    const received = vi.spyOn(Connection.prototype, 'onMessage').mockImplementation(function (this: Connection, data, isBinary) {
+      if (this === floodConn) events.push('parsed');
+      onMessage.call(this, data, isBinary);
+    });
+    const pingReceived = vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
+      if (this === floodConn) events.push('parsed');
+      onPing.call(this, payload, answered);
     });
     const turns = vi.spyOn(RequestGate.prototype, 'continueTurn').mockImplementation(function (this: RequestGate) {
       events.push('turn');
@@ -58,11 +67,16 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
       if (transport === 'uws') return; // uWS cannot stop reading: no share (docs/transports.md).
       const perTurn = events.join(' ').split('turn').map((run) => run.split('flood').length - 1);
       expect(Math.max(...perTurn)).toBeLessThanOrEqual(SHARE);
+      // Once stopped, the rest of the read is parsed a frame per turn, not all at once.
+      const parsedPerTurn = events.join(' ').split('turn').map((run) => run.split('parsed').length - 1);
+      expect(Math.max(...parsedPerTurn)).toBeLessThanOrEqual(SHARE + 1);
       // The bystander's request came after a few of the flooder's shares, not after its backlog.
       expect(events.indexOf('bystander')).toBeLessThan(FLOOD / 3);
       expect(gw.gateway.stats.readPauses.frames_per_turn).toBeGreaterThanOrEqual(FLOOD / 10 / SHARE);
     } finally {
       handled.mockRestore();
+      received.mockRestore();
+      pingReceived.mockRestore();
       pinged.mockRestore();
       turns.mockRestore();
     }
