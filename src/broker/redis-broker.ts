@@ -196,14 +196,16 @@ export class RedisBroker implements Broker {
           const position = { epoch, seq };
           if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
           if (state === undefined) return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
+          const continued = recovered !== 0;
           const snapshotAt = (read: ScannedState): HistoryOutcome => ({
             ok: true,
             position: { epoch, seq: read.seq },
             recovered: false,
+            continued,
             publications: [],
             snapshot: { epoch, seq: read.seq, entries: read.entries.map((entry) => this.decode(channel, epoch, entry)) },
           });
-          if (cursor === undefined) return { ok: true, position, recovered: false, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
+          if (cursor === undefined) return { ok: true, position, recovered: false, continued, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
           if (cursor === '0') return snapshotAt(completeScan(state, [], seq, now!, keyTtlMs));
           const step = (at: string): Promise<ScanStep> => this.cmd.sluiceScan(names.meta(channel), names.history(channel), names.keyed(channel), at, scanCount, epoch, seq).then((answer) => {
             this.answered();

@@ -148,9 +148,9 @@ describe('keyed snapshot on Redis, read in chunks (model, fast-check)', () => {
   const suite = redisHarness();
   let prefix = 0;
 
-  async function redisHub(historySize: number, snapshotScanCount: number) {
+  async function redisHub(historySize: number, snapshotScanCount: number, keyPrefix = `ks${prefix++}:`) {
     const config = loadConfig({
-      overrides: { broker: { type: 'redis', redis: { url: suite.redis.url, keyPrefix: `ks${prefix++}:`, snapshotScanCount } }, channels: [{ pattern: 'k', keyed: true, historySize }] },
+      overrides: { broker: { type: 'redis', redis: { url: suite.redis.url, keyPrefix, snapshotScanCount } }, channels: [{ pattern: 'k', keyed: true, historySize }] },
     });
     const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
     const broker = new RedisBroker(config.broker, silentLogger());
@@ -167,7 +167,9 @@ describe('keyed snapshot on Redis, read in chunks (model, fast-check)', () => {
         try {
           const published: Array<{ key: string; value: number | undefined; result: Promise<unknown> }> = [];
           const publish = (key: string, value: number | undefined) => published.push({ key, value, result: Promise.resolve(hub.publish('k', key, value === undefined ? 'null' : long(value), undefined, value === undefined)) });
-          // The stream exists before anyone subscribes (a read before the first publish gets a provisional position).
+          // The stream exists before anyone subscribes: a joiner answered at a provisional position (its read ran
+          // before the first publish) drops the publications buffered meanwhile and gets them from history only
+          // once a later publication starts a stream repair, and this model publishes nothing after its steps.
           for (let k = 0; k < 10; k++) publish(`K${k}`, 0);
           await published.at(-1)!.result;
           const views: View[] = [];
@@ -204,6 +206,32 @@ describe('keyed snapshot on Redis, read in chunks (model, fast-check)', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('a read with the state that continues a provisional position says so (a stream repair gives unavailable, not reset)', async () => {
+    const keyPrefix = `ks${prefix++}:`;
+    const { hub, broker } = await redisHub(3, 2, keyPrefix);
+    try {
+      const { settings } = hub.channel('k')!;
+      const before = await broker.history('k', settings, undefined);
+      if (!before.ok) throw new Error('history read failed');
+      expect(before.position.epoch.startsWith('~')).toBe(true); // no stream yet: a provisional position
+      const writes: Array<Promise<unknown>> = [];
+      for (let k = 0; k < 10; k++) writes.push(Promise.resolve(hub.publish('k', `K${k}`, long(k))));
+      await Promise.all(writes);
+      for (const chunk of [2, 0]) {
+        const { hub: other, broker: reader } = await redisHub(3, chunk, keyPrefix);
+        try {
+          const outcome = await reader.history('k', other.channel('k')!.settings, before.position, true, true);
+          expect(outcome).toMatchObject({ ok: true, continued: true, position: { seq: 10 } });
+          expect((outcome as { snapshot?: { entries: unknown[] } }).snapshot?.entries).toHaveLength(10);
+        } finally {
+          await reader.close();
+        }
+      }
+    } finally {
+      await broker.close();
+    }
   });
 
   it('reads a large state in chunks of snapshotScanCount keys, never in one reply', async () => {
