@@ -131,7 +131,11 @@ export class Joining {
     if (outcome.publications.length > 0) join.subscriber.replay(outcome.publications);
     join.cursor = position.seq;
     join.epoch = position.epoch;
+    // A read that ran before the stream's first publish (a provisional position) and publications of
+    // the stream that began meanwhile: the node's position continues into that stream.
+    let continuedInto = false;
     for (const pub of join.buffer) {
+      if (pub.epoch !== join.epoch) continuedInto ||= provisional(join.epoch);
       if (pub.epoch !== join.epoch || pub.seq <= join.cursor) continue;
       if (pub.seq !== join.cursor + 1) break; // the node missed some: its repair hands them on
       pub.prepared ??= this.options.prepare(pub.encoded);
@@ -139,12 +143,16 @@ export class Joining {
       join.cursor = pub.seq;
     }
     this.releaseBuffer(join);
-    if (!channel.live) {
+    const first = !channel.live;
+    if (first) {
       channel.live = true;
       channel.epoch = join.epoch;
       channel.seq = join.cursor;
     }
     if (channel.seq >= join.cursor) this.promote(channel, join);
+    // The node did not follow the stream while this read was out, so it dropped those publications:
+    // repair from the provisional position now rather than when the next publication shows the hole.
+    if (first && continuedInto) this.host.startRepair(channel);
   }
 
   private promote(channel: Channel, join: Join): void {

@@ -289,4 +289,23 @@ describe('hub: joining and repairing against an asynchronous broker', () => {
     await settle();
     expect(s1.got.slice(1)).toEqual([1]);
   });
+
+  it('a first joiner answered at a provisional position after the stream began gets the publications buffered meanwhile, without waiting for another one', async () => {
+    const { hub, broker, channel, live, answer, settle } = setup();
+    const s1 = new Recorder();
+    hub.subscribe(channel, s1);
+    live(1, 'F'); // published after the read ran, received before its answer: buffered
+    live(2, 'F');
+    answer({ epoch: '~A', seq: 0 }); // the read ran before the first publish
+    await settle();
+    expect(s1.joins).toEqual([{ ok: true, epoch: '~A', seq: 0, recovered: undefined }]);
+    // The node repairs at once: its provisional position continues into F.
+    expect(broker.reads).toHaveLength(1);
+    expect(broker.reads[0]!.since).toEqual({ epoch: '~A', seq: 0 });
+    answer({ epoch: 'F', seq: 2 }, 1);
+    await settle();
+    expect(s1.got).toEqual([1, 2]);
+    live(3, 'F');
+    expect(s1.got).toEqual([1, 2, 3]);
+  });
 });
