@@ -46,6 +46,8 @@ export interface TransportCapabilities {
   readonly library: string;
   /** Whether sockets support pause()/resume() of reading. */
   readonly pause: boolean;
+  /** Whether a message or ping payload handed to the handler stays valid after the call (else it must be copied to be kept). */
+  readonly stableMessages: boolean;
   /**
    * How long a silent connection may stay open before the library closes it itself, ms (Infinity:
    * never). Sluice's heartbeat must close it first, so heartbeat.idleTimeoutMs +

@@ -36,6 +36,8 @@ export interface ConnectionContext extends AuthContext {
   readonly draining: () => boolean;
   /** The transport can stop reading a socket (ws can, uWS cannot). */
   readonly readingPausable: boolean;
+  /** Message buffers stay valid after onMessage (ws: each is its own), so held ones need no copy. */
+  readonly messagesStable: boolean;
   /** `code`/`reason`: what the server closed with, else what the peer or the transport did. */
   readonly onClosed: (conn: Connection, code: number, reason: string) => void;
   /** The subscribe and publish hooks, when either is configured (docs/hooks.md). */

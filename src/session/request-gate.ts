@@ -64,6 +64,7 @@ export class RequestGate implements Paced {
       readonly stats: Stats;
       readonly frames: TurnAllowance;
       readonly readingPausable: boolean;
+      readonly messagesStable: boolean;
     },
     private readonly owner: GateOwner,
   ) {
@@ -82,7 +83,7 @@ export class RequestGate implements Paced {
    */
   takePing(payload: Buffer): void {
     if ((this.stopped & SHARE) === 0 && this.mayHandle()) this.owner.answerPing(payload);
-    else this.latestPing = Buffer.from(payload);
+    else this.latestPing = this.ctx.messagesStable ? payload : Buffer.from(payload);
   }
 
   /** True while the connection's share of this turn lasts; else it stops until its next share. */
@@ -121,8 +122,7 @@ export class RequestGate implements Paced {
       this.owner.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
       return;
     }
-    // The transport's buffer is only valid during onMessage.
-    this.held.push({ data: Buffer.from(data), isBinary });
+    this.held.push({ data: this.ctx.messagesStable ? data : Buffer.from(data), isBinary });
     this.heldBytes += data.length;
   }
 

@@ -82,7 +82,7 @@ function reject(res: UwsHttpResponse, status: number, body: string, headers: Rec
  * uWS cannot stop reading a WebSocket; its own idle timeout (UWS_IDLE_TIMEOUT_S, checked every
  * 4 s) must never fire before Sluice's heartbeat has closed a silent connection: a minute of margin.
  */
-export const UWS_CAPABILITIES: TransportCapabilities = { library: 'uWebSockets.js', pause: false, maxSilenceMs: UWS_IDLE_TIMEOUT_S * 1000 - 60_000 };
+export const UWS_CAPABILITIES: TransportCapabilities = { library: 'uWebSockets.js', pause: false, stableMessages: false, maxSilenceMs: UWS_IDLE_TIMEOUT_S * 1000 - 60_000 };
 
 /**
  * The transport for the most connections and messages per core, on uWebSockets.js. Same seam and

@@ -21,7 +21,7 @@ function selectProtocol(offered: Set<string>, req: IncomingMessage): string | fa
 }
 
 /** ws stops reading by pausing the TCP socket, and closes nothing on its own. */
-export const WS_CAPABILITIES: TransportCapabilities = { library: 'ws', pause: true, maxSilenceMs: Infinity };
+export const WS_CAPABILITIES: TransportCapabilities = { library: 'ws', pause: true, stableMessages: true, maxSilenceMs: Infinity };
 
 /** The portable default transport, on the `ws` library and node:http. */
 export class WsTransport implements TransportServer {

@@ -10,7 +10,7 @@ function setup(share: number) {
   const turns: Array<() => void> = [];
   const frames = new TurnAllowance(0, (fn) => turns.push(fn));
   const stats = new Stats();
-  const ctx = { settings: { maxHeldRequestBytes: 1 << 20, framesPerTurn: share }, stats, frames, readingPausable: true };
+  const ctx = { settings: { maxHeldRequestBytes: 1 << 20, framesPerTurn: share }, stats, frames, readingPausable: true, messagesStable: false };
   /** Everything handled, by any gate, in order: `name:payload`. */
   const log: string[] = [];
   const gate = (name: string) => {
