@@ -1,7 +1,8 @@
 /**
  * CPU nanoseconds per shed message against CPU nanoseconds per delivery, in one connection's outbound
  * path (OutboundWriter + OutboundQueue + the subscription's gap account), no sockets: the socket is a
- * stand-in that takes every frame, or none. The clock is injected, so expiry is exact. Used by the
+ * stand-in that takes every frame, or none. Clocks as in the gateway (the system clock; the queue's
+ * read once per stretch of work), except for expiry, whose clock is injected so that it is exact. Used by the
  * bench's high-rate part and by `loadtest/experiments/shed-cost.ts`.
  *
  * ShedWorkloads, 1 KiB messages, default outbound limits (1 MiB, 4,096 messages):
@@ -25,6 +26,8 @@ import { WriteBatcher } from '../../src/session/write-batcher.js';
 import { Publication } from '../../src/stream/publication.js';
 import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { md } from './table.js';
+import { systemClock } from '../../src/util/clock.js';
+import { TurnClock } from '../../src/util/turn-clock.js';
 
 export const SHED_WORKLOADS = ['deliver', 'drop-oldest', 'drop-newest', 'conflate', 'expired'] as const;
 export type ShedWorkload = (typeof SHED_WORKLOADS)[number];
@@ -82,16 +85,23 @@ function fixture(workload: ShedWorkload, messages: number): Fixture {
   return { config, channel, pubs: publications(channel, policy === 'conflate' ? KEYS : 0, messages) };
 }
 
-function setup({ config, channel, pubs }: Fixture) {
+/**
+ * The writer as a gateway makes it: default outbound settings, the system clock, and the queue's
+ * clock read once per stretch of synchronous work; `injected` puts both on a clock the caller sets
+ * (expiry must see time pass).
+ */
+function setup({ config, channel, pubs }: Fixture, injected: boolean) {
   const socket = new StandInSocket();
   let now = 0;
+  const clock = injected ? () => now : systemClock;
   let sub: Subscription | undefined;
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
   const writer = new OutboundWriter({
     socket,
-    settings: { ...config.outbound, softQueueBytes: 0 },
+    settings: config.outbound,
     stats: new Stats(),
-    clock: () => now,
+    clock,
+    queueClock: injected ? clock : new TurnClock(clock).now,
     batcher: new WriteBatcher(),
     pacer: new TurnAllowance(0),
     owner: { subscriptionOf: () => sub, subscriptions: () => (sub ? [sub] : []), slowConsumer: () => {}, drained: () => {}, repliesBackedUp: () => true, repliesDrained: () => {} },
@@ -103,7 +113,7 @@ function setup({ config, channel, pubs }: Fixture) {
 
 /** CPU ns per operation of one round. */
 function round(workload: ShedWorkload, f: Fixture): number {
-  const { socket, writer, sub, pubs, setNow } = setup(f);
+  const { socket, writer, sub, pubs, setNow } = setup(f, workload === 'expired');
   let i = 0;
   let ops = 0;
   if (workload !== 'deliver') {

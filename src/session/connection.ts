@@ -21,6 +21,7 @@ import type { WriteBatcher } from './write-batcher.js';
 import type { DeliveryContracts } from './key-pacer.js';
 import { fetchKey } from './keyed-requests.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
+import type { Clock } from '../util/clock.js';
 
 /** What every connection shares: one instance per gateway. */
 export interface ConnectionContext extends AuthContext {
@@ -48,6 +49,8 @@ export interface ConnectionContext extends AuthContext {
   readonly presence: SessionPresence;
   /** Per-subscriber delivery contracts (`maxRate`), on the gateway's one timer wheel. */
   readonly contracts: DeliveryContracts;
+  /** `clock`, read once per stretch of synchronous work: for what is done per message queued. */
+  readonly turnClock?: Clock | undefined;
 }
 
 /**
@@ -100,7 +103,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     this.publisher = new ConnectionPublisher(ctx, this);
     this.subs = new ConnectionSubscriptions(ctx, this);
     this.gate = new RequestGate(socket, ctx, this);
-    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
+    this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, queueClock: ctx.turnClock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
   }
 
   get subscriptionCount(): number {

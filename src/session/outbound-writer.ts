@@ -36,6 +36,11 @@ export interface WriterDeps {
   readonly settings: OutboundSettings;
   readonly stats: Stats;
   readonly clock: Clock;
+  /**
+   * Read for every message queued (the soft limit's time): a clock that lags by at most the current
+   * stretch of synchronous work is enough, e.g. one `TurnClock` per process. Default: `clock`.
+   */
+  readonly queueClock?: Clock | undefined;
   readonly batcher: WriteBatcher;
   /** The process's allowance of replay bytes per loop turn, shared by every connection. */
   readonly pacer: TurnAllowance;
@@ -54,6 +59,7 @@ export interface WriterDeps {
  */
 export class OutboundWriter implements ReplayOutput, ControlOutput {
   private readonly queue: OutboundQueue<Publication>;
+  private readonly queueClock: Clock;
   /** Acks, errors and the owed pong waiting for the socket: written before anything else. */
   private readonly control: ControlLane;
   /** The socket is above its high-water mark: queue until drain. */
@@ -73,6 +79,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
 
   constructor(private readonly deps: WriterDeps) {
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
+    this.queueClock = deps.queueClock ?? deps.clock;
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
   }
@@ -136,7 +143,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     }
     // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
     if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
-    switch (this.queue.push(pub, this.deps.clock())) {
+    switch (this.queue.push(pub, this.queueClock())) {
       case 'queued':
         return DELIVERY.queued;
       case 'shed':
@@ -157,7 +164,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       this.writeData(frame);
       return;
     }
-    if (this.queue.push(frame, this.deps.clock()) === 'disconnect') this.deps.owner.slowConsumer();
+    if (this.queue.push(frame, this.queueClock()) === 'disconnect') this.deps.owner.slowConsumer();
   }
 
   /**
