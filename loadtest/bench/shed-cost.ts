@@ -191,7 +191,7 @@ export function shedCostSection(c: ShedCostFigures, delivery: ReadonlyArray<{ tr
   const table = [
     `### The cost of shedding: CPU ns per shed message against a delivery (${c.messages.toLocaleString('en')} messages × ${c.rounds} rounds, best round; load ${f(c.loadAverage.start, 1)}–${f(c.loadAverage.end, 1)})`,
     '',
-    'One connection\'s outbound path in this process (writer, queue, gap account; 1 KiB, default outbound limits, injected clock; `loadtest/bench/shed-cost.ts`). A shed message costs the server this instead of a delivery; a whole delivery is the server\'s CPU per delivery in the none-stopped Sluice rows above (socket write and kernel included).',
+    'One connection\'s outbound path in this process (writer, queue, gap account; 1 KiB, default outbound limits, the gateway\'s clocks, expiry on an injected one; `loadtest/bench/shed-cost.ts`). A shed message costs the server this instead of a delivery; a whole delivery is the server\'s CPU per delivery in the none-stopped Sluice rows above (socket write and kernel included).',
     '',
     md(head, body),
   ].join('\n');
