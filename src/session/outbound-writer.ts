@@ -36,10 +36,7 @@ export interface WriterDeps {
   readonly settings: OutboundSettings;
   readonly stats: Stats;
   readonly clock: Clock;
-  /**
-   * Read for every message queued (the soft limit's time): a clock that lags by at most the current
-   * stretch of synchronous work is enough, e.g. one `TurnClock` per process. Default: `clock`.
-   */
+  /** Read per message queued (the soft limit's time), so one that lags a turn will do (a `TurnClock`). Default: `clock`. */
   readonly queueClock?: Clock | undefined;
   readonly batcher: WriteBatcher;
   /** The process's allowance of replay bytes per loop turn, shared by every connection. */
@@ -59,7 +56,6 @@ export interface WriterDeps {
  */
 export class OutboundWriter implements ReplayOutput, ControlOutput {
   private readonly queue: OutboundQueue<Publication>;
-  private readonly queueClock: Clock;
   /** Acks, errors and the owed pong waiting for the socket: written before anything else. */
   private readonly control: ControlLane;
   /** The socket is above its high-water mark: queue until drain. */
@@ -79,7 +75,6 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
 
   constructor(private readonly deps: WriterDeps) {
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
-    this.queueClock = deps.queueClock ?? deps.clock;
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
   }
@@ -143,7 +138,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     }
     // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
     if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
-    switch (this.queue.push(pub, this.queueClock())) {
+    switch (this.queue.push(pub, (this.deps.queueClock ?? this.deps.clock)())) {
       case 'queued':
         return DELIVERY.queued;
       case 'shed':
@@ -164,7 +159,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       this.writeData(frame);
       return;
     }
-    if (this.queue.push(frame, this.queueClock()) === 'disconnect') this.deps.owner.slowConsumer();
+    if (this.queue.push(frame, (this.deps.queueClock ?? this.deps.clock)()) === 'disconnect') this.deps.owner.slowConsumer();
   }
 
   /**
