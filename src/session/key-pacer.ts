@@ -88,6 +88,14 @@ export class KeyPacer implements WheelEntry {
   /** The subscription ended: what waits is dropped (the writer forgets its gaps). */
   close(): void {
     this.closed = true;
+    this.clear();
+  }
+
+  /**
+   * What waits is superseded (the channel's state follows, newer than all of it): dropped with no
+   * gap, so nothing older than the state reaches the client after it. The interval goes on.
+   */
+  clear(): void {
     for (const pub of this.waiting.values()) this.release(pub);
     this.waiting.clear();
   }

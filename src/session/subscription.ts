@@ -113,6 +113,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
   restate(notice: Publication, state: KeyedSnapshot): void {
     // Nothing it was written before the state is a delta base any more: the client replaces its view.
     this.delta?.reset();
+    this.pacer?.clear();
     this.sink.restate(notice, state, this);
   }
 

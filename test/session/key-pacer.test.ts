@@ -31,12 +31,12 @@ function setup(ask: { maxRate?: number; maxStalenessMs?: number }, rule: Record<
   const pool = unmeteredPool('outbound');
   sub.pacer = new DeliveryContracts(wheel, clock, pool).pacerFor(sub, ask, sink);
   let seq = 0;
-  const publish = (key: string) => sub.deliver(new Publication('k', settings.queuePolicy, 'E', ++seq, key, undefined, Buffer.from(String(seq)), now));
+  const publish = (key: string, at = ++seq) => sub.deliver(new Publication('k', settings.queuePolicy, 'E', (seq = at), key, undefined, Buffer.from(String(at)), now));
   const at = (t: number) => {
     now = t;
     wheel.advance(t);
   };
-  return { sub, sent, shed, publish, at, wheel, pool, timer: () => timerRunning };
+  return { sub, settings, sent, shed, publish, at, wheel, pool, timer: () => timerRunning };
 }
 
 describe('delivery contracts: a pacer per subscriber on one timer wheel (injected clock)', () => {
@@ -67,6 +67,21 @@ describe('delivery contracts: a pacer per subscriber on one timer wheel (injecte
     at(1000);
     expect(sent.map((s) => s.seq)).toEqual([1, 3]);
     expect(shed).toEqual([{ seq: 2, reason: 'expired' }]);
+  });
+
+  it('a restate (the node lost part of the stream, the state at seq 10 follows) supersedes what waits: nothing at or below 10 is written or reported shed after it', () => {
+    const { sub, settings, sent, shed, publish, at, pool } = setup({ maxRate: 2 });
+    publish('A'); // 1, sent at 0
+    at(100);
+    publish('A'); // 2 waits
+    publish('B'); // 3 waits
+    sub.restate(new Publication('', settings.queuePolicy, 'E', 10, undefined, undefined, Buffer.from('{}'), 100), { epoch: 'E', seq: 10, entries: [] });
+    expect(pool.bytes).toBe(0);
+    publish('A', 11); // waits for the interval, replacing nothing
+    at(500);
+    expect(sent.map((s) => s.seq)).toEqual([1, 11]);
+    expect(shed).toEqual([]);
+    expect(pool.bytes).toBe(0);
   });
 
   it('clamps the ask to the channel rule (contractMinRate, contractMaxRate) and takes none when contractMaxRate is 0 or the channel is not keyed', () => {
