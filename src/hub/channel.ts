@@ -32,6 +32,8 @@ export type JoinOutcome =
 export interface Subscriber {
   /** It asked for deltas (`sub` with `delta` on a delta channel); fixed for its life. */
   readonly wantsDeltas: boolean;
+  /** It keeps a keyed channel's state (`sub` with `snapshot`): a lost stream is restated to it; fixed for its life. */
+  readonly wantsState: boolean;
   /** Called once, before any publication is delivered (never, if the join was cancelled). */
   joined(outcome: JoinOutcome): void;
   deliver(pub: Publication): DeliveryOutcome;
@@ -47,6 +49,7 @@ export interface Subscriber {
    * The node lost part of a keyed channel's stream (its broker link was down longer than history
    * reaches): the broker `notice` (a `gap` with `snapshot`), then the channel's state at
    * `state.seq`, supersede whatever of the channel it has not written yet; later publications follow.
+   * Only for a subscriber that `wantsState`; others get the notice without `snapshot` (`deliver`).
    */
   restate(notice: Publication, state: KeyedSnapshot): void;
 }

@@ -122,17 +122,18 @@ export class StreamRepair {
 
   /**
    * Moves the node's position past a hole and tells every subscriber with one notice, built by
-   * `notice(from)` for the first seq it covers; with `state` (a keyed channel), the state at the
-   * new position follows the notice. Joiners already served past the node's position get their
+   * `notice(from, snapshot)` for the first seq it covers; with `state` (a keyed channel), the state
+   * at the new position follows the notice (which then says so) for subscribers that keep it. Joiners already served past the node's position get their
    * own, from where they stand (none if they stand past the hole).
    */
-  private announce(channel: Channel, notice: (from: number) => string, epoch: string, seq: number, state?: KeyedSnapshot): void {
+  private announce(channel: Channel, notice: (from: number, snapshot: boolean) => string, epoch: string, seq: number, state?: KeyedSnapshot): void {
     const tell = (subscribers: Iterable<Subscriber>, from: number): void => {
-      const pub = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(notice(from)), this.options.clock());
-      pub.prepared = this.options.prepare(pub.encoded);
+      // Each text encoded once, if anyone gets it: the state only goes to subscribers that keep it.
+      let plain: Publication | undefined;
+      let restated: Publication | undefined;
       for (const subscriber of subscribers) {
-        if (state === undefined) subscriber.deliver(pub);
-        else subscriber.restate(pub, state);
+        if (state !== undefined && subscriber.wantsState) subscriber.restate((restated ??= this.notice(notice(from, true), epoch, seq)), state);
+        else subscriber.deliver((plain ??= this.notice(notice(from, false), epoch, seq)));
       }
     };
     tell(channel.subscribers, channel.seq + 1);
@@ -146,6 +147,12 @@ export class StreamRepair {
     channel.epoch = epoch;
     channel.seq = seq;
     this.options.log.warn({ ch: channel.name, epoch, seq, subscribers: channel.subscribers.size }, state === undefined ? 'stream repaired with loss: notice sent' : 'keyed stream repaired with loss: state sent');
+  }
+
+  private notice(text: string, epoch: string, seq: number): Publication {
+    const pub = new Publication('', NOTICE_POLICY, epoch, seq, undefined, undefined, Buffer.from(text), this.options.clock());
+    pub.prepared = this.options.prepare(pub.encoded);
+    return pub;
   }
 
   /** Announces what history lost, if anything, then hands on what it still holds and the held publications up to the read's position. */
@@ -167,12 +174,15 @@ export class StreamRepair {
     for (let seq = first; seq <= position.seq; seq++) if (seq > channel.seq) this.target.advance(channel, have.get(seq)!);
   }
 
-  /** A keyed channel lost part of its stream: subscribers get the notice with `snapshot`, then the state; the node's position moves to it. */
+  /**
+   * A keyed channel lost part of its stream: subscribers that keep its state get the notice with
+   * `snapshot`, then the state; the others the notice alone; the node's position moves to it.
+   */
   private restate(channel: Channel, state: KeyedSnapshot, continued: boolean): void {
     const { epoch, seq } = state;
     const notice = continued
-      ? (from: number) => encodeUnavailableGap(channel.name, from, seq, epoch, true)
-      : (from: number) => encodeResetNotice(channel.name, from, epoch, seq, true);
+      ? (from: number, snapshot: boolean) => encodeUnavailableGap(channel.name, from, seq, epoch, snapshot)
+      : (from: number, snapshot: boolean) => encodeResetNotice(channel.name, from, epoch, seq, snapshot);
     this.announce(channel, notice, epoch, seq, state);
   }
 }

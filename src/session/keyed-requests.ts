@@ -15,11 +15,12 @@ export interface KeyedRequester {
 }
 
 /**
- * A `sub` on a keyed channel (docs/keyed.md): its delivery contract (`maxRate`) and, on a delta
- * channel, its delta tracker (`delta`). Neither applies elsewhere.
+ * A `sub` on a keyed channel (docs/keyed.md): whether it keeps the state (`snapshot`), its delivery
+ * contract (`maxRate`) and, on a delta channel, its delta tracker (`delta`). None applies elsewhere.
  */
 export function setUpKeyed(sub: Subscription, request: SubRequest, contracts: DeliveryContracts, out: PacedSink): void {
   sub.pacer = contracts.pacerFor(sub, request, out);
+  sub.wantsState = request.snapshot === true && sub.channel.settings.keyed;
   const deltas = sub.channel.deltas;
   sub.delta = request.delta === true && deltas !== undefined ? new DeltaTracker(deltas.pool) : undefined;
 }

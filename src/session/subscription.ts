@@ -63,6 +63,8 @@ export class Subscription implements Subscriber, PresenceWatcher {
   info: unknown = undefined;
   /** The subscriber's delivery contract (`maxRate` on a keyed channel), if it asked for one. */
   pacer: KeyPacer | undefined = undefined;
+  /** It keeps a keyed channel's state (`sub` with `snapshot`): a lost stream is restated to it. */
+  wantsState = false;
   /** What it holds of a delta channel, when it asked for deltas (`sub` with `delta`). */
   delta: DeltaTracker | undefined = undefined;
 

@@ -232,6 +232,8 @@ describe('redis broker, nodes in one process', () => {
     const raw = await connect(a);
     await raw.subscribe('kv.cut', { snapshot: true });
     await raw.next((f) => f.ev === 'snap' && f.last === true);
+    const plain = await connect(a); // no `snapshot`: it keeps no state, so it is sent none
+    await plain.subscribe('kv.cut');
     const snapshots: Array<SnapshotInfo<unknown>> = [];
     const gaps: Gap[] = [];
     const client = createClient(a.url, { reconnect: { enabled: false } });
@@ -258,6 +260,9 @@ describe('redis broker, nodes in one process', () => {
     const next = await publish('k1', 41);
     await raw.next((f) => f.ev === 'msg' && f.seq === next);
     expect(raw.frames.filter((f) => f.ev === 'msg').map((f) => f.seq)).toEqual([41]);
+    await plain.next((f) => f.ev === 'msg' && f.seq === next);
+    expect(plain.frames.filter((f) => f.ev === 'gap')).toEqual([{ ev: 'gap', ch: 'kv.cut', from: 6, to: 40, n: 35, reason: 'unavailable', epoch: notice!.epoch, seq: 40 }]);
+    expect(plain.frames.filter((f) => f.ev === 'snap')).toEqual([]);
     await until(() => sub.lastSeq === next, 'the client at the next seq');
     expect(snapshots.map((s) => [s.seq, s.resumed])).toEqual([[5, false], [40, true]]);
     expect(new Map(sub.values)).toEqual(truth);

@@ -20,6 +20,7 @@ class Holder implements Subscriber {
   /** Per delivery: whether the node had made a delta of it, and what this subscriber was given. */
   readonly got: Array<{ made: boolean; given: 'delta' | 'whole'; text: string }> = [];
   private held = '';
+  readonly wantsState = false;
   constructor(readonly wantsDeltas: boolean) {}
   joined(_outcome: JoinOutcome): void {}
   deliver(pub: Publication): DeliveryOutcome {

@@ -52,6 +52,7 @@ class SteppedBroker implements Broker {
 
 class Recorder implements Subscriber {
   readonly wantsDeltas = false;
+  readonly wantsState = false;
   readonly joins: JoinOutcome[] = [];
   readonly got: Array<number | Record<string, unknown>> = [];
   joined(outcome: JoinOutcome): void {

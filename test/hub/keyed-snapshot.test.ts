@@ -39,6 +39,7 @@ class SteppedReads extends MemoryBroker {
 /** A subscriber's view: the snapshot replaces it, then each message sets or deletes its key. */
 class View implements Subscriber {
   readonly wantsDeltas = false;
+  readonly wantsState = true;
   ack: JoinOutcome | undefined;
   snap: KeyedSnapshot | undefined;
   readonly live: Publication[] = [];
