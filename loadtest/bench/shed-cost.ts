@@ -54,6 +54,7 @@ class StandInSocket implements TransportSocket {
   uncork(): void {}
   pause(): void {}
   resume(): void {}
+  deferParsing(): void {}
   ping(): void {}
   close(): void {}
   abandon(): void {}

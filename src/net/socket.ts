@@ -32,6 +32,11 @@ export interface TransportSocket {
   /** Stops/starts reading from the peer (TCP pushes back). Only when `capabilities.pause`. */
   pause(): void;
   resume(): void;
+  /**
+   * While paused: parses what was already read one frame per event-loop turn instead of all at once,
+   * until resume(). Only when `capabilities.pause`.
+   */
+  deferParsing(): void;
   /** Sends a protocol-level ping; the peer's pong arrives as `onPong`. */
   ping(): void;
   /** Starts the closing handshake; data already written is sent first. */

@@ -37,7 +37,9 @@ export interface GateOwner {
  * Each connection handles at most `limits.framesPerTurn` frames per event-loop turn, WebSocket
  * pings included: past its share it stops and waits at the back of one round robin for the
  * process (`TurnAllowance.takeShare`), so a bystander's frame waits for at most one share of each
- * flooder. Pings past the share are not held: only the latest is answered, first thing in the
+ * flooder. While stopped, the rest of the read under way is parsed at once up to a share of frames
+ * (a fast publisher's next share, ready for its next turn), and past that one frame per turn
+ * (`deferParsing`), so a flood's backlog is not parsed in one turn. Pings past the share are not held: only the latest is answered, first thing in the
  * connection's next share (RFC 6455 §5.5.3 allows answering only the most recent ping), so a ping
  * flood costs a copy per ping. Where reading cannot stop (uWS) holding would only grow a backlog
  * into `too_many_requests`, so there is no share.
@@ -56,6 +58,8 @@ export class RequestGate implements Paced {
   private readonly shareUse: ShareUse = { turn: -1, used: 0 };
   /** The latest WebSocket ping that came past the share: answered when the next share begins. */
   private latestPing: Buffer | undefined;
+  /** Frames and pings received since reading stopped (parsing is deferred past a share of them). */
+  private arrivedStopped = 0;
 
   constructor(
     private readonly socket: TransportSocket,
@@ -83,7 +87,20 @@ export class RequestGate implements Paced {
    */
   takePing(payload: Buffer): void {
     if ((this.stopped & SHARE) === 0 && this.mayHandle()) this.owner.answerPing(payload);
-    else this.latestPing = this.ctx.messagesStable ? payload : Buffer.from(payload);
+    else {
+      this.latestPing = this.ctx.messagesStable ? payload : Buffer.from(payload);
+      this.arrivedWhileStopped();
+    }
+  }
+
+  /** Past a share of frames received while stopped, the rest of the read is parsed a frame per turn. */
+  private arrivedWhileStopped(): void {
+    if (++this.arrivedStopped === this.share || this.share === 0) this.socket.deferParsing();
+  }
+
+  private resumeReading(): void {
+    this.arrivedStopped = 0;
+    this.socket.resume();
   }
 
   /** True while the connection's share of this turn lasts; else it stops until its next share. */
@@ -105,11 +122,12 @@ export class RequestGate implements Paced {
   ratePause(): void {
     this.ratePaused = true;
     this.socket.pause();
+    this.socket.deferParsing();
   }
 
   rateRepaid(): void {
     this.ratePaused = false;
-    if (!this.owner.isClosing && this.stopped === 0) this.socket.resume();
+    if (!this.owner.isClosing && this.stopped === 0) this.resumeReading();
   }
 
   /**
@@ -124,6 +142,7 @@ export class RequestGate implements Paced {
     }
     this.held.push({ data: this.ctx.messagesStable ? data : Buffer.from(data), isBinary });
     this.heldBytes += data.length;
+    this.arrivedWhileStopped();
   }
 
   stop(reason: number): void {
@@ -147,7 +166,7 @@ export class RequestGate implements Paced {
       this.held = [];
       this.heldHead = 0;
     }
-    if (this.stopped === 0 && !this.ratePaused && !this.owner.isClosing) this.socket.resume();
+    if (this.stopped === 0 && !this.ratePaused && !this.owner.isClosing) this.resumeReading();
   }
 
   /** Forgets the held frames. Idempotent. */

@@ -153,6 +153,9 @@ export class UwsSocket implements TransportSocket {
 
   resume(): void {}
 
+  /** Never called, as pause(). */
+  deferParsing(): void {}
+
   ping(): void {
     if (!this.closed) this.ws.ping();
   }

@@ -145,15 +145,18 @@ export class WsSocket implements TransportSocket {
     return this.underHighWaterMark();
   }
 
-  /**
-   * Stops reading. ws would still parse the rest of the read under way (up to 64 KiB: thousands of
-   * small frames) in this turn; with synchronous events off it parses one frame per turn instead
-   * (its `allowSynchronousEvents: false`, which defers each event to a setImmediate), so a peer
-   * whose requests wait costs one frame per turn until it is read again.
-   */
+  /** Stops reading; ws still parses the rest of the read under way (up to 64 KiB) in this turn. */
   pause(): void {
-    this.receiver._allowSynchronousEvents = false;
     this.ws.pause();
+  }
+
+  /**
+   * The rest of the read under way (up to 64 KiB: thousands of small frames) is parsed one frame
+   * per turn (ws's `allowSynchronousEvents: false`, which defers each event to a setImmediate), so
+   * a peer whose requests wait costs one frame per turn until it is read again.
+   */
+  deferParsing(): void {
+    this.receiver._allowSynchronousEvents = false;
   }
 
   resume(): void {

@@ -42,6 +42,7 @@ class FakeSocket implements TransportSocket {
   uncork() {}
   pause() {}
   resume() {}
+  deferParsing() {}
   ping() {}
   close() {}
   abandon() {}

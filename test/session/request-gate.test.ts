@@ -14,7 +14,7 @@ function setup(share: number) {
   /** Everything handled, by any gate, in order: `name:payload`. */
   const log: string[] = [];
   const gate = (name: string) => {
-    const socket = { paused: false, pause: () => void (socket.paused = true), resume: () => void (socket.paused = false) };
+    const socket = { paused: false, pause: () => void (socket.paused = true), resume: () => void (socket.paused = false), deferParsing: () => {} };
     const owner = {
       isClosing: false,
       errors: [] as string[],
