@@ -78,7 +78,7 @@ export const ConfigSchema = z
         /** Bytes of requests a connection holds while it takes none (uWS, which cannot stop reading); past it: `too_many_requests`. */
         maxHeldRequestBytes: z.number().int().min(0).default(1024 * 1024),
         /** `sub` requests the whole process takes per event-loop turn; the rest wait, in order, for the next turns (0: no bound). */
-        subscribesPerTurn: z.number().int().min(0).default(100),
+        subscribesPerTurn: z.number().int().min(0).default(25),
         /**
          * Frames (requests and WebSocket pings) one connection has handled per event-loop turn; past
          * it the rest wait, in order, with reading stopped, and flooding connections take turns
