@@ -6,6 +6,7 @@ import { addCounters, newCounters, type Counters } from './counters.js';
 import type { Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
 import { readProc, selfCpuSeconds } from '../../devkit/proc.js';
 import { counterDelta, counterRates, type ServerCounters } from './server-metrics.js';
+import { within } from '../../src/util/within.js';
 
 export interface RunOptions {
   readonly url: string;
@@ -288,14 +289,4 @@ function round2(x: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, Math.max(0, ms)));
-}
-
-function within(p: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    void p.then(() => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
 }

@@ -10,6 +10,7 @@ import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
 import { Connection, type ConnectionContext } from './connection.js';
+import { within } from '../util/within.js';
 
 /** What one open connection costs beyond its queue: socket, parser, buffers, objects (docs/benchmarks.md measures about 10 KB idle with ws, 5 KB with uws; rounded up). */
 export const CONNECTION_BYTES = 16 * 1024;
@@ -139,14 +140,4 @@ export class Connections {
     for (const c of this.open) total += c.writer.queuedBytes;
     return total;
   }
-}
-
-function within(promise: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void promise.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
