@@ -7,6 +7,9 @@
  *
  *   npx tsx loadtest/experiments/transport-cost.ts [rate=1800] [seconds=3] [transports=ws,uws] [slowFraction=0] [policy=disconnect] [size=1024]
  *
+ * `raw-ws` among the transports runs the bench's raw ws baseline (framed once, corked until the
+ * turn's end) in the same way, for a side-by-side reference.
+ *
  * With STRACE=<prefix> it attaches `strace -c -f` to each gateway for its run and writes the syscall
  * counts to <prefix>-<transport>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
@@ -26,18 +29,19 @@ const POLICY = process.argv[6] ?? 'disconnect';
 const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
 
+const profileArgs = (transport: string): string[] => (process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []);
+
+const sluiceArgs = (transport: string): string[] => ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
+
 async function main(): Promise<void> {
   const pinned = pinSelf(1);
   console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
   for (const transport of TRANSPORTS) {
+    const raw = transport === 'raw-ws';
     const server = await spawnServer(
-      {
-        script: SLUICE_CLI,
-        args: ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND],
-        portFlag: true,
-        cpu: 0,
-        nodeArgs: process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : [],
-      },
+      raw
+        ? { script: 'loadtest/bench/servers/raw-ws.ts', args: ['framed'], portFlag: false, cpu: 0, nodeArgs: profileArgs(transport) }
+        : { script: SLUICE_CLI, args: sluiceArgs(transport), portFlag: true, cpu: 0, nodeArgs: profileArgs(transport) },
       20_000,
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
@@ -46,7 +50,7 @@ async function main(): Promise<void> {
       const load = loadavg()[0]!.toFixed(1);
       const strace = process.env.STRACE ? spawn('strace', ['-c', '-f', '-p', String(server.pid), '-o', `${process.env.STRACE}-${transport}.txt`], { stdio: 'ignore' }) : undefined;
       if (strace) await new Promise((r) => setTimeout(r, 1000));
-      const r = await runLoad({ url: server.url, dialect: 'sluice', plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000 });
+      const r = await runLoad({ url: server.url, dialect: raw ? 'raw' : 'sluice', plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000 });
       if (strace) {
         strace.kill('SIGINT');
         await new Promise((resolve) => strace.once('exit', resolve));

@@ -17,9 +17,10 @@ export interface TransportSocket {
   /**
    * Writes a frame prepared by `TransportServer.prepare`. Returns false when the socket is above its
    * high-water mark: the caller should queue further frames until `onDrain`, which the transport
-   * must then deliver. Between cork() and uncork() the mark is judged on what was buffered when
-   * the batch began: the batch has not been offered to the kernel yet, so its own size says nothing
-   * about the peer (a batch is bounded by what one turn of the event loop produces).
+   * must then deliver. The mark is judged without the frames the transport batches from cork() on
+   * (until the turn's end at the latest; a batch is bounded by what one turn of the event loop
+   * produces): they have not been offered to the kernel yet, so their size says nothing about the
+   * peer.
    */
   sendPrepared(frame: PreparedFrame): boolean;
   /** Writes a small text frame (control frames: acks, errors, gaps). Same return as sendPrepared. */

@@ -16,6 +16,14 @@ const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: 
 const kAdapter = Symbol('sluice.adapter');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
 
+/**
+ * A batch goes to the socket before the turn ends once it holds this many high-water marks: a turn
+ * takes each connection's share of frames twice (the rest of one share in the poll phase, the next
+ * share at its renewal), and a mark of 1 KiB frames is less than a share, so a lower limit would
+ * split the turn's writes again.
+ */
+const BATCH_MARKS = 4;
+
 /** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
 const POOLED_BYTES = Buffer.poolSize >>> 1;
 
@@ -31,10 +39,14 @@ const EMPTY = Buffer.alloc(0);
 /**
  * A `ws` connection behind the transport seam. Without compression every frame (prepared data
  * frames and control text alike) is framed here and written straight to the TCP socket, in call
- * order. Between cork() and uncork() frames are collected in a plain array and handed to the
- * socket as one buffer: a Writable's own cork would allocate a write request per frame and a
- * writev array per flush, which at fan-out rates costs more than copying a few small frames. A
- * socket that negotiated compression goes through ws.send and the socket's own cork.
+ * order. Frames sent from cork() on are collected in a plain array, the socket's batch, and handed
+ * to the socket in one write at the end of the event-loop turn (one setImmediate for every socket
+ * of the process), or sooner once the batch holds `BATCH_MARKS` high-water marks: a Writable's own
+ * cork would allocate a write request per frame and a writev array per flush. Holding the batch
+ * past uncork() until the turn ends lets what one turn produces for a socket go out in one call,
+ * where a flush per uncork() (per read, or per share of a connection's frames) split it into
+ * several small ones: the kernel charges per call. A socket that negotiated compression goes
+ * through ws.send and the socket's own cork.
  */
 export class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
@@ -63,10 +75,12 @@ export class WsSocket implements TransportSocket {
     this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
   }
 
-  /** Frames written since cork(), handed to the socket in one write by uncork(). */
+  /** Frames written since cork() and not handed to the socket yet, oldest first. */
   private batch: Buffer[] = [];
   private batchBytes = 0;
   private batching = false;
+  /** The batch waits for the end of the turn (the socket is in `due`). */
+  private flushDue = false;
 
   bufferedAmount(): number {
     return this.compress ? this.ws.bufferedAmount : this.raw.writableLength + this.batchBytes;
@@ -88,28 +102,43 @@ export class WsSocket implements TransportSocket {
   }
 
   cork(): void {
-    this.corkBase = this.bufferedAmount();
-    if (this.compress) this.raw.cork();
-    else this.batching = true;
+    if (this.compress) {
+      this.corkBase = this.ws.bufferedAmount;
+      this.raw.cork();
+    } else {
+      this.batching = true;
+    }
   }
 
+  /** The batch goes to the socket at the end of the turn (or sooner, once it holds `BATCH_MARKS` high-water marks). */
   uncork(): void {
-    this.corkBase = -1;
     if (this.compress) {
+      this.corkBase = -1;
       this.raw.uncork();
       return;
     }
     this.batching = false;
-    this.flushBatch();
+    if (this.batch.length > 0 && !this.flushDue) {
+      this.flushDue = true;
+      flushAtTurnEnd(this);
+    }
   }
 
   private write(frame: Buffer): void {
-    if (this.batching) {
-      this.batch.push(frame);
-      this.batchBytes += frame.length;
-    } else {
+    if (!this.batching && this.batch.length === 0) {
       this.raw.write(frame);
+      return;
     }
+    // Behind a batch not yet flushed, in order.
+    this.batch.push(frame);
+    this.batchBytes += frame.length;
+    if (this.batchBytes >= this.highWaterMark * BATCH_MARKS) this.flushBatch();
+  }
+
+  /** The turn ended: the batch goes to the socket. */
+  endTurn(): void {
+    this.flushDue = false;
+    this.flushBatch();
   }
 
   private flushBatch(): void {
@@ -131,11 +160,18 @@ export class WsSocket implements TransportSocket {
     this.batchBytes = 0;
   }
 
-  /** Bytes buffered before the current corked batch; the batch itself has not met the kernel yet. */
+  /** With compression: what ws buffered when the socket's cork began; the corked writes have not met the kernel yet. */
   private corkBase = -1;
 
+  /**
+   * Judged on what the kernel refused so far, not on the batch: the batch has not been offered to
+   * the kernel yet, so its size says nothing about the peer, and it goes out within the turn or
+   * once it holds `BATCH_MARKS` high-water marks. Blocking only above the TCP socket's own mark
+   * also means the socket owes a 'drain'.
+   */
   private underHighWaterMark(): boolean {
-    return (this.corkBase >= 0 ? this.corkBase : this.bufferedAmount()) < this.highWaterMark;
+    if (this.compress) return (this.corkBase >= 0 ? this.corkBase : this.ws.bufferedAmount) < this.highWaterMark;
+    return this.raw.writableLength < this.highWaterMark;
   }
 
   sendPong(payload: Buffer): boolean {
@@ -208,6 +244,26 @@ export class WsSocket implements TransportSocket {
     this.batchBytes = 0;
     this.ws.terminate();
   }
+}
+
+/** Sockets whose batch waits for the end of the turn, and whether that flush is scheduled. */
+let due: WsSocket[] = [];
+let dueScheduled = false;
+
+function flushAtTurnEnd(socket: WsSocket): void {
+  due.push(socket);
+  if (!dueScheduled) {
+    dueScheduled = true;
+    setImmediate(flushDue);
+  }
+}
+
+/** One setImmediate for every socket of the process; one a later write makes due again waits for the next. */
+function flushDue(): void {
+  dueScheduled = false;
+  const sockets = due;
+  due = [];
+  for (const socket of sockets) socket.endTurn();
 }
 
 const adapterOf = (target: WebSocket | Socket): WsSocket => (target as Tagged<WebSocket | Socket>)[kAdapter];
