@@ -38,6 +38,7 @@ import type { TransportServer } from './net/server.js';
 import type { SocketHandler, TransportSocket } from './net/socket.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { TurnClock } from './util/turn-clock.js';
+import { WorkMeter } from './util/work-meter.js';
 import { MemoryBudget } from './util/memory-budget.js';
 import { MemoryRelief } from './session/memory-relief.js';
 import { DeliveryContracts } from './session/key-pacer.js';
@@ -138,7 +139,7 @@ export class Gateway {
     const replication = config.broker.type === 'redis' ? new RedisPresence({ topology: presenceTopology(redis), keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), frames: new TurnAllowance(0), contracts: deliveryContracts(clock, budget), turnClock: new TurnClock(clock).now, resumer: this.resumer, permissions, verifier, draining, readingPausable, messagesStable: transport.capabilities.stableMessages, onClosed, budget, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), frames: new TurnAllowance(0, setImmediate, new WorkMeter(config.limits.inboundMsPerTurn, clock)), contracts: deliveryContracts(clock, budget), turnClock: new TurnClock(clock).now, resumer: this.resumer, permissions, verifier, draining, readingPausable, messagesStable: transport.capabilities.stableMessages, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);

@@ -85,6 +85,12 @@ export const ConfigSchema = z
          * (0: no bound). Applies where reading can stop (`ws`).
          */
         framesPerTurn: z.number().int().min(0).default(64),
+        /**
+         * Milliseconds all connections together spend handling frames per event-loop turn, on top of
+         * each one's `framesPerTurn`; past it the rest wait, in order, first in line next turn (0: no
+         * bound). Applies where reading can stop (`ws`).
+         */
+        inboundMsPerTurn: z.number().min(0).default(5),
         /** WebSocket upgrades the whole process decides and completes per event-loop turn; the rest wait, in order (0: no bound). */
         upgradesPerTurn: z.number().int().min(0).default(50),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */

@@ -2,7 +2,7 @@ import type { TransportSocket } from '../net/socket.js';
 import type { Stats } from '../observability/stats.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { peekRequestId, type RequestId } from '../protocol/requests.js';
-import type { Paced, ShareUse, TurnAllowance } from './turn-allowance.js';
+import { SHARE_DONE, TAKEN, type Paced, type ShareUse, type TurnAllowance } from './turn-allowance.js';
 
 /** Why a connection stopped taking requests (bit flags): */
 /** `limits.maxPendingPublishes` publications await the broker. */
@@ -15,7 +15,18 @@ export const ORDER = 4;
 export const TURN = 8;
 /** The connection has had its `limits.framesPerTurn` this turn: the rest wait for its next share. */
 const SHARE = 16;
-const PAUSE_CAUSES = { [WINDOW]: 'publish_window', [REPLIES]: 'replies', [ORDER]: 'subscription_order', [TURN]: 'subscribes_per_turn', [SHARE]: 'frames_per_turn' } as const;
+/** This turn's `limits.inboundMsPerTurn` (all connections' frames together) is spent: the rest wait for the next turn. */
+const BUSY = 32;
+/** The stops a new turn of the round robin ends. */
+const TURN_BOUND = SHARE | BUSY;
+const PAUSE_CAUSES = {
+  [WINDOW]: 'publish_window',
+  [REPLIES]: 'replies',
+  [ORDER]: 'subscription_order',
+  [TURN]: 'subscribes_per_turn',
+  [SHARE]: 'frames_per_turn',
+  [BUSY]: 'inbound_ms_per_turn',
+} as const;
 
 /** The connection behind the gate. */
 export interface GateOwner {
@@ -37,9 +48,13 @@ export interface GateOwner {
  * Each connection handles at most `limits.framesPerTurn` frames per event-loop turn, WebSocket
  * pings included: past its share it stops and waits at the back of one round robin for the
  * process (`TurnAllowance.takeShare`), so a bystander's frame waits for at most one share of each
- * flooder. While stopped, the rest of the read under way is parsed at once up to a share of frames
- * (a fast publisher's next share, ready for its next turn), and past that one frame per turn
- * (`deferParsing`), so a flood's backlog is not parsed in one turn. Pings past the share are not held: only the latest is answered, first thing in the
+ * flooder. All connections together handle frames for at most `limits.inboundMsPerTurn` per turn:
+ * past it the connection being served and every later one stop the same way (each still takes
+ * its first frame of the turn) and go on first next turn, in order, so that many flooders' shares
+ * do not add up to one long turn. While stopped, the rest of the read under way is parsed at once
+ * up to a share of frames (a fast publisher's next share, ready for its next turn), and past that,
+ * or once the turn's time is spent, one frame per turn (`deferParsing`), so a flood's backlog is
+ * not parsed in one turn. Pings past the share are not held: only the latest is answered, first thing in the
  * connection's next share (RFC 6455 §5.5.3 allows answering only the most recent ping), so a ping
  * flood costs a copy per ping. Where reading cannot stop (uWS) holding would only grow a backlog
  * into `too_many_requests`, so there is no share.
@@ -55,6 +70,8 @@ export class RequestGate implements Paced {
   private heldBytes = 0;
   /** `limits.framesPerTurn` where reading can stop, else 0 (no share). */
   private readonly share: number;
+  /** Where reading can stop, and a share or the turn's time bounds frames. */
+  private readonly paced: boolean;
   private readonly shareUse: ShareUse = { turn: -1, used: 0 };
   /** The latest WebSocket ping that came past the share: answered when the next share begins. */
   private latestPing: Buffer | undefined;
@@ -64,7 +81,7 @@ export class RequestGate implements Paced {
   constructor(
     private readonly socket: TransportSocket,
     private readonly ctx: {
-      readonly settings: { readonly maxHeldRequestBytes: number; readonly framesPerTurn: number };
+      readonly settings: { readonly maxHeldRequestBytes: number; readonly framesPerTurn: number; readonly inboundMsPerTurn: number };
       readonly stats: Stats;
       readonly frames: TurnAllowance;
       readonly readingPausable: boolean;
@@ -73,6 +90,7 @@ export class RequestGate implements Paced {
     private readonly owner: GateOwner,
   ) {
     this.share = ctx.readingPausable ? ctx.settings.framesPerTurn : 0;
+    this.paced = ctx.readingPausable && (ctx.settings.framesPerTurn > 0 || ctx.settings.inboundMsPerTurn > 0);
   }
 
   /** A frame admitted by the inbound limits: handled now, or held behind those that wait. */
@@ -86,16 +104,19 @@ export class RequestGate implements Paced {
    * replies); past it, kept as the latest.
    */
   takePing(payload: Buffer): void {
-    if ((this.stopped & SHARE) === 0 && this.mayHandle()) this.owner.answerPing(payload);
+    if ((this.stopped & TURN_BOUND) === 0 && this.mayHandle()) this.owner.answerPing(payload);
     else {
       this.latestPing = this.ctx.messagesStable ? payload : Buffer.from(payload);
       this.arrivedWhileStopped();
     }
   }
 
-  /** Past a share of frames received while stopped, the rest of the read is parsed a frame per turn. */
+  /**
+   * Past a share of frames received while stopped, or once the turn's time is spent, the rest of
+   * the read is parsed a frame per turn.
+   */
   private arrivedWhileStopped(): void {
-    if (++this.arrivedStopped === this.share || this.share === 0) this.socket.deferParsing();
+    if (++this.arrivedStopped === this.share || this.share === 0 || !this.ctx.frames.timeLeft()) this.socket.deferParsing();
   }
 
   private resumeReading(): void {
@@ -103,19 +124,22 @@ export class RequestGate implements Paced {
     this.socket.resume();
   }
 
-  /** True while the connection's share of this turn lasts; else it stops until its next share. */
+  /** True while the connection's share and the turn's time last; else it stops until its next turn. */
   private mayHandle(): boolean {
-    if (this.share === 0 || this.ctx.frames.takeShare(this, this.shareUse, this.share)) return true;
-    this.stop(SHARE);
+    if (!this.paced) return true;
+    const taken = this.ctx.frames.takeShare(this, this.shareUse, this.share);
+    if (taken === TAKEN) return true;
+    this.stop(taken === SHARE_DONE ? SHARE : BUSY);
     return false;
   }
 
-  /** The connection's next share: the frames it holds go on, in order. */
+  /** The connection's next turn: its latest ping is answered, and the frames it holds go on, in order. */
   continueTurn(): void {
     const ping = this.latestPing;
     this.latestPing = undefined;
+    // A connection's first frame of a turn is always taken (turn-allowance.ts): the ping is answered.
     if (ping !== undefined && !this.owner.isClosing && this.mayHandle()) this.owner.answerPing(ping);
-    this.go(SHARE);
+    this.go(TURN_BOUND);
   }
 
   /** The token buckets ran into debt: reading stops until `rateRepaid`. */

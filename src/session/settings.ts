@@ -27,6 +27,8 @@ export interface SessionSettings {
   readonly forbiddenStrikes: number;
   /** `limits.framesPerTurn`. */
   readonly framesPerTurn: number;
+  /** `limits.inboundMsPerTurn`. */
+  readonly inboundMsPerTurn: number;
 }
 
 export function sessionSettings(config: Config): SessionSettings {
@@ -39,5 +41,6 @@ export function sessionSettings(config: Config): SessionSettings {
     maxHeldRequestBytes: limits.maxHeldRequestBytes,
     forbiddenStrikes: auth.forbiddenStrikes,
     framesPerTurn: limits.framesPerTurn,
+    inboundMsPerTurn: limits.inboundMsPerTurn,
   };
 }

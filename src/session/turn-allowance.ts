@@ -4,6 +4,19 @@ export interface Paced {
   continueTurn(): void;
 }
 
+/** Work timed per event-loop turn (util/work-meter.ts): the process's bound on it. */
+export interface TurnMeter {
+  hasLeft(): boolean;
+  renew(): void;
+}
+
+/** What `takeShare` answered: a unit taken, or why not (the caller is then called back later). */
+export const TAKEN = 0;
+/** The connection had its own share of the turn: it waits behind the others that did. */
+export const SHARE_DONE = 1;
+/** The turn's time (the meter) is spent: it waits among the first served on the next turn. */
+export const TIME_SPENT = 2;
+
 /** What one connection took of its own share, and in which turn. */
 export interface ShareUse {
   turn: number;
@@ -14,36 +27,55 @@ export interface ShareUse {
  * One allowance of some work per event-loop turn for the whole process, so that a thousand clients
  * asking at once cost the loop a bounded amount per turn instead of everything in the turn their
  * requests arrived: resume-replay bytes (`outbound.replayBytesPerTurn`), subscribes
- * (`limits.subscribesPerTurn`), upgrades (`limits.upgradesPerTurn`), and each connection's own share of frames (`limits.framesPerTurn`,
- * `takeShare`); 0: no allowance. A connection that finds the allowance spent, or
- * has done its own share of the turn, waits in one first-come queue; one setImmediate for all of
- * them renews the allowance and lets the queue go on in order until it is spent again. No timer or
- * closure per connection.
+ * (`limits.subscribesPerTurn`), upgrades (`limits.upgradesPerTurn`), and inbound frames: each
+ * connection's own share (`limits.framesPerTurn`, `takeShare`) and, with a meter, the time all of
+ * them take together (`limits.inboundMsPerTurn`); 0: no allowance. A connection that finds the
+ * allowance spent, or has done its own share of the turn, waits in one first-come queue; one
+ * setImmediate for all of them renews the allowance and lets the queue go on in order until it is
+ * spent again. Those the meter stopped (cut off mid-share, or not yet served this turn) go before
+ * those that had their share, in the order they were stopped: a bystander stopped by a busy turn
+ * waits for that turn's end, not for another share of every flooder. No timer or closure per
+ * connection.
  */
 export class TurnAllowance {
   private left: number;
   /** In the order they asked; a Set, so asking twice keeps the first place. */
   private waiting = new Set<Paced>();
+  /** Those the meter stopped, in the order it did: served before `waiting`. */
+  private cut = new Set<Paced>();
   private scheduled = false;
 
   constructor(
     private readonly perTurn: number,
     private readonly schedule: (fn: () => void) => void = setImmediate,
+    private readonly meter?: TurnMeter,
   ) {
     this.left = perTurn;
   }
 
   /** Renewals so far: a connection's own share (`takeShare`) is counted per renewal. */
   private turn = 0;
+  /** Connections that took a unit of their share since the renewal. */
+  private takers = 0;
 
   /** Connections waiting for a later turn. */
   get queued(): number {
-    return this.waiting.size;
+    return this.waiting.size + this.cut.size;
   }
 
   /** Something is left of this turn's allowance. */
   hasLeft(): boolean {
     return this.perTurn === 0 || this.left > 0;
+  }
+
+  /** The meter's time of this turn is not spent, or no other connection wants any (always, without a meter). */
+  timeLeft(): boolean {
+    return this.meter === undefined || this.meter.hasLeft() || !this.contended(1);
+  }
+
+  /** Another connection took frames this turn, or more than `own` (the asker's place) wait. */
+  private contended(own: number): boolean {
+    return this.takers > 1 || this.waiting.size + this.cut.size > own;
   }
 
   /** True when `paced` may go on now; false when it waits and is called back later. */
@@ -61,23 +93,33 @@ export class TurnAllowance {
   }
 
   /**
-   * One unit of `paced`'s own share of `share` per turn: true when it may take it now; false when
-   * its share of this turn is taken, and it goes on, behind those already waiting, on a later turn
-   * (round robin: each waiting connection takes one share per turn, in turn).
+   * One unit of `paced`'s own share of `share` per turn (0: no share), within the meter's time:
+   * TAKEN when it may take it now; SHARE_DONE when its share of this turn is taken, and it goes on,
+   * behind those already waiting, on a later turn (round robin: each waiting connection takes one
+   * share per turn, in turn); TIME_SPENT when the turn's time is spent, and it goes on first thing
+   * on the next turn, after those stopped so before it.
    */
-  takeShare(paced: Paced, use: ShareUse, share: number): boolean {
+  takeShare(paced: Paced, use: ShareUse, share: number): number {
     if (use.turn !== this.turn) {
       use.turn = this.turn;
       use.used = 0;
     }
-    if (use.used >= share) {
+    if (share > 0 && use.used >= share) {
       this.defer(paced);
-      return false;
+      return SHARE_DONE;
     }
-    use.used++;
+    // A connection's first unit of a turn is never refused for time: a client that sends little
+    // never waits behind those that send much (and the stretch it opens is timed all the same).
+    // Nor is a connection alone in the turn: the bound is there for the others.
+    if (this.meter !== undefined && !this.meter.hasLeft() && use.used > 0 && this.contended(0)) {
+      this.cut.add(paced);
+      this.arm();
+      return TIME_SPENT;
+    }
+    if (use.used++ === 0) this.takers++;
     // A turn with work in it is followed by a renewal, so the next turn's shares are fresh.
     this.arm();
-    return true;
+    return TAKEN;
   }
 
   /** `paced` did its own share of this turn: it goes on, behind those already waiting, on a later turn. */
@@ -96,13 +138,21 @@ export class TurnAllowance {
     this.scheduled = false;
     this.left = this.perTurn;
     this.turn++;
+    this.takers = 0;
+    this.meter?.renew();
+    this.goOn(this.cut);
+    this.goOn(this.waiting);
+    if (this.waiting.size > 0 || this.cut.size > 0) this.arm();
+  };
+
+  /** Lets `queue` go on in order while the allowance lasts. */
+  private goOn(queue: Set<Paced>): void {
     // Only those waiting before this turn go on: one deferred again now is called on the next.
-    let turns = this.waiting.size;
-    for (const paced of this.waiting) {
-      if (turns-- === 0 || (this.perTurn > 0 && this.left <= 0)) break;
-      this.waiting.delete(paced);
+    let turns = queue.size;
+    for (const paced of queue) {
+      if (turns-- === 0 || (this.perTurn > 0 && this.left <= 0) || this.meter?.hasLeft() === false) break;
+      queue.delete(paced);
       paced.continueTurn();
     }
-    if (this.waiting.size > 0) this.arm();
-  };
+  }
 }

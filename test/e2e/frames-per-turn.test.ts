@@ -3,6 +3,7 @@ import { until } from '../../devkit/until.js';
 import { clientFrame } from '../../devkit/wire-client.js';
 import { Connection } from '../../src/session/connection.js';
 import { RequestGate } from '../../src/session/request-gate.js';
+import { WorkMeter } from '../../src/util/work-meter.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
@@ -114,5 +115,77 @@ describe('a fast publisher past its share [ws]', () => {
       received.mockRestore();
       turns.mockRestore();
     }
+  });
+});
+
+describe('the turn’s time for all connections together [ws]', () => {
+  const h = gatewayHarness('ws');
+  const FLOODERS = 4;
+  const MS = 8;
+
+  /**
+   * Frames handled per turn while several flooders each send more than a share: the gateway's
+   * clock moves 1 ms per frame handled (on top of real time), so `limits.inboundMsPerTurn` is
+   * `MS` frames' worth.
+   */
+  async function flood(inboundMsPerTurn: number) {
+    let offset = 0;
+    const gw = await h.start({ limits: { inboundMsPerTurn }, inbound: { messagesPerSecond: 0, bytesPerSecond: 0 } }, () => performance.now() + offset);
+    const flooders = [];
+    for (let i = 0; i < FLOODERS; i++) flooders.push(await h.connect());
+    const bystander = await h.connect();
+    for (const c of [...flooders, bystander]) await c.next((f) => f.ev === 'hello');
+    const conns = gw.gateway.connectionList();
+    const bystanderConn = conns.at(-1);
+    const events: string[] = [];
+    let firstFlood: () => void = () => {};
+    const flooding = new Promise<void>((resolve) => (firstFlood = resolve));
+    const { handle } = Connection.prototype;
+    const { renew } = WorkMeter.prototype;
+    const handled = vi.spyOn(Connection.prototype, 'handle').mockImplementation(function (this: Connection, data, isBinary) {
+      offset += 1;
+      events.push(this === bystanderConn ? 'bystander' : `f${conns.indexOf(this)}`);
+      if (this !== bystanderConn) firstFlood();
+      return handle.call(this, data, isBinary);
+    });
+    const turns = vi.spyOn(WorkMeter.prototype, 'renew').mockImplementation(function (this: WorkMeter) {
+      events.push('turn');
+      renew.call(this);
+    });
+    try {
+      for (const [n, c] of flooders.entries()) c.tcp.write(Buffer.concat(Array.from({ length: FLOOD }, (_, i) => clientFrame(`{"op":"ping","id":"${n}.${i}"}`))));
+      await flooding;
+      bystander.tcp.write(clientFrame('{"op":"ping","id":"by"}'));
+      for (const [n, c] of flooders.entries()) {
+        const pongs = await c.waitForCount((f) => f.ev === 'pong', FLOOD);
+        expect(pongs.map((p) => p.id)).toEqual(Array.from({ length: FLOOD }, (_, i) => `${n}.${i}`));
+        expect(c.frames.filter((f) => f.ev === 'err')).toEqual([]);
+      }
+      expect((await bystander.next((f) => f.ev === 'pong')).id).toBe('by');
+      // Turns in which more than one flooder took frames: the bound is for the others, so the first
+      // flooder read, alone until the others' frames come, takes its share in the first turn.
+      const runs = events.join(' ').split('turn').slice(1).map((run) => run.split(' ').filter((e) => e.startsWith('f')));
+      const perTurn = runs.filter((run) => new Set(run).size > 1).map((run) => run.length);
+      return { perTurn, bystanderAt: events.indexOf('bystander'), pauses: gw.gateway.stats.readPauses.inbound_ms_per_turn };
+    } finally {
+      handled.mockRestore();
+      turns.mockRestore();
+    }
+  }
+
+  it('flooders together handle about limits.inboundMsPerTurn of frames per turn, each in order, and a bystander is answered ahead of their backlog', async () => {
+    const { perTurn, bystanderAt, pauses } = await flood(MS);
+    // The meter reads the clock every few frames, and a connection's first frame of a turn is never refused for time.
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(MS + 4 + FLOODERS);
+    // So the backlog took many turns (a few without the bound: one share each per turn).
+    expect(perTurn.length).toBeGreaterThan(FLOOD / 64);
+    expect(bystanderAt).toBeLessThan((FLOODERS * FLOOD) / 4);
+    expect(pauses).toBeGreaterThan(0);
+  });
+
+  it('0: only each connection’s share bounds a turn', async () => {
+    const { perTurn, pauses } = await flood(0);
+    expect(Math.max(...perTurn)).toBeGreaterThan(MS + 4 + FLOODERS);
+    expect(pauses).toBe(0);
   });
 });

@@ -5,6 +5,7 @@ import { TestClient } from './client.js';
 import { readyStatus, until } from '../../devkit/until.js';
 import { startGateway, type TestGateway } from './gateway.js';
 import type { TransportName } from './transports.js';
+import type { Clock } from '../../src/util/clock.js';
 
 type Overrides = Parameters<typeof startGateway>[0];
 
@@ -23,8 +24,8 @@ export function gatewayHarness(transport: TransportName) {
   });
   return {
     /** Starts a gateway on this suite's transport; `connect` targets the latest one. */
-    async start(overrides: Overrides = {}): Promise<TestGateway> {
-      current = await startGateway(overrides, transport);
+    async start(overrides: Overrides = {}, clock?: Clock): Promise<TestGateway> {
+      current = await startGateway(overrides, transport, clock);
       gateways.push(current);
       return current;
     },
