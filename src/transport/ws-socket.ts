@@ -58,8 +58,8 @@ export class WsSocket implements TransportSocket {
   dropped = 0;
   private readonly raw: Socket;
   private readonly compress: boolean;
-  /** ws's frame parser; its `_allowSynchronousEvents` is the option of that name, per socket. */
-  private readonly receiver: { _allowSynchronousEvents: boolean };
+  /** ws's frame parser; its `_allowSynchronousEvents` is the option of that name, per socket; `_buffers` what it has yet to parse. */
+  private readonly receiver: Receiver;
 
   constructor(
     readonly ws: WebSocket,
@@ -69,7 +69,7 @@ export class WsSocket implements TransportSocket {
     readonly dropLimit: number,
   ) {
     this.raw = (ws as unknown as { _socket: Socket })._socket;
-    this.receiver = (ws as unknown as { _receiver: { _allowSynchronousEvents: boolean } })._receiver;
+    this.receiver = (ws as unknown as { _receiver: Receiver })._receiver;
     this.compress = ws.extensions.includes('permessage-deflate');
     // Our high-water mark must not be below the socket's, or a full socket might never emit 'drain'.
     this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
@@ -217,7 +217,10 @@ export class WsSocket implements TransportSocket {
       return;
     }
     this.abandoned = { code, reason };
-    // From now on the peer's bytes are dropped unparsed, as ws does itself after a protocol error.
+    // From now on the peer's bytes are dropped unparsed, as ws does itself after a protocol error;
+    // so is the rest of the read under way (up to 64 KiB of frames, else all parsed in this turn).
+    this.receiver._buffers = [];
+    this.receiver._bufferedBytes = 0;
     this.raw.removeAllListeners('data');
     this.raw.on('data', dropInbound);
     // Reading may have been stopped (the peer's requests waited): its close frame and FIN must still be read.
@@ -244,6 +247,13 @@ export class WsSocket implements TransportSocket {
     this.batchBytes = 0;
     this.ws.terminate();
   }
+}
+
+/** The fields of ws 8's Receiver the adapter sets. */
+interface Receiver {
+  _allowSynchronousEvents: boolean;
+  _buffers: Buffer[];
+  _bufferedBytes: number;
 }
 
 /** Sockets whose batch waits for the end of the turn, and whether that flush is scheduled. */

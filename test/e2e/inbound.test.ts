@@ -34,6 +34,29 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     expect((await watcher.request({ op: 'ping' })).ev).toBe('pong');
   });
 
+  it('a peer closed 4101 in the middle of a read: the rest of that read is dropped unparsed', async () => {
+    gw = await h.start({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 3, strikeWindowMs: 60_000 } });
+    const flooder = await connect();
+    await flooder.next((f) => f.ev === 'hello');
+    const [conn] = gw.gateway.connectionList();
+    let parsed = 0;
+    const { onMessage } = Connection.prototype;
+    const spy = vi.spyOn(Connection.prototype, 'onMessage').mockImplementation(function (this: Connection, data, isBinary) {
+      if (this === conn) parsed++;
+      onMessage.call(this, data, isBinary);
+    });
+    try {
+      // 1,000 requests in one write, one read for the gateway: 5 admitted, 3 refused, closed.
+      flooder.tcp.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => clientFrame(`{"op":"ping","id":${i}}`))));
+      expect(await flooder.closed()).toBe(4101);
+      expect(flooder.frames.filter((f) => f.ev === 'pong')).toHaveLength(5);
+      // uWS hands on every message of a read; ws parsed the whole read, frame by frame, in the turn of the close.
+      if (transport === 'ws') expect(parsed).toBe(8);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('limits bytes per second as well as messages', async () => {
     gw = await h.start({ limits: { maxPayloadBytes: 4096 }, inbound: { bytesPerSecond: 1, bytesBurst: 10_000, messagesPerSecond: 0 } });
     const publisher = await connect();
