@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 export interface ProcReading {
   /** User + system CPU time since the process started, in seconds. */
   readonly cpuSeconds: number;
+  /** The system part of cpuSeconds (the kernel working for the process: syscalls, and the loopback peer's receive it runs). */
+  readonly systemSeconds: number;
   readonly rssBytes: number;
 }
 
@@ -30,10 +32,11 @@ export function readProc(pid: number, tid?: number): ProcReading | undefined {
     const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the parenthesised command name (which may hold spaces): utime is field 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    const systemSeconds = Number(fields[12]) / ticksPerSecond();
+    const cpuSeconds = Number(fields[11]) / ticksPerSecond() + systemSeconds;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-    return { cpuSeconds, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+    return { cpuSeconds, systemSeconds, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
   } catch {
     return undefined;
   }

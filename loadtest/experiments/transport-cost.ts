@@ -7,18 +7,22 @@
  *
  *   npx tsx loadtest/experiments/transport-cost.ts [rate=1800] [seconds=3] [transports=ws,uws] [slowFraction=0] [policy=disconnect] [size=1024]
  *
- * `raw-ws` among the transports runs the bench's raw ws baseline (framed once, corked until the
- * turn's end) in the same way, for a side-by-side reference.
+ * `transports` may also name the bench's raw baselines, `raw-uws` (uWS `app.publish`) and `raw-ws`
+ * (ws, framed once + corked), so that Sluice and raw run side by side in one invocation; `uws@<dir>`
+ * runs the gateway of the checkout at <dir> (before/after, alternated in one invocation).
  *
- * With STRACE=<prefix> it attaches `strace -c -f` to each gateway for its run and writes the syscall
- * counts to <prefix>-<transport>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
+ * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
+ * gateway once its clients are connected, and writes the counts to <prefix>-<transport>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { pinSelf, spawnServer, SLUICE_CLI } from '../../devkit/process.js';
+import { readProc, type ProcReading } from '../../devkit/proc.js';
 import { runLoad } from '../tool/runner.js';
 import { BASE_KNOBS, OPEN_INBOUND, SCENARIOS } from '../tool/scenarios.js';
+import { TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
@@ -28,36 +32,72 @@ const SLOW = Number(process.argv[5] ?? 0);
 const POLICY = process.argv[6] ?? 'disconnect';
 const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
+const RAW: Record<string, string> = { 'raw-uws': 'uws', 'raw-ws': 'ws-framed' };
 
-const profileArgs = (transport: string): string[] => (process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []);
+/** How to start the gateway, or the raw baseline, named `name` (`transport@dir`: the gateway of another checkout, for A/B runs). */
+function serverFor(name: string): { script: string; args: string[]; portFlag: boolean; dialect: 'sluice' | 'raw' } {
+  const raw = TARGETS.find((t) => t.id === RAW[name]);
+  if (raw !== undefined) return { script: raw.script, args: raw.args, portFlag: raw.portFlag, dialect: 'raw' };
+  const [transport, tree] = name.split('@');
+  const args = ['--transport', transport!, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
+  return { script: tree === undefined ? SLUICE_CLI : `${tree}/${SLUICE_CLI}`, args, portFlag: true, dialect: 'sluice' };
+}
 
-const sluiceArgs = (transport: string): string[] => ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
+/** With STRACE=<prefix>, `strace -c -f`; with PERF_STAT=<prefix>, `perf stat` of syscalls, CPU and context switches (far lighter than strace). */
+function tracerFor(name: string, pid: number): ChildProcess | undefined {
+  const { STRACE, PERF_STAT, PERF_RECORD } = process.env;
+  if (PERF_RECORD) return spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', `${PERF_RECORD}-${name}.data`], { stdio: 'ignore' });
+  if (STRACE) return spawn('strace', ['-c', '-f', '-p', String(pid), '-o', `${STRACE}-${name}.txt`], { stdio: 'ignore' });
+  const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom'];
+  if (PERF_STAT) return spawn('perf', ['stat', '-e', events.join(','), '-p', String(pid), '-o', `${PERF_STAT}-${name}.txt`], { stdio: 'ignore' });
+  return undefined;
+}
+
+/** One event's count from a `perf stat` output file. */
+function perfCount(file: string, event: string): number | undefined {
+  const line = readFileSync(file, 'utf8').split('\n').find((l) => l.includes(event));
+  return line === undefined ? undefined : Number(line.trim().split(/\s+/)[0]!.replace(/,/g, ''));
+}
 
 async function main(): Promise<void> {
   const pinned = pinSelf(1);
   console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
-  for (const transport of TRANSPORTS) {
-    const raw = transport === 'raw-ws';
+  for (const [run, transport] of TRANSPORTS.entries()) {
+    const { dialect, ...start } = serverFor(transport);
     const server = await spawnServer(
-      raw
-        ? { script: 'loadtest/bench/servers/raw-ws.ts', args: ['framed'], portFlag: false, cpu: 0, nodeArgs: profileArgs(transport) }
-        : { script: SLUICE_CLI, args: sluiceArgs(transport), portFlag: true, cpu: 0, nodeArgs: profileArgs(transport) },
+      {
+        ...start,
+        cpu: 0,
+        nodeArgs: [...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []), ...(process.env.PERF_RECORD ? ['--perf-basic-prof'] : [])],
+      },
       20_000,
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     try {
       const plan = SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0);
       const load = loadavg()[0]!.toFixed(1);
-      const strace = process.env.STRACE ? spawn('strace', ['-c', '-f', '-p', String(server.pid), '-o', `${process.env.STRACE}-${transport}.txt`], { stdio: 'ignore' }) : undefined;
-      if (strace) await new Promise((r) => setTimeout(r, 1000));
-      const r = await runLoad({ url: server.url, dialect: raw ? 'raw' : 'sluice', plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000 });
-      if (strace) {
-        strace.kill('SIGINT');
-        await new Promise((resolve) => strace.once('exit', resolve));
+      let tracer: ChildProcess | undefined;
+      // Attached once the clients are connected, so that the counts are the publishing's and the drain's alone.
+      let cpu0: ProcReading | undefined;
+      const attach = (): void => {
+        cpu0 = readProc(server.pid);
+        tracer = tracerFor(`${transport}-${run + 1}`, server.pid);
+      };
+      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
+          if (line.startsWith('connected')) attach();
+        },
+      });
+      const cpu1 = readProc(server.pid);
+      if (tracer) {
+        tracer.kill('SIGINT');
+        await new Promise((resolve) => tracer!.once('exit', resolve));
       }
       const perDelivery = r.server ? (r.server.cpuSeconds * 1e6) / Math.max(1, r.counters.deliveries) : NaN;
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
+      const sendto = process.env.PERF_STAT ? perfCount(`${process.env.PERF_STAT}-${transport}-${run + 1}.txt`, 'syscalls:sys_enter_sendto') : undefined;
+      if (sendto !== undefined) console.log(`${transport}: sendto ${sendto} = ${(sendto / Math.max(1, r.counters.deliveries)).toFixed(3)} per delivery`);
+      if (cpu0 && cpu1) console.log(`${transport}: from connected to the end, gateway user ${(cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds).toFixed(2)} s (${(((cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds) * 1e6) / Math.max(1, r.counters.deliveries)).toFixed(2)} µs per delivery), system ${(cpu1.systemSeconds - cpu0.systemSeconds).toFixed(2)} s`);
     } finally {
       await server.stop(10_000);
     }

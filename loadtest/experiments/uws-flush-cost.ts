@@ -28,7 +28,10 @@ const FRAMES = Math.min(Number(process.argv[6] ?? 1), 64);
 const CONNECTIONS = 1000;
 
 /** The main thread's CPU seconds (its own task: the client thread is another). */
-const mainThreadCpu = (): number => mustReadProc(process.pid, process.pid).cpuSeconds;
+const mainThreadCpu = (): { all: number; user: number } => {
+  const r = mustReadProc(process.pid, process.pid);
+  return { all: r.cpuSeconds, user: r.cpuSeconds - r.systemSeconds };
+};
 
 const NO_HANDLER: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onPing() {}, onClose() {} };
 const sockets: Array<{ ws: UwsWebSocket<UwsUserData>; adapter: UwsSocket }> = [];
@@ -72,7 +75,8 @@ const writeTurn = (mode: 'adapter' | 'bare'): void => {
   }
 };
 
-async function measure(mode: 'adapter' | 'bare'): Promise<number> {
+/** Main-thread CPU µs per delivery, all and user only. */
+async function measure(mode: 'adapter' | 'bare'): Promise<{ all: number; user: number }> {
   const expected = received + CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS;
   const cpu0 = mainThreadCpu();
   let turns = 0;
@@ -82,7 +86,9 @@ async function measure(mode: 'adapter' | 'bare'): Promise<number> {
   await until(() => turns >= TURNS_PER_SECOND * SECONDS, 'turns written', (SECONDS + 30) * 1000);
   clearInterval(timer);
   await until(() => received >= expected, 'frames received', 30_000);
-  return ((mainThreadCpu() - cpu0) * 1e6) / (CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS);
+  const cpu1 = mainThreadCpu();
+  const deliveries = CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS;
+  return { all: ((cpu1.all - cpu0.all) * 1e6) / deliveries, user: ((cpu1.user - cpu0.user) * 1e6) / deliveries };
 }
 
 console.log(`uws flush cost: ${CONNECTIONS} connections × ${FRAMES} frame(s) of ${SIZE} B per turn, ${TURNS_PER_SECOND} turns/s, ${SECONDS} s per mode, ${ROUNDS} rounds`);
@@ -90,7 +96,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const load = loadavg()[0]!.toFixed(1);
   const adapter = await measure('adapter');
   const bare = await measure('bare');
-  console.log(`round ${round}: adapter ${adapter.toFixed(2)} µs, bare ws.send ${bare.toFixed(2)} µs per delivery (main thread CPU), adapter ÷ bare ${(adapter / bare).toFixed(2)}, load ${load}`);
+  console.log(`round ${round}: adapter ${adapter.all.toFixed(2)} µs (user ${adapter.user.toFixed(2)}), bare ws.send ${bare.all.toFixed(2)} µs (user ${bare.user.toFixed(2)}) per delivery (main thread CPU), adapter ÷ bare ${(adapter.all / bare.all).toFixed(2)}, load ${load}`);
 }
 await clients.terminate();
 process.exit(0);
