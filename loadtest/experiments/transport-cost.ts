@@ -12,7 +12,8 @@
  * runs the gateway of the checkout at <dir> (before/after, alternated in one invocation).
  *
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
- * gateway once its clients are connected, and writes the counts to <prefix>-<transport>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
+ * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
+ * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see RunOptions.publishersApart).
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,14 +44,15 @@ function serverFor(name: string): { script: string; args: string[]; portFlag: bo
   return { script: tree === undefined ? SLUICE_CLI : `${tree}/${SLUICE_CLI}`, args, portFlag: true, dialect: 'sluice' };
 }
 
-/** With STRACE=<prefix>, `strace -c -f`; with PERF_STAT=<prefix>, `perf stat` of syscalls, CPU and context switches (far lighter than strace). */
-function tracerFor(name: string, pid: number): ChildProcess | undefined {
+/** With STRACE=<prefix>, `strace -c -f`; with PERF_STAT=<prefix>, `perf stat` of syscalls, CPU and context switches (far lighter than strace); with PERF_RECORD=<prefix>, `perf record -g`. */
+function tracersFor(name: string, pid: number): ChildProcess[] {
   const { STRACE, PERF_STAT, PERF_RECORD } = process.env;
-  if (PERF_RECORD) return spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', `${PERF_RECORD}-${name}.data`], { stdio: 'ignore' });
-  if (STRACE) return spawn('strace', ['-c', '-f', '-p', String(pid), '-o', `${STRACE}-${name}.txt`], { stdio: 'ignore' });
-  const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom'];
-  if (PERF_STAT) return spawn('perf', ['stat', '-e', events.join(','), '-p', String(pid), '-o', `${PERF_STAT}-${name}.txt`], { stdio: 'ignore' });
-  return undefined;
+  const tracers: ChildProcess[] = [];
+  if (PERF_RECORD) tracers.push(spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', `${PERF_RECORD}-${name}.data`], { stdio: 'ignore' }));
+  if (STRACE) tracers.push(spawn('strace', ['-c', '-f', '-p', String(pid), '-o', `${STRACE}-${name}.txt`], { stdio: 'ignore' }));
+  const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_writev', 'syscalls:sys_enter_write', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom'];
+  if (PERF_STAT) tracers.push(spawn('perf', ['stat', '-e', events.join(','), '-p', String(pid), '-o', `${PERF_STAT}-${name}.txt`], { stdio: 'ignore' }));
+  return tracers;
 }
 
 /** One event's count from a `perf stat` output file. */
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
       {
         ...start,
         cpu: 0,
-        nodeArgs: [...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []), ...(process.env.PERF_RECORD ? ['--perf-basic-prof'] : [])],
+        nodeArgs: [...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []), ...(process.env.PERF_RECORD ? ['--perf-basic-prof', '--logfile=/dev/null', '--no-logfile-per-isolate'] : [])],
       },
       20_000,
     );
@@ -76,27 +78,31 @@ async function main(): Promise<void> {
     try {
       const plan = SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0);
       const load = loadavg()[0]!.toFixed(1);
-      let tracer: ChildProcess | undefined;
+      let tracers: ChildProcess[] = [];
       // Attached once the clients are connected, so that the counts are the publishing's and the drain's alone.
+      const traceName = `${transport.replace(/[^\w.-]+/g, '_')}-${run + 1}`;
       let cpu0: ProcReading | undefined;
       const attach = (): void => {
         cpu0 = readProc(server.pid);
-        tracer = tracerFor(`${transport}-${run + 1}`, server.pid);
+        tracers = tracersFor(traceName, server.pid);
       };
-      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
+      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, publishersApart: process.env.PUBLISHERS_APART === '1', serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
           if (line.startsWith('connected')) attach();
         },
       });
       const cpu1 = readProc(server.pid);
-      if (tracer) {
+      for (const tracer of tracers) {
         tracer.kill('SIGINT');
-        await new Promise((resolve) => tracer!.once('exit', resolve));
+        await new Promise((resolve) => tracer.once('exit', resolve));
       }
       const perDelivery = r.server ? (r.server.cpuSeconds * 1e6) / Math.max(1, r.counters.deliveries) : NaN;
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
-      const sendto = process.env.PERF_STAT ? perfCount(`${process.env.PERF_STAT}-${transport}-${run + 1}.txt`, 'syscalls:sys_enter_sendto') : undefined;
-      if (sendto !== undefined) console.log(`${transport}: sendto ${sendto} = ${(sendto / Math.max(1, r.counters.deliveries)).toFixed(3)} per delivery`);
+      if (process.env.PERF_STAT) {
+        const file = `${process.env.PERF_STAT}-${traceName}.txt`;
+        const writes = ['sendto', 'writev', 'write'].map((call) => [call, perfCount(file, `syscalls:sys_enter_${call} `) ?? 0] as const).filter(([, n]) => n > 0);
+        console.log(`${transport}: ${writes.map(([call, n]) => `${call} ${n} = ${(n / Math.max(1, r.counters.deliveries)).toFixed(3)} per delivery`).join(', ')}`);
+      }
       if (cpu0 && cpu1) console.log(`${transport}: from connected to the end, gateway user ${(cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds).toFixed(2)} s (${(((cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds) * 1e6) / Math.max(1, r.counters.deliveries)).toFixed(2)} µs per delivery), system ${(cpu1.systemSeconds - cpu0.systemSeconds).toFixed(2)} s`);
     } finally {
       await server.stop(10_000);

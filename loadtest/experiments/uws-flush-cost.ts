@@ -7,7 +7,10 @@
  * (from /proc, so the client thread is left out) per delivery; modes alternate so that a loaded
  * machine weighs on both alike.
  *
- *   npx tsx loadtest/experiments/uws-flush-cost.ts [rounds=3] [seconds=3] [turnsPerSecond=100] [size=100] [framesPerTurn=1]
+ *   npx tsx loadtest/experiments/uws-flush-cost.ts [rounds=3] [seconds=3] [turnsPerSecond=100] [size=100] [framesPerTurn=1] [dir]
+ *
+ * With `dir`, a third mode runs that checkout's adapter (src/transport/uws-socket.ts there) over
+ * the same connections: before/after, alternated in one process.
  *
  * Bounded: ≤ 10 rounds of ≤ 10 s per mode.
  */
@@ -16,6 +19,8 @@ import { Worker } from 'node:worker_threads';
 import { loadUws } from '../../src/transport/uws-loader.js';
 import type { UwsWebSocket } from '../../src/transport/uws-api.js';
 import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { SocketHandler } from '../../src/net/socket.js';
 import { until } from '../../devkit/until.js';
 import { mustReadProc } from '../../devkit/proc.js';
@@ -25,7 +30,9 @@ const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
 const TURNS_PER_SECOND = Math.min(Number(process.argv[4] ?? 100), 2000);
 const SIZE = Math.min(Number(process.argv[5] ?? 100), 64 * 1024);
 const FRAMES = Math.min(Number(process.argv[6] ?? 1), 64);
+const OTHER = process.argv[7];
 const CONNECTIONS = 1000;
+const Other = OTHER === undefined ? undefined : ((await import(pathToFileURL(resolve(OTHER, 'src/transport/uws-socket.ts')).href)).UwsSocket as typeof UwsSocket);
 
 /** The main thread's CPU seconds (its own task: the client thread is another). */
 const mainThreadCpu = (): { all: number; user: number } => {
@@ -34,7 +41,7 @@ const mainThreadCpu = (): { all: number; user: number } => {
 };
 
 const NO_HANDLER: SocketHandler = { onMessage() {}, onDrain() {}, onPong() {}, onPing() {}, onClose() {} };
-const sockets: Array<{ ws: UwsWebSocket<UwsUserData>; adapter: UwsSocket }> = [];
+const sockets: Array<{ ws: UwsWebSocket<UwsUserData>; adapter: UwsSocket; other: UwsSocket | undefined }> = [];
 const uws = loadUws().uws;
 const app = uws.App().ws<UwsUserData>('/*', {
   maxPayloadLength: 64 * 1024,
@@ -49,7 +56,9 @@ const app = uws.App().ws<UwsUserData>('/*', {
     const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
     adapter.attach(NO_HANDLER);
     ws.getUserData().adapter = adapter;
-    sockets.push({ ws, adapter });
+    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
+    other?.attach(NO_HANDLER);
+    sockets.push({ ws, adapter, other });
   },
   message: () => {},
   drain: (ws) => ws.getUserData().adapter?.drained(),
@@ -65,9 +74,12 @@ clients.on('message', (n: number) => (received = n));
 await until(() => sockets.length === CONNECTIONS, 'clients connected', 60_000);
 
 const frame = Buffer.alloc(SIZE, 0x61);
-const writeTurn = (mode: 'adapter' | 'bare'): void => {
+type Mode = 'adapter' | 'other' | 'bare';
+const writeTurn = (mode: Mode): void => {
   if (mode === 'adapter') {
     for (const { adapter } of sockets) for (let i = 0; i < FRAMES; i++) adapter.sendPrepared(frame);
+  } else if (mode === 'other') {
+    for (const { other } of sockets) for (let i = 0; i < FRAMES; i++) other!.sendPrepared(frame);
   } else {
     setImmediate(() => {
       for (const { ws } of sockets) for (let i = 0; i < FRAMES; i++) ws.send(frame, false, false);
@@ -76,7 +88,7 @@ const writeTurn = (mode: 'adapter' | 'bare'): void => {
 };
 
 /** Main-thread CPU µs per delivery, all and user only. */
-async function measure(mode: 'adapter' | 'bare'): Promise<{ all: number; user: number }> {
+async function measure(mode: Mode): Promise<{ all: number; user: number }> {
   const expected = received + CONNECTIONS * FRAMES * TURNS_PER_SECOND * SECONDS;
   const cpu0 = mainThreadCpu();
   let turns = 0;
@@ -94,8 +106,10 @@ async function measure(mode: 'adapter' | 'bare'): Promise<{ all: number; user: n
 console.log(`uws flush cost: ${CONNECTIONS} connections × ${FRAMES} frame(s) of ${SIZE} B per turn, ${TURNS_PER_SECOND} turns/s, ${SECONDS} s per mode, ${ROUNDS} rounds`);
 for (let round = 1; round <= ROUNDS; round++) {
   const load = loadavg()[0]!.toFixed(1);
+  const other = Other === undefined ? undefined : await measure('other');
   const adapter = await measure('adapter');
   const bare = await measure('bare');
+  if (other !== undefined) console.log(`round ${round}: ${OTHER}'s adapter ${other.all.toFixed(2)} µs (user ${other.user.toFixed(2)}), ÷ bare ${(other.all / bare.all).toFixed(2)}`);
   console.log(`round ${round}: adapter ${adapter.all.toFixed(2)} µs (user ${adapter.user.toFixed(2)}), bare ws.send ${bare.all.toFixed(2)} µs (user ${bare.user.toFixed(2)}) per delivery (main thread CPU), adapter ÷ bare ${(adapter.all / bare.all).toFixed(2)}, load ${load}`);
 }
 await clients.terminate();

@@ -14,6 +14,12 @@ export interface RunOptions {
   readonly plan: Plan;
   readonly durationMs: number;
   readonly workers: number;
+  /**
+   * Publishing clients get a worker thread of their own (one more than `workers`): otherwise a
+   * publisher's timer waits while its thread reads the server's deliveries, so how publications
+   * bunch up (and how many a server reads at once) depends on the server under test.
+   */
+  readonly publishersApart?: boolean;
   /** Sample this process's CPU and RSS from /proc. */
   readonly serverPid?: number;
   readonly connectTimeoutMs?: number;
@@ -80,7 +86,9 @@ const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
 /** Splits the plan across worker threads, runs it once, and gathers the result. Every phase is bounded in time. */
 export async function runLoad(o: RunOptions): Promise<RunResult> {
-  const workers = Math.max(1, Math.min(o.workers, Math.max(1, o.plan.clients.length + (o.plan.churn ? 1 : 0))));
+  const publishes = (c: Plan['clients'][number]): boolean => c.publish !== undefined;
+  const apart = o.publishersApart === true && o.plan.clients.some(publishes) && !o.plan.clients.every(publishes);
+  const workers = Math.max(1, Math.min(o.workers, Math.max(1, o.plan.clients.length + (o.plan.churn ? 1 : 0)))) + (apart ? 1 : 0);
   const shares: WorkerPlan[] = Array.from({ length: workers }, () => ({
     url: o.url,
     dialect: o.dialect,
@@ -89,7 +97,12 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     connectConcurrency: 64,
   }));
-  o.plan.clients.forEach((c, i) => shares[i % workers]!.clients.push(c));
+  if (apart) {
+    shares[workers - 1]!.clients.push(...o.plan.clients.filter(publishes));
+    o.plan.clients.filter((c) => !publishes(c)).forEach((c, i) => shares[i % (workers - 1)]!.clients.push(c));
+  } else {
+    o.plan.clients.forEach((c, i) => shares[i % workers]!.clients.push(c));
+  }
 
   const latest: Counters[] = shares.map(() => newCounters());
   const finals: Array<Extract<FromWorker, { type: 'final' }>> = [];
