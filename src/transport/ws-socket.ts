@@ -135,6 +135,12 @@ export class WsSocket implements TransportSocket {
     if (this.batchBytes >= this.highWaterMark * BATCH_MARKS) this.flushBatch();
   }
 
+  /** What waits goes out before a close frame: ours, or the one ws answers the peer's close with. */
+  flushBeforeClose(): void {
+    this.batching = false;
+    this.flushBatch();
+  }
+
   /** The turn ended: the batch goes to the socket. */
   endTurn(): void {
     this.flushDue = false;
@@ -205,9 +211,7 @@ export class WsSocket implements TransportSocket {
   }
 
   close(code: number, reason: string): void {
-    // Frames already sent go out before the close frame.
-    this.batching = false;
-    this.flushBatch();
+    this.flushBeforeClose();
     this.ws.close(code, reason);
   }
 
@@ -313,6 +317,9 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   else if (error === undefined) handler?.onClose(code, reason.toString());
   else handler?.onClose(error.code, error.reason, true);
 }
+function onConclude(this: Tagged<object>): void {
+  this[kAdapter].flushBeforeClose();
+}
 function onDrain(this: Socket): void {
   adapterOf(this).handler?.onDrain();
 }
@@ -330,6 +337,10 @@ export function adapt(ws: WebSocket, remoteAddress: string, highWaterMark: numbe
   (ws as Tagged<WebSocket>)[kAdapter] = adapter;
   const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
   raw[kAdapter] = adapter;
+  // Ahead of ws's own listener, which sends the close frame that answers the peer's.
+  const receiver = (ws as unknown as { _receiver: Tagged<NodeJS.EventEmitter> })._receiver;
+  receiver[kAdapter] = adapter;
+  receiver.prependListener('conclude', onConclude);
   ws.on('message', onMessage);
   ws.on('ping', onPing);
   ws.on('pong', onPong);

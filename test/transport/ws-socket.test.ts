@@ -111,6 +111,20 @@ describe('ws socket adapter: writes per turn', () => {
     await until(() => received.length === 10);
   });
 
+  it("what waits for the turn's end goes out before the close frame that answers the peer's close", async () => {
+    const { socket, raw, received } = await connect(65536);
+    // In the read that carries the peer's close frame, before ws parses it: a batch waits for the turn's end.
+    raw.prependOnceListener('data', () => {
+      socket.cork();
+      socket.sendText('last');
+      socket.uncork();
+    });
+    const closed = new Promise<number>((resolve) => client!.once('close', resolve));
+    client!.close(1000);
+    expect(await closed).toBe(1000);
+    expect(received).toEqual(['last']);
+  });
+
   it('reports false once the kernel refused a high-water mark, and owes a drain', async () => {
     const mark = 16384;
     const { socket, raw, handler } = await connect(mark);
