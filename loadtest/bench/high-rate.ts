@@ -40,7 +40,12 @@ const SUBSCRIBERS = 1000;
  */
 const HIGH = { size: 1024, rate: 1800, durationMs: 12_000, warmupMs: 2000, maxWarmupMs: 7000 };
 const stoppedWindow = (stopped: number): SteadyWindow => ({ warmupMs: HIGH.warmupMs, onceShedding: stopped, maxWarmupMs: HIGH.maxWarmupMs });
-/** Two rounds, raw and Sluice alternated: one run's CPU per delivery moves by a tenth or more. */
+/**
+ * Two rounds, raw and Sluice alternated: one run's CPU per delivery moves by a tenth or more. The
+ * publisher has a generator thread of its own (Plan.publishersApart): sharing one with subscribers,
+ * it bunched publications more against the faster server, which then wrote fewer `sendto` per
+ * delivery for that alone (docs/benchmarks.md, "Sixth pass (uws)").
+ */
 const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 2 };
 const STOPPED = 0.1;
 const POLICIES: SlowConsumerPolicy[] = ['disconnect', 'drop-oldest', 'drop-newest', 'conflate'];
@@ -136,7 +141,7 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const low: Row[] = [];
   for (let round = 1; round <= LOW.rounds; round++) {
     for (const target of [wsRaw, sluice('ws', 'disconnect'), uwsRaw, sluice('uws', 'disconnect')]) {
-      low.push({ target, stopped: 0, policy: target.dialect === 'sluice' ? 'disconnect' : 'none', round, r: await deps.run(target, plan(LOW.size, LOW.rate, 0, 0), LOW.durationMs) });
+      low.push({ target, stopped: 0, policy: target.dialect === 'sluice' ? 'disconnect' : 'none', round, r: await deps.run(target, { ...plan(LOW.size, LOW.rate, 0, 0), publishersApart: true }, LOW.durationMs) });
     }
   }
   deps.log('shedding: CPU ns per shed message by policy against a delivery, in process');

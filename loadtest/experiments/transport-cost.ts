@@ -13,7 +13,7 @@
  *
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
- * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see RunOptions.publishersApart).
+ * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     try {
-      const plan = SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0);
+      const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
       const load = loadavg()[0]!.toFixed(1);
       let tracers: ChildProcess[] = [];
       // Attached once the clients are connected, so that the counts are the publishing's and the drain's alone.
@@ -86,8 +86,10 @@ async function main(): Promise<void> {
         cpu0 = readProc(server.pid);
         tracers = tracersFor(traceName, server.pid);
       };
-      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, publishersApart: process.env.PUBLISHERS_APART === '1', serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
-          if (line.startsWith('connected')) attach();
+      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
+          if (!line.startsWith('connected')) return;
+          console.log(`${transport}: ${line}`);
+          attach();
         },
       });
       const cpu1 = readProc(server.pid);

@@ -55,6 +55,12 @@ export interface Plan {
   readonly serverFlags: string[];
   /** Whether every accepted publication must reach every subscriber of its channel. */
   readonly lossless: boolean;
+  /**
+   * Publishing clients get a worker thread of their own (one more than asked for). Otherwise a
+   * publisher's timer waits while its thread reads the server's deliveries, so how publications
+   * bunch up, and how many a server reads at once, depends on the server under test.
+   */
+  readonly publishersApart?: boolean;
 }
 
 /** Messages from the runner to a worker. */

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { merge, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
 import { addCounters, newCounters, type Counters } from './counters.js';
-import type { Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
+import type { ClientPlan, Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
 import { readProc, selfCpuSeconds } from '../../devkit/proc.js';
 import { counterDelta, counterRates, type ServerCounters } from './server-metrics.js';
 import { within } from '../../src/util/within.js';
@@ -14,12 +14,6 @@ export interface RunOptions {
   readonly plan: Plan;
   readonly durationMs: number;
   readonly workers: number;
-  /**
-   * Publishing clients get a worker thread of their own (one more than `workers`): otherwise a
-   * publisher's timer waits while its thread reads the server's deliveries, so how publications
-   * bunch up (and how many a server reads at once) depends on the server under test.
-   */
-  readonly publishersApart?: boolean;
   /** Sample this process's CPU and RSS from /proc. */
   readonly serverPid?: number;
   readonly connectTimeoutMs?: number;
@@ -84,25 +78,28 @@ const mb = (bytes: number): number => Math.round(bytes / 1048576 * 10) / 10;
 const SETTLE_MS = 1200;
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
+/** The plan's clients dealt round-robin to `workers` threads, and its publishers to one more when it keeps them apart (and has both kinds). */
+export function splitClients(plan: Pick<Plan, 'clients' | 'publishersApart'>, workers: number): ClientPlan[][] {
+  const publishers = plan.clients.filter((c) => c.publish !== undefined);
+  const apart = plan.publishersApart === true && publishers.length > 0 && publishers.length < plan.clients.length;
+  const rest = apart ? plan.clients.filter((c) => c.publish === undefined) : plan.clients;
+  const shares: ClientPlan[][] = Array.from({ length: workers }, () => []);
+  rest.forEach((c, i) => shares[i % workers]!.push(c));
+  return apart ? [...shares, publishers] : shares;
+}
+
 /** Splits the plan across worker threads, runs it once, and gathers the result. Every phase is bounded in time. */
 export async function runLoad(o: RunOptions): Promise<RunResult> {
-  const publishes = (c: Plan['clients'][number]): boolean => c.publish !== undefined;
-  const apart = o.publishersApart === true && o.plan.clients.some(publishes) && !o.plan.clients.every(publishes);
-  const workers = Math.max(1, Math.min(o.workers, Math.max(1, o.plan.clients.length + (o.plan.churn ? 1 : 0)))) + (apart ? 1 : 0);
-  const shares: WorkerPlan[] = Array.from({ length: workers }, () => ({
+  const clientShares = splitClients(o.plan, Math.max(1, Math.min(o.workers, Math.max(1, o.plan.clients.length + (o.plan.churn ? 1 : 0)))));
+  const workers = clientShares.length;
+  const shares: WorkerPlan[] = clientShares.map((clients) => ({
     url: o.url,
     dialect: o.dialect,
-    clients: [],
+    clients,
     churn: o.plan.churn,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     connectConcurrency: 64,
   }));
-  if (apart) {
-    shares[workers - 1]!.clients.push(...o.plan.clients.filter(publishes));
-    o.plan.clients.filter((c) => !publishes(c)).forEach((c, i) => shares[i % (workers - 1)]!.clients.push(c));
-  } else {
-    o.plan.clients.forEach((c, i) => shares[i % workers]!.clients.push(c));
-  }
 
   const latest: Counters[] = shares.map(() => newCounters());
   const finals: Array<Extract<FromWorker, { type: 'final' }>> = [];
