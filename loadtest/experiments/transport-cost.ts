@@ -14,6 +14,8 @@
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
+ * PUBLISHERS=<n> splits the rate over n publishers on the same channel (a feed of many sources:
+ * the same offered rate, several connections' frames in each turn).
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +30,7 @@ import { machine } from './transport-probe.js';
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
 const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
+const PUBLISHERS = Math.min(Math.max(1, Number(process.env.PUBLISHERS ?? 1)), 100);
 const TRANSPORTS = (process.argv[4] ?? 'ws,uws').split(',').slice(0, 6);
 const SLOW = Number(process.argv[5] ?? 0);
 const POLICY = process.argv[6] ?? 'disconnect';
@@ -76,7 +79,7 @@ async function main(): Promise<void> {
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     try {
-      const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size: SIZE, rate: RATE, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
+      const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, publishers: PUBLISHERS, size: SIZE, rate: RATE / PUBLISHERS, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
       const load = loadavg()[0]!.toFixed(1);
       let tracers: ChildProcess[] = [];
       // Attached once the clients are connected, so that the counts are the publishing's and the drain's alone.
