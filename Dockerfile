@@ -32,7 +32,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.SLUICE_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/cli.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/cli.js"]
 
 FROM runtime AS runtime-uws
 COPY --from=build-uws --chown=node:node /app/node_modules ./node_modules

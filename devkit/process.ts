@@ -10,6 +10,15 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The Sluice CLI, run from source through tsx so a stale dist/ is never measured or tested by mistake. */
 export const SLUICE_CLI = 'src/cli.ts';
 
+/**
+ * The Node flags the gateway is shipped with (`npm start`, the Docker image's CMD; a drift test keeps
+ * them in step): a 4 MiB young generation bounds each scavenge's pause and the garbage a flood leaves
+ * behind (docs/operations.md, "Garbage collection"). Gateways started from here run with them too, so
+ * what the bench and the adversary suite measure is what is shipped; a caller's own `nodeArgs` come
+ * after them and win.
+ */
+export const GATEWAY_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 /** Kept output is bounded to its last this many characters, so a long run cannot grow it without end. */
 const KEPT_CHARS = 1 << 20;
 
@@ -54,7 +63,7 @@ export interface NodeRun {
 
 /** Runs a Node script of this repository as a child process. */
 export function runNode(o: NodeRunOptions): NodeRun {
-  const nodeArgs = [...(o.nodeArgs ?? []), ...(o.script.endsWith('.ts') ? ['--import', 'tsx'] : []), o.script, ...(o.args ?? [])];
+  const nodeArgs = [...(o.script === SLUICE_CLI ? GATEWAY_NODE_FLAGS : []), ...(o.nodeArgs ?? []), ...(o.script.endsWith('.ts') ? ['--import', 'tsx'] : []), o.script, ...(o.args ?? [])];
   const options = { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', o.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
   const child = o.cpu !== undefined && hasTaskset() ? spawn('taskset', ['-c', String(o.cpu), process.execPath, ...nodeArgs], options) : spawn(process.execPath, nodeArgs, options);
   killOnExit(child);

@@ -6,7 +6,7 @@ import { ERRORS } from '../../src/protocol/errors.js';
 import { HTTP_REFUSALS } from '../../src/protocol/refusals.js';
 import { REQUEST_FIELDS } from '../../src/protocol/requests.js';
 import { encodeDeltaMessage, encodeFetchAck } from '../../src/protocol/frames.js';
-import { ROOT } from '../../devkit/process.js';
+import { GATEWAY_NODE_FLAGS, ROOT } from '../../devkit/process.js';
 
 /** The rows of the Markdown table(s) under a `## heading`, as arrays of trimmed cells. */
 function tableRows(file: string, heading: string): string[][] {
@@ -33,6 +33,14 @@ function protocolSection(name: string): string {
 }
 
 describe('code and docs stay in step', () => {
+  it('ships the gateway with the Node flags the bench and tests measure (npm start, the Docker image, docs/operations.md)', () => {
+    const start = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: Record<string, string> }).scripts.start!;
+    expect(start).toBe(`node ${GATEWAY_NODE_FLAGS.join(' ')} dist/cli.js`);
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(`${ROOT}/Dockerfile`, 'utf8'))?.[1];
+    expect(JSON.parse(cmd ?? '[]')).toEqual(['node', ...GATEWAY_NODE_FLAGS, 'dist/cli.js']);
+    const ops = readFileSync(`${ROOT}/docs/operations.md`, 'utf8');
+    for (const flag of GATEWAY_NODE_FLAGS) expect(ops).toContain(flag);
+  });
   it('documents every error code in docs/protocol.md, and no other', () => {
     const documented = tableRows('docs/protocol.md', 'Error codes').map((r) => unquote(r[0]!));
     expect(documented.sort(), 'edit the "Error codes" table of docs/protocol.md').toEqual(Object.keys(ERRORS).sort());
