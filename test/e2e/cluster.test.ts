@@ -95,7 +95,10 @@ describe('three nodes on Redis', () => {
       expect(await pub.request({ op: 'pub', ch, data: { k: Math.min(i + 29, total - 1), big } })).toMatchObject({ ev: 'ack' });
     }
     c.run.child.kill('SIGCONT');
-    const msgs = await sub.waitForCount(isMsg(ch), total, 30_000);
+    // On a stall, say what node C logged (link lost? repair?): see the comment on the retry below.
+    const msgs = await sub.waitForCount(isMsg(ch), total, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; node C's log ends:\n${c.run.stdout.slice(-4000)}`);
+    });
     expect(msgs.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(sub.frames.filter((f) => f.ev === 'gap')).toEqual([]);
     const metrics = await (await fetch(`${c.httpUrl}/metrics`)).text();
