@@ -253,8 +253,8 @@ export class WsSocket implements TransportSocket {
   }
 }
 
-/** The fields of ws 8's Receiver the adapter sets. */
-interface Receiver {
+/** ws 8's Receiver: the fields the adapter sets, and its events. */
+interface Receiver extends NodeJS.EventEmitter {
   _allowSynchronousEvents: boolean;
   _buffers: Buffer[];
   _bufferedBytes: number;
@@ -338,7 +338,7 @@ export function adapt(ws: WebSocket, remoteAddress: string, highWaterMark: numbe
   const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
   raw[kAdapter] = adapter;
   // Ahead of ws's own listener, which sends the close frame that answers the peer's.
-  const receiver = (ws as unknown as { _receiver: Tagged<NodeJS.EventEmitter> })._receiver;
+  const receiver = (ws as unknown as { _receiver: Tagged<Receiver> })._receiver;
   receiver[kAdapter] = adapter;
   receiver.prependListener('conclude', onConclude);
   ws.on('message', onMessage);

@@ -10,6 +10,23 @@ import { TRANSPORTS } from '../helpers/transports.js';
 const SHARE = 8;
 const FLOOD = 300;
 
+/**
+ * Records 'parsed' for each frame `conn` received from the transport (handled or not) and 'turn'
+ * for each turn the round robin hands on, in `events`; undone by `vi.restoreAllMocks()`.
+ */
+function recordParsedAndTurns(conn: Connection | undefined, events: string[]): void {
+  const { onMessage } = Connection.prototype;
+  const { continueTurn } = RequestGate.prototype;
+  vi.spyOn(Connection.prototype, 'onMessage').mockImplementation(function (this: Connection, data, isBinary) {
+    if (this === conn) events.push('parsed');
+    onMessage.call(this, data, isBinary);
+  });
+  vi.spyOn(RequestGate.prototype, 'continueTurn').mockImplementation(function (this: RequestGate) {
+    events.push('turn');
+    continueTurn.call(this);
+  });
+}
+
 describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (transport) => {
   const h = gatewayHarness(transport);
 
@@ -24,29 +41,21 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
     const events: string[] = [];
     let firstFlood: () => void = () => {};
     const flooding = new Promise<void>((resolve) => (firstFlood = resolve));
-    const { handle, answerPing, onMessage, onPing } = Connection.prototype;
-    const { continueTurn } = RequestGate.prototype;
-    const handled = vi.spyOn(Connection.prototype, 'handle').mockImplementation(function (this: Connection, data, isBinary) {
+    const { handle, answerPing, onPing } = Connection.prototype;
+    vi.spyOn(Connection.prototype, 'handle').mockImplementation(function (this: Connection, data, isBinary) {
       events.push(this === floodConn ? 'flood' : 'bystander');
       firstFlood();
       return handle.call(this, data, isBinary);
     });
-    const pinged = vi.spyOn(Connection.prototype, 'answerPing').mockImplementation(function (this: Connection, payload) {
+    vi.spyOn(Connection.prototype, 'answerPing').mockImplementation(function (this: Connection, payload) {
       events.push(this === floodConn ? 'flood' : 'bystander');
       answerPing.call(this, payload);
     });
     // Frames the transport parsed and delivered, handled or not.
-    const received = vi.spyOn(Connection.prototype, 'onMessage').mockImplementation(function (this: Connection, data, isBinary) {
-      if (this === floodConn) events.push('parsed');
-      onMessage.call(this, data, isBinary);
-    });
-    const pingReceived = vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
+    recordParsedAndTurns(floodConn, events);
+    vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
       if (this === floodConn) events.push('parsed');
       onPing.call(this, payload, answered);
-    });
-    const turns = vi.spyOn(RequestGate.prototype, 'continueTurn').mockImplementation(function (this: RequestGate) {
-      events.push('turn');
-      continueTurn.call(this);
     });
     try {
       const wsPongs: string[] = [];
@@ -75,11 +84,7 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
       expect(events.indexOf('bystander')).toBeLessThan(FLOOD / 3);
       expect(gw.gateway.stats.readPauses.frames_per_turn).toBeGreaterThanOrEqual(FLOOD / 10 / SHARE);
     } finally {
-      handled.mockRestore();
-      received.mockRestore();
-      pingReceived.mockRestore();
-      pinged.mockRestore();
-      turns.mockRestore();
+      vi.restoreAllMocks();
     }
   });
 });
@@ -93,16 +98,7 @@ describe('a fast publisher past its share [ws]', () => {
     await publisher.next((f) => f.ev === 'hello');
     const [conn] = gw.gateway.connectionList();
     const events: string[] = [];
-    const { onMessage } = Connection.prototype;
-    const { continueTurn } = RequestGate.prototype;
-    const received = vi.spyOn(Connection.prototype, 'onMessage').mockImplementation(function (this: Connection, data, isBinary) {
-      if (this === conn) events.push('parsed');
-      onMessage.call(this, data, isBinary);
-    });
-    const turns = vi.spyOn(RequestGate.prototype, 'continueTurn').mockImplementation(function (this: RequestGate) {
-      events.push('turn');
-      continueTurn.call(this);
-    });
+    recordParsedAndTurns(conn, events);
     try {
       // Two shares in one write, as a publisher at a high rate sends them: one read.
       const frames = Array.from({ length: 2 * SHARE }, (_, i) => clientFrame(`{"op":"ping","id":${i}}`));
@@ -112,8 +108,7 @@ describe('a fast publisher past its share [ws]', () => {
       // Deferring the parse to a frame per turn would hand it one publication per turn from here on.
       expect(events.indexOf('turn')).toBe(2 * SHARE);
     } finally {
-      received.mockRestore();
-      turns.mockRestore();
+      vi.restoreAllMocks();
     }
   });
 });
