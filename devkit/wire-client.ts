@@ -11,22 +11,32 @@ import { createConnection, type Socket } from 'node:net';
  * allocation, no stream machinery and no copy per read. Only a frame split across two reads is
  * copied, into the client's own carry buffer, so a generator thread counts millions of frames per
  * second of its CPU.
+ *
+ * Batch frames: a client that offers `sluice.batch` (`connect`'s `protocols`) and sees the server
+ * select it reads every text frame as one or more events joined by 0x0A (docs/protocol.md) and hands
+ * each event to `onFrame` on its own, found with `Buffer.indexOf` (memchr), never decoded; a
+ * frame's events are 1 + its 0x0A bytes. Binary frames are never split.
  */
 export interface WireHandler {
   onOpen(): void;
-  /** One text or binary frame; the payload is buf[start, end) and only valid during the call. */
+  /** One text or binary frame, or one event of a batch frame; the payload is buf[start, end) and only valid during the call. */
   onFrame(buf: Buffer, start: number, end: number): void;
   /** Exactly once: the close code from the server's close frame, 1006 without one, or 0 if it never opened. */
   onClose(code: number): void;
 }
 
+const OP_TEXT = 0x1;
 const OP_CLOSE = 0x8;
+const NEWLINE = 0x0a;
+/** The subprotocol that turns batch frames on (docs/protocol.md). */
+export const BATCH_PROTOCOL = 'sluice.batch';
 const OP_PING = 0x9;
 /** Every read of every client of this thread lands here and is parsed before the next read. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 /** A handshake response head larger than this is refused (our servers send a few hundred bytes). */
 const MAX_RESPONSE_HEAD = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
+const SELECTED_PROTOCOL = /\r\nsec-websocket-protocol:[ \t]*([^\r]*)/i;
 
 /** The size of the frame at `off` (header included), or 0 when fewer than its header's bytes are at hand. */
 function frameSize(buf: Buffer, off: number, avail: number): number {
@@ -53,11 +63,19 @@ export class WireClient {
   refusedStatus = 0;
   /** The socket's error code (e.g. `ECONNREFUSED`, `ETIMEDOUT`), if it failed. */
   failure: string | undefined;
+  /** The subprotocol the server selected in its 101, if any. */
+  protocol: string | undefined;
+  /** The server selected `sluice.batch`: text frames are split into events. */
+  private batched = false;
 
-  constructor(private readonly handler: WireHandler) {}
+  /** `counts.frames`, when given, counts the data frames received (a batch frame once, whatever its events). */
+  constructor(
+    private readonly handler: WireHandler,
+    private readonly counts?: { frames: number },
+  ) {}
 
-  /** Starts the opening handshake; `timeoutMs` bounds it. */
-  connect(url: URL, path: string, timeoutMs: number): void {
+  /** Starts the opening handshake, offering `protocols` (e.g. `[BATCH_PROTOCOL]`) when given; `timeoutMs` bounds it. */
+  connect(url: URL, path: string, timeoutMs: number, protocols: readonly string[] = []): void {
     const host = url.hostname;
     const port = Number(url.port);
     const socket = createConnection({
@@ -79,7 +97,7 @@ export class WireClient {
     socket.setNoDelay(true);
     socket.on('connect', () => {
       const key = randomBytes(16).toString('base64');
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${protocols.length > 0 ? `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n` : ''}\r\n`);
     });
     socket.on('close', () => this.finish());
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -151,12 +169,15 @@ export class WireClient {
       return;
     }
     this.head = undefined;
-    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head.toString('latin1', 0, Math.min(end, 64)))?.[1] ?? 0);
+    const text = head.toString('latin1', 0, end);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
     if (status !== 101) {
       this.refusedStatus = status;
       this.socket!.destroy();
       return;
     }
+    this.protocol = SELECTED_PROTOCOL.exec(text)?.[1]?.trim();
+    this.batched = this.protocol === BATCH_PROTOCOL;
     clearTimeout(this.timer);
     this.opened = true;
     this.handler.onOpen();
@@ -216,12 +237,38 @@ export class WireClient {
     const start = off + (len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
     const end = off + size;
     const opcode = buf[off]! & 0x0f;
-    if (opcode < 0x8) this.handler.onFrame(buf, start, end);
-    else if (opcode === OP_CLOSE) {
+    if (opcode < 0x8) {
+      if (this.counts !== undefined) this.counts.frames++;
+      if (opcode === OP_TEXT && this.batched) this.dispatchEvents(buf, start, end);
+      else this.handler.onFrame(buf, start, end);
+    } else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
       // Completes the closing handshake, as RFC 6455 asks: the server need not wait for a timeout.
       this.socket?.end(clientFrame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
     } else if (opcode === OP_PING) this.socket?.write(clientFrame(buf.subarray(start, end), 0xa));
+  }
+
+  /**
+   * Hands each event of a batch frame to the handler. A 0x0A written just past the payload (the
+   * byte restored after) stops every search at the frame's end: no scan into the frames after it,
+   * no subarray per event.
+   */
+  private dispatchEvents(buf: Buffer, start: number, end: number): void {
+    const fenced = end < buf.length;
+    const kept = fenced ? buf[end]! : 0;
+    if (fenced) buf[end] = NEWLINE;
+    try {
+      let from = start;
+      for (;;) {
+        let nl = buf.indexOf(NEWLINE, from);
+        if (nl < 0 || nl > end) nl = end;
+        this.handler.onFrame(buf, from, nl);
+        if (nl === end || this.done) return;
+        from = nl + 1;
+      }
+    } finally {
+      if (fenced) buf[end] = kept;
+    }
   }
 }
 

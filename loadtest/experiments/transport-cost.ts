@@ -9,7 +9,9 @@
  *
  * `transports` may also name the bench's raw baselines, `raw-uws` (uWS `app.publish`) and `raw-ws`
  * (ws, framed once + corked), so that Sluice and raw run side by side in one invocation; `uws@<dir>`
- * runs the gateway of the checkout at <dir> (before/after, alternated in one invocation).
+ * runs the gateway of the checkout at <dir> (before/after, alternated in one invocation). A `+batch`
+ * suffix (`ws+batch`, `uws+batch@<dir>`) has the clients offer `sluice.batch`, so that the gateway
+ * sends batch frames; the line then says events per frame. BATCH=1 adds it to every Sluice entry.
  *
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
@@ -37,14 +39,17 @@ const POLICY = process.argv[6] ?? 'disconnect';
 const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
 const RAW: Record<string, string> = { 'raw-uws': 'uws', 'raw-ws': 'ws-framed' };
+const BATCH_SUFFIX = '+batch';
 
-/** How to start the gateway, or the raw baseline, named `name` (`transport@dir`: the gateway of another checkout, for A/B runs). */
-function serverFor(name: string): { script: string; args: string[]; portFlag: boolean; dialect: 'sluice' | 'raw' } {
+/** How to start the gateway, or the raw baseline, named `name` (`transport[+batch][@dir]`: `+batch` offers batch frames, `@dir` the gateway of another checkout, for A/B runs). */
+function serverFor(name: string): { script: string; args: string[]; portFlag: boolean; dialect: 'sluice' | 'raw'; batch: boolean } {
   const raw = TARGETS.find((t) => t.id === RAW[name]);
-  if (raw !== undefined) return { script: raw.script, args: raw.args, portFlag: raw.portFlag, dialect: 'raw' };
-  const [transport, tree] = name.split('@');
-  const args = ['--transport', transport!, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
-  return { script: tree === undefined ? SLUICE_CLI : `${tree}/${SLUICE_CLI}`, args, portFlag: true, dialect: 'sluice' };
+  if (raw !== undefined) return { script: raw.script, args: raw.args, portFlag: raw.portFlag, dialect: 'raw', batch: false };
+  const [offer, tree] = name.split('@');
+  const batch = offer!.endsWith(BATCH_SUFFIX) || process.env.BATCH === '1';
+  const transport = offer!.endsWith(BATCH_SUFFIX) ? offer!.slice(0, -BATCH_SUFFIX.length) : offer!;
+  const args = ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
+  return { script: tree === undefined ? SLUICE_CLI : `${tree}/${SLUICE_CLI}`, args, portFlag: true, dialect: 'sluice', batch };
 }
 
 /** With STRACE=<prefix>, `strace -c -f`; with PERF_STAT=<prefix>, `perf stat` of syscalls, CPU and context switches (far lighter than strace); with PERF_RECORD=<prefix>, `perf record -g`. */
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
   const pinned = pinSelf(1);
   console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
   for (const [run, transport] of TRANSPORTS.entries()) {
-    const { dialect, ...start } = serverFor(transport);
+    const { dialect, batch, ...start } = serverFor(transport);
     const server = await spawnServer(
       {
         ...start,
@@ -89,7 +94,7 @@ async function main(): Promise<void> {
         cpu0 = readProc(server.pid);
         tracers = tracersFor(traceName, server.pid);
       };
-      const r = await runLoad({ url: server.url, dialect, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
+      const r = await runLoad({ url: server.url, dialect, batch, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
           if (!line.startsWith('connected')) return;
           console.log(`${transport}: ${line}`);
           attach();
@@ -102,7 +107,8 @@ async function main(): Promise<void> {
       }
       const perDelivery = r.server ? (r.server.cpuSeconds * 1e6) / Math.max(1, r.counters.deliveries) : NaN;
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
-      console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
+      const perFrame = r.counters.frames > 0 ? (r.counters.deliveries / r.counters.frames).toFixed(2) : '–';
+      console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}, ${perFrame} events per frame), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
       if (process.env.PERF_STAT) {
         const file = `${process.env.PERF_STAT}-${traceName}.txt`;
         const writes = ['sendto', 'writev', 'write'].map((call) => [call, perfCount(file, `syscalls:sys_enter_${call} `) ?? 0] as const).filter(([, n]) => n > 0);

@@ -55,6 +55,8 @@ Target (loopback only unless --allow-remote):
                                --channels '[{"pattern":"market.*","policy":"conflate"}]') go to it
   --server-pid PID             sample that process's CPU and RSS from /proc (automatic with --spawn)
   --dialect sluice|raw|socketio  protocol of the target (default sluice)
+  --batch                      offer the sluice.batch subprotocol: batch frames where the server
+                               selects it, each event counted (docs/protocol.md)
 Run:
   --duration S (10)  --workers N (2)  --drain-ms MS (3000)  --out DIR (loadtest/results)
 Knobs (defaults depend on the scenario):
@@ -67,6 +69,7 @@ interface CliArgs {
   spawn: boolean;
   serverPid?: number;
   dialect: Dialect;
+  batch: boolean;
   durationS: number;
   workers: number;
   drainMs: number;
@@ -77,7 +80,7 @@ interface CliArgs {
 }
 
 function parse(argv: string[]): CliArgs | 'help' {
-  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', durationS: 10, workers: 2, drainMs: 3000, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
+  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', batch: false, durationS: 10, workers: 2, drainMs: 3000, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number`);
@@ -93,11 +96,12 @@ function parse(argv: string[]): CliArgs | 'help' {
     }
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-    const flagOnly = ['spawn', 'allow-remote'].includes(name);
+    const flagOnly = ['spawn', 'allow-remote', 'batch'].includes(name);
     const value = flagOnly ? undefined : eq > 0 ? arg.slice(eq + 1) : argv[++i];
     switch (name) {
       case 'spawn': a.spawn = true; break;
       case 'allow-remote': a.allowRemote = true; break;
+      case 'batch': a.batch = true; break;
       case 'scenario': a.scenario = value ?? ''; break;
       case 'url': a.url = value; break;
       case 'server-pid': a.serverPid = num(name, value); break;
@@ -166,6 +170,7 @@ async function main(): Promise<number> {
     result = await runLoad({
       url: url!,
       dialect: args.dialect,
+      batch: args.batch,
       plan,
       durationMs,
       workers: args.workers,

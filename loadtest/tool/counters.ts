@@ -17,6 +17,11 @@ export interface Counters {
   pubUnanswered: number;
   /** Data messages received by subscribers. */
   deliveries: number;
+  /**
+   * Data frames received by the clients that only subscribe: deliveries ÷ frames is the events per
+   * frame of batch frames (1 without them, a little less when gap frames come too).
+   */
+  frames: number;
   deliveredBytes: number;
   /** Deliveries that carried a send timestamp and went into the latency histogram. */
   sampled: number;
@@ -49,6 +54,7 @@ export function newCounters(): Counters {
     pubOtherErrors: 0,
     pubUnanswered: 0,
     deliveries: 0,
+    frames: 0,
     deliveredBytes: 0,
     sampled: 0,
     gapFrames: 0,

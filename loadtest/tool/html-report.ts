@@ -98,6 +98,7 @@ export function flatSummary(r: RunResult): Record<string, string | number> {
     connections: `${r.connections.connected}/${r.connections.planned} (${r.connections.failed} failed)`,
     'publications sent / accepted / rate-limited / refused / unanswered': `${c.pubSent} / ${c.pubAccepted} / ${c.pubRateLimited} / ${c.pubOtherErrors} / ${c.pubUnanswered}`,
     deliveries: `${c.deliveries} (${r.deliveriesPerSec}/s over ${(r.measuredMs / 1000).toFixed(1)} s)`,
+    'subscribers\' frames (events per frame)': `${c.frames} (${c.frames > 0 ? (c.deliveries / c.frames).toFixed(2) : '-'})`,
     'latency ms p50 / p90 / p99 / p99.9 / max': `${r.latency.p50} / ${r.latency.p90} / ${r.latency.p99} / ${r.latency.p999} / ${r.latency.max} (${r.latency.count} samples)`,
     'gap frames (dropped / conflated / expired messages)': `${c.gapFrames} (${c.gapDropped} / ${c.gapConflated} / ${c.gapExpired})`,
     'slow-consumer disconnects (4100)': c.closesByCode['4100'] ?? 0,

@@ -1,12 +1,14 @@
 import type { Histogram } from 'hdr-histogram-js';
 import { bump, type Counters } from './counters.js';
 import type { ClientPlan, Dialect, PublishPlan, VerifyRecord } from './plan.js';
-import { WireClient, type WireHandler } from '../../devkit/wire-client.js';
+import { BATCH_PROTOCOL, WireClient, type WireHandler } from '../../devkit/wire-client.js';
 
 /** Everything the clients of one worker share. */
 export interface PeerContext {
   readonly url: URL;
   readonly dialect: Dialect;
+  /** Offer `sluice.batch` when connecting. */
+  readonly batch: boolean;
   readonly connectTimeoutMs: number;
   readonly counters: Counters;
   /** End-to-end latency in microseconds, from sampled messages. */
@@ -168,9 +170,10 @@ export class Peer implements WireHandler {
 
   private open(): void {
     if (this.ctx.finished) return;
-    this.wire = new WireClient(this);
+    // Frames are counted for the clients that only subscribe: a publisher's acks would blur events per frame.
+    this.wire = new WireClient(this, this.plan.publish === undefined ? this.ctx.counters : undefined);
     const path = this.ctx.dialect === 'socketio' ? `/socket.io/?EIO=4&transport=websocket&role=${this.role}` : `/${this.role}`;
-    this.wire.connect(this.ctx.url, path, this.ctx.connectTimeoutMs);
+    this.wire.connect(this.ctx.url, path, this.ctx.connectTimeoutMs, this.ctx.batch ? [BATCH_PROTOCOL] : []);
   }
 
   private get role(): 'sub' | 'pub' {
@@ -225,6 +228,9 @@ export class Peer implements WireHandler {
       return;
     }
     // The timestamp, when present, is the last member of `data`: read the digits back from the end.
+    // In a batch frame this is the event's own end (the wire client found it), so every timestamped
+    // message is sampled wherever it sits in its batch: the samples are the same messages as without
+    // batching. Sampling only a batch's last event would favour the freshest message of each turn.
     let i = end - 1;
     while (i > start && (buf[i] === 0x7d || buf[i] === 0x5d)) i--;
     const c = buf[i]!;

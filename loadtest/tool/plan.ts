@@ -39,6 +39,8 @@ export interface ChurnPlan {
 export interface WorkerPlan {
   readonly url: string;
   readonly dialect: Dialect;
+  /** Every client offers the `sluice.batch` subprotocol (batch frames, where the server selects it). */
+  readonly batch: boolean;
   readonly clients: ClientPlan[];
   readonly churn?: ChurnPlan;
   readonly connectTimeoutMs: number;

@@ -11,6 +11,8 @@ import { within } from '../../src/util/within.js';
 export interface RunOptions {
   readonly url: string;
   readonly dialect: Dialect;
+  /** The clients offer `sluice.batch`: a server that selects it sends batch frames, counted event by event. */
+  readonly batch?: boolean;
   readonly plan: Plan;
   readonly durationMs: number;
   readonly workers: number;
@@ -95,6 +97,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
   const shares: WorkerPlan[] = clientShares.map((clients) => ({
     url: o.url,
     dialect: o.dialect,
+    batch: o.batch === true,
     clients,
     churn: o.plan.churn,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,

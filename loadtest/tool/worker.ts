@@ -20,6 +20,7 @@ const now = (): number => performance.timeOrigin + performance.now();
 const ctx: PeerContext = {
   url: new URL(plan.url),
   dialect: plan.dialect,
+  batch: plan.batch,
   connectTimeoutMs: plan.connectTimeoutMs,
   counters: newCounters(),
   latency: newHistogram(),
