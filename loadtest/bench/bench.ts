@@ -8,7 +8,9 @@
  *   npm run bench [-- --quick] [--only sluice-ws,ws-framed] [--workloads 1k-100,5k-1k]
  *                 [--skip-slow] [--skip-idle] [--skip-high-rate]
  *   npm run bench -- --high-rate    the high-rate workloads alone (1 KiB at 1.8M/s offered, none and
- *                                   10% stopped per policy, both transports and raw; 100 B at 100k/s)
+ *                                   10% stopped per policy, both transports without and with batch
+ *                                   frames, and raw; 100 B at 100k/s)
+ *                 [--seed N]        the 1.8M/s rows' shuffled run order (printed in the report)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +38,8 @@ const workloadsArg = argv.indexOf('--workloads');
 const pickWorkloads = workloadsArg >= 0 ? new Set((argv[workloadsArg + 1] ?? '').split(',')) : undefined;
 const skipSlow = argv.includes('--skip-slow') || highRateOnly;
 const skipHighRate = argv.includes('--skip-high-rate') || quick;
+const seedArg = argv.indexOf('--seed');
+const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
 
 const ALL_WORKLOADS: Workload[] = quick
   ? [{ id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 }]
@@ -88,7 +92,7 @@ async function measure(target: Target, server: ServerProcess, plan: Plan, durati
   const sluiceCounters = target.dialect === 'sluice' ? () => readServerCounters(server.httpUrl) : undefined;
   const stopped = window.onceShedding;
   const r = await runLoad({
-    url: server.url, dialect: target.dialect, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
+    url: server.url, dialect: target.dialect, batch: target.batch === true, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
     ...(window.warmupMs === undefined ? {} : { warmupMs: window.warmupMs }),
     ...(sluiceCounters === undefined ? {} : { serverCounters: sluiceCounters }),
     ...(sluiceCounters === undefined || stopped === undefined || stopped === 0
@@ -154,6 +158,7 @@ async function main(): Promise<void> {
   if (!skipHighRate) {
     const high = await runHighRate({
       log,
+      seed,
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);

@@ -20,6 +20,8 @@ export interface HighRateDeps {
   /** CPU ns per shed message by policy and per delivery through the writer alone, measured in this process. */
   shedCost(): ShedCostFigures;
   log(line: string): void;
+  /** Seeds the shuffle of the 1.8M/s rows' run order (the same seed, the same order). */
+  readonly seed: number;
 }
 
 /** Where the steady rates start: after `warmupMs`, and, with `onceShedding` stopped subscribers, once a Sluice server sheds for them (or closed them), at `maxWarmupMs` at the latest. */
@@ -41,12 +43,14 @@ const SUBSCRIBERS = 1000;
 const HIGH = { size: 1024, rate: 1800, durationMs: 12_000, warmupMs: 2000, maxWarmupMs: 7000 };
 const stoppedWindow = (stopped: number): SteadyWindow => ({ warmupMs: HIGH.warmupMs, onceShedding: stopped, maxWarmupMs: HIGH.maxWarmupMs });
 /**
- * Two rounds, raw and Sluice alternated: one run's CPU per delivery moves by a tenth or more. The
- * publisher has a generator thread of its own (Plan.publishersApart): sharing one with subscribers,
- * it bunched publications more against the faster server, which then wrote fewer `sendto` per
- * delivery for that alone (docs/benchmarks.md, "Sixth pass (uws)").
+ * Raw and Sluice alternated. One round: one run's CPU per delivery moves by a tenth or more, but a
+ * second round would take the time the 1.8M/s rows' batch-frame variants need (the whole run stays
+ * near 8 minutes); `transport-cost.ts` alternates as many rounds as asked. The publisher has a
+ * generator thread of its own (Plan.publishersApart): sharing one with subscribers, it bunched
+ * publications more against the faster server, which then wrote fewer `sendto` per delivery for
+ * that alone (docs/benchmarks.md, "Sixth pass (uws)").
  */
-const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 2 };
+const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 1 };
 const STOPPED = 0.1;
 const POLICIES: SlowConsumerPolicy[] = ['disconnect', 'drop-oldest', 'drop-newest', 'conflate'];
 /** Conflation keys the publisher cycles through on the conflate channel. */
@@ -59,6 +63,9 @@ const LOW_RATIO = 1.1;
 
 const raw = (id: string): Target => TARGETS.find((t) => t.id === id)!;
 const transportOf = (t: Target): 'ws' | 'uws' => (t.id.includes('uws') ? 'uws' : 'ws');
+const batched = (t: Target): boolean => t.batch === true;
+/** The same server, transport and framing: rows compared with each other must be like for like. */
+const sameKind = (a: Target, b: Target): boolean => a.dialect === b.dialect && transportOf(a) === transportOf(b) && batched(a) === batched(b);
 
 function plan(size: number, rate: number, stopped: number, keys: number): Plan {
   return SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, size, rate, slowFraction: stopped, keys, sampleEvery: Math.max(1, Math.ceil(rate / 100)) }, 0);
@@ -70,6 +77,50 @@ interface Row {
   readonly policy: string;
   readonly r: RunResult | undefined;
   readonly round?: number;
+  /** Its place in the run order. */
+  readonly run?: number;
+}
+
+interface Job {
+  readonly target: Target;
+  readonly stopped: number;
+  readonly policy: string;
+}
+
+/**
+ * The 1.8M/s rows, in the order the tables list them: raw ws and raw uWS, then Sluice per policy on
+ * both transports, each without and with batch frames.
+ */
+function highJobs(): Job[] {
+  const jobs: Job[] = [];
+  for (const stopped of [0, STOPPED]) {
+    for (const id of ['ws-framed', 'uws']) jobs.push({ target: raw(id), stopped, policy: 'none' });
+    for (const policy of stopped === 0 ? (['disconnect'] as const) : POLICIES) {
+      for (const batch of [false, true]) for (const transport of ['ws', 'uws'] as const) jobs.push({ target: sluice(transport, policy, batch), stopped, policy });
+    }
+  }
+  return jobs;
+}
+
+/**
+ * The jobs in a shuffled order (Fisher–Yates over mulberry32(seed)): a server run later meets a
+ * warmer, more worn machine, so a fixed order (Sluice after raw) would judge the two differently;
+ * shuffled, no server gets the earlier places by design, and the table says where each ran.
+ */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let a = seed >>> 0;
+  const random = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 const reading = (row: Row): number => SUBSCRIBERS - Math.round(SUBSCRIBERS * row.stopped);
@@ -89,6 +140,11 @@ function steady(row: Row): { offered: number; delivered: number; share: number }
   if (s === undefined || s.publishedPerSec <= 0) return undefined;
   const offered = s.publishedPerSec * reading(row);
   return { offered, delivered: s.deliveriesPerSec, share: s.deliveriesPerSec / offered };
+}
+
+/** Deliveries per data frame the subscribers received, over the whole run: 1 without batch frames. */
+function eventsPerFrame(r: RunResult | undefined): number | undefined {
+  return r === undefined || r.counters.frames === 0 ? undefined : r.counters.deliveries / r.counters.frames;
 }
 
 /** Server CPU µs per delivery, over the whole run (publishing and drain). */
@@ -123,19 +179,16 @@ const millions = (n: number | undefined): string => (n === undefined ? '–' : `
 export async function runHighRate(deps: HighRateDeps): Promise<{ sections: string[]; json: Record<string, unknown> }> {
   const wsRaw = raw('ws-framed');
   const uwsRaw = raw('uws');
-  const rows: Row[] = [];
-  deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped`);
-  for (const target of [wsRaw, uwsRaw, sluice('ws', 'disconnect'), sluice('uws', 'disconnect')]) {
-    rows.push({ target, stopped: 0, policy: target.dialect === 'sluice' ? 'disconnect' : 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, 0, 0), HIGH.durationMs, { warmupMs: HIGH.warmupMs }) });
+  const jobs = highJobs();
+  const order = shuffled(jobs, deps.seed);
+  deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped, ${jobs.length} rows in a shuffled order (seed ${deps.seed})`);
+  const done = new Map<Job, Row>();
+  for (const [i, job] of order.entries()) {
+    const window = job.stopped === 0 ? { warmupMs: HIGH.warmupMs } : stoppedWindow(Math.round(SUBSCRIBERS * job.stopped));
+    const r = await deps.run(job.target, plan(HIGH.size, HIGH.rate, job.stopped, job.policy === 'conflate' ? KEYS : 0), HIGH.durationMs, window);
+    done.set(job, { ...job, r, run: i + 1 });
   }
-  const stopped = Math.round(SUBSCRIBERS * STOPPED);
-  for (const target of [wsRaw, uwsRaw]) rows.push({ target, stopped: STOPPED, policy: 'none', r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, 0), HIGH.durationMs, stoppedWindow(stopped)) });
-  for (const policy of POLICIES) {
-    for (const transport of ['ws', 'uws'] as const) {
-      const target = sluice(transport, policy);
-      rows.push({ target, stopped: STOPPED, policy, r: await deps.run(target, plan(HIGH.size, HIGH.rate, STOPPED, policy === 'conflate' ? KEYS : 0), HIGH.durationMs, stoppedWindow(stopped)) });
-    }
-  }
+  const rows = jobs.map((job) => done.get(job)!);
 
   deps.log(`low rate: 1 → ${SUBSCRIBERS} × ${LOW.size} B at ${LOW.rate} msg/s for ${LOW.durationMs / 1000} s`);
   const low: Row[] = [];
@@ -146,14 +199,14 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   }
   deps.log('shedding: CPU ns per shed message by policy against a delivery, in process');
   const shedCost = deps.shedCost();
-  const delivery = (['ws', 'uws'] as const).map((t) => ({ transport: t, ns: nsPerDelivery(rows.find((r) => r.target.dialect === 'sluice' && r.stopped === 0 && transportOf(r.target) === t)) }));
+  const delivery = rows.filter((r) => r.target.dialect === 'sluice' && r.stopped === 0).map((r) => ({ transport: `${transportOf(r.target)}${batched(r.target) ? ', batch frames' : ''}`, ns: nsPerDelivery(r) }));
   const shedding = shedCostSection(shedCost, delivery);
-  return { sections: [highTable(rows), lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { high: rows.map(strip), low: low.map(strip), shedCost } };
+  return { sections: [highTable(rows, deps.seed), lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { high: rows.map(strip), low: low.map(strip), shedCost } };
 }
 
-/** The same workload on the other transport, same dialect. */
+/** The same workload on the other transport, same dialect and framing (batch frames or not). */
 const twinOf = (rows: Row[], row: Row): Row | undefined =>
-  rows.find((x) => x !== row && x.stopped === row.stopped && x.policy === row.policy && x.target.dialect === row.target.dialect && transportOf(x.target) !== transportOf(row.target));
+  rows.find((x) => x !== row && x.stopped === row.stopped && x.policy === row.policy && x.target.dialect === row.target.dialect && batched(x.target) === batched(row.target) && transportOf(x.target) !== transportOf(row.target));
 
 /** uws ÷ ws in deliveries per server-CPU-second for this row's workload. */
 function uwsOverWs(rows: Row[], row: Row): number | undefined {
@@ -164,21 +217,22 @@ function uwsOverWs(rows: Row[], row: Row): number | undefined {
   return a === undefined || b === undefined ? undefined : a / b;
 }
 
-const noneStopped = (rows: Row[], row: Row): Row | undefined => rows.find((x) => x.stopped === 0 && transportOf(x.target) === transportOf(row.target) && x.target.dialect === row.target.dialect);
+const noneStopped = (rows: Row[], row: Row): Row | undefined => rows.find((x) => x.stopped === 0 && sameKind(x.target, row.target));
 
-function highTable(rows: Row[]): string {
+function highTable(rows: Row[], seed: number): string {
   const head = [
-    'server', 'stopped', 'policy', 'load avg', 'window from', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
+    'server', 'run', 'stopped', 'policy', 'load avg', 'window from', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'events per frame', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
     'server CPU while publishing', 'generator CPU', 'server µs CPU per delivery', 'deliveries per server-CPU-s', 'uws ÷ ws',
     'shed/s while publishing (server)', 'stopped: share of their messages shed', 'closed 4100 (whole run)',
   ];
   const body = rows.map((row) => {
-    if (row.r === undefined) return [row.target.label, `${row.stopped * 100}%`, row.policy, 'unavailable', ...head.slice(4).map(() => '')];
+    if (row.r === undefined) return [row.target.label, String(row.run ?? '–'), `${row.stopped * 100}%`, row.policy, 'unavailable', ...head.slice(5).map(() => '')];
     const r = row.r;
     const base = noneStopped(rows, row)?.r?.latency.p99;
     const s = steady(row);
     return [
       row.target.label,
+      String(row.run ?? '–'),
       `${row.stopped * 100}%`,
       row.policy,
       `${f(r.loadAverage.start, 1)}–${f(r.loadAverage.end, 1)}`,
@@ -186,6 +240,7 @@ function highTable(rows: Row[]): string {
       millions(s?.offered),
       millions(s?.delivered),
       pct(s?.share),
+      f(eventsPerFrame(r), 1),
       `${f(r.latency.p50, 0)} / ${f(r.latency.p99, 0)}`,
       row.stopped > 0 && base ? `${(r.latency.p99 / base).toFixed(2)}×` : '–',
       pct(deliveredShare(row)),
@@ -199,9 +254,11 @@ function highTable(rows: Row[]): string {
   });
   const title = `### High rate: 1 publisher × ${HIGH.rate} msg/s → ${SUBSCRIBERS} subscribers, ${HIGH.size} B (${((HIGH.rate * SUBSCRIBERS) / 1e6).toFixed(1)}M deliveries/s offered) for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped`;
   const legend = [
+    `"run": where the row ran; the rows ran in a shuffled order (seed ${seed}; \`npm run bench -- --high-rate --seed ${seed}\` repeats it), so that neither raw nor Sluice always runs on the warmer machine.`,
     `Rates are over the publishing phase from "window from" on (the drain left out): ${HIGH.warmupMs / 1000} s in, and with stopped subscribers on Sluice once the server sheds for them (or closed them), ${HIGH.maxWarmupMs / 1000} s in at the latest; "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`,
     'CPU shares are of one core: the server is pinned to CPU 0, the generator (publisher and subscribers, two threads) to CPU 1. A server that does not keep up with its CPU near 100% is limited by its core;',
     'one below that was waiting (for the generator, or for a core the machine\'s other processes held: see the load average). µs per delivery is over the whole run, drain included.',
+    '"batch frames": the subscribers offered `sluice.batch`, and the server joined each turn\'s events for a socket into one frame; "events per frame" is the reading subscribers\' deliveries per data frame over the whole run (1.0 without batch frames; frames per delivery is its inverse). Each batching row is compared (p99 × none stopped, uws ÷ ws) with batching rows only, each unbatched row with unbatched rows.',
     `Shedding is the server's own count (its /metrics, read when the steady window starts and ends; the stopped subscribers never read the gap frames that announce it): shed/s, and that as a share of the publications the server took in times the ${STOPPED * 100}% stopped (100%: every message for them was shed). Raw servers do not shed.`,
   ];
   return [title, '', ...legend, '', md(head, body)].join('\n');
@@ -241,11 +298,11 @@ function lowTable(rows: Row[]): string {
   });
   const pooledLine = (['ws', 'uws'] as const).map((t) => `${t} ${f(lowRatio(rows, t), 2)}×`).join(', ');
   return [
-    `### CPU per delivery at ${((LOW.rate * SUBSCRIBERS) / 1e3).toFixed(0)}k deliveries/s offered: 1 publisher × ${LOW.rate} msg/s → ${SUBSCRIBERS} subscribers, ${LOW.size} B for ${LOW.durationMs / 1000} s, ${LOW.rounds} rounds`,
+    `### CPU per delivery at ${((LOW.rate * SUBSCRIBERS) / 1e3).toFixed(0)}k deliveries/s offered: 1 publisher × ${LOW.rate} msg/s → ${SUBSCRIBERS} subscribers, ${LOW.size} B for ${LOW.durationMs / 1000} s, ${LOW.rounds} round${LOW.rounds === 1 ? '' : 's'}`,
     '',
     md(head, body),
     '',
-    `Over both rounds (CPU and deliveries summed), Sluice ÷ raw of the same transport: ${pooledLine}.`,
+    `Over ${LOW.rounds === 1 ? 'the round' : `all ${LOW.rounds} rounds`} (CPU and deliveries summed), Sluice ÷ raw of the same transport: ${pooledLine}.`,
   ].join('\n');
 }
 
@@ -254,7 +311,7 @@ function verdicts(rows: Row[], low: Row[], shedding: string[]): string {
   const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
   const sluiceRows = rows.filter((r) => r.target.dialect === 'sluice');
   const uwsRows = sluiceRows.filter((r) => transportOf(r.target) === 'uws');
-  const ratios = uwsRows.map((r) => ({ policy: r.stopped > 0 ? `${r.stopped * 100}% stopped, ${r.policy}` : 'none stopped', v: uwsOverWs(rows, r) }));
+  const ratios = uwsRows.map((r) => ({ policy: `${r.stopped > 0 ? `${r.stopped * 100}% stopped, ${r.policy}` : 'none stopped'}${batched(r.target) ? ', batch frames' : ''}`, v: uwsOverWs(rows, r) }));
   const lowRatioUws = lowUwsOverWs(low);
   const allAhead = ratios.every((x) => x.v !== undefined && x.v >= 1) && lowRatioUws !== undefined && lowRatioUws >= 1;
   const lines = [`- uws ≥ ws in deliveries per server-CPU-second on every workload: ${mark(allAhead)} (${ratios.map((x) => `${x.policy} ${f(x.v, 2)}`).join('; ')}; 100 B at 100k/s ${f(lowRatioUws, 2)}).`];
@@ -275,7 +332,7 @@ function verdicts(rows: Row[], low: Row[], shedding: string[]): string {
     if (lowOf(low, 'sluice', transport).length === 0) continue;
     const ratio = lowRatio(low, transport);
     const rounds = Array.from({ length: LOW.rounds }, (_, i) => f(lowRatio(low, transport, i + 1), 2)).join(', ');
-    lines.push(`- Sluice (${transport}) CPU per delivery at 100k/s ≤ ${LOW_RATIO}× raw of its transport: ${mark(ratio !== undefined && ratio <= LOW_RATIO)} (${f(ratio, 2)}× over both rounds; by round ${rounds}).`);
+    lines.push(`- Sluice (${transport}) CPU per delivery at 100k/s ≤ ${LOW_RATIO}× raw of its transport: ${mark(ratio !== undefined && ratio <= LOW_RATIO)} (${f(ratio, 2)}×${LOW.rounds > 1 ? ` over all ${LOW.rounds} rounds; by round ${rounds}` : ', one round'}).`);
   }
   lines.push(...shedding);
   const rawRows = rows.filter((r) => r.target.dialect === 'raw' && r.stopped === 0);

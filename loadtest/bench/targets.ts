@@ -14,17 +14,21 @@ export interface Target {
   readonly dialect: Dialect;
   /** A baseline the ratios are computed against. */
   readonly baseline: boolean;
+  /** The clients offer `sluice.batch`: the server sends batch frames (docs/protocol.md). */
+  readonly batch?: boolean;
 }
 
 /**
  * Sluice as a user would run it, with every flow-control feature on and limits opened for the load;
- * the benchmark channel sheds by `policy` (drop-oldest unless told).
+ * the benchmark channel sheds by `policy` (drop-oldest unless told); with `batch` its clients offer
+ * `sluice.batch`.
  */
-export function sluice(transport: 'ws' | 'uws', policy: SlowConsumerPolicy = 'drop-oldest'): Target {
+export function sluice(transport: 'ws' | 'uws', policy: SlowConsumerPolicy = 'drop-oldest', batch = false): Target {
   const named = policy === 'drop-oldest';
+  const suffix = batch ? '-batch' : '';
   return {
-    id: named ? `sluice-${transport}` : `sluice-${transport}-${policy}`,
-    label: named ? `Sluice (${transport})` : `Sluice (${transport}, ${policy})`,
+    id: named ? `sluice-${transport}${suffix}` : `sluice-${transport}-${policy}${suffix}`,
+    label: `Sluice (${[transport, ...(named ? [] : [policy]), ...(batch ? ['batch frames'] : [])].join(', ')})`,
     script: SLUICE_CLI,
     args: [
       '--transport', transport,
@@ -38,6 +42,7 @@ export function sluice(transport: 'ws' | 'uws', policy: SlowConsumerPolicy = 'dr
     portFlag: true,
     dialect: 'sluice',
     baseline: false,
+    batch,
   };
 }
 
