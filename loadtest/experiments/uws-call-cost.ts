@@ -3,11 +3,13 @@
  * process, reading): `ws.cork(callback)` with an empty callback (the way into C++ and back into
  * JS that each cork-sized run pays), `ws.send` of a 1 KiB frame inside a cork (framing and the
  * copy into uWS's cork buffer; the `sendto` at the cork's end is not timed), and
- * `ws.getBufferedAmount()`. Wall-clock ns per call, each round after a pause for the client to read.
+ * `ws.getBufferedAmount()`, and `ws.subscribe` + `ws.unsubscribe` of a topic while the socket stays in
+ * another one (what moving a socket onto uWS's own fan-out and off it again would cost). Wall-clock
+ * ns per call, each round after a pause for the client to read.
  *
  *   npx tsx loadtest/experiments/uws-call-cost.ts [rounds=3]
  *
- * Bounded: ≤ 10 rounds of 200,000 corks, 2,000 runs of 15 sends and 200,000 reads.
+ * Bounded: ≤ 10 rounds of 200,000 corks, 2,000 runs of 15 sends, 200,000 reads and 200,000 topic moves.
  */
 import { loadavg } from 'node:os';
 import WebSocket from 'ws';
@@ -45,6 +47,9 @@ client.on('message', () => {});
 await new Promise((resolve) => client.once('open', resolve));
 await new Promise((resolve) => setTimeout(resolve, 100));
 const ws = socket!;
+const topics = ws as unknown as { subscribe(topic: string): boolean; unsubscribe(topic: string): boolean };
+// Its own topic keeps the socket a uWS subscriber, so that leaving 't' never frees it (and what it has pending).
+topics.subscribe('own');
 const frame = Buffer.alloc(1024, 0x61);
 const empty = (): void => {};
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -68,7 +73,13 @@ for (let round = 1; round <= ROUNDS; round++) {
   t = performance.now();
   for (let i = 0; i < CALLS; i++) ws.getBufferedAmount();
   const buffered = ((performance.now() - t) * 1e6) / CALLS;
-  console.log(`round ${round}: cork(empty) ${cork.toFixed(0)} ns, send of 1 KiB inside a cork ${send.toFixed(0)} ns, getBufferedAmount ${buffered.toFixed(0)} ns, backpressure left ${ws.getBufferedAmount()}, load ${loadavg()[0]!.toFixed(1)}`);
+  t = performance.now();
+  for (let i = 0; i < CALLS; i++) {
+    topics.subscribe('t');
+    topics.unsubscribe('t');
+  }
+  const move = ((performance.now() - t) * 1e6) / CALLS;
+  console.log(`round ${round}: cork(empty) ${cork.toFixed(0)} ns, send of 1 KiB inside a cork ${send.toFixed(0)} ns, getBufferedAmount ${buffered.toFixed(0)} ns, subscribe + unsubscribe ${move.toFixed(0)} ns, backpressure left ${ws.getBufferedAmount()}, load ${loadavg()[0]!.toFixed(1)}`);
   await pause(500);
 }
 client.terminate();

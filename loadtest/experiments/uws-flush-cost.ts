@@ -12,6 +12,12 @@
  * With `dir`, a third mode runs that checkout's adapter (src/transport/uws-socket.ts there) over
  * the same connections: before/after, alternated in one process.
  *
+ * `PUBLISH=1` adds uWS's own fan-out beside them (every connection subscribes to one topic): a turn's
+ * frames go out with one `app.publish` each, from setImmediate (no socket corked), alone (`publish`)
+ * and with what an exact fast path would add per turn, one `getBufferedAmount` per subscriber
+ * (`publish+check`); and from inside another socket's cork, as when publishing from a uWS message
+ * handler (`publish-corked`).
+ *
  * Bounded: ≤ 10 rounds of ≤ 10 s per mode.
  */
 import { loadavg } from 'node:os';
@@ -31,6 +37,7 @@ const TURNS_PER_SECOND = Math.min(Number(process.argv[4] ?? 100), 2000);
 const SIZE = Math.min(Number(process.argv[5] ?? 100), 64 * 1024);
 const FRAMES = Math.min(Number(process.argv[6] ?? 1), 64);
 const OTHER = process.argv[7];
+const PUBLISH = process.env.PUBLISH === '1';
 const CONNECTIONS = 1000;
 const Other = OTHER === undefined ? undefined : ((await import(pathToFileURL(resolve(OTHER, 'src/transport/uws-socket.ts')).href)).UwsSocket as typeof UwsSocket);
 
@@ -58,6 +65,7 @@ const app = uws.App().ws<UwsUserData>('/*', {
     ws.getUserData().adapter = adapter;
     const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
     other?.attach(NO_HANDLER);
+    if (PUBLISH) (ws as unknown as { subscribe(topic: string): boolean }).subscribe('t');
     sockets.push({ ws, adapter, other });
   },
   message: () => {},
@@ -74,12 +82,27 @@ clients.on('message', (n: number) => (received = n));
 await until(() => sockets.length === CONNECTIONS, 'clients connected', 60_000);
 
 const frame = Buffer.alloc(SIZE, 0x61);
-type Mode = 'adapter' | 'other' | 'bare';
+const topics = app as unknown as { publish(topic: string, message: Buffer, isBinary: boolean): boolean };
+/** What the per-turn check of an exact fast path found: subscribers over the high-water mark. */
+let over = 0;
+const publishTurn = (): void => {
+  for (let i = 0; i < FRAMES; i++) topics.publish('t', frame, false);
+};
+type Mode = 'adapter' | 'other' | 'bare' | 'publish' | 'publish+check' | 'publish-corked';
 const writeTurn = (mode: Mode): void => {
   if (mode === 'adapter') {
     for (const { adapter } of sockets) for (let i = 0; i < FRAMES; i++) adapter.sendPrepared(frame);
   } else if (mode === 'other') {
     for (const { other } of sockets) for (let i = 0; i < FRAMES; i++) other!.sendPrepared(frame);
+  } else if (mode === 'publish') {
+    setImmediate(publishTurn);
+  } else if (mode === 'publish+check') {
+    setImmediate(() => {
+      for (const { ws } of sockets) if (ws.getBufferedAmount() >= 64 * 1024) over++;
+      publishTurn();
+    });
+  } else if (mode === 'publish-corked') {
+    sockets[0]!.ws.cork(publishTurn);
   } else {
     setImmediate(() => {
       for (const { ws } of sockets) for (let i = 0; i < FRAMES; i++) ws.send(frame, false, false);
@@ -110,6 +133,14 @@ for (let round = 1; round <= ROUNDS; round++) {
   const adapter = await measure('adapter');
   const bare = await measure('bare');
   if (other !== undefined) console.log(`round ${round}: ${OTHER}'s adapter ${other.all.toFixed(2)} µs (user ${other.user.toFixed(2)}), ÷ bare ${(other.all / bare.all).toFixed(2)}`);
+  if (PUBLISH) {
+    const parts: string[] = [];
+    for (const m of ['publish', 'publish+check', 'publish-corked'] as const) {
+      const c = await measure(m);
+      parts.push(`${m} ${c.all.toFixed(2)} µs (user ${c.user.toFixed(2)}, ÷ adapter ${(c.all / adapter.all).toFixed(2)})`);
+    }
+    console.log(`round ${round}: ${parts.join(', ')}; subscribers over the mark at the checks: ${over}`);
+  }
   console.log(`round ${round}: adapter ${adapter.all.toFixed(2)} µs (user ${adapter.user.toFixed(2)}), bare ws.send ${bare.all.toFixed(2)} µs (user ${bare.user.toFixed(2)}) per delivery (main thread CPU), adapter ÷ bare ${(adapter.all / bare.all).toFixed(2)}, load ${load}`);
 }
 await clients.terminate();

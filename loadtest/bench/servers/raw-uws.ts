@@ -2,6 +2,11 @@
  * Baseline: raw uWebSockets.js pub/sub. /sub connections subscribe to one topic; every message a
  * /pub connection sends goes out with app.publish (framed once in C++). Loads the same native
  * binary Sluice's uws transport uses (never the package's JavaScript fallback).
+ *
+ * RAW_UWS_DEFER=1 publishes a turn's messages from setImmediate instead of from the message handler,
+ * where uWS holds the publisher's socket corked: a subscriber that reaches 32 pending publications
+ * there is written at once, uncorked, one send() per frame (docs/benchmarks.md, "uWS publish for
+ * caught-up subscribers").
  */
 import { loadUws } from '../../../src/transport/uws-loader.js';
 
@@ -22,6 +27,12 @@ interface UpgradeRes {
   upgrade(userData: unknown, key: string, protocol: string, extensions: string, context: unknown): void;
 }
 
+const DEFER = process.env.RAW_UWS_DEFER === '1';
+const held: ArrayBuffer[] = [];
+const publishHeld = (): void => {
+  for (const message of held) app.publish('bench', message, false);
+  held.length = 0;
+};
 const app = loadUws().uws.App() as unknown as PubSubApp;
 app
   .ws('/*', {
@@ -36,7 +47,9 @@ app
       if (ws.getUserData().sub) ws.subscribe('bench');
     },
     message: (_ws: PubSubWs, message: ArrayBuffer) => {
-      app.publish('bench', message, false);
+      if (!DEFER) app.publish('bench', message, false);
+      // uWS detaches the message when the handler returns: a held one is a copy.
+      else if (held.push(message.slice(0)) === 1) setImmediate(publishHeld);
     },
   })
   .listen('127.0.0.1', Number(process.env.PORT), (token) => {
