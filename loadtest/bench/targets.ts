@@ -56,3 +56,10 @@ export const TARGETS: Target[] = [
   sluice('ws'),
   sluice('uws'),
 ];
+
+/**
+ * Raw uWS publishing each turn's messages after the read instead of from the publisher's message
+ * handler (raw-uws.ts `defer`): the high-rate bench's raw uWS baseline at 1.8M/s, where the handler
+ * version writes a subscriber's 33rd pending publication uncorked, one send() per frame.
+ */
+export const RAW_UWS_PER_TURN: Target = { id: 'uws-per-turn', label: 'raw uWS app.publish, per turn', script: `${SERVERS}/raw-uws.ts`, args: ['defer'], portFlag: false, dialect: 'raw', baseline: true };

@@ -7,7 +7,8 @@
  *
  *   npx tsx loadtest/experiments/transport-cost.ts [rate=1800] [seconds=3] [transports=ws,uws] [slowFraction=0] [policy=disconnect] [size=1024]
  *
- * `transports` may also name the bench's raw baselines, `raw-uws` (uWS `app.publish`) and `raw-ws`
+ * `transports` may also name the bench's raw baselines, `raw-uws` (uWS `app.publish` from the
+ * message handler), `raw-uws-per-turn` (each turn's messages published after the read) and `raw-ws`
  * (ws, framed once + corked), so that Sluice and raw run side by side in one invocation; `uws@<dir>`
  * runs the gateway of the checkout at <dir> (before/after, alternated in one invocation). A `+batch`
  * suffix (`ws+batch`, `uws+batch@<dir>`) has the clients offer `sluice.batch`, so that the gateway
@@ -27,7 +28,7 @@ import { pinSelf, spawnServer, SLUICE_CLI } from '../../devkit/process.js';
 import { readProc, type ProcReading } from '../../devkit/proc.js';
 import { runLoad } from '../tool/runner.js';
 import { BASE_KNOBS, OPEN_INBOUND, SCENARIOS } from '../tool/scenarios.js';
-import { TARGETS } from '../bench/targets.js';
+import { RAW_UWS_PER_TURN, TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
@@ -38,12 +39,12 @@ const SLOW = Number(process.argv[5] ?? 0);
 const POLICY = process.argv[6] ?? 'disconnect';
 const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
-const RAW: Record<string, string> = { 'raw-uws': 'uws', 'raw-ws': 'ws-framed' };
+const RAW: Record<string, string> = { 'raw-uws': 'uws', 'raw-uws-per-turn': RAW_UWS_PER_TURN.id, 'raw-ws': 'ws-framed' };
 const BATCH_SUFFIX = '+batch';
 
 /** How to start the gateway, or the raw baseline, named `name` (`transport[+batch][@dir]`: `+batch` offers batch frames, `@dir` the gateway of another checkout, for A/B runs). */
 function serverFor(name: string): { script: string; args: string[]; portFlag: boolean; dialect: 'sluice' | 'raw'; batch: boolean } {
-  const raw = TARGETS.find((t) => t.id === RAW[name]);
+  const raw = [...TARGETS, RAW_UWS_PER_TURN].find((t) => t.id === RAW[name]);
   if (raw !== undefined) return { script: raw.script, args: raw.args, portFlag: raw.portFlag, dialect: 'raw', batch: false };
   const [offer, tree] = name.split('@');
   const batch = offer!.endsWith(BATCH_SUFFIX) || process.env.BATCH === '1';

@@ -3,7 +3,7 @@
  * /pub connection sends goes out with app.publish (framed once in C++). Loads the same native
  * binary Sluice's uws transport uses (never the package's JavaScript fallback).
  *
- * RAW_UWS_DEFER=1 publishes a turn's messages from setImmediate instead of from the message handler,
+ * RAW_UWS_DEFER=1 (or the argument `defer`) publishes a turn's messages from setImmediate instead of from the message handler,
  * where uWS holds the publisher's socket corked: a subscriber that reaches 32 pending publications
  * there is written at once, uncorked, one send() per frame (docs/benchmarks.md, "uWS publish for
  * caught-up subscribers").
@@ -27,7 +27,7 @@ interface UpgradeRes {
   upgrade(userData: unknown, key: string, protocol: string, extensions: string, context: unknown): void;
 }
 
-const DEFER = process.env.RAW_UWS_DEFER === '1';
+const DEFER = process.env.RAW_UWS_DEFER === '1' || process.argv[2] === 'defer';
 const held: ArrayBuffer[] = [];
 const publishHeld = (): void => {
   for (const message of held) app.publish('bench', message, false);
