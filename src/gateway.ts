@@ -26,6 +26,7 @@ import { ChannelHookCalls } from './session/channel-hooks.js';
 import type { Connection, ConnectionContext } from './session/connection.js';
 import { Connections } from './session/connections.js';
 import { TurnAllowance } from './session/turn-allowance.js';
+import { Teardowns } from './session/teardowns.js';
 import { UpgradeTurns } from './session/upgrade-turns.js';
 import { ResumeScheduler } from './session/resume-scheduler.js';
 import { Presence } from './presence/presence.js';
@@ -116,7 +117,7 @@ export class Gateway {
     this.connections = new Connections({ config, stats, log, clock, pool: budget.pools.connections, opened: (ip) => admission.opened(ip), released: (ip) => admission.release(ip) });
     const connectHook = this.hooks.connect;
     this.gate = new UpgradeGate({ settings: upgradeSettings(config), admission: this.admission, verifier, permissions, stats, log, clock, draining, connectHook, underPressure });
-    this.upgrades = new UpgradeTurns(new TurnAllowance(config.limits.upgradesPerTurn), (request) => this.gate.decide(request), config.limits.maxConnections, config.admission.retryAfterSec, stats);
+    this.upgrades = new UpgradeTurns(new TurnAllowance(config.limits.upgradesPerTurn, setImmediate, meterOf(config.limits.upgradeMsPerTurn, clock)), (request) => this.gate.decide(request), config.limits.maxConnections, config.admission.retryAfterSec, stats);
     const rules = new ChannelRules(config);
     const hub = (this.hub = new Hub({
       rules,
@@ -139,7 +140,7 @@ export class Gateway {
     const replication = config.broker.type === 'redis' ? new RedisPresence({ topology: presenceTopology(redis), keyPrefix: redis.keyPrefix, nodeTtlMs: config.presence.nodeTtlMs, clock, log }) : undefined;
     const presenceTimes = { tickMs: presenceTick(config), lingerMs: config.presence.nodeTtlMs };
     this.presence = new Presence({ settings: config.presence, rules, clock, prepare: (payload) => transport.prepare(payload), ...presenceTimes, replication });
-    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), frames: new TurnAllowance(0, setImmediate, new WorkMeter(config.limits.inboundMsPerTurn, clock)), contracts: deliveryContracts(clock, budget), turnClock: new TurnClock(clock).now, resumer: this.resumer, permissions, verifier, draining, readingPausable, messagesStable: transport.capabilities.stableMessages, onClosed, budget, ...hooks };
+    this.ctx = { settings: sessionSettings(config), hub, presence: new SessionPresence(this.presence, replication === undefined ? '' : `@${replication.node}`), stats, clock, log, batcher: new WriteBatcher(), pacer: new TurnAllowance(config.outbound.replayBytesPerTurn), subscribes: new TurnAllowance(config.limits.subscribesPerTurn), frames: new TurnAllowance(0, setImmediate, new WorkMeter(config.limits.inboundMsPerTurn, clock)), teardowns: new Teardowns(new TurnAllowance(0, setImmediate, meterOf(config.limits.teardownMsPerTurn, clock)), config.limits.maxConnections), contracts: deliveryContracts(clock, budget), turnClock: new TurnClock(clock).now, resumer: this.resumer, permissions, verifier, draining, readingPausable, messagesStable: transport.capabilities.stableMessages, onClosed, budget, ...hooks };
     const node = this.nodeState();
     this.registry = createMetrics(node);
     hookMetrics.registerIn(this.registry);
@@ -325,4 +326,9 @@ function deliveryContracts(clock: Clock, budget: MemoryBudget): DeliveryContract
     return () => clearInterval(timer);
   };
   return new DeliveryContracts(new TimerWheel(clock, 10, 256, every), clock, budget.pools.outbound);
+}
+
+/** A per-turn time bound's meter (`limits.teardownMsPerTurn`, `limits.upgradeMsPerTurn`); none at 0 (no bound). */
+function meterOf(ms: number, clock: Clock): WorkMeter | undefined {
+  return ms > 0 ? new WorkMeter(ms, clock) : undefined;
 }

@@ -91,8 +91,16 @@ export const ConfigSchema = z
          * bound). Applies where reading can stop (`ws`).
          */
         inboundMsPerTurn: z.number().min(0).default(5),
+        /**
+         * Milliseconds per event-loop turn the gateway spends releasing closed connections (their
+         * subscriptions, queues, presence and admission slots); past it the rest are released on
+         * later turns, in the order they closed, each keeping its admission slot until then (0: no bound).
+         */
+        teardownMsPerTurn: z.number().min(0).default(1),
         /** WebSocket upgrades the whole process decides and completes per event-loop turn; the rest wait, in order (0: no bound). */
         upgradesPerTurn: z.number().int().min(0).default(50),
+        /** Milliseconds per event-loop turn the whole process spends deciding and completing upgrades, within `upgradesPerTurn`; the rest wait, in order (0: no bound). */
+        upgradeMsPerTurn: z.number().min(0).default(5),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */
         maxHttpRequests: z.number().int().min(1).default(256),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */

@@ -11,6 +11,7 @@ import type { ChannelHookCalls } from './channel-hooks.js';
 import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
 import { ConnectionPublisher, type PublisherOwner } from './connection-publisher.js';
 import { ConnectionSubscriptions, type SubscriptionsOwner } from './connection-subscriptions.js';
+import type { Closed, Teardowns } from './teardowns.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
 import type { SessionPresence } from './presence-requests.js';
 import { ORDER, REPLIES, RequestGate, TURN, WINDOW, type GateOwner } from './request-gate.js';
@@ -32,6 +33,8 @@ export interface ConnectionContext extends AuthContext {
   readonly subscribes: TurnAllowance;
   /** The round robin of connections that had their `limits.framesPerTurn` share of a turn. */
   readonly frames: TurnAllowance;
+  /** Closed connections released within `limits.teardownMsPerTurn` per turn. */
+  readonly teardowns: Teardowns;
   readonly resumer: ResumeScheduler;
   /** True once graceful shutdown has begun. */
   readonly draining: () => boolean;
@@ -65,7 +68,7 @@ const ABANDONING: ReadonlySet<CloseName> = new Set(['bad_protocol', 'forbidden',
  * its subscriptions, its publications and its outbound writer. Everything it holds is released on
  * close.
  */
-export class Connection implements SocketHandler, WriterOwner, AuthOwner, PublisherOwner, SubscriptionsOwner, GateOwner, Paced {
+export class Connection implements SocketHandler, WriterOwner, AuthOwner, PublisherOwner, SubscriptionsOwner, GateOwner, Paced, Closed {
   readonly writer: OutboundWriter;
   private readonly publisher: ConnectionPublisher;
   readonly openedAt: number;
@@ -257,7 +260,19 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     // The transport closes broken frames itself; count what the peer received like the server's own closes.
     if (!this.closing && byTransport) this.ctx.stats.countClose(code);
     this.closing = true;
+    // Nothing more is written; what the connection holds is released by tearDown, within the turn's time.
+    this.writer.stop();
+    this.peerClose = { code, reason };
+    this.ctx.teardowns.add(this);
+  }
+
+  /** The close the transport reported, kept for tearDown. */
+  private peerClose = { code: 0, reason: '' };
+
+  /** Releases what the closed connection holds, its admission slot last (session/teardowns.ts). */
+  tearDown(): void {
     this.release();
+    const { code, reason } = this.peerClose;
     const own = this.closedAs === undefined ? undefined : CLOSE[this.closedAs];
     this.ctx.onClosed(this, own?.code ?? code, own?.reason ?? reason);
     this.ctx.log.info(

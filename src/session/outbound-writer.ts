@@ -232,6 +232,11 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     return this.queue.softLimitExceeded(now);
   }
 
+  /** Nothing more will be written (what is queued stays until `discard`). */
+  stop(): void {
+    this.closed = true;
+  }
+
   /** Drops everything queued; nothing more will be written. */
   discard(): void {
     this.closed = true;

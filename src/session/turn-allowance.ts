@@ -27,7 +27,8 @@ export interface ShareUse {
  * One allowance of some work per event-loop turn for the whole process, so that a thousand clients
  * asking at once cost the loop a bounded amount per turn instead of everything in the turn their
  * requests arrived: resume-replay bytes (`outbound.replayBytesPerTurn`), subscribes
- * (`limits.subscribesPerTurn`), upgrades (`limits.upgradesPerTurn`), and inbound frames: each
+ * (`limits.subscribesPerTurn`), upgrades (`limits.upgradesPerTurn`), the release of closed
+ * connections (`limits.teardownMsPerTurn`, `withinTime`), and inbound frames: each
  * connection's own share (`limits.framesPerTurn`, `takeShare`) and, with a meter, the time all of
  * them take together (`limits.inboundMsPerTurn`); 0: no allowance. A connection that finds the
  * allowance spent, or has done its own share of the turn, waits in one first-come queue; one
@@ -120,6 +121,19 @@ export class TurnAllowance {
     // A turn with work in it is followed by a renewal, so the next turn's shares are fresh.
     this.arm();
     return TAKEN;
+  }
+
+  /**
+   * One unit of work within the meter's time of this turn (always, without a meter): true when it
+   * may be done now (a renewal follows, so the next turn's time is fresh); false when the time is
+   * spent, and `paced` goes on first thing on the next turn, when its first unit is always taken.
+   */
+  withinTime(paced: Paced): boolean {
+    if (this.meter === undefined) return true;
+    this.arm();
+    if (this.meter.hasLeft()) return true;
+    this.cut.add(paced);
+    return false;
   }
 
   /** `paced` did its own share of this turn: it goes on, behind those already waiting, on a later turn. */

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { until } from '../../devkit/until.js';
 import { UpgradeGate } from '../../src/auth/upgrade-gate.js';
+import { Connections } from '../../src/session/connections.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 
@@ -30,8 +31,13 @@ function statusOf(socket: Socket): Promise<string> {
 describe.each(TRANSPORTS)('upgrades per event-loop turn [%s]', (transport) => {
   const h = gatewayHarness(transport);
 
-  it('decides and completes at most limits.upgradesPerTurn upgrades per turn; the rest wait and all complete', async () => {
-    const gw = await h.start({ limits: { upgradesPerTurn: PER_TURN } });
+  /**
+   * CLIENTS upgrade requests completed in one go; returns the upgrades decided per loop turn. The
+   * gateway's clock moves `msPerUpgrade` per connection the transport completes (on top of real time).
+   */
+  async function upgradeAll(limits: { upgradesPerTurn?: number; upgradeMsPerTurn?: number }, msPerUpgrade = 0): Promise<number[]> {
+    let offset = 0;
+    const gw = await h.start({ limits }, () => performance.now() + offset);
     // Loop turns, counted in this process (the gateway runs in it): one setImmediate per turn.
     let turn = 0;
     let ticking = true;
@@ -42,9 +48,14 @@ describe.each(TRANSPORTS)('upgrades per event-loop turn [%s]', (transport) => {
     setImmediate(tick);
     const decidedIn: number[] = [];
     const { decide } = UpgradeGate.prototype;
-    const spy = vi.spyOn(UpgradeGate.prototype, 'decide').mockImplementation(function (this: UpgradeGate, request) {
+    vi.spyOn(UpgradeGate.prototype, 'decide').mockImplementation(function (this: UpgradeGate, request) {
       decidedIn.push(turn);
       return decide.call(this, request);
+    });
+    const { accept } = Connections.prototype;
+    vi.spyOn(Connections.prototype, 'accept').mockImplementation(function (this: Connections, ...args) {
+      offset += msPerUpgrade;
+      return accept.apply(this, args);
     });
     const sockets: Socket[] = [];
     try {
@@ -61,14 +72,27 @@ describe.each(TRANSPORTS)('upgrades per event-loop turn [%s]', (transport) => {
       const statuses = await Promise.all(answers);
       expect(statuses.every((s) => s.startsWith('HTTP/1.1 101'))).toBe(true);
       expect(decidedIn).toHaveLength(CLIENTS);
-      const perTurn = new Map<number, number>();
-      for (const t of decidedIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
-      expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(PER_TURN);
       await until(() => gw.gateway.connectionCount === CLIENTS, 'every connection open');
     } finally {
       ticking = false;
-      spy.mockRestore();
+      vi.restoreAllMocks();
       for (const s of sockets) s.destroy();
     }
+    const perTurn = new Map<number, number>();
+    for (const t of decidedIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+    return [...perTurn.values()];
+  }
+
+  it('decides and completes at most limits.upgradesPerTurn upgrades per turn; the rest wait and all complete', async () => {
+    const perTurn = await upgradeAll({ upgradesPerTurn: PER_TURN, upgradeMsPerTurn: 0 });
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(PER_TURN);
+  });
+
+  it('decides and completes upgrades for at most limits.upgradeMsPerTurn per turn, completions of waiting ones timed too', async () => {
+    // 1 ms per upgrade against 3 ms a turn: its time's worth, plus the few between two clock reads
+    // and the first completion of a turn's waiting ones (util/work-meter.ts, session/upgrade-turns.ts).
+    const perTurn = await upgradeAll({ upgradesPerTurn: 0, upgradeMsPerTurn: 3 }, 1);
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(3 + 3 + 1);
+    expect(perTurn.length).toBeGreaterThan(3);
   });
 });

@@ -3,6 +3,7 @@ import type { UpgradeDecision, UpgradeRequest } from '../../src/net/http.js';
 import { Stats } from '../../src/observability/stats.js';
 import { TurnAllowance } from '../../src/session/turn-allowance.js';
 import { UpgradeTurns } from '../../src/session/upgrade-turns.js';
+import { WorkMeter } from '../../src/util/work-meter.js';
 
 function setup(perTurn: number, maxWaiting: number) {
   const turns: Array<() => void> = [];
@@ -57,5 +58,49 @@ describe('UpgradeTurns', () => {
     const { upgrades, request, decided } = setup(0, 1);
     for (let i = 0; i < 100; i++) upgrades.upgrade(request(String(i)));
     expect(decided).toHaveLength(100);
+  });
+
+  it('limits.upgradeMsPerTurn: past the time of the turn the rest wait, in order; completions of waiting upgrades are timed too', async () => {
+    // The clock moves 1 ms per upgrade the "transport" completes: sync for a decision, in the
+    // decision's promise reaction for one that waited (as both transports do).
+    let now = 0;
+    const turns: Array<() => void> = [];
+    const completed: string[] = [];
+    const upgrades = new UpgradeTurns(
+      new TurnAllowance(100, (fn) => turns.push(fn), new WorkMeter(3, () => now)),
+      (request) => ({ accept: true, context: request.url }),
+      1000,
+      7,
+      new Stats(),
+    );
+    const complete = (d: UpgradeDecision): void => {
+      now += 1;
+      if (d.accept) completed.push(d.context as string);
+    };
+    /** One request arriving in a callback of its own (its stretch of work ends with it). */
+    const arrive = async (url: string): Promise<void> => {
+      const decision = upgrades.upgrade({ url, headers: {}, remoteAddress: '127.0.0.1' });
+      if (decision instanceof Promise) void decision.then(complete);
+      else complete(decision);
+      await new Promise((resolve) => setImmediate(resolve));
+    };
+    const turn = async (): Promise<string[]> => {
+      const from = completed.length;
+      turns.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+      return completed.slice(from);
+    };
+    const urls = Array.from({ length: 12 }, (_, i) => `u${i}`);
+    for (const url of urls) await arrive(url);
+    // 3 ms at 1 ms each; the fourth finds the time spent and waits with the rest.
+    expect(completed).toEqual(urls.slice(0, 3));
+    expect(upgrades.pending).toBe(9);
+    const perTurn: number[] = [];
+    while (upgrades.pending > 0) perTurn.push((await turn()).length);
+    expect(completed).toEqual(urls);
+    // Each turn: its time's worth, plus at most the few between two reads of the clock.
+    for (const n of perTurn) expect(n).toBeGreaterThanOrEqual(1);
+    for (const n of perTurn) expect(n).toBeLessThanOrEqual(3 + 3);
+    expect(perTurn.length).toBeGreaterThan(1);
   });
 });
