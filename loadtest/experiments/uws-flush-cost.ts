@@ -58,12 +58,12 @@ const app = uws.App().ws<UwsUserData>('/*', {
   sendPingsAutomatically: false,
   maxLifetime: 0,
   compression: 0,
-  upgrade: (res, req, context) => res.upgrade({ request: undefined, context: undefined, adapter: undefined }, req.getHeader('sec-websocket-key'), '', '', context),
+  upgrade: (res, req, context) => res.upgrade({ request: undefined, context: undefined, adapter: undefined, batch: false }, req.getHeader('sec-websocket-key'), '', '', context),
   open: (ws) => {
-    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
+    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0 });
     adapter.attach(NO_HANDLER);
     ws.getUserData().adapter = adapter;
-    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false });
+    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0 });
     other?.attach(NO_HANDLER);
     if (PUBLISH) (ws as unknown as { subscribe(topic: string): boolean }).subscribe('t');
     sockets.push({ ws, adapter, other });

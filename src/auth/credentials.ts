@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, UpgradeRequest } from '../net/http.js';
+import { BATCH_SUBPROTOCOL } from '../protocol/batch.js';
 
 /**
  * Every way a client presents a secret, read in one place: `Authorization: Bearer …`, a
@@ -18,13 +19,16 @@ export function bearerToken(authorization: string | undefined): string | undefin
 
 /**
  * The `bearer.…` entry of a subprotocol offer, and the subprotocol to select in the handshake
- * (browsers fail the connection without one): the first other entry, else the bearer entry itself.
+ * (browsers fail the connection without one): `sluice.batch` when offered and `batching` (the
+ * selection turns batch frames on), else the first other entry, else the bearer entry itself.
+ * `sluice.batch` is never selected without `batching`: offered alone, nothing is selected.
  */
-export function subprotocolToken(offered: string | undefined): { token: string | undefined; protocol: string | undefined } {
+export function subprotocolToken(offered: string | undefined, batching = false): { token: string | undefined; protocol: string | undefined } {
   if (offered === undefined) return { token: undefined, protocol: undefined };
   const entries = offered.split(',').map((s) => s.trim());
   const bearer = entries.find((e) => e.startsWith(BEARER_PROTOCOL_PREFIX));
-  const protocol = entries.find((e) => e !== '' && !e.startsWith(BEARER_PROTOCOL_PREFIX)) ?? bearer;
+  const batch = batching && entries.includes(BATCH_SUBPROTOCOL) ? BATCH_SUBPROTOCOL : undefined;
+  const protocol = batch ?? entries.find((e) => e !== '' && e !== BATCH_SUBPROTOCOL && !e.startsWith(BEARER_PROTOCOL_PREFIX)) ?? bearer;
   return { token: bearer?.slice(BEARER_PROTOCOL_PREFIX.length), protocol };
 }
 
@@ -47,11 +51,12 @@ export interface PresentedToken {
  * Finds the connect token: `Authorization: Bearer …` first, then a `bearer.…` subprotocol entry
  * (the only header a browser's WebSocket can set), then the query parameter (leaks into access
  * logs; disable with auth.queryParam ''). An Authorization header of another shape yields an
- * empty token, refused like any invalid one, rather than anonymous access.
+ * empty token, refused like any invalid one, rather than anonymous access. `batching`: the server
+ * sends batch frames to a client that offers them (see subprotocolToken).
  */
-export function presentedToken(request: UpgradeRequest, queryParam: string): PresentedToken {
+export function presentedToken(request: UpgradeRequest, queryParam: string, batching = false): PresentedToken {
   const authorization = request.headers.authorization;
-  const offered = subprotocolToken(request.headers['sec-websocket-protocol']);
+  const offered = subprotocolToken(request.headers['sec-websocket-protocol'], batching);
   let token = authorization === undefined ? undefined : (bearerToken(authorization) ?? '');
   token ??= offered.token ?? queryToken(request.url, queryParam);
   return { token, protocol: offered.protocol };

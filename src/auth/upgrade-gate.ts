@@ -19,10 +19,12 @@ export interface UpgradeSettings {
   readonly queryParam: string;
   /** `admission.retryAfterSec`: the Retry-After of a temporary admission refusal. */
   readonly retryAfterSec: number;
+  /** `outbound.batchMaxBytes` > 0: `sluice.batch` is selected when offered. */
+  readonly batching: boolean;
 }
 
 export function upgradeSettings(config: Config): UpgradeSettings {
-  return { queryParam: config.auth.queryParam, retryAfterSec: config.admission.retryAfterSec };
+  return { queryParam: config.auth.queryParam, retryAfterSec: config.admission.retryAfterSec, batching: config.outbound.batchMaxBytes > 0 };
 }
 
 export interface UpgradeGateDeps {
@@ -78,15 +80,12 @@ export class UpgradeGate {
       return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : settings.retryAfterSec);
     }
     const hook = this.deps.connectHook;
+    const { token, protocol } = presentedToken(request, settings.queryParam, settings.batching);
     if (verifier === undefined) {
-      if (hook !== undefined) {
-        const { token, protocol } = presentedToken(request, settings.queryParam);
-        return this.consult(hook, request, ip, ANONYMOUS, token, protocol);
-      }
+      if (hook !== undefined) return this.consult(hook, request, ip, ANONYMOUS, token, protocol);
       admission.release(ip);
-      return accept(ip, ANONYMOUS, undefined);
+      return accept(ip, ANONYMOUS, protocol);
     }
-    const { token, protocol } = presentedToken(request, settings.queryParam);
     if (token === undefined) {
       if (hook !== undefined) return this.consult(hook, request, ip, ANONYMOUS, undefined, protocol);
       admission.release(ip);

@@ -1,4 +1,5 @@
 import { isValidChannel } from '../protocol/channel-name.js';
+import { BATCH_SUBPROTOCOL, EVENT_SEPARATOR } from '../protocol/batch.js';
 import { CLOSE } from '../protocol/close-codes.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { ClientClosedError, ConnectionClosedError, ConnectionLostError, OfflineError, SluiceError, serverError } from './errors.js';
@@ -155,8 +156,8 @@ export class SluiceClient implements SubscriptionOwner {
       const Impl = await resolveWebSocket(this.options.WebSocket);
       const token = this.options.getToken !== undefined ? await this.options.getToken() : this.options.token;
       if (this.state !== 'connecting') return;
-      const { url, protocols, headers } = handshake(this.url, token, this.options.tokenVia ?? (sendsHeaders(Impl) ? 'header' : 'protocol'));
-      socket = headers !== undefined ? new Impl(url, [], { headers }) : protocols === undefined ? new Impl(url) : new Impl(url, protocols);
+      const { url, protocols, headers } = handshake(this.url, token, this.options.tokenVia ?? (sendsHeaders(Impl) ? 'header' : 'protocol'), this.options.batch ?? true);
+      socket = headers !== undefined ? new Impl(url, protocols ?? [], { headers }) : protocols === undefined ? new Impl(url) : new Impl(url, protocols);
       this.token = token;
     } catch (error) {
       if (this.state !== 'connecting') return;
@@ -174,11 +175,25 @@ export class SluiceClient implements SubscriptionOwner {
     }, this.options.connectTimeoutMs ?? 10_000);
   }
 
+  /** A frame: one event, or on a connection that selected `sluice.batch` several, one per line. */
   private onFrame(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket) return;
     this.heartbeat.heard();
+    const text = String(data);
+    if (socket.protocol !== BATCH_SUBPROTOCOL) return this.onEvent(text);
+    let start = 0;
+    // An event may end the connection (a hello after close(), an error): what follows it is for no one.
+    while (socket === this.socket) {
+      const end = text.indexOf(EVENT_SEPARATOR, start);
+      this.onEvent(end < 0 ? text.slice(start) : text.slice(start, end));
+      if (end < 0) return;
+      start = end + 1;
+    }
+  }
+
+  private onEvent(data: string): void {
     try {
-      const frame = JSON.parse(String(data)) as Record<string, any>;
+      const frame = JSON.parse(data) as Record<string, any>;
       switch (frame.ev) {
         case 'msg':
           this.subs.get(frame.ch)?.message(frame as MessageFrame, data);

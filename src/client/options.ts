@@ -32,6 +32,11 @@ export interface ClientOptions {
   publishBuffer?: PublishLimits;
   /** Publishes made while not connected: `buffer` them (default, within the bounds) or `reject` them. */
   offline?: 'buffer' | 'reject';
+  /**
+   * Offer the `sluice.batch` subprotocol, so that the server may send several events in one frame
+   * (fewer frames to parse and dispatch at high rates). Default true; false: one event per frame.
+   */
+  batch?: boolean;
   /** A WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
   WebSocket?: WebSocketConstructor;
   /** Injected by tests. */

@@ -1,3 +1,4 @@
+import { BATCH_SUBPROTOCOL } from '../protocol/batch.js';
 import type { Clock } from '../util/clock.js';
 
 /**
@@ -13,14 +14,18 @@ import type { Clock } from '../util/clock.js';
  */
 export type TokenTransport = 'header' | 'protocol' | 'query';
 
-/** The URL, subprotocols and headers of a handshake carrying `token`. */
-export function handshake(url: string, token: string | undefined, via: TokenTransport): { url: string; protocols?: string[]; headers?: Record<string, string> } {
-  if (token === undefined) return { url };
-  if (via === 'header') return { url, headers: { Authorization: `Bearer ${token}` } };
-  if (via === 'protocol') return { url, protocols: ['sluice', `bearer.${token}`] };
+/**
+ * The URL, subprotocols and headers of a handshake carrying `token`; with `batch`, the client offers
+ * `sluice.batch` (after `sluice`, which a server that does not know it selects).
+ */
+export function handshake(url: string, token: string | undefined, via: TokenTransport, batch = false): { url: string; protocols?: string[]; headers?: Record<string, string> } {
+  const offered = batch ? ['sluice', BATCH_SUBPROTOCOL] : undefined;
+  if (token === undefined) return { url, protocols: offered };
+  if (via === 'header') return { url, protocols: offered, headers: { Authorization: `Bearer ${token}` } };
+  if (via === 'protocol') return { url, protocols: [...(offered ?? ['sluice']), `bearer.${token}`] };
   const u = new URL(url);
   u.searchParams.set('token', token);
-  return { url: u.toString() };
+  return { url: u.toString(), protocols: offered };
 }
 
 /** The `exp` of a JWT in ms since the epoch, read without verifying (the server verifies); undefined if not a JWT with `exp`. */

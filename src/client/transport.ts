@@ -6,6 +6,8 @@
 export interface WebSocketLike {
   readonly readyState: number;
   readonly bufferedAmount: number;
+  /** The subprotocol the server selected ('' for none); `sluice.batch`: frames may hold several events. */
+  readonly protocol?: string;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;

@@ -134,6 +134,7 @@ export const ConfigSchema = z
         softLimitMs: z.number().int().min(0).default(30_000),
         controlQueueMessages: z.number().int().min(8).default(256),
         replayBytesPerTurn: z.number().int().min(0).default(256 * 1024),
+        batchMaxBytes: z.number().int().min(0).default(64 * 1024),
       })
       .prefault({}),
     channelDefaults: ChannelSettings.prefault({}),

@@ -28,6 +28,12 @@ export interface TransportOptions {
   /** The core's bound on each connection's outbound queue (`outbound.maxQueueBytes`); a transport's own cap, if any, sits well above it. */
   readonly maxQueueBytes: number;
   readonly perMessageDeflate: boolean;
+  /**
+   * `outbound.batchMaxBytes`: on a connection that selected `sluice.batch`, the events a socket is
+   * sent in one event-loop turn go out joined by `\n` in text frames of at most this many bytes
+   * (an event larger than this alone); 0: one event per frame on every connection.
+   */
+  readonly batchMaxBytes: number;
   /** Largest HTTP request body `readBody` reads; larger ones get undefined (413). */
   readonly maxHttpBodyBytes: number;
   /**

@@ -1,16 +1,22 @@
+import { oneLine } from './batch.js';
 import { ERRORS, type ErrorCode } from './errors.js';
 import type { RequestId } from './requests.js';
 import type { ShedReason } from './policy.js';
 
-/** Encoders for server → client frames. Data frames are built once per publication. */
+/**
+ * Encoders for server → client frames. Data frames are built once per publication. Every frame is
+ * one line (no raw `\n`), so that batch frames can join them with one (protocol/batch.ts): a
+ * publisher's `data`, forwarded as sent, goes through oneLine(); everything else is built here
+ * or by JSON.stringify, which never writes a raw newline.
+ */
 
 /**
- * The `msg` frame of one publication. `rawData` is spliced in as received; channel names never need
- * escaping (see channel-name.ts), and the key is escaped by JSON.stringify.
+ * The `msg` frame of one publication. `rawData` is spliced in as received, on one line; channel
+ * names never need escaping (see channel-name.ts), and the key is escaped by JSON.stringify.
  */
 export function encodeMessage(ch: string, seq: number, key: string | undefined, rawData: string, del = false): Buffer {
   const keyPart = key === undefined ? '' : `,"key":${JSON.stringify(key)}`;
-  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart}${del ? ',"del":true' : ''},"data":${rawData}}`);
+  return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq}${keyPart}${del ? ',"del":true' : ''},"data":${oneLine(rawData)}}`);
 }
 
 /**
@@ -21,7 +27,6 @@ export function encodeDeltaMessage(ch: string, seq: number, key: string, base: n
   return Buffer.from(`{"ev":"msg","ch":"${ch}","seq":${seq},"key":${JSON.stringify(key)},"base":${base},"delta":"${delta}"}`);
 }
 
-/** The answer to a `fetch` (docs/keyed.md): the key's latest value and its seq, `rawData` spliced in; none: the key is absent. */
 /**
  * The answer to `fetch` (docs/keyed.md): the key's value and its seq, or `del` and the stream's seq
  * when the key is absent; `epoch`: the stream the answer belongs to. No `msg` of the key in that
@@ -29,7 +34,7 @@ export function encodeDeltaMessage(ch: string, seq: number, key: string, base: n
  */
 export function encodeFetchAck(id: RequestId | undefined, ch: string, key: string, epoch: string, seq: number, latest: { readonly seq: number; readonly rawData: string } | undefined): string {
   const head = `{"ev":"ack"${id === undefined ? '' : `,"id":${JSON.stringify(id)}`},"ch":"${ch}","key":${JSON.stringify(key)},"epoch":${JSON.stringify(epoch)}`;
-  return latest === undefined ? `${head},"seq":${seq},"del":true}` : `${head},"seq":${latest.seq},"data":${latest.rawData}}`;
+  return latest === undefined ? `${head},"seq":${seq},"del":true}` : `${head},"seq":${latest.seq},"data":${oneLine(latest.rawData)}}`;
 }
 
 /** The opening of one `snap` frame (docs/keyed.md): `msg` frames, comma-separated, then its close follow. */

@@ -34,6 +34,7 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     highWaterMarkBytes: config.outbound.highWaterMarkBytes,
     maxQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
+    batchMaxBytes: config.outbound.batchMaxBytes,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
     httpRequestTimeoutMs: config.limits.httpRequestTimeoutMs,
   });

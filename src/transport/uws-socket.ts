@@ -1,13 +1,16 @@
 import type { UpgradeRequest } from '../net/http.js';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 import { CLOSE } from '../protocol/close-codes.js';
-import type { UwsData, UwsWebSocket } from './uws-api.js';
+import { BatchJoiner, type BatchEvent } from './batch-join.js';
+import type { UwsWebSocket } from './uws-api.js';
 
 /** What uWS keeps per connection: the upgrade request and decision context until `open`, then the adapter. */
 export interface UwsUserData {
   request: UpgradeRequest | undefined;
   context: unknown;
   adapter: UwsSocket | undefined;
+  /** The upgrade selected `sluice.batch`. */
+  batch: boolean;
 }
 
 /** Settings shared by every socket of one transport. */
@@ -15,7 +18,12 @@ export interface UwsSocketSettings {
   readonly highWaterMark: number;
   readonly maxPayloadBytes: number;
   readonly compress: boolean;
+  /** The largest batch frame, for sockets that selected `sluice.batch`; 0: one event per frame. */
+  readonly batchMax: number;
 }
+
+/** uWS frames each send itself: a batch frame's payload is shared by the sockets with the same turn (see BatchJoiner). */
+const joiner = new BatchJoiner((payload) => payload);
 
 // One flush per loop turn for every socket with frames waiting, from setImmediate. uWS corks only
 // one socket at a time, and inside any uWS callback (including the process.nextTick that follows
@@ -104,7 +112,7 @@ export class UwsSocket implements TransportSocket {
    * Frames not yet handed to uWS, oldest first: slots `head` to `count`. The arrays keep their
    * length from turn to turn (truncating them would make every turn grow them again, slot by slot).
    */
-  private readonly pending: Array<UwsData | undefined> = [];
+  private readonly pending: Array<BatchEvent | undefined> = [];
   private readonly pendingSizes: number[] = [];
   private head = 0;
   private count = 0;
@@ -163,7 +171,10 @@ export class UwsSocket implements TransportSocket {
   close(code: number, reason: string): void {
     if (this.closed) return;
     // Whatever is held goes to uWS now, backpressure or not: uWS sends the close frame after it.
-    if (this.head < this.count) this.corkAndWrite(this.count);
+    if (this.head < this.count) {
+      if (this.settings.batchMax > 0) this.sendBatches(true);
+      else this.corkAndWrite(this.count);
+    }
     this.closed = true;
     // uWS sends the close frame after what it has buffered, and calls the close handler at once.
     this.ws.end(code, reason);
@@ -243,7 +254,9 @@ export class UwsSocket implements TransportSocket {
     this.queued = false;
     if (this.closed) return;
     const { ws, pending } = this;
-    while (this.backpressure === 0 && this.head < this.count) {
+    if (this.settings.batchMax > 0) {
+      if (!this.sendBatches(false)) return;
+    } else while (this.backpressure === 0 && this.head < this.count) {
       const end = this.runEnd();
       if (end === this.head + 1) {
         const status = ws.send(pending[this.head]!, false, this.settings.compress);
@@ -273,6 +286,38 @@ export class UwsSocket implements TransportSocket {
     this.settleDrain();
   }
 
+  /**
+   * A batching socket's held events, joined into batch frames (BatchJoiner), one send each, while
+   * uWS takes them without backpressure (or all of them, when `all`: the socket is closing). False:
+   * uWS dropped one, and the socket is terminated.
+   */
+  private sendBatches(all: boolean): boolean {
+    if (this.backpressure !== 0 && !all) return true;
+    const { ws, pending, pendingSizes } = this;
+    const from = this.head;
+    const { payloads, ends } = joiner.join(pending, from, this.count, this.settings.batchMax);
+    for (let b = 0; b < payloads.length; b++) {
+      const status = ws.send(payloads[b]!, false, this.settings.compress);
+      const end = from + ends[b]!;
+      let bytes = 0;
+      for (let i = this.head; i < end; i++) {
+        pending[i] = undefined;
+        bytes += pendingSizes[i]!;
+      }
+      this.head = end;
+      this.pendingBytes -= bytes;
+      if (status === DROPPED && !all) {
+        this.terminate();
+        return false;
+      }
+      if (status !== SENT && !all) {
+        this.backpressure = ws.getBufferedAmount();
+        if (this.backpressure !== 0) break;
+      }
+    }
+    return true;
+  }
+
   /** Sends the held frames up to `end` (called inside ws.cork). */
   writeRun(end: number): void {
     const { ws, pending, pendingSizes } = this;
@@ -287,7 +332,7 @@ export class UwsSocket implements TransportSocket {
     this.pendingBytes -= bytes;
   }
 
-  private write(data: UwsData, bytes: number): boolean {
+  private write(data: BatchEvent, bytes: number): boolean {
     if (this.closed) return true;
     if (!this.queued) {
       this.turnBase = this.backpressure + this.pendingBytes;

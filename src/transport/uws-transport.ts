@@ -1,6 +1,7 @@
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame } from '../net/socket.js';
+import { BATCH_SUBPROTOCOL } from '../protocol/batch.js';
 import { CLOSE } from '../protocol/close-codes.js';
 import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
@@ -62,9 +63,9 @@ function complete(res: UwsHttpResponse, request: UpgradeRequest, key: string, co
     reject(res, decision.status, decision.body, decision.headers);
     return;
   }
-  // Without a choice from the core, as ws does: the first subprotocol the client offered.
-  const protocol = decision.protocol ?? (request.headers['sec-websocket-protocol'] ?? '').split(',')[0]!.trim();
-  const userData: UwsUserData = { request, context: decision.context, adapter: undefined };
+  // Without a choice from the core, as ws: the first subprotocol offered other than `sluice.batch` (never selected unasked).
+  const protocol = decision.protocol ?? (request.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).find((p) => p !== BATCH_SUBPROTOCOL) ?? '';
+  const userData: UwsUserData = { request, context: decision.context, adapter: undefined, batch: protocol === BATCH_SUBPROTOCOL };
   res.upgrade(userData, key, protocol, request.headers['sec-websocket-extensions'] ?? '', context);
 }
 
@@ -95,6 +96,8 @@ export class UwsTransport implements TransportServer {
   private readonly uws: UwsModule;
   private readonly app: UwsApp;
   private readonly settings: UwsSocketSettings;
+  /** For the sockets that selected `sluice.batch`. */
+  private readonly batchSettings: UwsSocketSettings;
   private callbacks: TransportCallbacks | undefined;
   private listenSocket: UwsListenSocket | undefined;
   private accepting = true;
@@ -108,7 +111,8 @@ export class UwsTransport implements TransportServer {
   ) {
     this.uws = loaded.uws;
     this.app = this.uws.App();
-    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate };
+    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate, batchMax: 0 };
+    this.batchSettings = { ...this.settings, batchMax: options.batchMaxBytes };
   }
 
   /** Loads uWebSockets.js (throws a UwsLoadError saying why and how to fix it) and creates the transport. */
@@ -229,7 +233,7 @@ export class UwsTransport implements TransportServer {
     data.request = undefined;
     const context = data.context;
     data.context = undefined;
-    const adapter = new UwsSocket(ws, request.remoteAddress, this.settings);
+    const adapter = new UwsSocket(ws, request.remoteAddress, data.batch ? this.batchSettings : this.settings);
     data.adapter = adapter;
     adapter.attach(this.callbacks!.onConnection(adapter, request, context));
   }

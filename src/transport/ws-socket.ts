@@ -1,17 +1,11 @@
 import type { Socket } from 'node:net';
-import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socket.js';
 import { CLOSE } from '../protocol/close-codes.js';
+import type { BatchEvent, BatchJoiner } from './batch-join.js';
+import { HeldPong, PONG, frameText, framedJoiner, payloadJoiner, type WsFrame } from './ws-frames.js';
 
-/** A payload framed once as an unmasked, uncompressed text frame, plus the payload for sockets that compress. */
-export interface WsFrame {
-  readonly payload: Buffer;
-  readonly framed: Buffer;
-}
-
-/** ws's frame encoder; a public export of ws, missing from @types/ws. */
-const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: Record<string, unknown>): Buffer[] } }).Sender;
+const EMPTY = Buffer.alloc(0);
 
 const kAdapter = Symbol('sluice.adapter');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
@@ -27,15 +21,6 @@ const BATCH_MARKS = 4;
 /** Batches up to this size are copied into one buffer carved from Node's buffer pool (no allocation of their own). */
 const POOLED_BYTES = Buffer.poolSize >>> 1;
 
-/** An unmasked, uncompressed, final frame around `payload` (a server frame): text by default. */
-export function frameText(payload: Buffer, opcode = 1): Buffer {
-  const parts = Sender.frame(payload, { fin: true, rsv1: false, opcode, mask: false, readOnly: false });
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-const PONG = 0xa;
-const EMPTY = Buffer.alloc(0);
-
 /**
  * A `ws` connection behind the transport seam. Without compression every frame (prepared data
  * frames and control text alike) is framed here and written straight to the TCP socket, in call
@@ -46,7 +31,9 @@ const EMPTY = Buffer.alloc(0);
  * past uncork() until the turn ends lets what one turn produces for a socket go out in one call,
  * where a flush per uncork() (per read, or per share of a connection's frames) split it into
  * several small ones: the kernel charges per call. A socket that negotiated compression goes
- * through ws.send and the socket's own cork.
+ * through ws.send and the socket's own cork. A socket that selected `sluice.batch` (`batchMax` >
+ * 0) holds its turn's events unframed, with or without compression, and at the flush they go out
+ * joined into batch frames (BatchJoiner), each pong in its place between them.
  */
 export class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
@@ -67,6 +54,8 @@ export class WsSocket implements TransportSocket {
     private readonly highWaterMark: number,
     /** After abandon(), this much of what the peer sends is read and dropped before reading stops. */
     readonly dropLimit: number,
+    /** The largest batch frame, on a socket that selected `sluice.batch`; 0: one event per frame. */
+    private readonly batchMax = 0,
   ) {
     this.raw = (ws as unknown as { _socket: Socket })._socket;
     this.receiver = (ws as unknown as { _receiver: Receiver })._receiver;
@@ -75,34 +64,50 @@ export class WsSocket implements TransportSocket {
     this.highWaterMark = Math.max(highWaterMark, this.raw.writableHighWaterMark);
   }
 
-  /** Frames written since cork() and not handed to the socket yet, oldest first. */
-  private batch: Buffer[] = [];
+  /**
+   * Frames written since cork() and not handed to the socket yet, oldest first: framed, or with
+   * `batchMax`, events and pongs to join and frame at the flush.
+   */
+  private batch: Array<Buffer | string | HeldPong> = [];
   private batchBytes = 0;
   private batching = false;
   /** The batch waits for the end of the turn (the socket is in `due`). */
   private flushDue = false;
 
   bufferedAmount(): number {
-    return this.compress ? this.ws.bufferedAmount : this.raw.writableLength + this.batchBytes;
+    return (this.compress ? this.ws.bufferedAmount : this.raw.writableLength) + this.batchBytes;
   }
 
   sendPrepared(frame: PreparedFrame): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     const f = frame as WsFrame;
-    if (this.compress) this.ws.send(f.payload);
+    if (this.holds()) this.hold(f.payload, f.payload.length);
+    else if (this.compress) this.ws.send(f.payload);
     else this.write(f.framed);
     return this.underHighWaterMark();
   }
 
   sendText(text: string): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
-    if (this.compress) this.ws.send(text);
+    if (this.holds()) this.hold(text, Buffer.byteLength(text));
+    else if (this.compress) this.ws.send(text);
     else this.write(frameText(Buffer.from(text)));
     return this.underHighWaterMark();
   }
 
+  /** A batching socket holds what it is sent from cork() on, and behind what it holds. */
+  private holds(): boolean {
+    return this.batchMax > 0 && (this.batching || this.batch.length > 0);
+  }
+
+  private hold(event: BatchEvent | HeldPong, bytes: number): void {
+    this.batch.push(event);
+    this.batchBytes += bytes;
+    if (this.batchBytes >= this.highWaterMark * BATCH_MARKS) this.flushBatch();
+  }
+
   cork(): void {
-    if (this.compress) {
+    if (this.compress && this.batchMax === 0) {
       this.corkBase = this.ws.bufferedAmount;
       this.raw.cork();
     } else {
@@ -112,7 +117,7 @@ export class WsSocket implements TransportSocket {
 
   /** The batch goes to the socket at the end of the turn (or sooner, once it holds `BATCH_MARKS` high-water marks). */
   uncork(): void {
-    if (this.compress) {
+    if (this.compress && this.batchMax === 0) {
       this.corkBase = -1;
       this.raw.uncork();
       return;
@@ -125,14 +130,9 @@ export class WsSocket implements TransportSocket {
   }
 
   private write(frame: Buffer): void {
-    if (!this.batching && this.batch.length === 0) {
-      this.raw.write(frame);
-      return;
-    }
+    if (!this.batching && this.batch.length === 0) this.raw.write(frame);
     // Behind a batch not yet flushed, in order.
-    this.batch.push(frame);
-    this.batchBytes += frame.length;
-    if (this.batchBytes >= this.highWaterMark * BATCH_MARKS) this.flushBatch();
+    else this.hold(frame, frame.length);
   }
 
   /** What waits goes out before a close frame: ours, or the one ws answers the peer's close with. */
@@ -148,22 +148,53 @@ export class WsSocket implements TransportSocket {
   }
 
   private flushBatch(): void {
-    const n = this.batch.length;
-    if (n === 0) return;
+    if (this.batch.length === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      if (n === 1) {
-        this.raw.write(this.batch[0]!);
-      } else if (this.batchBytes <= POOLED_BYTES) {
-        this.raw.write(Buffer.concat(this.batch, this.batchBytes));
-      } else {
-        // Large batches go out as one writev of the shared frames: copying them would cost more.
-        this.raw.cork();
-        for (const frame of this.batch) this.raw.write(frame);
-        this.raw.uncork();
+      if (this.batchMax === 0) this.writeFrames(this.batch as Buffer[]);
+      else if (!this.compress) this.writeFrames(this.joined(framedJoiner).map((e) => (e instanceof HeldPong ? frameText(e.payload, PONG) : e)));
+      else {
+        // ws deflates each batch frame (per socket, as any message); control frames are never deflated.
+        for (const e of this.joined(payloadJoiner)) {
+          if (e instanceof HeldPong) this.ws.pong(e.payload, false);
+          else this.ws.send(e);
+        }
       }
     }
     this.batch.length = 0;
     this.batchBytes = 0;
+  }
+
+  private writeFrames(frames: readonly Buffer[]): void {
+    const n = frames.length;
+    if (n === 1) {
+      this.raw.write(frames[0]!);
+      return;
+    }
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.length;
+    if (bytes <= POOLED_BYTES) {
+      this.raw.write(Buffer.concat(frames, bytes));
+    } else {
+      // Large batches go out as one writev of the shared frames: copying them would cost more.
+      this.raw.cork();
+      for (const frame of frames) this.raw.write(frame);
+      this.raw.uncork();
+    }
+  }
+
+  /** The held events joined into batch payloads by `joiner`, each pong left in its place between them. */
+  private joined(joiner: BatchJoiner): Array<Buffer | HeldPong> {
+    const { batch } = this;
+    const out: Array<Buffer | HeldPong> = [];
+    let start = 0;
+    for (let i = 0; i <= batch.length; i++) {
+      const entry = batch[i];
+      if (i < batch.length && !(entry instanceof HeldPong)) continue;
+      if (i > start) for (const payload of joiner.join(batch as BatchEvent[], start, i, this.batchMax).payloads) out.push(payload);
+      if (entry !== undefined) out.push(entry as HeldPong);
+      start = i + 1;
+    }
+    return out;
   }
 
   /** With compression: what ws buffered when the socket's cork began; the corked writes have not met the kernel yet. */
@@ -182,7 +213,8 @@ export class WsSocket implements TransportSocket {
 
   sendPong(payload: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
-    if (this.compress) this.ws.pong(payload, false);
+    if (this.holds()) this.hold(new HeldPong(payload), payload.length);
+    else if (this.compress) this.ws.pong(payload, false);
     else this.write(frameText(payload, PONG));
     return this.underHighWaterMark();
   }
@@ -332,8 +364,8 @@ function dropInbound(this: Socket, chunk: Buffer): void {
 
 
 /** Wraps an accepted ws connection in its adapter and listens to it through module-level listeners. */
-export function adapt(ws: WebSocket, remoteAddress: string, highWaterMark: number, dropLimit: number): WsSocket {
-  const adapter = new WsSocket(ws, remoteAddress, highWaterMark, dropLimit);
+export function adapt(ws: WebSocket, remoteAddress: string, highWaterMark: number, dropLimit: number, batchMax = 0): WsSocket {
+  const adapter = new WsSocket(ws, remoteAddress, highWaterMark, dropLimit, batchMax);
   (ws as Tagged<WebSocket>)[kAdapter] = adapter;
   const raw = (ws as unknown as { _socket: Tagged<Socket> })._socket;
   raw[kAdapter] = adapter;

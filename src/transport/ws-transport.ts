@@ -3,10 +3,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { rejectUpgrade } from './http-response.js';
 import { headersOf, serveHttp } from './ws-http.js';
-import { adapt, frameText, type WsFrame } from './ws-socket.js';
+import { frameText, type WsFrame } from './ws-frames.js';
+import { adapt } from './ws-socket.js';
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
 import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame } from '../net/socket.js';
+import { BATCH_SUBPROTOCOL } from '../protocol/batch.js';
 import { HTTP_REFUSALS } from '../protocol/refusals.js';
 
 /** The subprotocol an upgrade decision selected, stored on the request for `handleProtocols`. */
@@ -16,8 +18,9 @@ type WithProtocol = IncomingMessage & { [kProtocol]?: string };
 const { internal_error: INTERNAL_ERROR, shutting_down: SHUTTING_DOWN, malformed_request: MALFORMED } = HTTP_REFUSALS;
 const SERVER_ERROR: UpgradeDecision = { accept: false, status: INTERNAL_ERROR.status, body: INTERNAL_ERROR.reason };
 
+/** The core's choice; without one, as uws: the first subprotocol offered other than `sluice.batch` (never selected unasked). */
 function selectProtocol(offered: Set<string>, req: IncomingMessage): string | false {
-  return (req as WithProtocol)[kProtocol] ?? offered.values().next().value ?? false;
+  return (req as WithProtocol)[kProtocol] ?? [...offered].find((p) => p !== BATCH_SUBPROTOCOL) ?? false;
 }
 
 /** ws stops reading by pausing the TCP socket, and closes nothing on its own. */
@@ -117,7 +120,8 @@ export class WsTransport implements TransportServer {
     const callbacks = this.callbacks!;
     (req as WithProtocol)[kProtocol] = decision.protocol;
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const adapter = adapt(ws, request.remoteAddress, this.options.highWaterMarkBytes, this.options.maxPayloadBytes);
+      const batchMax = ws.protocol === BATCH_SUBPROTOCOL ? this.options.batchMaxBytes : 0;
+      const adapter = adapt(ws, request.remoteAddress, this.options.highWaterMarkBytes, this.options.maxPayloadBytes, batchMax);
       adapter.handler = callbacks.onConnection(adapter, request, decision.context);
     });
   }

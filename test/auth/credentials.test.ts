@@ -18,6 +18,12 @@ describe('credentials', () => {
     expect(subprotocolToken('bearer.t')).toEqual({ token: 't', protocol: 'bearer.t' });
     expect(subprotocolToken('sluice')).toEqual({ token: undefined, protocol: 'sluice' });
     expect(subprotocolToken(undefined)).toEqual({ token: undefined, protocol: undefined });
+    // sluice.batch is selected, in any position, only when the server batches; never unasked.
+    expect(subprotocolToken('sluice, sluice.batch, bearer.t', true)).toEqual({ token: 't', protocol: 'sluice.batch' });
+    expect(subprotocolToken('bearer.t, sluice.batch, sluice', true)).toEqual({ token: 't', protocol: 'sluice.batch' });
+    expect(subprotocolToken('sluice.batch, sluice, bearer.t')).toEqual({ token: 't', protocol: 'sluice' });
+    expect(subprotocolToken('sluice.batch, bearer.t')).toEqual({ token: 't', protocol: 'bearer.t' });
+    expect(subprotocolToken('sluice.batch')).toEqual({ token: undefined, protocol: undefined });
   });
 
   it('reads a query parameter unless its name is empty', () => {

@@ -28,7 +28,8 @@ describe('where the client puts its token by default', () => {
       const req = await seen;
       expect(req.headers.authorization).toBe('Bearer secret.jwt');
       expect(req.url).toBe('/');
-      expect(req.headers['sec-websocket-protocol']).toBeUndefined();
+      // Batch frames are offered (docs/protocol.md, "Batch frames"); the token is not in the subprotocols.
+      expect(req.headers['sec-websocket-protocol']).toBe('sluice,sluice.batch');
     } finally {
       client.close();
       server.close();
@@ -50,10 +51,13 @@ describe('where the client puts its token by default', () => {
       send(): void {}
       close(): void {}
     }
-    const client = createClient('ws://127.0.0.1:9/', { token: 'secret.jwt', WebSocket: BrowserWebSocket as WebSocketConstructor, reconnect: { enabled: false }, connectTimeoutMs: 60_000 });
-    await vi.waitFor(() => expect(opened).toHaveLength(1));
-    client.close();
-    expect(opened[0]).toEqual({ url: 'ws://127.0.0.1:9/', protocols: ['sluice', 'bearer.secret.jwt'] });
+    for (const batch of [undefined, false]) {
+      const client = createClient('ws://127.0.0.1:9/', { token: 'secret.jwt', WebSocket: BrowserWebSocket as WebSocketConstructor, reconnect: { enabled: false }, connectTimeoutMs: 60_000, batch });
+      await vi.waitFor(() => expect(opened).toHaveLength(batch === undefined ? 1 : 2));
+      client.close();
+    }
+    expect(opened[0]).toEqual({ url: 'ws://127.0.0.1:9/', protocols: ['sluice', 'sluice.batch', 'bearer.secret.jwt'] });
+    expect(opened[1]).toEqual({ url: 'ws://127.0.0.1:9/', protocols: ['sluice', 'bearer.secret.jwt'] });
   });
 });
 

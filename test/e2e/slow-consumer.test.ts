@@ -33,6 +33,8 @@ function accountFor(frames: Frame[], ch: string, total: number): { received: num
   return { received, shed };
 }
 
+const BATCH = ['sluice', 'sluice.batch'];
+
 describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
   let gw: TestGateway;
   const h = gatewayHarness(transport);
@@ -46,8 +48,9 @@ describe.each(TRANSPORTS)('slow consumers [%s]', (transport) => {
         channels: [{ pattern: 'feed.*', policy, historySize: 0 }],
       });
     const connect = h.connect;
-    const slow = await connect();
-    const fast = await Promise.all([connect(), connect()]);
+    // The slow client and one fast one take batch frames: gaps must come in order with the messages there too.
+    const slow = await connect({ offer: BATCH });
+    const fast = await Promise.all([connect({ offer: BATCH }), connect()]);
     await slow.subscribe('feed.x');
     for (const f of fast) await f.subscribe('feed.x');
     slow.tcp.pause();

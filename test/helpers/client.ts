@@ -3,6 +3,9 @@ import WebSocket from 'ws';
 
 export type Frame = Record<string, unknown> & { ev: string };
 
+/** ws's client options, and `offer`: the subprotocols to offer, e.g. `sluice.batch` for batch frames. */
+export type TestClientOptions = WebSocket.ClientOptions & { offer?: string[] };
+
 /**
  * A raw protocol client for tests: records every frame and lets a test wait for the one it needs.
  * Waiting is event-driven (resolved by the frame's arrival), with a timeout that only guards
@@ -10,8 +13,10 @@ export type Frame = Record<string, unknown> & { ev: string };
  */
 export class TestClient {
   readonly frames: Frame[] = [];
-  /** Each frame's text as received, beside `frames`. */
+  /** Each event's text as received, beside `frames`. */
   readonly texts: string[] = [];
+  /** The text of each WebSocket frame received: with `sluice.batch` selected, a frame may hold several events, one per line. */
+  readonly wireTexts: string[] = [];
   closeCode: number | undefined;
   closeReason = '';
   private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void; from: number }> = [];
@@ -20,15 +25,9 @@ export class TestClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? Buffer.from(data as Buffer).toString() : data.toString();
-      const frame = JSON.parse(text) as Frame;
-      this.frames.push(frame);
-      this.texts.push(text);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.match(frame)) return true;
-        w.resolve(frame);
-        return false;
-      });
+      const wire = isBinary ? Buffer.from(data as Buffer).toString() : data.toString();
+      this.wireTexts.push(wire);
+      for (const text of ws.protocol === 'sluice.batch' ? wire.split('\n') : [wire]) this.receive(text);
     });
     ws.on('close', (code, reason) => {
       this.closeCode = code;
@@ -39,8 +38,20 @@ export class TestClient {
     ws.on('error', () => {});
   }
 
-  static connect(url: string, options?: WebSocket.ClientOptions): Promise<TestClient> {
-    const ws = new WebSocket(url, options);
+  private receive(text: string): void {
+    const frame = JSON.parse(text) as Frame;
+    this.frames.push(frame);
+    this.texts.push(text);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(frame)) return true;
+      w.resolve(frame);
+      return false;
+    });
+  }
+
+  static connect(url: string, options: TestClientOptions = {}): Promise<TestClient> {
+    const { offer, ...rest } = options;
+    const ws = offer === undefined ? new WebSocket(url, rest) : new WebSocket(url, offer, rest);
     const client = new TestClient(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));

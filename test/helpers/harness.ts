@@ -1,7 +1,6 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startRedis, type TestRedis } from '../../devkit/redis.js';
-import type { ClientOptions } from 'ws';
-import { TestClient } from './client.js';
+import { TestClient, type TestClientOptions } from './client.js';
 import { readyStatus, until } from '../../devkit/until.js';
 import { startGateway, type TestGateway } from './gateway.js';
 import type { TransportName } from './transports.js';
@@ -30,7 +29,7 @@ export function gatewayHarness(transport: TransportName) {
       return current;
     },
     /** Opens a client to the latest gateway; it is closed after the test. */
-    connect: async (options?: ClientOptions): Promise<TestClient> => {
+    connect: async (options?: TestClientOptions): Promise<TestClient> => {
       const client = await TestClient.connect(current!.url, options);
       clients.push(client);
       return client;

@@ -58,7 +58,7 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
     return this;
   }
   getUserData(): UwsUserData {
-    return { request: undefined, context: undefined, adapter: this.adapter };
+    return { request: undefined, context: undefined, adapter: this.adapter, batch: false };
   }
 }
 
@@ -78,9 +78,9 @@ class RecordingHandler implements SocketHandler {
 
 const HWM = 1000;
 
-function setup(): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
+function setup(batchMax = 0): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
   const ws = new FakeWs();
-  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false });
+  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax });
   ws.adapter = socket;
   const handler = new RecordingHandler();
   socket.attach(handler);
@@ -112,6 +112,32 @@ describe('UwsSocket (uWS adapter)', () => {
     // 1,004 bytes a frame on the wire: 16 fit in 16 KiB.
     expect(ws.batches).toEqual([16, 16, 8]);
     expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('with sluice.batch, sends a turn’s events joined by \\n in frames of at most batchMax bytes, one call each', async () => {
+    const { ws, socket } = setup(8);
+    for (const text of ['a1', 'a2', 't3', 'long-event', 'b1']) socket.sendText(text);
+    expect(socket.bufferedAmount()).toBe(18);
+    await nextTurn();
+    expect(ws.sent).toEqual(['a1\na2\nt3', 'long-event', 'b1']);
+    expect(ws.corks).toBe(0);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('with sluice.batch, stops at the batch frame that left backpressure, and sends the rest, joined, once uWS has drained it', async () => {
+    const { ws, socket, handler } = setup(8);
+    ws.afterSend = () => (ws.buffered = 5);
+    for (const text of ['a1', 'a2', 't3', 'long-event', 'b1']) socket.sendText(text);
+    await nextTurn();
+    expect(ws.sent).toEqual(['a1\na2\nt3']);
+    expect(socket.bufferedAmount()).toBe(5 + 12);
+    ws.afterSend = () => {};
+    ws.buffered = 0;
+    socket.drained();
+    await nextTurn();
+    expect(ws.sent).toEqual(['a1\na2\nt3', 'long-event', 'b1']);
+    expect(socket.bufferedAmount()).toBe(0);
+    expect(handler.closes).toEqual([]);
   });
 
   it('sends a turn’s single frame uncorked, with one call into uWS', async () => {
@@ -222,7 +248,7 @@ describe('UwsSocket (uWS adapter)', () => {
 
   it('a close during onConnection reaches the handler once it is attached', () => {
     const ws = new FakeWs();
-    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false });
+    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax: 0 });
     ws.adapter = socket;
     socket.close(4102, 'at_capacity');
     const handler = new RecordingHandler();

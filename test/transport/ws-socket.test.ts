@@ -2,7 +2,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { SocketHandler } from '../../src/net/socket.js';
-import { adapt, frameText, type WsFrame, type WsSocket } from '../../src/transport/ws-socket.js';
+import { frameText, type WsFrame } from '../../src/transport/ws-frames.js';
+import { adapt, type WsSocket } from '../../src/transport/ws-socket.js';
 
 /** Counts the writes the adapter hands its TCP socket (one per `write` or `writev` call into libuv). */
 function countWrites(raw: Socket): { writes: number } {
@@ -44,16 +45,17 @@ describe('ws socket adapter: writes per turn', () => {
   });
 
   /** A server-side adapter and the client connected to it, with every message the client receives. */
-  async function connect(highWaterMark: number): Promise<{ socket: WsSocket; raw: Socket; received: string[]; handler: Handler }> {
-    server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  async function connect(highWaterMark: number, batchMax = 0, perMessageDeflate = false): Promise<{ socket: WsSocket; raw: Socket; received: string[]; handler: Handler }> {
+    server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate });
     await new Promise((resolve) => server!.once('listening', resolve));
     const accepted = new Promise<WebSocket>((resolve) => server!.once('connection', resolve));
     client = new WebSocket(`ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
     const received: string[] = [];
     client.on('message', (data: Buffer) => received.push(data.toString()));
+    client.on('pong', (data: Buffer) => received.push(`pong ${data.toString()}`));
     const ws = await accepted;
     await new Promise((resolve) => (client!.readyState === WebSocket.OPEN ? resolve(undefined) : client!.once('open', resolve)));
-    const socket = adapt(ws, '127.0.0.1', highWaterMark, 0);
+    const socket = adapt(ws, '127.0.0.1', highWaterMark, 0, batchMax);
     const handler = new Handler();
     socket.handler = handler;
     return { socket, raw: (ws as unknown as { _socket: Socket })._socket, received, handler };
@@ -84,6 +86,24 @@ describe('ws socket adapter: writes per turn', () => {
     expect(count.writes).toBe(1);
     await until(() => received.length === 8);
     expect(received).toEqual(['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2']);
+  });
+
+  it.each([false, true])('with sluice.batch a turn goes out joined by \\n in frames of at most batchMax bytes, each pong in its place (compression %s)', async (compress) => {
+    const { socket, raw, received } = await connect(65536, 8, compress);
+    const count = countWrites(raw);
+    socket.cork();
+    socket.sendPrepared(prepared('a1'));
+    socket.sendPrepared(prepared('a2'));
+    socket.sendText('t3');
+    socket.sendPong(Buffer.from('p'));
+    socket.sendPrepared(prepared('long-event'));
+    socket.sendPrepared(prepared('b1'));
+    socket.uncork();
+    expect(received).toEqual([]);
+    await turnEnd();
+    if (!compress) expect(count.writes).toBe(1);
+    await until(() => received.length === 4);
+    expect(received).toEqual(['a1\na2\nt3', 'pong p', 'long-event', 'b1']);
   });
 
   it('a write outside a batch waits behind the batch of the turn', async () => {
