@@ -3,7 +3,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import { encodeAck } from '../protocol/frames.js';
 import type { PubRequest, RequestId } from '../protocol/requests.js';
 import type { HookedConnection } from './channel-hooks.js';
-import type { ConnectionContext } from './connection.js';
+import type { ConnectionContext } from './connection-context.js';
 
 /** What a connection's publisher needs of it. */
 export interface PublisherOwner extends HookedConnection {

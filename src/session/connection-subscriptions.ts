@@ -5,7 +5,7 @@ import { encodeAck, encodeRevoked } from '../protocol/frames.js';
 import type { RequestId, SubRequest, UnsubRequest } from '../protocol/requests.js';
 import type { HookedConnection } from './channel-hooks.js';
 import type { ConnectionAuth } from './connection-auth.js';
-import type { ConnectionContext } from './connection.js';
+import type { ConnectionContext } from './connection-context.js';
 import { keyedAckFields, setUpKeyed } from './keyed-requests.js';
 import type { OutboundWriter } from './outbound-writer.js';
 import type { PresenceMember } from './presence-requests.js';

@@ -1,60 +1,21 @@
 import type { AdmittedClient } from '../auth/identity.js';
 import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
-import type { Hub } from '../hub/hub.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { encodeError, encodePong } from '../protocol/frames.js';
 import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../net/socket.js';
-import type { ChannelHookCalls } from './channel-hooks.js';
-import { ConnectionAuth, type AuthContext, type AuthOwner } from './connection-auth.js';
+import { ConnectionAuth, type AuthOwner } from './connection-auth.js';
+import type { ConnectionContext } from './connection-context.js';
 import { ConnectionPublisher, type PublisherOwner } from './connection-publisher.js';
 import { ConnectionSubscriptions, type SubscriptionsOwner } from './connection-subscriptions.js';
-import type { Closed, Teardowns } from './teardowns.js';
+import type { Closed } from './teardowns.js';
 import { OutboundWriter, type WriterOwner } from './outbound-writer.js';
-import type { SessionPresence } from './presence-requests.js';
 import { ORDER, REPLIES, RequestGate, TURN, WINDOW, type GateOwner } from './request-gate.js';
-import type { Paced, TurnAllowance } from './turn-allowance.js';
-import type { ResumeScheduler } from './resume-scheduler.js';
+import type { Paced } from './turn-allowance.js';
 import type { Subscription } from './subscription.js';
-import type { WriteBatcher } from './write-batcher.js';
-import type { DeliveryContracts } from './key-pacer.js';
 import { fetchKey } from './keyed-requests.js';
-import type { MemoryBudget } from '../util/memory-budget.js';
-import type { Clock } from '../util/clock.js';
-
-/** What every connection shares: one instance per gateway. */
-export interface ConnectionContext extends AuthContext {
-  readonly hub: Hub;
-  readonly batcher: WriteBatcher;
-  readonly pacer: TurnAllowance;
-  /** `limits.subscribesPerTurn`: joins per loop turn, for the whole process. */
-  readonly subscribes: TurnAllowance;
-  /** The round robin of connections that had their `limits.framesPerTurn` share of a turn. */
-  readonly frames: TurnAllowance;
-  /** Closed connections released within `limits.teardownMsPerTurn` per turn. */
-  readonly teardowns: Teardowns;
-  readonly resumer: ResumeScheduler;
-  /** True once graceful shutdown has begun. */
-  readonly draining: () => boolean;
-  /** The transport can stop reading a socket (ws can, uWS cannot). */
-  readonly readingPausable: boolean;
-  /** Message buffers stay valid after onMessage (ws: each is its own), so held ones need no copy. */
-  readonly messagesStable: boolean;
-  /** `code`/`reason`: what the server closed with, else what the peer or the transport did. */
-  readonly onClosed: (conn: Connection, code: number, reason: string) => void;
-  /** The subscribe and publish hooks, when either is configured (docs/hooks.md). */
-  readonly channelHooks?: ChannelHookCalls | undefined;
-  /** The process's memory budget (each connection's queue and replays charge its pools). */
-  readonly budget: MemoryBudget;
-  /** Members, counts and their events on presence channels (docs/presence.md). */
-  readonly presence: SessionPresence;
-  /** Per-subscriber delivery contracts (`maxRate`), on the gateway's one timer wheel. */
-  readonly contracts: DeliveryContracts;
-  /** `clock`, read once per stretch of synchronous work: for what is done per message queued. */
-  readonly turnClock?: Clock | undefined;
-}
 
 /**
  * Closes for abuse: the peer is abandoned (TransportSocket.abandon), so nothing it sends after the
@@ -155,7 +116,11 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
       this.invalid('binary_unsupported');
       return true;
     }
-    const decoded = decodeRequest(data.toString('utf8'));
+    const text = data.toString('utf8');
+    // A `sub` that waits for a later turn's allowance waits undecoded: it is decoded when its turn
+    // comes (a thousand resumers' first frames arriving in one turn were mostly decoding, done twice).
+    if (text.includes('"op":"sub"') && !this.ctx.subscribes.mayGo(this)) return this.waitForTurn();
+    const decoded = decodeRequest(text);
     if (!decoded.ok) {
       this.invalid(decoded.code, decoded.id, decoded.message);
       return true;
@@ -168,10 +133,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     if (request.op === 'sub') {
       // Joins (each may start a replay) are bounded per loop turn for the whole process: a thousand
       // resumes arriving together are taken over several turns, each connection's in its order.
-      if (!this.ctx.subscribes.mayGo(this)) {
-        this.gate.stop(TURN);
-        return false;
-      }
+      if (!this.ctx.subscribes.mayGo(this)) return this.waitForTurn();
       this.ctx.subscribes.spent(1);
     }
     try {
@@ -205,6 +167,12 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
       this.sendError('internal', request.id);
     }
     return true;
+  }
+
+  /** A `sub` waits for a later turn's `limits.subscribesPerTurn` (the allowance calls `continueTurn`). */
+  private waitForTurn(): false {
+    this.gate.stop(TURN);
+    return false;
   }
 
   onDrain(): void {

@@ -9,7 +9,8 @@ import { encodeHello } from '../protocol/frames.js';
 import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection } from './connection.js';
+import type { ConnectionContext } from './connection-context.js';
 import { within } from '../util/within.js';
 
 /** What one open connection costs beyond its queue: socket, parser, buffers, objects (docs/benchmarks.md measures about 10 KB idle with ws, 5 KB with uws; rounded up). */

@@ -42,4 +42,26 @@ describe.each(TRANSPORTS)('subscribes per event-loop turn [%s]', (transport) => 
       turns.mockRestore();
     }
   });
+
+  it('a sub that waits for a later turn is decoded once, when its turn comes', async () => {
+    await h.start({ limits: { subscribesPerTurn: 1 } });
+    const clients = await Promise.all(Array.from({ length: 20 }, () => h.connect()));
+    await Promise.all(clients.map((c) => c.next((f) => f.ev === 'hello')));
+    // The frames the gateway parses as JSON, of these subs (decodeRequest starts with JSON.parse).
+    const parsed: string[] = [];
+    const { parse } = JSON;
+    const spy = vi.spyOn(JSON, 'parse').mockImplementation((text: string, reviver?: Parameters<typeof parse>[1]) => {
+      if (typeof text === 'string' && text.includes('"op":"sub","ch":"once.')) parsed.push(text);
+      return parse(text, reviver);
+    });
+    try {
+      // Twenty first frames arriving together, one join a turn: most wait for a later turn.
+      clients.forEach((c, i) => c.tcp.write(clientFrame(JSON.stringify({ op: 'sub', ch: `once.${i}`, id: i }))));
+      await Promise.all(clients.map((c) => c.next((f) => f.ev === 'ack')));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(parsed).toHaveLength(20);
+    expect(new Set(parsed).size).toBe(20);
+  });
 });
