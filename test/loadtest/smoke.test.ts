@@ -21,10 +21,10 @@ interface Report {
 }
 
 /** Runs one scenario through the CLI and returns its JSON report. */
-async function run(scenario: string, knobs: Record<string, number>, durationS: number): Promise<Report> {
+async function run(scenario: string, knobs: Record<string, number>, durationS: number, extra: string[] = []): Promise<Report> {
   const dir = mkdtempSync(join(out, `${scenario}-`));
   const flags = Object.entries(knobs).flatMap(([k, v]) => [`--${k}`, String(v)]);
-  const tool = runNode({ script: 'loadtest/tool/cli.ts', args: [scenario, '--spawn', '--duration', String(durationS), '--workers', '2', '--drain-ms', '5000', '--out', dir, ...flags] });
+  const tool = runNode({ script: 'loadtest/tool/cli.ts', args: [scenario, '--spawn', '--duration', String(durationS), '--workers', '2', '--drain-ms', '5000', '--out', dir, ...flags, ...extra] });
   const code = await tool.exited;
   const reports = readdirSync(dir).filter((f) => f.endsWith('.json'));
   // Exit code 1 means a check failed: the report is still written, and the tests look at the checks.
@@ -44,6 +44,20 @@ describe('load tool smoke run', { timeout: 90_000 }, () => {
     expect(result.latency.count).toBe(c.sampled);
     expect(result.server?.cpuSeconds).toBeGreaterThanOrEqual(0);
     expect(result.checks.length).toBeGreaterThan(0);
+    expect(result.checks.filter((k) => !k.ok)).toEqual([]);
+  });
+
+  it('fanout over batch frames: every event counted, every timestamped one sampled, fewer frames than deliveries', async () => {
+    // 2,000 msg/s: the publisher writes about ten publications per 5 ms tick, which the gateway reads in one turn and sends as one batch frame.
+    const result = await run('fanout', { subscribers: 20, rate: 2000, 'sample-every': 10 }, 1, ['--batch']);
+    const c = result.counters;
+    expect(c.pubSent).toBe(2000);
+    expect(c.pubAccepted).toBe(c.pubSent);
+    expect(c.deliveries).toBe(c.pubAccepted * 20);
+    expect(c.frames).toBeLessThan(c.deliveries);
+    // Publications 0, 10, 20, … carry a timestamp: each is sampled by every subscriber, wherever it sat in its batch.
+    expect(c.sampled).toBe((c.pubSent / 10) * 20);
+    expect(result.latency.count).toBe(c.sampled);
     expect(result.checks.filter((k) => !k.ok)).toEqual([]);
   });
 
