@@ -1,0 +1,67 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { BatchJoiner, batchCounts } from '../../src/transport/batch-join.js';
+
+/** The model: events joined by \n, greedily, no payload above maxBytes unless it holds one event. */
+function model(events: ReadonlyArray<Buffer | string>, maxBytes: number): { payloads: string[]; ends: number[] } {
+  const payloads: string[] = [];
+  const ends: number[] = [];
+  let current: string[] = [];
+  const size = (parts: string[]): number => parts.reduce((n, p) => n + Buffer.byteLength(p), 0) + parts.length - 1;
+  events.forEach((event, i) => {
+    const text = event.toString();
+    if (current.length > 0 && size([...current, text]) > maxBytes) {
+      payloads.push(current.join('\n'));
+      ends.push(i);
+      current = [];
+    }
+    current.push(text);
+  });
+  if (current.length > 0) {
+    payloads.push(current.join('\n'));
+    ends.push(events.length);
+  }
+  return { payloads, ends };
+}
+
+describe('BatchJoiner', () => {
+  // A pool of shared events (the prepared frames of a channel) and per-connection texts, with multi-byte characters.
+  const pool: Array<Buffer | string> = ['{"ev":"ack","id":1}', Buffer.from('{"ev":"msg","seq":1,"data":"é"}'), Buffer.from('{"ev":"msg","seq":2,"data":"' + 'x'.repeat(40) + '"}'), '{"ev":"pong"}', Buffer.from('{}')];
+
+  it('cuts any run as the model does, and a run equal to the last one (by identity) reuses its payloads without joining', () => {
+    const joiner = new BatchJoiner((payload) => payload);
+    const run = fc.record({ events: fc.array(fc.constantFrom(...pool), { minLength: 1, maxLength: 30 }), maxBytes: fc.integer({ min: 1, max: 200 }), from: fc.integer({ min: 0, max: 3 }), repeat: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(run, { minLength: 1, maxLength: 20 }), (runs) => {
+        for (const { events, maxBytes, from, repeat } of runs) {
+          // The run sits at `from` in the socket's list, after slots already sent.
+          const slots: Array<Buffer | string | undefined> = [...Array<undefined>(from).fill(undefined), ...events];
+          const before = { ...batchCounts };
+          const first = joiner.join(slots, from, slots.length, maxBytes);
+          const expected = model(events, maxBytes);
+          expect(first.payloads.map(String)).toEqual(expected.payloads);
+          expect([...first.ends]).toEqual(expected.ends);
+          expect(batchCounts.joins - before.joins).toBe(1);
+          if (!repeat) continue;
+          const kept = [...first.payloads];
+          // Another socket with the same events in a list of its own: the same buffers, nothing joined.
+          const again = joiner.join([...events], 0, events.length, maxBytes);
+          expect(batchCounts.joins - before.joins).toBe(1);
+          expect(batchCounts.shared - before.shared).toBe(1);
+          expect(again.payloads).toHaveLength(kept.length);
+          again.payloads.forEach((p, i) => expect(p).toBe(kept[i]));
+        }
+      }),
+    );
+  });
+
+  it('never reuses a run of equal bytes from other buffers, nor one cut at another size', () => {
+    const joiner = new BatchJoiner((payload) => payload);
+    const a = Buffer.from('{"a":1}');
+    joiner.join([a, a], 0, 2, 100);
+    const before = { ...batchCounts };
+    expect(joiner.join([Buffer.from('{"a":1}'), a], 0, 2, 100).payloads.map(String)).toEqual(['{"a":1}\n{"a":1}']);
+    expect(joiner.join([Buffer.from('{"a":1}'), a], 0, 2, 10).payloads.map(String)).toEqual(['{"a":1}', '{"a":1}']);
+    expect(batchCounts.joins - before.joins).toBe(2);
+  });
+});
