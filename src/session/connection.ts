@@ -119,7 +119,8 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     const text = data.toString('utf8');
     // A `sub` that waits for a later turn's allowance waits undecoded: it is decoded when its turn
     // comes (a thousand resumers' first frames arriving in one turn were mostly decoding, done twice).
-    if (text.includes('"op":"sub"') && !this.ctx.subscribes.mayGo(this)) return this.waitForTurn();
+    const { subscribes } = this.ctx;
+    if (!subscribes.hasLeft() && text.includes('"op":"sub"') && !subscribes.mayGo(this)) return this.waitForTurn();
     const decoded = decodeRequest(text);
     if (!decoded.ok) {
       this.invalid(decoded.code, decoded.id, decoded.message);
