@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeRequest } from '../../src/protocol/requests.js';
-import { encodeMessage } from '../../src/protocol/frames.js';
+import { encodeFetchAck, encodeMessage } from '../../src/protocol/frames.js';
 
 describe('decodeRequest', () => {
   it('decodes every op', () => {
@@ -33,5 +33,20 @@ describe('decodeRequest', () => {
       const frame = encodeMessage('a', 1, undefined, decoded.request.rawData);
       expect(JSON.parse(frame.toString('utf8'))).toEqual({ ev: 'msg', ch: 'a', seq: 1, data: 'héllo ✓ 🚀' });
     }
+  });
+
+  it('encodes any published JSON, however indented, as a frame of one line with the same value (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.constantFrom(0, 1, 2, '\t', '\r\n '), (value, indent) => {
+        const text = JSON.stringify({ op: 'pub', ch: 'a', data: value }, null, indent as string | number);
+        const decoded = decodeRequest(text);
+        if (!decoded.ok || decoded.request.op !== 'pub') throw new Error(`not decoded: ${text}`);
+        const { rawData } = decoded.request;
+        for (const frame of [encodeMessage('a', 1, 'k', rawData).toString(), encodeFetchAck(1, 'a', 'k', 'e', 2, { seq: 1, rawData })]) {
+          expect(frame).not.toContain('\n');
+          expect(JSON.parse(frame).data).toEqual(JSON.parse(JSON.stringify(value)));
+        }
+      }),
+    );
   });
 });
