@@ -8,19 +8,25 @@ import type { ClientEvents } from '../../src/client/events.js';
 import type { WebSocketConstructor } from '../../src/client/transport.js';
 import type { Gap, Message } from '../../src/client/subscription.js';
 
-/** A `ws` WebSocket that remembers every instance, so a test can reach a client's TCP socket. */
-export function recordingWebSocket(): { Impl: WebSocketConstructor; sockets: WebSocket[]; tcp: () => Socket } {
+/**
+ * A `ws` WebSocket that remembers every instance, so a test can reach a client's TCP socket, and
+ * counts the WebSocket frames (data frames) the client received.
+ */
+export function recordingWebSocket(): { Impl: WebSocketConstructor; sockets: WebSocket[]; tcp: () => Socket; frames: { count: number } } {
   const sockets: WebSocket[] = [];
+  const frames = { count: 0 };
   class Recording extends WebSocket {
-    constructor(url: string) {
-      super(url);
+    constructor(url: string, protocols?: string | string[], options?: WebSocket.ClientOptions) {
+      super(url, protocols, options);
       sockets.push(this);
+      this.on('message', () => frames.count++);
     }
   }
   return {
     Impl: Recording as unknown as WebSocketConstructor,
     sockets,
     tcp: () => (sockets.at(-1) as unknown as { _socket: Socket })._socket,
+    frames,
   };
 }
 
