@@ -7,6 +7,8 @@ import { HeldPong, PONG, frameText, framedJoiner, payloadJoiner, type WsFrame } 
 
 const EMPTY = Buffer.alloc(0);
 
+const isHeldPong = (entry: unknown): entry is HeldPong => entry instanceof HeldPong;
+
 const kAdapter = Symbol('sluice.adapter');
 type Tagged<T> = T & { [kAdapter]: WsSocket };
 
@@ -151,10 +153,10 @@ export class WsSocket implements TransportSocket {
     if (this.batch.length === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
       if (this.batchMax === 0) this.writeFrames(this.batch as Buffer[]);
-      else if (!this.compress) this.writeFrames(this.joined(framedJoiner).map((e) => (e instanceof HeldPong ? frameText(e.payload, PONG) : e)));
+      else if (!this.compress) this.writeFrames(this.joined(framedJoiner, true) as readonly Buffer[]);
       else {
         // ws deflates each batch frame (per socket, as any message); control frames are never deflated.
-        for (const e of this.joined(payloadJoiner)) {
+        for (const e of this.joined(payloadJoiner, false)) {
           if (e instanceof HeldPong) this.ws.pong(e.payload, false);
           else this.ws.send(e);
         }
@@ -182,16 +184,21 @@ export class WsSocket implements TransportSocket {
     }
   }
 
-  /** The held events joined into batch payloads by `joiner`, each pong left in its place between them. */
-  private joined(joiner: BatchJoiner): Array<Buffer | HeldPong> {
+  /**
+   * The held events joined into batch payloads by `joiner`, each pong left in its place between
+   * them (framed, with `framePongs`). A turn without a pong, the usual one, is the joiner's own
+   * payloads, shared with the sockets of the same run: nothing is allocated per socket.
+   */
+  private joined(joiner: BatchJoiner, framePongs: boolean): ReadonlyArray<Buffer | HeldPong> {
     const { batch } = this;
+    if (!batch.some(isHeldPong)) return joiner.join(batch as BatchEvent[], 0, batch.length, this.batchMax).payloads;
     const out: Array<Buffer | HeldPong> = [];
     let start = 0;
     for (let i = 0; i <= batch.length; i++) {
       const entry = batch[i];
-      if (i < batch.length && !(entry instanceof HeldPong)) continue;
+      if (i < batch.length && !isHeldPong(entry)) continue;
       if (i > start) for (const payload of joiner.join(batch as BatchEvent[], start, i, this.batchMax).payloads) out.push(payload);
-      if (entry !== undefined) out.push(entry as HeldPong);
+      if (entry !== undefined) out.push(framePongs ? frameText((entry as HeldPong).payload, PONG) : (entry as HeldPong));
       start = i + 1;
     }
     return out;

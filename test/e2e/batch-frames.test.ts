@@ -23,6 +23,15 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 describe.each(TRANSPORTS)('batch frames [%s]', (transport) => {
   const h = gatewayHarness(transport);
 
+  /** A subscriber that offers `sluice.batch`, one that does not, both on `ch`, and a publisher. */
+  const batchingAndPlain = async (ch: string): Promise<{ batching: TestClient; plain: TestClient; publisher: TestClient }> => {
+    const batching = await h.connect({ offer: BATCH });
+    const plain = await h.connect({ offer: ['sluice'] });
+    const publisher = await h.connect();
+    for (const c of [batching, plain]) await c.subscribe(ch);
+    return { batching, plain, publisher };
+  };
+
   it('selects sluice.batch only when offered, in any order and beside a bearer token, and not with batchMaxBytes 0', async () => {
     const keys = await TestKeys.generate();
     await h.start({ auth: { keys: keys.config } });
@@ -50,10 +59,7 @@ describe.each(TRANSPORTS)('batch frames [%s]', (transport) => {
 
   it('a burst arrives in fewer frames than messages on a batching connection, every seq in order; one event per frame without the offer', async () => {
     await h.start(UNLIMITED);
-    const batching = await h.connect({ offer: BATCH });
-    const plain = await h.connect({ offer: ['sluice'] });
-    const publisher = await h.connect();
-    for (const c of [batching, plain]) await c.subscribe('burst');
+    const { batching, plain, publisher } = await batchingAndPlain('burst');
     const before = { batching: batching.wireTexts.length, plain: plain.wireTexts.length };
     const N = 300;
     burst(publisher, 'burst', N);
@@ -113,10 +119,7 @@ describe.each(TRANSPORTS)('batch frames [%s]', (transport) => {
 
   it("a publisher's data with whitespace newlines arrives on one line, as valid JSON, batching or not", async () => {
     await h.start(UNLIMITED);
-    const batching = await h.connect({ offer: BATCH });
-    const plain = await h.connect({ offer: ['sluice'] });
-    const publisher = await h.connect();
-    for (const c of [batching, plain]) await c.subscribe('lines');
+    const { batching, plain, publisher } = await batchingAndPlain('lines');
     burst(publisher, 'lines', 20, (i) => `{\n  "i": ${i},\r\n  "s": "a\\nb"\n}`);
     await until(() => seqs(batching, 'lines').length === 20 && seqs(plain, 'lines').length === 20, 'every message delivered');
     for (const c of [batching, plain]) {
