@@ -127,10 +127,13 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     } else {
       switch (this.replays.follow(pub, sub)) {
         case 'held':
-          if (!this.blocked) this.replays.pump();
+          // The replay may end here: then what follows it (queued data, due gaps) goes on too.
+          if (!this.blocked && this.replays.pump()) this.flush();
           return DELIVERY.queued;
+        case 'shed':
+          return DELIVERY.shed;
         case 'behind':
-          // More than a whole history behind: cut off as a slow consumer, to resume again.
+          // A lossless channel's client more than a whole history behind: cut off as a slow consumer, to resume again.
           this.deps.owner.slowConsumer();
           return DELIVERY.disconnected;
         case 'none':
@@ -346,7 +349,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   }
 
   /** Announces shed runs taken from the subscription, in order. */
-  private writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {
+  writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {
     for (const run of runs) this.writeGap(sub, run);
     if (!sub.hasGap) this.pendingGaps--;
   }

@@ -1,8 +1,9 @@
+import type { ShedReason } from '../protocol/policy.js';
 import type { Publication } from '../stream/publication.js';
 import { SnapshotCursor, snapshotCost, type KeyedSnapshot } from '../stream/snapshot.js';
 import type { MemoryPool } from '../util/memory-budget.js';
 import type { Paced, TurnAllowance } from './turn-allowance.js';
-import type { Subscription } from './subscription.js';
+import type { ShedRun, Subscription } from './subscription.js';
 
 /** Where a replay lane writes: its connection's outbound writer. */
 export interface ReplayOutput extends Paced {
@@ -10,6 +11,10 @@ export interface ReplayOutput extends Paced {
   readonly writable: boolean;
   writeText(text: string): void;
   writeData(pub: Publication, sub: Subscription): void;
+  /** A message of `sub` was shed by its channel's policy: a `gap` will announce it. */
+  noteShed(pub: Publication, sub: Subscription, reason: ShedReason): void;
+  /** Announces shed runs taken from `sub`, in order (those before the message a replay writes next). */
+  writeGaps(sub: Subscription, runs: readonly ShedRun[]): void;
 }
 
 export interface ReplayLaneDeps {
@@ -22,19 +27,44 @@ export interface ReplayLaneDeps {
   readonly pool: MemoryPool;
 }
 
-/** A resume's history, or a keyed channel's snapshot (`cursor`, written first), then the live messages behind it. */
-type Replay = { readonly sub: Subscription; readonly pubs: Publication[]; next: number; cursor?: SnapshotCursor | undefined };
+/**
+ * A resume's history (`pubs`), or a keyed channel's snapshot (`cursor`), written first; then the
+ * live messages of the channel that arrived meanwhile (`live`).
+ */
+interface Replay {
+  readonly sub: Subscription;
+  readonly pubs: readonly Publication[];
+  next: number;
+  cursor?: SnapshotCursor | undefined;
+  readonly live: Publication[];
+  liveNext: number;
+  /** Encoded bytes of the messages not written yet (`pubs` from `next` on, `live` from `liveNext` on). */
+  unwritten: number;
+  /** The most `unwritten` may reach before the client is a whole history behind (0: bounded by count only). */
+  readonly maxBytes: number;
+}
+
+/** What became of a live message of a channel that may be replaying (`ReplayLane.follow`). */
+export type Following = 'held' | 'shed' | 'behind' | 'none';
 
 /**
  * A connection's replays not yet written, oldest first: resume histories and keyed snapshots, with
  * the live messages of their channels that arrive meanwhile behind them. Written after control
- * frames and before queued data, a bounded share per loop turn.
+ * frames and before queued data, while the socket takes them: a bounded share per loop turn
+ * (within the process's allowance) for what the replay owes, and on top of it as many bytes as live
+ * messages joined behind it, so a replay always gains on a publisher its client keeps up with.
  */
 export class ReplayLane {
   private replays: Replay[] = [];
   private heldBytes = 0;
   /** Replay bytes written this loop turn. */
   private turnBytes = 0;
+  /**
+   * Bytes of live messages that joined a replay and were not matched yet by bytes written beyond
+   * the turn's share: written as they arrive, as a caught-up subscriber's would be (outside the
+   * share and the process's allowance, which bound what the replay adds to the loop's work).
+   */
+  private followed = 0;
 
   constructor(private readonly deps: ReplayLaneDeps) {}
 
@@ -53,29 +83,58 @@ export class ReplayLane {
    * slow-consumer disconnect — must not cut off again the client it restores.
    */
   add(pubs: readonly Publication[], sub: Subscription): void {
-    for (const pub of pubs) this.hold(pub);
-    this.replays.push({ sub, pubs: pubs.slice(), next: 0 });
+    let bytes = 0;
+    for (const pub of pubs) {
+      this.hold(pub);
+      bytes += pub.bytes;
+    }
+    const { historyMaxBytes } = sub.channel.settings;
+    // A broker whose history holds more bytes than the channel's bound must not cut off at once the client it restores.
+    const maxBytes = historyMaxBytes === 0 ? 0 : Math.max(historyMaxBytes, bytes);
+    this.replays.push({ sub, pubs: pubs.slice(), next: 0, live: [], liveNext: 0, unwritten: bytes, maxBytes });
   }
 
   /** The entry list is charged to the replay pool until the last chunk is written; `head`, a frame written before the first chunk. */
   addSnapshot(state: KeyedSnapshot, sub: Subscription, head?: string): void {
     this.deps.pool.add(snapshotCost(state));
-    this.replays.push({ sub, pubs: [], next: 0, cursor: new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes, head) });
+    const cursor = new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes, head);
+    // Behind a snapshot a client may be as many messages behind as it has keys: bounded by count only.
+    this.replays.push({ sub, pubs: [], next: 0, cursor, live: [], liveNext: 0, unwritten: 0, maxBytes: 0 });
   }
 
   /**
    * A live message of a channel still replaying follows its replay (it is in the channel's history
-   * too, like the replay itself): 'held'; 'behind' when the client is more than a whole history
-   * behind and cannot catch up without loss; 'none' when `sub` is not replaying.
+   * too, like the replay itself): 'held'; 'none' when `sub` is not replaying. When the client is a
+   * whole history behind (by count or bytes), the channel's policy decides, as for a queue, among
+   * the live messages only (what a `recovered:true` resume replays is never shed): drop-oldest and
+   * conflate shed the oldest live ones not written yet and hold this one ('held'), drop-newest sheds
+   * this one ('shed'), each announced by a gap in its place; on a lossless channel the client cannot
+   * catch up without loss: 'behind' (its connection is cut off, to resume again).
    */
-  follow(pub: Publication, sub: Subscription): 'held' | 'behind' | 'none' {
+  follow(pub: Publication, sub: Subscription): Following {
     const replay = this.replays.find((r) => r.sub === sub);
     if (replay === undefined) return 'none';
-    // Behind a snapshot, a client may also be as many messages behind as the snapshot has keys.
-    const allowance = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
-    if (replay.pubs.length - replay.next >= allowance) return 'behind';
+    if (this.behind(replay, pub)) {
+      switch (pub.queuePolicy.policy) {
+        case 'disconnect':
+          return 'behind';
+        case 'drop-newest':
+          this.deps.output.noteShed(pub, sub, 'dropped');
+          return 'shed';
+        default:
+          while (replay.liveNext < replay.live.length && this.behind(replay, pub)) {
+            const old = replay.live[replay.liveNext++]!;
+            this.release(old);
+            replay.unwritten -= old.bytes;
+            this.deps.output.noteShed(old, sub, 'dropped');
+          }
+          compact(replay);
+      }
+    }
     this.hold(pub);
-    replay.pubs.push(pub);
+    replay.live.push(pub);
+    replay.unwritten += pub.bytes;
+    this.followed += pub.bytes;
     return 'held';
   }
 
@@ -85,41 +144,30 @@ export class ReplayLane {
   }
 
   /**
-   * Writes replays while the socket takes them, a bounded share per loop turn so that a large
-   * replay never sits whole in user space, and within the process's allowance for the turn so that
-   * many replays at once never hold up the loop; true when none is left.
+   * Writes replays while the socket takes them: as many bytes as live messages followed them, then
+   * a bounded share per loop turn so that a large replay never sits whole in user space, within
+   * the process's allowance for the turn so that many replays at once never hold up the loop; true
+   * when none is left.
    */
   pump(): boolean {
     const { pacer, output } = this.deps;
     while (output.writable && this.replays.length > 0) {
+      if (this.followed > 0) {
+        this.followed = Math.max(0, this.followed - this.writeNext());
+        continue;
+      }
       if (this.turnBytes >= this.deps.bytesPerTurn) {
         pacer.defer(output);
         return false;
       }
       if (!pacer.mayGo(output)) return false;
-      const replay = this.replays[0]!;
-      const cursor = replay.cursor;
-      if (cursor !== undefined && !cursor.done) {
-        const chunk = cursor.nextChunk();
-        this.turnBytes += chunk.length;
-        if (cursor.done) this.deps.pool.sub(snapshotCost(cursor.snapshot));
-        output.writeText(chunk);
-        if (cursor.done && replay.pubs.length === 0) this.replays.shift();
-        continue;
-      }
-      const pub = replay.pubs[replay.next++]!;
-      this.release(pub);
-      this.turnBytes += pub.bytes;
-      pacer.spent(pub.bytes);
-      output.writeData(pub, replay.sub);
-      if (replay.next === replay.pubs.length) this.replays.shift();
-      else if (replay.next >= 1024 && replay.next * 2 >= replay.pubs.length) {
-        // A client that keeps pace without ever catching up must not pin what it has already read.
-        replay.pubs.splice(0, replay.next);
-        replay.next = 0;
-      }
+      const bytes = this.writeNext();
+      this.turnBytes += bytes;
+      pacer.spent(bytes);
     }
-    return this.replays.length === 0;
+    if (this.replays.length > 0) return false;
+    this.followed = 0;
+    return true;
   }
 
   /** Drops the replays of `sub` (all of them when undefined), releasing what they have not written. */
@@ -127,6 +175,36 @@ export class ReplayLane {
     if (this.replays.length === 0) return;
     for (const replay of this.replays) if (sub === undefined || replay.sub === sub) this.releaseUnwritten(replay);
     this.replays = sub === undefined ? [] : this.replays.filter((r) => r.sub !== sub);
+    if (this.replays.length === 0) this.followed = 0;
+  }
+
+  /** Writes the oldest replay's next chunk or message; returns its bytes. */
+  private writeNext(): number {
+    const replay = this.replays[0]!;
+    const { output } = this.deps;
+    const cursor = replay.cursor;
+    if (cursor !== undefined && !cursor.done) {
+      const chunk = cursor.nextChunk();
+      if (cursor.done) this.deps.pool.sub(snapshotCost(cursor.snapshot));
+      output.writeText(chunk);
+      if (cursor.done && replay.liveNext === replay.live.length) this.replays.shift();
+      return chunk.length;
+    }
+    const pub = replay.next < replay.pubs.length ? replay.pubs[replay.next++]! : replay.live[replay.liveNext++]!;
+    this.release(pub);
+    replay.unwritten -= pub.bytes;
+    if (replay.sub.hasGap) output.writeGaps(replay.sub, replay.sub.takeGapsBefore(pub));
+    output.writeData(pub, replay.sub);
+    if (replay.next === replay.pubs.length && replay.liveNext === replay.live.length) this.replays.shift();
+    else compact(replay);
+    return pub.bytes;
+  }
+
+  /** Taking `pub` too would put the client more than a whole history behind. */
+  private behind(replay: Replay, pub: Publication): boolean {
+    const count = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
+    const waiting = replay.pubs.length - replay.next + replay.live.length - replay.liveNext;
+    return waiting >= count || (replay.maxBytes > 0 && replay.unwritten + pub.bytes > replay.maxBytes);
   }
 
   private hold(pub: Publication): void {
@@ -142,5 +220,13 @@ export class ReplayLane {
   private releaseUnwritten(replay: Replay): void {
     if (replay.cursor !== undefined && !replay.cursor.done) this.deps.pool.sub(snapshotCost(replay.cursor.snapshot));
     for (let i = replay.next; i < replay.pubs.length; i++) this.release(replay.pubs[i]!);
+    for (let i = replay.liveNext; i < replay.live.length; i++) this.release(replay.live[i]!);
   }
+}
+
+/** A client that keeps pace without ever catching up, or whose replay sheds, must not pin what was written or shed. */
+function compact(replay: Replay): void {
+  if (replay.liveNext < 1024 || replay.liveNext * 2 < replay.live.length) return;
+  replay.live.splice(0, replay.liveNext);
+  replay.liveNext = 0;
 }

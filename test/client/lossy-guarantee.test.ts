@@ -18,10 +18,7 @@ describe.each(TRANSPORTS)('client guarantee on a lossy channel [%s]', (transport
       channelDefaults: { policy: 'drop-oldest', historySize: 100_000, historyTtlMs: 0 },
     });
     const ws = recordingWebSocket();
-    // One event per frame, as before batch frames: with them the publisher here ran ~2x faster than a
-    // resume replay's share per turn (outbound.highWaterMarkBytes) writes on ws, so the second resume never
-    // caught up with live messages, and nothing was shed for the round to wait on (issue 18's closing note).
-    const subscriber = h.client(gw.url, { WebSocket: ws.Impl, reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, batch: false });
+    const subscriber = h.client(gw.url, { WebSocket: ws.Impl, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     const publisher = h.client(gw.url, { publishBuffer: { maxInFlight: 64 } });
     const seqs: number[] = [];
     const gaps: Gap[] = [];

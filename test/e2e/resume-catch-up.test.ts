@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { TestClient, type Frame, type TestClientOptions } from '../helpers/client.js';
+import { nodesHarness } from '../helpers/harness.js';
+import { TRANSPORTS } from '../helpers/transports.js';
+
+const PAD = 'p'.repeat(4000);
+/** Publishers, and the publications each sends per round (two bursts, then their acks): far more than a replay's share per turn (16 KiB). */
+const PUBLISHERS = 4;
+const BURST = 16;
+/** Rounds the publishers may take before the resumer must have caught up (it needs tens). */
+const MAX_ROUNDS = 200;
+
+/** A replay's share per turn at its least (16 KiB); a queue that holds a round's publications, so live delivery alone never cuts off a reading client. */
+const OUTBOUND = { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 4 * 1024 * 1024, maxQueueMessages: 4096, softQueueBytes: 0 };
+const INBOUND = { messagesPerSecond: 0, bytesPerSecond: 0 };
+
+/** One burst of `BURST` publications from `publisher`; resolves with the seq of its last one (the only one with an id). */
+async function burst(publisher: TestClient, ch: string): Promise<number> {
+  for (let i = 1; i < BURST; i++) publisher.send({ op: 'pub', ch, data: PAD });
+  const ack = await publisher.request({ op: 'pub', ch, data: PAD });
+  return Number(ack.seq);
+}
+
+/** Seqs of `ch`'s messages and the ranges of its gaps, in arrival order, each seq counted. */
+function account(client: TestClient, ch: string, last: number): { order: boolean; wrong: number[]; gaps: Frame[] } {
+  const frames = client.frames.filter((f) => f.ch === ch && (f.ev === 'msg' || f.ev === 'gap'));
+  const seen = new Map<number, number>();
+  let at = 0;
+  let order = true;
+  for (const f of frames) {
+    const from = f.ev === 'msg' ? Number(f.seq) : Number(f.from);
+    const to = f.ev === 'msg' ? from : Number(f.to);
+    if (from <= at) order = false;
+    at = to;
+    for (let s = from; s <= to; s++) seen.set(s, (seen.get(s) ?? 0) + 1);
+  }
+  const wrong = Array.from({ length: last }, (_, i) => i + 1).filter((s) => seen.get(s) !== 1);
+  return { order, wrong, gaps: frames.filter((f) => f.ev === 'gap') };
+}
+
+describe.each(TRANSPORTS)('a resumed subscription catches up with its live channel [%s]', (transport) => {
+  const h = nodesHarness(transport, 'memory');
+  const clients: TestClient[] = [];
+  afterEach(() => {
+    for (const c of clients.splice(0)) c.terminate();
+  });
+  const connect = async (url: string, options: TestClientOptions = {}): Promise<TestClient> => {
+    const client = await TestClient.connect(url, options);
+    clients.push(client);
+    return client;
+  };
+
+  /** A channel with `history` messages published, its publishers, and where to resume it from seq 0. */
+  async function published(ch: string, history: number): Promise<{ epoch: string; publishers: TestClient[]; resumerUrl: string }> {
+    const publisherUrl = h.nextUrl();
+    const resumerUrl = h.nextUrl();
+    const publishers = await Promise.all(Array.from({ length: PUBLISHERS }, () => connect(publisherUrl)));
+    const first = await connect(resumerUrl);
+    const ack = await first.subscribe(ch);
+    first.terminate();
+    for (let i = 0; i < history; i += BURST) await burst(publishers[0]!, ch);
+    return { epoch: String(ack.epoch), publishers, resumerUrl };
+  }
+
+  it.each([
+    ['one event per frame', undefined],
+    ['batch frames', ['sluice', 'sluice.batch']],
+  ])('while publishers outpace a share per turn, a reading resumer gets every seq in order, then live, never 4100 (%s)', async (_, offer) => {
+    await h.start({ outbound: OUTBOUND, inbound: INBOUND, channels: [{ pattern: 'feed.*', policy: 'disconnect', historySize: 2000, historyMaxBytes: 0 }] });
+    const ch = 'feed.fast';
+    const { epoch, publishers, resumerUrl } = await published(ch, 480);
+    const resumer = await connect(resumerUrl, offer === undefined ? {} : { offer });
+    const ack = await resumer.request({ op: 'sub', ch, since: { epoch, seq: 0 } });
+    expect(ack).toMatchObject({ ev: 'ack', recovered: true });
+
+    // Caught up: at a round's acks, the resumer holds every seq up to the previous round's last, three rounds running.
+    let last = Number(ack.seq);
+    let previous = last;
+    let inStep = 0;
+    let rounds = 0;
+    const received = () => resumer.messages(ch).length;
+    while (inStep < 3 && rounds < MAX_ROUNDS && resumer.closeCode === undefined) {
+      rounds++;
+      const seqs = await Promise.all(publishers.flatMap((p) => [burst(p, ch), burst(p, ch)]));
+      inStep = received() >= previous ? inStep + 1 : 0;
+      previous = last = Math.max(...seqs);
+    }
+    expect(resumer.closeCode).toBeUndefined();
+    expect(inStep, `caught up within ${MAX_ROUNDS} rounds of ${PUBLISHERS * BURST * 2} publications`).toBe(3);
+    await resumer.until(() => received() >= last, 30_000, `seq ${last}`);
+    const { order, wrong, gaps } = account(resumer, ch, last);
+    expect({ order, wrong: wrong.slice(0, 5), gaps: gaps.length }).toEqual({ order: true, wrong: [], gaps: 0 });
+    expect(resumer.closeCode).toBeUndefined();
+  });
+
+  it.each(['drop-oldest', 'conflate', 'drop-newest', 'disconnect'] as const)(
+    'a resumer that falls a whole history behind while its replay waits: %s',
+    async (policy) => {
+      const channels = [
+        { pattern: 'feed.*', policy, historySize: 200, historyMaxBytes: 0 },
+        { pattern: 'fill.*', policy: 'drop-oldest' as const, historySize: 0 },
+      ];
+      await h.start({ outbound: { ...OUTBOUND, maxQueueBytes: 64 * 1024, maxQueueMessages: 64 }, inbound: INBOUND, channels });
+      const ch = 'feed.lossy';
+      const { epoch, publishers, resumerUrl } = await published(ch, 160);
+      const gateway = h.lastNode().gateway;
+      const resumer = await connect(resumerUrl);
+      // The resumer stops reading, and another channel fills its socket and queue: nothing of the replay can be written.
+      await resumer.subscribe('fill.up');
+      resumer.tcp.pause();
+      for (let round = 0; round < 500 && gateway.stats.shed.dropped === 0; round++) await Promise.all(publishers.map((p) => burst(p, 'fill.up')));
+      expect(gateway.stats.shed.dropped).toBeGreaterThan(0);
+      const shedBefore = gateway.stats.shed.dropped;
+      resumer.send({ op: 'sub', ch, since: { epoch, seq: 0 }, id: 'resume' });
+      // 160 replayed and 320 live: the lane would hold 480 messages of a 200-message history.
+      let last = 0;
+      for (let round = 0; round < 5; round++) last = Math.max(...(await Promise.all(publishers.map((p) => burst(p, ch)))));
+      resumer.tcp.resume();
+      if (policy === 'disconnect') {
+        expect(await resumer.closed()).toBe(4100);
+        expect(resumer.messages(ch)).toEqual([]);
+        return;
+      }
+      const reached = (f: Frame) => f.ch === ch && Number(f.ev === 'msg' ? f.seq : f.ev === 'gap' ? f.to : 0) >= last;
+      await resumer.until(() => resumer.closeCode !== undefined || resumer.frames.some(reached), 30_000, `seq ${last}`);
+      expect(resumer.frames.find((f) => f.id === 'resume')).toMatchObject({ ev: 'ack', recovered: true, seq: 160 });
+      const { order, wrong, gaps } = account(resumer, ch, last);
+      expect({ order, wrong: wrong.slice(0, 5), closeCode: resumer.closeCode }).toEqual({ order: true, wrong: [], closeCode: undefined });
+      expect(gaps.map((g) => g.reason)).toEqual(['dropped']);
+      expect(gateway.stats.shed.dropped - shedBefore).toBeGreaterThanOrEqual(last - 200);
+      // The lane held one history: the whole replay (1..160, recovered), then 40 live messages,
+      // the first ones with drop-newest, the newest ones with the others.
+      const kept = resumer.messages(ch).map((m) => Number(m.seq));
+      const live = policy === 'drop-newest' ? 161 : last - 39;
+      expect(kept).toEqual([...Array.from({ length: 160 }, (_, i) => 1 + i), ...Array.from({ length: 40 }, (_, i) => live + i)]);
+    },
+  );
+});
