@@ -37,7 +37,8 @@ export type ShedCost = Record<ShedWorkload, number>;
 const PAYLOAD = Buffer.alloc(1024, 0x61);
 const KEYS = 100;
 
-class StandInSocket implements TransportSocket {
+/** A socket that takes every frame while `open`, and none after. */
+export class StandInSocket implements TransportSocket {
   readonly remoteAddress = '127.0.0.1';
   open = true;
   bufferedAmount = (): number => 0;

@@ -70,10 +70,14 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   private readonly noticeChannels = new Map<Publication, string>();
   /** Resume replays and snapshots not yet written: after control frames, before queued data. */
   private readonly replays: ReplayLane;
+  /** The subscription whose message is being queued: the one whose messages its policy sheds, found without a lookup. */
+  private delivering: Subscription | undefined = undefined;
+  private readonly queueClock: Clock;
   /** Messages this connection's policies shed so far, by reason (observability). */
   readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
+    this.queueClock = deps.queueClock ?? deps.clock;
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
@@ -141,7 +145,10 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     }
     // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
     if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
-    switch (this.queue.push(pub, (this.deps.queueClock ?? this.deps.clock)())) {
+    this.delivering = sub;
+    const pushed = this.queue.push(pub, this.queueClock());
+    this.delivering = undefined;
+    switch (pushed) {
       case 'queued':
         return DELIVERY.queued;
       case 'shed':
@@ -162,7 +169,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       this.writeData(frame);
       return;
     }
-    if (this.queue.push(frame, (this.deps.queueClock ?? this.deps.clock)()) === 'disconnect') this.deps.owner.slowConsumer();
+    if (this.queue.push(frame, this.queueClock()) === 'disconnect') this.deps.owner.slowConsumer();
   }
 
   /**
@@ -279,7 +286,6 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     }
   }
 
-
   uncork(): void {
     this.corked = false;
     this.replays.newTurn();
@@ -314,7 +320,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       if (isEventFrame(pub)) this.presenceShed(pub.channel.slice(1));
       return;
     }
-    const sub = this.deps.owner.subscriptionOf(pub.channel);
+    const delivering = this.delivering;
+    const sub = delivering !== undefined && delivering.channel.name === pub.channel ? delivering : this.deps.owner.subscriptionOf(pub.channel);
     if (sub !== undefined) this.noteShed(pub, sub, reason);
     else {
       this.deps.stats.shed[reason]++;
@@ -350,13 +357,11 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
 
   /** Announces shed runs taken from the subscription, in order. */
   writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {
-    for (const run of runs) this.writeGap(sub, run);
+    for (const run of runs) {
+      this.deps.stats.gapFrames++;
+      this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
+    }
     if (!sub.hasGap) this.pendingGaps--;
-  }
-
-  private writeGap(sub: Subscription, run: ShedRun): void {
-    this.deps.stats.gapFrames++;
-    this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
   }
 
   /**

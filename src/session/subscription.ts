@@ -55,6 +55,8 @@ export class Subscription implements Subscriber, PresenceWatcher {
    * EPOCHS_KEPT of them: an epoch no longer among them is older than every one that is.
    */
   private readonly epochs: string[] = [];
+  /** The last of `epochs`, read for every message handed to it (one field, not the array). */
+  private epoch: string | undefined = undefined;
   /** The `sub` request has not been answered yet. */
   joining = true;
   /** An `unsub` that arrived while joining, applied once the join is answered. */
@@ -104,7 +106,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
   }
 
   deliver(pub: Publication): DeliveryOutcome {
-    if (pub.epoch !== this.epochs[this.epochs.length - 1]) this.entered(pub.epoch);
+    if (pub.epoch !== this.epoch) this.entered(pub.epoch);
     return this.pacer === undefined ? this.sink.deliver(pub, this) : this.pacer.offer(pub);
   }
 
@@ -135,6 +137,13 @@ export class Subscription implements Subscriber, PresenceWatcher {
   noteShed(epoch: string, seq: number, reason: ShedReason): void {
     this.channel.shed++;
     const runs = this.runs;
+    const last = runs[runs.length - 1];
+    // The common case (a stopped subscriber shedding message after message): the last run grows.
+    if (last !== undefined && last.epoch === epoch && last.to + 1 === seq) {
+      last.to = seq;
+      last.reason = reason;
+      return;
+    }
     let i = runs.length;
     while (i > 0 && this.compare(runs[i - 1]!.epoch, runs[i - 1]!.from, epoch, seq) > 0) i--;
     const before = runs[i - 1];
@@ -197,6 +206,7 @@ export class Subscription implements Subscriber, PresenceWatcher {
   private entered(epoch: string): void {
     if (this.epochs.length === EPOCHS_KEPT) this.epochs.shift();
     this.epochs.push(epoch);
+    this.epoch = epoch;
   }
 
   /**
