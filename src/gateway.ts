@@ -130,6 +130,11 @@ export class Gateway {
       log,
       occupancy: webhooks && ((ch, occupied) => webhooks.occupancy(ch, occupied)),
       budget,
+      topics: transport.topics,
+      topicDelivered: (messages, bytes) => {
+        stats.messagesOut += messages;
+        stats.bytesOut += bytes;
+      },
     }));
     this.relief = new MemoryRelief(budget, hub, () => this.connections.values(), log);
     budget.onRelief(() => this.relief.run());

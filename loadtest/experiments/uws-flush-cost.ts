@@ -60,10 +60,10 @@ const app = uws.App().ws<UwsUserData>('/*', {
   compression: 0,
   upgrade: (res, req, context) => res.upgrade({ request: undefined, context: undefined, adapter: undefined, batch: false }, req.getHeader('sec-websocket-key'), '', '', context),
   open: (ws) => {
-    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0 });
+    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined });
     adapter.attach(NO_HANDLER);
     ws.getUserData().adapter = adapter;
-    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0 });
+    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined });
     other?.attach(NO_HANDLER);
     if (PUBLISH) (ws as unknown as { subscribe(topic: string): boolean }).subscribe('t');
     sockets.push({ ws, adapter, other });

@@ -34,6 +34,15 @@ export interface Subscriber {
   readonly wantsDeltas: boolean;
   /** It keeps a keyed channel's state (`sub` with `snapshot`): a lost stream is restated to it; fixed for its life. */
   readonly wantsState: boolean;
+  /**
+   * Publications may reach it through its channel's topic (the transport's own fan-out): nothing of
+   * its channel, no control frame and no gap waits to be written to it before the next one. Read by
+   * its channel when it is listed and unlisted; while listed it reports each change to
+   * `Channel.lagging` itself. Absent: never.
+   */
+  readonly fast?: boolean;
+  /** It became a live subscriber of its channel (true) or stopped being one (false): it joins or leaves the channel's topic. */
+  listed?(live: boolean): void;
   /** Called once, before any publication is delivered (never, if the join was cancelled). */
   joined(outcome: JoinOutcome): void;
   deliver(pub: Publication): DeliveryOutcome;
@@ -81,9 +90,11 @@ export class Join {
  * broker owns the stream itself: seq, epoch, history).
  */
 export class Channel {
-    private readonly members = new Set<Subscriber>();
+  private readonly members = new Set<Subscriber>();
   /** Of `subscribers`, those that asked for deltas: the node encodes deltas only while there are any. */
   deltaSubscribers = 0;
+  /** Of `subscribers`, those not `fast`: at 0 a publication may go to the channel's topic (one call for all). */
+  lagging = 0;
   joins: Join[] = [];
   /** The last publication handed to `subscribers`; meaningful while `live`. */
   epoch = '';
@@ -124,12 +135,16 @@ export class Channel {
     if (this.members.has(subscriber)) return;
     this.members.add(subscriber);
     if (subscriber.wantsDeltas) this.deltaSubscribers++;
+    if (subscriber.fast !== true) this.lagging++;
+    subscriber.listed?.(true);
   }
 
   /** False when it was not a live subscriber. */
   removeSubscriber(subscriber: Subscriber): boolean {
     if (!this.members.delete(subscriber)) return false;
     if (subscriber.wantsDeltas) this.deltaSubscribers--;
+    if (subscriber.fast !== true) this.lagging--;
+    subscriber.listed?.(false);
     return true;
   }
 

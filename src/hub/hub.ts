@@ -4,6 +4,7 @@ import type { ChannelRules } from '../config/channel-rules.js';
 import type { Logger } from '../observability/logger.js';
 import { encodeMessage } from '../protocol/frames.js';
 import type { PreparedFrame } from '../net/socket.js';
+import type { TopicFanOut } from '../net/server.js';
 import type { Clock } from '../util/clock.js';
 import type { MemoryBudget } from '../util/memory-budget.js';
 import type { StreamPosition } from '../stream/position.js';
@@ -27,6 +28,10 @@ export interface HubOptions {
   readonly occupancy?: ((channel: string, occupied: boolean) => void) | undefined;
   /** The process's memory budget: history beyond its share is evicted as it is appended. */
   readonly budget: MemoryBudget;
+  /** The transport's own fan-out (one topic per channel), for channels whose subscribers are all `fast`. */
+  readonly topics?: TopicFanOut | undefined;
+  /** Told what went out through topics (the writes the subscribers would have counted one by one). */
+  readonly topicDelivered?: ((messages: number, bytes: number) => void) | undefined;
 }
 
 /** What one fan-out did for this node's subscribers, per outcome; the counts sum to `subscribers`. */
@@ -85,6 +90,8 @@ export class Hub implements BrokerEvents {
   private readonly broker: Broker;
   /** Publications this node received (metrics). */
   publications = 0;
+  /** Of those, the ones handed to all their subscribers through the transport's topic (metrics). */
+  topicPublications = 0;
   /** Channels whose history was dropped to keep the history pool within the memory budget (metrics). */
   historyEvictions = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -105,6 +112,11 @@ export class Hub implements BrokerEvents {
 
   get notices(): number {
     return this.repair.notices;
+  }
+
+  /** The transport's own fan-out, if it has one (connections then keep their catch-up). */
+  get topics(): TopicFanOut | undefined {
+    return this.options.topics;
   }
 
   get channelCount(): number {
@@ -300,6 +312,7 @@ export class Hub implements BrokerEvents {
 
   /** Hands a publication to every live subscriber of its channel and records the node's position. */
   private fanOut(channel: Channel, pub: Publication): FanOut {
+    const sameEpoch = pub.epoch === channel.epoch;
     channel.seq = pub.seq;
     channel.epoch = pub.epoch;
     // A delta is made only while a subscriber here asked for deltas; one that joins later holds no
@@ -308,6 +321,14 @@ export class Hub implements BrokerEvents {
     const subscribers = channel.subscribers.size;
     if (subscribers === 0) return NO_FAN_OUT;
     pub.prepared ??= this.options.prepare(pub.encoded);
+    // Every subscriber would write it at once, as it is: one call hands it to all of them. A new
+    // epoch, and a broker notice (no channel of its own), go to each (they move its stream).
+    const { topics } = this.options;
+    if (topics !== undefined && channel.lagging === 0 && sameEpoch && pub.channel === channel.name && topics.publish(channel.name, pub.prepared, pub.bytes)) {
+      this.topicPublications++;
+      this.options.topicDelivered?.(subscribers, subscribers * pub.bytes);
+      return { subscribers, written: subscribers, queued: 0, shed: 0, disconnected: 0 };
+    }
     let written = 0;
     let queued = 0;
     let shed = 0;

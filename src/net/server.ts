@@ -34,6 +34,10 @@ export interface TransportOptions {
    * (an event larger than this alone); 0: one event per frame on every connection.
    */
   readonly batchMaxBytes: number;
+  /** `outbound.uwsTopicFanout`: publications reach caught-up subscribers through the transport's own fan-out, where it has one. */
+  readonly topicFanOut: boolean;
+  /** `limits.maxSubscriptionsPerConnection`: the most topics a socket joins (the transport's own bounds account for them). */
+  readonly maxTopicsPerSocket: number;
   /** Largest HTTP request body `readBody` reads; larger ones get undefined (413). */
   readonly maxHttpBodyBytes: number;
   /**
@@ -62,6 +66,19 @@ export interface TransportCapabilities {
   readonly maxSilenceMs: number;
 }
 
+/**
+ * A transport's own fan-out (uWS topics): one call publishes a prepared frame to every socket that
+ * joined the topic, without a call per socket. Frames published to a topic reach each member after
+ * everything the socket was sent before the call, and before everything it is sent after.
+ */
+export interface TopicFanOut {
+  /**
+   * Publishes `frame` (`bytes` long) to the topic's members; false when it did not (no member, or
+   * the topic's share of the turn is taken): the caller then writes it to each socket itself.
+   */
+  publish(topic: string, frame: PreparedFrame, bytes: number): boolean;
+}
+
 export interface TransportServer {
   readonly name: string;
   /** What runs underneath (e.g. which native binary), for the start-up log line. */
@@ -69,6 +86,8 @@ export interface TransportServer {
   readonly capabilities: TransportCapabilities;
   /** Prepares a payload once so it can be written to many sockets without re-framing. */
   prepare(payload: Buffer): PreparedFrame;
+  /** The transport's own fan-out; absent when it has none or it is turned off (its sockets then have no `join`). */
+  readonly topics?: TopicFanOut | undefined;
   /** Starts listening; resolves with the bound port. */
   listen(callbacks: TransportCallbacks): Promise<number>;
   /** Stops accepting new connections (existing ones stay open). */

@@ -53,6 +53,13 @@ export interface TransportSocket {
   abandon(code: number, reason: string): void;
   /** Destroys the connection at once. */
   terminate(): void;
+  /**
+   * Joins a topic of the transport's own fan-out (`TransportServer.topics`; absent without one):
+   * the socket gets every frame published to the topic from now on, never one published before.
+   */
+  join?(topic: string): void;
+  /** Leaves a topic: what was published to it before still reaches the socket, in order. */
+  leave?(topic: string): void;
 }
 
 /** What the core gives the transport for each accepted connection. */
@@ -73,4 +80,12 @@ export interface SocketHandler {
    * a protocol violation, a frame above maxPayloadBytes), not the core nor the peer.
    */
   onClose(code: number, reason: string, byTransport?: boolean): void;
+  /**
+   * With a transport's own fan-out only: the transport holds frames for the socket not yet written,
+   * or the socket is at its high-water mark. From now until `onSettled`, nothing may be published
+   * to the socket through a topic (it would overtake those frames, or pile up unseen).
+   */
+  onBusy?(): void;
+  /** The transport holds nothing for the socket and it is under its high-water mark (after `onBusy`, or first). */
+  onSettled?(): void;
 }

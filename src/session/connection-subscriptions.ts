@@ -10,11 +10,14 @@ import { keyedAckFields, setUpKeyed } from './keyed-requests.js';
 import type { OutboundWriter } from './outbound-writer.js';
 import type { PresenceMember } from './presence-requests.js';
 import { Subscription, type JoinSink } from './subscription.js';
+import type { CatchUp } from './catch-up.js';
 
 /** The connection that owns the subscriptions: who asks, and where replies go. */
 export interface SubscriptionsOwner extends HookedConnection, PresenceMember {
   readonly auth: ConnectionAuth;
   readonly writer: OutboundWriter;
+  /** On a transport with its own fan-out: whether the connection is caught up. */
+  readonly catchUp: CatchUp | undefined;
   sendError(code: ErrorCode, id?: RequestId, message?: string, retryMs?: number): void;
   /** The answer that held requests waited for (see `mustWait`) came: they go on, in order. */
   orderSettled(): void;
@@ -123,7 +126,7 @@ export class ConnectionSubscriptions implements JoinSink {
       if (leave !== undefined) owner.sendError('not_subscribed', leave.id);
       return;
     }
-    const sub = new Subscription(channel, owner.writer, request.id, this);
+    const sub = new Subscription(channel, owner.writer, request.id, this, owner.catchUp);
     sub.info = info;
     sub.leave = leave;
     if (!ctx.presence.admit(owner, request, sub)) {

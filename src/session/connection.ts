@@ -16,6 +16,7 @@ import { ORDER, REPLIES, RequestGate, TURN, WINDOW, type GateOwner } from './req
 import type { Paced } from './turn-allowance.js';
 import type { Subscription } from './subscription.js';
 import { fetchKey } from './keyed-requests.js';
+import { CatchUp } from './catch-up.js';
 
 /**
  * Closes for abuse: the peer is abandoned (TransportSocket.abandon), so nothing it sends after the
@@ -43,6 +44,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
   readonly ip: string;
   /** Who the client is and what it may do. */
   readonly auth: ConnectionAuth;
+  readonly catchUp: CatchUp | undefined;
   private closing = false;
   private closeAfterDrain = false;
   /** The close the server started, if it did. */
@@ -68,6 +70,8 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     this.subs = new ConnectionSubscriptions(ctx, this);
     this.gate = new RequestGate(socket, ctx, this);
     this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, queueClock: ctx.turnClock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
+    const { writer } = this;
+    this.catchUp = ctx.hub.topics === undefined ? undefined : new CatchUp(socket, () => this.subs.values(), () => writer.idle && writer.writable);
   }
 
   get subscriptionCount(): number {
@@ -184,6 +188,14 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     this.lastSeen = this.ctx.clock();
   }
 
+  onBusy(): void {
+    this.catchUp?.busy();
+  }
+
+  onSettled(): void {
+    if (!this.closing) this.catchUp?.settled();
+  }
+
   /**
    * A WebSocket ping costs a frame of the inbound limits (one refused goes unanswered, and is a
    * strike) and of the connection's share of the turn (request-gate.ts).
@@ -229,6 +241,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     // The transport closes broken frames itself; count what the peer received like the server's own closes.
     if (!this.closing && byTransport) this.ctx.stats.countClose(code);
     this.closing = true;
+    this.catchUp?.busy();
     // Nothing more is written; what the connection holds is released by tearDown, within the turn's time.
     this.writer.stop();
     this.peerClose = { code, reason };
@@ -305,6 +318,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
   close(name: CloseName): void {
     if (this.closing) return;
     this.closing = true;
+    this.catchUp?.busy();
     this.closedAs = name;
     // Stop fan-out to this connection now, not when the peer completes the close handshake.
     this.release();

@@ -6,6 +6,7 @@ import type { KeyedSnapshot } from '../stream/snapshot.js';
 import type { KeyPacer } from './key-pacer.js';
 import type { DeltaTracker } from './delta-tracker.js';
 import type { PresenceWatcher, WatchKind } from '../presence/presence.js';
+import type { CatchUp, CatchingUp } from './catch-up.js';
 
 /** Where a subscription reports how its join ended (the connection, which replies to the request). */
 export interface JoinSink {
@@ -48,7 +49,7 @@ interface StreamPlace {
  * it to a new epoch (or, from a provisional one, into the epoch the stream's first publish makes,
  * whose name nobody knows in advance), so an epoch's place is known only from what came before.
  */
-export class Subscription implements Subscriber, PresenceWatcher {
+export class Subscription implements Subscriber, PresenceWatcher, CatchingUp {
   private runs: ShedRun[] = [];
   /**
    * The epochs of what it was handed (publications, broker notices), in stream order, the last
@@ -69,6 +70,10 @@ export class Subscription implements Subscriber, PresenceWatcher {
   wantsState = false;
   /** What it holds of a delta channel, when it asked for deltas (`sub` with `delta`). */
   delta: DeltaTracker | undefined = undefined;
+  /** Its channel's topic may carry its publications (see Subscriber.fast). */
+  fast = false;
+  /** In its channel's live subscribers (then it counts in `Channel.lagging` while not `fast`). */
+  private live = false;
 
   get wantsDeltas(): boolean {
     return this.delta !== undefined;
@@ -98,7 +103,23 @@ export class Subscription implements Subscriber, PresenceWatcher {
     /** The id of the `sub` request, to answer it. */
     readonly requestId: RequestId | undefined = undefined,
     private readonly owner: JoinSink | undefined = undefined,
+    /** The connection's catch-up, on a transport with its own fan-out. */
+    private readonly catchUp: CatchUp | undefined = undefined,
   ) {}
+
+  /** Deltas, a delivery contract and keyed state are written per subscriber: such a subscription is never `fast`. */
+  caughtUpChanged(caughtUp: boolean): void {
+    const fast = caughtUp && this.pacer === undefined && this.delta === undefined && !this.wantsState;
+    if (fast === this.fast) return;
+    this.fast = fast;
+    if (this.live) this.channel.lagging += fast ? -1 : 1;
+  }
+
+  listed(live: boolean): void {
+    this.live = live;
+    if (live) this.catchUp?.join(this.channel.name);
+    else this.catchUp?.leave(this.channel.name);
+  }
 
   joined(outcome: JoinOutcome): void {
     this.joining = false;
@@ -111,6 +132,8 @@ export class Subscription implements Subscriber, PresenceWatcher {
   }
 
   replay(pubs: readonly Publication[]): void {
+    // The writer holds it until the turns' shares let it out: the connection is not caught up meanwhile.
+    this.catchUp?.busy();
     this.sink.replay(pubs, this);
   }
 
@@ -118,10 +141,12 @@ export class Subscription implements Subscriber, PresenceWatcher {
     // Nothing it was written before the state is a delta base any more: the client replaces its view.
     this.delta?.reset();
     this.pacer?.clear();
+    this.catchUp?.busy();
     this.sink.restate(notice, state, this);
   }
 
   snapshot(state: KeyedSnapshot): void {
+    this.catchUp?.busy();
     this.sink.snapshot(state, this);
   }
 

@@ -35,6 +35,8 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     maxQueueBytes: config.outbound.maxQueueBytes,
     perMessageDeflate: config.compression,
     batchMaxBytes: config.outbound.batchMaxBytes,
+    topicFanOut: config.outbound.uwsTopicFanout,
+    maxTopicsPerSocket: config.limits.maxSubscriptionsPerConnection,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
     httpRequestTimeoutMs: config.limits.httpRequestTimeoutMs,
   });

@@ -18,6 +18,10 @@ export interface UwsWebSocket<T> {
   ping(message?: UwsData): number;
   cork(cb: () => void): UwsWebSocket<T>;
   getUserData(): T;
+  /** Joins a topic of `UwsApp.publish`; false if it was a member already. */
+  subscribe(topic: string): boolean;
+  /** Leaves a topic; when it was the socket's last, uWS discards what was published and not yet written to it. */
+  unsubscribe(topic: string): boolean;
 }
 
 export interface UwsHttpRequest {
@@ -72,6 +76,12 @@ export interface UwsApp {
   ws<T>(pattern: string, behavior: UwsBehavior<T>): UwsApp;
   any(pattern: string, handler: (res: UwsHttpResponse, req: UwsHttpRequest) => void): UwsApp;
   listen(host: string, port: number, cb: (listenSocket: UwsListenSocket | false) => void): UwsApp;
+  /**
+   * Records one frame for every member of a topic, written with the member's other pending
+   * publications once per loop iteration, or before anything `send` or `end` writes to it; above
+   * maxBackpressure a member's frame is dropped without a word. True when the topic has a member.
+   */
+  publish(topic: string, message: UwsData, isBinary?: boolean, compress?: boolean): boolean;
   /** Closes the listen sockets and every connection (not in every v20 release). */
   close?(): void;
 }

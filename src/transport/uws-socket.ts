@@ -3,6 +3,8 @@ import type { PreparedFrame, SocketHandler, TransportSocket } from '../net/socke
 import { CLOSE } from '../protocol/close-codes.js';
 import { BatchJoiner, type BatchEvent } from './batch-join.js';
 import type { UwsWebSocket } from './uws-api.js';
+import type { TopicMember, UwsTopics } from './uws-topics.js';
+import { scheduleFlush } from './uws-turn.js';
 
 /** What uWS keeps per connection: the upgrade request and decision context until `open`, then the adapter. */
 export interface UwsUserData {
@@ -20,48 +22,12 @@ export interface UwsSocketSettings {
   readonly compress: boolean;
   /** The largest batch frame, for sockets that selected `sluice.batch`; 0: one event per frame. */
   readonly batchMax: number;
+  /** The transport's topics; undefined when off, and for batching sockets (a topic's frames are single events). */
+  readonly topics: UwsTopics | undefined;
 }
 
 /** uWS frames each send itself: a batch frame's payload is shared by the sockets with the same turn (see BatchJoiner). */
 const joiner = new BatchJoiner((payload) => payload);
-
-// One flush per loop turn for every socket with frames waiting, from setImmediate. uWS corks only
-// one socket at a time, and inside any uWS callback (including the process.nextTick that follows
-// it) the socket being read holds the cork, so ws.cork() on another socket would write each frame
-// with its own syscall. From setImmediate no socket is corked, so each socket gets one write.
-// The list keeps its length from turn to turn (truncating it would make every turn grow it again);
-// a socket scheduled while the flush runs (a drain the core answers with writes) is flushed in it.
-const flushList: Array<UwsSocket | undefined> = [];
-let flushCount = 0;
-let flushScheduled = false;
-function flushAll(): void {
-  flushScheduled = false;
-  let i = 0;
-  try {
-    while (i < flushCount) {
-      const socket = flushList[i]!;
-      flushList[i++] = undefined;
-      socket.flush();
-    }
-  } finally {
-    // A flush that threw (in the core's drain handler) must not strand the sockets after it: they go to the next turn.
-    const rest = flushCount - i;
-    if (rest > 0) {
-      flushList.copyWithin(0, i, flushCount);
-      flushList.fill(undefined, rest, flushCount);
-      flushScheduled = true;
-      setImmediate(flushAll);
-    }
-    flushCount = rest;
-  }
-}
-function scheduleFlush(socket: UwsSocket): void {
-  flushList[flushCount++] = socket;
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushAll);
-  }
-}
 
 /**
  * uWS's cork buffer (LoopData::CORK_BUFFER_SIZE, 16 KiB). Frames that do not fit in it while corked,
@@ -101,7 +67,7 @@ function writeCorking(): void {
  * the core must hear of — so a delivery costs no call into uWS until the flush. Every uWS call is
  * guarded by `closed`: touching a closed uWS socket throws.
  */
-export class UwsSocket implements TransportSocket {
+export class UwsSocket implements TransportSocket, TopicMember {
   private handler: SocketHandler | undefined;
   private closed = false;
   /** Set when uWS closed before the core attached its handler. */
@@ -126,6 +92,8 @@ export class UwsSocket implements TransportSocket {
   private owesDrain = false;
   /** uWS dropped a frame (maxBackpressure): the stream has a hole, so the socket must go. */
   private overflowed = false;
+  /** The core heard onSettled and not onBusy since: topic frames may be published to the socket. */
+  private settled = false;
 
   constructor(
     private readonly ws: UwsWebSocket<UwsUserData>,
@@ -170,7 +138,8 @@ export class UwsSocket implements TransportSocket {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
-    // Whatever is held goes to uWS now, backpressure or not: uWS sends the close frame after it.
+    // Topic publications the turn made precede what is held here: uWS writes them first, then the held frames, then the close frame.
+    this.settings.topics?.issue();
     if (this.head < this.count) {
       if (this.settings.batchMax > 0) this.sendBatches(true);
       else this.corkAndWrite(this.count);
@@ -192,6 +161,23 @@ export class UwsSocket implements TransportSocket {
     this.ws.close();
   }
 
+  join(topic: string): void {
+    if (!this.closed) this.settings.topics?.join(this, this.ws, topic);
+  }
+
+  leave(topic: string): void {
+    if (!this.closed) this.settings.topics?.leave(this, this.ws, topic);
+  }
+
+  /** Read after topic frames were published to it: at the high-water mark, it takes none until it drains. */
+  checkBackpressure(): void {
+    if (this.closed || !this.settled) return;
+    this.backpressure = this.ws.getBufferedAmount();
+    if (this.backpressure < this.settings.highWaterMark) return;
+    this.settled = false;
+    this.handler?.onBusy?.();
+  }
+
   // ---- events from the transport ----
 
   receive(message: ArrayBuffer, isBinary: boolean): void {
@@ -211,7 +197,10 @@ export class UwsSocket implements TransportSocket {
     if (this.closed) return;
     this.backpressure = this.ws.getBufferedAmount();
     if (this.backpressure === 0 && this.head < this.count) this.schedule();
-    else this.settleDrain();
+    else {
+      this.settleDrain();
+      this.settle();
+    }
   }
 
   pong(): void {
@@ -235,6 +224,7 @@ export class UwsSocket implements TransportSocket {
   closedBy(code: number, reason: string, byTransport: boolean): void {
     this.closed = true;
     this.dropPending();
+    this.settings.topics?.closed(this);
     const handler = this.handler;
     this.handler = undefined;
     const refused = byTransport || this.refusedFrame;
@@ -284,6 +274,7 @@ export class UwsSocket implements TransportSocket {
       this.count = count;
     }
     this.settleDrain();
+    this.settle();
   }
 
   /**
@@ -337,6 +328,10 @@ export class UwsSocket implements TransportSocket {
     if (!this.queued) {
       this.turnBase = this.backpressure + this.pendingBytes;
       this.schedule();
+      if (this.settled) {
+        this.settled = false;
+        this.handler?.onBusy?.();
+      }
     }
     this.pending[this.count] = data;
     this.pendingSizes[this.count++] = bytes;
@@ -359,6 +354,13 @@ export class UwsSocket implements TransportSocket {
       this.owesDrain = false;
       this.handler?.onDrain();
     }
+  }
+
+  /** With topics: the core hears onSettled once nothing is held here and the socket is under its mark. */
+  private settle(): void {
+    if (this.settled || this.settings.topics === undefined || this.closed || this.head < this.count || this.backpressure >= this.settings.highWaterMark) return;
+    this.settled = true;
+    this.handler?.onSettled?.();
   }
 
   /** The end of the run of held frames, from `head`, that fits uWS's cork buffer (at least one frame). */

@@ -1,5 +1,5 @@
 import type { UpgradeDecision, UpgradeRequest } from '../net/http.js';
-import type { TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
+import type { TopicFanOut, TransportCallbacks, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import type { PreparedFrame } from '../net/socket.js';
 import { BATCH_SUBPROTOCOL } from '../protocol/batch.js';
 import { CLOSE } from '../protocol/close-codes.js';
@@ -8,6 +8,7 @@ import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSoc
 import { ArrivingRequests, headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
 import { UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
+import { UwsTopics } from './uws-topics.js';
 
 type Ws = UwsWebSocket<UwsUserData>;
 
@@ -98,6 +99,8 @@ export class UwsTransport implements TransportServer {
   private readonly settings: UwsSocketSettings;
   /** For the sockets that selected `sluice.batch`. */
   private readonly batchSettings: UwsSocketSettings;
+  /** Publications to caught-up subscribers (`outbound.uwsTopicFanout`). */
+  private readonly uwsTopics: UwsTopics | undefined;
   private callbacks: TransportCallbacks | undefined;
   private listenSocket: UwsListenSocket | undefined;
   private accepting = true;
@@ -111,8 +114,13 @@ export class UwsTransport implements TransportServer {
   ) {
     this.uws = loaded.uws;
     this.app = this.uws.App();
-    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate, batchMax: 0 };
-    this.batchSettings = { ...this.settings, batchMax: options.batchMaxBytes };
+    this.uwsTopics = options.topicFanOut ? new UwsTopics(this.app, options.perMessageDeflate, options.highWaterMarkBytes) : undefined;
+    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate, batchMax: 0, topics: this.uwsTopics };
+    this.batchSettings = { ...this.settings, batchMax: options.batchMaxBytes, topics: undefined };
+  }
+
+  get topics(): TopicFanOut | undefined {
+    return this.uwsTopics;
   }
 
   /** Loads uWebSockets.js (throws a UwsLoadError saying why and how to fix it) and creates the transport. */
@@ -145,7 +153,10 @@ export class UwsTransport implements TransportServer {
       maxLifetime: 0,
       // A safety net far above what the core lets build up (the high-water mark plus one turn's frames),
       // never reached in normal operation; a frame uWS drops here costs the connection (UwsSocket.flush).
-      maxBackpressure: Math.max(16 * 1024 * 1024, 4 * (options.maxQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)),
+      // With topics, uWS would drop a topic frame unseen: the room topics may fill between reads is added.
+      maxBackpressure:
+        Math.max(16 * 1024 * 1024, 4 * (options.maxQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)) +
+        (this.uwsTopics === undefined ? 0 : UwsTopics.headroom(options.highWaterMarkBytes, options.maxPayloadBytes, options.maxTopicsPerSocket)),
       closeOnBackpressureLimit: false,
       compression: options.perMessageDeflate ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR : uws.DISABLED,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
@@ -181,6 +192,7 @@ export class UwsTransport implements TransportServer {
 
   async close(): Promise<void> {
     this.arriving?.stop();
+    this.uwsTopics?.close();
     this.accepting = false;
     if (this.listenSocket !== undefined) {
       this.uws.us_listen_socket_close(this.listenSocket);

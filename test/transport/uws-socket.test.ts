@@ -60,6 +60,12 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
   getUserData(): UwsUserData {
     return { request: undefined, context: undefined, adapter: this.adapter, batch: false };
   }
+  subscribe(): boolean {
+    return true;
+  }
+  unsubscribe(): boolean {
+    return true;
+  }
 }
 
 class RecordingHandler implements SocketHandler {
@@ -80,7 +86,7 @@ const HWM = 1000;
 
 function setup(batchMax = 0): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
   const ws = new FakeWs();
-  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax });
+  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax, topics: undefined });
   ws.adapter = socket;
   const handler = new RecordingHandler();
   socket.attach(handler);
@@ -248,7 +254,7 @@ describe('UwsSocket (uWS adapter)', () => {
 
   it('a close during onConnection reaches the handler once it is attached', () => {
     const ws = new FakeWs();
-    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax: 0 });
+    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax: 0, topics: undefined });
     ws.adapter = socket;
     socket.close(4102, 'at_capacity');
     const handler = new RecordingHandler();

@@ -1,0 +1,146 @@
+import type { TopicFanOut } from '../net/server.js';
+import type { PreparedFrame } from '../net/socket.js';
+import type { UwsApp, UwsWebSocket } from './uws-api.js';
+import { inFlush, offTurnStart, onTurnStart, scheduleTurn } from './uws-turn.js';
+
+/** A socket as its topics see it. */
+export interface TopicMember {
+  /** Reads uWS's backpressure for the socket: at the high-water mark it stops taking topic frames. */
+  checkBackpressure(): void;
+}
+
+/**
+ * uWS writes a member's pending publications on the spot at its 33rd (uncorked when another socket
+ * holds the cork: one syscall per frame), so a topic takes at most this many per turn; the turn's
+ * later publications are written per socket.
+ */
+export const TOPIC_PUBLICATIONS_PER_TURN = 31;
+
+/**
+ * Every socket that joins a topic is in this one too until it closes: uWS discards what is pending
+ * for a socket when it leaves its last topic, and a socket leaving a channel must still get what
+ * was published to it before. Never published to; a space is not allowed in a channel name.
+ */
+export const ANCHOR_TOPIC = ' anchor';
+
+class Topic {
+  readonly members = new Set<TopicMember>();
+  /** Publications in this turn (see TOPIC_PUBLICATIONS_PER_TURN). */
+  turn = 0;
+  /** Bytes published since the members' backpressure was last read. */
+  unchecked = 0;
+}
+
+/**
+ * The uws transport's topics: one per channel with caught-up subscribers. A publication is handed
+ * to uWS at the start of the turn's flush (never from a uWS handler, where the socket being read
+ * holds the cork), before any socket's own frames of the turn: those were written after it, and
+ * uWS writes a member's pending publications before anything it sends the member. Handing one to
+ * uWS earlier than that is always safe, and is done before a socket joins or leaves a topic, so a
+ * joiner gets nothing published before it joined and a leaver everything published before it left.
+ *
+ * uWS drops a frame above maxBackpressure without a word, so it must never get there: every
+ * `checkBytes` published to a topic its members' backpressure is read, and a member at the
+ * high-water mark stops taking topic frames until it drains; the transport's maxBackpressure
+ * leaves room for twice that per topic a socket can join (see `maxBackpressureFor`).
+ */
+export class UwsTopics implements TopicFanOut {
+  private readonly topics = new Map<string, Topic>();
+  /** The topics each member joined. */
+  private readonly joined = new Map<TopicMember, string[]>();
+  /** The turn's publications not handed to uWS yet, in order, and the topics they used. */
+  private readonly names: string[] = [];
+  private readonly frames: PreparedFrame[] = [];
+  private readonly sizes: number[] = [];
+  private readonly used: Topic[] = [];
+  private readonly turnStart = (): void => {
+    this.issue();
+    for (const topic of this.used) topic.turn = 0;
+    this.used.length = 0;
+  };
+
+  constructor(
+    private readonly app: UwsApp,
+    private readonly compress: boolean,
+    private readonly checkBytes: number,
+  ) {
+    onTurnStart(this.turnStart);
+  }
+
+  /** What maxBackpressure must be at least, besides what the adapter alone can build up. */
+  static headroom(checkBytes: number, maxFrameBytes: number, topicsPerSocket: number): number {
+    return 2 * topicsPerSocket * (checkBytes + maxFrameBytes);
+  }
+
+  publish(name: string, frame: PreparedFrame, bytes: number): boolean {
+    const topic = this.topics.get(name);
+    if (topic === undefined || topic.turn === TOPIC_PUBLICATIONS_PER_TURN) return false;
+    if (topic.turn++ === 0) this.used.push(topic);
+    if (inFlush()) this.send(name, topic, frame, bytes);
+    else {
+      this.names.push(name);
+      this.frames.push(frame);
+      this.sizes.push(bytes);
+      scheduleTurn();
+    }
+    return true;
+  }
+
+  join(member: TopicMember, ws: UwsWebSocket<unknown>, name: string): void {
+    this.issue();
+    let joined = this.joined.get(member);
+    if (joined === undefined) {
+      this.joined.set(member, (joined = []));
+      ws.subscribe(ANCHOR_TOPIC);
+    }
+    joined.push(name);
+    let topic = this.topics.get(name);
+    if (topic === undefined) this.topics.set(name, (topic = new Topic()));
+    topic.members.add(member);
+    ws.subscribe(name);
+  }
+
+  leave(member: TopicMember, ws: UwsWebSocket<unknown>, name: string): void {
+    const joined = this.joined.get(member);
+    const i = joined === undefined ? -1 : joined.indexOf(name);
+    if (i < 0) return;
+    joined!.splice(i, 1);
+    this.issue();
+    ws.unsubscribe(name);
+    this.forget(member, name);
+  }
+
+  /** The member's socket closed: uWS took it out of every topic itself. */
+  closed(member: TopicMember): void {
+    for (const name of this.joined.get(member) ?? []) this.forget(member, name);
+    this.joined.delete(member);
+  }
+
+  /** Hands the turn's publications to uWS, in order (at the flush, or earlier: see the class). */
+  issue(): void {
+    const { names, frames, sizes } = this;
+    for (let i = 0; i < names.length; i++) {
+      const topic = this.topics.get(names[i]!);
+      if (topic !== undefined) this.send(names[i]!, topic, frames[i], sizes[i]!);
+    }
+    names.length = frames.length = sizes.length = 0;
+  }
+
+  close(): void {
+    offTurnStart(this.turnStart);
+  }
+
+  private forget(member: TopicMember, name: string): void {
+    const topic = this.topics.get(name)!;
+    topic.members.delete(member);
+    if (topic.members.size === 0) this.topics.delete(name);
+  }
+
+  private send(name: string, topic: Topic, frame: PreparedFrame, bytes: number): void {
+    this.app.publish(name, frame as Buffer, false, this.compress);
+    topic.unchecked += bytes;
+    if (topic.unchecked < this.checkBytes) return;
+    topic.unchecked = 0;
+    for (const member of topic.members) member.checkBackpressure();
+  }
+}
