@@ -75,7 +75,11 @@ export const ConfigSchema = z
         maxChannels: z.number().int().min(1).default(100_000),
         /** Publishes of one connection awaiting the broker's answer (Redis); at it the connection stops taking requests until one is answered. */
         maxPendingPublishes: z.number().int().min(1).default(64),
-        /** Bytes of requests a connection holds while it takes none (uWS, which cannot stop reading); past it: `too_many_requests`. */
+        /**
+         * Bytes of requests a connection holds while it takes none (uWS, which cannot stop reading);
+         * past it: `too_many_requests`, or, when only `inboundMsPerTurn` stops it, the held requests
+         * are handled at once.
+         */
         maxHeldRequestBytes: z.number().int().min(0).default(1024 * 1024),
         /** `sub` requests the whole process takes per event-loop turn; the rest wait, in order, for the next turns (0: no bound). */
         subscribesPerTurn: z.number().int().min(0).default(25),
@@ -88,7 +92,7 @@ export const ConfigSchema = z
         /**
          * Milliseconds all connections together spend handling frames per event-loop turn, on top of
          * each one's `framesPerTurn`; past it the rest wait, in order, first in line next turn (0: no
-         * bound). Applies where reading can stop (`ws`).
+         * bound). Both transports (`uws`, which cannot stop reading, holds the rest: `maxHeldRequestBytes`).
          */
         inboundMsPerTurn: z.number().min(0).default(5),
         /**

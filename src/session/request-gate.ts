@@ -56,8 +56,12 @@ export interface GateOwner {
  * or once the turn's time is spent, one frame per turn (`deferParsing`), so a flood's backlog is
  * not parsed in one turn. Pings past the share are not held: only the latest is answered, first thing in the
  * connection's next share (RFC 6455 §5.5.3 allows answering only the most recent ping), so a ping
- * flood costs a copy per ping. Where reading cannot stop (uWS) holding would only grow a backlog
- * into `too_many_requests`, so there is no share.
+ * flood costs a copy per ping. Where reading cannot stop (uWS) the transport goes on delivering
+ * what the client sends, so there is no share (it would cost a lone fast publisher its batching
+ * and push nothing back), only the turn's time: past it the frames of the connections being
+ * served are copied and held, so a flood's turn costs the transport's parse and the inbound
+ * limits' charge of each frame, not its handling; past `limits.maxHeldRequestBytes` held for the
+ * turn's time alone, the pacing gives way (`giveWay`) rather than refuse a request for it.
  */
 export class RequestGate implements Paced {
   /** WINDOW | REPLIES | ORDER | TURN | SHARE: why requests are not taken now. */
@@ -70,7 +74,7 @@ export class RequestGate implements Paced {
   private heldBytes = 0;
   /** `limits.framesPerTurn` where reading can stop, else 0 (no share). */
   private readonly share: number;
-  /** Where reading can stop, and a share or the turn's time bounds frames. */
+  /** A share or the turn's time bounds frames. */
   private readonly paced: boolean;
   private readonly shareUse: ShareUse = { turn: -1, used: 0 };
   /** The latest WebSocket ping that came past the share: answered when the next share begins. */
@@ -90,7 +94,7 @@ export class RequestGate implements Paced {
     private readonly owner: GateOwner,
   ) {
     this.share = ctx.readingPausable ? ctx.settings.framesPerTurn : 0;
-    this.paced = ctx.readingPausable && (ctx.settings.framesPerTurn > 0 || ctx.settings.inboundMsPerTurn > 0);
+    this.paced = this.share > 0 || ctx.settings.inboundMsPerTurn > 0;
   }
 
   /** A frame admitted by the inbound limits: handled now, or held behind those that wait. */
@@ -157,10 +161,15 @@ export class RequestGate implements Paced {
   /**
    * Keeps a frame for when requests are taken again. A transport that stops reading delivers at
    * most what it had already read; one that cannot (uWS) is held to `limits.maxHeldRequestBytes`,
-   * past which a request is refused with `too_many_requests`.
+   * past which a request is refused with `too_many_requests`, unless only the share or the turn's
+   * time stop the connection: then the pacing gives way.
    */
   private hold(data: Buffer, isBinary: boolean): void {
     if (this.heldBytes >= this.ctx.settings.maxHeldRequestBytes) {
+      if ((this.stopped & ~TURN_BOUND) === 0) {
+        this.giveWay(data, isBinary);
+        return;
+      }
       this.owner.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
       return;
     }
@@ -180,9 +189,27 @@ export class RequestGate implements Paced {
   go(reason: number): void {
     if ((this.stopped & reason) === 0) return;
     this.stopped &= ~reason;
+    this.handleHeld(true);
+  }
+
+  /**
+   * The held frames waited for the share or the turn's time alone and fill
+   * `limits.maxHeldRequestBytes`: they are handled now, in order, then `data`, whatever the share
+   * and the time, so that pacing never refuses a request (with uWS, which cannot stop reading, a
+   * burst within the inbound limits can fill the bound).
+   */
+  private giveWay(data: Buffer, isBinary: boolean): void {
+    this.stopped &= ~TURN_BOUND;
+    this.handleHeld(false);
+    if (this.owner.isClosing) return;
+    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+  }
+
+  /** Handles the held frames, in order, while nothing stops requests (and, when `paced`, the share and the turn's time last). */
+  private handleHeld(paced: boolean): void {
     while (this.stopped === 0 && this.heldHead < this.held.length && !this.owner.isClosing) {
       const frame = this.held[this.heldHead]!;
-      if (!this.mayHandle() || !this.owner.handle(frame.data, frame.isBinary)) break;
+      if ((paced && !this.mayHandle()) || !this.owner.handle(frame.data, frame.isBinary)) break;
       this.heldHead++;
       this.heldBytes -= frame.data.length;
     }

@@ -113,8 +113,8 @@ describe('a fast publisher past its share [ws]', () => {
   });
 });
 
-describe('the turn’s time for all connections together [ws]', () => {
-  const h = gatewayHarness('ws');
+describe.each(TRANSPORTS)('the turn’s time for all connections together [%s]', (transport) => {
+  const h = gatewayHarness(transport);
   const FLOODERS = 4;
   const MS = 8;
 
@@ -161,7 +161,7 @@ describe('the turn’s time for all connections together [ws]', () => {
       // flooder read, alone until the others' frames come, takes its share in the first turn.
       const runs = events.join(' ').split('turn').slice(1).map((run) => run.split(' ').filter((e) => e.startsWith('f')));
       const perTurn = runs.filter((run) => new Set(run).size > 1).map((run) => run.length);
-      return { perTurn, bystanderAt: events.indexOf('bystander'), pauses: gw.gateway.stats.readPauses.inbound_ms_per_turn };
+      return { runs: runs.map((run) => run.length), perTurn, bystanderAt: events.indexOf('bystander'), pauses: gw.gateway.stats.readPauses.inbound_ms_per_turn };
     } finally {
       handled.mockRestore();
       turns.mockRestore();
@@ -169,18 +169,30 @@ describe('the turn’s time for all connections together [ws]', () => {
   }
 
   it('flooders together handle about limits.inboundMsPerTurn of frames per turn, each in order, and a bystander is answered ahead of their backlog', async () => {
-    const { perTurn, bystanderAt, pauses } = await flood(MS);
+    const { runs, perTurn, bystanderAt, pauses } = await flood(MS);
+    expect(pauses).toBeGreaterThan(0);
+    if (transport === 'uws') {
+      // uWS delivers each flooder's whole write in the turn it is read, and has no share (docs/transports.md): the
+      // first flooder, alone until the others' frames come, has all of its frames; then, with several taking frames,
+      // what is past the turn's time is held, and the held frames go on a turn's time at a time (the last flooder
+      // left alone, unbounded).
+      expect(runs.filter((n) => n > MS + 4 + FLOODERS).length).toBeLessThanOrEqual(1);
+      expect(runs.length).toBeGreaterThan(FLOOD / 64);
+      expect(bystanderAt).toBeLessThan((FLOODERS * FLOOD) / 2);
+      return;
+    }
     // The meter reads the clock every few frames, and a connection's first frame of a turn is never refused for time.
     expect(Math.max(...perTurn)).toBeLessThanOrEqual(MS + 4 + FLOODERS);
     // So the backlog took many turns (a few without the bound: one share each per turn).
     expect(perTurn.length).toBeGreaterThan(FLOOD / 64);
     expect(bystanderAt).toBeLessThan((FLOODERS * FLOOD) / 4);
-    expect(pauses).toBeGreaterThan(0);
   });
 
   it('0: only each connection’s share bounds a turn', async () => {
-    const { perTurn, pauses } = await flood(0);
-    expect(Math.max(...perTurn)).toBeGreaterThan(MS + 4 + FLOODERS);
+    const { perTurn, bystanderAt, pauses } = await flood(0);
     expect(pauses).toBe(0);
+    // uWS, without a share: every frame is handled in the turn it is read, the bystander's after the flood.
+    if (transport === 'uws') expect(bystanderAt).toBe(FLOODERS * FLOOD);
+    else expect(Math.max(...perTurn)).toBeGreaterThan(MS + 4 + FLOODERS);
   });
 });

@@ -21,12 +21,12 @@ class FrameMeter {
 }
 
 /** Gates sharing one round robin whose turns run when the test says; each records what it handled. */
-function setup(share: number, inboundMsPerTurn = 1) {
+function setup(share: number, inboundMsPerTurn = 1, maxHeldRequestBytes = 1 << 20) {
   const turns: Array<() => void> = [];
   const meter = new FrameMeter();
   const frames = new TurnAllowance(0, (fn) => turns.push(fn), meter);
   const stats = new Stats();
-  const ctx = { settings: { maxHeldRequestBytes: 1 << 20, framesPerTurn: share, inboundMsPerTurn }, stats, frames, readingPausable: true, messagesStable: false };
+  const ctx = { settings: { maxHeldRequestBytes, framesPerTurn: share, inboundMsPerTurn }, stats, frames, readingPausable: true, messagesStable: false };
   /** Everything handled, by any gate, in order: `name:payload`. */
   const log: string[] = [];
   const gate = (name: string) => {
@@ -98,6 +98,30 @@ describe('RequestGate: a share of frames per connection per turn', () => {
     expect(turn()).toEqual([]);
     a.gate.go(WINDOW);
     expect(log).toEqual(['a:0', 'a:1', 'a:2', 'a:3']);
+  });
+
+  it('past limits.maxHeldRequestBytes held for its share alone, the pacing gives way: the held frames and the new one are handled now, in order, nothing refused', () => {
+    const { gate, turn, log } = setup(2, 1, 4);
+    const a = gate('a');
+    a.send('0', '1', '2', '3', '4', '5');
+    // 2 in its share; '2'..'5' held (4 bytes, the bound); '6' finds the bound full.
+    expect(log).toEqual(['a:0', 'a:1']);
+    a.send('6', '7');
+    expect(log).toEqual(frames('a:', 7));
+    expect(a.owner.errors).toEqual([]);
+    // Then the pacing goes on: '7' waits for the next turn.
+    expect(turn()).toEqual(['a:7']);
+  });
+
+  it('past limits.maxHeldRequestBytes held behind another stop, a request is refused too_many_requests', () => {
+    const { gate, log } = setup(2, 1, 4);
+    const a = gate('a');
+    a.gate.stop(WINDOW);
+    a.send('0', '1', '2', '3', '4');
+    expect(log).toEqual([]);
+    expect(a.owner.errors).toEqual(['too_many_requests']);
+    a.gate.go(WINDOW);
+    expect(log).toEqual(['a:0', 'a:1']);
   });
 
   it('past the turn’s time, the connection being served and every later one go on first next turn, in order, ahead of those that had their share', () => {
