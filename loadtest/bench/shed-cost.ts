@@ -7,7 +7,8 @@
  *
  * ShedWorkloads, 1 KiB messages, default outbound limits (1 MiB, 4,096 messages):
  *   deliver      the socket keeps up: every message is written straight through (the fast path);
- *   drop-oldest  the socket is stopped and the queue full: every message queued sheds the oldest;
+ *   drop-oldest  the socket is stopped and the queue full: every message queued sheds one of the oldest
+ *                (in runs of a sixteenth of the queue);
  *   drop-newest  the same: every message is shed on arrival;
  *   conflate     the socket is stopped, 100 keys: every message replaces the queued one of its key;
  *   expired      a full queue of messages past maxAgeMs drained at once: each is shed as expired.
@@ -168,7 +169,7 @@ export interface ShedCostFigures {
 }
 
 const SHED_ROWS: ReadonlyArray<{ workload: Exclude<ShedWorkload, 'deliver'>; label: string }> = [
-  { workload: 'drop-oldest', label: 'drop-oldest (queue full: each message sheds the oldest)' },
+  { workload: 'drop-oldest', label: 'drop-oldest (queue full: each message sheds one of the oldest, in runs)' },
   { workload: 'drop-newest', label: 'drop-newest (each message shed on arrival)' },
   { workload: 'conflate', label: 'conflate, 100 keys (each message replaces its key\'s)' },
   { workload: 'expired', label: 'expired (a full queue past maxAgeMs, drained)' },

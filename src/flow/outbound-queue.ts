@@ -33,6 +33,13 @@ export interface OutboundQueueLimits {
 
 export type PushResult = 'queued' | 'shed' | 'disconnect';
 
+/**
+ * Shedding the oldest takes a run at once: down to this fraction of each hard limit below it
+ * (1/16), so that a stopped consumer costs an append per message and a run of sheds per sixteenth
+ * of its queue, not a shed per message on state long out of the cache.
+ */
+const SHED_RUN_FRACTION = 16;
+
 /** Told of every message the queue sheds, with the reason (for gap accounting and metrics). */
 export type ShedSink<M extends Queueable> = (message: M, reason: ShedReason) => void;
 
@@ -48,6 +55,9 @@ export class OutboundQueue<M extends Queueable> {
   private readonly byKey = new Map<string, number>();
   private queuedBytes = 0;
   private overSoftSince = -1;
+  /** Where a run of oldest messages shed stops (see SHED_RUN_FRACTION). */
+  private readonly lowBytes: number;
+  private readonly lowMessages: number;
   private readonly relocate = (item: M, pos: number): void => {
     if (item.conflationKey !== undefined) this.byKey.set(item.conflationKey, pos);
   };
@@ -60,6 +70,8 @@ export class OutboundQueue<M extends Queueable> {
   ) {
     // Room for maxQueueMessages + 1 live items and as many holes, so compaction is amortised O(1).
     this.ring = new Ring<M>(nextPow2(2 * (limits.maxQueueMessages + 1)));
+    this.lowBytes = limits.maxQueueBytes - Math.floor(limits.maxQueueBytes / SHED_RUN_FRACTION);
+    this.lowMessages = limits.maxQueueMessages - Math.floor(limits.maxQueueMessages / SHED_RUN_FRACTION);
   }
 
   get length(): number {
@@ -81,7 +93,8 @@ export class OutboundQueue<M extends Queueable> {
   }
 
   /**
-   * Queues a message, shedding by its channel's policy when a hard limit is passed.
+   * Queues a message, shedding by its channel's policy when a hard limit is passed (drop-oldest,
+   * and conflate without room, shed the channel's oldest in a run: see SHED_RUN_FRACTION).
    * `disconnect` means the consumer must be cut off (its queue is left for the caller to clear).
    */
   push(message: M, now: number): PushResult {
@@ -103,18 +116,25 @@ export class OutboundQueue<M extends Queueable> {
     if (key !== undefined) this.byKey.set(key, pos);
 
     let result: PushResult = 'queued';
-    while (this.queuedBytes > this.limits.maxQueueBytes || this.ring.length > this.limits.maxQueueMessages) {
-      if (policy === 'disconnect') {
+    if (policy === 'disconnect') {
+      while (this.over(this.limits.maxQueueBytes, this.limits.maxQueueMessages)) {
         const victim = this.ring.findFrom(0, isLossy);
         if (victim < 0) return 'disconnect';
         this.remove(victim, 'dropped');
-        continue;
       }
-      const victim = policy === 'drop-newest' ? pos : this.oldestOf(message.channel);
-      if (this.ring.at(victim) === message) result = 'shed';
-      this.remove(victim, 'dropped');
+    } else if (this.over(this.limits.maxQueueBytes, this.limits.maxQueueMessages)) {
+      // The message itself goes last of its channel: then the queue holds less than before the push.
+      do {
+        const victim = policy === 'drop-newest' ? pos : this.oldestOf(message.channel);
+        if (this.ring.at(victim) === message) result = 'shed';
+        this.remove(victim, 'dropped');
+      } while (result === 'queued' && this.over(this.lowBytes, this.lowMessages));
     }
     return this.trackSoft(now) ? 'disconnect' : result;
+  }
+
+  private over(bytes: number, messages: number): boolean {
+    return this.queuedBytes > bytes || this.ring.length > messages;
   }
 
   /** Queueing `message` would pass a hard limit. */

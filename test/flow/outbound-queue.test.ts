@@ -36,6 +36,20 @@ describe('OutboundQueue policies', () => {
     expect(drain()).toEqual([4, 5, 6, 7, 8]);
   });
 
+  it('drop-oldest sheds a run at once: past a hard limit, down to 15/16 of each limit, then queues without shedding until it is passed again', () => {
+    const { queue, shed, drain } = harness(limits({ maxQueueMessages: 32, maxQueueBytes: 10_000 }));
+    const ch = channel('drop-oldest');
+    for (let seq = 1; seq <= 33; seq++) queue.push(message(ch, seq), 0);
+    expect(shed.map(([s]) => s)).toEqual([1, 2, 3]);
+    expect(queue.length).toBe(30);
+    queue.push(message(ch, 34), 0);
+    queue.push(message(ch, 35), 0);
+    expect(shed).toHaveLength(3);
+    queue.push(message(ch, 36), 0);
+    expect(shed.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(drain()).toEqual(Array.from({ length: 30 }, (_, i) => i + 7));
+  });
+
   it('purge removes one channel\'s messages silently and keeps conflation working for the rest', () => {
     const { queue, shed, drain } = harness(limits({ maxQueueMessages: 10, maxQueueBytes: 1000 }));
     const gone = channel('drop-oldest');
@@ -199,24 +213,36 @@ class ReferenceQueue {
     const [m] = this.items.splice(i, 1);
     this.shed.push([m!.channel, m!.seq, reason]);
   }
+  private over(bytes: number, messages: number): boolean {
+    return this.bytes > bytes || this.items.length > messages;
+  }
   push(m: Msg): 'queued' | 'shed' | 'disconnect' {
     if (m.conflationKey !== undefined) {
       const old = this.items.findIndex((x) => x.conflationKey === m.conflationKey);
       if (old >= 0) this.drop(old, 'conflated');
     }
     this.items.push(m);
-    let result: 'queued' | 'shed' = 'queued';
-    while (this.bytes > this.l.maxQueueBytes || this.items.length > this.l.maxQueueMessages) {
-      const policy = m.queuePolicy.policy;
-      const victim =
-        policy === 'disconnect' ? this.items.findIndex((x) => x.queuePolicy.policy !== 'disconnect')
-        : policy === 'drop-newest' ? this.items.indexOf(m)
-        : this.items.findIndex((x) => x.channel === m.channel);
-      if (victim < 0) return 'disconnect';
-      if (this.items[victim] === m) result = 'shed';
-      this.drop(victim, 'dropped');
+    const policy = m.queuePolicy.policy;
+    if (!this.over(this.l.maxQueueBytes, this.l.maxQueueMessages)) return 'queued';
+    if (policy === 'drop-newest') {
+      this.drop(this.items.length - 1, 'dropped');
+      return 'shed';
     }
-    return result;
+    if (policy === 'disconnect') {
+      while (this.over(this.l.maxQueueBytes, this.l.maxQueueMessages)) {
+        const victim = this.items.findIndex((x) => x.queuePolicy.policy !== 'disconnect');
+        if (victim < 0) return 'disconnect';
+        this.drop(victim, 'dropped');
+      }
+      return 'queued';
+    }
+    // The oldest of the channel, a run at once: down to 15/16 of each limit, or the message itself.
+    const low = (limit: number): number => limit - Math.floor(limit / 16);
+    while (this.over(low(this.l.maxQueueBytes), low(this.l.maxQueueMessages))) {
+      this.drop(this.items.findIndex((x) => x.channel === m.channel), 'dropped');
+      if (!this.items.includes(m)) return 'shed';
+    }
+    return 'queued';
   }
   shift(now: number): Msg | undefined {
     for (;;) {
@@ -249,7 +275,7 @@ describe('OutboundQueue against the reference (property-based, injected clock)',
 
   it('sheds, conflates, expires and delivers exactly what the plain version does, step by step', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 60, max: 300 }), fc.array(op, { maxLength: 400 }), (maxQueueMessages, maxQueueBytes, ops) => {
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 60, max: 1200 }), fc.array(op, { maxLength: 400 }), (maxQueueMessages, maxQueueBytes, ops) => {
         const l = { maxQueueMessages, maxQueueBytes, softQueueBytes: 0, softLimitMs: 0 };
         const b = new MemoryBudget(0, { now: () => 0, later: () => {} });
         const shed: Array<[string, number, ShedReason]> = [];
