@@ -170,6 +170,7 @@ export class Gateway {
       connectionCount: () => this.connections.size,
       channelCount: () => this.hub.channelCount,
       publications: () => this.hub.publications,
+      topicPublications: () => this.hub.topicPublications,
       queues: () => this.connections.queues(),
       broker: { ready: () => this.broker.ready, repairs: () => this.hub.repairs, notices: () => this.hub.notices },
       memory: { budget: this.budget, historyEvictions: () => this.hub.historyEvictions, closed: () => this.relief.closed, shedQueues: () => this.relief.shedQueues },

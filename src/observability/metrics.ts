@@ -38,6 +38,7 @@ export function createMetrics(node: NodeState): Registry {
   follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', 'backpressureEvents');
   follow('sluice_gap_frames_total', 'Gap notices sent to clients', 'gapFrames');
   follow('sluice_publications_total', 'Messages published into channels on this node', 'publications');
+  follow('sluice_topic_publications_total', 'Publications handed to all their subscribers on this node in one call through the transport fan-out (uws topics)', 'topicPublications');
   follow('sluice_upgrades_refused_total', 'Upgrades refused by admission limits (origin, capacity, per-IP)', 'upgradesRefused');
   follow('sluice_auth_failures_total', 'Upgrades and in-band refreshes refused for a missing or invalid token', 'authFailures');
   follow('sluice_forbidden_total', 'Subscribe/publish requests refused by channel permissions', 'forbidden');

@@ -20,6 +20,8 @@ export interface NodeState {
   channelCount(): number;
   /** Messages accepted for publication on this node. */
   publications(): number;
+  /** Of those, the ones handed to all their local subscribers through the transport's own fan-out (uWS topics); absent: none. */
+  topicPublications?(): number;
   /** The outbound queue of every open connection. */
   queues(): Iterable<QueueView>;
   /** The broker's state (see docs/scaling.md); absent in unit tests that have none. */
@@ -51,6 +53,7 @@ export const COUNTERS = {
   bytesOut: (n: NodeState) => n.stats.bytesOut,
   deltasOut: (n: NodeState) => n.stats.deltasOut,
   publications: (n: NodeState) => n.publications(),
+  topicPublications: (n: NodeState) => n.topicPublications?.() ?? 0,
   dropped: (n: NodeState) => n.stats.shed.dropped,
   conflated: (n: NodeState) => n.stats.shed.conflated,
   expired: (n: NodeState) => n.stats.shed.expired,
