@@ -29,10 +29,9 @@ function onPing(ws: Ws, message: ArrayBuffer): void {
 }
 function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   const reason = Buffer.from(message).toString();
-  // uWS closes a frame above its own limit without a close frame (1006); report it as ws does.
-  if (code === CLOSE.dropped.code && reason === 'Received too big message') adapterOf(ws).closedBy(CLOSE.message_too_big.code, CLOSE.message_too_big.reason, true);
-  // uWS drops the connection without a close frame for a broken frame, naming the fault ("Received invalid UTF-8").
-  else adapterOf(ws).closedBy(code, reason, code === CLOSE.dropped.code && reason !== '');
+  // uWS drops the connection without a close frame for a broken frame, naming the fault ("Received invalid UTF-8",
+  // "Received too big message" above its own limit): the peer receives 1006, and that is what is logged and counted.
+  adapterOf(ws).closedBy(code, reason, code === CLOSE.dropped.code && reason !== '');
 }
 
 /**
