@@ -55,6 +55,8 @@ class Sim {
   conn: Conn | undefined;
   largest = 0;
   closes = 0;
+  /** Live messages a replaying subscription's policy shed (a whole history behind). */
+  laneSheds = 0;
 
   constructor(
     readonly policy: SlowConsumerPolicy,
@@ -116,7 +118,9 @@ class Sim {
     if (conn?.sub === undefined || conn.cut) return;
     const before = this.laneBytes();
     const writable = !conn.socket.full;
+    const shed = conn.writer.shed.dropped;
     conn.sub.deliver(pub);
+    if (before > 0 && conn.writer.shed.dropped > shed) this.laneSheds++;
     // While the socket takes everything, a live message joining a replay is matched by bytes the replay writes.
     if (writable && !conn.socket.full && !conn.cut) expect(this.laneBytes(), `lane grew by seq ${seq} on a socket that took everything`).toBeLessThanOrEqual(before);
   }
@@ -226,7 +230,7 @@ const commands = [
 
 describe('replay lane (model)', () => {
   it('per subscriber: seqs in order, no duplicate, every missing seq announced; the lane holds at most a history and keeps pace with live messages while its socket takes them', () => {
-    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, messages: 0 };
+    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0 };
     const setup = fc.record({
       policy: fc.constantFrom<SlowConsumerPolicy>('drop-oldest', 'drop-newest', 'conflate', 'disconnect'),
       historySize: fc.integer({ min: 3, max: 20 }),
@@ -242,6 +246,7 @@ describe('replay lane (model)', () => {
         sim.settle();
         coverage.runs++;
         coverage.closes4100 += sim.closes;
+        coverage.laneSheds += sim.laneSheds;
         coverage.messages += sim.counts.messages;
         for (const [reason, n] of Object.entries(sim.counts.gaps)) coverage.gaps[reason] = (coverage.gaps[reason] ?? 0) + n;
         for (const k of ['recovered', 'partial', 'unrecoverable'] as const) coverage.resumes[k] += sim.counts.resumes[k];
@@ -249,8 +254,9 @@ describe('replay lane (model)', () => {
       { numRuns: RUNS, seed: SEED },
     );
     console.log(`replay lane model: ${JSON.stringify(coverage)}`);
-    // Every path the model is for was walked: shed gaps, resumes of each outcome, 4100 closes.
+    // Every path the model is for was walked: shed gaps (also by a replaying subscription's policy), resumes of each outcome, 4100 closes.
     expect(coverage.gaps.dropped).toBeGreaterThan(0);
+    expect(coverage.laneSheds).toBeGreaterThan(0);
     expect(coverage.resumes.recovered).toBeGreaterThan(0);
     expect(coverage.resumes.partial).toBeGreaterThan(0);
     expect(coverage.closes4100).toBeGreaterThan(0);
