@@ -16,6 +16,7 @@
  *
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
+ * KEYS=<n> has the publisher cycle through n keys (the bench's conflate rows use 100), so that a conflate channel conflates.
  * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
  * PUBLISHERS=<n> splits the rate over n publishers on the same channel (a feed of many sources:
  * the same offered rate, several connections' frames in each turn).
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     try {
-      const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, publishers: PUBLISHERS, size: SIZE, rate: RATE / PUBLISHERS, slowFraction: SLOW, sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
+      const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, publishers: PUBLISHERS, size: SIZE, rate: RATE / PUBLISHERS, slowFraction: SLOW, keys: Number(process.env.KEYS ?? BASE_KNOBS.keys), sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
       const load = loadavg()[0]!.toFixed(1);
       let tracers: ChildProcess[] = [];
       // Attached once the clients are connected, so that the counts are the publishing's and the drain's alone.
