@@ -24,7 +24,7 @@ import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type Slo
 import { TARGETS, type Target } from './targets.js';
 import { runHighRate, type SteadyWindow } from './high-rate.js';
 import { isShedding, readServerCounters } from '../tool/server-metrics.js';
-import { measureShedCost } from './shed-cost.js';
+import { measureShedCost, measureShedFanout } from './shed-cost.js';
 import { loadavg } from 'node:os';
 
 const argv = process.argv.slice(2);
@@ -55,7 +55,7 @@ const FIXED_MS = 1500;
 const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, durationMs: quick ? 3000 : 4000 };
 const IDLE_CONNECTIONS = 10_000;
 /** The in-process shedding microbenchmark of the high-rate part: about 3 s of CPU on a quiet machine. */
-const SHED_COST = { messages: 200_000, rounds: 5 };
+const SHED_COST = { messages: 200_000, rounds: 5, fanOutPublications: 1500 };
 /** Whole-run guard: whatever happens, the benchmark stops. */
 const HARD_LIMIT_MS = quick ? 6 * 60_000 : highRateOnly ? 15 * 60_000 : 22 * 60_000;
 
@@ -162,7 +162,8 @@ async function main(): Promise<void> {
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
-        return { ...SHED_COST, ns, loadAverage: { start, end: loadavg()[0]! } };
+        const fanOut = Object.fromEntries(Object.entries(measureShedFanout(SHED_COST.fanOutPublications, SHED_COST.rounds)).map(([policy, cost]) => [policy, cost.shed]));
+        return { ...SHED_COST, ns, fanOut, loadAverage: { start, end: loadavg()[0]! } };
       },
       run: async (target, plan, durationMs, window) => {
         const r = await withServer(target, (server) => measure(target, server, plan, durationMs, window));

@@ -12,7 +12,9 @@
  *   drop-newest  the same: every message is shed on arrival;
  *   conflate     the socket is stopped, 100 keys: every message replaces the queued one of its key;
  *   expired      a full queue of messages past maxAgeMs drained at once: each is shed as expired.
- * Each figure is the best of the rounds (the least disturbed by other processes).
+ * Each figure is the best of the rounds (the least disturbed by other processes). A tight loop keeps
+ * everything in the cache, where the gateway's sheds miss it (docs/benchmarks.md, "Tenth pass"):
+ * measureShedFanout measures the same sheds among 1,000 subscriptions, as the hub hands them a publication.
  */
 import { ChannelRules } from '../../src/config/channel-rules.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -160,10 +162,92 @@ export function measureShedCost(messages: number, rounds: number, workloads: rea
   return best;
 }
 
+/** The policies a stopped subscriber sheds by, one message per publication. */
+export const FANOUT_POLICIES = ['drop-oldest', 'drop-newest', 'conflate'] as const;
+export type FanoutPolicy = (typeof FANOUT_POLICIES)[number];
+const FANOUT = { subscribers: 1000, stoppedEvery: 10, fill: 1500, turn: 50 };
+
+/**
+ * CPU ns per publication handed to 1,000 subscriptions in turn, as the hub fans out: to the 900
+ * reading ones alone (a stand-in socket that takes every frame), or to all with the 100 stopped
+ * (their socket takes nothing, their queue is full). `thrash` bytes are copied between publications,
+ * as the kernel's copies of the writes are, so that each connection's state has left the cache by
+ * the time the next publication reaches it (not counted).
+ */
+function fanOutRound(policy: FanoutPolicy, withStopped: boolean, count: number, thrash: number): number {
+  const config = loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 16 }] } });
+  const channel = new Channel('ch', new ChannelRules(config).settingsFor('ch'));
+  const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+  const deps = { settings: config.outbound, stats: new Stats(), clock: systemClock, queueClock: new TurnClock(systemClock).now, batcher: new WriteBatcher(), pacer: new TurnAllowance(0), pools: budget.pools };
+  const subs: Subscription[] = [];
+  const writers: OutboundWriter[] = [];
+  for (let i = 0; i < FANOUT.subscribers; i++) {
+    const socket = new StandInSocket();
+    socket.open = i % FANOUT.stoppedEvery !== 0;
+    let sub: Subscription | undefined;
+    const owner = { subscriptionOf: () => sub, subscriptions: () => (sub ? [sub] : []), slowConsumer: () => {}, drained: () => {}, repliesBackedUp: () => true, repliesDrained: () => {} };
+    const writer = new OutboundWriter({ ...deps, socket, owner });
+    sub = new Subscription(channel, writer);
+    subs.push(sub);
+    writers.push(writer);
+  }
+  const pubs = publications(channel, policy === 'conflate' ? KEYS : 0, FANOUT.fill + count);
+  const uncork = (): void => {
+    for (const w of writers) if (w.writable) w.uncork();
+  };
+  for (let i = 0; i < FANOUT.fill; i++) for (const s of subs) s.deliver(pubs[i]!);
+  uncork();
+  const target = withStopped ? subs : subs.filter((_, i) => i % FANOUT.stoppedEvery !== 0);
+  const from = Buffer.alloc(thrash, 1);
+  const to = Buffer.alloc(thrash);
+  let thrashed = 0;
+  const start = process.cpuUsage();
+  for (let i = FANOUT.fill; i < pubs.length; i++) {
+    const t = process.cpuUsage();
+    from.copy(to);
+    const u = process.cpuUsage(t);
+    thrashed += u.user + u.system;
+    for (const s of target) s.deliver(pubs[i]!);
+    if (i % FANOUT.turn === 0) uncork();
+  }
+  const used = process.cpuUsage(start);
+  for (const w of writers) w.discard();
+  return ((used.user + used.system - thrashed) * 1000) / count;
+}
+
+export interface FanoutCost {
+  /** CPU ns per publication to the reading subscriptions alone, and to all with the stopped ones (medians). */
+  readonly reading: number;
+  readonly all: number;
+  /** CPU ns per shed: the difference over the stopped subscriptions, median of the rounds. */
+  readonly shed: number;
+  readonly rounds: number[];
+}
+
+/** A shed's cost in the gateway's conditions: `rounds` rounds of each policy, reading alone and all alternated. */
+export function measureShedFanout(publications: number, rounds: number, policies: readonly FanoutPolicy[] = FANOUT_POLICIES, thrash = 1_000_000): Partial<Record<FanoutPolicy, FanoutCost>> {
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const stopped = FANOUT.subscribers / FANOUT.stoppedEvery;
+  const out: Partial<Record<FanoutPolicy, FanoutCost>> = {};
+  for (const policy of policies) {
+    const reading: number[] = [];
+    const all: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      reading.push(fanOutRound(policy, false, publications, thrash));
+      all.push(fanOutRound(policy, true, publications, thrash));
+    }
+    const sheds = all.map((a, i) => (a - reading[i]!) / stopped);
+    out[policy] = { reading: median(reading), all: median(all), shed: median(sheds), rounds: sheds };
+  }
+  return out;
+}
+
 export interface ShedCostFigures {
   readonly messages: number;
   readonly rounds: number;
   readonly ns: Partial<ShedCost>;
+  /** CPU ns per shed in the gateway's conditions (measureShedFanout), by policy. */
+  readonly fanOut?: Partial<Record<FanoutPolicy, number>>;
   /** The machine's 1-minute load average before and after. */
   readonly loadAverage: { readonly start: number; readonly end: number };
 }
@@ -183,26 +267,29 @@ const SHED_ROWS: ReadonlyArray<{ workload: Exclude<ShedWorkload, 'deliver'>; lab
 export function shedCostSection(c: ShedCostFigures, delivery: ReadonlyArray<{ transport: string; ns: number | undefined }>): { table: string; verdicts: string[] } {
   const f = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
   const writer = c.ns.deliver;
-  const head = ['message', 'CPU ns', '× the writer\'s part of a delivery', ...delivery.map((d) => `× a whole delivery, Sluice ${d.transport} at 1.8M/s (${f(d.ns, 0)} ns)`)];
+  // A shed as the gateway pays it where measured (fan-out, state out of the cache), else one connection's.
+  const cost = (w: Exclude<ShedWorkload, 'deliver'>): number | undefined => (w === 'expired' ? undefined : c.fanOut?.[w]) ?? c.ns[w];
+  const head = ['message', 'CPU ns, one connection', 'CPU ns in fan-out (1,000 subscriptions, 100 stopped)', '× the writer\'s part of a delivery', ...delivery.map((d) => `× a whole delivery, Sluice ${d.transport} at 1.8M/s (${f(d.ns, 0)} ns)`)];
   const body = [
-    ['delivered (socket keeping up; the writer\'s part only)', f(writer, 0), '1.00', ...delivery.map((d) => f(writer === undefined || d.ns === undefined ? undefined : writer / d.ns, 2))],
+    ['delivered (socket keeping up; the writer\'s part only)', f(writer, 0), '–', '1.00', ...delivery.map((d) => f(writer === undefined || d.ns === undefined ? undefined : writer / d.ns, 2))],
     ...SHED_ROWS.map(({ workload, label }) => {
-      const ns = c.ns[workload];
-      return [label, f(ns, 0), f(ns === undefined || writer === undefined ? undefined : ns / writer, 2), ...delivery.map((d) => f(ns === undefined || d.ns === undefined ? undefined : ns / d.ns, 2))];
+      const hot = c.ns[workload];
+      const ns = cost(workload);
+      return [label, f(hot, 0), f(workload === 'expired' ? undefined : c.fanOut?.[workload], 0), f(hot === undefined || writer === undefined ? undefined : hot / writer, 2), ...delivery.map((d) => f(ns === undefined || d.ns === undefined ? undefined : ns / d.ns, 2))];
     }),
   ];
   const table = [
     `### The cost of shedding: CPU ns per shed message against a delivery (${c.messages.toLocaleString('en')} messages × ${c.rounds} rounds, best round; load ${f(c.loadAverage.start, 1)}–${f(c.loadAverage.end, 1)})`,
     '',
-    'One connection\'s outbound path in this process (writer, queue, gap account; 1 KiB, default outbound limits, the gateway\'s clocks, expiry on an injected one; `loadtest/bench/shed-cost.ts`). A shed message costs the server this instead of a delivery; a whole delivery is the server\'s CPU per delivery in the none-stopped Sluice rows above (socket write and kernel included).',
+    'One connection\'s outbound path in this process (writer, queue, gap account; 1 KiB, default outbound limits, the gateway\'s clocks, expiry on an injected one; `loadtest/bench/shed-cost.ts`), in a tight loop with everything in the cache; and the same shed as the gateway pays it, each publication handed to 1,000 subscriptions in turn with 1 MB copied between publications (as the kernel\'s writes do), 100 of them stopped: the difference over the 900 alone, per stopped subscription, median of the rounds. A shed message costs the server this instead of a delivery; the ratios to a whole delivery use the fan-out figure where there is one (to the writer\'s part, both in the tight loop); a whole delivery is the server\'s CPU per delivery in the none-stopped Sluice rows above (socket write and kernel included).',
     '',
     md(head, body),
   ].join('\n');
   const whole = delivery.filter((d) => d.ns !== undefined);
   const cheapest = whole.length === 0 ? undefined : Math.min(...whole.map((d) => d.ns!));
-  const worst = Math.max(...SHED_ROWS.map((r) => c.ns[r.workload] ?? Infinity));
+  const worst = Math.max(...SHED_ROWS.map((r) => cost(r.workload) ?? Infinity));
   const verdicts = [
-    `- Cost per shed message (drop-oldest, drop-newest, conflate, expiry) ≤ the cost of a delivery: ${cheapest !== undefined && worst <= cheapest ? 'met' : '**not met**'} (${SHED_ROWS.map((r) => `${r.workload} ${f(c.ns[r.workload], 0)} ns`).join(', ')}; a whole delivery ${whole.map((d) => `${d.transport} ${f(d.ns, 0)} ns`).join(', ') || '–'}; the writer's part of one ${f(writer, 0)} ns).`,
+    `- Cost per shed message (drop-oldest, drop-newest, conflate, expiry) ≤ the cost of a delivery: ${cheapest !== undefined && worst <= cheapest ? 'met' : '**not met**'} (${SHED_ROWS.map((r) => `${r.workload} ${f(cost(r.workload), 0)} ns`).join(', ')}${c.fanOut ? ', in fan-out where measured' : ''}; a whole delivery ${whole.map((d) => `${d.transport} ${f(d.ns, 0)} ns`).join(', ') || '–'}; the writer's part of one ${f(writer, 0)} ns).`,
   ];
   return { table, verdicts };
 }
