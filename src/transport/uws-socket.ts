@@ -169,11 +169,11 @@ export class UwsSocket implements TransportSocket, TopicMember {
     if (!this.closed) this.settings.topics?.leave(this, this.ws, topic);
   }
 
-  /** Read after topic frames were published to it: at the high-water mark, it takes none until it drains. */
+  /** Read after topic frames were published to it: once uWS holds any, it takes none until drained (uWS would write each with its own syscall). */
   checkBackpressure(): void {
     if (this.closed || !this.settled) return;
     this.backpressure = this.ws.getBufferedAmount();
-    if (this.backpressure < this.settings.highWaterMark) return;
+    if (this.backpressure === 0) return;
     this.settled = false;
     this.handler?.onBusy?.();
   }
@@ -246,22 +246,27 @@ export class UwsSocket implements TransportSocket, TopicMember {
     const { ws, pending } = this;
     if (this.settings.batchMax > 0) {
       if (!this.sendBatches(false)) return;
-    } else while (this.backpressure === 0 && this.head < this.count) {
-      const end = this.runEnd();
-      if (end === this.head + 1) {
-        const status = ws.send(pending[this.head]!, false, this.settings.compress);
-        pending[this.head] = undefined;
-        this.pendingBytes -= this.pendingSizes[this.head++]!;
-        if (status === SENT) continue;
-        if (status === DROPPED) this.overflowed = true;
-      } else {
-        this.corkAndWrite(end);
+    } else {
+      // uWS writes this turn's topic publications to the socket ahead of its first run, in the same cork: that run leaves room for them.
+      let topicBytes = this.settings.topics?.pendingFor(this) ?? 0;
+      while (this.backpressure === 0 && this.head < this.count) {
+        const end = this.runEnd(topicBytes);
+        if (end === this.head + 1 && topicBytes === 0) {
+          const status = ws.send(pending[this.head]!, false, this.settings.compress);
+          pending[this.head] = undefined;
+          this.pendingBytes -= this.pendingSizes[this.head++]!;
+          if (status === SENT) continue;
+          if (status === DROPPED) this.overflowed = true;
+        } else {
+          this.corkAndWrite(end);
+          topicBytes = 0;
+        }
+        if (this.overflowed) {
+          this.terminate();
+          return;
+        }
+        this.backpressure = ws.getBufferedAmount();
       }
-      if (this.overflowed) {
-        this.terminate();
-        return;
-      }
-      this.backpressure = ws.getBufferedAmount();
     }
     if (this.head === this.count) this.head = this.count = 0;
     else if (this.head >= 1024 && 2 * this.head >= this.count) {
@@ -356,18 +361,18 @@ export class UwsSocket implements TransportSocket, TopicMember {
     }
   }
 
-  /** With topics: the core hears onSettled once nothing is held here and the socket is under its mark. */
+  /** With topics: the core hears onSettled once nothing is held here nor in uWS (under the mark, and no syscall per topic frame). */
   private settle(): void {
-    if (this.settled || this.settings.topics === undefined || this.closed || this.head < this.count || this.backpressure >= this.settings.highWaterMark) return;
+    if (this.settled || this.settings.topics === undefined || this.closed || this.head < this.count || this.backpressure !== 0) return;
     this.settled = true;
     this.handler?.onSettled?.();
   }
 
-  /** The end of the run of held frames, from `head`, that fits uWS's cork buffer (at least one frame). */
-  private runEnd(): number {
+  /** The end of the run of held frames, from `head`, that fits uWS's cork buffer after `before` bytes (at least one frame). */
+  private runEnd(before: number): number {
     const { pendingSizes } = this;
     let end = this.head;
-    let bytes = frameBytes(pendingSizes[end++]!);
+    let bytes = before + frameBytes(pendingSizes[end++]!);
     while (end < this.count) {
       bytes += frameBytes(pendingSizes[end]!);
       if (bytes >= UWS_CORK_BYTES) break;

@@ -17,6 +17,13 @@ export interface TopicMember {
 export const TOPIC_PUBLICATIONS_PER_TURN = 31;
 
 /**
+ * Nor more than this many bytes per turn: uWS writes a member's pending publications into the cork
+ * of the first run the adapter writes to it (UWS_CORK_BYTES, 16 KiB); what does not fit there goes
+ * out one syscall per frame. Half of it leaves the run room (UwsSocket.flush).
+ */
+export const TOPIC_BYTES_PER_TURN = 8 * 1024;
+
+/**
  * Every socket that joins a topic is in this one too until it closes: uWS discards what is pending
  * for a socket when it leaves its last topic, and a socket leaving a channel must still get what
  * was published to it before. Never published to; a space is not allowed in a channel name.
@@ -25,8 +32,14 @@ export const ANCHOR_TOPIC = ' anchor';
 
 class Topic {
   readonly members = new Set<TopicMember>();
-  /** Publications in this turn (see TOPIC_PUBLICATIONS_PER_TURN). */
+  /** Publications in this turn, and their bytes (see TOPIC_PUBLICATIONS_PER_TURN, TOPIC_BYTES_PER_TURN). */
   turn = 0;
+  turnBytes = 0;
+  /** Publications offered in this turn, and their bytes: taken or not. */
+  offered = 0;
+  offeredBytes = 0;
+  /** The last turn offered more than the topic takes: this one takes none (see UwsTopics.publish). */
+  heavy = false;
   /** Bytes published since the members' backpressure was last read. */
   unchecked = 0;
 }
@@ -53,9 +66,18 @@ export class UwsTopics implements TopicFanOut {
   private readonly frames: PreparedFrame[] = [];
   private readonly sizes: number[] = [];
   private readonly used: Topic[] = [];
+  private readonly heavy: Topic[] = [];
   private readonly turnStart = (): void => {
     this.issue();
-    for (const topic of this.used) topic.turn = 0;
+    for (const topic of this.heavy) topic.heavy = false;
+    this.heavy.length = 0;
+    for (const topic of this.used) {
+      if (topic.offered > TOPIC_PUBLICATIONS_PER_TURN || topic.offeredBytes > TOPIC_BYTES_PER_TURN) {
+        topic.heavy = true;
+        this.heavy.push(topic);
+      }
+      topic.turn = topic.turnBytes = topic.offered = topic.offeredBytes = 0;
+    }
     this.used.length = 0;
   };
 
@@ -72,16 +94,27 @@ export class UwsTopics implements TopicFanOut {
     return 2 * topicsPerSocket * (checkBytes + maxFrameBytes);
   }
 
+  /**
+   * A channel that offered its topic more than a turn's share in the last turn publishes per
+   * subscriber for this one: at such rates the adapter's cork runs write a turn's frames in fewer
+   * syscalls than a topic share followed by per-subscriber runs.
+   */
   publish(name: string, frame: PreparedFrame, bytes: number): boolean {
     const topic = this.topics.get(name);
-    if (topic === undefined || topic.turn === TOPIC_PUBLICATIONS_PER_TURN) return false;
-    if (topic.turn++ === 0) this.used.push(topic);
+    if (topic === undefined) return false;
+    if (topic.offered++ === 0) {
+      this.used.push(topic);
+      scheduleTurn();
+    }
+    topic.offeredBytes += bytes;
+    if (topic.heavy || topic.turn === TOPIC_PUBLICATIONS_PER_TURN || topic.turnBytes + bytes > TOPIC_BYTES_PER_TURN) return false;
+    topic.turn++;
+    topic.turnBytes += bytes;
     if (inFlush()) this.send(name, topic, frame, bytes);
     else {
       this.names.push(name);
       this.frames.push(frame);
       this.sizes.push(bytes);
-      scheduleTurn();
     }
     return true;
   }
@@ -114,6 +147,13 @@ export class UwsTopics implements TopicFanOut {
   closed(member: TopicMember): void {
     for (const name of this.joined.get(member) ?? []) this.forget(member, name);
     this.joined.delete(member);
+  }
+
+  /** Bytes of this turn's publications to the member's topics: uWS holds them for it until its next write, or its drain. */
+  pendingFor(member: TopicMember): number {
+    let bytes = 0;
+    for (const name of this.joined.get(member) ?? []) bytes += this.topics.get(name)!.turnBytes;
+    return bytes;
   }
 
   /** Hands the turn's publications to uWS, in order (at the flush, or earlier: see the class). */

@@ -7,7 +7,7 @@ import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
 import { ArrivingRequests, headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
-import { UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
+import { UWS_CORK_BYTES, UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
 import { UwsTopics } from './uws-topics.js';
 
 type Ws = UwsWebSocket<UwsUserData>;
@@ -51,6 +51,9 @@ export function upgradeLater(res: Pick<UwsHttpResponse, 'cork'>, holder: Pick<Ws
 }
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/** Topic bytes between two reads of the members' backpressure: a member that is behind gets at most a cork's worth before it is taken off. */
+const TOPIC_CHECK_BYTES = UWS_CORK_BYTES;
 
 /** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see UWS_CAPABILITIES). */
 export const UWS_IDLE_TIMEOUT_S = 960;
@@ -113,7 +116,7 @@ export class UwsTransport implements TransportServer {
   ) {
     this.uws = loaded.uws;
     this.app = this.uws.App();
-    this.uwsTopics = options.topicFanOut ? new UwsTopics(this.app, options.perMessageDeflate, options.highWaterMarkBytes) : undefined;
+    this.uwsTopics = options.topicFanOut ? new UwsTopics(this.app, options.perMessageDeflate, TOPIC_CHECK_BYTES) : undefined;
     this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate, batchMax: 0, topics: this.uwsTopics };
     this.batchSettings = { ...this.settings, batchMax: options.batchMaxBytes, topics: undefined };
   }
@@ -155,7 +158,7 @@ export class UwsTransport implements TransportServer {
       // With topics, uWS would drop a topic frame unseen: the room topics may fill between reads is added.
       maxBackpressure:
         Math.max(16 * 1024 * 1024, 4 * (options.maxQueueBytes + options.highWaterMarkBytes + options.maxPayloadBytes)) +
-        (this.uwsTopics === undefined ? 0 : UwsTopics.headroom(options.highWaterMarkBytes, options.maxPayloadBytes, options.maxTopicsPerSocket)),
+        (this.uwsTopics === undefined ? 0 : UwsTopics.headroom(TOPIC_CHECK_BYTES, options.maxPayloadBytes, options.maxTopicsPerSocket)),
       closeOnBackpressureLimit: false,
       compression: options.perMessageDeflate ? uws.SHARED_COMPRESSOR | uws.SHARED_DECOMPRESSOR : uws.DISABLED,
       upgrade: (res, req, context) => this.upgrade(res, req, context),
