@@ -13,21 +13,25 @@ export class InboundLimiter {
   private readonly messages: TokenBucket;
   private readonly bytes: TokenBucket;
 
-  constructor(limits: InboundLimits, clock: Clock) {
+  constructor(
+    limits: InboundLimits,
+    private readonly clock: Clock,
+  ) {
     this.messages = new TokenBucket(limits.messagesPerSecond, limits.messagesBurst, clock);
     this.bytes = new TokenBucket(limits.bytesPerSecond, limits.bytesBurst, clock);
   }
 
   /**
    * `reject` mode: admits the frame if both buckets have the tokens (taking from both), else takes
-   * nothing and returns how many ms until it would be admitted.
+   * nothing and returns how many ms until it would be admitted. `now`: the caller's reading of the
+   * clock, if it has one (the clock is read at most once per frame).
    */
-  tryAdmit(size: number): number {
-    const msgWait = this.messages.msUntil(1);
-    const byteWait = this.bytes.msUntil(size);
+  tryAdmit(size: number, now = this.clock()): number {
+    const msgWait = this.messages.msUntil(1, now);
+    const byteWait = this.bytes.msUntil(size, now);
     if (msgWait === 0 && byteWait === 0) {
-      this.messages.tryTake(1);
-      this.bytes.tryTake(size);
+      this.messages.tryTake(1, now);
+      this.bytes.tryTake(size, now);
       return 0;
     }
     return Math.max(msgWait, byteWait, 1);
@@ -35,11 +39,12 @@ export class InboundLimiter {
 
   /**
    * `pause` mode: always admits (nothing is lost), possibly driving the buckets into debt, and
-   * returns how many ms reading must stop for the debt to be repaid (0: keep reading).
+   * returns how many ms reading must stop for the debt to be repaid (0: keep reading). `now` as in
+   * `tryAdmit`.
    */
-  admitWithDebt(size: number): number {
-    this.messages.forceTake(1);
-    this.bytes.forceTake(size);
-    return Math.max(this.messages.msUntil(0), this.bytes.msUntil(0));
+  admitWithDebt(size: number, now = this.clock()): number {
+    this.messages.forceTake(1, now);
+    this.bytes.forceTake(size, now);
+    return Math.max(this.messages.msUntil(0, now), this.bytes.msUntil(0, now));
   }
 }

@@ -100,11 +100,12 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closing) return;
     const { stats } = this.ctx;
-    this.lastSeen = this.ctx.clock();
+    const now = this.ctx.clock();
+    this.lastSeen = now;
     this.messagesIn++;
     stats.messagesIn++;
     stats.bytesIn += data.length;
-    const retryMs = this.charge(data.length);
+    const retryMs = this.charge(data.length, now);
     if (retryMs > 0) {
       // Parsing a refused frame costs little: refusals are bounded by the strike limit.
       if (!this.closing) this.sendError('rate_limited', isBinary ? undefined : peekRequestId(data.toString('utf8')), undefined, retryMs);
@@ -202,8 +203,9 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
    */
   onPing(payload: Buffer, answered: boolean): void {
     if (this.closing) return;
-    this.lastSeen = this.ctx.clock();
-    if (this.charge(payload.length) === 0 && !this.closing && !answered) this.gate.takePing(payload);
+    const now = this.ctx.clock();
+    this.lastSeen = now;
+    if (this.charge(payload.length, now) === 0 && !this.closing && !answered) this.gate.takePing(payload);
   }
 
   answerPing(payload: Buffer): void {
@@ -213,12 +215,13 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
   /**
    * Charges a frame to the inbound token buckets. `pause` mode admits it and stops reading until
    * the debt is repaid; `reject` mode refuses it beyond the buckets: a strike (the last one closes
-   * 4101) and the ms until it would have been admitted, else 0.
+   * 4101) and the ms until it would have been admitted, else 0. `now`: the frame's arrival, as
+   * read by the caller (one clock read per frame).
    */
-  private charge(size: number): number {
+  private charge(size: number, now: number): number {
     const { stats, settings } = this.ctx;
     if (settings.inbound.mode === 'pause') {
-      const waitMs = this.limiter.admitWithDebt(size);
+      const waitMs = this.limiter.admitWithDebt(size, now);
       if (waitMs > 0) {
         stats.inboundPauses++;
         this.gate.ratePause();
@@ -226,7 +229,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
       }
       return 0;
     }
-    const retryMs = this.limiter.tryAdmit(size);
+    const retryMs = this.limiter.tryAdmit(size, now);
     if (retryMs === 0) return 0;
     this.rateLimited++;
     stats.rateLimited++;

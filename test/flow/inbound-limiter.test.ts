@@ -14,6 +14,18 @@ describe('InboundLimiter', () => {
     expect(limiter.tryAdmit(10)).toBe(0);
   });
 
+  it('given the frame’s time, reads no clock of its own (one read per frame, by the caller)', () => {
+    const clock = manualClock();
+    let reads = 0;
+    const counting = () => (reads++, clock());
+    const limiter = new InboundLimiter(limits, counting);
+    reads = 0;
+    for (let i = 0; i < 10; i++) expect(limiter.tryAdmit(10, clock())).toBe(0);
+    expect(limiter.tryAdmit(10, clock())).toBe(100);
+    expect(limiter.admitWithDebt(10, clock())).toBe(100);
+    expect(reads).toBe(0);
+  });
+
   it('rejects on the byte bucket and says when the frame would fit', () => {
     const clock = manualClock();
     const limiter = new InboundLimiter(limits, clock);
