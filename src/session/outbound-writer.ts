@@ -27,7 +27,7 @@ export interface WriterOwner extends ControlOwner {
 export interface OutboundSettings extends OutboundQueueLimits {
   /** Control frames (acks, errors, pongs) that may wait; one more means the consumer is slow. */
   readonly controlQueueMessages: number;
-  /** Also the replay bytes written per loop turn; the rest of a replay follows on later turns. */
+  /** Also a replay's share of bytes per loop turn, beyond the bytes of live messages that joined it (ReplayLane.pump). */
   readonly highWaterMarkBytes: number;
 }
 
