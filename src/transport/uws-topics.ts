@@ -52,10 +52,11 @@ class Topic {
  * uWS earlier than that is always safe, and is done before a socket joins or leaves a topic, so a
  * joiner gets nothing published before it joined and a leaver everything published before it left.
  *
- * uWS drops a frame above maxBackpressure without a word, so it must never get there: every
- * `checkBytes` published to a topic its members' backpressure is read, and a member at the
- * high-water mark stops taking topic frames until it drains; the transport's maxBackpressure
- * leaves room for twice that per topic a socket can join (see `maxBackpressureFor`).
+ * uWS drops a frame above maxBackpressure without a word, so it must never get there: at each
+ * turn's flush that published to a topic, and every `checkBytes` published to it, its members'
+ * backpressure is read, and a member uWS holds anything for stops taking topic frames until it
+ * drains (uWS would write each to it with its own syscall, and it must stay far below the limit);
+ * the transport's maxBackpressure leaves room for twice that per topic a socket can join (`headroom`).
  */
 export class UwsTopics implements TopicFanOut {
   private readonly topics = new Map<string, Topic>();
@@ -72,6 +73,8 @@ export class UwsTopics implements TopicFanOut {
     for (const topic of this.heavy) topic.heavy = false;
     this.heavy.length = 0;
     for (const topic of this.used) {
+      // A member uWS holds frames for (written last turn, not taken by the kernel) takes no more through topics.
+      if (topic.turn > 0) for (const member of topic.members) member.checkBackpressure();
       if (topic.offered > TOPIC_PUBLICATIONS_PER_TURN || topic.offeredBytes > TOPIC_BYTES_PER_TURN) {
         topic.heavy = true;
         this.heavy.push(topic);

@@ -79,7 +79,7 @@ describe('UwsTopics', () => {
     expect(taken()).toBe(TOPIC_PUBLICATIONS_PER_TURN);
   });
 
-  it('reads its members’ backpressure every checkBytes published to the topic, and forgets a closed member', async () => {
+  it('reads its members’ backpressure at each flush that published to the topic and every checkBytes published, and forgets a closed member', async () => {
     const { app, ws } = fakes();
     topics = new UwsTopics(app, false, 100);
     const [a, b] = [member(), member()];
@@ -87,11 +87,14 @@ describe('UwsTopics', () => {
     topics.join(b, ws('b'), 't');
     for (let i = 0; i < 4; i++) topics.publish('t', Buffer.from('x'), 40);
     await nextTurn();
-    expect([a.reads, b.reads]).toEqual([1, 1]);
+    // Once at 120 bytes, once for the turn.
+    expect([a.reads, b.reads]).toEqual([2, 2]);
     topics.closed(a);
-    for (let i = 0; i < 3; i++) topics.publish('t', Buffer.from('x'), 40);
+    topics.publish('t', Buffer.from('x'), 40);
     await nextTurn();
-    expect([a.reads, b.reads]).toEqual([1, 2]);
+    expect([a.reads, b.reads]).toEqual([2, 3]);
+    await nextTurn();
+    expect([a.reads, b.reads]).toEqual([2, 3]);
     expect(topics.pendingFor(b)).toBe(0);
     topics.publish('t', Buffer.from('x'), 40);
     expect(topics.pendingFor(b)).toBe(40);
