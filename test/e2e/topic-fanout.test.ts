@@ -13,6 +13,7 @@ import type { TestClient } from '../helpers/client.js';
  */
 
 const UNLIMITED = { inbound: { messagesPerSecond: 0, bytesPerSecond: 0 } };
+const ON = { ...UNLIMITED, outbound: { uwsTopicFanout: true } };
 
 async function positionOf(client: TestClient, ch: string): Promise<Position> {
   const ack = await client.subscribe(ch);
@@ -47,7 +48,7 @@ describe('uWS topic fan-out', () => {
   }
 
   it('a subscriber with frames of its own (pongs, acks, another channel) keeps every stream in order across the switches', async () => {
-    const gw = await h.start(UNLIMITED);
+    const gw = await h.start(ON);
     const busy = await RawSubscriber.connect(gw.url, 'busy');
     const quiet = await RawSubscriber.connect(gw.url, 'quiet');
     try {
@@ -72,7 +73,7 @@ describe('uWS topic fan-out', () => {
   });
 
   it('a stopped reader leaves the topic at its high-water mark: it is shed for and told by gaps, the others get everything', async () => {
-    const gw = await h.start({ ...UNLIMITED, outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 32 * 1024, softQueueBytes: 0 }, channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }] });
+    const gw = await h.start({ ...UNLIMITED, outbound: { highWaterMarkBytes: 16 * 1024, maxQueueBytes: 32 * 1024, softQueueBytes: 0, uwsTopicFanout: true }, channels: [{ pattern: 'feed.*', policy: 'drop-oldest', historySize: 0 }] });
     const stopped = await RawSubscriber.connect(gw.url, 'stopped');
     const reader = await RawSubscriber.connect(gw.url, 'reader');
     try {

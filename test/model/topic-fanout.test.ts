@@ -25,7 +25,7 @@ const CHANNELS = [
 const SUBSCRIBERS = 3;
 const CONFIG = {
   inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
-  outbound: { maxQueueBytes: 8192, maxQueueMessages: 16, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024 },
+  outbound: { maxQueueBytes: 8192, maxQueueMessages: 16, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024, uwsTopicFanout: true },
   heartbeat: { intervalMs: 1000, idleTimeoutMs: 120_000 },
   limits: { maxPendingPublishes: 1024 },
   channels: [
