@@ -361,9 +361,10 @@ export class UwsSocket implements TransportSocket, TopicMember {
     }
   }
 
-  /** With topics: the core hears onSettled once nothing is held here nor in uWS (under the mark, and no syscall per topic frame). */
+  /** With topics: the core hears onSettled once nothing is held here nor in uWS, if a topic it is in takes publications (else it stays busy, at no cost per turn). */
   private settle(): void {
-    if (this.settled || this.settings.topics === undefined || this.closed || this.head < this.count || this.backpressure !== 0) return;
+    const { topics } = this.settings;
+    if (this.settled || topics === undefined || this.closed || this.head < this.count || this.backpressure !== 0 || !topics.takesAny(this)) return;
     this.settled = true;
     this.handler?.onSettled?.();
   }

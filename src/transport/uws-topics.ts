@@ -152,6 +152,12 @@ export class UwsTopics implements TopicFanOut {
     this.joined.delete(member);
   }
 
+  /** Whether the member is in a topic that takes publications (not heavy): only then can its being caught up matter. */
+  takesAny(member: TopicMember): boolean {
+    for (const name of this.joined.get(member) ?? []) if (!this.topics.get(name)!.heavy) return true;
+    return false;
+  }
+
   /** Bytes of this turn's publications to the member's topics: uWS holds them for it until its next write, or its drain. */
   pendingFor(member: TopicMember): number {
     let bytes = 0;
