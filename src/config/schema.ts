@@ -139,8 +139,8 @@ export const ConfigSchema = z
         controlQueueMessages: z.number().int().min(8).default(256),
         replayBytesPerTurn: z.number().int().min(0).default(256 * 1024),
         batchMaxBytes: z.number().int().min(0).default(64 * 1024),
-        /** uws: a channel whose subscribers are all caught up publishes through uWS's own fan-out (one call for all of them); off until a quiet bench says it pays (docs/benchmarks.md, "Tenth pass (uws topics)"). */
-        uwsTopicFanout: z.boolean().default(false),
+        /** uws: a channel whose subscribers are all caught up publishes through uWS's own fan-out (one call for all of them); docs/benchmarks.md, "Tenth pass (uws topics)". */
+        uwsTopicFanout: z.boolean().default(true),
       })
       .prefault({}),
     channelDefaults: ChannelSettings.prefault({}),
