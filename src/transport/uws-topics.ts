@@ -24,6 +24,14 @@ export const TOPIC_PUBLICATIONS_PER_TURN = 31;
 export const TOPIC_BYTES_PER_TURN = 8 * 1024;
 
 /**
+ * A heavy topic (one offered more than a turn's share) stays per subscriber until a turn offers it
+ * no more than this: at high rates a channel whose turns go back and forth between a topic share
+ * and per-subscriber runs costs its members two writes a turn instead of one.
+ */
+export const TOPIC_LIGHT_PUBLICATIONS = 4;
+export const TOPIC_LIGHT_BYTES = 2 * 1024;
+
+/**
  * Every socket that joins a topic is in this one too until it closes: uWS discards what is pending
  * for a socket when it leaves its last topic, and a socket leaving a channel must still get what
  * was published to it before. Never published to; a space is not allowed in a channel name.
@@ -38,7 +46,7 @@ class Topic {
   /** Publications offered in this turn, and their bytes: taken or not. */
   offered = 0;
   offeredBytes = 0;
-  /** The last turn offered more than the topic takes: this one takes none (see UwsTopics.publish). */
+  /** A turn offered more than the topic takes, and none since was light: it takes none (see UwsTopics.publish). */
   heavy = false;
   /** Bytes published since the members' backpressure was last read. */
   unchecked = 0;
@@ -70,12 +78,16 @@ export class UwsTopics implements TopicFanOut {
   private readonly heavy: Topic[] = [];
   private readonly turnStart = (): void => {
     this.issue();
-    for (const topic of this.heavy) topic.heavy = false;
-    this.heavy.length = 0;
+    let kept = 0;
+    for (const topic of this.heavy) {
+      if (topic.offered <= TOPIC_LIGHT_PUBLICATIONS && topic.offeredBytes <= TOPIC_LIGHT_BYTES) topic.heavy = false;
+      else this.heavy[kept++] = topic;
+    }
+    this.heavy.length = kept;
     for (const topic of this.used) {
       // A member uWS holds frames for (written last turn, not taken by the kernel) takes no more through topics.
       if (topic.turn > 0) for (const member of topic.members) member.checkBackpressure();
-      if (topic.offered > TOPIC_PUBLICATIONS_PER_TURN || topic.offeredBytes > TOPIC_BYTES_PER_TURN) {
+      if (!topic.heavy && (topic.offered > TOPIC_PUBLICATIONS_PER_TURN || topic.offeredBytes > TOPIC_BYTES_PER_TURN)) {
         topic.heavy = true;
         this.heavy.push(topic);
       }

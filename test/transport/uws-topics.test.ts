@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { UwsApp, UwsWebSocket } from '../../src/transport/uws-api.js';
-import { ANCHOR_TOPIC, TOPIC_BYTES_PER_TURN, TOPIC_PUBLICATIONS_PER_TURN, UwsTopics, type TopicMember } from '../../src/transport/uws-topics.js';
+import { ANCHOR_TOPIC, TOPIC_BYTES_PER_TURN, TOPIC_LIGHT_PUBLICATIONS, TOPIC_PUBLICATIONS_PER_TURN, UwsTopics, type TopicMember } from '../../src/transport/uws-topics.js';
 
 /** Records, in one list, what reaches uWS: publications and (un)subscriptions, in call order. */
 function fakes(): { log: string[]; app: UwsApp; ws: (name: string) => UwsWebSocket<unknown> } {
@@ -77,6 +77,27 @@ describe('UwsTopics', () => {
     expect(topics.publish('t', Buffer.from('x'), 1)).toBe(false);
     await nextTurn();
     expect(taken()).toBe(TOPIC_PUBLICATIONS_PER_TURN);
+  });
+
+  it('a heavy topic stays per subscriber while its turns are not light, and takes again after a light one', async () => {
+    const { app, ws } = fakes();
+    topics = new UwsTopics(app, false, 1 << 20);
+    topics.join(member(), ws('a'), 't');
+    const offer = (n: number) => {
+      let taken = 0;
+      for (let i = 0; i < n; i++) if (topics!.publish('t', Buffer.from('x'), 10)) taken++;
+      return taken;
+    };
+    expect(offer(TOPIC_PUBLICATIONS_PER_TURN + 1)).toBe(TOPIC_PUBLICATIONS_PER_TURN);
+    // Within a turn's share but above light: a channel at a high rate does not go back and forth.
+    for (let turn = 0; turn < 5; turn++) {
+      await nextTurn();
+      expect(offer(TOPIC_LIGHT_PUBLICATIONS + 1)).toBe(0);
+    }
+    await nextTurn();
+    expect(offer(TOPIC_LIGHT_PUBLICATIONS)).toBe(0);
+    await nextTurn();
+    expect(offer(TOPIC_LIGHT_PUBLICATIONS + 1)).toBe(TOPIC_LIGHT_PUBLICATIONS + 1);
   });
 
   it('reads its members’ backpressure at each flush that published to the topic and every checkBytes published, and forgets a closed member', async () => {
