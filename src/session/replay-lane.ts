@@ -126,6 +126,7 @@ export class ReplayLane {
             const old = replay.live[replay.liveNext++]!;
             this.release(old);
             replay.unwritten -= old.bytes;
+            this.uncredit(old.bytes);
             this.deps.output.noteShed(old, sub, 'dropped');
           }
           compact(replay);
@@ -170,12 +171,21 @@ export class ReplayLane {
     return true;
   }
 
-  /** Drops the replays of `sub` (all of them when undefined), releasing what they have not written. */
+  /** Drops the replays of `sub` (all of them when undefined), releasing what they have not written and the credit of their live messages. */
   drop(sub?: Subscription): void {
     if (this.replays.length === 0) return;
     for (const replay of this.replays) if (sub === undefined || replay.sub === sub) this.releaseUnwritten(replay);
     this.replays = sub === undefined ? [] : this.replays.filter((r) => r.sub !== sub);
     if (this.replays.length === 0) this.followed = 0;
+  }
+
+  /**
+   * A live message that joined a replay will not be written (shed, or its replay dropped): the
+   * credit it brought is taken back, so the credit never exceeds the bytes of live messages still
+   * waiting, and a turn writes no more than its share beyond those.
+   */
+  private uncredit(bytes: number): void {
+    this.followed = Math.max(0, this.followed - bytes);
   }
 
   /** Writes the oldest replay's next chunk or message; returns its bytes. */
@@ -220,7 +230,10 @@ export class ReplayLane {
   private releaseUnwritten(replay: Replay): void {
     if (replay.cursor !== undefined && !replay.cursor.done) this.deps.pool.sub(snapshotCost(replay.cursor.snapshot));
     for (let i = replay.next; i < replay.pubs.length; i++) this.release(replay.pubs[i]!);
-    for (let i = replay.liveNext; i < replay.live.length; i++) this.release(replay.live[i]!);
+    for (let i = replay.liveNext; i < replay.live.length; i++) {
+      this.release(replay.live[i]!);
+      this.uncredit(replay.live[i]!.bytes);
+    }
   }
 }
 
