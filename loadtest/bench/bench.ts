@@ -11,6 +11,9 @@
  *                                   10% stopped per policy, both transports without and with batch
  *                                   frames, and raw; 100 B at 100k/s)
  *                 [--seed N]        the 1.8M/s rows' shuffled run order (printed in the report)
+ *                 [--rows sluice-ws-disconnect-batch:0,sluice-uws-batch:10]
+ *                                   only these 1.8M/s rows (`<target id>:<stopped %>`), without the
+ *                                   100k/s rounds and the shedding cost: one row at a time
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,6 +42,8 @@ const pickWorkloads = workloadsArg >= 0 ? new Set((argv[workloadsArg + 1] ?? '')
 const skipSlow = argv.includes('--skip-slow') || highRateOnly;
 const skipHighRate = argv.includes('--skip-high-rate') || quick;
 const seedArg = argv.indexOf('--seed');
+const rowsArg = argv.indexOf('--rows');
+const rows = rowsArg >= 0 ? new Set((argv[rowsArg + 1] ?? '').split(',')) : undefined;
 const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
 
 const ALL_WORKLOADS: Workload[] = quick
@@ -108,6 +113,7 @@ async function measure(target: Target, server: ServerProcess, plan: Plan, durati
   const shed = r.serverCounters === undefined ? '' : `, shed ${r.serverCounters.steadyPerSec === undefined ? 'unread' : Math.round(r.serverCounters.steadyPerSec.shed)}/s`;
   const whilePublishing = s ? ` (while publishing ${s.deliveriesPerSec}/s, server ${Math.round((s.serverCpu ?? 0) * 100)}% CPU${shed})` : '';
   log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s${whilePublishing}, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms, load ${r.loadAverage.start.toFixed(1)}${lossy}`);
+  log(`    per second: p99 ms ${r.timeline.map((p) => (p.p99 === undefined ? '–' : Math.round(p.p99))).join(' ')}; generator stall ms ${r.timeline.map((p) => p.generatorStallMs).join(' ')}`);
   return r;
 }
 
@@ -159,6 +165,7 @@ async function main(): Promise<void> {
     const high = await runHighRate({
       log,
       seed,
+      ...(rows === undefined ? {} : { rows }),
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);

@@ -13,6 +13,7 @@ import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 import { md } from './table.js';
 import { RAW_UWS_PER_TURN, sluice, TARGETS, type Target } from './targets.js';
 import { shedCostSection, type ShedCostFigures } from './shed-cost.js';
+import { secondsTable } from './high-rate-seconds.js';
 
 export interface HighRateDeps {
   /** Runs `plan` for `durationMs` against a fresh server of `target`, the steady rates taken over `window`; undefined when it could not start. */
@@ -22,7 +23,16 @@ export interface HighRateDeps {
   log(line: string): void;
   /** Seeds the shuffle of the 1.8M/s rows' run order (the same seed, the same order). */
   readonly seed: number;
+  /**
+   * Only these 1.8M/s rows, named `<target id>:<stopped %>` as `rowName` gives them (e.g.
+   * `sluice-uws-disconnect-batch:10`), and neither the 100k/s rounds nor the shedding cost: for
+   * studying one row at a time. Undefined: the whole section.
+   */
+  readonly rows?: ReadonlySet<string>;
 }
+
+/** A 1.8M/s row's name for `HighRateDeps.rows`: its target's id and its stopped percentage. */
+export const rowName = (job: { target: Target; stopped: number }): string => `${job.target.id}:${Math.round(job.stopped * 100)}`;
 
 /** Where the steady rates start: after `warmupMs`, and, with `onceShedding` stopped subscribers, once a Sluice server sheds for them (or closed them), at `maxWarmupMs` at the latest. */
 export interface SteadyWindow {
@@ -181,7 +191,8 @@ const millions = (n: number | undefined): string => (n === undefined ? '–' : `
 export async function runHighRate(deps: HighRateDeps): Promise<{ sections: string[]; json: Record<string, unknown> }> {
   const wsRaw = raw('ws-framed');
   const uwsRaw = raw('uws');
-  const jobs = highJobs();
+  const jobs = highJobs().filter((job) => deps.rows === undefined || deps.rows.has(rowName(job)));
+  if (jobs.length === 0) throw new Error(`--rows named no row; the rows are ${highJobs().map(rowName).join(', ')}`);
   const order = shuffled(jobs, deps.seed);
   deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped, ${jobs.length} rows in a shuffled order (seed ${deps.seed})`);
   const done = new Map<Job, Row>();
@@ -191,6 +202,8 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
     done.set(job, { ...job, r, run: i + 1 });
   }
   const rows = jobs.map((job) => done.get(job)!);
+  const seconds = secondsTable(order.map((job) => ({ ...done.get(job)!, label: job.target.label })));
+  if (deps.rows !== undefined) return { sections: [highTable(rows, deps.seed), seconds, verdicts(rows, [], [])], json: { high: rows.map(keepTimeline) } };
 
   deps.log(`low rate: 1 → ${SUBSCRIBERS} × ${LOW.size} B at ${LOW.rate} msg/s for ${LOW.durationMs / 1000} s`);
   const low: Row[] = [];
@@ -203,7 +216,7 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const shedCost = deps.shedCost();
   const delivery = rows.filter((r) => r.target.dialect === 'sluice' && r.stopped === 0).map((r) => ({ transport: `${transportOf(r.target)}${batched(r.target) ? ', batch frames' : ''}`, ns: nsPerDelivery(r) }));
   const shedding = shedCostSection(shedCost, delivery);
-  return { sections: [highTable(rows, deps.seed), lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { high: rows.map(strip), low: low.map(strip), shedCost } };
+  return { sections: [highTable(rows, deps.seed), seconds, lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { high: rows.map(keepTimeline), low: low.map(strip), shedCost } };
 }
 
 /** The same workload on the other transport, same dialect and framing (batch frames or not). */
@@ -349,5 +362,10 @@ function lowUwsOverWs(low: Row[]): number | undefined {
 }
 
 function strip(row: Row): Record<string, unknown> {
-  return { target: row.target.id, stopped: row.stopped, policy: row.policy, ...(row.round === undefined ? {} : { round: row.round }), ...(row.r ? { ...row.r, timeline: undefined } : { unavailable: true }) };
+  return { ...keepTimeline(row), timeline: undefined };
+}
+
+/** A 1.8M/s row keeps its per-second timeline (the fast subscribers' latency second by second: where its p99 came from). */
+function keepTimeline(row: Row): Record<string, unknown> {
+  return { target: row.target.id, stopped: row.stopped, policy: row.policy, ...(row.round === undefined ? {} : { round: row.round }), ...(row.r ? { ...row.r } : { unavailable: true }) };
 }

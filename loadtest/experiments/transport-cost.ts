@@ -17,6 +17,10 @@
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * KEYS=<n> has the publisher cycle through n keys (the bench's conflate rows use 100), so that a conflate channel conflates.
+ * PROBE=1 loads gateway-probe.mjs into each gateway and polls its /metrics every second, and prints the run
+ * second by second (timeline.ts): the fast subscribers' p50/p99/max, the gateway's longest event-loop delay
+ * and collections, its sheds and 4100 closes, the generator's CPU and its threads' own stalls.
+ * WARMUP_S=<s> first runs the same load for s seconds with none stopped and other clients (the gateway's code warmed), then the measured run.
  * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
  * PUBLISHERS=<n> splits the rate over n publishers on the same channel (a feed of many sources:
  * the same offered rate, several connections' frames in each turn).
@@ -31,6 +35,8 @@ import { runLoad } from '../tool/runner.js';
 import { BASE_KNOBS, OPEN_INBOUND, SCENARIOS } from '../tool/scenarios.js';
 import { RAW_UWS_PER_TURN, TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
+import { readServerCounters } from '../tool/server-metrics.js';
+import { parseProbe, PROBE_ARGS, timelineTable, type CountersAt, type ProbeLine } from './timeline.js';
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
 const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
@@ -76,15 +82,20 @@ async function main(): Promise<void> {
   console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
   for (const [run, transport] of TRANSPORTS.entries()) {
     const { dialect, batch, ...start } = serverFor(transport);
+    const probe = process.env.PROBE === '1';
+    const probes: ProbeLine[] = [];
     const server = await spawnServer(
       {
         ...start,
         cpu: 0,
-        nodeArgs: [...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []), ...(process.env.PERF_RECORD ? ['--perf-basic-prof', '--logfile=/dev/null', '--no-logfile-per-isolate'] : [])],
+        ...(probe ? { onStderr: (line: string) => void probes.push(...[parseProbe(line)].filter((p) => p !== undefined)) } : {}),
+        nodeArgs: [...(probe ? PROBE_ARGS : []), ...(process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', `${process.env.CPU_PROFILE_DIR}/${transport}`] : []), ...(process.env.PERF_RECORD ? ['--perf-basic-prof', '--logfile=/dev/null', '--no-logfile-per-isolate'] : [])],
       },
       20_000,
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
+    const counters: CountersAt[] = [];
+    const poll = probe && dialect === 'sluice' ? setInterval(() => void readServerCounters(server.httpUrl, 900).then((c) => c && counters.push({ at: Date.now(), c })), 1000) : undefined;
     try {
       const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, publishers: PUBLISHERS, size: SIZE, rate: RATE / PUBLISHERS, slowFraction: SLOW, keys: Number(process.env.KEYS ?? BASE_KNOBS.keys), sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
       const load = loadavg()[0]!.toFixed(1);
@@ -96,6 +107,11 @@ async function main(): Promise<void> {
         cpu0 = readProc(server.pid);
         tracers = tracersFor(traceName, server.pid);
       };
+      const warmS = Math.min(Number(process.env.WARMUP_S ?? 0), 10);
+      if (warmS > 0) {
+        const w = await runLoad({ url: server.url, dialect, batch, plan: { ...plan, clients: plan.clients.map((c) => ({ ...c, slow: false })) }, durationMs: warmS * 1000, workers: 2, drainMs: 2000, connectPhaseMs: 60_000 });
+        console.log(`${transport}: warm-up of ${warmS} s, none stopped: p99 ${w.latency.p99} ms`);
+      }
       const r = await runLoad({ url: server.url, dialect, batch, plan, durationMs: SECONDS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
           if (!line.startsWith('connected')) return;
           console.log(`${transport}: ${line}`);
@@ -103,6 +119,8 @@ async function main(): Promise<void> {
         },
       });
       const cpu1 = readProc(server.pid);
+      clearInterval(poll);
+      if (probe) console.log(timelineTable(r, probes, counters));
       for (const tracer of tracers) {
         tracer.kill('SIGINT');
         await new Promise((resolve) => tracer.once('exit', resolve));
@@ -118,6 +136,7 @@ async function main(): Promise<void> {
       }
       if (cpu0 && cpu1) console.log(`${transport}: from connected to the end, gateway user ${(cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds).toFixed(2)} s (${(((cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds) * 1e6) / Math.max(1, r.counters.deliveries)).toFixed(2)} µs per delivery), system ${(cpu1.systemSeconds - cpu0.systemSeconds).toFixed(2)} s`);
     } finally {
+      clearInterval(poll);
       await server.stop(10_000);
     }
   }

@@ -31,6 +31,14 @@ export interface TimelinePoint {
   readonly serverCpu?: number;
   readonly serverRssMb?: number;
   readonly generatorCpu: number;
+  /** Latency samples the workers reported in this second (their reports come every 500 ms: the last ones of a run may be in no point). */
+  readonly samples: number;
+  /** The fast subscribers' latency over those samples (ms), absent when none arrived. */
+  readonly p50?: number;
+  readonly p99?: number;
+  readonly maxMs?: number;
+  /** The longest a generator thread's 5 ms tick came late in this second (ms): the generator's own stall, which a receive timestamp would count as latency. */
+  readonly generatorStallMs: number;
 }
 
 export interface Check {

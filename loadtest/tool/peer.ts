@@ -13,6 +13,8 @@ export interface PeerContext {
   readonly counters: Counters;
   /** End-to-end latency in microseconds, from sampled messages. */
   readonly latency: Histogram;
+  /** The same samples since the worker's last progress report (emptied at each), for the run's per-second latency. */
+  readonly recent: Histogram;
   readonly acceptedByChannel: Record<string, number>;
   readonly maxSeqByChannel: Record<string, number>;
   /** Wall-clock milliseconds, comparable across worker threads. */
@@ -243,7 +245,9 @@ export class Peer implements WireHandler {
   private record(sentAt: number): void {
     if (this.plan.slow) return;
     this.ctx.counters.sampled++;
-    this.ctx.latency.recordValue(Math.max(1, Math.round((this.ctx.now() - sentAt) * 1000)));
+    const us = Math.max(1, Math.round((this.ctx.now() - sentAt) * 1000));
+    this.ctx.latency.recordValue(us);
+    this.ctx.recent.recordValue(us);
   }
 
   private verifyMessage(msg: { ch: string; seq: number; data: { t?: number } }): void {

@@ -93,7 +93,13 @@ export interface CountsAt {
 /** Messages from a worker to the runner. */
 export type FromWorker =
   | { type: 'ready'; connected: number; failed: number }
-  | { type: 'progress'; counters: import('./counters.js').Counters }
+  | {
+      type: 'progress';
+      counters: import('./counters.js').Counters;
+      /** Latency samples since the last report (an encoded histogram), and the longest this thread's tick came late meanwhile (ms): the generator's own stalls. */
+      recent: string;
+      tickLateMs: number;
+    }
   | {
       type: 'final';
       counters: import('./counters.js').Counters;

@@ -1,7 +1,8 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import { merge, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
+import * as hdr from 'hdr-histogram-js';
+import { merge, newHistogram, type Check, type LatencySummary, type TimelinePoint } from './aggregate.js';
 import { addCounters, newCounters, type Counters } from './counters.js';
 import type { ClientPlan, Dialect, FromWorker, Plan, ToWorker, WorkerPlan } from './plan.js';
 import { readProc, selfCpuSeconds } from '../../devkit/proc.js';
@@ -52,6 +53,8 @@ export interface RunResult {
   readonly latency: LatencySummary;
   readonly connectLatency: LatencySummary;
   readonly timeline: TimelinePoint[];
+  /** Wall-clock ms when publishing started: the timeline's t = 0. */
+  readonly startedAt: number;
   readonly server?: { readonly pid: number; readonly cpuSeconds: number; readonly rssStartMb: number; readonly rssEndMb: number; readonly rssMaxMb: number };
   readonly generator: { readonly cpuSeconds: number; readonly maxCpu: number };
   /** Rates over the publishing phase after warm-up, drain left out: what a server sustains while it is offered the load. */
@@ -105,6 +108,9 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
   }));
 
   const latest: Counters[] = shares.map(() => newCounters());
+  /** The workers' latency samples and longest tick delay since the timeline's last point. */
+  const recent = newHistogram();
+  let stallMs = 0;
   const finals: Array<Extract<FromWorker, { type: 'final' }>> = [];
   let readyCount = 0;
   let connected = 0;
@@ -120,6 +126,8 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
         if (++readyCount === workers) onReady();
       } else if (msg.type === 'progress') {
         latest[i] = msg.counters;
+        recent.add(hdr.decodeFromCompressedBase64(msg.recent, 32, false));
+        stallMs = Math.max(stallMs, msg.tickLateMs);
       } else {
         latest[i] = msg.counters;
         finals.push(msg);
@@ -161,8 +169,13 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
         deliveriesPerSec: Math.round((c.deliveries - prev.c.deliveries) / dt),
         publishedPerSec: Math.round((c.pubSent - prev.c.pubSent) / dt),
         generatorCpu: round2((gen - prev.gen) / dt),
+        generatorStallMs: Math.round(stallMs),
+        samples: recent.totalCount,
+        ...(recent.totalCount > 0 ? { p50: recent.getValueAtPercentile(50) / 1000, p99: recent.getValueAtPercentile(99) / 1000, maxMs: recent.maxValue / 1000 } : {}),
         ...(server && prev.server ? { serverCpu: round2((server.cpuSeconds - prev.server.cpuSeconds) / dt), serverRssMb: mb(server.rssBytes) } : {}),
       };
+      recent.reset();
+      stallMs = 0;
       if (server) rssMax = Math.max(rssMax, server.rssBytes);
       genMax = Math.max(genMax, point.generatorCpu);
       timeline.push(point);
@@ -232,6 +245,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       latency: merged.latency,
       connectLatency: merged.connect,
       timeline,
+      startedAt: startAt,
       ...(proc0 && proc1
         ? { server: { pid: o.serverPid!, cpuSeconds: round2(proc1.cpuSeconds - proc0.cpuSeconds), rssStartMb: mb(proc0.rssBytes), rssEndMb: mb(proc1.rssBytes), rssMaxMb: mb(rssMax) } }
         : {}),

@@ -24,6 +24,7 @@ const ctx: PeerContext = {
   connectTimeoutMs: plan.connectTimeoutMs,
   counters: newCounters(),
   latency: newHistogram(),
+  recent: newHistogram(),
   acceptedByChannel: {},
   maxSeqByChannel: {},
   now,
@@ -36,6 +37,15 @@ let tick: NodeJS.Timeout | undefined;
 const steady: { from: CountsAt | undefined; to: CountsAt | undefined } = { from: undefined, to: undefined };
 const countsAt = (at: number): CountsAt => ({ at, deliveries: ctx.counters.deliveries, pubSent: ctx.counters.pubSent });
 let progress: NodeJS.Timeout | undefined;
+/** When the last tick ran, and the longest a tick came late since the last progress report. */
+let lastTick = 0;
+let tickLateMs = 0;
+
+function report(): void {
+  post({ type: 'progress', counters: ctx.counters, recent: hdr.encodeIntoCompressedBase64(ctx.recent), tickLateMs });
+  ctx.recent.reset();
+  tickLateMs = 0;
+}
 
 async function connectAll(): Promise<void> {
   let next = 0;
@@ -59,12 +69,14 @@ function start(startAt: number, durationMs: number, from: number): void {
   for (const p of peers) p.start(startAt, until);
   tick = setInterval(() => {
     const t = now();
+    if (lastTick > 0) tickLateMs = Math.max(tickLateMs, t - lastTick - TICK_MS);
+    lastTick = t;
     // Taken before this tick's sends: the counts of everything up to this moment.
     if (steady.from === undefined && t >= steadyFrom) steady.from = countsAt(t);
     if (steady.to === undefined && t >= until) steady.to = countsAt(t);
     for (const p of peers) p.tick(t);
   }, TICK_MS);
-  progress = setInterval(() => post({ type: 'progress', counters: ctx.counters }), PROGRESS_MS);
+  progress = setInterval(report, PROGRESS_MS);
   if (churn.length > 0) setTimeout(() => churn.forEach((slot) => void slot.run(until)), Math.max(0, startAt - now()));
 }
 

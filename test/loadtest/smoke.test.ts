@@ -16,6 +16,7 @@ interface Report {
   readonly connections: { planned: number; connected: number; failed: number };
   readonly counters: Record<string, number>;
   readonly latency: { count: number };
+  readonly timeline: Array<{ samples: number; p99?: number }>;
   readonly server?: { cpuSeconds: number };
   readonly checks: Array<{ name: string; ok: boolean }>;
 }
@@ -42,6 +43,11 @@ describe('load tool smoke run', { timeout: 90_000 }, () => {
     expect(c.deliveries).toBe(c.pubAccepted * 20);
     expect(c.sampled).toBeGreaterThan(0);
     expect(result.latency.count).toBe(c.sampled);
+    // The per-second latency: the same samples, those reported before the run's last point.
+    const perSecond = result.timeline.reduce((n, p) => n + p.samples, 0);
+    expect(perSecond).toBeGreaterThan(0);
+    expect(perSecond).toBeLessThanOrEqual(c.sampled);
+    expect(result.timeline.filter((p) => p.samples > 0).every((p) => p.p99 !== undefined)).toBe(true);
     expect(result.server?.cpuSeconds).toBeGreaterThanOrEqual(0);
     expect(result.checks.length).toBeGreaterThan(0);
     expect(result.checks.filter((k) => !k.ok)).toEqual([]);
