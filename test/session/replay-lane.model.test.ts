@@ -22,8 +22,10 @@ import { FakeSocket } from '../helpers/fake-socket.js';
  * queue, high-water mark and process allowance. Every frame the socket took is read by the
  * delivery guarantee's ledger (test/model/ledger.ts): seqs in order, no duplicates, every missing
  * seq inside an announced gap or the unrecovered range of a resume after a documented close.
- * Beside it: the lane holds at most one history, and a replay whose socket takes everything never
- * falls further behind when a live message joins it.
+ * Beside it: the lane holds at most one history; a replay whose socket takes everything never
+ * falls further behind when a live message joins it; the lane's credit never exceeds the live bytes
+ * waiting in it (a live message shed or dropped behind a replay takes its credit back); and a loop
+ * turn writes of the replay no more than its share plus those live bytes.
  */
 
 const CH = 'ch';
@@ -57,6 +59,14 @@ class Sim {
   closes = 0;
   /** Live messages a replaying subscription's policy shed (a whole history behind). */
   laneSheds = 0;
+  /** The current replay's messages not read yet, by seq: their bytes. */
+  readonly replaying = new Map<number, number>();
+  /**
+   * This loop turn's account of the lane's bound: replay bytes read; what the turn may write beyond
+   * its share (live bytes waiting in the lane when it began, and those handed to it since); and how
+   * many live messages were handed to it (each may let one whole message out for fewer bytes).
+   */
+  readonly span = { replayed: 0, allowance: 0, joins: 0 };
 
   constructor(
     readonly policy: SlowConsumerPolicy,
@@ -93,6 +103,7 @@ class Sim {
     const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => 0, batcher: new TurnBatcher(), pacer: this.pacer, owner, pools: this.budget.pools });
     conn = { socket, writer, sub: undefined, cut: false };
     this.conn = conn;
+    this.newSpan();
   }
 
   /** Subscribes, resuming from where the last subscription stood when there was one. */
@@ -102,7 +113,34 @@ class Sim {
     const recovered = since !== undefined && since.seq >= this.seq - this.history.length;
     this.ledger.acknowledged({ ev: 'ack', epoch: '', seq: this.seq, ...(since === undefined ? {} : { recovered }) }, since);
     conn.sub = new Subscription(this.channel, conn.writer);
-    if (recovered) conn.sub.replay(this.history.filter((p) => p.seq > since.seq));
+    this.replaying.clear();
+    if (!recovered) return;
+    const pubs = this.history.filter((p) => p.seq > since.seq);
+    for (const pub of pubs) this.replaying.set(pub.seq, pub.bytes);
+    conn.sub.replay(pubs);
+  }
+
+  unsubscribe(): void {
+    const conn = this.conn!;
+    conn.writer.forget(conn.sub!);
+    conn.sub = undefined;
+    this.read();
+    this.replaying.clear();
+    this.ledger.unsubscribed();
+  }
+
+  /** Bytes of live messages waiting in the lane (behind the replay): all it holds but the replay's unread messages. */
+  liveWaiting(): number {
+    let unreplayed = 0;
+    for (const bytes of this.replaying.values()) unreplayed += bytes;
+    return this.laneBytes() - unreplayed;
+  }
+
+  /** A loop turn begins: the lane's share is renewed, and its credit is at most the live bytes waiting in it. */
+  newSpan(): void {
+    this.span.replayed = 0;
+    this.span.joins = 0;
+    this.span.allowance = this.liveWaiting();
   }
 
   publish(size: number, key: string | undefined): void {
@@ -117,6 +155,8 @@ class Sim {
     const conn = this.conn;
     if (conn?.sub === undefined || conn.cut) return;
     const before = this.laneBytes();
+    this.span.allowance += pub.bytes;
+    this.span.joins++;
     const writable = !conn.socket.full;
     const shed = conn.writer.shed.dropped;
     conn.sub.deliver(pub);
@@ -127,6 +167,9 @@ class Sim {
 
   turn(): void {
     this.conn?.writer.uncork();
+    // What the last turn wrote counts for it.
+    this.read();
+    this.newSpan();
     for (const fn of this.scheduled.splice(0)) fn();
   }
 
@@ -135,6 +178,7 @@ class Sim {
     this.read();
     this.ledger.end();
     this.conn = undefined;
+    this.replaying.clear();
   }
 
   /** The client reads every frame the socket took, in order; a connection cut off is then closed (4100). */
@@ -143,21 +187,36 @@ class Sim {
     if (conn === undefined) return;
     for (const text of conn.socket.written.splice(0)) {
       const frame = JSON.parse(text) as Record<string, unknown>;
-      if (frame.ch === CH) this.ledger.frame(frame);
+      if (frame.ch !== CH) continue;
+      this.ledger.frame(frame);
+      const replayed = frame.ev === 'msg' ? this.replaying.get(Number(frame.seq)) : undefined;
+      if (replayed !== undefined) {
+        this.replaying.delete(Number(frame.seq));
+        this.span.replayed += replayed;
+      }
     }
     if (conn.cut) {
       this.closes++;
       conn.writer.discard();
       this.ledger.end();
       this.conn = undefined;
+      this.replaying.clear();
     }
   }
 
-  /** After each command: the guarantee holds so far, and the lane holds at most one history (its own count bound). */
+  /**
+   * After each command: the guarantee holds so far; the lane holds at most one history (its own
+   * count bound); its credit (ReplayLane's private `followed`) is at most the live bytes waiting in
+   * it; and this turn wrote of the replay at most its share, plus as many bytes as live messages
+   * waited in the lane or joined it, give or take a message per join and one for the share.
+   */
   check(): void {
     this.read();
     expect(this.ledger.violations).toEqual([]);
     expect(this.laneBytes()).toBeLessThanOrEqual((Math.max(1, this.historySize) + 1) * this.largest);
+    const credit = this.conn === undefined ? 0 : (this.conn.writer as unknown as { replays: { followed: number } }).replays.followed;
+    expect(credit, 'the lane\'s credit').toBeLessThanOrEqual(this.liveWaiting());
+    expect(this.span.replayed, 'replay bytes written this turn').toBeLessThanOrEqual(this.highWaterMarkBytes + this.span.allowance + (this.span.joins + 2) * this.largest);
     expect(this.budget.pools.replay.bytes).toBeGreaterThanOrEqual(0);
   }
 
@@ -214,13 +273,13 @@ const commands = [
       conn.writer.onDrain();
     }),
   ),
-  fc.constant(command('unsubscribe', (sim) => sim.conn?.sub !== undefined, (sim) => {
-    sim.conn!.writer.forget(sim.conn!.sub!);
-    sim.conn!.sub = undefined;
-    sim.read();
-    sim.ledger.unsubscribed();
-  })),
+  fc.constant(command('unsubscribe', (sim) => sim.conn?.sub !== undefined, (sim) => sim.unsubscribe())),
   fc.constant(command('subscribe', (sim) => sim.conn !== undefined && sim.conn.sub === undefined, (sim) => sim.subscribe())),
+  // Unsubscribe and resume at once (a client that resubscribes with `since`), also in the middle of a replay.
+  fc.constant(command('resubscribe', (sim) => sim.conn?.sub !== undefined, (sim) => {
+    sim.unsubscribe();
+    sim.subscribe();
+  })),
   fc.constant(command('close', (sim) => sim.conn !== undefined, (sim) => sim.close())),
   fc.constant(command('reconnect', (sim) => sim.conn === undefined, (sim) => {
     sim.connect();
