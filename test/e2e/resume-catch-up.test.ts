@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TestClient, type Frame, type TestClientOptions } from '../helpers/client.js';
 import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
+import { account } from '../helpers/seq-account.js';
 
 const PAD = 'p'.repeat(4000);
 /** Publishers, and the publications each sends per round (two bursts, then their acks): far more than a replay's share per turn (16 KiB). */
@@ -22,23 +23,6 @@ async function burst(publisher: TestClient, ch: string): Promise<number> {
   for (let i = 1; i < BURST; i++) publisher.send({ op: 'pub', ch, data: PAD });
   const ack = await publisher.request({ op: 'pub', ch, data: PAD });
   return Number(ack.seq);
-}
-
-/** Seqs of `ch`'s messages and the ranges of its gaps, in arrival order, each seq counted. */
-function account(client: TestClient, ch: string, last: number): { order: boolean; wrong: number[]; gaps: Frame[] } {
-  const frames = client.frames.filter((f) => f.ch === ch && (f.ev === 'msg' || f.ev === 'gap'));
-  const seen = new Map<number, number>();
-  let at = 0;
-  let order = true;
-  for (const f of frames) {
-    const from = f.ev === 'msg' ? Number(f.seq) : Number(f.from);
-    const to = f.ev === 'msg' ? from : Number(f.to);
-    if (from <= at) order = false;
-    at = to;
-    for (let s = from; s <= to; s++) seen.set(s, (seen.get(s) ?? 0) + 1);
-  }
-  const wrong = Array.from({ length: last }, (_, i) => i + 1).filter((s) => seen.get(s) !== 1);
-  return { order, wrong, gaps: frames.filter((f) => f.ev === 'gap') };
 }
 
 describe.each(TRANSPORTS)('a resumed subscription catches up with its live channel [%s]', (transport) => {
