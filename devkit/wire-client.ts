@@ -15,7 +15,10 @@ import { createConnection, type Socket } from 'node:net';
  * Batch frames: a client that offers `sluice.batch` (`connect`'s `protocols`) and sees the server
  * select it reads every text frame as one or more events joined by 0x0A (docs/protocol.md) and hands
  * each event to `onFrame` on its own, found with `Buffer.indexOf` (memchr), never decoded; a
- * frame's events are 1 + its 0x0A bytes. Binary frames are never split.
+ * frame's events are 1 + its 0x0A bytes. Binary frames are never split. A batch frame that a read
+ * cuts short is not carried whole: its events are handed on from the read buffer as each one
+ * completes, and only an event cut short is copied (batch frames of tens of KiB straddle most reads;
+ * carrying them whole copied most of the bytes a batching generator received a second time).
  */
 export interface WireHandler {
   onOpen(): void;
@@ -59,6 +62,11 @@ export class WireClient {
   private carry: Buffer | undefined;
   private carryLen = 0;
   private carryNeed = 0;
+  /** Payload bytes of a batch frame that later reads will bring (its events are handed on as they complete); 0: none. */
+  private streamLeft = 0;
+  /** The start of that frame's event the last read cut short. */
+  private partial: Buffer | undefined;
+  private partialLen = 0;
   /** The HTTP status of a refused handshake (0 while none was refused). */
   refusedStatus = 0;
   /** The socket's error code (e.g. `ECONNREFUSED`, `ETIMEDOUT`), if it failed. */
@@ -185,14 +193,60 @@ export class WireClient {
   }
 
   private onFrames(buf: Buffer, off: number, n: number): void {
+    if (this.streamLeft > 0 && (off = this.continueStream(buf, off, n)) === n) return;
     if (this.carryLen > 0 && (off = this.fillCarry(buf, off, n)) === n) return;
     while (!this.done) {
       const size = frameSize(buf, off, n - off);
-      if (size === 0 || n - off < size) break;
+      if (size === 0) break;
+      if (n - off < size) {
+        if (!this.batched || (buf[off]! & 0x0f) !== OP_TEXT) break;
+        this.startStream(buf, off, n, size);
+        return;
+      }
       this.dispatch(buf, off, size);
       off += size;
     }
     if (off < n && !this.done) this.startCarry(buf, off, n);
+  }
+
+  /** A batch frame this read holds the start of (`size` bytes in all): its events so far go on, the one cut short is kept. */
+  private startStream(buf: Buffer, off: number, n: number, size: number): void {
+    if (this.counts !== undefined) this.counts.frames++;
+    this.streamLeft = off + size - n;
+    const tail = this.events(buf, payloadStart(buf, off), n, false);
+    this.keepPartial(buf, tail, n);
+  }
+
+  /** The rest of a streamed batch frame, or as much of it as this read holds; returns where the read's next frame starts. */
+  private continueStream(buf: Buffer, off: number, n: number): number {
+    const to = off + Math.min(this.streamLeft, n - off);
+    this.streamLeft -= to - off;
+    const last = this.streamLeft === 0;
+    let from = off;
+    if (this.partialLen > 0) {
+      const nl = lineEnd(buf, off, to);
+      this.keepPartial(buf, off, nl);
+      if (nl === to && !last) return to;
+      this.handler.onFrame(this.partial!, 0, this.partialLen);
+      this.partialLen = 0;
+      if (nl === to || this.done) return to;
+      from = nl + 1;
+    }
+    this.keepPartial(buf, this.events(buf, from, to, last), to);
+    return to;
+  }
+
+  /** Appends buf[from, to) to the event cut short. */
+  private keepPartial(buf: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    const need = this.partialLen + to - from;
+    if (this.partial === undefined || this.partial.length < need) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * (this.partial?.length ?? 1024)));
+      this.partial?.copy(grown, 0, 0, this.partialLen);
+      this.partial = grown;
+    }
+    buf.copy(this.partial, this.partialLen, from, to);
+    this.partialLen = need;
   }
 
   /** Keeps the start of a frame the read cut short (a frame at most: the copy is small). */
@@ -233,13 +287,12 @@ export class WireClient {
 
   /** Hands one whole frame (header at `off`, `size` bytes in all) to the handler. */
   private dispatch(buf: Buffer, off: number, size: number): void {
-    const len7 = buf[off + 1]! & 0x7f;
-    const start = off + (len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
+    const start = payloadStart(buf, off);
     const end = off + size;
     const opcode = buf[off]! & 0x0f;
     if (opcode < 0x8) {
       if (this.counts !== undefined) this.counts.frames++;
-      if (opcode === OP_TEXT && this.batched) this.dispatchEvents(buf, start, end);
+      if (opcode === OP_TEXT && this.batched) this.events(buf, start, end, true);
       else this.handler.onFrame(buf, start, end);
     } else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
@@ -249,27 +302,41 @@ export class WireClient {
   }
 
   /**
-   * Hands each event of a batch frame to the handler. A 0x0A written just past the payload (the
-   * byte restored after) stops every search at the frame's end: no scan into the frames after it,
-   * no subarray per event.
+   * Hands each event in buf[from, to) to the handler; with `last`, `to` ends a frame (and its last
+   * event), otherwise an event ends at its 0x0A only, and the start of the one after the last 0x0A
+   * (cut short by the read) is returned instead (`to` when there is none). A 0x0A written at `to`
+   * (the byte restored after) stops every search there: no scan into the frames after it, no
+   * subarray per event.
    */
-  private dispatchEvents(buf: Buffer, start: number, end: number): void {
-    const fenced = end < buf.length;
-    const kept = fenced ? buf[end]! : 0;
-    if (fenced) buf[end] = NEWLINE;
+  private events(buf: Buffer, from: number, to: number, last: boolean): number {
+    const fenced = to < buf.length;
+    const kept = fenced ? buf[to]! : 0;
+    if (fenced) buf[to] = NEWLINE;
     try {
-      let from = start;
       for (;;) {
         let nl = buf.indexOf(NEWLINE, from);
-        if (nl < 0 || nl > end) nl = end;
+        if (nl < 0 || nl > to) nl = to;
+        if (nl === to && !last) return from;
         this.handler.onFrame(buf, from, nl);
-        if (nl === end || this.done) return;
+        if (nl === to || this.done) return to;
         from = nl + 1;
       }
     } finally {
-      if (fenced) buf[end] = kept;
+      if (fenced) buf[to] = kept;
     }
   }
+}
+
+/** Where the payload of the frame whose header is at `off` starts. */
+function payloadStart(buf: Buffer, off: number): number {
+  const len7 = buf[off + 1]! & 0x7f;
+  return off + (len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
+}
+
+/** The first 0x0A in buf[from, to), or `to`. */
+function lineEnd(buf: Buffer, from: number, to: number): number {
+  const nl = buf.indexOf(NEWLINE, from);
+  return nl < 0 || nl > to ? to : nl;
 }
 
 /** A final client frame (text unless `opcode` says otherwise), masked with the zero mask. */

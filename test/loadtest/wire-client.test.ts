@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { BATCH_PROTOCOL, WireClient } from '../../devkit/wire-client.js';
@@ -8,7 +8,9 @@ import { BATCH_PROTOCOL, WireClient } from '../../devkit/wire-client.js';
  * in one text frame) to a client that offered `sluice.batch`, and whole frames otherwise: a
  * batching client hands over every event on its own and counts the frame once; events survive a
  * frame split across reads and a frame larger than the read buffer; the bytes after a frame (the
- * next frame's header) are left as they were.
+ * next frame's header) are left as they were. A batch frame a read cuts short has its events handed
+ * on as they complete: cut anywhere (in an event, at a 0x0A, in the next frame's header), every event
+ * arrives whole, once, in order.
  */
 
 /** What one server connection sends, in order, as text frames. */
@@ -91,6 +93,51 @@ describe('wire client: batch frames', () => {
       expect(got).toEqual(['{"a":1}\n{"b":2}']);
     } finally {
       await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
+  });
+});
+
+/** A server frame (unmasked, final, text) of `payload`. */
+function serverFrame(payload: string): Buffer {
+  const body = Buffer.from(payload);
+  const head = body.length < 126 ? Buffer.from([0x81, body.length]) : Buffer.from([0x81, 126, body.length >> 8, body.length & 0xff]);
+  return Buffer.concat([head, body]);
+}
+
+describe('wire client: a batch frame cut by reads', () => {
+  it('hands on every event whole, once and in order, wherever the reads cut the frames', async () => {
+    const frames = [Array.from({ length: 40 }, (_, i) => event(i, 90)), [event(40, 3)], Array.from({ length: 9 }, (_, i) => event(41 + i, 700))];
+    const bytes = Buffer.concat(frames.map((f) => serverFrame(f.join('\n'))));
+    // Cut points at every kind of place: 1-byte pieces inside a header and an event, at a 0x0A, between frames.
+    const cuts = [1, 2, 3, 57, 58, 100, 101, 102, 1500, 1501, 3000, 4097, 4101, 4200, bytes.length - 700, bytes.length - 1];
+    const server = createServer((socket: Socket) => {
+      socket.setNoDelay(true);
+      socket.once('data', () => {
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Protocol: ${BATCH_PROTOCOL}\r\n\r\n`);
+        let at = 0;
+        const next = (i: number): void => {
+          const end = i < cuts.length ? cuts[i]! : bytes.length;
+          socket.write(bytes.subarray(at, end));
+          at = end;
+          // Each piece after the peer had time to read the one before, so that reads end where the pieces do (most of the time; any cut must do).
+          if (end < bytes.length) setTimeout(() => next(i + 1), 5);
+          else socket.end(Buffer.from([0x88, 2, 0x03, 0xe8]));
+        };
+        next(0);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const counts = { frames: 0 };
+      const got = await new Promise<string[]>((resolve) => {
+        const payloads: string[] = [];
+        new WireClient({ onOpen() {}, onFrame: (buf, s, e) => void payloads.push(buf.toString('utf8', s, e)), onClose: () => resolve(payloads) }, counts).connect(new URL(`ws://127.0.0.1:${port}/`), '/', 5000, [BATCH_PROTOCOL]);
+      });
+      expect(got).toEqual(frames.flat());
+      expect(counts.frames).toBe(frames.length);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
