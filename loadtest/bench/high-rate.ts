@@ -321,6 +321,16 @@ function lowTable(rows: Row[]): string {
   ].join('\n');
 }
 
+/** At or above this share of its core while publishing, the generator's own queueing is part of the latency it measures. */
+const GENERATOR_BUSY = 0.9;
+
+/** Says so when the generator, not only the server, was near its core's limit in a row: its p99 is then partly the generator's. */
+function whoseLatency(row: Row): string {
+  const s = row.r?.steady;
+  if (s === undefined || s.generatorCpu < GENERATOR_BUSY) return '';
+  return `; the generator at ${pct(s.generatorCpu)} of its core, the server at ${pct(s.serverCpu)}: part of this latency is the generator's`;
+}
+
 /** The issue's "Done when", each judged on the rows above (a row that did not run fails its target). */
 function verdicts(rows: Row[], low: Row[], shedding: string[]): string {
   const mark = (ok: boolean): string => (ok ? 'met' : '**not met**');
@@ -333,7 +343,7 @@ function verdicts(rows: Row[], low: Row[], shedding: string[]): string {
   for (const row of sluiceRows.filter((r) => r.stopped === 0)) {
     const s = steady(row);
     const p99 = row.r?.latency.p99;
-    lines.push(`- ${row.target.label} at 1.8M/s offered keeps up (≥ ${KEEP_UP * 100}% delivered, p99 ≤ ${P99_MS} ms): ${mark(s !== undefined && s.share >= KEEP_UP && p99 !== undefined && p99 <= P99_MS)} (${pct(s?.share)}, p99 ${f(p99, 0)} ms).`);
+    lines.push(`- ${row.target.label} at 1.8M/s offered keeps up (≥ ${KEEP_UP * 100}% delivered, p99 ≤ ${P99_MS} ms): ${mark(s !== undefined && s.share >= KEEP_UP && p99 !== undefined && p99 <= P99_MS)} (${pct(s?.share)}, p99 ${f(p99, 0)} ms${whoseLatency(row)}).`);
   }
   for (const row of sluiceRows.filter((r) => r.stopped > 0)) {
     const s = steady(row);
@@ -341,7 +351,7 @@ function verdicts(rows: Row[], low: Row[], shedding: string[]): string {
     const ratio = base && row.r ? row.r.latency.p99 / base : undefined;
     const shed = stoppedShed(row);
     const stoppedNote = row.policy === 'disconnect' ? `${row.r?.serverCounters?.total?.slowConsumerCloses ?? '–'} stopped closed 4100` : `stopped subscribers shed ${thousands(shed?.perSec)}/s, ${pct(shed?.share)} of their messages`;
-    lines.push(`- ${row.target.label}, ${row.stopped * 100}% stopped: fast subscribers ≥ ${KEEP_UP * 100}% and p99 ≤ ${P99_SLOW_RATIO}× none stopped: ${mark(s !== undefined && s.share >= KEEP_UP && ratio !== undefined && ratio <= P99_SLOW_RATIO)} (${pct(s?.share)}, p99 ${f(ratio, 2)}×; ${stoppedNote}).`);
+    lines.push(`- ${row.target.label}, ${row.stopped * 100}% stopped: fast subscribers ≥ ${KEEP_UP * 100}% and p99 ≤ ${P99_SLOW_RATIO}× none stopped: ${mark(s !== undefined && s.share >= KEEP_UP && ratio !== undefined && ratio <= P99_SLOW_RATIO)} (${pct(s?.share)}, p99 ${f(ratio, 2)}×; ${stoppedNote}${whoseLatency(row)}).`);
   }
   for (const transport of ['ws', 'uws'] as const) {
     if (lowOf(low, 'sluice', transport).length === 0) continue;
