@@ -34,8 +34,11 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     expect((await watcher.request({ op: 'ping' })).ev).toBe('pong');
   });
 
-  it('a peer closed 4101 in the middle of a read: the rest of that read is dropped unparsed', async () => {
-    gw = await h.start({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 3, strikeWindowMs: 60_000 } });
+  /**
+   * A peer writes `count` requests in one write (one read for the gateway) and is closed: its
+   * close code, the frames it got, its connection, and how many frames the transport handed on.
+   */
+  async function floodInOneWrite(count: number) {
     const flooder = await connect();
     await flooder.next((f) => f.ev === 'hello');
     const [conn] = gw.gateway.connectionList();
@@ -46,15 +49,36 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
       onMessage.call(this, data, isBinary);
     });
     try {
-      // 1,000 requests in one write, one read for the gateway: 5 admitted, 3 refused, closed.
-      flooder.tcp.write(Buffer.concat(Array.from({ length: 1000 }, (_, i) => clientFrame(`{"op":"ping","id":${i}}`))));
-      expect(await flooder.closed()).toBe(4101);
-      expect(flooder.frames.filter((f) => f.ev === 'pong')).toHaveLength(5);
-      // Neither transport hands on a message of the read once the connection is closed (uWS's end() stops its parse).
-      expect(parsed).toBe(8);
+      flooder.tcp.write(Buffer.concat(Array.from({ length: count }, (_, i) => clientFrame(`{"op":"ping","id":${i}}`))));
+      const code = await flooder.closed();
+      return { code, frames: flooder.frames, conn: conn!, parsed };
     } finally {
       spy.mockRestore();
     }
+  }
+
+  it('a peer closed 4101 in the middle of a read: the rest of that read is dropped unparsed', async () => {
+    gw = await h.start({ inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 3, strikeWindowMs: 60_000 } });
+    // 1,000 requests in one read: 5 admitted, 3 refused, closed.
+    const { code, frames, parsed } = await floodInOneWrite(1000);
+    expect(code).toBe(4101);
+    expect(frames.filter((f) => f.ev === 'pong')).toHaveLength(5);
+    // Neither transport hands on a message of the read once the connection is closed (uWS's end() stops its parse).
+    expect(parsed).toBe(8);
+  });
+
+  it('at the default limits, a flooding peer has its burst (500, with what refills meanwhile) admitted, then 20 refusals, and is closed 4101', async () => {
+    gw = await h.start();
+    // Within the former burst of 2,000, all 1,500 were answered.
+    const { code, frames, conn, parsed } = await floodInOneWrite(1500);
+    expect(code).toBe(4101);
+    expect(conn.rateLimited).toBe(20);
+    const admitted = parsed - 20;
+    expect(admitted).toBeGreaterThanOrEqual(500);
+    expect(admitted).toBeLessThan(1500 - 20);
+    expect(frames.filter((f) => f.ev === 'pong').length).toBeLessThanOrEqual(admitted);
+    // The 20th refusal closes without an error frame of its own; nothing after it is handed on.
+    expect(frames.filter((f) => f.ev === 'err' && f.code === 'rate_limited')).toHaveLength(19);
   });
 
   it('limits bytes per second as well as messages', async () => {
