@@ -14,6 +14,8 @@
  *                 [--rows sluice-ws-disconnect-batch:0,sluice-uws-batch:10]
  *                                   only these 1.8M/s rows (`<target id>:<stopped %>`), without the
  *                                   100k/s rounds and the shedding cost: one row at a time
+ *                 [--rounds N]      runs each 1.8M/s row N times (at most 9), all shuffled together;
+ *                                   a row stands for its median run by p99, every run's p99 beside it
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +46,8 @@ const skipHighRate = argv.includes('--skip-high-rate') || quick;
 const seedArg = argv.indexOf('--seed');
 const rowsArg = argv.indexOf('--rows');
 const rows = rowsArg >= 0 ? new Set((argv[rowsArg + 1] ?? '').split(',')) : undefined;
+const roundsArg = argv.indexOf('--rounds');
+const rounds = roundsArg >= 0 ? Math.min(Math.max(1, Number(argv[roundsArg + 1]) || 1), 9) : 1;
 const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
 
 const ALL_WORKLOADS: Workload[] = quick
@@ -62,7 +66,7 @@ const IDLE_CONNECTIONS = 10_000;
 /** The in-process shedding microbenchmark of the high-rate part: about 3 s of CPU on a quiet machine. */
 const SHED_COST = { messages: 200_000, rounds: 5, fanOutPublications: 1500 };
 /** Whole-run guard: whatever happens, the benchmark stops. */
-const HARD_LIMIT_MS = quick ? 6 * 60_000 : highRateOnly ? 15 * 60_000 : 22 * 60_000;
+const HARD_LIMIT_MS = (quick ? 6 : highRateOnly ? 15 : 22) * 60_000 + (rounds - 1) * 8 * 60_000;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 /** Finished tables, printed even when the time limit cuts the run short. */
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
       log,
       seed,
       ...(rows === undefined ? {} : { rows }),
+      rounds,
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
