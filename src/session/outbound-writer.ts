@@ -68,7 +68,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   private pendingResyncs = 0;
   /** The channel each queued notice is about (few: notices are rare), to purge them with it. */
   private readonly noticeChannels = new Map<Publication, string>();
-  /** Resume replays and snapshots not yet written: after control frames, before queued data. */
+  /** Resume replays and snapshots not yet written: after control frames, before queued data of other channels. */
   private readonly replays: ReplayLane;
   /** The subscription whose message is being queued: the one whose messages its policy sheds, found without a lookup. */
   private delivering: Subscription | undefined = undefined;
@@ -121,14 +121,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
 
   deliver(pub: Publication, sub: Subscription): DeliveryOutcome {
     if (this.closed) return DELIVERY.disconnected;
-    if (this.replays.empty) {
-      if (!this.blocked && this.queue.length === 0) {
-        // Nothing is queued: every run shed so far precedes this message or notice.
-        if (sub.hasGap) this.writeGaps(sub, sub.takeGapsFor(pub));
-        this.writeData(pub, sub);
-        return DELIVERY.written;
-      }
-    } else {
+    if (!this.replays.empty) {
       switch (this.replays.follow(pub, sub)) {
         case 'held':
           // The replay may end here: then what follows it (queued data, due gaps) goes on too.
@@ -142,6 +135,13 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
           return DELIVERY.disconnected;
         case 'none':
       }
+    }
+    // A replay of another channel does not hold it up (it waits for its share of a later turn).
+    if (!this.blocked && this.queue.length === 0) {
+      // Nothing is queued: every run shed so far precedes this message or notice.
+      if (sub.hasGap) this.writeGaps(sub, sub.takeGapsFor(pub));
+      this.writeData(pub, sub);
+      return DELIVERY.written;
     }
     // A notice (a broker gap, see stream-repair) has no channel of its own, so that no policy sheds it.
     if (pub.channel === '') this.noticeChannels.set(pub, sub.channel.name);
@@ -165,7 +165,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    */
   deliverPresence(frame: Publication, _sub: Subscription): void {
     if (this.closed) return;
-    if (!this.blocked && this.queue.length === 0 && this.replays.empty) {
+    if (!this.blocked && this.queue.length === 0) {
       this.writeData(frame);
       return;
     }
@@ -292,10 +292,14 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.deps.socket.uncork();
   }
 
+  /**
+   * Control frames, then replays (their share of the turn), then queued data: none of it is of a
+   * replaying channel (its live messages follow its replay in the lane), so it does not wait for
+   * the replays to end. A reading client's other channels flow while a long replay is paced.
+   */
   private flush(): void {
     this.control.flush(this);
-    // Queued data may include later messages of a replaying channel: it waits for the replays.
-    if (!this.replays.pump()) return;
+    const replaying = !this.replays.pump();
     const now = this.deps.clock();
     while (!this.blocked) {
       const pub = this.queue.shift(now);
@@ -307,9 +311,10 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
       this.writeData(pub, sub);
     }
-    // The queue is empty: what is still unannounced follows every message written.
+    // The queue is empty: what is still unannounced follows every message written (but for a
+    // replaying subscription, whose runs the lane writes in their place).
     if (!this.blocked && this.pendingGaps > 0) {
-      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked) this.writeGaps(sub, sub.takeGapsDue());
+      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked && !(replaying && this.replays.has(sub))) this.writeGaps(sub, sub.takeGapsDue());
     }
     if (!this.blocked && this.pendingResyncs > 0) this.writeResyncs();
     if (this.idle) this.deps.owner.drained();
