@@ -19,7 +19,8 @@ import { FakeSocket } from '../helpers/fake-socket.js';
  * A model of one client of one channel through the outbound writer and its replay lane: publish
  * while replaying, the socket blocking and draining (also in the middle of a write), loop turns,
  * unsubscribe, resubscribe or reconnect with `since`, close, on each policy with a small history,
- * queue, high-water mark and process allowance. Every frame the socket took is read by the
+ * queue, high-water mark and process allowance; beside it the connection's other channel, of its
+ * own policy, whose messages share the queue and do not wait for the replay. Every frame the socket took is read by the
  * delivery guarantee's ledger (test/model/ledger.ts): seqs in order, no duplicates, every missing
  * seq inside an announced gap or the unrecovered range of a resume after a documented close.
  * Beside it: the lane holds at most one history; a replay whose socket takes everything never
@@ -29,6 +30,8 @@ import { FakeSocket } from '../helpers/fake-socket.js';
  */
 
 const CH = 'ch';
+/** The connection's other channel (a policy of its own, no history): subscribed on every connection, never replaying. */
+const OTHER = 'ot';
 /** A bounded run in `npm test`; a long one with REPLAY_MODEL_RUNS=N REPLAY_MODEL_SEED=S npx vitest run <this file>. */
 const RUNS = Number(process.env.REPLAY_MODEL_RUNS ?? 400);
 const SEED = Number(process.env.REPLAY_MODEL_SEED ?? 20261130);
@@ -41,14 +44,18 @@ interface Conn {
   readonly socket: FakeSocket;
   readonly writer: OutboundWriter;
   sub: Subscription | undefined;
+  readonly other: Subscription;
   /** The writer asked for a 4100 (the connection closes once the command is done). */
   cut: boolean;
 }
 
 class Sim {
   readonly channel: Channel;
+  readonly otherChannel: Channel;
   readonly counts: LedgerCounts = emptyCounts();
   readonly ledger: ChannelLedger;
+  readonly otherLedger: ChannelLedger;
+  otherSeq = 0;
   readonly history: Publication[] = [];
   readonly scheduled: Array<() => void> = [];
   readonly pacer: TurnAllowance;
@@ -59,6 +66,8 @@ class Sim {
   closes = 0;
   /** Live messages a replaying subscription's policy shed (a whole history behind). */
   laneSheds = 0;
+  /** Messages of the other channel read while part of the replay was still to come. */
+  otherDuringReplay = 0;
   /** The current replay's messages not read yet, by seq: their bytes. */
   readonly replaying = new Map<number, number>();
   /**
@@ -73,10 +82,17 @@ class Sim {
     readonly historySize: number,
     readonly highWaterMarkBytes: number,
     pacerBytes: number,
+    otherPolicy: SlowConsumerPolicy,
   ) {
-    const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize, historyMaxBytes: 0 }] } }));
+    const channels = [
+      { pattern: CH, policy, historySize, historyMaxBytes: 0 },
+      { pattern: OTHER, policy: otherPolicy, historySize: 0 },
+    ];
+    const rules = new ChannelRules(loadConfig({ overrides: { channels } }));
     this.channel = new Channel(CH, rules.settingsFor(CH));
+    this.otherChannel = new Channel(OTHER, rules.settingsFor(OTHER));
     this.ledger = new ChannelLedger(CH, `${policy}/h${historySize}`, this.counts);
+    this.otherLedger = new ChannelLedger(OTHER, otherPolicy, this.counts);
     this.pacer = new TurnAllowance(pacerBytes, (fn) => void this.scheduled.push(fn));
   }
 
@@ -89,8 +105,8 @@ class Sim {
     const socket = new FakeSocket();
     let conn: Conn;
     const owner: WriterOwner = {
-      subscriptionOf: (c) => (c === CH ? conn.sub : undefined),
-      subscriptions: () => (conn.sub === undefined ? [] : [conn.sub]),
+      subscriptionOf: (c) => (c === CH ? conn.sub : c === OTHER ? conn.other : undefined),
+      subscriptions: () => (conn.sub === undefined ? [conn.other] : [conn.sub, conn.other]),
       slowConsumer: () => {
         conn.cut = true;
         conn.writer.stop();
@@ -101,8 +117,9 @@ class Sim {
     };
     const settings = { maxQueueBytes: 600, maxQueueMessages: 4, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: this.highWaterMarkBytes };
     const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => 0, batcher: new TurnBatcher(), pacer: this.pacer, owner, pools: this.budget.pools });
-    conn = { socket, writer, sub: undefined, cut: false };
+    conn = { socket, writer, sub: undefined, other: new Subscription(this.otherChannel, writer), cut: false };
     this.conn = conn;
+    this.otherLedger.acknowledged({ ev: 'ack', epoch: '', seq: this.otherSeq }, undefined);
     this.newSpan();
   }
 
@@ -143,12 +160,25 @@ class Sim {
     this.span.allowance = this.liveWaiting();
   }
 
+  /** A publication of `channel` at `seq`, its payload of `size` bytes. */
+  private pub(channel: Channel, seq: number, size: number, key: string | undefined): Publication {
+    const payload = encodeMessage(channel.name, seq, key, JSON.stringify('x'.repeat(size)));
+    const conflationKey = channel.queuePolicy.policy === 'conflate' && key !== undefined ? `${channel.name}\0${key}` : undefined;
+    const pub = new Publication(channel.name, channel.queuePolicy, '', seq, key, conflationKey, payload, 0);
+    pub.prepared = payload;
+    return pub;
+  }
+
+  /** A publication of the other channel: its policy may shed messages queued beside the replay, or cut the connection off. */
+  publishOther(size: number, key: string | undefined): void {
+    const pub = this.pub(this.otherChannel, ++this.otherSeq, size, key);
+    const conn = this.conn;
+    if (conn !== undefined && !conn.cut) conn.other.deliver(pub);
+  }
+
   publish(size: number, key: string | undefined): void {
     const seq = ++this.seq;
-    const payload = encodeMessage(CH, seq, key, JSON.stringify('x'.repeat(size)));
-    const conflationKey = this.policy === 'conflate' && key !== undefined ? `${CH}\0${key}` : undefined;
-    const pub = new Publication(CH, this.channel.queuePolicy, '', seq, key, conflationKey, payload, 0);
-    pub.prepared = payload;
+    const pub = this.pub(this.channel, seq, size, key);
     this.largest = Math.max(this.largest, pub.bytes);
     this.history.push(pub);
     if (this.history.length > this.historySize) this.history.shift();
@@ -177,6 +207,7 @@ class Sim {
     this.conn!.writer.discard();
     this.read();
     this.ledger.end();
+    this.otherLedger.end();
     this.conn = undefined;
     this.replaying.clear();
   }
@@ -187,6 +218,10 @@ class Sim {
     if (conn === undefined) return;
     for (const text of conn.socket.written.splice(0)) {
       const frame = JSON.parse(text) as Record<string, unknown>;
+      if (frame.ch === OTHER) {
+        this.otherLedger.frame(frame);
+        if (frame.ev === 'msg' && this.replaying.size > 0) this.otherDuringReplay++;
+      }
       if (frame.ch !== CH) continue;
       this.ledger.frame(frame);
       const replayed = frame.ev === 'msg' ? this.replaying.get(Number(frame.seq)) : undefined;
@@ -199,6 +234,7 @@ class Sim {
       this.closes++;
       conn.writer.discard();
       this.ledger.end();
+      this.otherLedger.end();
       this.conn = undefined;
       this.replaying.clear();
     }
@@ -213,6 +249,7 @@ class Sim {
   check(): void {
     this.read();
     expect(this.ledger.violations).toEqual([]);
+    expect(this.otherLedger.violations).toEqual([]);
     expect(this.laneBytes()).toBeLessThanOrEqual((Math.max(1, this.historySize) + 1) * this.largest);
     const credit = this.conn === undefined ? 0 : (this.conn.writer as unknown as { replays: { followed: number } }).replays.followed;
     expect(credit, 'the lane\'s credit').toBeLessThanOrEqual(this.liveWaiting());
@@ -235,7 +272,9 @@ class Sim {
     this.check();
     if (this.conn !== undefined) expect(this.conn.writer.idle).toBe(true);
     this.ledger.checkSettled({ epoch: '', seq: this.seq });
+    this.otherLedger.checkSettled({ epoch: '', seq: this.otherSeq });
     expect(this.ledger.violations).toEqual([]);
+    expect(this.otherLedger.violations).toEqual([]);
     if (this.conn === undefined) expect(this.budget.pools.replay.bytes).toBe(0);
   }
 }
@@ -256,12 +295,18 @@ const publish = fc.tuple(fc.integer({ min: 1, max: 25 }), fc.integer({ min: 0, m
     for (let i = 0; i < n; i++) sim.publish(size, key);
   }),
 );
+const publishOther = fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 60 }), fc.option(fc.constantFrom('a', 'b'), { nil: undefined })).map(([n, size, key]) =>
+  command(`publishOther(${n}x${size}${key ?? ''})`, () => true, (sim) => {
+    for (let i = 0; i < n; i++) sim.publishOther(size, key);
+  }),
+);
 const turn = fc.constant(command('turn', () => true, (sim) => sim.turn()));
 
 const commands = [
   publish,
   publish,
   publish,
+  publishOther,
   turn,
   turn,
   fc.constant(command('block', (sim) => sim.conn !== undefined, (sim) => void (sim.conn!.socket.full = true))),
@@ -289,16 +334,17 @@ const commands = [
 
 describe('replay lane (model)', () => {
   it('per subscriber: seqs in order, no duplicate, every missing seq announced; the lane holds at most a history and keeps pace with live messages while its socket takes them', () => {
-    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0 };
+    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0, otherDuringReplay: 0 };
     const setup = fc.record({
       policy: fc.constantFrom<SlowConsumerPolicy>('drop-oldest', 'drop-newest', 'conflate', 'disconnect'),
       historySize: fc.integer({ min: 3, max: 20 }),
       highWaterMarkBytes: fc.integer({ min: 50, max: 400 }),
       pacerBytes: fc.constantFrom(0, 100, 300),
+      otherPolicy: fc.constantFrom<SlowConsumerPolicy>('drop-oldest', 'drop-newest', 'conflate', 'disconnect'),
     });
     fc.assert(
       fc.property(setup, fc.commands(commands, { maxCommands: 150, size: 'max' }), (s, cmds) => {
-        const sim = new Sim(s.policy, s.historySize, s.highWaterMarkBytes, s.pacerBytes);
+        const sim = new Sim(s.policy, s.historySize, s.highWaterMarkBytes, s.pacerBytes, s.otherPolicy);
         sim.connect();
         sim.subscribe();
         fc.modelRun(() => ({ model: {}, real: sim }), cmds);
@@ -306,6 +352,7 @@ describe('replay lane (model)', () => {
         coverage.runs++;
         coverage.closes4100 += sim.closes;
         coverage.laneSheds += sim.laneSheds;
+        coverage.otherDuringReplay += sim.otherDuringReplay;
         coverage.messages += sim.counts.messages;
         for (const [reason, n] of Object.entries(sim.counts.gaps)) coverage.gaps[reason] = (coverage.gaps[reason] ?? 0) + n;
         for (const k of ['recovered', 'partial', 'unrecoverable'] as const) coverage.resumes[k] += sim.counts.resumes[k];
@@ -319,5 +366,7 @@ describe('replay lane (model)', () => {
     expect(coverage.resumes.recovered).toBeGreaterThan(0);
     expect(coverage.resumes.partial).toBeGreaterThan(0);
     expect(coverage.closes4100).toBeGreaterThan(0);
+    // The other channel's messages were written while the replay was still under way (not held until its end).
+    expect(coverage.otherDuringReplay).toBeGreaterThan(0);
   }, RUNS * 50);
 });
