@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient, type Frame } from '../helpers/client.js';
+import { describe, expect, it } from 'vitest';
+import type { Frame, TestClient } from '../helpers/client.js';
 import { nodesHarness } from '../helpers/harness.js';
 import { account } from '../helpers/seq-account.js';
 import { TRANSPORTS } from '../helpers/transports.js';
@@ -34,15 +34,7 @@ function view(client: TestClient, ch: string): Map<string, unknown> {
  */
 describe.each(TRANSPORTS)('a keyed snapshot whose subscriber falls behind [%s]', (transport) => {
   const h = nodesHarness(transport, 'memory');
-  const clients: TestClient[] = [];
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.terminate();
-  });
-  const connect = async (url: string): Promise<TestClient> => {
-    const client = await TestClient.connect(url);
-    clients.push(client);
-    return client;
-  };
+  const connect = h.connectTo;
 
   it.each(['drop-oldest', 'conflate', 'drop-newest', 'disconnect'] as const)('%s', async (policy) => {
     const channels = [

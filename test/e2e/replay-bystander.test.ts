@@ -1,5 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient, type TestClientOptions } from '../helpers/client.js';
+import { describe, expect, it } from 'vitest';
 import { nodesHarness } from '../helpers/harness.js';
 import { account } from '../helpers/seq-account.js';
 import { TRANSPORTS } from '../helpers/transports.js';
@@ -17,15 +16,7 @@ const OUTBOUND = { highWaterMarkBytes: 16 * 1024, replayBytesPerTurn: 16 * 1024,
  */
 describe.each(TRANSPORTS)('a replay and the connection\'s other channels [%s]', (transport) => {
   const h = nodesHarness(transport, 'memory');
-  const clients: TestClient[] = [];
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.terminate();
-  });
-  const connect = async (url: string, options: TestClientOptions = {}): Promise<TestClient> => {
-    const client = await TestClient.connect(url, options);
-    clients.push(client);
-    return client;
-  };
+  const connect = h.connectTo;
 
   it('a reading client resuming a long history keeps receiving its other channels, never 4100', async () => {
     const channels = [{ pattern: '*', policy: 'disconnect' as const, historySize: HISTORY, historyMaxBytes: 0 }];

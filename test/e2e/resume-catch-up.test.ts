@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { TestClient, type Frame, type TestClientOptions } from '../helpers/client.js';
+import { describe, expect, it } from 'vitest';
+import type { Frame, TestClient } from '../helpers/client.js';
 import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { account } from '../helpers/seq-account.js';
@@ -40,15 +40,7 @@ const CASES = TRANSPORTS.flatMap((transport) => (['memory', 'redis'] as const).m
 
 describe.each(CASES)('a resumed subscription catches up with its live channel [%s, %s broker]', (transport, broker) => {
   const h = nodesHarness(transport, broker);
-  const clients: TestClient[] = [];
-  afterEach(() => {
-    for (const c of clients.splice(0)) c.terminate();
-  });
-  const connect = async (url: string, options: TestClientOptions = {}): Promise<TestClient> => {
-    const client = await TestClient.connect(url, options);
-    clients.push(client);
-    return client;
-  };
+  const connect = h.connectTo;
 
   /** A channel with `history` messages published, its publishers, and where to resume it from seq 0. */
   async function published(ch: string, history: number, pad = PAD): Promise<{ epoch: string; publishers: TestClient[]; resumerUrl: string }> {

@@ -66,6 +66,12 @@ export function nodesHarness(transport: TransportName, broker: 'memory' | 'redis
     await Promise.all(gateways.splice(0).map((g) => g.stop()));
   });
   const nextUrl = (): string => (last = gateways[turn++ % gateways.length]!).url;
+  /** Opens a client to `url` (one of `nextUrl`'s), with `options`; it is closed after the test. */
+  const connectTo = async (url: string, options?: TestClientOptions): Promise<TestClient> => {
+    const client = await TestClient.connect(url, options);
+    clients.push(client);
+    return client;
+  };
   return {
     async start(overrides: Overrides = {}): Promise<void> {
       if (suite === undefined) {
@@ -76,11 +82,8 @@ export function nodesHarness(transport: TransportName, broker: 'memory' | 'redis
       for (let i = 0; i < 2; i++) gateways.push(await startGateway({ ...overrides, broker: redisBroker }, transport));
       await until(async () => (await Promise.all(gateways.map((g) => readyStatus(g.httpUrl)))).every((s) => s === 200), 'nodes ready');
     },
-    async connect(): Promise<TestClient> {
-      const client = await TestClient.connect(nextUrl());
-      clients.push(client);
-      return client;
-    },
+    connect: (): Promise<TestClient> => connectTo(nextUrl()),
+    connectTo,
     /** The next node's URL, for a client of the test's own. */
     nextUrl,
     /** The node the last `connect` (or `nextUrl`) went to. */
