@@ -115,27 +115,23 @@ export class ReplayLane {
    * the live messages only (what a `recovered:true` resume replays is never shed): drop-oldest and
    * conflate shed the oldest live ones not written yet and hold this one ('held'), drop-newest sheds
    * this one ('shed'), each announced by a gap in its place; on a lossless channel the client cannot
-   * catch up without loss: 'behind' (its connection is cut off, to resume again).
+   * catch up without loss: 'behind' (its connection is cut off, to resume again). A broker notice
+   * (stream-repair: it has no channel of its own) is never shed: it announces a range of its own,
+   * which shedding it would leave unannounced; the channel's policy sheds around it.
    */
   follow(pub: Publication, sub: Subscription): Following {
     const replay = this.replays.find((r) => r.sub === sub);
     if (replay === undefined) return 'none';
     if (this.behind(replay, pub)) {
-      switch (pub.queuePolicy.policy) {
+      switch (sub.channel.queuePolicy.policy) {
         case 'disconnect':
           return 'behind';
         case 'drop-newest':
+          if (isNotice(pub)) break;
           this.deps.output.noteShed(pub, sub, 'dropped');
           return 'shed';
         default:
-          while (replay.liveNext < replay.live.length && this.behind(replay, pub)) {
-            const old = replay.live[replay.liveNext++]!;
-            this.release(old);
-            replay.unwritten -= old.bytes;
-            this.uncredit(old.bytes);
-            this.deps.output.noteShed(old, sub, 'dropped');
-          }
-          compact(replay);
+          this.shedOldest(replay, pub);
       }
     }
     this.hold(pub);
@@ -216,6 +212,23 @@ export class ReplayLane {
     return pub.bytes;
   }
 
+  /** Sheds the oldest live messages not written yet, broker notices aside, until `pub` fits. */
+  private shedOldest(replay: Replay, pub: Publication): void {
+    let i = replay.liveNext;
+    while (this.behind(replay, pub)) {
+      while (i < replay.live.length && isNotice(replay.live[i]!)) i++;
+      if (i === replay.live.length) break;
+      const old = replay.live[i]!;
+      if (i === replay.liveNext) replay.liveNext = ++i;
+      else replay.live.splice(i, 1);
+      this.release(old);
+      replay.unwritten -= old.bytes;
+      this.uncredit(old.bytes);
+      this.deps.output.noteShed(old, replay.sub, 'dropped');
+    }
+    compact(replay);
+  }
+
   /** Taking `pub` too would put the client more than a whole history behind. */
   private behind(replay: Replay, pub: Publication): boolean {
     const count = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
@@ -241,6 +254,11 @@ export class ReplayLane {
       this.uncredit(replay.live[i]!.bytes);
     }
   }
+}
+
+/** A broker notice (stream-repair): handed to subscribers without a channel of its own, so that no policy sheds it. */
+function isNotice(pub: Publication): boolean {
+  return pub.channel === '';
 }
 
 /** A client that keeps pace without ever catching up, or whose replay sheds, must not pin what was written or shed. */

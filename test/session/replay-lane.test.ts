@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Channel } from '../../src/hub/channel.js';
 import { Stats } from '../../src/observability/stats.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
-import { encodeMessage } from '../../src/protocol/frames.js';
+import { encodeMessage, encodeUnavailableGap } from '../../src/protocol/frames.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
 import { TurnAllowance } from '../../src/session/turn-allowance.js';
@@ -31,11 +31,13 @@ function setup(policy: SlowConsumerPolicy) {
   const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: HISTORY, historyMaxBytes: 0 }] } }));
   const channels = ['a', 'b'].map((name) => new Channel(name, rules.settingsFor(name)));
   const socket = new FakeSocket();
+  /** 4100s the writer asked for. */
+  const cuts: number[] = [];
   const subs = new Map<string, Subscription>();
   const owner: WriterOwner = {
     subscriptionOf: (c) => subs.get(c),
     subscriptions: () => subs.values(),
-    slowConsumer: () => {},
+    slowConsumer: () => void cuts.push(0),
     drained: () => {},
     repliesBackedUp: () => false,
     repliesDrained: () => {},
@@ -60,6 +62,16 @@ function setup(policy: SlowConsumerPolicy) {
   /** A resume of `channel` replaying `n` messages of its history. */
   const resume = (channel: Channel, n = HISTORY) => subs.get(channel.name)!.replay(Array.from({ length: n }, () => pub(channel)));
   const live = (channel: Channel) => subs.get(channel.name)!.deliver(pub(channel));
+  /** A broker notice (stream-repair): the node missed `n` publications of `channel`, which history no longer holds. */
+  const lost = (channel: Channel, n: number) => {
+    const from = (seqs.get(channel.name) ?? 99) + 1;
+    const to = from + n - 1;
+    seqs.set(channel.name, to);
+    const text = encodeUnavailableGap(channel.name, from, to, '');
+    const notice = new Publication('', { policy: 'disconnect', maxAgeMs: 0 }, '', to, undefined, undefined, Buffer.from(text), 0);
+    notice.prepared = notice.encoded;
+    subs.get(channel.name)!.deliver(notice);
+  };
   /** Data messages the socket took since the last call (gap frames aside). */
   const taken = () => socket.written.splice(0).filter((t) => t.includes('"seq"') && !t.includes('"ev":"gap"')).length;
   const drain = () => {
@@ -67,7 +79,7 @@ function setup(policy: SlowConsumerPolicy) {
     socket.room = Infinity;
     writer.onDrain();
   };
-  return { socket, writer, subs, a, b, resume, live, taken, drain };
+  return { socket, writer, subs, cuts, a, b, resume, live, lost, taken, drain };
 }
 
 describe('ReplayLane: credit of live messages', () => {
@@ -97,5 +109,40 @@ describe('ReplayLane: credit of live messages', () => {
     drain();
     // Nothing of a is owed; b's replay writes one share.
     expect(taken()).toBe(1);
+  });
+});
+
+describe('ReplayLane: a broker notice behind a replay', () => {
+  it.each(['drop-oldest', 'conflate', 'drop-newest'] as const)('is never shed by a lossy policy, nor cuts the client off (%s): its range is announced, every seq once, in order', (policy) => {
+    const { socket, writer, cuts, a, resume, live, lost, drain } = setup(policy);
+    const cut: number[] = [];
+    socket.full = true;
+    resume(a, 10); // seqs 101..110
+    live(a);
+    live(a); // 111, 112
+    lost(a, 5); // 113..117 unavailable: the notice is held behind the replay
+    for (let i = 0; i < 20; i++) live(a); // 118..137: the lane is a whole history behind from 127 on
+    lost(a, 3); // 138..140, arriving a whole history behind
+    for (let i = 0; i < 10; i++) live(a); // 141..150
+    drain();
+    for (let turn = 0; turn < 100 && !writer.idle; turn++) {
+      writer.uncork();
+      writer.continueTurn();
+    }
+    const frames = socket.written.map((t) => JSON.parse(t) as Record<string, unknown>);
+    const seen = new Map<number, number>();
+    let at = 0;
+    for (const f of frames) {
+      const from = f.ev === 'msg' ? Number(f.seq) : Number(f.from);
+      const to = f.ev === 'msg' ? from : Number(f.to);
+      if (from <= at) cut.push(from);
+      at = to;
+      for (let seq = from; seq <= to; seq++) seen.set(seq, (seen.get(seq) ?? 0) + 1);
+    }
+    expect(cut, 'out of order').toEqual([]);
+    expect(cuts, 'closed 4100').toEqual([]);
+    expect(Array.from({ length: 50 }, (_, i) => 101 + i).filter((seq) => seen.get(seq) !== 1), 'not accounted for once').toEqual([]);
+    expect(frames.filter((f) => f.reason === 'unavailable').map((f) => [f.from, f.to])).toEqual([[113, 117], [138, 140]]);
+    expect(writer.idle).toBe(true);
   });
 });
