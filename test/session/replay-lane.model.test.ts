@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { Channel } from '../../src/hub/channel.js';
 import { Stats } from '../../src/observability/stats.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
-import { encodeMessage } from '../../src/protocol/frames.js';
+import { encodeMessage, encodeUnavailableGap } from '../../src/protocol/frames.js';
 import { OutboundWriter, type WriterOwner } from '../../src/session/outbound-writer.js';
 import { Subscription } from '../../src/session/subscription.js';
 import { TurnAllowance } from '../../src/session/turn-allowance.js';
@@ -20,10 +20,12 @@ import { FakeSocket } from '../helpers/fake-socket.js';
  * while replaying, the socket blocking and draining (also in the middle of a write), loop turns,
  * unsubscribe, resubscribe or reconnect with `since`, close, on each policy with a small history,
  * queue, high-water mark and process allowance; beside it the connection's other channel, of its
- * own policy, whose messages share the queue and do not wait for the replay. Every frame the socket took is read by the
- * delivery guarantee's ledger (test/model/ledger.ts): seqs in order, no duplicates, every missing
- * seq inside an announced gap or the unrecovered range of a resume after a documented close.
- * Beside it: the lane holds at most one history; a replay whose socket takes everything never
+ * own policy, whose messages share the queue and do not wait for the replay; and publications the
+ * node loses, which the subscription is told of by a broker notice (`unavailable`), also while it
+ * waits behind a replay. Every frame the socket took is read by the delivery guarantee's ledger
+ * (test/model/ledger.ts): seqs in order, no duplicates, every missing seq inside an announced gap or
+ * the unrecovered range of a resume after a documented close. Beside it: the lane holds at most one
+ * history (and the notices behind it); a replay whose socket takes everything never
  * falls further behind when a live message joins it; the lane's credit never exceeds the live bytes
  * waiting in it (a live message shed or dropped behind a replay takes its credit back); and a loop
  * turn writes of the replay no more than its share plus those live bytes.
@@ -68,6 +70,10 @@ class Sim {
   laneSheds = 0;
   /** Messages of the other channel read while part of the replay was still to come. */
   otherDuringReplay = 0;
+  /** Broker notices handed to the subscription (each may sit in the lane beyond its history's count). */
+  notices = 0;
+  /** Broker notices handed to it while it was replaying. */
+  noticesBehindReplay = 0;
   /** The current replay's messages not read yet, by seq: their bytes. */
   readonly replaying = new Map<number, number>();
   /**
@@ -176,6 +182,26 @@ class Sim {
     if (conn !== undefined && !conn.cut) conn.other.deliver(pub);
   }
 
+  /**
+   * The node misses `n` publications, which history no longer holds either (stream-repair): the
+   * subscription is handed the `unavailable` notice in their place.
+   */
+  lose(n: number): void {
+    const from = this.seq + 1;
+    this.seq += n;
+    this.history.length = 0;
+    const conn = this.conn;
+    if (conn?.sub === undefined || conn.cut) return;
+    const notice = new Publication('', { policy: 'disconnect', maxAgeMs: 0 }, '', this.seq, undefined, undefined, Buffer.from(encodeUnavailableGap(CH, from, this.seq, '')), 0);
+    notice.prepared = notice.encoded;
+    this.largest = Math.max(this.largest, notice.bytes);
+    this.notices++;
+    if (this.laneBytes() > 0) this.noticesBehindReplay++;
+    this.span.allowance += notice.bytes;
+    this.span.joins++;
+    conn.sub.deliver(notice);
+  }
+
   publish(size: number, key: string | undefined): void {
     const seq = ++this.seq;
     const pub = this.pub(this.channel, seq, size, key);
@@ -250,7 +276,7 @@ class Sim {
     this.read();
     expect(this.ledger.violations).toEqual([]);
     expect(this.otherLedger.violations).toEqual([]);
-    expect(this.laneBytes()).toBeLessThanOrEqual((Math.max(1, this.historySize) + 1) * this.largest);
+    expect(this.laneBytes()).toBeLessThanOrEqual((Math.max(1, this.historySize) + 1 + this.notices) * this.largest);
     const credit = this.conn === undefined ? 0 : (this.conn.writer as unknown as { replays: { followed: number } }).replays.followed;
     expect(credit, 'the lane\'s credit').toBeLessThanOrEqual(this.liveWaiting());
     expect(this.span.replayed, 'replay bytes written this turn').toBeLessThanOrEqual(this.highWaterMarkBytes + this.span.allowance + (this.span.joins + 2) * this.largest);
@@ -301,12 +327,15 @@ const publishOther = fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 
   }),
 );
 const turn = fc.constant(command('turn', () => true, (sim) => sim.turn()));
+const lose = fc.integer({ min: 1, max: 6 }).map((n) => command(`lose(${n})`, () => true, (sim) => sim.lose(n)));
 
 const commands = [
   publish,
   publish,
   publish,
   publishOther,
+  lose,
+  lose,
   turn,
   turn,
   fc.constant(command('block', (sim) => sim.conn !== undefined, (sim) => void (sim.conn!.socket.full = true))),
@@ -334,7 +363,7 @@ const commands = [
 
 describe('replay lane (model)', () => {
   it('per subscriber: seqs in order, no duplicate, every missing seq announced; the lane holds at most a history and keeps pace with live messages while its socket takes them', () => {
-    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0, otherDuringReplay: 0 };
+    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0, otherDuringReplay: 0, noticesBehindReplay: 0 };
     const setup = fc.record({
       policy: fc.constantFrom<SlowConsumerPolicy>('drop-oldest', 'drop-newest', 'conflate', 'disconnect'),
       historySize: fc.integer({ min: 3, max: 20 }),
@@ -353,6 +382,7 @@ describe('replay lane (model)', () => {
         coverage.closes4100 += sim.closes;
         coverage.laneSheds += sim.laneSheds;
         coverage.otherDuringReplay += sim.otherDuringReplay;
+        coverage.noticesBehindReplay += sim.noticesBehindReplay;
         coverage.messages += sim.counts.messages;
         for (const [reason, n] of Object.entries(sim.counts.gaps)) coverage.gaps[reason] = (coverage.gaps[reason] ?? 0) + n;
         for (const k of ['recovered', 'partial', 'unrecoverable'] as const) coverage.resumes[k] += sim.counts.resumes[k];
@@ -368,5 +398,7 @@ describe('replay lane (model)', () => {
     expect(coverage.closes4100).toBeGreaterThan(0);
     // The other channel's messages were written while the replay was still under way (not held until its end).
     expect(coverage.otherDuringReplay).toBeGreaterThan(0);
+    expect(coverage.noticesBehindReplay).toBeGreaterThan(0);
+    expect(coverage.gaps.unavailable).toBeGreaterThan(0);
   }, RUNS * 50);
 });
