@@ -4,8 +4,6 @@ import { DELIVERY, type DeliveryOutcome } from '../hub/channel.js';
 import type { Publication } from '../stream/publication.js';
 import type { KeyedSnapshot } from '../stream/snapshot.js';
 import type { Stats } from '../observability/stats.js';
-import { encodeGap } from '../protocol/frames.js';
-import { encodePresenceResync } from '../protocol/presence-frames.js';
 import { isEventFrame, isPresenceFrame, presenceQueueIdentity } from '../presence/presence-frame.js';
 import type { TransportSocket } from '../net/socket.js';
 import type { Clock } from '../util/clock.js';
@@ -13,6 +11,7 @@ import type { MemoryPool } from '../util/memory-budget.js';
 import type { TurnAllowance } from './turn-allowance.js';
 import { ReplayLane, type ReplayOutput } from './replay-lane.js';
 import { ControlLane, type ControlOutput, type ControlOwner } from './control-lane.js';
+import { ShedAccount } from './shed-account.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -62,10 +61,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   private blocked = false;
   private corked = false;
   private closed = false;
-  /** Subscriptions with an unreported gap. */
-  private pendingGaps = 0;
-  /** Subscriptions owed a presence resync notice (their event frames were shed). */
-  private pendingResyncs = 0;
+  /** What was shed and is not announced yet (gaps, presence resyncs), and the counts. */
+  private readonly account: ShedAccount;
   /** The channel each queued notice is about (few: notices are rare), to purge them with it. */
   private readonly noticeChannels = new Map<Publication, string>();
   /** Resume replays and snapshots not yet written: after control frames, before queued data of other channels. */
@@ -73,14 +70,18 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   /** The subscription whose message is being queued: the one whose messages its policy sheds, found without a lookup. */
   private delivering: Subscription | undefined = undefined;
   private readonly queueClock: Clock;
-  /** Messages this connection's policies shed so far, by reason (observability). */
-  readonly shed: Record<ShedReason, number> = { dropped: 0, conflated: 0, expired: 0 };
 
   constructor(private readonly deps: WriterDeps) {
     this.queueClock = deps.queueClock ?? deps.clock;
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
+    this.account = new ShedAccount(deps.stats, this, () => deps.owner.subscriptions());
+  }
+
+  /** Messages this connection's policies shed so far, by reason (observability). */
+  get shed(): Readonly<Record<ShedReason, number>> {
+    return this.account.shed;
   }
 
   /** The socket takes more (it is under its high-water mark). */
@@ -265,10 +266,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   forget(sub: Subscription): void {
     sub.endKeyed();
     this.purge(sub, true);
-    if (sub.presenceStale) {
-      sub.presenceStale = false;
-      this.pendingResyncs--;
-    }
+    this.account.dropResync(sub);
   }
 
   /** Drops what is queued or replaying for `sub`, with its gap account (and its presence frames, `withPresence`). */
@@ -280,10 +278,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       this.queue.purge((pub) => pub.channel === name || pub.channel === presence || (pub.channel === '' && this.noticeChannels.get(pub) === name));
       for (const [notice, channel] of this.noticeChannels) if (channel === name) this.noticeChannels.delete(notice);
     }
-    if (sub.hasGap) {
-      sub.takeGaps();
-      this.pendingGaps--;
-    }
+    this.account.dropGaps(sub);
   }
 
   uncork(): void {
@@ -307,66 +302,33 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       const notice = pub.channel === '';
       const channel = notice ? this.noticeChannels.get(pub) : pub.channel;
       if (notice) this.noticeChannels.delete(pub);
-      const sub = channel !== undefined && (this.pendingGaps > 0 || pub.slot >= 0) ? this.deps.owner.subscriptionOf(channel) : undefined;
+      const sub = channel !== undefined && (this.account.gapsPending || pub.slot >= 0) ? this.deps.owner.subscriptionOf(channel) : undefined;
       if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
       this.writeData(pub, sub);
     }
-    // The queue is empty: what is still unannounced follows every message written (but for a
-    // replaying subscription, whose runs the lane writes in their place).
-    if (!this.blocked && this.pendingGaps > 0) {
-      for (const sub of this.deps.owner.subscriptions()) if (sub.hasGap && !this.blocked && !(replaying && this.replays.has(sub))) this.writeGaps(sub, sub.takeGapsDue());
-    }
-    if (!this.blocked && this.pendingResyncs > 0) this.writeResyncs();
+    if (!this.blocked) this.account.writeDue((sub) => replaying && this.replays.has(sub));
     if (this.idle) this.deps.owner.drained();
   }
 
   private readonly onShed = (pub: Publication, reason: ShedReason): void => {
     if (isPresenceFrame(pub)) {
-      if (isEventFrame(pub)) this.presenceShed(pub.channel.slice(1));
+      if (isEventFrame(pub)) this.account.presenceShed(this.deps.owner.subscriptionOf(pub.channel.slice(1)));
       return;
     }
     const delivering = this.delivering;
     const sub = delivering !== undefined && delivering.channel.name === pub.channel ? delivering : this.deps.owner.subscriptionOf(pub.channel);
     if (sub !== undefined) this.noteShed(pub, sub, reason);
-    else {
-      this.deps.stats.shed[reason]++;
-      this.shed[reason]++;
-    }
+    else this.account.count(reason);
   };
 
   /** A message of `sub` was shed (by its queue, or by its delivery contract): its gap will say so. */
   noteShed(pub: Publication, sub: Subscription, reason: ShedReason): void {
-    this.deps.stats.shed[reason]++;
-    this.shed[reason]++;
-    if (!sub.hasGap) this.pendingGaps++;
-    sub.noteShed(pub.epoch, pub.seq, reason);
-  }
-
-  /** The watcher's list is now stale: once the queue drains it is told to fetch it again. */
-  private presenceShed(channel: string): void {
-    const sub = this.deps.owner.subscriptionOf(channel);
-    if (sub === undefined || sub.presenceStale) return;
-    sub.presenceStale = true;
-    this.pendingResyncs++;
-  }
-
-  private writeResyncs(): void {
-    for (const sub of this.deps.owner.subscriptions()) {
-      if (this.blocked) return;
-      if (!sub.presenceStale) continue;
-      sub.presenceStale = false;
-      this.pendingResyncs--;
-      this.writeText(encodePresenceResync(sub.channel.name));
-    }
+    this.account.noteShed(pub, sub, reason);
   }
 
   /** Announces shed runs taken from the subscription, in order. */
   writeGaps(sub: Subscription, runs: readonly ShedRun[]): void {
-    for (const run of runs) {
-      this.deps.stats.gapFrames++;
-      this.writeText(encodeGap(sub.channel.name, run.from, run.to, run.to - run.from + 1, run.reason));
-    }
-    if (!sub.hasGap) this.pendingGaps--;
+    this.account.writeGaps(sub, runs);
   }
 
   /**
