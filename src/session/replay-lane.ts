@@ -51,9 +51,9 @@ export type Following = 'held' | 'shed' | 'behind' | 'none';
  * A connection's replays not yet written, oldest first: resume histories and keyed snapshots, with
  * the live messages of their channels that arrive meanwhile behind them. Written after control
  * frames and before queued data (of other channels, which does not wait for them to end), while
- * the socket takes them: a bounded share per loop turn
- * (within the process's allowance) for what the replay owes, and on top of it as many bytes as live
- * messages joined behind it, so a replay always gains on a publisher its client keeps up with.
+ * the socket takes them: a bounded share per loop turn (within the process's allowance) for what
+ * the replay owes, and on top of it as many bytes as live messages joined behind it, so a replay
+ * always gains on a publisher its client keeps up with.
  */
 export class ReplayLane {
   private replays: Replay[] = [];
