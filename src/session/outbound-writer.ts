@@ -75,7 +75,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.queueClock = deps.queueClock ?? deps.clock;
     this.queue = new OutboundQueue<Publication>(deps.settings, this.onShed, deps.pools.outbound);
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
-    this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay });
+    this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay, clock: deps.clock });
     this.account = new ShedAccount(deps.stats, this, () => deps.owner.subscriptions());
   }
 
@@ -181,7 +181,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   replay(pubs: readonly Publication[], sub: Subscription): void {
     if (this.closed || pubs.length === 0) return;
     this.replays.add(pubs, sub);
-    if (!this.blocked) this.replays.pump();
+    if (!this.blocked && this.replays.pump()) this.flush();
   }
 
   /**
@@ -193,7 +193,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   snapshot(state: KeyedSnapshot, sub: Subscription): void {
     if (this.closed) return;
     this.replays.addSnapshot(state, sub);
-    if (!this.blocked) this.replays.pump();
+    if (!this.blocked && this.replays.pump()) this.flush();
   }
 
   /**
@@ -205,7 +205,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     if (this.closed) return;
     this.purge(sub, false);
     this.replays.addSnapshot(state, sub, notice.encoded.toString());
-    if (!this.blocked) this.replays.pump();
+    if (!this.blocked && this.replays.pump()) this.flush();
   }
 
   /** Goes on with the replays on a later loop turn (their per-turn share was written). */

@@ -1,6 +1,7 @@
 import type { ShedReason } from '../protocol/policy.js';
 import type { Publication } from '../stream/publication.js';
 import { SnapshotCursor, snapshotCost, type KeyedSnapshot } from '../stream/snapshot.js';
+import type { Clock } from '../util/clock.js';
 import type { MemoryPool } from '../util/memory-budget.js';
 import type { Paced, TurnAllowance } from './turn-allowance.js';
 import type { ShedRun, Subscription } from './subscription.js';
@@ -25,6 +26,8 @@ export interface ReplayLaneDeps {
   readonly bytesPerTurn: number;
   /** The memory budget's replay pool (each publication counted once, however many replay it). */
   readonly pool: MemoryPool;
+  /** Read to expire live messages older than their channel's `maxAgeMs`, as the queue does. */
+  readonly clock: Clock;
 }
 
 /**
@@ -156,7 +159,8 @@ export class ReplayLane {
     const { pacer, output } = this.deps;
     while (output.writable && this.replays.length > 0) {
       if (this.followed > 0) {
-        this.followed = Math.max(0, this.followed - this.writeNext());
+        const written = this.writeNext();
+        this.followed = Math.max(0, this.followed - written);
         continue;
       }
       if (this.turnBytes >= this.deps.bytesPerTurn) {
@@ -190,7 +194,11 @@ export class ReplayLane {
     this.followed = Math.max(0, this.followed - bytes);
   }
 
-  /** Writes the oldest replay's next chunk or message; returns its bytes. */
+  /**
+   * Writes the oldest replay's next chunk or message; returns its bytes. A live message older than
+   * its channel's `maxAgeMs` is shed instead (`expired`), as the queue would; what the replay itself
+   * owes is history, which never expires.
+   */
   private writeNext(): number {
     const replay = this.replays[0]!;
     const { output } = this.deps;
@@ -202,14 +210,22 @@ export class ReplayLane {
       if (cursor.done && replay.liveNext === replay.live.length) this.replays.shift();
       return chunk.length;
     }
-    const pub = replay.next < replay.pubs.length ? replay.pubs[replay.next++]! : replay.live[replay.liveNext++]!;
+    const live = replay.next === replay.pubs.length;
+    const pub = live ? replay.live[replay.liveNext++]! : replay.pubs[replay.next++]!;
     this.release(pub);
     replay.unwritten -= pub.bytes;
-    if (replay.sub.hasGap) output.writeGaps(replay.sub, replay.sub.takeGapsBefore(pub));
-    output.writeData(pub, replay.sub);
+    const maxAge = pub.queuePolicy.maxAgeMs;
+    const expired = live && maxAge > 0 && this.deps.clock() - pub.at > maxAge;
+    if (expired) {
+      this.uncredit(pub.bytes);
+      output.noteShed(pub, replay.sub, 'expired');
+    } else {
+      if (replay.sub.hasGap) output.writeGaps(replay.sub, replay.sub.takeGapsBefore(pub));
+      output.writeData(pub, replay.sub);
+    }
     if (replay.next === replay.pubs.length && replay.liveNext === replay.live.length) this.replays.shift();
     else compact(replay);
-    return pub.bytes;
+    return expired ? 0 : pub.bytes;
   }
 
   /** Sheds the oldest live messages not written yet, broker notices aside, until `pub` fits. */

@@ -27,8 +27,8 @@ class TurnBatcher extends WriteBatcher {
   override add(_item: Corked): void {}
 }
 
-function setup(policy: SlowConsumerPolicy) {
-  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: HISTORY, historyMaxBytes: 0 }] } }));
+function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
+  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: HISTORY, historyMaxBytes: 0, maxAgeMs }] } }));
   const channels = ['a', 'b'].map((name) => new Channel(name, rules.settingsFor(name)));
   const socket = new FakeSocket();
   /** 4100s the writer asked for. */
@@ -43,20 +43,21 @@ function setup(policy: SlowConsumerPolicy) {
     repliesDrained: () => {},
   };
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
+  const clock = { now: 0 };
   const seqs = new Map<string, number>();
   const pub = (channel: Channel): Publication => {
     // Three-digit seqs: every message encodes to the same size.
     const seq = (seqs.get(channel.name) ?? 99) + 1;
     seqs.set(channel.name, seq);
     const payload = encodeMessage(channel.name, seq, undefined, PAYLOAD);
-    const p = new Publication(channel.name, channel.queuePolicy, '', seq, undefined, undefined, payload, 0);
+    const p = new Publication(channel.name, channel.queuePolicy, '', seq, undefined, undefined, payload, clock.now);
     p.prepared = payload;
     return p;
   };
   const size = pub(new Channel('a', rules.settingsFor('a'))).bytes;
   // A share of one message per turn.
   const settings = { maxQueueBytes: 1e6, maxQueueMessages: 1000, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: size - 1 };
-  const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => 0, batcher: new TurnBatcher(), pacer: new TurnAllowance(0, () => {}), owner, pools: budget.pools });
+  const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => clock.now, batcher: new TurnBatcher(), pacer: new TurnAllowance(0, () => {}), owner, pools: budget.pools });
   for (const channel of channels) subs.set(channel.name, new Subscription(channel, writer));
   const [a, b] = channels as [Channel, Channel];
   /** A resume of `channel` replaying `n` messages of its history. */
@@ -79,7 +80,7 @@ function setup(policy: SlowConsumerPolicy) {
     socket.room = Infinity;
     writer.onDrain();
   };
-  return { socket, writer, subs, cuts, a, b, resume, live, lost, taken, drain };
+  return { socket, writer, subs, cuts, clock, a, b, resume, live, lost, taken, drain };
 }
 
 describe('ReplayLane: credit of live messages', () => {
@@ -143,6 +144,26 @@ describe('ReplayLane: a broker notice behind a replay', () => {
     expect(cuts, 'closed 4100').toEqual([]);
     expect(Array.from({ length: 50 }, (_, i) => 101 + i).filter((seq) => seen.get(seq) !== 1), 'not accounted for once').toEqual([]);
     expect(frames.filter((f) => f.reason === 'unavailable').map((f) => [f.from, f.to])).toEqual([[113, 117], [138, 140]]);
+    expect(writer.idle).toBe(true);
+  });
+});
+
+describe('ReplayLane: maxAgeMs', () => {
+  it('sheds the live messages that waited behind a replay longer than the channel\'s maxAgeMs (expired, in their place); the replay itself is history and arrives whole', () => {
+    const { socket, writer, clock, a, resume, live, drain } = setup('drop-oldest', 1000);
+    socket.full = true;
+    resume(a, 5); // 101..105, published at 0
+    for (let i = 0; i < 3; i++) live(a); // 106..108, published at 0
+    clock.now = 2000;
+    live(a); // 109, published now
+    drain();
+    for (let turn = 0; turn < 100 && !writer.idle; turn++) {
+      writer.uncork();
+      writer.continueTurn();
+    }
+    const frames = socket.written.map((t) => JSON.parse(t) as Record<string, unknown>);
+    expect(frames.map((f) => (f.ev === 'msg' ? f.seq : `${String(f.reason)} ${String(f.from)}-${String(f.to)}`))).toEqual([101, 102, 103, 104, 105, 'expired 106-108', 109]);
+    expect(writer.shed.expired).toBe(3);
     expect(writer.idle).toBe(true);
   });
 });
