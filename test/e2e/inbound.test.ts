@@ -111,11 +111,14 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     reader.ws.pause();
     const publisher = await connect();
     const data = 'x'.repeat(4096);
-    // Until the server's socket to the reader is backed up: its queue holds what the socket would not take.
+    // Until the server's socket to the reader is backed up for good: the kernel's buffers full, so that no
+    // drain can come before the reader reads again. A queue of a few messages may only mean that the
+    // socket's user-space buffer was not flushed yet (a loaded machine): a drain then writes the owed pong
+    // between pings and the peer gets more than one. A quarter MiB queued cannot wait on a flush alone.
     await until(async () => {
       for (let i = 0; i < 50; i++) publisher.send({ op: 'pub', ch: 'sensor.flood', data });
       await publisher.request({ op: 'ping' });
-      return conn.writer.queuedBytes > 0;
+      return conn.writer.queuedBytes >= 256 * 1024;
     }, 'the reader backed up');
     const payloads: string[] = [];
     reader.ws.on('pong', (p: Buffer) => payloads.push(p.toString()));
