@@ -70,6 +70,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   /** The subscription whose message is being queued: the one whose messages its policy sheds, found without a lookup. */
   private delivering: Subscription | undefined = undefined;
   private readonly queueClock: Clock;
+  /** A subscription whose runs the replay lane writes in their place (allocated once, not per flush). */
+  private readonly waitsForReplay = (sub: Subscription): boolean => this.replays.has(sub);
 
   constructor(private readonly deps: WriterDeps) {
     this.queueClock = deps.queueClock ?? deps.clock;
@@ -306,7 +308,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       if (sub !== undefined && sub.hasGap) this.writeGaps(sub, notice ? sub.takeGapsBeforeNotice(pub) : sub.takeGapsBefore(pub));
       this.writeData(pub, sub);
     }
-    if (!this.blocked) this.account.writeDue((sub) => replaying && this.replays.has(sub));
+    if (!this.blocked) this.account.writeDue(replaying ? this.waitsForReplay : undefined);
     if (this.idle) this.deps.owner.drained();
   }
 

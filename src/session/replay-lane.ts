@@ -159,8 +159,7 @@ export class ReplayLane {
     const { pacer, output } = this.deps;
     while (output.writable && this.replays.length > 0) {
       if (this.followed > 0) {
-        const written = this.writeNext();
-        this.followed = Math.max(0, this.followed - written);
+        this.uncredit(this.writeNext());
         continue;
       }
       if (this.turnBytes >= this.deps.bytesPerTurn) {

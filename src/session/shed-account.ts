@@ -61,11 +61,12 @@ export class ShedAccount {
 
   /**
    * Nothing is queued: every run still unannounced follows every message written, but those of a
-   * subscription `waiting` says the replay lane writes in their place; then the presence resyncs.
+   * subscription `waiting` says the replay lane writes in their place (none while no replay is
+   * pending); then the presence resyncs.
    */
-  writeDue(waiting: (sub: Subscription) => boolean): void {
+  writeDue(waiting: ((sub: Subscription) => boolean) | undefined): void {
     if (this.gaps > 0) {
-      for (const sub of this.subscriptions()) if (sub.hasGap && this.output.writable && !waiting(sub)) this.writeGaps(sub, sub.takeGapsDue());
+      for (const sub of this.subscriptions()) if (sub.hasGap && this.output.writable && waiting?.(sub) !== true) this.writeGaps(sub, sub.takeGapsDue());
     }
     if (this.resyncs > 0 && this.output.writable) this.writeResyncs();
   }

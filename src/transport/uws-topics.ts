@@ -38,6 +38,8 @@ export const TOPIC_LIGHT_BYTES = 2 * 1024;
  */
 export const ANCHOR_TOPIC = ' anchor';
 
+const NONE: readonly string[] = [];
+
 class Topic {
   readonly members = new Set<TopicMember>();
   /** Publications in this turn, and their bytes (see TOPIC_PUBLICATIONS_PER_TURN, TOPIC_BYTES_PER_TURN). */
@@ -166,14 +168,16 @@ export class UwsTopics implements TopicFanOut {
 
   /** Whether the member is in a topic that takes publications (not heavy): only then can its being caught up matter. */
   takesAny(member: TopicMember): boolean {
-    for (const name of this.joined.get(member) ?? []) if (!this.topics.get(name)!.heavy) return true;
+    for (const name of this.joined.get(member) ?? NONE) if (!this.topics.get(name)!.heavy) return true;
     return false;
   }
 
   /** Bytes of this turn's publications to the member's topics: uWS holds them for it until its next write, or its drain. */
   pendingFor(member: TopicMember): number {
+    // Called at every flush of every socket: nothing to look up in a turn no topic published in.
+    if (this.used.length === 0) return 0;
     let bytes = 0;
-    for (const name of this.joined.get(member) ?? []) bytes += this.topics.get(name)!.turnBytes;
+    for (const name of this.joined.get(member) ?? NONE) bytes += this.topics.get(name)!.turnBytes;
     return bytes;
   }
 
