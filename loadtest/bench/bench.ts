@@ -16,6 +16,9 @@
  *                                   100k/s rounds and the shedding cost: one row at a time
  *                 [--rounds N]      runs each 1.8M/s row N times (at most 9), all shuffled together;
  *                                   a row stands for its median run by p99, every run's p99 beside it
+ *                 [--warmup-s N]    each 1.8M/s row's warm-up before its measured run (default 3 s,
+ *                                   at most 10; 0: none, the stopped subscribers stop at the first
+ *                                   publication and the rates' window waits for shedding, as before)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +30,8 @@ import { pinSelf, ROOT, spawnServer, type ServerProcess } from '../../devkit/pro
 import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
-import { runHighRate, type SteadyWindow } from './high-rate.js';
+import { HIGH_ROWS, runHighRate } from './high-rate.js';
+import { DEFAULT_WARMUP_MS, type RunPhases } from './high-rate-phases.js';
 import { isShedding, readServerCounters } from '../tool/server-metrics.js';
 import { measureShedCost, measureShedFanout } from './shed-cost.js';
 import { loadavg } from 'node:os';
@@ -48,6 +52,8 @@ const rowsArg = argv.indexOf('--rows');
 const rows = rowsArg >= 0 ? new Set((argv[rowsArg + 1] ?? '').split(',')) : undefined;
 const roundsArg = argv.indexOf('--rounds');
 const rounds = roundsArg >= 0 ? Math.min(Math.max(1, Number(argv[roundsArg + 1]) || 1), 9) : 1;
+const warmupArg = argv.indexOf('--warmup-s');
+const warmupS = warmupArg >= 0 ? Math.min(Math.max(0, Number(argv[warmupArg + 1]) || 0), 10) : undefined;
 const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
 
 const ALL_WORKLOADS: Workload[] = quick
@@ -65,8 +71,10 @@ const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, duration
 const IDLE_CONNECTIONS = 10_000;
 /** The in-process shedding microbenchmark of the high-rate part: about 3 s of CPU on a quiet machine. */
 const SHED_COST = { messages: 200_000, rounds: 5, fanOutPublications: 1500 };
+/** The 1.8M/s rows' warm-ups in one round, over all of them. */
+const WARMUPS_MS = HIGH_ROWS * (warmupS === undefined ? DEFAULT_WARMUP_MS : warmupS * 1000);
 /** Whole-run guard: whatever happens, the benchmark stops. */
-const HARD_LIMIT_MS = (quick ? 6 : highRateOnly ? 15 : 22) * 60_000 + (rounds - 1) * 8 * 60_000;
+const HARD_LIMIT_MS = (quick ? 6 : highRateOnly ? 15 : 22) * 60_000 + (rounds - 1) * 8 * 60_000 + rounds * WARMUPS_MS;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 /** Finished tables, printed even when the time limit cuts the run short. */
@@ -97,19 +105,20 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
   }
 }
 
-async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, window: SteadyWindow = {}): Promise<RunResult> {
+async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, window: RunPhases = {}): Promise<RunResult> {
   const sluiceCounters = target.dialect === 'sluice' ? () => readServerCounters(server.httpUrl) : undefined;
   const stopped = window.onceShedding;
   const r = await runLoad({
     url: server.url, dialect: target.dialect, batch: target.batch === true, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
     ...(window.warmupMs === undefined ? {} : { warmupMs: window.warmupMs }),
+    ...(window.steadyAfterMs === undefined ? {} : { steadyAfterMs: window.steadyAfterMs }),
     ...(sluiceCounters === undefined ? {} : { serverCounters: sluiceCounters }),
     ...(sluiceCounters === undefined || stopped === undefined || stopped === 0
       ? {}
       : {
           // A poll that goes unanswered for a second counts as "not yet": the window's latest start must hold.
           steadyWhen: async () => isShedding(await readServerCounters(server.httpUrl, 1000), stopped),
-          ...(window.maxWarmupMs === undefined ? {} : { maxWarmupMs: window.maxWarmupMs }),
+          ...(window.maxSteadyAfterMs === undefined ? {} : { maxSteadyAfterMs: window.maxSteadyAfterMs }),
         }),
   });
   const lossy = r.connections.failed > 0 ? ` (${r.connections.failed} connections failed)` : '';
@@ -117,7 +126,10 @@ async function measure(target: Target, server: ServerProcess, plan: Plan, durati
   const shed = r.serverCounters === undefined ? '' : `, shed ${r.serverCounters.steadyPerSec === undefined ? 'unread' : Math.round(r.serverCounters.steadyPerSec.shed)}/s`;
   const whilePublishing = s ? ` (while publishing ${s.deliveriesPerSec}/s, server ${Math.round((s.serverCpu ?? 0) * 100)}% CPU${shed})` : '';
   log(`  ${target.label.padEnd(32)} delivered ${r.deliveriesPerSec}/s${whilePublishing}, server cpu ${r.server?.cpuSeconds}s, p99 ${r.latency.p99} ms, load ${r.loadAverage.start.toFixed(1)}${lossy}`);
-  log(`    per second: p99 ms ${r.timeline.map((p) => (p.p99 === undefined ? '–' : Math.round(p.p99))).join(' ')}; generator stall ms ${r.timeline.map((p) => p.generatorStallMs).join(' ')}`);
+  const perSecond = (points: typeof r.timeline): string => `p99 ms ${points.map((p) => (p.p99 === undefined ? '–' : Math.round(p.p99))).join(' ')}; generator stall ms ${points.map((p) => p.generatorStallMs).join(' ')}`;
+  const warm = r.timeline.filter((p) => p.warm);
+  if (warm.length > 0) log(`    warm-up, second by second: ${perSecond(warm)}; its p99 ${r.warmLatency.p99} ms`);
+  log(`    per second: ${perSecond(r.timeline.filter((p) => !p.warm))}`);
   return r;
 }
 
@@ -171,6 +183,7 @@ async function main(): Promise<void> {
       seed,
       ...(rows === undefined ? {} : { rows }),
       rounds,
+      ...(warmupS === undefined ? {} : { warmupMs: warmupS * 1000 }),
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);

@@ -14,10 +14,11 @@ import { md } from './table.js';
 import { RAW_UWS_PER_TURN, sluice, TARGETS, type Target } from './targets.js';
 import { shedCostSection, type ShedCostFigures } from './shed-cost.js';
 import { secondsTable } from './high-rate-seconds.js';
+import { COLD_WINDOW, DEFAULT_WARMUP_MS, phases, type RunPhases } from './high-rate-phases.js';
 
 export interface HighRateDeps {
-  /** Runs `plan` for `durationMs` against a fresh server of `target`, the steady rates taken over `window`; undefined when it could not start. */
-  run(target: Target, plan: Plan, durationMs: number, window?: SteadyWindow): Promise<RunResult | undefined>;
+  /** Runs `plan` for `durationMs` against a fresh server of `target`, after `phases`' warm-up, the steady rates taken over its window; undefined when it could not start. */
+  run(target: Target, plan: Plan, durationMs: number, phases?: RunPhases): Promise<RunResult | undefined>;
   /** CPU ns per shed message by policy and per delivery through the writer alone, measured in this process. */
   shedCost(): ShedCostFigures;
   log(line: string): void;
@@ -34,29 +35,16 @@ export interface HighRateDeps {
    * run by p99 (every run's p99 shown beside it), for judging a p99 that single 12 s runs leave noisy.
    */
   readonly rounds?: number;
+  /** Each 1.8M/s row's warm-up before its measured run (default `DEFAULT_WARMUP_MS`; 0: none, and the rates' window of before). */
+  readonly warmupMs?: number;
 }
 
 /** A 1.8M/s row's name for `HighRateDeps.rows`: its target's id and its stopped percentage. */
 export const rowName = (job: { target: Target; stopped: number }): string => `${job.target.id}:${Math.round(job.stopped * 100)}`;
 
-/** Where the steady rates start: after `warmupMs`, and, with `onceShedding` stopped subscribers, once a Sluice server sheds for them (or closed them), at `maxWarmupMs` at the latest. */
-export interface SteadyWindow {
-  readonly warmupMs?: number;
-  readonly onceShedding?: number;
-  readonly maxWarmupMs?: number;
-}
 
 const SUBSCRIBERS = 1000;
-/**
- * A stopped subscriber holds about 3.7 MB before its queue sheds: ~2.5 MB in the server's send
- * buffer and ~0.13 MB in its own receive buffer (loopback, measured with `ss`), 64 KiB to the
- * high-water mark, 1 MiB of queue: 2.5–5 s at the 0.7–1.5k publications/s a core-bound server
- * takes in. So with stopped subscribers the steady window starts once the server sheds for them
- * (its /metrics, polled), 7 s in at the latest, and the fast subscribers are judged while shedding
- * goes on; every row runs 12 s, so that p99s (over the whole run) compare.
- */
-const HIGH = { size: 1024, rate: 1800, durationMs: 12_000, warmupMs: 2000, maxWarmupMs: 7000 };
-const stoppedWindow = (stopped: number): SteadyWindow => ({ warmupMs: HIGH.warmupMs, onceShedding: stopped, maxWarmupMs: HIGH.maxWarmupMs });
+const HIGH = { size: 1024, rate: 1800, durationMs: 12_000 };
 /**
  * Raw and Sluice alternated. One round: one run's CPU per delivery moves by a tenth or more, but a
  * second round would take the time the 1.8M/s rows' batch-frame variants need (the whole run stays
@@ -142,6 +130,9 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
   return out;
 }
 
+/** The 1.8M/s rows of one round. */
+export const HIGH_ROWS = highJobs().length;
+
 const reading = (row: Row): number => SUBSCRIBERS - Math.round(SUBSCRIBERS * row.stopped);
 
 /** Deliveries to the subscribers still reading, by the end of the drain, as a fraction of what they were offered. */
@@ -166,9 +157,10 @@ function eventsPerFrame(r: RunResult | undefined): number | undefined {
   return r === undefined || r.counters.frames === 0 ? undefined : r.counters.deliveries / r.counters.frames;
 }
 
-/** Server CPU µs per delivery, over the whole run (publishing and drain). */
+/** Server CPU µs per delivery, over the whole run (warm-up, publishing and drain; the stopped subscribers' deliveries in the warm-up counted). */
 function cpuPerDelivery(r: RunResult | undefined): number | undefined {
-  return r?.server === undefined || r.counters.deliveries === 0 ? undefined : (r.server.cpuSeconds * 1e6) / r.counters.deliveries;
+  const deliveries = r === undefined ? 0 : r.counters.deliveries + r.counters.deliveriesToSlow;
+  return r?.server === undefined || deliveries === 0 ? undefined : (r.server.cpuSeconds * 1e6) / deliveries;
 }
 
 const nsPerDelivery = (row: Row | undefined): number | undefined => {
@@ -202,12 +194,12 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   if (jobs.length === 0) throw new Error(`--rows named no row; the rows are ${highJobs().map(rowName).join(', ')}`);
   const rounds = Math.max(1, Math.floor(deps.rounds ?? 1));
   const order = shuffled(jobs.flatMap((job) => Array.from({ length: rounds }, () => job)), deps.seed);
-  deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped, ${jobs.length} rows${rounds > 1 ? ` × ${rounds} rounds` : ''} in a shuffled order (seed ${deps.seed})`);
+  const warmupMs = Math.max(0, deps.warmupMs ?? DEFAULT_WARMUP_MS);
+  deps.log(`high rate: 1 → ${SUBSCRIBERS} × ${HIGH.size} B at ${HIGH.rate} msg/s for ${HIGH.durationMs / 1000} s after a warm-up of ${warmupMs / 1000} s, none and ${STOPPED * 100}% stopped, ${jobs.length} rows${rounds > 1 ? ` × ${rounds} rounds` : ''} in a shuffled order (seed ${deps.seed})`);
   const done = new Map<Job, Row[]>(jobs.map((job) => [job, []]));
   const runs: Row[] = [];
   for (const [i, job] of order.entries()) {
-    const window = job.stopped === 0 ? { warmupMs: HIGH.warmupMs } : stoppedWindow(Math.round(SUBSCRIBERS * job.stopped));
-    const r = await deps.run(job.target, plan(HIGH.size, HIGH.rate, job.stopped, job.policy === 'conflate' ? KEYS : 0), HIGH.durationMs, window);
+    const r = await deps.run(job.target, plan(HIGH.size, HIGH.rate, job.stopped, job.policy === 'conflate' ? KEYS : 0), HIGH.durationMs, phases(warmupMs, Math.round(SUBSCRIBERS * job.stopped)));
     const row = { ...job, r, run: i + 1 };
     done.get(job)!.push(row);
     runs.push(row);
@@ -215,7 +207,7 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const rows = jobs.map((job) => medianRun(done.get(job)!));
   const seconds = secondsTable(runs.map((row) => ({ ...row, label: row.target.label })));
   const highJson = { high: rows.map(keepTimeline), ...(rounds > 1 ? { highRuns: runs.map(keepTimeline) } : {}) };
-  if (deps.rows !== undefined) return { sections: [highTable(rows, deps.seed), seconds, verdicts(rows, [], [])], json: highJson };
+  if (deps.rows !== undefined) return { sections: [highTable(rows, deps.seed, warmupMs), seconds, verdicts(rows, [], [])], json: highJson };
 
   deps.log(`low rate: 1 → ${SUBSCRIBERS} × ${LOW.size} B at ${LOW.rate} msg/s for ${LOW.durationMs / 1000} s`);
   const low: Row[] = [];
@@ -228,7 +220,7 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const shedCost = deps.shedCost();
   const delivery = rows.filter((r) => r.target.dialect === 'sluice' && r.stopped === 0).map((r) => ({ transport: `${transportOf(r.target)}${batched(r.target) ? ', batch frames' : ''}`, ns: nsPerDelivery(r) }));
   const shedding = shedCostSection(shedCost, delivery);
-  return { sections: [highTable(rows, deps.seed), seconds, lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { ...highJson, low: low.map(strip), shedCost } };
+  return { sections: [highTable(rows, deps.seed, warmupMs), seconds, lowTable(low), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { ...highJson, low: low.map(strip), shedCost } };
 }
 
 /** A row's runs as one row: the run with the median p99 (the lower middle one of an even count; a run that did not happen counts as the highest), every p99 beside it. */
@@ -254,7 +246,7 @@ function uwsOverWs(rows: Row[], row: Row): number | undefined {
 
 const noneStopped = (rows: Row[], row: Row): Row | undefined => rows.find((x) => x.stopped === 0 && sameKind(x.target, row.target));
 
-function highTable(rows: Row[], seed: number): string {
+function highTable(rows: Row[], seed: number, warmupMs: number): string {
   const head = [
     'server', 'run', 'stopped', 'policy', 'load avg', 'window from', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'events per frame', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
     'server CPU while publishing', 'generator CPU', 'server µs CPU per delivery', 'deliveries per server-CPU-s', 'uws ÷ ws',
@@ -290,9 +282,11 @@ function highTable(rows: Row[], seed: number): string {
   const title = `### High rate: 1 publisher × ${HIGH.rate} msg/s → ${SUBSCRIBERS} subscribers, ${HIGH.size} B (${((HIGH.rate * SUBSCRIBERS) / 1e6).toFixed(1)}M deliveries/s offered) for ${HIGH.durationMs / 1000} s, none and ${STOPPED * 100}% stopped`;
   const legend = [
     `"run": where the row ran; the rows ran in a shuffled order (seed ${seed}; \`npm run bench -- --high-rate --seed ${seed}\` repeats it), so that neither raw nor Sluice always runs on the warmer machine.`,
-    `Rates are over the publishing phase from "window from" on (the drain left out): ${HIGH.warmupMs / 1000} s in, and with stopped subscribers on Sluice once the server sheds for them (or closed them), ${HIGH.maxWarmupMs / 1000} s in at the latest; "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`,
+    warmupMs > 0
+      ? `A warm gateway: each row first ran ${warmupMs / 1000} s at its offered rate with every subscriber reading (the warm-up, as a gateway that has run for hours: \`--warmup-s\`); then the stopped subscribers stopped and the measured ${HIGH.durationMs / 1000} s began. p50/p99 are of the messages sent in the measured run; the warm-up's own p99 is in the per-second table. Rates are over the whole measured run ("window from" 0 s, the drain left out), the seconds in which the stopped subscribers' buffers fill and shedding starts included; "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`
+      : `No warm-up (\`--warmup-s 0\`): the servers met the load cold. Rates are over the publishing phase from "window from" on (the drain left out): ${COLD_WINDOW.steadyAfterMs / 1000} s in, and with stopped subscribers on Sluice once the server sheds for them (or closed them), ${COLD_WINDOW.maxSteadyAfterMs / 1000} s in at the latest; "offered" is what the publisher sent times the subscribers still reading, "kept up" the share of it they received meanwhile.`,
     'CPU shares are of one core: the server is pinned to CPU 0, the generator (publisher and subscribers, two threads) to CPU 1. A server that does not keep up with its CPU near 100% is limited by its core;',
-    'one below that was waiting (for the generator, or for a core the machine\'s other processes held: see the load average). µs per delivery is over the whole run, drain included.',
+    'one below that was waiting (for the generator, or for a core the machine\'s other processes held: see the load average). µs per delivery is over the whole run, warm-up and drain included.',
     '"batch frames": the subscribers offered `sluice.batch`, and the server joined each turn\'s events for a socket into one frame; "events per frame" is the reading subscribers\' deliveries per data frame over the whole run (1.0 without batch frames; frames per delivery is its inverse). Each batching row is compared (p99 × none stopped, uws ÷ ws) with batching rows only, each unbatched row with unbatched rows.',
     `Shedding is the server's own count (its /metrics, read when the steady window starts and ends; the stopped subscribers never read the gap frames that announce it): shed/s, and that as a share of the publications the server took in times the ${STOPPED * 100}% stopped (100%: every message for them was shed). Raw servers do not shed.`,
   ];

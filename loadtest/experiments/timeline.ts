@@ -41,7 +41,7 @@ const f = (n: number | undefined, digits = 0): string => (n === undefined ? '–
 export function timelineTable(r: RunResult, probes: ProbeLine[], counters: CountersAt[]): string {
   const head = 't s | pub/s | deliv/s | p50 | p99 | max ms | gen stall ms | gen cpu | srv cpu | loop max ms | elu | scav n/ms/max | mark n/ms/max | heap MB | shed/s | closed';
   const rows = [head, head.replace(/[^|]/g, '-')];
-  let from = r.startedAt;
+  let from = r.startedAt - r.warmupMs;
   for (const p of r.timeline) {
     const to = r.startedAt + p.t * 1000;
     const mine = probes.filter((x) => x.at > from && x.at <= to);
@@ -55,7 +55,7 @@ export function timelineTable(r: RunResult, probes: ProbeLine[], counters: Count
     const shed = before && after && after.at > before.at ? (after.c.shed - before.c.shed) / ((after.at - before.at) / 1000) : undefined;
     rows.push(
       [
-        f(p.t, 1), p.publishedPerSec, p.deliveriesPerSec, f(p.p50), f(p.p99), f(p.maxMs), p.generatorStallMs, f(p.generatorCpu, 2), f(p.serverCpu, 2),
+        `${f(p.t, 1)}${p.warm ? ' warm' : ''}`, p.publishedPerSec, p.deliveriesPerSec, f(p.p50), f(p.p99), f(p.maxMs), p.generatorStallMs, f(p.generatorCpu, 2), f(p.serverCpu, 2),
         f(mine.length ? Math.max(...mine.map((x) => x.loopMaxMs)) : undefined), f(mine.length ? mine.reduce((s, x) => s + x.elu, 0) / mine.length : undefined, 2),
         tally('scavenge'), tally('markCompact'), f(mine.at(-1)?.heapMb), f(shed), f(after?.c.slowConsumerCloses),
       ].join(' | '),

@@ -23,8 +23,10 @@ export interface LatencySummary {
 
 /** One point per second of the run. */
 export interface TimelinePoint {
-  /** Seconds since publishing started. */
+  /** Seconds since the measured run started (≤ 0 in a warm-up before it). */
   readonly t: number;
+  /** The point's second was the warm-up's (every subscriber reading, before the measured run). */
+  readonly warm?: true;
   readonly deliveriesPerSec: number;
   readonly publishedPerSec: number;
   /** Fractions of one core. */
@@ -50,6 +52,7 @@ export interface Check {
 export interface Merged {
   readonly counters: Counters;
   readonly latency: LatencySummary;
+  readonly warmLatency: LatencySummary;
   readonly connect: LatencySummary;
   readonly checks: Check[];
 }
@@ -67,6 +70,7 @@ export function summarise(h: hdr.Histogram): LatencySummary {
 export function merge(finals: Final[], plan: Plan, dialect: string, settled: boolean): Merged {
   const counters = newCounters();
   const latency = newHistogram();
+  const warmLatency = newHistogram();
   const connect = newHistogram();
   const accepted: Record<string, number> = {};
   const maxSeq: Record<string, number> = {};
@@ -74,12 +78,13 @@ export function merge(finals: Final[], plan: Plan, dialect: string, settled: boo
   for (const f of finals) {
     addCounters(counters, f.counters);
     latency.add(hdr.decodeFromCompressedBase64(f.latency, 32, false));
+    warmLatency.add(hdr.decodeFromCompressedBase64(f.warmLatency, 32, false));
     connect.add(hdr.decodeFromCompressedBase64(f.connect, 32, false));
     for (const [ch, n] of Object.entries(f.acceptedByChannel)) accepted[ch] = (accepted[ch] ?? 0) + n;
     for (const [ch, s] of Object.entries(f.maxSeqByChannel)) maxSeq[ch] = Math.max(maxSeq[ch] ?? 0, s);
     verify.push(...f.verify);
   }
-  return { counters, latency: summarise(latency), connect: summarise(connect), checks: checks(counters, plan, dialect, settled, accepted, maxSeq, verify) };
+  return { counters, latency: summarise(latency), warmLatency: summarise(warmLatency), connect: summarise(connect), checks: checks(counters, plan, dialect, settled, accepted, maxSeq, verify) };
 }
 
 function checks(c: Counters, plan: Plan, dialect: string, settled: boolean, accepted: Record<string, number>, maxSeq: Record<string, number>, verify: VerifyRecord[]): Check[] {

@@ -59,6 +59,8 @@ Target (loopback only unless --allow-remote):
                                selects it, each event counted (docs/protocol.md)
 Run:
   --duration S (10)  --workers N (2)  --drain-ms MS (3000)  --out DIR (loadtest/results)
+  --warmup-ms MS (0)  publish this long first with every subscriber reading (the slow ones stop
+                      after it); its latency is reported apart, its seconds marked in the timeline
 Knobs (defaults depend on the scenario):
   ${Object.keys(KNOB_FLAGS).map((k) => `--${k}`).join(' ')}
 `;
@@ -73,6 +75,7 @@ interface CliArgs {
   durationS: number;
   workers: number;
   drainMs: number;
+  warmupMs: number;
   out: string;
   allowRemote: boolean;
   knobs: Partial<Knobs>;
@@ -80,7 +83,7 @@ interface CliArgs {
 }
 
 function parse(argv: string[]): CliArgs | 'help' {
-  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', batch: false, durationS: 10, workers: 2, drainMs: 3000, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
+  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', batch: false, durationS: 10, workers: 2, drainMs: 3000, warmupMs: 0, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number`);
@@ -112,6 +115,7 @@ function parse(argv: string[]): CliArgs | 'help' {
       case 'duration': a.durationS = Math.min(MAX_DURATION_S, num(name, value)); break;
       case 'workers': a.workers = Math.max(1, Math.min(16, num(name, value))); break;
       case 'drain-ms': a.drainMs = Math.min(60_000, num(name, value)); break;
+      case 'warmup-ms': a.warmupMs = Math.min(60_000, num(name, value)); break;
       case 'out': a.out = value ?? a.out; break;
       default:
         if (name in KNOB_FLAGS) a.knobs[KNOB_FLAGS[name]!] = num(name, value);
@@ -173,6 +177,7 @@ async function main(): Promise<number> {
       batch: args.batch,
       plan,
       durationMs,
+      warmupMs: args.warmupMs,
       workers: args.workers,
       serverPid: server?.pid ?? args.serverPid,
       drainMs: args.drainMs,

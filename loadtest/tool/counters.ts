@@ -15,8 +15,10 @@ export interface Counters {
   pubOtherErrors: number;
   /** Sent on a connection that closed before the reply came: their fate is unknown. */
   pubUnanswered: number;
-  /** Data messages received by subscribers. */
+  /** Data messages received by subscribers, except the slow ones (see `deliveriesToSlow`). */
   deliveries: number;
+  /** Data messages received by the slow subscribers before they stopped reading (in a run's warm-up). */
+  deliveriesToSlow: number;
   /**
    * Data frames received by the clients that only subscribe: deliveries ÷ frames is the events per
    * frame of batch frames (1 without them, a little less when gap frames come too).
@@ -54,6 +56,7 @@ export function newCounters(): Counters {
     pubOtherErrors: 0,
     pubUnanswered: 0,
     deliveries: 0,
+    deliveriesToSlow: 0,
     frames: 0,
     deliveredBytes: 0,
     sampled: 0,

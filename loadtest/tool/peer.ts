@@ -11,8 +11,10 @@ export interface PeerContext {
   readonly batch: boolean;
   readonly connectTimeoutMs: number;
   readonly counters: Counters;
-  /** End-to-end latency in microseconds, from sampled messages. */
+  /** End-to-end latency in microseconds, from the sampled messages sent in the measured run. */
   readonly latency: Histogram;
+  /** The same, of the messages sent in the warm-up before it. */
+  readonly warmLatency: Histogram;
   /** The same samples since the worker's last progress report (emptied at each), for the run's per-second latency. */
   readonly recent: Histogram;
   readonly acceptedByChannel: Record<string, number>;
@@ -58,6 +60,9 @@ export class Peer implements WireHandler {
   private dropping = false;
   private publishFrom = 0;
   private publishUntil = 0;
+  /** When the measured run starts: a slow client stops reading then, and samples sent earlier are the warm-up's. */
+  private measureFrom = 0;
+  private stoppedReading = false;
   private readonly pubPrefix: string[] = [];
   private readonly pad: string;
 
@@ -87,15 +92,23 @@ export class Peer implements WireHandler {
     });
   }
 
-  /** Publishing phase boundaries (wall-clock ms); the slow client stops reading now. */
-  start(from: number, until: number): void {
+  /** Publishing phase boundaries (wall-clock ms); without a warm-up (`measureFrom` ≤ `from`) a slow client stops reading now, else on the first tick from `measureFrom`. */
+  start(from: number, measureFrom: number, until: number): void {
     this.publishFrom = from;
+    this.measureFrom = measureFrom;
     this.publishUntil = until;
-    if (this.plan.slow) this.wire?.pause();
+    if (measureFrom <= from) this.stopReadingIfSlow();
+  }
+
+  private stopReadingIfSlow(): void {
+    if (!this.plan.slow) return;
+    this.stoppedReading = true;
+    this.wire?.pause();
   }
 
   /** Called by the worker's timer: sends the publications now due, and performs scheduled drops. */
   tick(now: number): void {
+    if (this.plan.slow && !this.stoppedReading && now >= this.measureFrom) this.stopReadingIfSlow();
     const drops = this.plan.dropAtMs;
     if (drops !== undefined && this.nextDrop < drops.length && now - this.publishFrom >= drops[this.nextDrop]!) {
       this.nextDrop++;
@@ -173,7 +186,8 @@ export class Peer implements WireHandler {
   private open(): void {
     if (this.ctx.finished) return;
     // Frames are counted for the clients that only subscribe: a publisher's acks would blur events per frame.
-    this.wire = new WireClient(this, this.plan.publish === undefined ? this.ctx.counters : undefined);
+    // A slow client's frames are left out too: its deliveries are not in `deliveries`.
+    this.wire = new WireClient(this, this.plan.publish === undefined && !this.plan.slow ? this.ctx.counters : undefined);
     const path = this.ctx.dialect === 'socketio' ? `/socket.io/?EIO=4&transport=websocket&role=${this.role}` : `/${this.role}`;
     this.wire.connect(this.ctx.url, path, this.ctx.connectTimeoutMs, this.ctx.batch ? [BATCH_PROTOCOL] : []);
   }
@@ -184,7 +198,7 @@ export class Peer implements WireHandler {
 
   private becomeReady(): void {
     this.ready = true;
-    if (this.plan.slow && this.publishFrom > 0) this.wire?.pause();
+    if (this.stoppedReading) this.wire?.pause();
     this.settle(true);
   }
 
@@ -223,6 +237,10 @@ export class Peer implements WireHandler {
 
   private onMessage(buf: Buffer, start: number, end: number): void {
     const counters = this.ctx.counters;
+    if (this.plan.slow) {
+      counters.deliveriesToSlow++;
+      return;
+    }
     counters.deliveries++;
     counters.deliveredBytes += end - start;
     if (this.plan.verify) {
@@ -246,7 +264,7 @@ export class Peer implements WireHandler {
     if (this.plan.slow) return;
     this.ctx.counters.sampled++;
     const us = Math.max(1, Math.round((this.ctx.now() - sentAt) * 1000));
-    this.ctx.latency.recordValue(us);
+    (sentAt < this.measureFrom ? this.ctx.warmLatency : this.ctx.latency).recordValue(us);
     this.ctx.recent.recordValue(us);
   }
 

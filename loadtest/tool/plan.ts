@@ -22,7 +22,7 @@ export interface PublishPlan {
 export interface ClientPlan {
   readonly subscribe: string[];
   readonly publish?: PublishPlan;
-  /** Stops reading (pauses its TCP socket) when publishing starts. */
+  /** Stops reading (pauses its TCP socket) when the measured run starts (after the run's warm-up, if any). */
   readonly slow?: boolean;
   /** Parses every message, checks exactly-once in-order delivery, and resumes with `since` after a drop. */
   readonly verify?: boolean;
@@ -67,8 +67,12 @@ export interface Plan {
 
 /** Messages from the runner to a worker. */
 export type ToWorker =
-  /** `steadyFrom`: when the steady part of the publishing phase starts (after warm-up), wall-clock ms. */
-  | { type: 'start'; startAt: number; durationMs: number; steadyFrom: number }
+  /**
+   * Publishing starts at `startAt` and ends `durationMs` after `measureFrom`, when the measured run
+   * starts (the slow clients stop reading then; before it, a warm-up). `steadyFrom`: when the steady
+   * part of the measured run starts. All wall-clock ms.
+   */
+  | { type: 'start'; startAt: number; measureFrom: number; durationMs: number; steadyFrom: number }
   /** The steady part starts now (when the runner decides it as the run goes, `steadyFrom` was Infinity). */
   | { type: 'steady' }
   | { type: 'finish' };
@@ -103,7 +107,9 @@ export type FromWorker =
   | {
       type: 'final';
       counters: import('./counters.js').Counters;
+      /** Encoded histograms: the measured run's samples (by send time), the warm-up's, the connects. */
       latency: string;
+      warmLatency: string;
       connect: string;
       acceptedByChannel: Record<string, number>;
       maxSeqByChannel: Record<string, number>;

@@ -22,14 +22,22 @@ export interface RunOptions {
   readonly connectTimeoutMs?: number;
   /** Upper bound on the whole connect phase. */
   readonly connectPhaseMs?: number;
-  /** The start of publishing left out of the steady figures (connections warming up); default a quarter of the run, at most 1 s. */
-  readonly warmupMs?: number;
   /**
-   * After `warmupMs`, the steady figures start only once this says so (polled about every 250 ms),
-   * or at `maxWarmupMs` at the latest: e.g. once stopped subscribers' queues shed.
+   * A warm-up before the measured run (default 0): publishing at the plan's rate with every client
+   * reading, the slow ones too; then the slow clients stop reading and the `durationMs` of the
+   * measured run begin. The server meets the run warm, as a long-running one would. The warm-up's
+   * samples (by send time) are summarised in `warmLatency`, not `latency`; its seconds are in the
+   * timeline, marked `warm`, at t ≤ 0.
+   */
+  readonly warmupMs?: number;
+  /** The start of the measured run left out of the steady figures; default a quarter of the run, at most 1 s. */
+  readonly steadyAfterMs?: number;
+  /**
+   * After `steadyAfterMs`, the steady figures start only once this says so (polled about every 250 ms),
+   * or at `maxSteadyAfterMs` at the latest: e.g. once stopped subscribers' queues shed.
    */
   readonly steadyWhen?: () => Promise<boolean>;
-  readonly maxWarmupMs?: number;
+  readonly maxSteadyAfterMs?: number;
   /** After publishing stops, wait up to this long for deliveries to settle. */
   readonly drainMs?: number;
   /** Called about once a second with a one-line status. */
@@ -43,17 +51,21 @@ export interface RunResult {
   readonly url: string;
   readonly dialect: Dialect;
   readonly durationMs: number;
-  /** Publishing start → deliveries settled. */
+  /** Measured run's start → deliveries settled. */
   readonly measuredMs: number;
+  /** The warm-up before the measured run (0: none). */
+  readonly warmupMs: number;
   /** Deliveries stopped moving before the drain limit (false: the counts are a snapshot of a run still in flight). */
   readonly settled: boolean;
   readonly connections: { readonly planned: number; readonly connected: number; readonly failed: number };
   readonly counters: Counters;
   readonly deliveriesPerSec: number;
+  /** The fast subscribers' latency of the messages sent in the measured run, and of those sent in the warm-up. */
   readonly latency: LatencySummary;
+  readonly warmLatency: LatencySummary;
   readonly connectLatency: LatencySummary;
   readonly timeline: TimelinePoint[];
-  /** Wall-clock ms when publishing started: the timeline's t = 0. */
+  /** Wall-clock ms when the measured run started (publishing started `warmupMs` before): the timeline's t = 0. */
   readonly startedAt: number;
   readonly server?: { readonly pid: number; readonly cpuSeconds: number; readonly rssStartMb: number; readonly rssEndMb: number; readonly rssMaxMb: number };
   readonly generator: { readonly cpuSeconds: number; readonly maxCpu: number };
@@ -151,13 +163,17 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const gen0 = selfCpuSeconds();
     let genMax = 0;
     const startAt = now() + 100;
-    const steadyFrom = startAt + (o.warmupMs ?? Math.min(1000, o.durationMs / 4));
+    const warmupMs = Math.max(0, o.warmupMs ?? 0);
+    const measureAt = startAt + warmupMs;
+    const steadyFrom = measureAt + (o.steadyAfterMs ?? Math.min(1000, o.durationMs / 4));
     const load0 = loadavg()[0]!;
-    const steadyBy = o.steadyWhen === undefined ? steadyFrom : startAt + Math.max(o.maxWarmupMs ?? o.durationMs / 2, steadyFrom - startAt);
-    send({ type: 'start', startAt, durationMs: o.durationMs, steadyFrom: o.steadyWhen === undefined ? steadyFrom : Infinity });
+    const steadyBy = o.steadyWhen === undefined ? steadyFrom : measureAt + Math.max(o.maxSteadyAfterMs ?? o.durationMs / 2, steadyFrom - measureAt);
+    send({ type: 'start', startAt, measureFrom: measureAt, durationMs: o.durationMs, steadyFrom: o.steadyWhen === undefined ? steadyFrom : Infinity });
     const timeline: TimelinePoint[] = [];
     let prev = { at: startAt, c: newCounters(), server: proc0, gen: gen0 };
-    const sample = (): Counters => {
+    /** The warm-up's last point is taken when the measured run starts, so that no point spans both. */
+    let warmEnded = warmupMs === 0;
+    const sample = (warm = false): Counters => {
       const at = now();
       const c = total();
       const server = o.serverPid === undefined ? undefined : readProc(o.serverPid);
@@ -165,7 +181,8 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
       const dt = (at - prev.at) / 1000;
       if (dt <= 0) return c;
       const point: TimelinePoint = {
-        t: Math.round((at - startAt) / 100) / 10,
+        t: Math.round((at - measureAt) / 100) / 10,
+        ...(warm ? { warm: true as const } : {}),
         deliveriesPerSec: Math.round((c.deliveries - prev.c.deliveries) / dt),
         publishedPerSec: Math.round((c.pubSent - prev.c.pubSent) / dt),
         generatorCpu: round2((gen - prev.gen) / dt),
@@ -190,18 +207,22 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     };
 
     // Publishing phase, then drain: stop when deliveries have not moved for a while (bounded by drainMs).
-    const publishEnd = startAt + o.durationMs;
+    const publishEnd = measureAt + o.durationMs;
     const cpuNow = (): CpuAt => ({ at: now(), server: o.serverPid === undefined ? undefined : readProc(o.serverPid)?.cpuSeconds, gen: selfCpuSeconds() });
     let steady0: CpuAt | undefined;
     let steadyCounters0: { at: number; c: ServerCounters | undefined } | undefined;
     while (now() < publishEnd) {
-      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), steady0 === undefined ? Math.max(steadyFrom - now(), o.steadyWhen ? 250 : 0) : Infinity));
+      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), warmEnded ? Infinity : measureAt - now(), steady0 === undefined ? Math.max(steadyFrom - now(), o.steadyWhen ? 250 : 0) : Infinity));
+      if (!warmEnded && now() >= measureAt) {
+        warmEnded = true;
+        sample(true);
+      }
       if (steady0 === undefined && now() >= steadyFrom && (o.steadyWhen === undefined || now() >= steadyBy || (await o.steadyWhen()))) {
         if (o.steadyWhen) send({ type: 'steady' });
         steady0 = cpuNow();
         if (o.serverCounters) steadyCounters0 = await countersAt(o.serverCounters);
       }
-      if (now() - prev.at >= 999) sample();
+      if (now() - prev.at >= 999) sample(!warmEnded);
     }
     const steady1 = cpuNow();
     const steadyCounters1 = o.serverCounters ? await countersAt(o.serverCounters) : undefined;
@@ -230,22 +251,24 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     send({ type: 'finish' });
     if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
     const merged = merge(finals, o.plan, o.dialect, settled);
-    const measuredMs = endAt - startAt;
-    const steady = steadyRates(finals, startAt, steady0, steady1);
+    const measuredMs = endAt - measureAt;
+    const steady = steadyRates(finals, measureAt, steady0, steady1);
     return {
       scenario: o.plan.scenario,
       url: o.url,
       dialect: o.dialect,
       durationMs: o.durationMs,
       measuredMs: Math.round(measuredMs),
+      warmupMs,
       settled,
       connections: { planned: o.plan.clients.length, connected, failed },
       counters: merged.counters,
-      deliveriesPerSec: Math.round(merged.counters.deliveries / (measuredMs / 1000)),
+      deliveriesPerSec: Math.round(merged.counters.deliveries / ((endAt - startAt) / 1000)),
       latency: merged.latency,
+      warmLatency: merged.warmLatency,
       connectLatency: merged.connect,
       timeline,
-      startedAt: startAt,
+      startedAt: measureAt,
       ...(proc0 && proc1
         ? { server: { pid: o.serverPid!, cpuSeconds: round2(proc1.cpuSeconds - proc0.cpuSeconds), rssStartMb: mb(proc0.rssBytes), rssEndMb: mb(proc1.rssBytes), rssMaxMb: mb(rssMax) } }
         : {}),

@@ -24,6 +24,7 @@ const ctx: PeerContext = {
   connectTimeoutMs: plan.connectTimeoutMs,
   counters: newCounters(),
   latency: newHistogram(),
+  warmLatency: newHistogram(),
   recent: newHistogram(),
   acceptedByChannel: {},
   maxSeqByChannel: {},
@@ -63,10 +64,10 @@ async function connectAll(): Promise<void> {
 
 let steadyFrom = Infinity;
 
-function start(startAt: number, durationMs: number, from: number): void {
-  const until = startAt + durationMs;
+function start(startAt: number, measureFrom: number, durationMs: number, from: number): void {
+  const until = measureFrom + durationMs;
   steadyFrom = from;
-  for (const p of peers) p.start(startAt, until);
+  for (const p of peers) p.start(startAt, measureFrom, until);
   tick = setInterval(() => {
     const t = now();
     if (lastTick > 0) tickLateMs = Math.max(tickLateMs, t - lastTick - TICK_MS);
@@ -90,6 +91,7 @@ function finish(): void {
     type: 'final',
     counters: ctx.counters,
     latency: hdr.encodeIntoCompressedBase64(ctx.latency),
+    warmLatency: hdr.encodeIntoCompressedBase64(ctx.warmLatency),
     connect: hdr.encodeIntoCompressedBase64(connectHistogram),
     acceptedByChannel: ctx.acceptedByChannel,
     maxSeqByChannel: ctx.maxSeqByChannel,
@@ -102,7 +104,7 @@ function finish(): void {
 }
 
 port.on('message', (msg: ToWorker) => {
-  if (msg.type === 'start') start(msg.startAt, msg.durationMs, msg.steadyFrom);
+  if (msg.type === 'start') start(msg.startAt, msg.measureFrom, msg.durationMs, msg.steadyFrom);
   else if (msg.type === 'steady') steadyFrom = Math.min(steadyFrom, now());
   else finish();
 });

@@ -16,7 +16,8 @@ interface Report {
   readonly connections: { planned: number; connected: number; failed: number };
   readonly counters: Record<string, number>;
   readonly latency: { count: number };
-  readonly timeline: Array<{ samples: number; p99?: number }>;
+  readonly warmLatency: { count: number };
+  readonly timeline: Array<{ t: number; warm?: true; samples: number; p99?: number }>;
   readonly server?: { cpuSeconds: number };
   readonly checks: Array<{ name: string; ok: boolean }>;
 }
@@ -65,6 +66,27 @@ describe('load tool smoke run', { timeout: 90_000 }, () => {
     expect(c.sampled).toBe((c.pubSent / 10) * 20);
     expect(result.latency.count).toBe(c.sampled);
     expect(result.checks.filter((k) => !k.ok)).toEqual([]);
+  });
+
+  it('fanout after a warm-up: the slow subscribers read through it and stop after, its samples and seconds kept apart', async () => {
+    const result = await run('fanout', { subscribers: 20, rate: 50, 'slow-fraction': 0.2 }, 1, ['--warmup-ms', '1000']);
+    const c = result.counters;
+    // Publishing runs through the warm-up and the measured run: 2 s at 50/s.
+    expect(c.pubSent).toBe(100);
+    expect(c.pubAccepted).toBe(c.pubSent);
+    // The 16 that read throughout get every message; the 4 slow ones what reached them before they stopped.
+    expect(c.deliveries).toBe(c.pubAccepted * 16);
+    expect(c.deliveriesToSlow).toBeGreaterThan(0);
+    expect(c.deliveriesToSlow).toBeLessThan(c.pubAccepted * 4);
+    expect(result.warmLatency.count).toBeGreaterThan(0);
+    expect(result.latency.count).toBeGreaterThan(0);
+    expect(result.latency.count + result.warmLatency.count).toBe(c.sampled);
+    const warm = result.timeline.filter((p) => p.warm);
+    expect(warm.length).toBeGreaterThan(0);
+    expect(warm.every((p) => p.t <= 0)).toBe(true);
+    // The warm-up's points come first, and the measured run's after them.
+    expect(result.timeline.slice(0, warm.length)).toEqual(warm);
+    expect(result.timeline.slice(warm.length).every((p) => !p.warm && p.t > 0)).toBe(true);
   });
 
   it('sensor: sent = accepted + rate-limited, and subscribers get every accepted message', async () => {
