@@ -39,8 +39,18 @@ interface Replay {
   readonly pubs: readonly Publication[];
   next: number;
   cursor?: SnapshotCursor | undefined;
-  readonly live: Publication[];
+  /** Holes (undefined) are live messages shed out of order (`conflated`, or the oldest behind a notice). */
+  live: (Publication | undefined)[];
+  /** The next live message to write: never a hole (or `live.length`). */
   liveNext: number;
+  /** Live messages not written yet (`live` from `liveNext` on, holes aside). */
+  liveWaiting: number;
+  /**
+   * On a `conflate` channel, each conflation key's live message not written yet: its index in
+   * `live`. Created with the first keyed live message, dropped with the replay; one entry per live
+   * message waiting at most, so bounded as they are.
+   */
+  byKey: Map<string, number> | undefined;
   /** Encoded bytes of the messages not written yet (`pubs` from `next` on, `live` from `liveNext` on). */
   unwritten: number;
   /** The most `unwritten` may reach before the client is a whole history behind (0: bounded by count only). */
@@ -100,7 +110,7 @@ export class ReplayLane {
     const { historyMaxBytes } = sub.channel.settings;
     // A broker whose history holds more bytes than the channel's bound must not cut off at once the client it restores.
     const maxBytes = historyMaxBytes === 0 ? 0 : Math.max(historyMaxBytes, bytes);
-    this.replays.push({ sub, pubs: pubs.slice(), next: 0, live: [], liveNext: 0, unwritten: bytes, maxBytes });
+    this.replays.push({ sub, pubs: pubs.slice(), next: 0, live: [], liveNext: 0, liveWaiting: 0, byKey: undefined, unwritten: bytes, maxBytes });
   }
 
   /** The entry list is charged to the replay pool until the last chunk is written; `head`, a frame written before the first chunk. */
@@ -108,12 +118,14 @@ export class ReplayLane {
     this.deps.pool.add(snapshotCost(state));
     const cursor = new SnapshotCursor(sub.channel.name, state, sub.channel.settings.snapshotChunkBytes, head);
     // Behind a snapshot a client may be as many messages behind as it has keys: bounded by count only.
-    this.replays.push({ sub, pubs: [], next: 0, cursor, live: [], liveNext: 0, unwritten: 0, maxBytes: 0 });
+    this.replays.push({ sub, pubs: [], next: 0, cursor, live: [], liveNext: 0, liveWaiting: 0, byKey: undefined, unwritten: 0, maxBytes: 0 });
   }
 
   /**
    * A live message of a channel still replaying follows its replay (it is in the channel's history
-   * too, like the replay itself): 'held'; 'none' when `sub` is not replaying. When the client is a
+   * too, like the replay itself): 'held'; 'none' when `sub` is not replaying. On a `conflate`
+   * channel a keyed message replaces its key's live message still waiting (`conflated`), as in the
+   * queue, at any depth: the lane holds the newest of every key. When the client is a
    * whole history behind (by count or bytes), the channel's policy decides, as for a queue, among
    * the live messages only (what a `recovered:true` resume replays is never shed): drop-oldest and
    * conflate shed the oldest live ones not written yet and hold this one ('held'), drop-newest sheds
@@ -125,6 +137,11 @@ export class ReplayLane {
   follow(pub: Publication, sub: Subscription): Following {
     const replay = this.replays.find((r) => r.sub === sub);
     if (replay === undefined) return 'none';
+    const key = pub.conflationKey;
+    if (key !== undefined) {
+      const old = replay.byKey?.get(key);
+      if (old !== undefined) this.shedLive(replay, old, 'conflated');
+    }
     if (this.behind(replay, pub)) {
       switch (sub.channel.queuePolicy.policy) {
         case 'disconnect':
@@ -138,7 +155,9 @@ export class ReplayLane {
       }
     }
     this.hold(pub);
+    if (key !== undefined) (replay.byKey ??= new Map()).set(key, replay.live.length);
     replay.live.push(pub);
+    replay.liveWaiting++;
     replay.unwritten += pub.bytes;
     this.followed += pub.bytes;
     return 'held';
@@ -206,11 +225,11 @@ export class ReplayLane {
       const chunk = cursor.nextChunk();
       if (cursor.done) this.deps.pool.sub(snapshotCost(cursor.snapshot));
       output.writeText(chunk);
-      if (cursor.done && replay.liveNext === replay.live.length) this.replays.shift();
+      if (cursor.done && replay.liveWaiting === 0) this.replays.shift();
       return chunk.length;
     }
     const live = replay.next === replay.pubs.length;
-    const pub = live ? replay.live[replay.liveNext++]! : replay.pubs[replay.next++]!;
+    const pub = live ? this.takeLive(replay, replay.liveNext) : replay.pubs[replay.next++]!;
     this.release(pub);
     replay.unwritten -= pub.bytes;
     const maxAge = pub.queuePolicy.maxAgeMs;
@@ -222,7 +241,7 @@ export class ReplayLane {
       if (replay.sub.hasGap) output.writeGaps(replay.sub, replay.sub.takeGapsBefore(pub));
       output.writeData(pub, replay.sub);
     }
-    if (replay.next === replay.pubs.length && replay.liveNext === replay.live.length) this.replays.shift();
+    if (replay.next === replay.pubs.length && replay.liveWaiting === 0) this.replays.shift();
     else compact(replay);
     return expired ? 0 : pub.bytes;
   }
@@ -231,23 +250,38 @@ export class ReplayLane {
   private shedOldest(replay: Replay, pub: Publication): void {
     let i = replay.liveNext;
     while (this.behind(replay, pub)) {
-      while (i < replay.live.length && isNotice(replay.live[i]!)) i++;
+      while (i < replay.live.length && (replay.live[i] === undefined || isNotice(replay.live[i]!))) i++;
       if (i === replay.live.length) break;
-      const old = replay.live[i]!;
-      if (i === replay.liveNext) replay.liveNext = ++i;
-      else replay.live.splice(i, 1);
-      this.release(old);
-      replay.unwritten -= old.bytes;
-      this.uncredit(old.bytes);
-      this.deps.output.noteShed(old, replay.sub, 'dropped');
+      this.shedLive(replay, i++, 'dropped');
     }
+  }
+
+  /** Sheds the live message at `i`, announced in its place. */
+  private shedLive(replay: Replay, i: number, reason: ShedReason): void {
+    const pub = this.takeLive(replay, i);
+    this.release(pub);
+    replay.unwritten -= pub.bytes;
+    this.uncredit(pub.bytes);
+    this.deps.output.noteShed(pub, replay.sub, reason);
     compact(replay);
+  }
+
+  /** Takes the live message at `i` out of the replay (a hole where it stood, skipped to the next one at the front). */
+  private takeLive(replay: Replay, i: number): Publication {
+    const { live } = replay;
+    const pub = live[i]!;
+    live[i] = undefined;
+    replay.liveWaiting--;
+    const key = pub.conflationKey;
+    if (key !== undefined && replay.byKey?.get(key) === i) replay.byKey.delete(key);
+    while (replay.liveNext < live.length && live[replay.liveNext] === undefined) replay.liveNext++;
+    return pub;
   }
 
   /** Taking `pub` too would put the client more than a whole history behind. */
   private behind(replay: Replay, pub: Publication): boolean {
     const count = Math.max(1, replay.sub.channel.settings.historySize) + (replay.cursor?.snapshot.entries.length ?? 0);
-    const waiting = replay.pubs.length - replay.next + replay.live.length - replay.liveNext;
+    const waiting = replay.pubs.length - replay.next + replay.liveWaiting;
     return waiting >= count || (replay.maxBytes > 0 && replay.unwritten + pub.bytes > replay.maxBytes);
   }
 
@@ -265,8 +299,10 @@ export class ReplayLane {
     if (replay.cursor !== undefined && !replay.cursor.done) this.deps.pool.sub(snapshotCost(replay.cursor.snapshot));
     for (let i = replay.next; i < replay.pubs.length; i++) this.release(replay.pubs[i]!);
     for (let i = replay.liveNext; i < replay.live.length; i++) {
-      this.release(replay.live[i]!);
-      this.uncredit(replay.live[i]!.bytes);
+      const pub = replay.live[i];
+      if (pub === undefined) continue;
+      this.release(pub);
+      this.uncredit(pub.bytes);
     }
   }
 }
@@ -276,9 +312,21 @@ function isNotice(pub: Publication): boolean {
   return pub.channel === '';
 }
 
-/** A client that keeps pace without ever catching up, or whose replay sheds, must not pin what was written or shed. */
+/**
+ * A client that keeps pace without ever catching up, or whose replay sheds, must not pin what was
+ * written or shed: once that is at least 1024 entries and half of `live`, the live messages still
+ * waiting move to a new array (and their keys' indexes with them), amortised O(1) per entry.
+ */
 function compact(replay: Replay): void {
-  if (replay.liveNext < 1024 || replay.liveNext * 2 < replay.live.length) return;
-  replay.live.splice(0, replay.liveNext);
+  const gone = replay.live.length - replay.liveWaiting;
+  if (gone < 1024 || gone * 2 < replay.live.length) return;
+  const live: Publication[] = [];
+  for (let i = replay.liveNext; i < replay.live.length; i++) {
+    const pub = replay.live[i];
+    if (pub === undefined) continue;
+    if (pub.conflationKey !== undefined && replay.byKey?.get(pub.conflationKey) === i) replay.byKey.set(pub.conflationKey, live.length);
+    live.push(pub);
+  }
+  replay.live = live;
   replay.liveNext = 0;
 }

@@ -4,6 +4,7 @@ import { nodesHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { account } from '../helpers/seq-account.js';
 import { until } from '../../devkit/until.js';
+import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
 
 const PAD = 'p'.repeat(4000);
 /** Publishers, and the publications each sends per round (two bursts, then their acks): far more than a replay's share per turn (16 KiB). */
@@ -86,41 +87,56 @@ describe.each(CASES)('a resumed subscription catches up with its live channel [%
     expect(resumer.closeCode).toBeUndefined();
   });
 
+  /**
+   * `ch` (history 200, of `policy`) with 160 published; a resumer of it from seq 0 that stopped
+   * reading while another channel filled its socket and queue: nothing of the replay can be written.
+   */
+  async function stalledResume(policy: SlowConsumerPolicy, ch: string) {
+    const channels = [
+      { pattern: 'feed.*', policy, historySize: 200, historyMaxBytes: 0 },
+      { pattern: 'fill.*', policy: 'drop-oldest' as const, historySize: 0 },
+    ];
+    await h.start({ outbound: { ...OUTBOUND, maxQueueBytes: 64 * 1024, maxQueueMessages: 64 }, inbound: INBOUND, channels });
+    const { epoch, publishers, resumerUrl } = await published(ch, 160);
+    const gateway = h.lastNode().gateway;
+    const resumer = await connect(resumerUrl);
+    await resumer.subscribe('fill.up');
+    resumer.tcp.pause();
+    for (let round = 0; round < 500 && gateway.stats.shed.dropped === 0; round++) await Promise.all(publishers.map((p) => burst(p, 'fill.up')));
+    expect(gateway.stats.shed.dropped).toBeGreaterThan(0);
+    const shedBefore = gateway.stats.shed.dropped;
+    resumer.send({ op: 'sub', ch, since: { epoch, seq: 0 }, id: 'resume' });
+    // On Redis the join reads history from Redis first: the live messages must come after it.
+    await until(() => gateway.connectionList().some((c) => c.subscriptionOf(ch)?.joining === false), 'the resume joined');
+    return { gateway, resumer, publishers, shedBefore };
+  }
+
+  /** `resumer` reads again; resolves once it holds seq `last` of `ch` (as a message or in a gap), checking the resume recovered and every seq came once, in order. */
+  async function readUpTo(resumer: TestClient, ch: string, last: number): Promise<Frame[]> {
+    resumer.tcp.resume();
+    const reached = (f: Frame) => f.ch === ch && Number(f.ev === 'msg' ? f.seq : f.ev === 'gap' ? f.to : 0) >= last;
+    await resumer.until(() => resumer.closeCode !== undefined || resumer.frames.some(reached), 30_000, `seq ${last}`);
+    expect(resumer.frames.find((f) => f.id === 'resume')).toMatchObject({ ev: 'ack', recovered: true, seq: 160 });
+    const { order, wrong, gaps } = account(resumer, ch, last);
+    expect({ order, wrong: wrong.slice(0, 5), closeCode: resumer.closeCode }).toEqual({ order: true, wrong: [], closeCode: undefined });
+    return gaps;
+  }
+
   it.each(['drop-oldest', 'conflate', 'drop-newest', 'disconnect'] as const)(
     'a resumer that falls a whole history behind while its replay waits: %s',
     async (policy) => {
-      const channels = [
-        { pattern: 'feed.*', policy, historySize: 200, historyMaxBytes: 0 },
-        { pattern: 'fill.*', policy: 'drop-oldest' as const, historySize: 0 },
-      ];
-      await h.start({ outbound: { ...OUTBOUND, maxQueueBytes: 64 * 1024, maxQueueMessages: 64 }, inbound: INBOUND, channels });
       const ch = 'feed.lossy';
-      const { epoch, publishers, resumerUrl } = await published(ch, 160);
-      const gateway = h.lastNode().gateway;
-      const resumer = await connect(resumerUrl);
-      // The resumer stops reading, and another channel fills its socket and queue: nothing of the replay can be written.
-      await resumer.subscribe('fill.up');
-      resumer.tcp.pause();
-      for (let round = 0; round < 500 && gateway.stats.shed.dropped === 0; round++) await Promise.all(publishers.map((p) => burst(p, 'fill.up')));
-      expect(gateway.stats.shed.dropped).toBeGreaterThan(0);
-      const shedBefore = gateway.stats.shed.dropped;
-      resumer.send({ op: 'sub', ch, since: { epoch, seq: 0 }, id: 'resume' });
-      // On Redis the join reads history from Redis first: the live messages must come after it.
-      await until(() => gateway.connectionList().some((c) => c.subscriptionOf(ch)?.joining === false), 'the resume joined');
+      const { gateway, resumer, publishers, shedBefore } = await stalledResume(policy, ch);
       // 160 replayed and 320 live: the lane would hold 480 messages of a 200-message history.
       let last = 0;
       for (let round = 0; round < 5; round++) last = Math.max(...(await Promise.all(publishers.map((p) => burst(p, ch)))));
-      resumer.tcp.resume();
       if (policy === 'disconnect') {
+        resumer.tcp.resume();
         expect(await resumer.closed()).toBe(4100);
         expect(resumer.messages(ch)).toEqual([]);
         return;
       }
-      const reached = (f: Frame) => f.ch === ch && Number(f.ev === 'msg' ? f.seq : f.ev === 'gap' ? f.to : 0) >= last;
-      await resumer.until(() => resumer.closeCode !== undefined || resumer.frames.some(reached), 30_000, `seq ${last}`);
-      expect(resumer.frames.find((f) => f.id === 'resume')).toMatchObject({ ev: 'ack', recovered: true, seq: 160 });
-      const { order, wrong, gaps } = account(resumer, ch, last);
-      expect({ order, wrong: wrong.slice(0, 5), closeCode: resumer.closeCode }).toEqual({ order: true, wrong: [], closeCode: undefined });
+      const gaps = await readUpTo(resumer, ch, last);
       expect(gaps.map((g) => g.reason)).toEqual(['dropped']);
       // The lane held one history: the whole replay (1..160, recovered), then live messages, the
       // first ones with drop-newest, the newest ones with the others: 40 of them when none of the
@@ -136,4 +152,20 @@ describe.each(CASES)('a resumed subscription catches up with its live channel [%
       expect(gateway.stats.shed.dropped - shedBefore).toBeGreaterThanOrEqual(last - kept.length);
     },
   );
+
+  it('a conflate resumer that falls a whole history behind gets the newest message of every key: a rare key\'s only one, a busy key\'s last', async () => {
+    const ch = 'feed.keys';
+    const { resumer, publishers } = await stalledResume('conflate', ch);
+    // One message of a rare key, then 321 of a busy one: more than the history (200) behind the 160 replayed.
+    const [publisher] = publishers as [TestClient];
+    const rare = Number((await publisher.request({ op: 'pub', ch, key: 'rare', data: 'r' })).seq);
+    for (let i = 0; i < 320; i++) publisher.send({ op: 'pub', ch, key: 'busy', data: i });
+    const last = Number((await publisher.request({ op: 'pub', ch, key: 'busy', data: 320 })).seq);
+    const gaps = await readUpTo(resumer, ch, last);
+    expect(new Set(gaps.map((g) => g.reason))).toEqual(new Set(['conflated']));
+    const kept = resumer.messages(ch);
+    expect(kept.slice(0, 160).map((m) => Number(m.seq))).toEqual(Array.from({ length: 160 }, (_, i) => 1 + i));
+    expect(kept.filter((m) => m.key === 'rare').map((m) => Number(m.seq))).toEqual([rare]);
+    expect(kept.at(-1)).toMatchObject({ seq: last, key: 'busy', data: 320 });
+  });
 });

@@ -28,7 +28,9 @@ import { FakeSocket } from '../helpers/fake-socket.js';
  * history (and the notices behind it); a replay whose socket takes everything never
  * falls further behind when a live message joins it; the lane's credit never exceeds the live bytes
  * waiting in it (a live message shed or dropped behind a replay takes its credit back); and a loop
- * turn writes of the replay no more than its share plus those live bytes.
+ * turn writes of the replay no more than its share plus those live bytes; on a `conflate` channel the
+ * lane holds at most one live message per key (a newer one replaces it, `conflated`, as in the queue),
+ * and its index by key points at exactly those.
  */
 
 const CH = 'ch';
@@ -68,6 +70,8 @@ class Sim {
   closes = 0;
   /** Live messages a replaying subscription's policy shed (a whole history behind). */
   laneSheds = 0;
+  /** Keyed live messages a newer one of their key replaced behind a replay (conflate). */
+  laneConflated = 0;
   /** Messages of the other channel read while part of the replay was still to come. */
   otherDuringReplay = 0;
   /** Broker notices handed to the subscription (each may sit in the lane beyond its history's count). */
@@ -215,8 +219,10 @@ class Sim {
     this.span.joins++;
     const writable = !conn.socket.full;
     const shed = conn.writer.shed.dropped;
+    const conflated = conn.writer.shed.conflated;
     conn.sub.deliver(pub);
     if (before > 0 && conn.writer.shed.dropped > shed) this.laneSheds++;
+    if (before > 0 && conn.writer.shed.conflated > conflated) this.laneConflated++;
     // While the socket takes everything, a live message joining a replay is matched by bytes the replay writes.
     if (writable && !conn.socket.full && !conn.cut) expect(this.laneBytes(), `lane grew by seq ${seq} on a socket that took everything`).toBeLessThanOrEqual(before);
   }
@@ -281,6 +287,26 @@ class Sim {
     expect(credit, 'the lane\'s credit').toBeLessThanOrEqual(this.liveWaiting());
     expect(this.span.replayed, 'replay bytes written this turn').toBeLessThanOrEqual(this.highWaterMarkBytes + this.span.allowance + (this.span.joins + 2) * this.largest);
     expect(this.budget.pools.replay.bytes).toBeGreaterThanOrEqual(0);
+    this.checkKeys();
+  }
+
+  /** ReplayLane's private replays, read here alone: one live message waiting per conflation key, indexed where it stands. */
+  private checkKeys(): void {
+    interface Replay {
+      live: Array<Publication | undefined>;
+      liveNext: number;
+      liveWaiting: number;
+      byKey: Map<string, number> | undefined;
+    }
+    const replays = this.conn === undefined ? [] : (this.conn.writer as unknown as { replays: { replays: Replay[] } }).replays.replays;
+    for (const replay of replays) {
+      const waiting = replay.live.slice(replay.liveNext).filter((p) => p !== undefined);
+      const keyed = waiting.filter((p) => p.conflationKey !== undefined);
+      expect(keyed.map((p) => p.seq), 'one live message per key').toHaveLength(new Set(keyed.map((p) => p.conflationKey)).size);
+      expect(waiting.length, 'live messages waiting').toBe(replay.liveWaiting);
+      expect(replay.live[replay.liveNext], 'the next live message').toBe(waiting[0]);
+      expect(new Map([...(replay.byKey ?? [])].map(([key, i]) => [key, replay.live[i]]))).toEqual(new Map(keyed.map((p) => [p.conflationKey, p])));
+    }
   }
 
   /** The socket drains for good: everything is written within a bounded number of turns, and every seq accounted for. */
@@ -363,7 +389,7 @@ const commands = [
 
 describe('replay lane (model)', () => {
   it('per subscriber: seqs in order, no duplicate, every missing seq announced; the lane holds at most a history and keeps pace with live messages while its socket takes them', () => {
-    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, messages: 0, otherDuringReplay: 0, noticesBehindReplay: 0 };
+    const coverage = { runs: 0, gaps: {} as Record<string, number>, resumes: { recovered: 0, partial: 0, unrecoverable: 0 }, closes4100: 0, laneSheds: 0, laneConflated: 0, messages: 0, otherDuringReplay: 0, noticesBehindReplay: 0 };
     const setup = fc.record({
       policy: fc.constantFrom<SlowConsumerPolicy>('drop-oldest', 'drop-newest', 'conflate', 'disconnect'),
       historySize: fc.integer({ min: 3, max: 20 }),
@@ -381,6 +407,7 @@ describe('replay lane (model)', () => {
         coverage.runs++;
         coverage.closes4100 += sim.closes;
         coverage.laneSheds += sim.laneSheds;
+        coverage.laneConflated += sim.laneConflated;
         coverage.otherDuringReplay += sim.otherDuringReplay;
         coverage.noticesBehindReplay += sim.noticesBehindReplay;
         coverage.messages += sim.counts.messages;
@@ -393,6 +420,7 @@ describe('replay lane (model)', () => {
     // Every path the model is for was walked: shed gaps (also by a replaying subscription's policy), resumes of each outcome, 4100 closes.
     expect(coverage.gaps.dropped).toBeGreaterThan(0);
     expect(coverage.laneSheds).toBeGreaterThan(0);
+    expect(coverage.laneConflated).toBeGreaterThan(0);
     expect(coverage.resumes.recovered).toBeGreaterThan(0);
     expect(coverage.resumes.partial).toBeGreaterThan(0);
     expect(coverage.closes4100).toBeGreaterThan(0);

@@ -45,12 +45,13 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
   const clock = { now: 0 };
   const seqs = new Map<string, number>();
-  const pub = (channel: Channel): Publication => {
+  const pub = (channel: Channel, key?: string): Publication => {
     // Three-digit seqs: every message encodes to the same size.
     const seq = (seqs.get(channel.name) ?? 99) + 1;
     seqs.set(channel.name, seq);
-    const payload = encodeMessage(channel.name, seq, undefined, PAYLOAD);
-    const p = new Publication(channel.name, channel.queuePolicy, '', seq, undefined, undefined, payload, clock.now);
+    const payload = encodeMessage(channel.name, seq, key, PAYLOAD);
+    const conflationKey = key !== undefined && channel.queuePolicy.policy === 'conflate' ? `${channel.name}\0${key}` : undefined;
+    const p = new Publication(channel.name, channel.queuePolicy, '', seq, key, conflationKey, payload, clock.now);
     p.prepared = payload;
     return p;
   };
@@ -62,7 +63,7 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
   const [a, b] = channels as [Channel, Channel];
   /** A resume of `channel` replaying `n` messages of its history. */
   const resume = (channel: Channel, n = HISTORY) => subs.get(channel.name)!.replay(Array.from({ length: n }, () => pub(channel)));
-  const live = (channel: Channel) => subs.get(channel.name)!.deliver(pub(channel));
+  const live = (channel: Channel, key?: string) => subs.get(channel.name)!.deliver(pub(channel, key));
   /** A broker notice (stream-repair): the node missed `n` publications of `channel`, which history no longer holds. */
   const lost = (channel: Channel, n: number) => {
     const from = (seqs.get(channel.name) ?? 99) + 1;
@@ -145,6 +146,49 @@ describe('ReplayLane: a broker notice behind a replay', () => {
     expect(Array.from({ length: 50 }, (_, i) => 101 + i).filter((seq) => seen.get(seq) !== 1), 'not accounted for once').toEqual([]);
     expect(frames.filter((f) => f.reason === 'unavailable').map((f) => [f.from, f.to])).toEqual([[113, 117], [138, 140]]);
     expect(writer.idle).toBe(true);
+  });
+});
+
+/** Every frame the socket took, a message as its seq and key, a gap as its reason and range. */
+function written(socket: FakeSocket): string[] {
+  return socket.written.map((t) => JSON.parse(t) as Record<string, unknown>).map((f) => (f.ev === 'msg' ? `${String(f.seq)}${f.key === undefined ? '' : ` ${String(f.key)}`}` : `${String(f.reason)} ${String(f.from)}-${String(f.to)}`));
+}
+
+function settle(writer: OutboundWriter): void {
+  for (let turn = 0; turn < 100 && !writer.idle; turn++) {
+    writer.uncork();
+    writer.continueTurn();
+  }
+}
+
+describe('ReplayLane: conflate behind a replay', () => {
+  it('keeps the newest live message of every key: a busy key replaces its own waiting message, never the rare key\'s only one', () => {
+    const { socket, writer, cuts, a, resume, live, drain } = setup('conflate');
+    socket.full = true;
+    resume(a, 5); // 101..105
+    live(a, 'rare'); // 106
+    for (let i = 0; i < 30; i++) live(a, 'busy'); // 107..136: more than a history (20) of one key
+    live(a); // 137, keyless
+    drain();
+    settle(writer);
+    expect(written(socket)).toEqual(['101', '102', '103', '104', '105', '106 rare', 'conflated 107-135', '136 busy', '137']);
+    expect(writer.shed).toMatchObject({ dropped: 0, conflated: 29 });
+    expect(cuts).toEqual([]);
+    expect(writer.idle).toBe(true);
+  });
+
+  it('a key not waiting yet, a whole history behind, sheds the oldest waiting message (dropped), each announced in its place', () => {
+    const { socket, writer, a, resume, live, drain } = setup('conflate');
+    socket.full = true;
+    // 101..116: the socket takes 101 before it reports itself full; 15 wait, room for 5 live messages in a history of 20.
+    resume(a, 16);
+    for (let k = 0; k < 5; k++) live(a, `k${k}`); // 117..121
+    live(a, 'k2'); // 122 replaces 119
+    live(a, 'k5'); // 123: a sixth key, the oldest waiting (117) goes
+    drain();
+    settle(writer);
+    expect(written(socket)).toEqual([...Array.from({ length: 16 }, (_, i) => String(101 + i)), 'dropped 117-117', '118 k1', 'conflated 119-119', '120 k3', '121 k4', '122 k2', '123 k5']);
+    expect(writer.shed).toMatchObject({ dropped: 1, conflated: 1 });
   });
 });
 
