@@ -12,6 +12,8 @@ export interface ProcReading {
   /** The system part of cpuSeconds (the kernel working for the process: syscalls, and the loopback peer's receive it runs). */
   readonly systemSeconds: number;
   readonly rssBytes: number;
+  /** The nice value (its main thread's, for a process): 0 normal, up to 19 the lowest priority. */
+  readonly nice: number;
 }
 
 let clockTicks: number | undefined;
@@ -30,13 +32,13 @@ function ticksPerSecond(): number {
 export function readProc(pid: number, tid?: number): ProcReading | undefined {
   try {
     const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-    // Fields after the parenthesised command name (which may hold spaces): utime is field 14, stime 15.
+    // Fields after the parenthesised command name (which may hold spaces): utime is field 14, stime 15, nice 19.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const systemSeconds = Number(fields[12]) / ticksPerSecond();
     const cpuSeconds = Number(fields[11]) / ticksPerSecond() + systemSeconds;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-    return { cpuSeconds, systemSeconds, rssBytes: rss ? Number(rss[1]) * 1024 : 0 };
+    return { cpuSeconds, systemSeconds, rssBytes: rss ? Number(rss[1]) * 1024 : 0, nice: Number(fields[16]) };
   } catch {
     return undefined;
   }

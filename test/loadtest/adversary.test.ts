@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runNode } from '../../devkit/process.js';
+import { readProc } from '../../devkit/proc.js';
 
 /**
  * The adversary suite's short version, run as its users run it (`npm run loadtest -- adversary`,
@@ -20,6 +21,7 @@ interface Row {
   readonly verdicts: Record<string, number>;
   readonly closesByServer: Record<string, number>;
   readonly budget: Record<string, number>;
+  readonly nice: { readonly attack: number; readonly gateway: number; readonly bystander: number };
 }
 
 describe('adversary suite (short)', () => {
@@ -31,7 +33,10 @@ describe('adversary suite (short)', () => {
     const rows = (JSON.parse(readFileSync(join(out, reports[0]!), 'utf8')) as { rows: Row[] }).rows;
     const row = (name: string): Row => rows.find((r) => r.pattern === name)!;
     expect(rows).toHaveLength(10);
+    // The attacks run at a lower priority (ten nice steps by default); the gateway and the bystander at this process's.
+    const own = readProc(process.pid)!.nice;
     for (const r of rows) {
+      expect(r.nice, r.pattern).toEqual({ attack: Math.min(19, own + 10), gateway: own, bystander: own });
       expect(r.alive, r.pattern).toBe(true);
       expect(r.bystander.lost, `${r.pattern}: bystander messages lost`).toBe(0);
       expect(r.bystander.published, `${r.pattern}: the bystander kept publishing`).toBeGreaterThan(0);

@@ -1,13 +1,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, getPriority, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRedis, type TestRedis } from '../../../devkit/redis.js';
 import { readProc } from '../../../devkit/proc.js';
-import { killOnExit, ROOT, SLUICE_CLI, spawnServer } from '../../../devkit/process.js';
+import { killOnExit, ROOT } from '../../../devkit/process.js';
 import { sleep, type AttackTarget, type Tally } from './attack-client.js';
 import type { BystanderReport } from './bystander.js';
+import type { RigAnswer, RigCommand } from './rig-process.js';
 import { ADVERSARY_API_KEY, BYSTANDER_CHANNEL, PATTERNS, adversaryConfig, type Pattern } from './suite.js';
 
 const USAGE = `npm run loadtest -- adversary [options]
@@ -16,7 +17,9 @@ Starts a gateway (one per pattern unless --shared-gateway) with a memory budget,
 process of its own (a subscriber on a lossless channel, a publisher at 50/s, an application ping
 every --ping-every-ms), then runs each adversary pattern in turn and prints one JSON line per
 pattern and, at the end, the table of docs/operations.md. Loopback only; every pattern is bounded
-in count and time. The report (JSON) goes to --out.
+in count and time. The report (JSON) goes to --out. The attacks run in this process, at a lower
+priority than the gateway and the bystander (--attack-nice): on a real deployment the attackers
+are other machines, not a competitor for the gateway's cores.
 
 Options:
   --budget-mib N        the gateway's limits.memoryBudgetBytes in MiB (default 64; 0: leave the
@@ -31,6 +34,9 @@ Options:
                         0 with --short)
   --ping-every-ms N     the bystander's application ping interval (default 10: a pattern of a
                         second or two gets the 100+ round trips a p99 needs)
+  --attack-nice N       how many nice steps below the gateway and the bystander the attacks run
+                        (default 10: nice 10 when started at 0, at most 19; 0: the same
+                        priority, as before 2026-11-30)
   --out DIR             where the JSON report goes (default loadtest/results)
   --node-options='...'  extra node flags for the gateway, e.g. --node-options='--cpu-prof
                         --cpu-prof-dir=/tmp/p' (with '=': the value starts with a dash)
@@ -48,6 +54,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
   'idle-seconds': { type: 'string' },
   'ping-every-ms': { type: 'string', default: '10' },
+  'attack-nice': { type: 'string', default: '10' },
   'budget-mib': { type: 'string', default: '64' },
   transport: { type: 'string', default: 'ws' },
   broker: { type: 'string', default: 'memory' },
@@ -100,6 +107,8 @@ interface Row {
   readonly budget: Tally;
   /** Bytes in each budget pool once the pattern ended. */
   readonly poolsAfter: Tally;
+  /** Nice values read from /proc during the pattern: the attacks (this process), the gateway, the bystander. */
+  readonly nice: { readonly attack: number; readonly gateway: number; readonly bystander: number };
 }
 
 function metricValues(text: string, name: string): Map<string, number> {
@@ -120,51 +129,71 @@ async function scrape(port: number): Promise<string> {
   }
 }
 
-function startBystander(url: string): Promise<{ child: ChildProcess; mark(): Promise<BystanderReport> }> {
-  const options = { url, channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: Number(args['ping-every-ms']) };
-  const child = fork(join(ROOT, 'loadtest/tool/adversary/bystander-process.ts'), [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  killOnExit(child);
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`bystander exited with ${code}`)));
-    child.once('message', () =>
-      resolve({
-        child,
-        mark: () =>
-          new Promise((done) => {
-            child.once('message', (m: { report: BystanderReport }) => done(m.report));
-            child.send({ type: 'mark' });
-          }),
-      }),
-    );
-  });
+/** The process that starts the gateways and runs the bystander (rig-process.ts), at normal priority. */
+class RigProcess {
+  private readonly answers: RigAnswer[] = [];
+  private waiting: ((a: RigAnswer) => void) | undefined;
+
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (a: RigAnswer) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(a);
+      else this.answers.push(a);
+    });
+  }
+
+  static async fork(): Promise<RigProcess> {
+    const child = fork(join(ROOT, 'loadtest/tool/adversary/rig-process.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+    killOnExit(child);
+    const rig = new RigProcess(child);
+    await rig.next();
+    return rig;
+  }
+
+  /** Sends a command and waits for its answer. */
+  async ask(c: RigCommand): Promise<RigAnswer> {
+    this.child.send(c);
+    const a = await this.next();
+    if (a.type === 'failed') throw new Error(`rig process: ${a.message}`);
+    return a;
+  }
+
+  async mark(): Promise<BystanderReport> {
+    const a = await this.ask({ type: 'mark' });
+    if (a.type !== 'report') throw new Error(`rig process answered ${a.type} to mark`);
+    return a.report;
+  }
+
+  private next(): Promise<RigAnswer> {
+    const a = this.answers.shift();
+    if (a !== undefined) return Promise.resolve(a);
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.child.once('exit', (code) => reject(new Error(`rig process exited with ${code}`)));
+    });
+  }
 }
 
 /** A gateway under attack and its bystander. */
 interface Rig {
   readonly pid: number;
   readonly target: AttackTarget;
-  readonly bystander: Awaited<ReturnType<typeof startBystander>>;
+  readonly bystander: RigProcess;
   stop(): Promise<void>;
 }
 
-async function startRig(configFile: string, redisKeys: (() => Promise<number>) | undefined): Promise<Rig> {
-  const server = await spawnServer({
-    script: SLUICE_CLI,
-    args: ['--config', configFile, '--host', '127.0.0.1', '--log.level', 'error', '--log.healthSummaryIntervalMs', '0'],
-    portFlag: true,
-    nodeArgs: (args['node-options'] ?? '').split(' ').filter((a) => a !== ''),
-  });
-  const bystander = await startBystander(server.url);
-  await sleep(1000);
-  await bystander.mark();
+async function startRig(rigProcess: RigProcess, configFile: string, redisKeys: (() => Promise<number>) | undefined): Promise<Rig> {
+  const nodeArgs = (args['node-options'] ?? '').split(' ').filter((a) => a !== '');
+  const started = await rigProcess.ask({ type: 'start', configFile, nodeArgs, bystander: { channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: Number(args['ping-every-ms']) } });
+  if (started.type !== 'started') throw new Error(`rig process answered ${started.type} to start`);
   return {
-    pid: server.pid,
-    target: { url: new URL(server.url), host: '127.0.0.1', port: server.port, apiKey: ADVERSARY_API_KEY, ...(redisKeys ? { redisKeys } : {}) },
-    bystander,
+    pid: started.pid,
+    target: { url: new URL(started.url), host: '127.0.0.1', port: started.port, apiKey: ADVERSARY_API_KEY, ...(redisKeys ? { redisKeys } : {}) },
+    bystander: rigProcess,
     async stop() {
-      bystander.child.send({ type: 'stop' });
       // A profile (--node-options='--cpu-prof') is written only if the gateway exits by itself.
-      await server.stop(args['node-options'] === undefined ? undefined : 30_000);
+      await rigProcess.ask({ type: 'stop', graceMs: args['node-options'] === undefined ? undefined : 30_000 });
     },
   };
 }
@@ -180,6 +209,7 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   const baseline = readProc(pid)?.rssBytes ?? 0;
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, readProc(pid)?.rssBytes ?? 0)), 50);
+  const nice = { attack: readProc(process.pid)?.nice ?? NaN, gateway: readProc(pid)?.nice ?? NaN, bystander: readProc(rig.bystander.child.pid!)?.nice ?? NaN };
   const verdicts: Tally = {};
   try {
     await p.run(target, { full: !args.short, seconds: Number(args.seconds) }, verdicts);
@@ -206,7 +236,29 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   }
   const pools: Tally = {};
   for (const [label, n] of metricValues(metrics, 'sluice_memory_bytes')) pools[label.replace(/\{pool="(\w+)"\}/, '$1')] = n;
-  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, idlePongP99Ms: idle.pongP99Ms, loopP99Ms: Math.round(loop * 1000), cpuSeconds: Math.round(cpuSeconds * 100) / 100, verdicts, closesByServer, budget, poolsAfter: pools, alive };
+  return { pattern: p.name, what: p.what, baselineMiB: mib(baseline), rssPeakMiB: mib(peak), bystander: report, idlePongP99Ms: idle.pongP99Ms, loopP99Ms: Math.round(loop * 1000), cpuSeconds: Math.round(cpuSeconds * 100) / 100, verdicts, closesByServer, budget, poolsAfter: pools, nice, alive };
+}
+
+/**
+ * Lowers this process's priority by `steps` (never raises it: that takes privileges), every thread
+ * of it: on Linux a nice value belongs to a thread, and the helper threads (garbage collection,
+ * libuv's pool) already running would keep theirs. Threads started later inherit it.
+ */
+function lowerPriority(steps: number): void {
+  const nice = Math.min(19, getPriority() + Math.max(0, steps));
+  let tids: number[];
+  try {
+    tids = readdirSync('/proc/self/task').map(Number);
+  } catch {
+    tids = [0];
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(tid, nice);
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
 }
 
 const loadAverage = (): string =>
@@ -235,14 +287,17 @@ async function main(): Promise<number> {
   const configFile = join(mkdtempSync(join(tmpdir(), 'sluice-adversary-')), 'config.json');
   writeFileSync(configFile, JSON.stringify({ ...adversaryConfig(budgetBytes), transport: args.transport, broker }));
   const budget = args['budget-mib'] === '0' ? 'no budget' : `budget ${args['budget-mib']} MiB`;
-  console.log(`machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}, load average ${loadAverage()}; transport ${args.transport}, broker ${args.broker}; ${budget}`);
+  console.log(`machine: ${cpus()[0]?.model} × ${cpus().length}, node ${process.version}, load average ${loadAverage()}; transport ${args.transport}, broker ${args.broker}; ${budget}; attacks at nice ${args['attack-nice']}`);
   const rows: Row[] = [];
+  // The gateways and the bystander are started from a process forked before this one lowers its priority.
+  const rigProcess = await RigProcess.fork();
+  lowerPriority(Number(args['attack-nice']));
   const redisKeys = redisClient === undefined ? undefined : () => redisClient.dbsize();
   // One gateway per pattern, so that each row starts from the same idle baseline (or one for all: quicker).
-  let shared = args['shared-gateway'] ? await startRig(configFile, redisKeys) : undefined;
+  let shared = args['shared-gateway'] ? await startRig(rigProcess, configFile, redisKeys) : undefined;
   try {
     for (const p of selected) {
-      const rig = shared ?? (await startRig(configFile, redisKeys));
+      const rig = shared ?? (await startRig(rigProcess, configFile, redisKeys));
       try {
         const row = await runPattern(p, rig);
         console.log(JSON.stringify(row));
@@ -254,6 +309,7 @@ async function main(): Promise<number> {
   } finally {
     await shared?.stop();
     shared = undefined;
+    rigProcess.child.disconnect();
     redisClient?.disconnect();
     await redis?.stop();
   }
@@ -262,6 +318,8 @@ async function main(): Promise<number> {
   for (const r of rows) {
     console.log(`| ${r.pattern} | ${r.rssPeakMiB} (${r.baselineMiB}) | ${r.bystander.lost} of ${r.bystander.published} | ${r.bystander.pongP99Ms} / ${r.bystander.pongMaxMs} of ${r.bystander.pongs} (${r.idlePongP99Ms}) | ${r.loopP99Ms} | ${r.cpuSeconds} | ${tally(r.closesByServer) || '—'} | ${tally(r.budget) || '—'} | ${tally(r.verdicts) || '—'} |`);
   }
+  const nices = new Set(rows.map((r) => `${r.nice.attack} / ${r.nice.gateway} / ${r.nice.bystander}`));
+  console.log(`nice values during the patterns (attacks / gateway / bystander): ${[...nices].join('; ')}`);
   console.log(`load average at the end: ${loadAverage()}`);
   mkdirSync(args.out!, { recursive: true });
   const file = join(args.out!, `adversary-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
