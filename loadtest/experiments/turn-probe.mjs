@@ -1,9 +1,10 @@
 // Loaded into a gateway with `--import` (flood-turn.ts): a 1 ms timer notes each loop turn that kept
 // it waiting more than TURN_PROBE_MS (default 20), when it ended (Date.now()), how long the main thread ran on a CPU and
 // waited for one meanwhile (from its /proc schedstat; Linux only), and writes them to stderr as
-// `turn {json}` lines when the process ends. The CPU time is what the turn cost the gateway; the
+// `turn {json}` lines when the process ends (appended to the file TURN_PROBE_OUT names instead, when
+// set: a gateway the adversary suite starts keeps its stderr to itself). The CPU time is what the turn cost the gateway; the
 // wait is the machine's load. Plain JavaScript: it loads before the gateway's TypeScript loader.
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 const OVER_MS = Number(process.env.TURN_PROBE_MS ?? 20);
@@ -27,5 +28,7 @@ setInterval(() => {
   lastSched = s;
 }, 1).unref();
 process.on('exit', () => {
-  for (const t of turns) process.stderr.write(`turn ${JSON.stringify(t)}\n`);
+  const lines = turns.map((t) => `turn ${JSON.stringify(t)}\n`).join('');
+  if (process.env.TURN_PROBE_OUT) appendFileSync(process.env.TURN_PROBE_OUT, lines);
+  else process.stderr.write(lines);
 });
