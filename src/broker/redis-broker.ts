@@ -7,22 +7,27 @@ import type { StreamSettings } from '../stream/settings.js';
 import { UNAVAILABLE, type Broker, type BrokerEvents, type HistoryOutcome, type LatestOutcome, type PublishOutcome } from './broker.js';
 import { RedisPublisher, type PublishCommand } from './redis-publisher.js';
 import { SCAN_SCRIPT } from './redis-keyed.js';
-import { FORK_SCRIPT, HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
+import { readChunks, type HistoryChunk } from './redis-history-chunks.js';
+import { FORK_SCRIPT, HISTORY_CHUNK_SCRIPT, HISTORY_SCRIPT, KeyNames, parseHistoryEntry, parseLiveMessage, publishScript } from './redis-scripts.js';
 import { completeScan, readRest, type ScannedState, type ScanStep } from './redis-snapshot.js';
 import { connectRedis, type PubSubLink, type RedisBrokerConfig, type RedisTopology } from './redis-topology.js';
 
 export type { RedisBrokerConfig } from './redis-topology.js';
 
+/** HISTORY_SCRIPT's answer: epoch, seq, recovered, entries, the seq of the first entry left (0: none), then a snapshot's state, cursor and time. */
+type HistoryReply = [string, number, number, string[], number, string[]?, string?, number?];
+
 type ScriptCommands = PublishCommand & {
   sluiceFork(meta: string, hist: string, epoch: string, seq: number): Promise<[string, number]>;
   sluiceHistory(
     meta: string, hist: string, keyed: string, sinceEpoch: string, sinceSeq: number, size: number, ttlMs: number, streamTtlMs: number, tail: number, snapshot: number, keyTtlMs: number,
-    scanCount: number,
-  ): Promise<[string, number, number, string[], string[]?, string?, number?]>;
+    scanCount: number, chunkBytes: number,
+  ): Promise<HistoryReply>;
+  sluiceHistoryChunk(meta: string, hist: string, epoch: string, from: number, to: number, chunkBytes: number): Promise<HistoryChunk>;
   sluiceScan(meta: string, hist: string, keyed: string, cursor: string, count: number, epoch: string, sinceSeq: number): Promise<ScanStep>;
 };
 
-/** Reads of a snapshot in chunks that start again (the stream moved on beyond their reach) before one is read in a single reply. */
+/** Reads of history or a snapshot in chunks that start again (the stream moved on beyond their reach) before one is read in a single reply. */
 const SCAN_ATTEMPTS = 3;
 
 /** Most channels per SUBSCRIBE when resubscribing after a reconnect. */
@@ -81,6 +86,7 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand('sluicePublish', { lua: publishScript(this.topology.sharded ? 'SPUBLISH' : 'PUBLISH') });
     this.cmd.defineCommand('sluiceFork', { numberOfKeys: 2, lua: FORK_SCRIPT });
     this.cmd.defineCommand('sluiceHistory', { numberOfKeys: 3, lua: HISTORY_SCRIPT });
+    this.cmd.defineCommand('sluiceHistoryChunk', { numberOfKeys: 2, lua: HISTORY_CHUNK_SCRIPT });
     this.cmd.defineCommand('sluiceScan', { numberOfKeys: 3, lua: SCAN_SCRIPT });
     this.sub = this.topology.pubsub;
     this.publisher = new RedisPublisher(this.cmd, {
@@ -169,9 +175,10 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * With `snapshot` on a keyed channel, the state comes in chunks of `snapshotScanCount` keys
-   * (redis-snapshot.ts), at the seq where the read ended; a read the stream outran starts again,
-   * and after SCAN_ATTEMPTS the state is read in one reply.
+   * The entries come in chunks of about `historyChunkBytes` (redis-history-chunks.ts). With
+   * `snapshot` on a keyed channel, the state comes in chunks of `snapshotScanCount` keys
+   * (redis-snapshot.ts), at the seq where the read ended. A read the stream outran starts again,
+   * and after SCAN_ATTEMPTS it is read in one reply.
    */
   history(channel: string, settings: StreamSettings, since: StreamPosition | undefined, tail = false, snapshot = false, attempt = 1): HistoryOutcome | Promise<HistoryOutcome> {
     if (!this.commandsUp()) return UNAVAILABLE;
@@ -180,44 +187,49 @@ export class RedisBroker implements Broker {
     const withState = snapshot && settings.keyed === true;
     const keyTtlMs = settings.keyTtlMs ?? 0;
     const scanCount = attempt > SCAN_ATTEMPTS ? 0 : this.config.snapshotScanCount;
+    const chunkBytes = attempt > SCAN_ATTEMPTS ? 0 : this.config.historyChunkBytes;
     const failed = (err: Error): HistoryOutcome => {
       if (err.message === 'Command timed out') this.timedOut();
       return UNAVAILABLE;
     };
+    const again = (): HistoryOutcome | Promise<HistoryOutcome> => this.history(channel, settings, since, tail, snapshot, attempt + 1);
+    const answer = ([epoch, seq, recovered, entries, , state, cursor, now]: HistoryReply): HistoryOutcome | Promise<HistoryOutcome> => {
+      const publications = entries.map((entry) => this.decode(channel, epoch, entry));
+      const position = { epoch, seq };
+      if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
+      if (state === undefined) return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
+      const continued = recovered !== 0;
+      const snapshotAt = (read: ScannedState): HistoryOutcome => ({
+        ok: true,
+        position: { epoch, seq: read.seq },
+        recovered: false,
+        continued,
+        publications: [],
+        snapshot: { epoch, seq: read.seq, entries: read.entries.map((entry) => this.decode(channel, epoch, entry)) },
+      });
+      if (cursor === undefined) return { ok: true, position, recovered: false, continued, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
+      if (cursor === '0') return snapshotAt(completeScan(state, [], seq, now!, keyTtlMs));
+      const step = (at: string): Promise<ScanStep> => this.cmd.sluiceScan(names.meta(channel), names.history(channel), names.keyed(channel), at, scanCount, epoch, seq).then((answer) => {
+        this.answered();
+        return answer;
+      });
+      return readRest({ epoch, seq, cursor, entries: state }, step, keyTtlMs).then((read) => (read === undefined ? again() : snapshotAt(read)), failed);
+    };
     return this.cmd
       .sluiceHistory(
         names.meta(channel), names.history(channel), names.keyed(channel), since?.epoch ?? '', since?.seq ?? 0,
-        historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, keyTtlMs, scanCount,
+        historySize, historyTtlMs, this.config.streamTtlMs, tail ? 1 : 0, withState ? 1 : 0, keyTtlMs, scanCount, chunkBytes,
       )
-      .then(
-        ([epoch, seq, recovered, entries, state, cursor, now]): HistoryOutcome | Promise<HistoryOutcome> => {
+      .then((reply): HistoryOutcome | Promise<HistoryOutcome> => {
+        this.answered();
+        const [epoch, seq, , first, left] = reply;
+        if (left === 0) return answer(reply);
+        const step = (from: number): Promise<HistoryChunk> => this.cmd.sluiceHistoryChunk(names.meta(channel), names.history(channel), epoch, from, seq, chunkBytes).then((chunk) => {
           this.answered();
-          const publications = entries.map((entry) => this.decode(channel, epoch, entry));
-          const position = { epoch, seq };
-          if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
-          if (state === undefined) return { ok: true, position, recovered: recovered === 1, continued: recovered !== 0, publications };
-          const continued = recovered !== 0;
-          const snapshotAt = (read: ScannedState): HistoryOutcome => ({
-            ok: true,
-            position: { epoch, seq: read.seq },
-            recovered: false,
-            continued,
-            publications: [],
-            snapshot: { epoch, seq: read.seq, entries: read.entries.map((entry) => this.decode(channel, epoch, entry)) },
-          });
-          if (cursor === undefined) return { ok: true, position, recovered: false, continued, publications, snapshot: { epoch, seq, entries: state.map((entry) => this.decode(channel, epoch, entry)) } };
-          if (cursor === '0') return snapshotAt(completeScan(state, [], seq, now!, keyTtlMs));
-          const step = (at: string): Promise<ScanStep> => this.cmd.sluiceScan(names.meta(channel), names.history(channel), names.keyed(channel), at, scanCount, epoch, seq).then((answer) => {
-            this.answered();
-            return answer;
-          });
-          return readRest({ epoch, seq, cursor, entries: state }, step, keyTtlMs).then(
-            (read) => (read === undefined ? this.history(channel, settings, since, tail, snapshot, attempt + 1) : snapshotAt(read)),
-            failed,
-          );
-        },
-        failed,
-      );
+          return chunk;
+        });
+        return readChunks(first, left, step).then((entries) => (entries === undefined ? again() : answer([...reply.slice(0, 3), entries, 0, ...reply.slice(5)] as HistoryReply)), failed);
+      }, failed);
   }
 
   latest(channel: string, settings: StreamSettings, key: string): LatestOutcome | Promise<LatestOutcome> {

@@ -133,15 +133,45 @@ end
 `;
 
 /**
+ * History entries read in bounded chunks, so that no reply holds a whole history (a large one took
+ * longer than the command timeout to arrive on a busy node, and every retry failed the same way).
+ */
+const READ_ENTRIES = `
+local function entry_seq(entry)
+  return tonumber(string.sub(entry, 1, string.find(entry, ':', 1, true) - 1))
+end
+-- The entries from index first to index last (both from the end: negative), read in steps, until
+-- maxBytes are read (at least one entry; 0: no bound); and the seq of the first one left (0: none).
+local function read_entries(hist, first, last, maxBytes)
+  local out = {}
+  local bytes = 0
+  while first <= last do
+    local stop = math.min(first + 63, last)
+    local step = redis.call('LRANGE', hist, first, stop)
+    for i = 1, #step do
+      if maxBytes > 0 and bytes > 0 and bytes + #step[i] > maxBytes then return out, entry_seq(step[i]) end
+      out[#out + 1] = step[i]
+      bytes = bytes + #step[i]
+    end
+    if #step <= stop - first then return out, 0 end
+    first = stop + 1
+  end
+  return out, 0
+end
+`;
+
+/**
  * KEYS: meta, history, keyed state. ARGV: since epoch ('' for none), since seq, historySize,
  * historyTtlMs, streamTtlMs, tail (1: when not every entry after since.seq is held, the ones that
  * are), snapshot (1: a keyed channel's state too, unless the read recovered), keyTtlMs, scan count
- * (0: the state in one reply; else its first HSCAN chunk, and after it the next cursor and now in ms).
+ * (0: the state in one reply; else its first HSCAN chunk, and after it the next cursor and now in ms),
+ * chunk bytes (the entries' bytes in this reply, at least one entry; 0: all of them).
  * Returns { epoch, seq, recovered (1; 2: not every entry is held, but the stream continues since's
  * position, a provisional one included; 0: it does not), entries after since.seq (when recovered, or the tail),
- * and with snapshot the state's entries, read in the same step as the position }.
+ * the seq of the first entry left for HISTORY_CHUNK_SCRIPT (0: none), and with snapshot the
+ * state's entries, read in the same step as the position }.
  */
-export const HISTORY_SCRIPT = `${PROVISIONAL}${KEYED_READ}
+export const HISTORY_SCRIPT = `${PROVISIONAL}${KEYED_READ}${READ_ENTRIES}
 local t = redis.call('TIME')
 local function read()
 local now = now_ms(t)
@@ -163,36 +193,55 @@ if need == 0 then return { epoch, seq, 1, {} } end
 local tail = ARGV[6] == '1'
 if need < 0 then return { epoch, seq, 0, {} } end
 if need > tonumber(ARGV[3]) and not tail then return { epoch, seq, 2, {} } end
-local entries = redis.call('LRANGE', KEYS[2], -need, -1)
--- Entries are oldest first: skip those past historyTtlMs.
-local first = 1
+-- Entries are oldest first, the last one at seq: the first held, then skip those past historyTtlMs.
+local first = -math.min(need, redis.call('LLEN', KEYS[2]))
 local ttl = tonumber(ARGV[4])
-if ttl > 0 then
-  while first <= #entries do
-    local entry = entries[first]
-    local a = string.find(entry, ':', 1, true)
-    local b = string.find(entry, ':', a + 1, true)
-    if now - tonumber(string.sub(entry, a + 1, b - 1)) <= ttl then break end
+local fresh = ttl == 0
+while first < 0 and not fresh do
+  local step = redis.call('LRANGE', KEYS[2], first, math.min(first + 63, -1))
+  for i = 1, #step do
+    local a = string.find(step[i], ':', 1, true)
+    local b = string.find(step[i], ':', a + 1, true)
+    fresh = now - tonumber(string.sub(step[i], a + 1, b - 1)) <= ttl
+    if fresh then break end
     first = first + 1
   end
 end
-if first == 1 and #entries == need then return { epoch, seq, 1, entries } end
-if not tail then return { epoch, seq, 2, {} } end
-local held = {}
-for i = first, #entries do held[#held + 1] = entries[i] end
-return { epoch, seq, 2, held }
+local recovered = first == -need and 1 or 2
+if recovered == 2 and not tail then return { epoch, seq, 2, {} } end
+if first == 0 then return { epoch, seq, recovered, {} } end
+local entries, left = read_entries(KEYS[2], first, -1, tonumber(ARGV[10]))
+return { epoch, seq, recovered, entries, left }
 end
 local out = read()
+out[5] = out[5] or 0
 if ARGV[7] == '1' and out[3] ~= 1 then
   local count = tonumber(ARGV[9])
   if count == 0 then
-    out[5] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8]))
+    out[6] = keyed_state(KEYS[3], now_ms(t), tonumber(ARGV[8]))
   else
-    out[6], out[5] = keyed_scan(KEYS[3], 0, count)
-    out[7] = now_ms(t)
+    out[7], out[6] = keyed_scan(KEYS[3], 0, count)
+    out[8] = now_ms(t)
   end
 end
 return out
+`;
+
+/**
+ * The next chunk of a history read (HISTORY_SCRIPT answered part of it). KEYS: meta, history.
+ * ARGV: the read's epoch, the seq of the first entry left, the read's seq, chunk bytes. Returns
+ * { 0 } when the stream moved on beyond them (another epoch, or history no longer holds the first
+ * one left: the caller reads again), else { 1, entries, the seq of the first entry left (0: none) }.
+ * The list ends at the stream's seq, one entry per seq: the entry of seq s is at s - seq - 1.
+ */
+export const HISTORY_CHUNK_SCRIPT = `${READ_ENTRIES}
+if redis.call('HGET', KEYS[1], 'e') ~= ARGV[1] then return { 0 } end
+local seq = tonumber(redis.call('HGET', KEYS[1], 's'))
+local from = tonumber(ARGV[2])
+if seq - from + 1 > redis.call('LLEN', KEYS[2]) then return { 0 } end
+local entries, left = read_entries(KEYS[2], from - seq - 1, tonumber(ARGV[3]) - seq - 1, tonumber(ARGV[4]))
+if #entries == 0 or entry_seq(entries[1]) ~= from then return { 0 } end
+return { 1, entries, left }
 `;
 
 /** Splits "<first>:<second>:<key JSON>\n<data>"; the key is undefined when empty; "!" before the key: a delete. */

@@ -193,6 +193,8 @@ export const ConfigSchema = z
             maxPublishBatch: z.number().int().min(1).max(1000).default(256),
             /** Keys per read of a keyed channel's state for a snapshot (HSCAN COUNT), so no reply holds it whole; 0 = one reply. */
             snapshotScanCount: z.number().int().min(0).max(100_000).default(1_000),
+            /** Bytes of history entries per reply of a history read (at least one entry), so no reply holds a large history; 0 = one reply. */
+            historyChunkBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(256 * 1024),
             /** Redis Cluster seed nodes (`host:port`); set: cluster mode (sharded pub/sub), `url` gives only scheme and credentials. */
             cluster: z.array(z.string().regex(SEED, 'must be host:port')).max(100).default([]),
             /** A Sentinel-managed master: its name and the sentinels (`host:port`); `url` gives only scheme and credentials. */
