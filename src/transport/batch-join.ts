@@ -23,6 +23,9 @@ export class BatchJoiner {
   private maxBytes = -1;
   readonly payloads: Buffer[] = [];
   readonly ends: number[] = [];
+  /** Sockets the last run was cut for (1: cut, not reused yet), and its payloads back to back once asked for. */
+  private uses = 0;
+  private whole: Buffer | undefined = undefined;
 
   constructor(private readonly finish: (payload: Buffer) => Buffer) {}
 
@@ -33,9 +36,12 @@ export class BatchJoiner {
   join(events: ArrayLike<BatchEvent | undefined>, from: number, to: number, maxBytes: number): this {
     if (this.isLast(events, from, to, maxBytes)) {
       batchCounts.shared++;
+      this.uses++;
       return this;
     }
     batchCounts.joins++;
+    this.uses = 1;
+    this.whole = undefined;
     const n = to - from;
     const last = this.events;
     last.length = n;
@@ -57,6 +63,17 @@ export class BatchJoiner {
       start = end;
     }
     return this;
+  }
+
+  /**
+   * The payloads back to back in one buffer, for one write instead of one per payload, once a second
+   * socket shares the run (the copy is made once for all of them; a run of one socket is not worth
+   * it); the payload itself when there is one. Undefined for a run not shared yet.
+   */
+  sharedWhole(): Buffer | undefined {
+    if (this.payloads.length === 1) return this.payloads[0];
+    if (this.uses < 2) return undefined;
+    return (this.whole ??= Buffer.concat(this.payloads));
   }
 
   private isLast(events: ArrayLike<BatchEvent | undefined>, from: number, to: number, maxBytes: number): boolean {

@@ -72,6 +72,8 @@ export class WsSocket implements TransportSocket {
    */
   private batch: Array<Buffer | string | HeldPong> = [];
   private batchBytes = 0;
+  /** Pongs in the batch: a turn without one (the usual) joins its events without looking for them. */
+  private heldPongs = 0;
   private batching = false;
   /** The batch waits for the end of the turn (the socket is in `due`). */
   private flushDue = false;
@@ -153,7 +155,7 @@ export class WsSocket implements TransportSocket {
     if (this.batch.length === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
       if (this.batchMax === 0) this.writeFrames(this.batch as Buffer[]);
-      else if (!this.compress) this.writeFrames(this.joined(framedJoiner, true) as readonly Buffer[]);
+      else if (!this.compress) this.writeFramed();
       else {
         // ws deflates each batch frame (per socket, as any message); control frames are never deflated.
         for (const e of this.joined(payloadJoiner, false)) {
@@ -164,6 +166,19 @@ export class WsSocket implements TransportSocket {
     }
     this.batch.length = 0;
     this.batchBytes = 0;
+    this.heldPongs = 0;
+  }
+
+  /** The held events as batch frames: a run other sockets share goes out in one write of its frames back to back. */
+  private writeFramed(): void {
+    if (this.heldPongs === 0) {
+      const run = framedJoiner.join(this.batch as BatchEvent[], 0, this.batch.length, this.batchMax);
+      const whole = run.sharedWhole();
+      if (whole === undefined) this.writeFrames(run.payloads);
+      else this.raw.write(whole);
+    } else {
+      this.writeFrames(this.joined(framedJoiner, true) as readonly Buffer[]);
+    }
   }
 
   private writeFrames(frames: readonly Buffer[]): void {
@@ -191,7 +206,7 @@ export class WsSocket implements TransportSocket {
    */
   private joined(joiner: BatchJoiner, framePongs: boolean): ReadonlyArray<Buffer | HeldPong> {
     const { batch } = this;
-    if (!batch.some(isHeldPong)) return joiner.join(batch as BatchEvent[], 0, batch.length, this.batchMax).payloads;
+    if (this.heldPongs === 0) return joiner.join(batch as BatchEvent[], 0, batch.length, this.batchMax).payloads;
     const out: Array<Buffer | HeldPong> = [];
     let start = 0;
     for (let i = 0; i <= batch.length; i++) {
@@ -220,7 +235,10 @@ export class WsSocket implements TransportSocket {
 
   sendPong(payload: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
-    if (this.holds()) this.hold(new HeldPong(payload), payload.length);
+    if (this.holds()) {
+      this.heldPongs++;
+      this.hold(new HeldPong(payload), payload.length);
+    }
     else if (this.compress) this.ws.pong(payload, false);
     else this.write(frameText(payload, PONG));
     return this.underHighWaterMark();
@@ -288,6 +306,7 @@ export class WsSocket implements TransportSocket {
   terminate(): void {
     this.batch.length = 0;
     this.batchBytes = 0;
+    this.heldPongs = 0;
     this.ws.terminate();
   }
 }

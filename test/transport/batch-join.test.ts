@@ -64,4 +64,24 @@ describe('BatchJoiner', () => {
     expect(joiner.join([Buffer.from('{"a":1}'), a], 0, 2, 10).payloads.map(String)).toEqual(['{"a":1}', '{"a":1}']);
     expect(batchCounts.joins - before.joins).toBe(2);
   });
+
+  it('gives a run its payloads back to back in one buffer once a second socket shares it, built once; a single payload as it is', () => {
+    const joiner = new BatchJoiner((payload) => payload);
+    const a = Buffer.from('{"a":1}');
+    const b = Buffer.from('{"b":2}');
+    joiner.join([a, b, a], 0, 3, 10);
+    expect(joiner.payloads).toHaveLength(3);
+    // One socket's run: it goes out frame by frame, no copy made.
+    expect(joiner.sharedWhole()).toBeUndefined();
+    joiner.join([a, b, a], 0, 3, 10);
+    const whole = joiner.sharedWhole();
+    expect(String(whole)).toBe('{"a":1}{"b":2}{"a":1}');
+    joiner.join([a, b, a], 0, 3, 10);
+    expect(joiner.sharedWhole()).toBe(whole);
+    // Another run starts over; a run cut into one payload is that payload.
+    joiner.join([b, a], 0, 2, 10);
+    expect(joiner.sharedWhole()).toBeUndefined();
+    joiner.join([b, a], 0, 2, 100);
+    expect(joiner.sharedWhole()).toBe(joiner.payloads[0]);
+  });
 });

@@ -106,6 +106,31 @@ describe('ws socket adapter: writes per turn', () => {
     expect(received).toEqual(['a1\na2\nt3', 'pong p', 'long-event', 'b1']);
   });
 
+  it('with sluice.batch, sockets sharing a turn of several batch frames each get them in one write, in order', async () => {
+    const first = await connect(65536, 8);
+    const firstClient = client!;
+    const firstServer = server!;
+    try {
+      const second = await connect(65536, 8);
+      const counts = [countWrites(first.raw), countWrites(second.raw)];
+      const events = ['a1', 'a2', 'a3', 'long-event', 'b1'].map(prepared);
+      for (const { socket } of [first, second]) {
+        socket.cork();
+        for (const event of events) socket.sendPrepared(event);
+        socket.uncork();
+      }
+      await turnEnd();
+      expect(counts.map((c) => c.writes)).toEqual([1, 1]);
+      await until(() => second.received.length === 3);
+      while (first.received.length < 3) await new Promise((resolve) => firstClient.once('message', resolve));
+      expect(first.received).toEqual(['a1\na2\na3', 'long-event', 'b1']);
+      expect(second.received).toEqual(first.received);
+    } finally {
+      firstClient.terminate();
+      await new Promise((resolve) => firstServer.close(resolve));
+    }
+  });
+
   it('a write outside a batch waits behind the batch of the turn', async () => {
     const { socket, received } = await connect(65536);
     socket.cork();
