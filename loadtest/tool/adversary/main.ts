@@ -38,6 +38,8 @@ Options:
                         (default 10: nice 10 when started at 0, at most 19; 0: the same
                         priority, as before 2026-11-30)
   --out DIR             where the JSON report goes (default loadtest/results)
+  --gateway-args='...'  extra command-line settings for every gateway, after the suite's, e.g.
+                        --gateway-args='--limits.subscribesPerTurn 10' (to compare a setting)
   --node-options='...'  extra node flags for the gateway, e.g. --node-options='--cpu-prof
                         --cpu-prof-dir=/tmp/p' (with '=': the value starts with a dash)
   -h, --help            this text
@@ -65,6 +67,8 @@ const OPTIONS = {
   out: { type: 'string', default: 'loadtest/results' },
   /** Extra node flags for the gateway, e.g. '--cpu-prof' to profile a pattern. */
   'node-options': { type: 'string' },
+  /** Extra gateway settings on its command line, e.g. '--limits.subscribesPerTurn 10'. */
+  'gateway-args': { type: 'string' },
 } as const;
 
 function parseOptions(): ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'] {
@@ -185,7 +189,8 @@ interface Rig {
 
 async function startRig(rigProcess: RigProcess, configFile: string, redisKeys: (() => Promise<number>) | undefined): Promise<Rig> {
   const nodeArgs = (args['node-options'] ?? '').split(' ').filter((a) => a !== '');
-  const started = await rigProcess.ask({ type: 'start', configFile, nodeArgs, bystander: { channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: Number(args['ping-every-ms']) } });
+  const gatewayArgs = (args['gateway-args'] ?? '').split(' ').filter((a) => a !== '');
+  const started = await rigProcess.ask({ type: 'start', configFile, nodeArgs, gatewayArgs, bystander: { channel: BYSTANDER_CHANNEL, rate: 50, pingEveryMs: Number(args['ping-every-ms']) } });
   if (started.type !== 'started') throw new Error(`rig process answered ${started.type} to start`);
   return {
     pid: started.pid,

@@ -10,7 +10,7 @@ import { Bystander, type BystanderOptions } from './bystander.js';
  * attackers' load generation cannot delay the bystander's pings. Commands and answers go over IPC.
  */
 export type RigCommand =
-  | { readonly type: 'start'; readonly configFile: string; readonly nodeArgs: string[]; readonly bystander: Omit<BystanderOptions, 'url'> }
+  | { readonly type: 'start'; readonly configFile: string; readonly nodeArgs: string[]; readonly gatewayArgs: string[]; readonly bystander: Omit<BystanderOptions, 'url'> }
   | { readonly type: 'mark' }
   | { readonly type: 'stop'; readonly graceMs: number | undefined };
 
@@ -29,7 +29,7 @@ async function handle(c: RigCommand): Promise<void> {
   if (c.type === 'start') {
     server = await spawnServer({
       script: SLUICE_CLI,
-      args: ['--config', c.configFile, '--host', '127.0.0.1', '--log.level', 'error', '--log.healthSummaryIntervalMs', '0'],
+      args: ['--config', c.configFile, '--host', '127.0.0.1', '--log.level', 'error', '--log.healthSummaryIntervalMs', '0', ...c.gatewayArgs],
       portFlag: true,
       nodeArgs: c.nodeArgs,
     });
