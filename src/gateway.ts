@@ -36,7 +36,7 @@ import { SessionPresence } from './session/presence-requests.js';
 import { sessionSettings } from './session/settings.js';
 import { WriteBatcher } from './session/write-batcher.js';
 import { createTransport } from './transport/select.js';
-import type { TransportServer } from './net/server.js';
+import type { BodyAllowance, TransportServer } from './net/server.js';
 import type { SocketHandler, TransportSocket } from './net/socket.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { TurnClock } from './util/turn-clock.js';
@@ -189,12 +189,13 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     const { auth } = options.config;
     const verifier = auth.keys.length > 0 || auth.jwksUrl !== '' ? await JwtVerifier.create(auth, options.clock ?? systemClock) : undefined;
-    const transport = options.transport ?? (await createTransport(options.config));
+    let gateway: Gateway | undefined;
+    const transport = options.transport ?? (await createTransport(options.config, bodyAllowance(options.config.limits.httpBodyBytesPerTurn, () => gateway?.stats)));
     const log = options.log ?? createLogger(options.config.log.level);
     const clock = options.clock ?? systemClock;
     const budget = new MemoryBudget(options.config.limits.memoryBudgetBytes, { now: clock, later: (fn, ms) => setTimeout(fn, ms).unref() });
     const broker = options.broker ?? (await createBroker(options.config, clock, log, budget.pools.history, budget.pools.keyed));
-    const gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier, budget);
+    gateway = new Gateway(options.config, transport, broker, { ...options, log, clock }, verifier, budget);
     broker.start(gateway.hub);
     await gateway.listen();
     return gateway;
@@ -333,6 +334,20 @@ function deliveryContracts(clock: Clock, budget: MemoryBudget): DeliveryContract
     return () => clearInterval(timer);
   };
   return new DeliveryContracts(new TimerWheel(clock, 10, 256, every), clock, budget.pools.outbound);
+}
+
+/** The transport's allowance of HTTP body bytes per turn (`limits.httpBodyBytesPerTurn`); each request it stops is counted. */
+function bodyAllowance(perTurn: number, stats: () => Stats | undefined): BodyAllowance {
+  const turns = new TurnAllowance(perTurn);
+  return {
+    spent: (bytes) => turns.spent(bytes),
+    mayGo(body) {
+      if (turns.mayGo(body)) return true;
+      const s = stats();
+      if (s !== undefined) s.readPauses.http_body_bytes_per_turn++;
+      return false;
+    },
+  };
 }
 
 /** A per-turn time bound's meter (`limits.teardownMsPerTurn`, `limits.upgradeMsPerTurn`); none at 0 (no bound). */

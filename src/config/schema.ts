@@ -107,6 +107,11 @@ export const ConfigSchema = z
         upgradeMsPerTurn: z.number().min(0).default(5),
         /** Plain HTTP requests in progress at once (all paths); beyond it: 503 with Retry-After. */
         maxHttpRequests: z.number().int().min(1).default(256),
+        /**
+         * HTTP body bytes all requests together read per event-loop turn; past it a request stops
+         * reading and reads on, in order, on a later turn (0: no bound). Both transports.
+         */
+        httpBodyBytesPerTurn: z.number().int().min(0).default(512 * 1024),
         /** Longest time to receive one HTTP request, head and body (slowloris); then the connection is closed. */
         httpRequestTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
         /**

@@ -40,6 +40,8 @@ export interface TransportOptions {
   readonly maxTopicsPerSocket: number;
   /** Largest HTTP request body `readBody` reads; larger ones get undefined (413). */
   readonly maxHttpBodyBytes: number;
+  /** The process's allowance of HTTP body bytes read per event-loop turn (`limits.httpBodyBytesPerTurn`); none: no bound. */
+  readonly bodyAllowance?: BodyAllowance;
   /**
    * Longest time from a request's first byte to its last (head and body); past it the connection
    * is closed. Checked by one sweep for all requests, so a request may last up to about 1.25×.
@@ -94,4 +96,20 @@ export interface TransportServer {
   stopAccepting(): Promise<void>;
   /** Releases everything; call after all connections are closed. */
   close(): Promise<void>;
+}
+
+/** A request body that stopped reading for the turn's body allowance: called on a later turn to read on. */
+export interface PausedBody {
+  continueTurn(): void;
+}
+
+/**
+ * HTTP body bytes all requests together read per event-loop turn (`limits.httpBodyBytesPerTurn`):
+ * the core's per-turn allowance (session/turn-allowance.ts) fits it.
+ */
+export interface BodyAllowance {
+  /** Charges bytes read (or about to be read) to this turn. */
+  spent(bytes: number): void;
+  /** True when `body` may read on now; false when the turn's allowance is spent: it stops reading and is called back on a later turn, in order. */
+  mayGo(body: PausedBody): boolean;
 }

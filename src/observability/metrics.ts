@@ -67,14 +67,14 @@ export function createMetrics(node: NodeState): Registry {
       }
     },
   });
-  const pauseLast = { publish_window: 0, replies: 0, subscription_order: 0, subscribes_per_turn: 0, frames_per_turn: 0, inbound_ms_per_turn: 0 };
+  const pauseLast = { publish_window: 0, replies: 0, subscription_order: 0, subscribes_per_turn: 0, frames_per_turn: 0, inbound_ms_per_turn: 0, http_body_bytes_per_turn: 0 };
   new Counter({
     name: 'sluice_read_pauses_total',
-    help: 'Times a connection stopped reading its requests: its publish window was full, its replies backed up, a sub waited for an earlier one, or for the next turn, or the connection had its share of the turn',
+    help: 'Times a connection stopped reading its requests: its publish window was full, its replies backed up, a sub waited for an earlier one, or for the next turn, or the connection had its share of the turn; or an HTTP request stopped reading its body for the turn\'s body allowance',
     labelNames: ['cause'],
     registers: [registry],
     collect() {
-      for (const cause of ['publish_window', 'replies', 'subscription_order', 'subscribes_per_turn', 'frames_per_turn', 'inbound_ms_per_turn'] as const) {
+      for (const cause of ['publish_window', 'replies', 'subscription_order', 'subscribes_per_turn', 'frames_per_turn', 'inbound_ms_per_turn', 'http_body_bytes_per_turn'] as const) {
         const now = stats.readPauses[cause];
         if (now > pauseLast[cause]) this.inc({ cause }, now - pauseLast[cause]);
         pauseLast[cause] = now;

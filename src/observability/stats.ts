@@ -19,7 +19,7 @@ export class Stats {
   rateLimited = 0;
   inboundPauses = 0;
   /** Times a connection stopped reading its requests, by cause (see session/connection.ts). */
-  readonly readPauses = { publish_window: 0, replies: 0, subscription_order: 0, subscribes_per_turn: 0, frames_per_turn: 0, inbound_ms_per_turn: 0 };
+  readonly readPauses = { publish_window: 0, replies: 0, subscription_order: 0, subscribes_per_turn: 0, frames_per_turn: 0, inbound_ms_per_turn: 0, http_body_bytes_per_turn: 0 };
   invalidFrames = 0;
   /** Times a socket crossed its high-water mark and writes started queueing. */
   backpressureEvents = 0;

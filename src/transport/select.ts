@@ -1,6 +1,6 @@
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
+import type { BodyAllowance, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import { WS_CAPABILITIES, WsTransport } from './ws-transport.js';
 
 interface Adapter {
@@ -22,9 +22,10 @@ async function adapterFor(transport: Config['transport']): Promise<Adapter> {
 
 /**
  * Creates the configured transport, after checking the configuration against what its adapter
- * declares it can do (see checkCapabilities).
+ * declares it can do (see checkCapabilities); `bodyAllowance` bounds the HTTP body bytes it reads
+ * per turn (the gateway's, `limits.httpBodyBytesPerTurn`).
  */
-export async function createTransport(config: Config): Promise<TransportServer> {
+export async function createTransport(config: Config, bodyAllowance?: BodyAllowance): Promise<TransportServer> {
   const adapter = await adapterFor(config.transport);
   checkCapabilities(config, adapter.capabilities);
   return adapter.create({
@@ -39,6 +40,7 @@ export async function createTransport(config: Config): Promise<TransportServer> 
     maxTopicsPerSocket: config.limits.maxSubscriptionsPerConnection,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
     httpRequestTimeoutMs: config.limits.httpRequestTimeoutMs,
+    ...(bodyAllowance === undefined ? {} : { bodyAllowance }),
   });
 }
 

@@ -45,6 +45,9 @@ export interface UwsHttpResponse {
   onAborted(handler: () => void): UwsHttpResponse;
   /** Closes the connection at once (onAborted follows). */
   close(): UwsHttpResponse;
+  /** Stops reading the request's body (uWS stops polling the socket for reading) until resume(). */
+  pause(): void;
+  resume(): void;
   /** Body chunks; the ArrayBuffer is valid only during the call. */
   onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): UwsHttpResponse;
   cork(cb: () => void): UwsHttpResponse;

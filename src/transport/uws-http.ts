@@ -1,8 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import type { HttpRequest, HttpResponse, HttpStream, HttpStreamHandler } from '../net/http.js';
-import type { TransportCallbacks } from '../net/server.js';
+import type { BodyAllowance, TransportCallbacks } from '../net/server.js';
 import { HTTP_REFUSALS } from '../protocol/refusals.js';
 import type { UwsHttpRequest, UwsHttpResponse } from './uws-api.js';
+import { PacedBody } from './paced-body.js';
 
 /** Plain HTTP on the uWS port: requests copied synchronously (uWS reuses them), responses written corked. */
 
@@ -92,11 +93,17 @@ class HttpExchange implements HttpStream {
     this.res.onAborted(() => this.finish());
   }
 
-  /** Reads the body: must be called during uWS's handler, or chunks arriving before are lost. */
-  readBody(declared: number, max: number): Promise<Buffer | undefined> {
+  /** Reads the body within the turn's allowance: must be called during uWS's handler, or chunks arriving before are lost. */
+  readBody(declared: number, { maxBodyBytes: max, allowance }: BodyLimits): Promise<Buffer | undefined> {
     if (this.body !== undefined) return this.body.promise;
-    let settle!: (body: Buffer | undefined) => void;
-    const promise = new Promise<Buffer | undefined>((resolve) => (settle = resolve));
+    let resolve!: (body: Buffer | undefined) => void;
+    const promise = new Promise<Buffer | undefined>((r) => (resolve = r));
+    // The response must not be touched once done (answered or aborted): a body let go on later is not resumed then.
+    const paced = new PacedBody(allowance, { pause: () => this.done || this.res.pause(), resume: () => this.done || this.res.resume() });
+    const settle = (body: Buffer | undefined): void => {
+      paced.end();
+      resolve(body);
+    };
     this.body = { promise, settle };
     if (declared > max) {
       settle(undefined);
@@ -113,6 +120,7 @@ class HttpExchange implements HttpStream {
       }
       // The ArrayBuffer is reused by uWS after this call: copy it.
       chunks.push(Buffer.from(chunk.slice(0)));
+      paced.read(chunk.byteLength, isLast);
       if (isLast) settle(Buffer.concat(chunks));
     });
     return promise;
@@ -193,7 +201,13 @@ const EMPTY = Buffer.alloc(0);
  * Serves one plain HTTP request through the core's onHttp. Its body is read only if the core asks
  * (HttpRequest.readBody); an unread body is never read: the connection closes after the answer.
  */
-export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, maxBodyBytes: number, arriving: ArrivingRequests): void {
+/** Bounds on reading request bodies (TransportOptions). */
+export interface BodyLimits {
+  readonly maxBodyBytes: number;
+  readonly allowance: BodyAllowance | undefined;
+}
+
+export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, body: BodyLimits, arriving: ArrivingRequests): void {
   const method = req.getMethod().toUpperCase();
   const headers = headersOf(req);
   const exchange = new HttpExchange(res, method, arriving);
@@ -205,7 +219,7 @@ export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, r
     url: urlOf(req),
     headers,
     remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
-    readBody: () => (hasBody ? exchange.readBody(declared, maxBodyBytes) : Promise.resolve(EMPTY)),
+    readBody: () => (hasBody ? exchange.readBody(declared, body) : Promise.resolve(EMPTY)),
   };
   let result: Promise<HttpResponse> | HttpResponse;
   try {

@@ -175,7 +175,7 @@ export class UwsTransport implements TransportServer {
     this.app.ws('/*', behavior);
     const arriving = new ArrivingRequests(options.httpRequestTimeoutMs);
     this.arriving = arriving;
-    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, options.maxHttpBodyBytes, arriving));
+    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, { maxBodyBytes: options.maxHttpBodyBytes, allowance: options.bodyAllowance }, arriving));
     return new Promise((resolve, reject) => {
       this.app.listen(options.host, options.port, (listenSocket) => {
         if (listenSocket === false) {

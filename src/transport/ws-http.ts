@@ -1,15 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpRequest, HttpResponse } from '../net/http.js';
-import type { TransportCallbacks } from '../net/server.js';
+import type { BodyAllowance, TransportCallbacks } from '../net/server.js';
 import { HTTP_REFUSALS } from '../protocol/refusals.js';
+import { PacedBody } from './paced-body.js';
 
 const { internal_error: INTERNAL_ERROR } = HTTP_REFUSALS;
 
-/** Reads a request body of at most `max` bytes; undefined (and the rest left unread) when larger or when the client went away. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+/**
+ * Reads a request body of at most `max` bytes, within the turn's body allowance; undefined (and
+ * the rest left unread) when larger or when the client went away.
+ */
+function readBody(req: IncomingMessage, max: number, allowance: BodyAllowance | undefined): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > max) return Promise.resolve(undefined);
-  return new Promise((resolve) => {
+  return new Promise((settle) => {
+    const paced = new PacedBody(allowance, req);
+    const resolve = (body: Buffer | undefined): void => {
+      paced.end();
+      settle(body);
+    };
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -21,6 +30,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
         return;
       }
       chunks.push(chunk);
+      paced.read(chunk.length, false);
     });
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     req.on('error', () => resolve(undefined));
@@ -56,7 +66,7 @@ export function headersOf(req: IncomingMessage): Record<string, string | undefin
  * Answers a plain HTTP request through the core (`onHttp`). The body is read only when the core
  * asks for it, up to `maxBodyBytes`; a body left unread closes the connection after the answer.
  */
-export async function serveHttp(req: IncomingMessage, res: ServerResponse, onHttp: TransportCallbacks['onHttp'], maxBodyBytes: number): Promise<void> {
+export async function serveHttp(req: IncomingMessage, res: ServerResponse, onHttp: TransportCallbacks['onHttp'], maxBodyBytes: number, allowance?: BodyAllowance): Promise<void> {
   try {
     let body: Promise<Buffer | undefined> | undefined;
     const request: HttpRequest = {
@@ -64,7 +74,7 @@ export async function serveHttp(req: IncomingMessage, res: ServerResponse, onHtt
       url: req.url ?? '/',
       headers: headersOf(req),
       remoteAddress: req.socket.remoteAddress ?? '',
-      readBody: () => (body ??= readBody(req, maxBodyBytes)),
+      readBody: () => (body ??= readBody(req, maxBodyBytes, allowance)),
     };
     const response = await onHttp(request);
     const close = body === undefined && hasBody(req);

@@ -38,7 +38,7 @@ export class WsTransport implements TransportServer {
   constructor(private readonly options: TransportOptions) {
     // node:http checks every request's head and body time in one sweep every connectionsCheckingInterval.
     const timeout = options.httpRequestTimeoutMs;
-    this.http = createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: Math.min(1_000, timeout / 4) }, (req, res) => void serveHttp(req, res, (request) => this.callbacks!.onHttp(request), options.maxHttpBodyBytes));
+    this.http = createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: Math.min(1_000, timeout / 4) }, (req, res) => void serveHttp(req, res, (request) => this.callbacks!.onHttp(request), options.maxHttpBodyBytes, options.bodyAllowance));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.http.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       // A request too slow to arrive may be half answered already: cut it off.

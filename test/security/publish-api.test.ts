@@ -127,6 +127,21 @@ describe.each(TRANSPORTS)('HTTP publish API [%s]', (transport) => {
     expect((await fetch(`${gw.httpUrl}/healthz`)).status).toBe(200);
   });
 
+  it('reads bodies within limits.httpBodyBytesPerTurn: a request past it stops reading and reads on in a later turn, every publication intact', async () => {
+    // One byte a turn: every body stops reading after each chunk that is not its last (a body of
+    // ~960 KB comes in several: uWS reads at most 512 KiB, node:http 64 KiB, per socket and turn).
+    gw = await h.start({ httpApi: { apiKeys: [KEY], maxBatch: 32 }, limits: { httpBodyBytesPerTurn: 1 } });
+    const sub = await connect();
+    await sub.subscribe('bulk.x');
+    const data = (i: number, j: number): string => `${i}.${j}.`.padEnd(30_000, 'z');
+    const bodies = Array.from({ length: 4 }, (_, i) => ({ publications: Array.from({ length: 32 }, (_, j) => ({ ch: 'bulk.x', data: data(i, j) })) }));
+    const answers = await Promise.all(bodies.map((body) => post('/api/publish/batch', body)));
+    expect(answers.map((r) => r.status)).toEqual([202, 202, 202, 202]);
+    await until(() => sub.messages('bulk.x').length === 128, 'all 128 publications delivered');
+    expect(new Set(sub.messages('bulk.x').map((m) => m.data))).toEqual(new Set(bodies.flatMap((b) => b.publications.map((p) => p.data))));
+    expect(gw.gateway.stats.readPauses.http_body_bytes_per_turn).toBeGreaterThanOrEqual(4);
+  });
+
   it('answers 429 with Retry-After when its token bucket is empty, counting one token per publication', async () => {
     gw = await h.start({ httpApi: { apiKeys: [KEY], publicationsPerSecond: 0.5, publicationsBurst: 3, maxBatch: 3 } });
     expect((await post('/api/publish/batch', { publications: [{ ch: 'a.b', data: 1 }, { ch: 'a.b', data: 2 }] })).status).toBe(202);
