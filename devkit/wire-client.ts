@@ -73,6 +73,12 @@ export class WireClient {
   failure: string | undefined;
   /** The subprotocol the server selected in its 101, if any. */
   protocol: string | undefined;
+  /** The reason in the server's close frame ('' without one). */
+  closeReason = '';
+  /** Answer the server's close frame before ending, as RFC 6455 asks (false: end without it, as a careless peer does). */
+  echoClose = true;
+  /** Answer the server's pings (false: a peer the heartbeat finds gone). */
+  answerPings = true;
   /** The server selected `sluice.batch`: text frames are split into events. */
   private batched = false;
 
@@ -296,9 +302,11 @@ export class WireClient {
       else this.handler.onFrame(buf, start, end);
     } else if (opcode === OP_CLOSE) {
       this.closeCode = end - start >= 2 ? buf.readUInt16BE(start) : 1005;
+      this.closeReason = end - start > 2 ? buf.toString('utf8', start + 2, end) : '';
       // Completes the closing handshake, as RFC 6455 asks: the server need not wait for a timeout.
-      this.socket?.end(clientFrame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
-    } else if (opcode === OP_PING) this.socket?.write(clientFrame(buf.subarray(start, end), 0xa));
+      if (this.echoClose) this.socket?.end(clientFrame(buf.subarray(start, Math.min(end, start + 2)), OP_CLOSE));
+      else this.socket?.end();
+    } else if (opcode === OP_PING && this.answerPings) this.socket?.write(clientFrame(buf.subarray(start, end), 0xa));
   }
 
   /**

@@ -72,7 +72,7 @@ const app = uws.App().ws<UwsUserData>('/*', {
   drain: (ws) => ws.getUserData().adapter?.drained(),
   ping: () => {},
   pong: () => {},
-  close: (ws, code) => ws.getUserData().adapter?.closedBy(code, '', false),
+  close: (ws, code) => ws.getUserData().adapter?.closedBy(code, '', undefined),
 });
 const port = await new Promise<number>((resolve, reject) => app.listen('127.0.0.1', 0, (token) => (token ? resolve(uws.us_socket_local_port(token)) : reject(new Error('listen failed')))));
 

@@ -75,11 +75,12 @@ export interface SocketHandler {
    */
   onPing(payload: Buffer, answered: boolean): void;
   /**
-   * Called exactly once, whoever closed; `code` is what the peer received (1006: no close frame).
-   * `byTransport`: the transport itself closed the connection for a broken frame (invalid UTF-8,
-   * a protocol violation, a frame above maxPayloadBytes), not the core nor the peer.
+   * Called exactly once, whoever closed; `code` and `reason` are what the peer received (1006, '':
+   * no close frame), except after the core's own close on `ws`, where they are the peer's answer.
+   * `fault`: the transport itself closed the connection for a broken frame (invalid UTF-8, a
+   * protocol violation, a frame above maxPayloadBytes), not the core nor the peer: what it found.
    */
-  onClose(code: number, reason: string, byTransport?: boolean): void;
+  onClose(code: number, reason: string, fault?: string): void;
   /**
    * With a transport's own fan-out only: the transport holds frames for the socket not yet written,
    * or the socket is at its high-water mark. From now until `onSettled`, nothing may be published

@@ -3,13 +3,15 @@
  * - 4000–4099 terminal: do not reconnect (the same client would be refused again);
  * - 4100–4199 reconnect with exponential backoff and jitter;
  * - 4200–4299 reconnect at once (e.g. to another node).
- * Plus the standard codes a WebSocket library puts on the wire by itself for a broken frame, and
- * 1006 for a connection dropped without a close frame. These are every code a peer can receive
- * from Sluice: docs/protocol.md documents each entry; a test fails when the two drift.
+ * Plus the standard codes a WebSocket library puts on the wire by itself for a broken frame, 1005
+ * for a close frame without a code, and 1006 for a connection dropped without a close frame. These
+ * are every code a peer can receive from Sluice: docs/protocol.md documents each entry; a test
+ * fails when the two drift.
  */
 export const CLOSE = {
   normal: { code: 1000, reason: 'normal closure' },
   protocol_error: { code: 1002, reason: 'protocol error' },
+  no_status: { code: 1005, reason: 'close frame without a status code' },
   dropped: { code: 1006, reason: 'connection dropped without a close frame' },
   invalid_payload: { code: 1007, reason: 'invalid UTF-8' },
   policy_violation: { code: 1008, reason: 'message in too many fragments' },

@@ -240,28 +240,29 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     return retryMs;
   }
 
-  onClose(code: number, reason: string, byTransport = false): void {
+  onClose(code: number, reason: string, fault?: string): void {
     // The transport closes broken frames itself; count what the peer received like the server's own closes.
-    if (!this.closing && byTransport) this.ctx.stats.countClose(code);
+    if (!this.closing && fault !== undefined) this.ctx.stats.countClose(code);
     this.closing = true;
     this.catchUp?.busy();
     // Nothing more is written; what the connection holds is released by tearDown, within the turn's time.
     this.writer.stop();
-    this.peerClose = { code, reason };
+    this.peerClose = { code, reason, fault };
     this.ctx.teardowns.add(this);
   }
 
   /** The close the transport reported, kept for tearDown. */
-  private peerClose = { code: 0, reason: '' };
+  private peerClose: { code: number; reason: string; fault?: string | undefined } = { code: 0, reason: '' };
 
   /** Releases what the closed connection holds, its admission slot last (session/teardowns.ts). */
   tearDown(): void {
     this.release();
-    const { code, reason } = this.peerClose;
-    const own = this.closedAs === undefined ? undefined : CLOSE[this.closedAs];
-    this.ctx.onClosed(this, own?.code ?? code, own?.reason ?? reason);
+    const { fault } = this.peerClose;
+    // What the peer received: the server's own close, whatever the peer answered to it (ws reports the answer).
+    const { code, reason } = this.closedAs === undefined ? this.peerClose : CLOSE[this.closedAs];
+    this.ctx.onClosed(this, code, reason);
     this.ctx.log.info(
-      { conn: this.id, ip: this.socket.remoteAddress, code, reason, ms: Math.round(this.ctx.clock() - this.openedAt), messagesIn: this.messagesIn, rateLimited: this.rateLimited },
+      { conn: this.id, ip: this.socket.remoteAddress, code, reason, fault, ms: Math.round(this.ctx.clock() - this.openedAt), messagesIn: this.messagesIn, rateLimited: this.rateLimited },
       'connection closed',
     );
   }

@@ -71,7 +71,7 @@ export class UwsSocket implements TransportSocket, TopicMember {
   private handler: SocketHandler | undefined;
   private closed = false;
   /** Set when uWS closed before the core attached its handler. */
-  private closedWith: { code: number; reason: string; byTransport: boolean } | undefined;
+  private closedWith: { code: number; reason: string; fault: string | undefined } | undefined;
   /** receive() closed the socket for an oversize frame. */
   private refusedFrame = false;
   /**
@@ -104,7 +104,7 @@ export class UwsSocket implements TransportSocket, TopicMember {
 /** Gives the socket its handler; if uWS closed it meanwhile, the handler hears onClose now. */
   attach(handler: SocketHandler): void {
     if (this.closedWith === undefined) this.handler = handler;
-    else handler.onClose(this.closedWith.code, this.closedWith.reason, this.closedWith.byTransport);
+    else handler.onClose(this.closedWith.code, this.closedWith.reason, this.closedWith.fault);
   }
 
   bufferedAmount(): number {
@@ -220,15 +220,15 @@ export class UwsSocket implements TransportSocket, TopicMember {
     return true;
   }
 
-  /** uWS's close handler: from here on the uWS socket must not be touched. `byTransport`: uWS refused a frame. */
-  closedBy(code: number, reason: string, byTransport: boolean): void {
+  /** uWS's close handler: from here on the uWS socket must not be touched. `fault`: uWS refused a frame, and why. */
+  closedBy(code: number, reason: string, fault: string | undefined): void {
     this.closed = true;
     this.dropPending();
     this.settings.topics?.closed(this);
     const handler = this.handler;
     this.handler = undefined;
-    const refused = byTransport || this.refusedFrame;
-    if (handler === undefined) this.closedWith = { code, reason, byTransport: refused };
+    const refused = fault ?? (this.refusedFrame ? CLOSE.message_too_big.reason : undefined);
+    if (handler === undefined) this.closedWith = { code, reason, fault: refused };
     else handler.onClose(code, reason, refused);
   }
 

@@ -30,8 +30,10 @@ function onPing(ws: Ws, message: ArrayBuffer): void {
 function onClose(ws: Ws, code: number, message: ArrayBuffer): void {
   const reason = Buffer.from(message).toString();
   // uWS drops the connection without a close frame for a broken frame, naming the fault ("Received invalid UTF-8",
-  // "Received too big message" above its own limit): the peer receives 1006, and that is what is logged and counted.
-  adapterOf(ws).closedBy(code, reason, code === CLOSE.dropped.code && reason !== '');
+  // "Received too big message" above its own limit): the peer receives 1006 and no reason, and that is what is logged
+  // and counted. Other broken frames it drops without a word, as a peer's own drop looks: those are not counted.
+  const fault = code === CLOSE.dropped.code && reason !== '' ? reason : undefined;
+  adapterOf(ws).closedBy(code, fault === undefined ? reason : '', fault);
 }
 
 /**

@@ -39,8 +39,8 @@ const POOLED_BYTES = Buffer.poolSize >>> 1;
  */
 export class WsSocket implements TransportSocket {
   handler: SocketHandler | undefined;
-  /** The close ws itself sent for a protocol error: reported instead of what the peer answered. */
-  error: { code: number; reason: string } | undefined;
+  /** The close ws itself sent for a protocol error (its code, no reason), and what ws found: reported instead of what the peer answered. */
+  error: { code: number; fault: string } | undefined;
   /** The close sent by abandon(): reported as what the peer received (the server reads no answer). */
   abandoned: { code: number; reason: string } | undefined;
   /** Bytes the peer sent since abandon(), dropped unread. */
@@ -360,11 +360,11 @@ function sentCode(err: Error): number {
   return typeof code === 'number' ? code : CLOSE.protocol_error.code;
 }
 function onError(this: WebSocket, err: Error): void {
-  // ws closes the connection itself after a protocol error; remember the code the peer receives.
+  // ws closes the connection itself after a protocol error, with a close frame of a code and no reason.
   const adapter = adapterOf(this);
   if (adapter.error !== undefined || adapter.abandoned !== undefined) return;
   const code = sentCode(err);
-  adapter.error = { code, reason: code === CLOSE.message_too_big.code ? CLOSE.message_too_big.reason : err.message };
+  adapter.error = { code, fault: code === CLOSE.message_too_big.code ? CLOSE.message_too_big.reason : err.message };
 }
 function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const adapter = adapterOf(this);
@@ -373,7 +373,7 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
   const { error, abandoned } = adapter;
   if (abandoned !== undefined) handler?.onClose(abandoned.code, abandoned.reason);
   else if (error === undefined) handler?.onClose(code, reason.toString());
-  else handler?.onClose(error.code, error.reason, true);
+  else handler?.onClose(error.code, '', error.fault);
 }
 function onConclude(this: Tagged<object>): void {
   this[kAdapter].flushBeforeClose();

@@ -38,12 +38,12 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
     this.check();
     this.ended = [code, String(reason)];
     this.closed = true;
-    this.adapter.closedBy(code, String(reason), false);
+    this.adapter.closedBy(code, String(reason), undefined);
   }
   close(): void {
     this.check();
     this.closed = true;
-    this.adapter.closedBy(1006, '', false);
+    this.adapter.closedBy(1006, '', undefined);
   }
   ping(): number {
     this.check();
