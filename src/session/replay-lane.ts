@@ -154,6 +154,7 @@ export class ReplayLane {
           this.shedOldest(replay, pub);
       }
     }
+    compact(replay);
     this.hold(pub);
     if (key !== undefined) (replay.byKey ??= new Map()).set(key, replay.live.length);
     replay.live.push(pub);
@@ -256,14 +257,13 @@ export class ReplayLane {
     }
   }
 
-  /** Sheds the live message at `i`, announced in its place. */
+  /** Sheds the live message at `i`, announced in its place (the caller compacts once it holds no index). */
   private shedLive(replay: Replay, i: number, reason: ShedReason): void {
     const pub = this.takeLive(replay, i);
     this.release(pub);
     replay.unwritten -= pub.bytes;
     this.uncredit(pub.bytes);
     this.deps.output.noteShed(pub, replay.sub, reason);
-    compact(replay);
   }
 
   /** Takes the live message at `i` out of the replay (a hole where it stood, skipped to the next one at the front). */

@@ -27,8 +27,8 @@ class TurnBatcher extends WriteBatcher {
   override add(_item: Corked): void {}
 }
 
-function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
-  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: HISTORY, historyMaxBytes: 0, maxAgeMs }] } }));
+function setup(policy: SlowConsumerPolicy, maxAgeMs = 0, bounds = { historySize: HISTORY, historyMaxBytes: 0 }) {
+  const rules = new ChannelRules(loadConfig({ overrides: { channels: [{ pattern: '*', policy, ...bounds, maxAgeMs }] } }));
   const channels = ['a', 'b'].map((name) => new Channel(name, rules.settingsFor(name)));
   const socket = new FakeSocket();
   /** 4100s the writer asked for. */
@@ -45,11 +45,11 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
   const clock = { now: 0 };
   const seqs = new Map<string, number>();
-  const pub = (channel: Channel, key?: string): Publication => {
+  const pub = (channel: Channel, key?: string, payload_ = PAYLOAD): Publication => {
     // Three-digit seqs: every message encodes to the same size.
     const seq = (seqs.get(channel.name) ?? 99) + 1;
     seqs.set(channel.name, seq);
-    const payload = encodeMessage(channel.name, seq, key, PAYLOAD);
+    const payload = encodeMessage(channel.name, seq, key, payload_);
     const conflationKey = key !== undefined && channel.queuePolicy.policy === 'conflate' ? `${channel.name}\0${key}` : undefined;
     const p = new Publication(channel.name, channel.queuePolicy, '', seq, key, conflationKey, payload, clock.now);
     p.prepared = payload;
@@ -63,7 +63,7 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs = 0) {
   const [a, b] = channels as [Channel, Channel];
   /** A resume of `channel` replaying `n` messages of its history. */
   const resume = (channel: Channel, n = HISTORY) => subs.get(channel.name)!.replay(Array.from({ length: n }, () => pub(channel)));
-  const live = (channel: Channel, key?: string) => subs.get(channel.name)!.deliver(pub(channel, key));
+  const live = (channel: Channel, key?: string, payload?: string) => subs.get(channel.name)!.deliver(pub(channel, key, payload));
   /** A broker notice (stream-repair): the node missed `n` publications of `channel`, which history no longer holds. */
   const lost = (channel: Channel, n: number) => {
     const from = (seqs.get(channel.name) ?? 99) + 1;
@@ -189,6 +189,30 @@ describe('ReplayLane: conflate behind a replay', () => {
     settle(writer);
     expect(written(socket)).toEqual([...Array.from({ length: 16 }, (_, i) => String(101 + i)), 'dropped 117-117', '118 k1', 'conflated 119-119', '120 k3', '121 k4', '122 k2', '123 k5']);
     expect(writer.shed).toMatchObject({ dropped: 1, conflated: 1 });
+  });
+});
+
+describe('ReplayLane: a large lane', () => {
+  it('sheds as many of its oldest live messages as a large one needs, also when that sheds more than a thousand (the lane compacts meanwhile)', () => {
+    const { socket, writer, a, resume, live, drain } = setup('drop-oldest', 0, { historySize: 5000, historyMaxBytes: 1500 * 100 });
+    socket.full = true;
+    resume(a, 2); // 101, 102: the socket takes 101
+    for (let i = 0; i < 1400; i++) live(a); // 103..1502, about 100 bytes each
+    const big = JSON.stringify('y'.repeat(1200 * 100));
+    live(a, undefined, big); // needs about 1200 of them shed
+    drain();
+    settle(writer);
+    const frames = written(socket);
+    const gaps = frames.filter((f) => f.startsWith('dropped'));
+    expect(gaps).toHaveLength(1);
+    const [, from, to] = /^dropped (\d+)-(\d+)$/.exec(gaps[0]!)!.map(Number) as [string, number, number];
+    // 101, 102, the gap, the live messages kept, the big one: every live seq once; more than a thousand shed by the big one alone.
+    const kept = frames.length - 4;
+    expect(from).toBe(103);
+    expect(kept).toBeGreaterThan(0);
+    expect(to - from + 1).toBeGreaterThan(1100);
+    expect(writer.shed.dropped).toBe(to - from + 1);
+    expect(to - from + 1 + kept).toBe(1400);
   });
 });
 
