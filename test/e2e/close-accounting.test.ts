@@ -27,7 +27,7 @@ interface Violation {
   /** The peer answers neither the server's pings nor its close frame (it ends the connection at once). */
   readonly careless?: boolean;
   /** What the peer receives on each transport: the close code (1006: no close frame; 1005: one without a code) and its reason. */
-  readonly peer: Record<TransportName, readonly [number, string]>;
+  readonly peer: Partial<Record<TransportName, readonly [number, string]>>;
   /**
    * The server cannot tell this close from a peer's own (uWS drops the connection without a word,
    * or answers the peer's own close frame): not counted as a close by the server, logged as uWS
@@ -47,6 +47,8 @@ const VIOLATIONS: Violation[] = [
   { name: 'a frame one byte over maxPayloadBytes', bytes: [frame('x'.repeat(MAX + 1), 1)], peer: { ws: [1009, ''], uws: [1009, CLOSE.message_too_big.reason] } },
   { name: 'a frame of 3 x maxPayloadBytes', bytes: [frame('x'.repeat(3 * MAX), 1)], peer: { ws: [1009, ''], uws: dropped } },
   { name: 'a message over maxPayloadBytes in small fragments', bytes: [frame('[', 1, { fin: false }), ...Array.from({ length: MAX + 1 }, () => frame(' ', 0, { fin: false })), frame(']', 0)], peer: { ws: [1009, ''], uws: [1009, CLOSE.message_too_big.reason] } },
+  // uWS takes the empty message (and answers it with an error frame): nothing closes.
+  { name: 'a message in more fragments than ws buffers (16,384), each empty', bytes: [frame('', 1, { fin: false }), ...Array.from({ length: 16_384 }, () => frame('', 0, { fin: false })), frame('', 0)], peer: { ws: [1008, ''] } },
   { name: 'a text frame of invalid UTF-8', bytes: [frame(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 1)], peer: { ws: [1007, ''], uws: dropped } },
   { name: 'invalid UTF-8 split across fragments', bytes: [frame(Buffer.from([0x7b, 0xe2]), 1, { fin: false }), frame(Buffer.from([0x28, 0x7d]), 0)], peer: { ws: [1007, ''], uws: dropped } },
   { name: 'a reserved opcode', bytes: [frame('', 3)], peer: { ws: [1002, ''], uws: dropped }, uncounted: ['uws'] },
@@ -91,7 +93,7 @@ describe.each(TRANSPORTS)('close accounting over protocol violations [%s]', (tra
   });
   afterAll(() => gw.stop());
 
-  it.each(VIOLATIONS)('$name', async (violation) => {
+  it.each(VIOLATIONS.filter((v) => v.peer[transport] !== undefined))('$name', async (violation) => {
     const before = new Map(gw.gateway.stats.closesByCode);
     const closes = (): Array<Record<string, unknown>> => lines.filter((l) => l.msg === 'connection closed');
     const logged = closes().length;
