@@ -23,7 +23,7 @@ export interface LatencySummary {
 
 /** One point per second of the run. */
 export interface TimelinePoint {
-  /** Seconds since the measured run started (≤ 0 in a warm-up before it). */
+  /** Seconds since the measured run started: a warm-up's points before it, negative, its last at about 0. */
   readonly t: number;
   /** The point's second was the warm-up's (every subscriber reading, before the measured run). */
   readonly warm?: true;

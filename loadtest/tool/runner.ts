@@ -27,7 +27,7 @@ export interface RunOptions {
    * reading, the slow ones too; then the slow clients stop reading and the `durationMs` of the
    * measured run begin. The server meets the run warm, as a long-running one would. The warm-up's
    * samples (by send time) are summarised in `warmLatency`, not `latency`; its seconds are in the
-   * timeline, marked `warm`, at t ≤ 0.
+   * timeline first, marked `warm` (the last one taken when the measured run starts, t about 0).
    */
   readonly warmupMs?: number;
   /** The start of the measured run left out of the steady figures; default a quarter of the run, at most 1 s. */
@@ -211,8 +211,10 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const cpuNow = (): CpuAt => ({ at: now(), server: o.serverPid === undefined ? undefined : readProc(o.serverPid)?.cpuSeconds, gen: selfCpuSeconds() });
     let steady0: CpuAt | undefined;
     let steadyCounters0: { at: number; c: ServerCounters | undefined } | undefined;
+    /** A second's point due within 100 ms before the measured run starts waits for it: no point is a sliver of the warm-up. */
+    const sliver = (): boolean => !warmEnded && measureAt - (prev.at + 1000) <= 100;
     while (now() < publishEnd) {
-      await sleep(Math.min(1000 - (now() - prev.at), publishEnd - now(), warmEnded ? Infinity : measureAt - now(), steady0 === undefined ? Math.max(steadyFrom - now(), o.steadyWhen ? 250 : 0) : Infinity));
+      await sleep(Math.min(sliver() ? Infinity : 1000 - (now() - prev.at), publishEnd - now(), warmEnded ? Infinity : measureAt - now(), steady0 === undefined ? Math.max(steadyFrom - now(), o.steadyWhen ? 250 : 0) : Infinity));
       if (!warmEnded && now() >= measureAt) {
         warmEnded = true;
         sample(true);
@@ -222,7 +224,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
         steady0 = cpuNow();
         if (o.serverCounters) steadyCounters0 = await countersAt(o.serverCounters);
       }
-      if (now() - prev.at >= 999) sample(!warmEnded);
+      if (now() - prev.at >= 999 && !sliver()) sample(!warmEnded);
     }
     const steady1 = cpuNow();
     const steadyCounters1 = o.serverCounters ? await countersAt(o.serverCounters) : undefined;

@@ -83,8 +83,8 @@ describe('load tool smoke run', { timeout: 90_000 }, () => {
     expect(result.latency.count + result.warmLatency.count).toBe(c.sampled);
     const warm = result.timeline.filter((p) => p.warm);
     expect(warm.length).toBeGreaterThan(0);
-    expect(warm.every((p) => p.t <= 0)).toBe(true);
-    // The warm-up's points come first, and the measured run's after them.
+    // The warm-up's points come first, and the measured run's after them, a second or more in (its
+    // last warm point is taken when the measured run starts, t about 0, later on a busy machine).
     expect(result.timeline.slice(0, warm.length)).toEqual(warm);
     expect(result.timeline.slice(warm.length).every((p) => !p.warm && p.t > 0)).toBe(true);
   });
