@@ -97,7 +97,7 @@ export function flatSummary(r: RunResult): Record<string, string | number> {
     target: `${r.url} (${r.dialect})`,
     connections: `${r.connections.connected}/${r.connections.planned} (${r.connections.failed} failed)`,
     'publications sent / accepted / rate-limited / refused / unanswered': `${c.pubSent} / ${c.pubAccepted} / ${c.pubRateLimited} / ${c.pubOtherErrors} / ${c.pubUnanswered}`,
-    deliveries: `${c.deliveries} (${r.deliveriesPerSec}/s over ${(r.measuredMs / 1000).toFixed(1)} s)`,
+    deliveries: `${c.deliveries} (${r.deliveriesPerSec}/s over ${((r.warmupMs + r.measuredMs) / 1000).toFixed(1)} s)`,
     'subscribers\' frames (events per frame)': `${c.frames} (${c.frames > 0 ? (c.deliveries / c.frames).toFixed(2) : '-'})`,
     'latency ms p50 / p90 / p99 / p99.9 / max': `${r.latency.p50} / ${r.latency.p90} / ${r.latency.p99} / ${r.latency.p999} / ${r.latency.max} (${r.latency.count} samples)`,
     'gap frames (dropped / conflated / expired messages)': `${c.gapFrames} (${c.gapDropped} / ${c.gapConflated} / ${c.gapExpired})`,
@@ -105,10 +105,15 @@ export function flatSummary(r: RunResult): Record<string, string | number> {
     'closes by code': JSON.stringify(c.closesByCode),
     'errors by code': JSON.stringify(c.errorsByCode),
   };
+  if (r.warmupMs > 0) {
+    out[`warm-up of ${r.warmupMs / 1000} s: latency ms p50 / p99 / max`] = `${r.warmLatency.p50} / ${r.warmLatency.p99} / ${r.warmLatency.max} (${r.warmLatency.count} samples)`;
+    out['deliveries to the slow subscribers before they stopped'] = c.deliveriesToSlow;
+  }
   if (c.churnCycles > 0) out['churn cycles; connect→ack ms p50 / p99 / max'] = `${c.churnCycles}; ${r.connectLatency.p50} / ${r.connectLatency.p99} / ${r.connectLatency.max}`;
   if (c.resumes > 0) out['resumes (unrecovered)'] = `${c.resumes} (${c.resumesUnrecovered})`;
   if (r.server) {
-    const perDelivery = c.deliveries > 0 ? ((r.server.cpuSeconds / c.deliveries) * 1e6).toFixed(2) : '-';
+    const deliveries = c.deliveries + c.deliveriesToSlow;
+    const perDelivery = deliveries > 0 ? ((r.server.cpuSeconds / deliveries) * 1e6).toFixed(2) : '-';
     out['server cpu s (µs per delivery)'] = `${r.server.cpuSeconds} (${perDelivery})`;
     out['server rss MB start / end / max'] = `${r.server.rssStartMb} / ${r.server.rssEndMb} / ${r.server.rssMaxMb}`;
   }
