@@ -123,7 +123,7 @@ export class RedisPublisher {
     const { channel, settings } = call[0]!;
     const keys = [names.meta(channel), names.history(channel), names.keyed(channel)];
     const maxKeys = settings.keyed === true ? (settings.maxKeys ?? 0) : -1;
-    const args: Array<string | number> = [names.topic(channel), settings.historySize, settings.historyTtlMs, streamTtlMs, publicationIdTtlMs, maxKeys, settings.keyedMaxBytes ?? 0, settings.keyTtlMs ?? 0];
+    const args: Array<string | number> = [names.topic(channel), settings.historySize, settings.historyTtlMs, streamTtlMs, publicationIdTtlMs, maxKeys, settings.keyedMaxBytes ?? 0, settings.keyTtlMs ?? 0, settings.historyMaxBytes];
     for (const pending of call) {
       const remembered = pending.pid !== undefined && publicationIdTtlMs > 0;
       if (remembered) keys.push(names.publicationId(channel, pending.pid!));

@@ -7,8 +7,10 @@ import { KEYED_PUBLISH, KEYED_READ } from './redis-keyed.js';
  *
  * Keys per channel (hash-tagged by channel name, so one channel's keys share a cluster slot); only
  * a publish writes them, and every one expires:
- *   <prefix>{<channel>}:s  hash  e = epoch, s = last seq     (PEXPIRE streamTtlMs after each publish)
+ *   <prefix>{<channel>}:s  hash  e = epoch, s = last seq, b = bytes of the entries in :h
+ *                                (PEXPIRE streamTtlMs after each publish)
  *   <prefix>{<channel>}:h  list  "<seq>:<ms>:<body>", oldest first, at most historySize entries
+ *                                and historyMaxBytes of them (at least one)
  *                                (PEXPIRE historyTtlMs after each publish, streamTtlMs when that is 0)
  *   <prefix>{<channel>}:p:<pid>  string  "<epoch>:<seq>" of the publication made with that pid
  *                                (PX publicationIdTtlMs)
@@ -42,8 +44,8 @@ end
 /**
  * Publications of one channel, in order. KEYS: meta, history, keyed state, then the pid key of each
  * publication whose pid is remembered. ARGV: pub/sub channel, historySize, historyTtlMs,
- * streamTtlMs, publicationIdTtlMs, maxKeys (-1: not a keyed channel), keyedMaxBytes, keyTtlMs, then per
- * publication: 1 if it has a pid key (0 if not), body.
+ * streamTtlMs, publicationIdTtlMs, maxKeys (-1: not a keyed channel), keyedMaxBytes, keyTtlMs,
+ * historyMaxBytes (0: no bound), then per publication: 1 if it has a pid key (0 if not), body.
  * Returns { epoch, seq of each publication }: a pid the current epoch was published with answers
  * that publication's seq, and is not published again; -1: refused by the keyed bounds.
  * `command`: PUBLISH, or SPUBLISH on a cluster.
@@ -65,7 +67,7 @@ local given = epoch .. ':'
 local out = { epoch }
 local entries = {}
 local k = 3
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local pidKey = nil
   if ARGV[i] == '1' then
     k = k + 1
@@ -88,8 +90,16 @@ for i = 9, #ARGV, 2 do
 end
 redis.call('HSET', KEYS[1], 's', seq)
 if #entries > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(entries))
-  redis.call('LTRIM', KEYS[2], -size, -1)
+  -- The list expires (or is dropped with its epoch) as a whole: its bytes then start again from 0.
+  local held = redis.call('EXISTS', KEYS[2]) == 1 and tonumber(redis.call('HGET', KEYS[1], 'b') or '0') or 0
+  for _, entry in ipairs(entries) do held = held + #entry end
+  local len = redis.call('RPUSH', KEYS[2], unpack(entries))
+  local maxBytes = tonumber(ARGV[9])
+  while len > 1 and (len > size or (maxBytes > 0 and held > maxBytes)) do
+    held = held - #redis.call('LPOP', KEYS[2])
+    len = len - 1
+  end
+  redis.call('HSET', KEYS[1], 'b', held)
   local ttl = tonumber(ARGV[3])
   redis.call('PEXPIRE', KEYS[2], ttl > 0 and ttl or streamTtl)
 end

@@ -13,7 +13,12 @@ export interface Implementation {
 /** The same contract, run over every broker. */
 export function brokerContract(impl: Implementation): void {
   describe(`broker contract [${impl.name}]`, () => {
-    const channel = channelFactory({ channels: [{ pattern: 'small.*', historySize: 5 }] });
+    const channel = channelFactory({
+      channels: [
+        { pattern: 'small.*', historySize: 5 },
+        { pattern: 'bytes.*', historySize: 100, historyMaxBytes: 5500 },
+      ],
+    });
     let broker: Broker;
     let events: RecordingEvents;
     let n = 0;
@@ -82,6 +87,23 @@ export function brokerContract(impl: Implementation): void {
       const fromSeven = await historyOf(broker, ch, { epoch: position.epoch, seq: 7 });
       expect(fromSeven.recovered).toBe(true);
       expect(fromSeven.publications.map((p) => p.seq)).toEqual([8, 9, 10, 11, 12]);
+    });
+
+    it('bounds history by historyMaxBytes too, keeping at least the newest entry', async () => {
+      await start();
+      const ch = channel(fresh('bytes'));
+      // 1,000 bytes each (as a history entry on Redis, a few more): five fit in 5,500, six do not.
+      const data = JSON.stringify('x'.repeat(998));
+      for (let i = 1; i <= 20; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, data));
+      const { position } = await historyOf(broker, ch);
+      expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 14 })).toMatchObject({ recovered: false });
+      expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 15 })).publications.map((p) => p.seq)).toEqual([16, 17, 18, 19, 20]);
+      events.published(await broker.publish(ch.name, ch.settings, undefined, JSON.stringify('y'.repeat(9000))));
+      expect(await historyOf(broker, ch, { epoch: position.epoch, seq: 19 })).toMatchObject({ recovered: false });
+      expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 20 })).publications.map((p) => p.seq)).toEqual([21]);
+      // The bound holds on after the large one left.
+      for (let i = 22; i <= 30; i++) events.published(await broker.publish(ch.name, ch.settings, undefined, data));
+      expect((await historyOf(broker, ch, { epoch: position.epoch, seq: 21 }, true)).publications.map((p) => p.seq)).toEqual([26, 27, 28, 29, 30]);
     });
 
     it('with tail, answers what history still holds of a range it no longer holds whole', async () => {
