@@ -50,7 +50,7 @@ export class Connections {
     return this.open.values();
   }
 
-  /** Makes a connection of an accepted socket and greets it; over `limits.maxConnections` it is closed 1013. */
+  /** Makes a connection of an accepted socket and greets it; over `limits.maxConnections` it is closed 4102 (at_capacity). */
   accept(socket: TransportSocket, client: AdmittedClient, ctx: ConnectionContext): SocketHandler {
     const { config, stats, log } = this.options;
     if (this.open.size >= config.limits.maxConnections) {
