@@ -15,7 +15,8 @@ export interface JoinSink {
 
 /**
  * A run of consecutive seqs of one epoch shed for a subscriber and not announced yet; `reason` is
- * the latest one's.
+ * the latest one's, but `conflated` only while every one of them was (each has a newer message of
+ * its key): a client must never take a value for superseded that was not.
  */
 export interface ShedRun {
   readonly epoch: string;
@@ -31,6 +32,11 @@ export interface ShedRun {
 const EPOCHS_KEPT = 8;
 
 const NO_RUNS: readonly ShedRun[] = Object.freeze([]);
+
+/** A run's reason once it takes in a message shed for `added`: the latest, but `conflated` only while every one was. */
+function merged(reason: ShedReason, added: ShedReason): ShedReason {
+  return added === 'conflated' ? reason : added;
+}
 
 /** A place in the subscriber's stream: a message, or a broker notice that moves it to `epoch`/`seq`. */
 interface StreamPlace {
@@ -166,7 +172,7 @@ export class Subscription implements Subscriber, PresenceWatcher, CatchingUp {
     // The common case (a stopped subscriber shedding message after message): the last run grows.
     if (last !== undefined && last.epoch === epoch && last.to + 1 === seq) {
       last.to = seq;
-      last.reason = reason;
+      last.reason = merged(last.reason, reason);
       return;
     }
     let i = runs.length;
@@ -175,14 +181,15 @@ export class Subscription implements Subscriber, PresenceWatcher, CatchingUp {
     const after = runs[i];
     if (before !== undefined && before.epoch === epoch && before.to + 1 === seq) {
       before.to = seq;
-      before.reason = reason;
+      before.reason = merged(before.reason, reason);
       if (after !== undefined && after.epoch === epoch && after.from === seq + 1) {
         before.to = after.to;
+        before.reason = merged(before.reason, after.reason);
         runs.splice(i, 1);
       }
     } else if (after !== undefined && after.epoch === epoch && after.from === seq + 1) {
       after.from = seq;
-      after.reason = reason;
+      after.reason = merged(after.reason, reason);
     } else {
       runs.splice(i, 0, { epoch, from: seq, to: seq, reason });
     }

@@ -15,7 +15,12 @@ describe('Subscription: the account of shed messages', () => {
     for (const seq of [5, 3, 4, 9, 8]) sub.noteShed('e', seq, seq === 8 ? 'conflated' : 'dropped');
     expect(sub.takeGapsBefore({ epoch: 'e', seq: 7 })).toEqual([{ epoch: 'e', from: 3, to: 5, reason: 'dropped' }]);
     expect(sub.hasGap).toBe(true);
-    expect(sub.takeGaps()).toEqual([{ epoch: 'e', from: 8, to: 9, reason: 'conflated' }]); // the latest reason
+    // 9 was dropped: the run does not claim that every message in it has a newer one of its key.
+    expect(sub.takeGaps()).toEqual([{ epoch: 'e', from: 8, to: 9, reason: 'dropped' }]);
+    for (const [seq, reason] of [[1, 'conflated'], [2, 'expired'], [3, 'conflated'], [4, 'dropped'], [5, 'expired']] as const) sub.noteShed('e', seq, reason);
+    expect(sub.takeGaps()).toEqual([{ epoch: 'e', from: 1, to: 5, reason: 'expired' }]); // the latest but conflated
+    for (const seq of [1, 2]) sub.noteShed('e', seq, 'conflated');
+    expect(sub.takeGaps()).toEqual([{ epoch: 'e', from: 1, to: 2, reason: 'conflated' }]);
     expect(sub.hasGap).toBe(false);
   });
 
