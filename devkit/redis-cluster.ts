@@ -66,24 +66,7 @@ export async function startRedisCluster(options: ClusterOptions = {}): Promise<T
     return c;
   };
   try {
-    for (let i = 0; i < masters * (1 + replicas); i++) {
-      const port = await freePort();
-      const bus = await freePort();
-      const node: ClusterNode = { port, child: undefined };
-      nodes.push(node);
-      node.child = await launch(port, [
-        '--cluster-enabled', 'yes',
-        '--cluster-port', String(bus),
-        // A node that never met another does not know its own address: announce it.
-        '--cluster-announce-ip', '127.0.0.1',
-        '--cluster-config-file', `nodes-${port}.conf`,
-        '--cluster-node-timeout', String(nodeTimeoutMs),
-        // Other shards keep serving while one fails over (what Sluice's docs recommend).
-        '--cluster-require-full-coverage', 'no',
-        '--repl-diskless-sync-delay', '0',
-        '--dir', dir,
-      ]);
-    }
+    for (let i = 0; i < masters * (1 + replicas); i++) nodes.push(await launchNode(dir, nodeTimeoutMs));
     if (masters >= 3) await createCluster(nodes.map((n) => n.port), replicas);
     else await assignSlots(nodes.map((n) => n.port), masters);
     const probes = nodes.map((n) => nodeClient(n.port));
@@ -179,4 +162,36 @@ async function healthy(c: Redis, count: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * One cluster node on two free loopback ports (client and bus). A port probed free may be taken by
+ * another process before redis-server binds it (tests run in parallel): a node that exits at start
+ * is tried again on other ports, as `startRedis` does.
+ */
+async function launchNode(dir: string, nodeTimeoutMs: number): Promise<ClusterNode> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const bus = await freePort();
+    if (bus === port) continue;
+    try {
+      const child = await launch(port, [
+        '--cluster-enabled', 'yes',
+        '--cluster-port', String(bus),
+        // A node that never met another does not know its own address: announce it.
+        '--cluster-announce-ip', '127.0.0.1',
+        '--cluster-config-file', `nodes-${port}.conf`,
+        '--cluster-node-timeout', String(nodeTimeoutMs),
+        // Other shards keep serving while one fails over (what Sluice's docs recommend).
+        '--cluster-require-full-coverage', 'no',
+        '--repl-diskless-sync-delay', '0',
+        '--dir', dir,
+      ]);
+      return { port, child };
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError ?? new Error('no two free ports for a Redis Cluster node');
 }
