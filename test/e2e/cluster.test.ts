@@ -16,7 +16,8 @@ describe('three nodes on Redis', () => {
   beforeAll(async () => {
     redis = await startRedis();
     // Outbound queues of 16 MiB: the repair test's subscriber takes a stalled node's 6 MB backlog at once.
-    nodes = await startCluster(3, redis.url, ['--channelDefaults.historySize', '2000', '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--broker.redis.reconnectMaxMs', '250', '--outbound.maxQueueBytes', String(16 * 1024 * 1024)]);
+    // Histories of 16 MiB: the repair reads that backlog from history (historyMaxBytes bounds Redis' too).
+    nodes = await startCluster(3, redis.url, ['--channelDefaults.historySize', '2000', '--channelDefaults.historyMaxBytes', String(16 * 1024 * 1024), '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--broker.redis.reconnectMaxMs', '250', '--outbound.maxQueueBytes', String(16 * 1024 * 1024)]);
   }, 60_000);
   afterAll(async () => {
     for (const c of clients) c.terminate();
