@@ -148,8 +148,14 @@ describe.each(CASES)('a resumed subscription catches up with its live channel [%
       if (broker === 'memory') expect(held).toBe(40);
       expect(held).toBeGreaterThanOrEqual(40);
       expect(held).toBeLessThanOrEqual(200);
-      const live = policy === 'drop-newest' ? 161 : last - held + 1;
-      expect(kept).toEqual([...Array.from({ length: 160 }, (_, i) => 1 + i), ...Array.from({ length: held }, (_, i) => live + i)]);
+      const run = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+      // drop-newest keeps the first live messages and drops while the lane is full; on Redis the
+      // publications still in flight from Redis when the resumer reads again find room once the lane
+      // drains, so a run up to `last` may follow the gap (the memory broker has none in flight).
+      const gap = gaps[0]!;
+      const after = policy === 'drop-newest' ? [...run(161, Number(gap.from) - 1), ...run(Number(gap.to) + 1, last)] : run(last - held + 1, last);
+      expect(kept).toEqual([...run(1, 160), ...after]);
+      if (policy === 'drop-newest' && broker === 'memory') expect(Number(gap.to)).toBe(last);
       expect(gateway.stats.shed.dropped - shedBefore).toBeGreaterThanOrEqual(last - kept.length);
     },
   );
