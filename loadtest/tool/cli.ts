@@ -36,7 +36,8 @@ ${Object.values(SCENARIOS)
   .join('\n')}
 
   adversary  every known attack on the memory budget and the event loop, beside a bystander
-             (own options: --budget-mib 64 --transport ws|uws --broker memory|redis --patterns a,b --short)
+             (own options: --budget-mib 64 --transport ws|uws --broker memory|redis --patterns a,b --short
+             --ping-every-ms 10 --attack-nice 10 --gateway-args=... --node-options=...; adversary --help lists them)
   market     keyed market data at the issue's size: bytes with deltas vs whole values, CPU per delivery
              with and without maxRate contracts, snapshot time at 10,000 keys (own options: --instruments
              1000 --rate 5000 --subscribers 1000 --paced 0.1 --seconds 5 --snapshot-keys 10000 --transport
