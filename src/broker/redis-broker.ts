@@ -193,7 +193,8 @@ export class RedisBroker implements Broker {
       return UNAVAILABLE;
     };
     const again = (): HistoryOutcome | Promise<HistoryOutcome> => this.history(channel, settings, since, tail, snapshot, attempt + 1);
-    const answer = ([epoch, seq, recovered, entries, , state, cursor, now]: HistoryReply): HistoryOutcome | Promise<HistoryOutcome> => {
+    /** The read's outcome; `entries`: all of them when they came in chunks after the reply. */
+    const answer = ([epoch, seq, recovered, first, , state, cursor, now]: HistoryReply, entries = first): HistoryOutcome | Promise<HistoryOutcome> => {
       const publications = entries.map((entry) => this.decode(channel, epoch, entry));
       const position = { epoch, seq };
       if (since !== undefined && epoch === since.epoch && seq < since.seq) return this.fork(channel, since);
@@ -228,7 +229,7 @@ export class RedisBroker implements Broker {
           this.answered();
           return chunk;
         });
-        return readChunks(first, left, step).then((entries) => (entries === undefined ? again() : answer([...reply.slice(0, 3), entries, 0, ...reply.slice(5)] as HistoryReply)), failed);
+        return readChunks(first, left, step).then((entries) => (entries === undefined ? again() : answer(reply, entries)), failed);
       }, failed);
   }
 

@@ -197,16 +197,16 @@ class HttpExchange implements HttpStream {
 
 const EMPTY = Buffer.alloc(0);
 
-/**
- * Serves one plain HTTP request through the core's onHttp. Its body is read only if the core asks
- * (HttpRequest.readBody); an unread body is never read: the connection closes after the answer.
- */
 /** Bounds on reading request bodies (TransportOptions). */
 export interface BodyLimits {
   readonly maxBodyBytes: number;
   readonly allowance: BodyAllowance | undefined;
 }
 
+/**
+ * Serves one plain HTTP request through the core's onHttp. Its body is read only if the core asks
+ * (HttpRequest.readBody); an unread body is never read: the connection closes after the answer.
+ */
 export function serveHttp(callbacks: TransportCallbacks, res: UwsHttpResponse, req: UwsHttpRequest, body: BodyLimits, arriving: ArrivingRequests): void {
   const method = req.getMethod().toUpperCase();
   const headers = headersOf(req);

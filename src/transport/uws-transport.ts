@@ -177,7 +177,8 @@ export class UwsTransport implements TransportServer {
     this.app.ws('/*', behavior);
     const arriving = new ArrivingRequests(options.httpRequestTimeoutMs);
     this.arriving = arriving;
-    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, { maxBodyBytes: options.maxHttpBodyBytes, allowance: options.bodyAllowance }, arriving));
+    const bodyLimits = { maxBodyBytes: options.maxHttpBodyBytes, allowance: options.bodyAllowance };
+    this.app.any('/*', (res, req) => serveHttp(callbacks, res, req, bodyLimits, arriving));
     return new Promise((resolve, reject) => {
       this.app.listen(options.host, options.port, (listenSocket) => {
         if (listenSocket === false) {
