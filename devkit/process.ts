@@ -11,6 +11,13 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SLUICE_CLI = 'src/cli.ts';
 
 /**
+ * Gateway flags for a load run whose clients all connect from 127.0.0.1: lifts the per-IP
+ * connection limit (`admission.maxConnectionsPerIp`, 1,000 by default), which would otherwise
+ * refuse the 1,001st subscriber. The adversary suite keeps the default: it is one of its defences.
+ */
+export const ONE_ADDRESS = ['--admission.maxConnectionsPerIp', '0'];
+
+/**
  * The Node flags the gateway is shipped with (`npm start`, the Docker image's CMD; a drift test keeps
  * them in step): a 4 MiB young generation bounds each scavenge's pause and the garbage a flood leaves
  * behind (docs/operations.md, "Garbage collection"). Gateways started from here run with them too, so

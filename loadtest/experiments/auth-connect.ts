@@ -12,7 +12,7 @@
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { mustReadProc } from '../../devkit/proc.js';
-import { pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from '../../devkit/process.js';
+import { ONE_ADDRESS, pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from '../../devkit/process.js';
 import { machine } from './transport-probe.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     for (const mode of MODES) {
       const keys = await keysFor(mode);
       const tokens = await Promise.all(Array.from({ length: mode === 'open' ? 1 : TOKENS }, (_, i) => keys.sign(`user${i}`)));
-      const args = ['--log.level', 'silent', '--log.healthSummaryIntervalMs', '0', '--host', '127.0.0.1'];
+      const args = ['--log.level', 'silent', '--log.healthSummaryIntervalMs', '0', '--host', '127.0.0.1', ...ONE_ADDRESS];
       if (mode !== 'open') args.push('--auth.keys', JSON.stringify(keys.config));
       const server = await spawnServer({ script: SLUICE_CLI, args, portFlag: true, cpu: 0 });
       setups.push({ mode, server, tokens, connects: 0, failures: 0, cpuMs: 0, elapsedMs: 0 });

@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { mustReadProc } from '../../devkit/proc.js';
-import { hasTaskset, pinSelf, ROOT, spawnServer } from '../../devkit/process.js';
+import { hasTaskset, ONE_ADDRESS, pinSelf, ROOT, spawnServer } from '../../devkit/process.js';
 import { readyStatus, until } from '../../devkit/until.js';
 import { clientFrame, WireClient } from '../../devkit/wire-client.js';
 import { stalledClients } from '../tool/stalled-clients.js';
@@ -58,7 +58,7 @@ function metric(text: string, name: string): number {
 async function runPolicy(policy: string) {
   const channels = JSON.stringify([{ pattern: 'feed.*', policy, historySize: 100 }]);
   // The publisher must not be the one limited: this measures the outbound side.
-  const serverArgs = ['--host', '127.0.0.1', '--log.level', 'warn', '--channels', channels, '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0'];
+  const serverArgs = ['--host', '127.0.0.1', '--log.level', 'warn', '--channels', channels, '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', ...ONE_ADDRESS];
   const server = await spawnServer({ script: 'dist/cli.js', args: serverArgs, portFlag: true, cpu: 0, onStderr: (line) => console.error(line) });
   const { port, pid } = server;
   try {

@@ -1,6 +1,6 @@
 import { cpus, totalmem } from 'node:os';
 import { mustReadProc } from '../../devkit/proc.js';
-import { SLUICE_CLI, spawnServer, type ServerProcess } from '../../devkit/process.js';
+import { ONE_ADDRESS, SLUICE_CLI, spawnServer, type ServerProcess } from '../../devkit/process.js';
 import { WireClient } from '../../devkit/wire-client.js';
 
 /**
@@ -29,7 +29,7 @@ export async function startSluice(flags: string[]): Promise<SluiceProcess> {
   const server = await spawnServer(
     {
       script: SLUICE_CLI,
-      args: ['--host', '127.0.0.1', '--log.level', 'warn', ...flags],
+      args: ['--host', '127.0.0.1', '--log.level', 'warn', ...ONE_ADDRESS, ...flags],
       portFlag: true,
       nodeArgs: process.env.CPU_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.CPU_PROFILE_DIR] : [],
       onStderr: (line) => console.error(line),

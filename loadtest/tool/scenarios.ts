@@ -1,3 +1,4 @@
+import { ONE_ADDRESS } from '../../devkit/process.js';
 import type { ClientPlan, Plan } from './plan.js';
 
 /** The knobs every scenario reads; each scenario has its own defaults. */
@@ -55,8 +56,8 @@ export const BASE_KNOBS: Knobs = {
   sampleEvery: 0,
 };
 
-/** Generous inbound limits so the publishers, not the buckets, set the pace. */
-export const OPEN_INBOUND = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000'];
+/** Generous inbound limits so the publishers, not the buckets, set the pace; every client from one address (`ONE_ADDRESS`). */
+export const OPEN_INBOUND = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000', ...ONE_ADDRESS];
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const sampleEvery = (k: Knobs, totalRate: number): number => (k.sampleEvery > 0 ? k.sampleEvery : Math.max(1, Math.ceil(totalRate / 200)));

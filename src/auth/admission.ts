@@ -65,6 +65,14 @@ export class Admission {
     return request.remoteAddress;
   }
 
+  /**
+   * True when the request came through a proxy (it carries X-Forwarded-For or Forwarded) but
+   * `trustProxy` is off, so the per-IP limits count the proxy's address for all its clients.
+   */
+  proxyNotTrusted(request: UpgradeRequest): boolean {
+    return !this.config.trustProxy && (request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined);
+  }
+
   /** Holds a slot for `ip`, or says why not. The caller must `release(ip)` once for every success. */
   admit(request: UpgradeRequest, ip: string): AdmissionRefusal | undefined {
     const origin = request.headers.origin;

@@ -58,6 +58,7 @@ export class UpgradeGate {
   private logWindow = 0;
   private logLines = 0;
   private suppressed = 0;
+  private warnedProxy = false;
 
   constructor(private readonly deps: UpgradeGateDeps) {}
 
@@ -76,6 +77,7 @@ export class UpgradeGate {
       if (refusal === 'at_capacity') this.deps.stats.connectionsRejected++;
       else this.deps.stats.upgradesRefused++;
       const { status, reason } = HTTP_REFUSALS[refusal];
+      if (refusal === 'too_many_from_address') this.warnIfProxied(request, ip);
       this.note(ip, status, reason);
       return refuse(refusal, refusal === 'origin_not_allowed' ? undefined : settings.retryAfterSec);
     }
@@ -138,6 +140,19 @@ export class UpgradeGate {
       };
       return accept(ip, admitted, protocol);
     });
+  }
+
+  /**
+   * Once per process: a per-IP refusal of a request that came through a proxy nobody said to
+   * trust means every client behind that proxy shares one address's limit.
+   */
+  private warnIfProxied(request: UpgradeRequest, ip: string): void {
+    if (this.warnedProxy || !this.deps.admission.proxyNotTrusted(request)) return;
+    this.warnedProxy = true;
+    this.deps.log.warn(
+      { ip },
+      'per-IP connection limit reached for an address whose requests carry X-Forwarded-For/Forwarded while admission.trustProxy is off: every client behind that proxy counts as its address (set admission.trustProxy behind your own proxy, or raise admission.maxConnectionsPerIp)',
+    );
   }
 
   private unauthorized(ip: string, reason: string): UpgradeDecision {

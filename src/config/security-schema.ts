@@ -95,8 +95,13 @@ export const AuthSchema = z
 
 export const AdmissionSchema = z
   .strictObject({
-    /** Open connections per client IP; 0 = unlimited (one IP can hide thousands of users behind NAT). */
-    maxConnectionsPerIp: z.number().int().min(0).default(0),
+    /**
+     * Open connections per client IP (IPv6: per /64); 0 = unlimited. The default, a tenth of the
+     * default `limits.maxConnections`, keeps one address from taking the server and bounds how many
+     * sockets one address can close at once (docs/security.md). Behind a proxy, set `trustProxy`
+     * or every client counts as the proxy's address; raise it where many users share one address.
+     */
+    maxConnectionsPerIp: z.number().int().min(0).default(1_000),
     /** New connections per second per client IP (token bucket); 0 = unlimited. */
     connectRatePerIp: z.number().min(0).default(0),
     /** Burst of the per-IP connect bucket. */

@@ -13,13 +13,21 @@ function admission(config: Record<string, unknown>, maxConnections = 1000) {
 
 describe('admission (pure, injected clock)', () => {
   it('holds slots up to the total limit, and frees them on release', () => {
-    const { a } = admission({}, 2);
+    const { a } = admission({ maxConnectionsPerIp: 0 }, 2);
     expect(a.admit(request('1.1.1.1'), '1.1.1.1')).toBeUndefined();
     expect(a.admit(request('2.2.2.2'), '2.2.2.2')).toBeUndefined();
     expect(a.admit(request('3.3.3.3'), '3.3.3.3')).toBe('at_capacity');
     a.release('1.1.1.1');
     expect(a.admit(request('3.3.3.3'), '3.3.3.3')).toBeUndefined();
-    expect(a.trackedIps).toBe(0); // no per-IP limit set: no per-IP state at all
+    expect(a.trackedIps).toBe(0); // no per-IP limit set (the default is 1,000): no per-IP state at all
+  });
+
+  it('by default holds one address to 1,000 slots and tracks it', () => {
+    const { a } = admission({}, 10_000);
+    for (let i = 0; i < 1000; i++) expect(a.admit(request('5.5.5.5'), '5.5.5.5')).toBeUndefined();
+    expect(a.admit(request('5.5.5.5'), '5.5.5.5')).toBe('too_many_from_address');
+    expect(a.admit(request('6.6.6.6'), '6.6.6.6')).toBeUndefined();
+    expect(a.trackedIps).toBe(2);
   });
 
   it('limits connections per IP', () => {

@@ -1,6 +1,9 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { TestClient } from '../helpers/client.js';
+import { TestClient } from '../helpers/client.js';
 import type { TestGateway } from '../helpers/gateway.js';
+import { startGateway } from '../helpers/gateway.js';
 import { gatewayHarness } from '../helpers/harness.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../../devkit/until.js';
@@ -25,6 +28,40 @@ describe.each(TRANSPORTS)('admission limits end to end [%s]', (transport) => {
     admitted[0]!.close();
     await until(() => gw!.gateway.connectionCount === 19, '19 connections');
     expect((await (await connect()).request({ op: 'ping' })).ev).toBe('pong');
+  });
+
+  it('by default holds one address to 1,000 connections: the next gets 503 too_many_from_address, and one more fits once one leaves', async () => {
+    gw = await h.start();
+    const admitted = await Promise.all(Array.from({ length: 1000 }, () => connect()));
+    const refused = await refusedUpgrade(gw.url);
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatch(/too many connections from this address/);
+    expect(gw.gateway.connectionCount).toBe(1000);
+    admitted[0]!.close();
+    await until(() => gw!.gateway.connectionCount === 999, '999 connections');
+    expect((await (await connect()).request({ op: 'ping' })).ev).toBe('pong');
+  });
+
+  it('warns once, naming admission.trustProxy, when the per-IP limit refuses a request that came through an untrusted proxy', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const own = await startGateway({ admission: { maxConnectionsPerIp: 1 }, log: { level: 'info' } }, transport, undefined, pino({ level: 'info' }, sink));
+    try {
+      const first = await TestClient.connect(own.url);
+      expect((await refusedUpgrade(own.url)).status).toBe(503);
+      for (let i = 0; i < 3; i++) expect((await refusedUpgrade(own.url, { headers: from('198.51.100.7') })).status).toBe(503);
+      const warnings = lines.filter((l) => typeof l.msg === 'string' && l.msg.includes('admission.trustProxy'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.level).toBe(40);
+      first.terminate();
+    } finally {
+      await own.stop();
+    }
   });
 
   it('ignores X-Forwarded-For without trustProxy: per-IP limits count the socket address', async () => {

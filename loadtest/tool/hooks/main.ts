@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { HookBackend } from '../../../devkit/hook-backend.js';
 import { mustReadProc } from '../../../devkit/proc.js';
-import { pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from '../../../devkit/process.js';
+import { ONE_ADDRESS, pinSelf, spawnServer, SLUICE_CLI, type ServerProcess } from '../../../devkit/process.js';
 import { machine } from '../../experiments/transport-probe.js';
 import { bystander, connects, latencies, openIdle, percentile, saturate, sleep } from './probes.js';
 
@@ -68,7 +68,7 @@ const GRANTS = { sub: ['*'], pub: ['*'] };
 type Mode = 'off' | 'jwt' | 'connect' | 'subscribe' | 'publish';
 const MODES: Mode[] = ['off', 'jwt', 'connect', 'subscribe', 'publish'];
 
-const BASE = ['--log.level', 'silent', '--log.healthSummaryIntervalMs', '0', '--host', '127.0.0.1', '--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000'];
+const BASE = ['--log.level', 'silent', '--log.healthSummaryIntervalMs', '0', '--host', '127.0.0.1', '--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000', ...ONE_ADDRESS];
 
 function modeFlags(mode: Mode, backend: HookBackend): string[] {
   if (mode === 'off') return [];

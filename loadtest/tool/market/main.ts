@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { OrderBooks } from '../../../devkit/order-book.js';
 import { mustReadProc } from '../../../devkit/proc.js';
-import { pinSelf, spawnServer, SLUICE_CLI } from '../../../devkit/process.js';
+import { ONE_ADDRESS, pinSelf, spawnServer, SLUICE_CLI } from '../../../devkit/process.js';
 import { machine } from '../../experiments/transport-probe.js';
 import { open, publishAll, request, sleep, type Counted } from './wire.js';
 
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     script: SLUICE_CLI,
     args: [
       '--host', '127.0.0.1', '--transport', opts.transport, '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0',
-      '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--limits.memoryBudgetBytes', '0', '--limits.maxConnections', String(SUBSCRIBERS + 100),
+      '--inbound.messagesPerSecond', '0', '--inbound.bytesPerSecond', '0', '--limits.memoryBudgetBytes', '0', '--limits.maxConnections', String(SUBSCRIBERS + 100), ...ONE_ADDRESS,
       '--channels', JSON.stringify(channels),
     ],
     portFlag: true,

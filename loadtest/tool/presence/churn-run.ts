@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustReadProc, selfCpuSeconds } from '../../../devkit/proc.js';
-import { spawnServer, SLUICE_CLI, type ServerProcess } from '../../../devkit/process.js';
+import { ONE_ADDRESS, spawnServer, SLUICE_CLI, type ServerProcess } from '../../../devkit/process.js';
 import { startRedis, type TestRedis } from '../../../devkit/redis.js';
 import { until } from '../../../devkit/until.js';
 import { churn, type MemberTally } from './churn.js';
@@ -61,7 +61,7 @@ async function startNodes(s: ChurnSetup, redis: TestRedis | undefined): Promise<
   const nodes = redis === undefined ? 1 : 2;
   const flags = [
     '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--transport', s.transport,
-    '--limits.maxConnections', '60000', '--channels', channelRule(s.mode),
+    '--limits.maxConnections', '60000', ...ONE_ADDRESS, '--channels', channelRule(s.mode),
     ...(redis === undefined ? [] : ['--broker.type', 'redis', '--broker.redis.url', redis.url, '--broker.redis.commandTimeoutMs', '10000']),
   ];
   return Promise.all(
