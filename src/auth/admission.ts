@@ -102,8 +102,17 @@ export class Admission {
   release(ip: string): void {
     this.heldTotal--;
     if (!this.perIp) return;
-    const entry = this.ips.get(ipKey(ip));
-    if (entry !== undefined) entry.held--;
+    const key = ipKey(ip);
+    const entry = this.ips.get(key);
+    if (entry === undefined) return;
+    entry.held--;
+    // Without a rate bucket an address holding nothing carries nothing to remember: forget it now,
+    // so the table holds only live addresses (at most limits.maxConnections) and new-address churn
+    // cannot fill it between two housekeeping prunes.
+    if (entry.held === 0 && entry.bucket === undefined) {
+      this.ips.delete(key);
+      this.pool.sub(IP_ENTRY_BYTES);
+    }
   }
 
   /** Forgets addresses that hold nothing and whose bucket has refilled (housekeeping). */

@@ -60,6 +60,23 @@ describe('admission (pure, injected clock)', () => {
     expect(a.held).toBe(1);
   });
 
+  it('with only the connection limit (the default), forgets an address once it holds nothing: addresses churning faster than housekeeping never fill the table', () => {
+    const { a } = admission({ maxTrackedIps: 16 });
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 16; i++) {
+        const ip = `10.${round}.0.${i}`;
+        expect(a.admit(request(ip), ip)).toBeUndefined();
+        a.release(ip); // the upgrade decided
+        a.opened(ip); // the connection counted
+        a.release(ip); // and closed
+      }
+    }
+    expect(a.trackedIps).toBe(0);
+    expect(a.held).toBe(0);
+    expect(a.admit(request('10.9.9.9'), '10.9.9.9')).toBeUndefined();
+    expect(a.trackedIps).toBe(1);
+  });
+
   it('checks the Origin of browsers against allowedOrigins (wildcards, any case), and lets non-browsers through', () => {
     const { a } = admission({ allowedOrigins: ['https://app.example', 'https://*.example.org'] });
     expect(a.admit(request('1.1.1.1', { origin: 'https://APP.example' }), '1.1.1.1')).toBeUndefined();
