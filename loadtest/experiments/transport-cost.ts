@@ -17,6 +17,7 @@
  * With STRACE=<prefix> it attaches `strace -c -f` (PERF_STAT=<prefix>: `perf stat`, syscalls by kind; PERF_RECORD=<prefix>: `perf record -g`, JS named) to each
  * gateway once its clients are connected, and writes the counts to <prefix>-<name>-<run>.txt; with CPU_PROFILE_DIR set, each gateway writes a V8 CPU profile there. Each gateway's pid is printed first, to attach perf or strace by hand.
  * KEYS=<n> has the publisher cycle through n keys (the bench's conflate rows use 100), so that a conflate channel conflates.
+ * KERNEL=1 prints the run second by second from the kernel's side (kernel-probe.ts: the gateway core's user/system/softirq shares, the gateway's user and system CPU, TCP segments, receive-queue pruning and collapsing, TCP memory); PERF_CORE=<prefix> records the gateway's whole core (`perf record -a -g -C 0`, wall-clock stamps, the measured run's start printed) to <prefix>-<name>-<run>.data.
  * PROBE=1 loads gateway-probe.mjs into each gateway and polls its /metrics every second, and prints the run
  * second by second (timeline.ts): the fast subscribers' p50/p99/max, the gateway's longest event-loop delay
  * and collections, its sheds and 4100 closes, the generator's CPU and its threads' own stalls.
@@ -37,6 +38,7 @@ import { RAW_UWS_PER_TURN, TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
 import { readServerCounters } from '../tool/server-metrics.js';
 import { parseProbe, PROBE_ARGS, timelineTable, type CountersAt, type ProbeLine } from './timeline.js';
+import { kernelTable, sampleKernel } from './kernel-probe.js';
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
 const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
@@ -62,8 +64,10 @@ function serverFor(name: string): { script: string; args: string[]; portFlag: bo
 
 /** With STRACE=<prefix>, `strace -c -f`; with PERF_STAT=<prefix>, `perf stat` of syscalls, CPU and context switches (far lighter than strace); with PERF_RECORD=<prefix>, `perf record -g`. */
 function tracersFor(name: string, pid: number): ChildProcess[] {
-  const { STRACE, PERF_STAT, PERF_RECORD } = process.env;
+  const { STRACE, PERF_STAT, PERF_RECORD, PERF_CORE } = process.env;
   const tracers: ChildProcess[] = [];
+  // The gateway's whole core (its softirq included, where loopback runs the receivers' TCP receive), stamped in wall-clock time so that a second of the timeline can be cut out: perf report --time <from>,<to>.
+  if (PERF_CORE) tracers.push(spawn('taskset', ['-c', '1', 'perf', 'record', '-k', 'CLOCK_REALTIME', '-a', ...(process.env.PERF_CORE_G === '0' ? [] : ['-g']), '-C', '0', '-F', '499', '-o', `${PERF_CORE}-${name}.data`], { stdio: 'ignore' }));
   if (PERF_RECORD) tracers.push(spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', `${PERF_RECORD}-${name}.data`], { stdio: 'ignore' }));
   if (STRACE) tracers.push(spawn('strace', ['-c', '-f', '-p', String(pid), '-o', `${STRACE}-${name}.txt`], { stdio: 'ignore' }));
   const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_writev', 'syscalls:sys_enter_write', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom'];
@@ -95,6 +99,7 @@ async function main(): Promise<void> {
     );
     console.log(`${transport}: gateway pid ${server.pid}`);
     const counters: CountersAt[] = [];
+    let kernel: ReturnType<typeof sampleKernel> | undefined;
     const poll = probe && dialect === 'sluice' ? setInterval(() => void readServerCounters(server.httpUrl, 900).then((c) => c && counters.push({ at: Date.now(), c })), 1000) : undefined;
     try {
       const plan = { ...SCENARIOS.fanout!.build({ ...BASE_KNOBS, subscribers: SUBSCRIBERS, publishers: PUBLISHERS, size: SIZE, rate: RATE / PUBLISHERS, slowFraction: SLOW, keys: Number(process.env.KEYS ?? BASE_KNOBS.keys), sampleEvery: Math.max(1, Math.ceil(RATE / 100)) }, 0), publishersApart: process.env.PUBLISHERS_APART === '1' };
@@ -105,6 +110,7 @@ async function main(): Promise<void> {
       let cpu0: ProcReading | undefined;
       const attach = (): void => {
         cpu0 = readProc(server.pid);
+        if (process.env.KERNEL === '1') kernel = sampleKernel(0, server.pid);
         tracers = tracersFor(traceName, server.pid);
       };
       const warmS = Math.min(Number(process.env.WARMUP_S ?? 0), 10);
@@ -116,7 +122,10 @@ async function main(): Promise<void> {
       });
       const cpu1 = readProc(server.pid);
       clearInterval(poll);
+      kernel?.stop();
       if (probe) console.log(timelineTable(r, probes, counters));
+      if (kernel) console.log(kernelTable(r, kernel.readings));
+      if (process.env.PERF_CORE) console.log(`${transport}: measured run from ${(r.startedAt / 1000).toFixed(3)} (wall-clock s; warm-up from ${((r.startedAt - r.warmupMs) / 1000).toFixed(3)})`);
       for (const tracer of tracers) {
         tracer.kill('SIGINT');
         await new Promise((resolve) => tracer.once('exit', resolve));
@@ -135,6 +144,7 @@ async function main(): Promise<void> {
       if (cpu0 && cpu1) console.log(`${transport}: from connected to the end, gateway user ${(cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds).toFixed(2)} s (${(((cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds) * 1e6) / Math.max(1, deliveries)).toFixed(2)} µs per delivery), system ${(cpu1.systemSeconds - cpu0.systemSeconds).toFixed(2)} s`);
     } finally {
       clearInterval(poll);
+      kernel?.stop();
       await server.stop(10_000);
     }
   }
