@@ -11,7 +11,10 @@
  *                (in runs of a sixteenth of the queue);
  *   drop-newest  the same: every message is shed on arrival;
  *   conflate     the socket is stopped, 100 keys: every message replaces the queued one of its key;
- *   expired      a full queue of messages past maxAgeMs drained at once: each is shed as expired.
+ *   expired      a full queue of messages past maxAgeMs drained at once: each is shed as expired;
+ *   queued       (experiment only, not in the bench's list) the socket is stopped and the queue has
+ *                room: every message is queued, as in the second after a subscriber's kernel buffers
+ *                filled and before its first shed (the queue filled anew for each thousand messages).
  * Each figure is the best of the rounds (the least disturbed by other processes). A tight loop keeps
  * everything in the cache, where the gateway's sheds miss it (docs/benchmarks.md, "Tenth pass"):
  * measureShedFanout measures the same sheds among 1,000 subscriptions, as the hub hands them a publication.
@@ -33,7 +36,9 @@ import { systemClock } from '../../src/util/clock.js';
 import { TurnClock } from '../../src/util/turn-clock.js';
 
 export const SHED_WORKLOADS = ['deliver', 'drop-oldest', 'drop-newest', 'conflate', 'expired'] as const;
-export type ShedWorkload = (typeof SHED_WORKLOADS)[number];
+/** Workloads `loadtest/experiments/shed-cost.ts` may name besides the bench's. */
+export const EXTRA_SHED_WORKLOADS = ['queued'] as const;
+export type ShedWorkload = (typeof SHED_WORKLOADS)[number] | (typeof EXTRA_SHED_WORKLOADS)[number];
 /** CPU ns per message, best round, by workload. */
 export type ShedCost = Record<ShedWorkload, number>;
 
@@ -83,7 +88,7 @@ interface Fixture {
 
 /** Each workload's channel and publications, made once for every round (a round's own garbage is not what is measured). */
 function fixture(workload: ShedWorkload, messages: number): Fixture {
-  const policy: SlowConsumerPolicy = workload === 'deliver' || workload === 'expired' ? 'drop-oldest' : workload;
+  const policy: SlowConsumerPolicy = workload === 'deliver' || workload === 'expired' || workload === 'queued' ? 'drop-oldest' : workload;
   const maxAgeMs = workload === 'expired' ? 1 : 0;
   const config = loadConfig({ overrides: { channels: [{ pattern: '*', policy, historySize: 16, ...(maxAgeMs > 0 ? { maxAgeMs } : {}) }] } });
   const channel = new Channel('ch', new ChannelRules(config).settingsFor('ch'));
@@ -116,8 +121,30 @@ function setup({ config, channel, pubs }: Fixture, injected: boolean) {
   return { socket, writer, sub, pubs, setNow: (t: number) => (now = t) };
 }
 
+/** Messages queued per fill in the `queued` workload: 1 KiB each, well inside the default limits (1 MiB, 4,096 messages). */
+const QUEUED_PER_FILL = 900;
+
+/** CPU ns per message queued into room (the `queued` workload): fills of QUEUED_PER_FILL after the blocking first write, a fresh writer each. */
+function queuedRound(f: Fixture): number {
+  let used = 0;
+  let ops = 0;
+  for (let from = 0; from + QUEUED_PER_FILL + 1 <= f.pubs.length; from += QUEUED_PER_FILL + 1) {
+    const { socket, writer, sub, pubs } = setup(f, false);
+    socket.open = false;
+    sub.deliver(pubs[from]!);
+    const start = process.cpuUsage();
+    for (let i = from + 1; i <= from + QUEUED_PER_FILL; i++) sub.deliver(pubs[i]!);
+    const u = process.cpuUsage(start);
+    used += u.user + u.system;
+    ops += QUEUED_PER_FILL;
+    writer.discard();
+  }
+  return (used * 1000) / Math.max(1, ops);
+}
+
 /** CPU ns per operation of one round. */
 function round(workload: ShedWorkload, f: Fixture): number {
+  if (workload === 'queued') return queuedRound(f);
   const { socket, writer, sub, pubs, setNow } = setup(f, workload === 'expired');
   let i = 0;
   let ops = 0;
@@ -252,7 +279,7 @@ export interface ShedCostFigures {
   readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
-const SHED_ROWS: ReadonlyArray<{ workload: Exclude<ShedWorkload, 'deliver'>; label: string }> = [
+const SHED_ROWS: ReadonlyArray<{ workload: Exclude<ShedWorkload, 'deliver' | 'queued'>; label: string }> = [
   { workload: 'drop-oldest', label: 'drop-oldest (queue full: each message sheds one of the oldest, in runs)' },
   { workload: 'drop-newest', label: 'drop-newest (each message shed on arrival)' },
   { workload: 'conflate', label: 'conflate, 100 keys (each message replaces its key\'s)' },
@@ -268,7 +295,7 @@ export function shedCostSection(c: ShedCostFigures, delivery: ReadonlyArray<{ tr
   const f = (n: number | undefined, digits: number): string => (n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits));
   const writer = c.ns.deliver;
   // A shed as the gateway pays it where measured (fan-out, state out of the cache), else one connection's.
-  const cost = (w: Exclude<ShedWorkload, 'deliver'>): number | undefined => (w === 'expired' ? undefined : c.fanOut?.[w]) ?? c.ns[w];
+  const cost = (w: Exclude<ShedWorkload, 'deliver' | 'queued'>): number | undefined => (w === 'expired' ? undefined : c.fanOut?.[w]) ?? c.ns[w];
   const head = ['message', 'CPU ns, one connection', 'CPU ns in fan-out (1,000 subscriptions, 100 stopped)', '× the writer\'s part of a delivery', ...delivery.map((d) => `× a whole delivery, Sluice ${d.transport} at 1.8M/s (${f(d.ns, 0)} ns)`)];
   const body = [
     ['delivered (socket keeping up; the writer\'s part only)', f(writer, 0), '–', '1.00', ...delivery.map((d) => f(writer === undefined || d.ns === undefined ? undefined : writer / d.ns, 2))],
