@@ -13,7 +13,9 @@
  *   /tmp/loopback-onset [warm_ms=2000] [run_ms=7000] [offered MiB/s=1600] [source ring MiB=256]
  *
  * `source ring` makes each frame's bytes come from a different place in a ring of that size (0: one
- * static frame), so that the copy's source is as cold as a gateway's joined batch frames.
+ * static frame), so that the copy's source is as cold as a gateway's joined batch frames. With
+ * EPOLL=1 the reader sleeps in epoll_wait as the load generator's threads do (libuv), instead of
+ * polling every connection: on loopback the sender's softirq then wakes it, on the sender's core.
  * Bounded: warm-up ≤ 10 s, run ≤ 20 s, rate ≤ 4,000 MiB/s, ring ≤ 1,024 MiB. Only 127.0.0.1.
  */
 #define _GNU_SOURCE
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -37,6 +40,7 @@
 
 static int client[N], server[N], full[N];
 static volatile int stopped = 0, done = 0;
+static int use_epoll = 0;
 
 static double now(void) {
   struct timespec t;
@@ -61,6 +65,27 @@ static void *reader(void *arg) {
   (void)arg;
   pin(1);
   static char buf[1 << 17];
+  if (use_epoll) {
+    int ep = epoll_create1(0), removed = 0;
+    for (int i = 0; i < N; i++) {
+      struct epoll_event e = {.events = EPOLLIN, .data.u32 = i};
+      epoll_ctl(ep, EPOLL_CTL_ADD, client[i], &e);
+    }
+    struct epoll_event ready[256];
+    while (!done) {
+      if (stopped && !removed) {
+        for (int i = FAST; i < N; i++) epoll_ctl(ep, EPOLL_CTL_DEL, client[i], 0);
+        removed = 1;
+      }
+      int k = epoll_wait(ep, ready, 256, 10);
+      for (int j = 0; j < k; j++) {
+        int i = ready[j].data.u32;
+        if (!(stopped && i >= FAST))
+          while (read(client[i], buf, sizeof buf) > 0) {}
+      }
+    }
+    return 0;
+  }
   while (!done) {
     int n = stopped ? FAST : N;
     for (int i = 0; i < n; i++)
@@ -76,6 +101,7 @@ int main(int argc, char **argv) {
   double run_ms = clamp(argc > 2 ? atof(argv[2]) : 7000, 1000, 20000);
   double rate = clamp(argc > 3 ? atof(argv[3]) : 1600, 1, 4000) * 1048576;
   size_t ring_bytes = (size_t)clamp(argc > 4 ? atof(argv[4]) : 256, 0, 1024) << 20;
+  use_epoll = getenv("EPOLL") != 0 && strcmp(getenv("EPOLL"), "1") == 0;
   pin(0);
 
   int listener = socket(AF_INET, SOCK_STREAM, 0);
