@@ -30,8 +30,8 @@ export class InboundLimiter {
     const msgWait = this.messages.msUntil(1, now);
     const byteWait = this.bytes.msUntil(size, now);
     if (msgWait === 0 && byteWait === 0) {
-      this.messages.tryTake(1, now);
-      this.bytes.tryTake(size, now);
+      this.messages.takeFound(1);
+      this.bytes.takeFound(size);
       return 0;
     }
     return Math.max(msgWait, byteWait, 1);

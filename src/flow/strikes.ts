@@ -11,9 +11,8 @@ export class StrikeCounter {
     private readonly clock: Clock,
   ) {}
 
-  /** Records one strike; true when the limit is reached. */
-  hit(): boolean {
-    const now = this.clock();
+  /** Records one strike; true when the limit is reached. `now`: the caller's reading of the clock, if it has one. */
+  hit(now = this.clock()): boolean {
     if (now - this.windowStart > this.windowMs) {
       this.windowStart = now;
       this.count = 0;

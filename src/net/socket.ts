@@ -69,11 +69,11 @@ export interface SocketHandler {
   onDrain(): void;
   onPong(): void;
   /**
-   * A WebSocket ping arrived (`payload` only valid during the call). The core answers it with
-   * `sendPong`, unless `answered`: the transport answers pings itself (uWS) and reports them for
-   * the accounting (a ping costs an inbound frame like any other).
+   * A WebSocket ping of `bytes` arrived (`payload` only valid during the call). The core answers
+   * it with `sendPong`, unless `payload` is undefined: the transport answers pings itself (uWS)
+   * and reports them for the accounting only (a ping costs an inbound frame like any other).
    */
-  onPing(payload: Buffer, answered: boolean): void;
+  onPing(payload: Buffer | undefined, bytes: number): void;
   /**
    * Called exactly once, whoever closed; `code` and `reason` are what the peer received (1006, '':
    * no close frame), except after the core's own close on `ws`, where they are the peer's answer.

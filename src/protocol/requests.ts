@@ -79,6 +79,17 @@ export const REQUEST_FIELDS: Readonly<Record<string, readonly string[]>> = Objec
 
 const OPS = new Set(Object.keys(REQUEST_FIELDS));
 
+/**
+ * `value` if it is a valid request id (as `RequestId` checks it), else undefined: by hand, since
+ * it is read from every request and from every refused frame (a flood's refusals come in the
+ * hundreds per turn, and the schema's checks cost several times as much in code not yet optimised).
+ */
+function requestIdOf(value: unknown): RequestId | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER ? value : undefined;
+  if (typeof value === 'string') return value.length <= 64 ? value : undefined;
+  return undefined;
+}
+
 /** Decodes one client text frame. Never throws: every bad input maps to a catalogue error. */
 export function decodeRequest(text: string): DecodeResult {
   let value: unknown;
@@ -91,8 +102,7 @@ export function decodeRequest(text: string): DecodeResult {
     return { ok: false, code: 'bad_frame', message: 'frame must be a JSON object' };
   }
   const obj = value as Record<string, unknown>;
-  const idCheck = RequestId.safeParse(obj.id);
-  const id = idCheck.success ? idCheck.data : undefined;
+  const id = requestIdOf(obj.id);
   if (typeof obj.op !== 'string' || !OPS.has(obj.op)) {
     return { ok: false, code: 'unknown_op', message: `unknown op ${JSON.stringify(obj.op ?? null).slice(0, 40)}`, id };
   }
@@ -124,8 +134,7 @@ export function peekRequestId(text: string): RequestId | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
-    const id = RequestId.safeParse((value as { id?: unknown }).id);
-    return id.success ? id.data : undefined;
+    return requestIdOf((value as { id?: unknown }).id);
   } catch {
     return undefined;
   }

@@ -199,13 +199,14 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
 
   /**
    * A WebSocket ping costs a frame of the inbound limits (one refused goes unanswered, and is a
-   * strike) and of the connection's share of the turn (request-gate.ts).
+   * strike) and of the connection's share of the turn (request-gate.ts). `payload` undefined: the
+   * transport answered it (uWS).
    */
-  onPing(payload: Buffer, answered: boolean): void {
+  onPing(payload: Buffer | undefined, bytes: number): void {
     if (this.closing) return;
     const now = this.ctx.clock();
     this.lastSeen = now;
-    if (this.charge(payload.length, now) === 0 && !this.closing && !answered) this.gate.takePing(payload);
+    if (this.charge(bytes, now) === 0 && !this.closing && payload !== undefined) this.gate.takePing(payload);
   }
 
   answerPing(payload: Buffer): void {
@@ -233,7 +234,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     if (retryMs === 0) return 0;
     this.rateLimited++;
     stats.rateLimited++;
-    if (this.rateStrikes.hit()) {
+    if (this.rateStrikes.hit(now)) {
       this.ctx.log.warn({ conn: this.id, ip: this.socket.remoteAddress, rateLimited: this.rateLimited }, 'rate-limit strikes exhausted');
       this.close('rate_limit_strikes');
     }

@@ -2,6 +2,7 @@ import type { TransportSocket } from '../net/socket.js';
 import type { Stats } from '../observability/stats.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { peekRequestId, type RequestId } from '../protocol/requests.js';
+import { HeldFrames } from './held-frames.js';
 import { SHARE_DONE, TAKEN, type Paced, type ShareUse, type TurnAllowance } from './turn-allowance.js';
 
 /** Why a connection stopped taking requests (bit flags): */
@@ -68,10 +69,8 @@ export class RequestGate implements Paced {
   private stopped = 0;
   /** The token buckets paused reading (pause mode) until the resume scheduler fires. */
   private ratePaused = false;
-  /** Frames received while requests were stopped, oldest first, from `heldHead` on. */
-  private held: Array<{ readonly data: Buffer; readonly isBinary: boolean }> = [];
-  private heldHead = 0;
-  private heldBytes = 0;
+  /** Frames received while requests were stopped, oldest first. */
+  private readonly held: HeldFrames;
   /** `limits.framesPerTurn` where reading can stop, else 0 (no share). */
   private readonly share: number;
   /** A share or the turn's time bounds frames. */
@@ -94,12 +93,13 @@ export class RequestGate implements Paced {
     private readonly owner: GateOwner,
   ) {
     this.share = ctx.readingPausable ? ctx.settings.framesPerTurn : 0;
+    this.held = new HeldFrames(ctx.messagesStable);
     this.paced = this.share > 0 || ctx.settings.inboundMsPerTurn > 0;
   }
 
   /** A frame admitted by the inbound limits: handled now, or held behind those that wait. */
   take(data: Buffer, isBinary: boolean): void {
-    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.mayHandle() || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+    if (this.stopped !== 0 || this.held.size > 0 || !this.mayHandle() || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
   }
 
   /**
@@ -165,7 +165,7 @@ export class RequestGate implements Paced {
    * time stop the connection: then the pacing gives way.
    */
   private hold(data: Buffer, isBinary: boolean): void {
-    if (this.heldBytes >= this.ctx.settings.maxHeldRequestBytes) {
+    if (this.held.bytes >= this.ctx.settings.maxHeldRequestBytes) {
       if ((this.stopped & ~TURN_BOUND) === 0) {
         this.giveWay(data, isBinary);
         return;
@@ -173,8 +173,7 @@ export class RequestGate implements Paced {
       this.owner.sendError('too_many_requests', isBinary ? undefined : peekRequestId(data.toString('utf8')));
       return;
     }
-    this.held.push({ data: this.ctx.messagesStable ? data : Buffer.from(data), isBinary });
-    this.heldBytes += data.length;
+    this.held.push(data, isBinary);
     this.arrivedWhileStopped();
   }
 
@@ -202,20 +201,15 @@ export class RequestGate implements Paced {
     this.stopped &= ~TURN_BOUND;
     this.handleHeld(false);
     if (this.owner.isClosing) return;
-    if (this.stopped !== 0 || this.heldHead < this.held.length || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
+    if (this.stopped !== 0 || this.held.size > 0 || !this.owner.handle(data, isBinary)) this.hold(data, isBinary);
   }
 
   /** Handles the held frames, in order, while nothing stops requests (and, when `paced`, the share and the turn's time last). */
   private handleHeld(paced: boolean): void {
-    while (this.stopped === 0 && this.heldHead < this.held.length && !this.owner.isClosing) {
-      const frame = this.held[this.heldHead]!;
-      if ((paced && !this.mayHandle()) || !this.owner.handle(frame.data, frame.isBinary)) break;
-      this.heldHead++;
-      this.heldBytes -= frame.data.length;
-    }
-    if (this.heldHead === this.held.length) {
-      this.held = [];
-      this.heldHead = 0;
+    const { held } = this;
+    while (this.stopped === 0 && held.size > 0 && !this.owner.isClosing) {
+      if ((paced && !this.mayHandle()) || !this.owner.handle(held.first(), held.firstIsBinary())) break;
+      held.shift();
     }
     if (this.stopped === 0 && !this.ratePaused && !this.owner.isClosing) this.resumeReading();
   }
@@ -223,7 +217,6 @@ export class RequestGate implements Paced {
   /** Forgets the held frames. Idempotent. */
   release(): void {
     this.latestPing = undefined;
-    this.held = [];
-    this.heldHead = this.heldBytes = 0;
+    this.held.clear();
   }
 }

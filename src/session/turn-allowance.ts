@@ -58,6 +58,14 @@ export class TurnAllowance {
   private turn = 0;
   /** Connections that took a unit of their share since the renewal. */
   private takers = 0;
+  /** The last of them to take its first unit. */
+  private lastTaker: Paced | undefined;
+  /**
+   * The one connection that took units in the last turn in which any did, if only one did: a
+   * steady lone sender (a publisher at a high rate), which the turn's time does not bound while
+   * it is still alone.
+   */
+  private steady: Paced | undefined;
 
   /** Connections waiting for a later turn. */
   get queued(): number {
@@ -111,13 +119,20 @@ export class TurnAllowance {
     }
     // A connection's first unit of a turn is never refused for time: a client that sends little
     // never waits behind those that send much (and the stretch it opens is timed all the same).
-    // Nor is a connection alone in the turn: the bound is there for the others.
-    if (this.meter !== undefined && !this.meter.hasLeft() && use.used > 0 && this.contended(0)) {
+    // Nor is one that was alone in the last turn with takers and still is: the bound is there for
+    // the others. A connection alone only so far in this turn is bounded: others may yet come in
+    // it (uWS hands on what many flooding connections sent, one connection after the other, in one
+    // turn); if none did, it goes on alone at the renewal (a setImmediate: from a read, in the same
+    // loop iteration), as the steady one.
+    if (this.meter !== undefined && !this.meter.hasLeft() && use.used > 0 && (paced !== this.steady || this.contended(0))) {
       this.cut.add(paced);
       this.arm();
       return TIME_SPENT;
     }
-    if (use.used++ === 0) this.takers++;
+    if (use.used++ === 0) {
+      this.takers++;
+      this.lastTaker = paced;
+    }
     // A turn with work in it is followed by a renewal, so the next turn's shares are fresh.
     this.arm();
     return TAKEN;
@@ -152,7 +167,9 @@ export class TurnAllowance {
     this.scheduled = false;
     this.left = this.perTurn;
     this.turn++;
+    if (this.takers > 0) this.steady = this.takers === 1 ? this.lastTaker : undefined;
     this.takers = 0;
+    this.lastTaker = undefined;
     this.meter?.renew();
     this.goOn(this.cut);
     this.goOn(this.waiting);

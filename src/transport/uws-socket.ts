@@ -210,9 +210,10 @@ export class UwsSocket implements TransportSocket, TopicMember {
   /**
    * uWS answers every ping itself, in native code and within its maxBackpressure; the ping still
    * costs the peer an inbound frame, so a flood meets the rate limit (and its strikes) as on ws.
+   * Only its size is charged: no Buffer is made of it (a ping flood's frames are half of a turn).
    */
   pinged(message: ArrayBuffer): void {
-    if (!this.closed) this.handler?.onPing(Buffer.from(message), true);
+    if (!this.closed) this.handler?.onPing(undefined, message.byteLength);
   }
 
   /** Never asked: uWS has answered the ping already (see `pinged`). */

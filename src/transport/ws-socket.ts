@@ -348,7 +348,7 @@ function onPong(this: WebSocket): void {
   adapterOf(this).handler?.onPong();
 }
 function onPing(this: WebSocket, data: Buffer): void {
-  adapterOf(this).handler?.onPing(data, false);
+  adapterOf(this).handler?.onPing(data, data.length);
 }
 /**
  * The close code ws sent after a protocol error: ws keeps it on the error under a symbol it does

@@ -10,6 +10,8 @@ import type { Clock } from './clock.js';
 export class TokenBucket {
   private tokens: number;
   private last: number;
+  /** A rate of 0. A field, not a getter: every inbound frame asks it of two buckets. */
+  readonly unlimited: boolean;
 
   constructor(
     private readonly ratePerSecond: number,
@@ -18,10 +20,7 @@ export class TokenBucket {
   ) {
     this.tokens = burst;
     this.last = clock();
-  }
-
-  get unlimited(): boolean {
-    return this.ratePerSecond === 0;
+    this.unlimited = ratePerSecond === 0;
   }
 
   private refill(now: number): void {
@@ -40,6 +39,11 @@ export class TokenBucket {
       return true;
     }
     return false;
+  }
+
+  /** Takes n tokens that `msUntil(n, now)` just found there (0), without refilling again. */
+  takeFound(n: number): void {
+    if (!this.unlimited) this.tokens -= n;
   }
 
   /** Takes n tokens even if that leaves the bucket in debt (lossless `pause` mode). */

@@ -53,9 +53,9 @@ describe.each(TRANSPORTS)('frames per connection per event-loop turn [%s]', (tra
     });
     // Frames the transport parsed and delivered, handled or not.
     recordParsedAndTurns(floodConn, events);
-    vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
+    vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, bytes) {
       if (this === floodConn) events.push('parsed');
-      onPing.call(this, payload, answered);
+      onPing.call(this, payload, bytes);
     });
     try {
       const wsPongs: string[] = [];

@@ -136,9 +136,9 @@ describe.each(TRANSPORTS)('inbound flow control [%s]', (transport) => {
     gw = await h.start({ compression, heartbeat: { intervalMs: 60_000, idleTimeoutMs: 120_000 }, inbound: { messagesPerSecond: 1, messagesBurst: 5, rateLimitStrikes: 3, strikeWindowMs: 60_000 } });
     const { onPing } = Connection.prototype;
     let pingsAfterClose = 0;
-    const spy = vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, answered) {
+    const spy = vi.spyOn(Connection.prototype, 'onPing').mockImplementation(function (this: Connection, payload, bytes) {
       if (this.isClosing) pingsAfterClose++;
-      onPing.call(this, payload, answered);
+      onPing.call(this, payload, bytes);
     });
     try {
       const peer = await rawPeer(gw.url, compression);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeRequest } from '../../src/protocol/requests.js';
+import { decodeRequest, peekRequestId } from '../../src/protocol/requests.js';
 import { encodeFetchAck, encodeMessage } from '../../src/protocol/frames.js';
 
 describe('decodeRequest', () => {
@@ -22,6 +22,19 @@ describe('decodeRequest', () => {
       fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null')), (text) => {
         const result = decodeRequest(text);
         if (!result.ok) expect(['bad_json', 'bad_frame', 'unknown_op', 'bad_channel']).toContain(result.code);
+      }),
+    );
+  });
+
+  it('echoes an id only when it is a non-negative safe integer or a string of at most 64 characters, in refusals as in errors (property)', () => {
+    const valid = (id: unknown) => (typeof id === 'number' && Number.isSafeInteger(id) && id >= 0) || (typeof id === 'string' && id.length <= 64);
+    fc.assert(
+      fc.property(fc.oneof(fc.integer(), fc.double(), fc.string({ maxLength: 70 }), fc.constant(Number.MAX_SAFE_INTEGER + 1), fc.jsonValue()), (id) => {
+        const text = JSON.stringify({ op: 'nope', id });
+        const expected = valid(JSON.parse(text).id) ? JSON.parse(text).id : undefined;
+        expect(peekRequestId(text)).toEqual(expected);
+        const decoded = decodeRequest(text);
+        expect(decoded.ok ? undefined : decoded.id).toEqual(expected);
       }),
     );
   });

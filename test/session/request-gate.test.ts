@@ -144,21 +144,39 @@ describe('RequestGate: a share of frames per connection per turn', () => {
     expect(stats.readPauses.frames_per_turn).toBe(1);
   });
 
-  it('a connection alone in the turn is bounded by its share only: the turn’s time is there for the others', () => {
+  it('a connection alone in the turn, and the only one that took frames in the last turn with any, is bounded by its share only: the turn’s time is there for the others', () => {
     const { gate, turn, log, meter } = setup(4);
     const a = gate('a');
     meter.limit = 1;
-    a.send(...frames('', 6));
-    expect(log).toEqual(frames('a:', 4));
-    expect(turn()).toEqual(['a:4', 'a:5']);
+    a.send('0');
+    expect(turn()).toEqual([]);
+    // a alone took frames in the last turn: a steady sender.
+    a.send(...frames('', 6, 1));
+    expect(log).toEqual(frames('a:', 5));
+    expect(turn()).toEqual(['a:5', 'a:6']);
     // Once another takes frames in the same turn, both are held to it.
     const b = gate('b');
     b.send('x', 'y');
-    a.send('6', '7');
-    expect(log.slice(6)).toEqual(['b:x']);
+    a.send('7', '8');
+    expect(log.slice(7)).toEqual(['b:x']);
     expect(turn()).toEqual(['b:y']);
-    // Alone again.
-    expect(turn()).toEqual(['a:6', 'a:7']);
+    // Alone again, but b alone took frames in the last turn: a has its first frame, then the time bounds it; once it
+    // is the steady one, its share.
+    expect(turn()).toEqual(['a:7']);
+    expect(turn()).toEqual(['a:8']);
+  });
+
+  it('without a share (uWS), a flooder alone so far in its turn is bounded by the turn’s time: the flooders read after it in the same turn do not wait behind its whole burst', () => {
+    const { gate, turn, log, meter } = setup(0);
+    const [a, b] = [gate('a'), gate('b')];
+    meter.limit = 3;
+    a.send(...frames('', 10));
+    b.send(...frames('', 10));
+    expect(log).toEqual(['a:0', 'a:1', 'a:2', 'b:0']);
+    expect(turn()).toEqual(['a:3', 'a:4', 'a:5']);
+    for (let i = 0; i < 10; i++) turn();
+    expect(log.filter((e) => e.startsWith('a:'))).toEqual(frames('a:', 10));
+    expect(log.filter((e) => e.startsWith('b:'))).toEqual(frames('b:', 10));
   });
 
   it('past the turn’s time, the rest of a read is parsed a frame per turn at once, not up to a share', () => {
