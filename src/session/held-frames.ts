@@ -5,10 +5,13 @@ const FIRST_BYTES = 4096;
  * The frames a connection received while its requests were stopped, oldest first (RequestGate).
  * Where the transport's messages stay valid (`stable`: ws) they are kept as they are. Where they
  * are valid only during the call (uWS), their bytes are copied, one after the other, into one
- * buffer per connection, which doubles when full and is let go (past its first size) once no
- * frame is held: holding a frame then costs a copy and no allocation. A Buffer of its own per
- * frame cost a flood's turn an allocation and a chain of calls for each of thousands of held
- * frames, in code not yet optimised (a fresh gateway's), and their garbage a scavenge.
+ * buffer per connection, which doubles when full (up to `limitBytes`, the most the gate holds, or
+ * what one more frame needs past it) and is let go (past its first size) once no frame is held:
+ * holding a frame then costs a copy and no allocation, and the buffer stays within the gate's
+ * bound on what it holds (`limits.maxHeldRequestBytes`) plus one frame, as the frames did. A
+ * Buffer of its own per frame cost a flood's turn an allocation and a chain of calls for each of
+ * thousands of held frames, in code not yet optimised (a fresh gateway's), and their garbage a
+ * scavenge.
  */
 export class HeldFrames {
   /** `stable`: the frames themselves. */
@@ -23,7 +26,10 @@ export class HeldFrames {
   /** The bytes of the frames held. */
   bytes = 0;
 
-  constructor(private readonly stable: boolean) {}
+  constructor(
+    private readonly stable: boolean,
+    private readonly limitBytes = Infinity,
+  ) {}
 
   get size(): number {
     return this.count - this.head;
@@ -76,7 +82,7 @@ export class HeldFrames {
   }
 
   private grow(needed: number): void {
-    const size = Math.max(needed, FIRST_BYTES, 2 * (this.copies?.length ?? 0));
+    const size = Math.max(needed, Math.min(this.limitBytes, Math.max(FIRST_BYTES, 2 * (this.copies?.length ?? 0))));
     const copies = Buffer.allocUnsafe(size);
     if (this.copies !== undefined) this.copies.copy(copies, 0, 0, this.copied);
     this.copies = copies;

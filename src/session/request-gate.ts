@@ -93,7 +93,7 @@ export class RequestGate implements Paced {
     private readonly owner: GateOwner,
   ) {
     this.share = ctx.readingPausable ? ctx.settings.framesPerTurn : 0;
-    this.held = new HeldFrames(ctx.messagesStable);
+    this.held = new HeldFrames(ctx.messagesStable, ctx.settings.maxHeldRequestBytes);
     this.paced = this.share > 0 || ctx.settings.inboundMsPerTurn > 0;
   }
 

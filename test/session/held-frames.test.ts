@@ -34,6 +34,20 @@ describe('HeldFrames', () => {
     );
   });
 
+  it('grows its copy buffer no further than its limit or the frame that needs more', () => {
+    const held = new HeldFrames(false, 10_000);
+    const size = () => (held as unknown as { copies: Buffer }).copies.length;
+    held.push(Buffer.alloc(3000), false);
+    expect(size()).toBe(4096);
+    held.push(Buffer.alloc(3000), false);
+    expect(size()).toBe(8192);
+    held.push(Buffer.alloc(3000), false);
+    expect(size()).toBe(10_000);
+    held.push(Buffer.alloc(3000), false);
+    expect(size()).toBe(12_000);
+    expect(held.first().length).toBe(3000);
+  });
+
   it('keeps stable frames themselves', () => {
     const held = new HeldFrames(true);
     const a = Buffer.from('a');
