@@ -87,6 +87,12 @@ if (args.help) {
 }
 
 const idleSeconds = Number(args['idle-seconds'] ?? (args.short ? 0 : 3));
+/**
+ * The shortest window a row is measured over: a pattern over sooner (the short violations round
+ * takes a few tens of ms) would otherwise span less than one of the bystander's publications (50/s)
+ * and could not show that it kept publishing. The bystander goes on meanwhile; the attack is over.
+ */
+const MIN_WINDOW_MS = 250;
 const MiB = 1024 * 1024;
 const budgetBytes = Number(args['budget-mib']) * MiB;
 const mib = (bytes: number): number => Math.round(bytes / MiB);
@@ -216,11 +222,14 @@ async function runPattern(p: Pattern, rig: Rig): Promise<Row> {
   const sampler = setInterval(() => (peak = Math.max(peak, readProc(pid)?.rssBytes ?? 0)), 50);
   const nice = { attack: readProc(process.pid)?.nice ?? NaN, gateway: readProc(pid)?.nice ?? NaN, bystander: readProc(rig.bystander.child.pid!)?.nice ?? NaN };
   const verdicts: Tally = {};
+  const started = Date.now();
   try {
     await p.run(target, { full: !args.short, seconds: Number(args.seconds) }, verdicts);
   } catch (err) {
     verdicts[`generator error: ${(err as Error).message}`] = 1;
   }
+  const short = MIN_WINDOW_MS - (Date.now() - started);
+  if (short > 0) await sleep(short);
   const report = await rig.bystander.mark();
   const cpuSeconds = (readProc(pid)?.cpuSeconds ?? cpuBefore) - cpuBefore;
   clearInterval(sampler);
