@@ -126,7 +126,7 @@ export const ConfigSchema = z
       .strictObject({
         mode: z.enum(['reject', 'pause']).default('reject'),
         messagesPerSecond: z.number().min(0).default(1_000),
-        messagesBurst: z.number().min(1).default(500),
+        messagesBurst: z.number().min(1).default(250),
         bytesPerSecond: z.number().min(0).default(1024 * 1024),
         bytesBurst: z.number().min(1).default(2 * 1024 * 1024),
         rateLimitStrikes: z.number().int().min(1).default(20),

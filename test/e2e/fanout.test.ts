@@ -16,7 +16,8 @@ describe.each(TRANSPORTS)('fan-out [%s]', (transport) => {
   });
 
   it('delivers every publication to every subscriber, complete and in seq order', async () => {
-    gw = await h.start({});
+    // The publisher sends its 501 publications without waiting: past the default burst (250).
+    gw = await h.start({ inbound: { messagesBurst: 1000 } });
     const subscribers = await Promise.all(Array.from({ length: 50 }, connect));
     await Promise.all(subscribers.map((s) => s.subscribe('chat.room1')));
     const publisher = await connect();

@@ -122,7 +122,8 @@ describe('redis broker, nodes in one process', () => {
   it('resumes gap- and duplicate-free while publications keep coming during the history read', async () => {
     fresh();
     const a = await node();
-    const b = await node({ limits: { maxPendingPublishes: 1000 } });
+    // The publisher sends 400 without waiting: past the default burst (250).
+    const b = await node({ limits: { maxPendingPublishes: 1000 }, inbound: { messagesBurst: 1000 } });
     await ready([a, b]);
     const early = await connect(a); // keeps node A subscribed, so the late joiner races live traffic
     const ack = await early.subscribe('chat.race');
