@@ -1,5 +1,7 @@
 /** The copy buffer's first size, and the largest one kept once no frame is held. */
 const FIRST_BYTES = 4096;
+/** Taken frames at the front after which, once they are at least half of the slots, the slots are compacted. */
+const COMPACT_AFTER = 256;
 
 /**
  * The frames a connection received while its requests were stopped, oldest first (RequestGate).
@@ -36,6 +38,8 @@ export class HeldFrames {
   }
 
   push(data: Buffer, isBinary: boolean): void {
+    // Full: first take back the room of frames already taken, if that is at least half of it.
+    if (!this.stable && this.copies !== undefined && this.copied + data.length > this.copies.length && 2 * this.takenBytes() >= this.copied) this.compact();
     const i = this.count++;
     if (this.stable) this.refs[i] = data;
     else {
@@ -68,6 +72,8 @@ export class HeldFrames {
     } else this.bytes -= this.ends[head]! - (head === 0 ? 0 : this.ends[head - 1]!);
     this.head++;
     if (this.head === this.count) this.clear();
+    // A queue that never empties would otherwise keep every slot (and copy) it ever had.
+    else if (this.head >= COMPACT_AFTER && 2 * this.head >= this.count) this.compact();
   }
 
   /** Forgets every frame held. */
@@ -79,6 +85,29 @@ export class HeldFrames {
     } else if (this.stable) this.refs.fill(undefined, this.head, this.count);
     this.head = this.count = this.copied = this.bytes = 0;
     if (this.copies !== undefined && this.copies.length > FIRST_BYTES) this.copies = undefined;
+  }
+
+  /** Bytes at the front of `copies` that belong to frames already taken. */
+  private takenBytes(): number {
+    return this.head === 0 ? 0 : this.ends[this.head - 1]!;
+  }
+
+  /** Drops the frames already taken from the front: their slots and, for copies, their bytes. */
+  private compact(): void {
+    const { head } = this;
+    if (head === 0) return;
+    const live = this.count - head;
+    if (this.stable) this.refs.splice(0, head);
+    else {
+      const base = this.takenBytes();
+      this.copies!.copyWithin(0, base, this.copied);
+      this.copied -= base;
+      this.ends.splice(0, head);
+      for (let i = 0; i < live; i++) this.ends[i]! -= base;
+    }
+    this.binary.splice(0, head);
+    this.count = live;
+    this.head = 0;
   }
 
   private grow(needed: number): void {

@@ -48,6 +48,27 @@ describe('HeldFrames', () => {
     expect(held.first().length).toBe(3000);
   });
 
+  it('stays within its bound when frames keep coming while older ones are taken and it never empties', () => {
+    for (const stable of [false, true]) {
+      const held = new HeldFrames(stable, 64 * 1024);
+      const inside = held as unknown as { copies: Buffer | undefined; ends: number[]; refs: unknown[] };
+      let next = 0;
+      let taken = 0;
+      for (let i = 0; i < 20_000; i++) {
+        held.push(Buffer.from(`frame ${next++} `.padEnd(100, '.')), false);
+        // A few frames always wait: the queue is never empty, so it is never cleared.
+        while (held.size > 8) {
+          expect(held.first().toString().startsWith(`frame ${taken++} `)).toBe(true);
+          held.shift();
+        }
+        expect(held.bytes).toBe(held.size * 100);
+      }
+      // 2 MB went through; what is kept is about what is held, not all that ever was.
+      expect(inside.copies?.length ?? 0).toBeLessThanOrEqual(64 * 1024);
+      expect(inside.ends.length + inside.refs.length).toBeLessThanOrEqual(2 * 1024 + 16);
+    }
+  });
+
   it('keeps stable frames themselves', () => {
     const held = new HeldFrames(true);
     const a = Buffer.from('a');
