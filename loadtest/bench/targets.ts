@@ -1,4 +1,4 @@
-import { OPEN_INBOUND } from '../tool/scenarios.js';
+import { OPEN_LIMITS } from '../tool/scenarios.js';
 import type { Dialect } from '../tool/plan.js';
 import { SLUICE_CLI } from '../../devkit/process.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
@@ -37,7 +37,7 @@ export function sluice(transport: 'ws' | 'uws', policy: SlowConsumerPolicy = 'dr
       '--log.healthSummaryIntervalMs', '0',
       '--limits.maxConnections', '20000',
       '--channels', JSON.stringify([{ pattern: 'fanout.*', policy }, { pattern: 'idle.*', policy: 'disconnect' }]),
-      ...OPEN_INBOUND,
+      ...OPEN_LIMITS,
     ],
     portFlag: true,
     dialect: 'sluice',

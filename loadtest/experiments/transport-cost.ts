@@ -33,7 +33,7 @@ import { loadavg } from 'node:os';
 import { pinSelf, spawnServer, SLUICE_CLI } from '../../devkit/process.js';
 import { readProc, type ProcReading } from '../../devkit/proc.js';
 import { runLoad } from '../tool/runner.js';
-import { BASE_KNOBS, OPEN_INBOUND, SCENARIOS } from '../tool/scenarios.js';
+import { BASE_KNOBS, OPEN_LIMITS, SCENARIOS } from '../tool/scenarios.js';
 import { RAW_UWS_PER_TURN, TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
 import { readServerCounters } from '../tool/server-metrics.js';
@@ -58,7 +58,7 @@ function serverFor(name: string): { script: string; args: string[]; portFlag: bo
   const [offer, tree] = name.split('@');
   const batch = offer!.endsWith(BATCH_SUFFIX) || process.env.BATCH === '1';
   const transport = offer!.endsWith(BATCH_SUFFIX) ? offer!.slice(0, -BATCH_SUFFIX.length) : offer!;
-  const args = ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_INBOUND];
+  const args = ['--transport', transport, '--host', '127.0.0.1', '--log.level', 'warn', '--log.healthSummaryIntervalMs', '0', '--channels', JSON.stringify([{ pattern: 'fanout.*', policy: POLICY }]), ...OPEN_LIMITS];
   return { script: tree === undefined ? SLUICE_CLI : `${tree}/${SLUICE_CLI}`, args, portFlag: true, dialect: 'sluice', batch };
 }
 

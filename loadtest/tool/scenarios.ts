@@ -56,8 +56,8 @@ export const BASE_KNOBS: Knobs = {
   sampleEvery: 0,
 };
 
-/** Generous inbound limits so the publishers, not the buckets, set the pace; every client from one address (`ONE_ADDRESS`). */
-export const OPEN_INBOUND = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000', ...ONE_ADDRESS];
+/** The limits a load run opens: generous inbound buckets, so the publishers set the pace, and none per address (`ONE_ADDRESS`: every client connects from 127.0.0.1). */
+export const OPEN_LIMITS = ['--inbound.messagesPerSecond', '1000000', '--inbound.messagesBurst', '1000000', '--inbound.bytesPerSecond', '1000000000', '--inbound.bytesBurst', '1000000000', ...ONE_ADDRESS];
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const sampleEvery = (k: Knobs, totalRate: number): number => (k.sampleEvery > 0 ? k.sampleEvery : Math.max(1, Math.ceil(totalRate / 200)));
@@ -73,7 +73,7 @@ function fanout(scenario: string, prefix: string, k: Knobs, lossless: boolean, s
     ...range(k.publishers).map(() => ({ subscribe: [], publish })),
     ...range(k.subscribers).map((i) => ({ subscribe: channels, slow: chosen(i, k.slowFraction) })),
   ];
-  return { scenario, clients, serverFlags: [...OPEN_INBOUND, ...serverFlags], lossless: lossless && k.slowFraction === 0 };
+  return { scenario, clients, serverFlags: [...OPEN_LIMITS, ...serverFlags], lossless: lossless && k.slowFraction === 0 };
 }
 
 export const SCENARIOS: Record<string, Scenario> = {
@@ -132,7 +132,7 @@ export const SCENARIOS: Record<string, Scenario> = {
           clients.push({ subscribe: [room], publish: { channels: [room], rate: k.rate, keys: 0, size: k.size, sampleEvery: every }, verify: true, dropAtMs });
         }
       }
-      return { scenario: 'chat', clients, serverFlags: [...OPEN_INBOUND, ...rules([{ pattern: 'chat.*', policy: 'disconnect', historySize: 10_000 }])], lossless: true };
+      return { scenario: 'chat', clients, serverFlags: [...OPEN_LIMITS, ...rules([{ pattern: 'chat.*', policy: 'disconnect', historySize: 10_000 }])], lossless: true };
     },
   },
   churn: {
@@ -141,7 +141,7 @@ export const SCENARIOS: Record<string, Scenario> = {
     defaults: { channels: 10 },
     build(k) {
       const channels = range(k.channels).map((i) => `churn.${i}`);
-      return { scenario: 'churn', clients: [], churn: { concurrency: k.churn, channels }, serverFlags: [...OPEN_INBOUND, '--limits.maxConnections', '100000'], lossless: true };
+      return { scenario: 'churn', clients: [], churn: { concurrency: k.churn, channels }, serverFlags: [...OPEN_LIMITS, '--limits.maxConnections', '100000'], lossless: true };
     },
   },
 };
