@@ -38,6 +38,20 @@ const joiner = new BatchJoiner((payload) => payload);
  */
 export const UWS_CORK_BYTES = 16 * 1024;
 
+/**
+ * Payloads from this size on take uWS's direct path when uWS holds nothing for the socket and its
+ * cork buffer is empty: one writev of header and payload, no copy. In the uWebSockets the pinned
+ * build carries (before v20.47, uWebSockets #1662), when the kernel took fewer bytes of that write
+ * than the header, uWS kept the rest of the header and lost the payload: the peer read a header
+ * announcing N bytes followed by the next frame. With send buffers capped at 256 KiB (the
+ * operations guide's setting) the load tool's batching subscribers read such a frame in 2 runs of 3
+ * at 1.8M deliveries/s, as soon as the generator fell behind (docs/benchmarks.md, "Eighteenth
+ * pass"). Such frames are therefore always sent with uWS's compress flag set, which skips the
+ * direct path; with compression off for the socket, uWS sends them uncompressed through its
+ * buffered path (a copy of the frame, and never a lost byte).
+ */
+export const UWS_DIRECT_BYTES = 16 * 1024;
+
 /** uWS's send results: written with nothing left over, and dropped by maxBackpressure (0: backpressure built up). */
 const SENT = 1;
 const DROPPED = 2;
@@ -253,7 +267,7 @@ export class UwsSocket implements TransportSocket, TopicMember {
       while (this.backpressure === 0 && this.head < this.count) {
         const end = this.runEnd(topicBytes);
         if (end === this.head + 1 && topicBytes === 0) {
-          const status = ws.send(pending[this.head]!, false, this.settings.compress);
+          const status = this.sendFrame(pending[this.head]!, this.pendingSizes[this.head]!);
           pending[this.head] = undefined;
           this.pendingBytes -= this.pendingSizes[this.head++]!;
           if (status === SENT) continue;
@@ -283,6 +297,12 @@ export class UwsSocket implements TransportSocket, TopicMember {
     this.settle();
   }
 
+  /** ws.send, with uWS's direct path ruled out for payloads of UWS_DIRECT_BYTES and more (see there). */
+  private sendFrame(payload: BatchEvent, bytes: number): number {
+    const { compress } = this.settings;
+    return this.ws.send(payload, false, compress || bytes >= UWS_DIRECT_BYTES);
+  }
+
   /**
    * A batching socket's held events, joined into batch frames (BatchJoiner), one send each, while
    * uWS takes them without backpressure (or all of them, when `all`: the socket is closing). False:
@@ -294,7 +314,8 @@ export class UwsSocket implements TransportSocket, TopicMember {
     const from = this.head;
     const { payloads, ends } = joiner.join(pending, from, this.count, this.settings.batchMax);
     for (let b = 0; b < payloads.length; b++) {
-      const status = ws.send(payloads[b]!, false, this.settings.compress);
+      const payload = payloads[b]!;
+      const status = this.sendFrame(payload, payload.length);
       const end = from + ends[b]!;
       let bytes = 0;
       for (let i = this.head; i < end; i++) {
@@ -317,11 +338,10 @@ export class UwsSocket implements TransportSocket, TopicMember {
 
   /** Sends the held frames up to `end` (called inside ws.cork). */
   writeRun(end: number): void {
-    const { ws, pending, pendingSizes } = this;
-    const compress = this.settings.compress;
+    const { pending, pendingSizes } = this;
     let bytes = 0;
     for (let i = this.head; i < end; i++) {
-      if (ws.send(pending[i]!, false, compress) === DROPPED) this.overflowed = true;
+      if (this.sendFrame(pending[i]!, pendingSizes[i]!) === DROPPED) this.overflowed = true;
       pending[i] = undefined;
       bytes += pendingSizes[i]!;
     }

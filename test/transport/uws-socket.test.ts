@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SocketHandler } from '../../src/net/socket.js';
 import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
-import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import { UWS_DIRECT_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 
 /** A uWS WebSocket stand-in that, like the real one, throws when used after close. */
 class FakeWs implements UwsWebSocket<UwsUserData> {
@@ -22,8 +22,11 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
   private check(): void {
     if (this.closed) throw new Error('Invalid access of closed uWS.WebSocket');
   }
-  send(message: UwsData): number {
+  /** The compress flag of each send, beside `sent`. */
+  compressed: boolean[] = [];
+  send(message: UwsData, _isBinary?: boolean, compress = false): number {
     this.check();
+    this.compressed.push(compress);
     this.sent.push(Buffer.from(message as Uint8Array | string).toString());
     this.afterSend();
     return this.status === 1 && this.buffered > 0 ? 0 : this.status;
@@ -118,6 +121,33 @@ describe('UwsSocket (uWS adapter)', () => {
     // 1,004 bytes a frame on the wire: 16 fit in 16 KiB.
     expect(ws.batches).toEqual([16, 16, 8]);
     expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('never lets uWS write a frame of 16 KiB or more by its direct path (which lost payloads in the pinned build): such frames go with the compress flag, smaller ones without', async () => {
+    // uWS takes its direct writev path for an uncompressed payload ≥ 16 KiB; the compress flag skips it
+    // (with compression off for the socket, uWS then sends it uncompressed, buffered). Fails without it.
+    const { ws, socket } = setup();
+    const big = Buffer.alloc(UWS_DIRECT_BYTES, 0x62);
+    socket.sendPrepared(big); // alone in its turn: one uncorked send
+    await nextTurn();
+    socket.sendPrepared(Buffer.alloc(100, 0x61));
+    socket.sendPrepared(big); // behind a small one: a run of its own, corked
+    socket.sendText('x'.repeat(UWS_DIRECT_BYTES - 1));
+    await nextTurn();
+    expect(ws.sent.map((m) => m.length)).toEqual([UWS_DIRECT_BYTES, 100, UWS_DIRECT_BYTES, UWS_DIRECT_BYTES - 1]);
+    expect(ws.compressed).toEqual([true, false, true, false]);
+  });
+
+  it('with sluice.batch, a batch frame of 16 KiB or more goes with the compress flag too', async () => {
+    const { ws, socket } = setup(64 * 1024);
+    const event = 'y'.repeat(999);
+    for (let i = 0; i < 20; i++) socket.sendText(event);
+    await nextTurn();
+    socket.sendText(event);
+    await nextTurn();
+    // 20 events and their 19 newlines: 19,999 bytes in one frame; then one alone.
+    expect(ws.sent.map((m) => m.length)).toEqual([19_999, 999]);
+    expect(ws.compressed).toEqual([true, false]);
   });
 
   it('with sluice.batch, sends a turn’s events joined by \\n in frames of at most batchMax bytes, one call each', async () => {
