@@ -20,6 +20,11 @@
  *                 [--warmup-s N]    each 1.8M/s row's warm-up before its measured run (default 3 s,
  *                                   at most 10; 0: none, the stopped subscribers stop at the first
  *                                   publication and the rates' window waits for shedding, as before)
+ *   any of these  [--tcp-wmem-max B] runs the whole bench in a private network namespace whose TCP
+ *                                   send buffers grow to at most B bytes (docs/operations.md, "Kernel
+ *                                   socket buffers", recommends 262144 for a gateway; the host's
+ *                                   default is 4 MiB); the host is not touched. Needs unshare and ip,
+ *                                   and root or unprivileged user namespaces.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +41,7 @@ import { DEFAULT_WARMUP_MS, type RunPhases } from './high-rate-phases.js';
 import { isShedding, readServerCounters } from '../tool/server-metrics.js';
 import { measureShedCost, measureShedFanout } from './shed-cost.js';
 import { loadavg } from 'node:os';
+import { rerunInNetns } from '../../devkit/kernel-net.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -56,6 +62,9 @@ const rounds = roundsArg >= 0 ? Math.min(Math.max(1, Number(argv[roundsArg + 1])
 const warmupArg = argv.indexOf('--warmup-s');
 const warmupS = warmupArg >= 0 ? Math.min(Math.max(0, Number(argv[warmupArg + 1]) || 0), 10) : undefined;
 const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
+const wmemArg = argv.indexOf('--tcp-wmem-max');
+// Before anything else: the copy inside the namespace measures, this one waits for it and exits with its status.
+if (wmemArg >= 0) rerunInNetns(Number(argv[wmemArg + 1]));
 
 const ALL_WORKLOADS: Workload[] = quick
   ? [{ id: '1k-100', subscribers: 1000, size: 100, satRate: 1000, fixedRate: 100 }]
@@ -144,7 +153,7 @@ async function main(): Promise<void> {
   guard.unref();
   const machine = machineInfo();
   const pinned = machine.pinned && pinSelf(1);
-  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}`);
+  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}; ${machine.tcpBuffers}`);
   const started = Date.now();
   const json: Record<string, unknown> = { machine, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` };
 

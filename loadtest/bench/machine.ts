@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { ROOT, hasTaskset } from '../../devkit/process.js';
+import { tcpBuffersLine } from '../../devkit/kernel-net.js';
 
 /** The machine and software a benchmark ran on, printed with every result. */
 export interface MachineInfo {
@@ -14,6 +15,8 @@ export interface MachineInfo {
   readonly commit: string;
   readonly pinned: boolean;
   readonly loadAverage: string;
+  /** The kernel's TCP buffer maxima the run saw (see devkit/kernel-net.ts, `--tcp-wmem-max`). */
+  readonly tcpBuffers: string;
 }
 
 function version(pkg: string): string {
@@ -42,6 +45,7 @@ export function machineInfo(): MachineInfo {
     commit,
     pinned: hasTaskset() && cpus().length >= 2,
     loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    tcpBuffers: tcpBuffersLine(),
   };
 }
 
@@ -50,5 +54,6 @@ export function machineMarkdown(m: MachineInfo): string {
     `- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Linux ${m.kernel}; load average at start ${m.loadAverage}`,
     `- Node ${m.node}; ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}; commit ${m.commit}`,
     `- ${m.pinned ? 'Server pinned to CPU 0, generator to CPU 1 (taskset)' : 'Not pinned (no taskset or a single core)'}`,
+    `- ${m.tcpBuffers}`,
   ].join('\n');
 }

@@ -25,6 +25,7 @@
  * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
  * PUBLISHERS=<n> splits the rate over n publishers on the same channel (a feed of many sources:
  * the same offered rate, several connections' frames in each turn).
+ * TCP_WMEM_MAX=<bytes> runs the whole experiment in a private network namespace whose TCP send buffers grow to at most that (devkit/kernel-net.ts; the host is not touched).
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -39,6 +40,9 @@ import { machine } from './transport-probe.js';
 import { readServerCounters } from '../tool/server-metrics.js';
 import { parseProbe, PROBE_ARGS, timelineTable, type CountersAt, type ProbeLine } from './timeline.js';
 import { kernelTable, sampleKernel } from './kernel-probe.js';
+import { rerunInNetns, tcpBuffersLine } from '../../devkit/kernel-net.js';
+
+if (process.env.TCP_WMEM_MAX !== undefined) rerunInNetns(Number(process.env.TCP_WMEM_MAX));
 
 const RATE = Math.min(Number(process.argv[2] ?? 1800), 5000);
 const SECONDS = Math.min(Number(process.argv[3] ?? 3), 10);
@@ -70,7 +74,7 @@ function tracersFor(name: string, pid: number): ChildProcess[] {
   if (PERF_CORE) tracers.push(spawn('taskset', ['-c', '1', 'perf', 'record', '-k', 'CLOCK_REALTIME', '-a', ...(process.env.PERF_CORE_G === '0' ? [] : ['-g']), '-C', '0', '-F', '499', '-o', `${PERF_CORE}-${name}.data`], { stdio: 'ignore' }));
   if (PERF_RECORD) tracers.push(spawn('perf', ['record', '-g', '-F', '1999', '-p', String(pid), '-o', `${PERF_RECORD}-${name}.data`], { stdio: 'ignore' }));
   if (STRACE) tracers.push(spawn('strace', ['-c', '-f', '-p', String(pid), '-o', `${STRACE}-${name}.txt`], { stdio: 'ignore' }));
-  const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_writev', 'syscalls:sys_enter_write', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom'];
+  const events = ['task-clock', 'context-switches', 'raw_syscalls:sys_enter', 'syscalls:sys_enter_sendto', 'syscalls:sys_enter_writev', 'syscalls:sys_enter_write', 'syscalls:sys_enter_epoll_pwait', 'syscalls:sys_enter_recvfrom', 'page-faults', 'syscalls:sys_enter_brk', 'syscalls:sys_enter_mmap', 'syscalls:sys_enter_munmap'];
   if (PERF_STAT) tracers.push(spawn('perf', ['stat', '-e', events.join(','), '-p', String(pid), '-o', `${PERF_STAT}-${name}.txt`], { stdio: 'ignore' }));
   return tracers;
 }
@@ -83,7 +87,7 @@ function perfCount(file: string, event: string): number | undefined {
 
 async function main(): Promise<void> {
   const pinned = pinSelf(1);
-  console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}`);
+  console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}; ${tcpBuffersLine()}`);
   for (const [run, transport] of TRANSPORTS.entries()) {
     const { dialect, batch, ...start } = serverFor(transport);
     const probe = process.env.PROBE === '1';
@@ -140,6 +144,8 @@ async function main(): Promise<void> {
         const file = `${process.env.PERF_STAT}-${traceName}.txt`;
         const writes = ['sendto', 'writev', 'write'].map((call) => [call, perfCount(file, `syscalls:sys_enter_${call} `) ?? 0] as const).filter(([, n]) => n > 0);
         console.log(`${transport}: ${writes.map(([call, n]) => `${call} ${n} = ${(n / Math.max(1, deliveries)).toFixed(3)} per delivery`).join(', ')}`);
+        const memory = [['page-faults', 'page-faults'], ['brk', 'syscalls:sys_enter_brk '], ['mmap', 'syscalls:sys_enter_mmap '], ['munmap', 'syscalls:sys_enter_munmap ']].map(([label, event]) => `${label} ${perfCount(file, event!) ?? 0}`);
+        console.log(`${transport}: memory calls over the run: ${memory.join(', ')}`);
       }
       if (cpu0 && cpu1) console.log(`${transport}: from connected to the end, gateway user ${(cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds).toFixed(2)} s (${(((cpu1.cpuSeconds - cpu1.systemSeconds - cpu0.cpuSeconds + cpu0.systemSeconds) * 1e6) / Math.max(1, deliveries)).toFixed(2)} µs per delivery), system ${(cpu1.systemSeconds - cpu0.systemSeconds).toFixed(2)} s`);
     } finally {

@@ -129,6 +129,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
   let failed = 0;
   let onReady = (): void => {};
   let onFinal = (): void => {};
+  let workerFailure: string | undefined;
   const threads = shares.map((share, i) => {
     const w = new Worker(WORKER_ENTRY, { workerData: share });
     w.on('message', (msg: FromWorker) => {
@@ -146,7 +147,11 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
         if (finals.length === workers) onFinal();
       }
     });
-    w.on('error', (err) => o.progress?.(`worker ${i} failed: ${err.message}`));
+    // Said whatever the caller's progress shows: a worker that threw stops counting, and the run would only time out.
+    w.on('error', (err) => {
+      workerFailure ??= `worker ${i} failed: ${err.message}`;
+      console.error(`worker ${i} failed: ${err.stack ?? err.message}`);
+    });
     return w;
   });
   const send = (msg: ToWorker): void => threads.forEach((w) => w.postMessage(msg));
@@ -251,7 +256,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     const counters1 = await o.serverCounters?.();
 
     send({ type: 'finish' });
-    if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error('workers did not report within 10 s of finishing');
+    if (!(await within(new Promise<void>((r) => (onFinal = r)), 10_000))) throw new Error(`workers did not report within 10 s of finishing${workerFailure === undefined ? '' : ` (${workerFailure})`}`);
     const merged = merge(finals, o.plan, o.dialect, settled);
     const measuredMs = endAt - measureAt;
     const steady = steadyRates(finals, measureAt, steady0, steady1);
