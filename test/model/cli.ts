@@ -4,7 +4,7 @@ import { checkModel, emptyCoverage, formatCoverage, runSequence } from './run.js
 import { World, type BrokerKind } from './world.js';
 
 /**
- * The model check, long mode: `npm run check:model -- --runs N --seed S [--broker memory|redis|both]`,
+ * The model check, long mode: `npm run check:model -- --runs N --seed S [--broker memory|redis|both] [--transport ws|uws] [--compression]`,
  * or `--replay '<json>'` to run one printed sequence again; `--time-limit-ms T` stops after T
  * (shrinking included). Exits 1 on a violation.
  */
@@ -14,6 +14,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
     broker: { type: 'string', default: 'both' },
     transport: { type: 'string', default: 'ws' },
+    /** The gateways offer permessage-deflate. */
+    compression: { type: 'boolean', default: false },
     'max-commands': { type: 'string', default: '16' },
     /** Stop after this long (the figures then count the sequences that ran). */
     'time-limit-ms': { type: 'string' },
@@ -23,7 +25,7 @@ const { values } = parseArgs({
 const brokers: BrokerKind[] = values.broker === 'both' ? ['memory', 'redis'] : [values.broker as BrokerKind];
 let failed = false;
 for (const broker of brokers) {
-  const world = await World.start(broker, values.transport as 'ws' | 'uws');
+  const world = await World.start(broker, values.transport as 'ws' | 'uws', { compression: values.compression });
   try {
     if (values.replay !== undefined) {
       const coverage = emptyCoverage();

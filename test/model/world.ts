@@ -27,13 +27,16 @@ export class World {
     readonly gateways: TestGateway[],
     readonly redis: TestRedis | undefined,
     private readonly transport: 'ws' | 'uws',
+    private readonly config: typeof MODEL_CONFIG & { compression?: boolean },
   ) {}
 
-  static async start(broker: BrokerKind, transport: 'ws' | 'uws' = 'ws'): Promise<World> {
-    if (broker === 'memory') return new World(broker, [await startGateway(MODEL_CONFIG, transport)], undefined, transport);
+  /** `compression`: the gateways offer permessage-deflate (the model's clients, ws's, take it). */
+  static async start(broker: BrokerKind, transport: 'ws' | 'uws' = 'ws', { compression = false } = {}): Promise<World> {
+    const config = { ...MODEL_CONFIG, compression };
+    if (broker === 'memory') return new World(broker, [await startGateway(config, transport)], undefined, transport, config);
     const redis = await startRedis();
-    const node = (t: 'ws' | 'uws') => startGateway({ ...MODEL_CONFIG, broker: { type: 'redis', redis: { url: redis.url, keyPrefix: 'model:', reconnectMinMs: 5, reconnectMaxMs: 50 } } }, t);
-    const world = new World(broker, [await node('ws'), await node('uws')], redis, transport);
+    const node = (t: 'ws' | 'uws') => startGateway({ ...config, broker: { type: 'redis', redis: { url: redis.url, keyPrefix: 'model:', reconnectMinMs: 5, reconnectMaxMs: 50 } } }, t);
+    const world = new World(broker, [await node('ws'), await node('uws')], redis, transport, config);
     await world.ready();
     return world;
   }
@@ -85,7 +88,7 @@ export class World {
     const old = this.gateways[0]!;
     const port = old.gateway.port;
     await old.stop();
-    this.gateways[0] = await startGateway({ ...MODEL_CONFIG, port }, this.transport);
+    this.gateways[0] = await startGateway({ ...this.config, port }, this.transport);
   }
 
   async stop(): Promise<void> {
