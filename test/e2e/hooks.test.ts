@@ -113,6 +113,30 @@ describe.each(TRANSPORTS)('hooks against a real backend (%s)', (transport) => {
       expect(backend.on('/publish')[0]!.body).toMatchObject({ ch: 'chat', data: { text: 'hello' } });
     });
 
+    it('hooks.maxPendingPerChannel: publications beyond it on one channel get unavailable at once; those queued go on in order, other channels are untouched', async () => {
+      backend.behaviour.delayMs = () => 300;
+      await harness.start({ hooks: { publish: hook('/publish', { timeoutMs: 5_000 }), maxPendingPerChannel: 3 } });
+      const sub = await harness.connect();
+      await sub.subscribe('busy');
+      const pub = await harness.connect();
+      // String ids: the client's own request() numbers its requests from 1.
+      for (let i = 1; i <= 5; i++) pub.send({ op: 'pub', ch: 'busy', data: i, id: `p${i}` });
+      // The two beyond the bound are answered before any verdict comes back.
+      const refused = await pub.waitForCount((f) => f.ev === 'err', 2);
+      expect(refused.map((f) => [f.id, f.code, f.msg])).toEqual([
+        ['p4', 'unavailable', 'too many publications on this channel are waiting for the publish hook; retry later'],
+        ['p5', 'unavailable', 'too many publications on this channel are waiting for the publish hook; retry later'],
+      ]);
+      expect(refused.every((f) => f.retryMs === 5_000)).toBe(true);
+      expect(pub.frames.filter((f) => f.ev === 'ack'), 'no verdict yet').toEqual([]);
+      expect((await pub.request({ op: 'pub', ch: 'other', data: 'x' })).ev, 'another channel has its own queue').toBe('ack');
+      const acks = await pub.waitForCount((f) => f.ev === 'ack' && typeof f.id === 'string', 3);
+      expect(acks.map((f) => f.id)).toEqual(['p1', 'p2', 'p3']);
+      expect((await sub.waitForCount((f) => f.ev === 'msg', 3)).map((f) => f.data)).toEqual([1, 2, 3]);
+      // The queue emptied: the channel takes publications again.
+      expect((await pub.request({ op: 'pub', ch: 'busy', data: 6 })).ev).toBe('ack');
+    });
+
     it('a backend slower than the timeout: the publisher gets unavailable with retryMs, a bystander is untouched', async () => {
       backend.behaviour.delayMs = () => 2_000;
       await harness.start({ hooks: { publish: hook('/publish', { timeoutMs: 100 }), defaults: { publish: true }, channels: [{ pattern: 'free', publish: false }] } });
