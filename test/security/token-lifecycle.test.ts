@@ -95,6 +95,21 @@ describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
     expect((await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(privateKey, 'k9', { sub: 'x' })}` } })).body).toMatch(/no key|no applicable key/i);
   });
 
+  it('auth.jwksTimeoutMs: a key-set endpoint that does not answer refuses the upgrade once the timeout passes, and says why', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    let fetches = 0;
+    // Never answers (closed with the server after the test).
+    const url = await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }, () => fetches++, new Promise<void>(() => {}));
+    gw = await startGateway({ auth: { jwksUrl: url, jwksTimeoutMs: 300 } }, transport);
+    const refused = await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(privateKey, 'k1', { sub: 'alice' })}` } });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatch(/key set unavailable/);
+    expect(fetches).toBe(1);
+    // Refused by the timeout (the reason says so), not left waiting: a hang would end the test by its own timeout.
+    expect(gw.gateway.pendingUpgrades).toBe(0);
+    jwks!.closeAllConnections();
+  });
+
   it('drops an upgrade whose client left while its token was being verified, and frees its slot', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
     let release!: () => void;
