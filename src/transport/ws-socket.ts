@@ -86,7 +86,7 @@ export class WsSocket implements TransportSocket {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     const f = frame as WsFrame;
     if (this.holds()) this.hold(f.payload, f.payload.length);
-    else if (this.compress) this.sendDeflated(f.payload, f.payload.length);
+    else if (this.compress) this.ws.send(f.payload, this.drainAfter(f.payload.length));
     else this.write(f.framed);
     return this.underHighWaterMark();
   }
@@ -94,7 +94,7 @@ export class WsSocket implements TransportSocket {
   sendText(text: string): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     if (this.holds()) this.hold(text, Buffer.byteLength(text));
-    else if (this.compress) this.sendDeflated(text, Buffer.byteLength(text));
+    else if (this.compress) this.ws.send(text, this.drainAfter(Buffer.byteLength(text)));
     else this.write(frameText(Buffer.from(text)));
     return this.underHighWaterMark();
   }
@@ -159,8 +159,8 @@ export class WsSocket implements TransportSocket {
       else {
         // ws deflates each batch frame (per socket, as any message); control frames are never deflated.
         for (const e of this.joined(payloadJoiner, false)) {
-          if (e instanceof HeldPong) this.pongDeflated(e.payload);
-          else this.sendDeflated(e, e.length);
+          if (e instanceof HeldPong) this.ws.pong(e.payload, false, this.drainAfter(e.payload.length));
+          else this.ws.send(e, this.drainAfter(e.length));
         }
       }
     }
@@ -237,27 +237,19 @@ export class WsSocket implements TransportSocket {
    * With compression, ws counts what waits to be deflated in `bufferedAmount`, but the TCP socket
    * emits 'drain' only once it refused bytes itself: a burst over the mark that the kernel takes
    * (it deflates small, or the peer reads) would leave the core waiting for a drain that never
-   * comes, the subscriber stalled for good. A frame sent at or over the mark therefore carries a
-   * callback (one closure per socket, made when first needed) that says drain once ws has written
-   * it and what ws holds is below the mark; a socket the kernel filled says it with 'drain' too.
+   * comes, the subscriber stalled for good. A frame of `bytes` sent with compression at or over
+   * the mark therefore gets this callback (one closure per socket, made when first needed), which
+   * says drain once ws has written it and what ws holds is below the mark; under the mark, none
+   * (undefined). A socket the kernel filled says it with 'drain' too.
    */
-  private sendDeflated(data: Buffer | string, bytes: number): void {
-    if (this.ws.bufferedAmount + bytes < this.highWaterMark) this.ws.send(data);
-    else this.ws.send(data, this.whenWritten());
-  }
-
-  private pongDeflated(payload: Buffer): void {
-    if (this.ws.bufferedAmount + payload.length < this.highWaterMark) this.ws.pong(payload, false);
-    else this.ws.pong(payload, false, this.whenWritten());
-  }
-
-  private onWritten: ((err?: Error) => void) | undefined;
-
-  private whenWritten(): (err?: Error) => void {
+  private drainAfter(bytes: number): ((err?: Error) => void) | undefined {
+    if (this.ws.bufferedAmount + bytes < this.highWaterMark) return undefined;
     return (this.onWritten ??= (err?: Error) => {
       if (err == null && this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount < this.highWaterMark) this.handler?.onDrain();
     });
   }
+
+  private onWritten: ((err?: Error) => void) | undefined;
 
   sendPong(payload: Buffer): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
@@ -265,7 +257,7 @@ export class WsSocket implements TransportSocket {
       this.heldPongs++;
       this.hold(new HeldPong(payload), payload.length);
     }
-    else if (this.compress) this.pongDeflated(payload);
+    else if (this.compress) this.ws.pong(payload, false, this.drainAfter(payload.length));
     else this.write(frameText(payload, PONG));
     return this.underHighWaterMark();
   }
