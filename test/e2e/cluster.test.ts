@@ -114,6 +114,9 @@ describe('three nodes on Redis', () => {
 
   it('survives Redis killed and restarted mid-run: not ready meanwhile, then every message or an explicit notice', async () => {
     const ch = 'room.kill';
+    // The test before has Redis cut node C's pub/sub link: C may still be reconnecting it, and a
+    // subscribe there is then refused `unavailable` (a CI run met that). Start from a ready cluster.
+    await allReady(nodes, 200);
     const subscribers = await Promise.all(Array.from({ length: 6 }, (_, i) => connect(nodes[i % 3]!)));
     const acks = await Promise.all(subscribers.map((s) => s.subscribe(ch)));
     const oldEpoch = acks[0]!.epoch;
