@@ -70,7 +70,7 @@ export interface NodeRun {
 
 /** Runs a Node script of this repository as a child process. */
 export function runNode(o: NodeRunOptions): NodeRun {
-  const nodeArgs = [...(o.script === SLUICE_CLI ? GATEWAY_NODE_FLAGS : []), ...(o.nodeArgs ?? []), ...(o.script.endsWith('.ts') ? ['--import', 'tsx'] : []), o.script, ...(o.args ?? [])];
+  const nodeArgs = [...(o.script.endsWith(SLUICE_CLI) ? GATEWAY_NODE_FLAGS : []), ...(o.nodeArgs ?? []), ...(o.script.endsWith('.ts') ? ['--import', 'tsx'] : []), o.script, ...(o.args ?? [])];
   const options = { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', o.stdout === 'ignore' ? 'ignore' : 'pipe', 'pipe'] as ('ignore' | 'pipe')[] };
   const child = o.cpu !== undefined && hasTaskset() ? spawn('taskset', ['-c', String(o.cpu), process.execPath, ...nodeArgs], options) : spawn(process.execPath, nodeArgs, options);
   killOnExit(child);

@@ -140,6 +140,11 @@ async function main(): Promise<void> {
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
       const perFrame = r.counters.frames > 0 ? (r.counters.deliveries / r.counters.frames).toFixed(2) : '–';
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}, ${((100 * r.counters.deliveries) / Math.max(1, (r.counters.pubSent - r.counters.pubRateLimited) * Math.round(SUBSCRIBERS * (1 - SLOW)))).toFixed(1)}% of offered by the end of the drain, ${perFrame} events per frame), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
+      const st = r.steady;
+      if (st?.serverCpuSeconds !== undefined && st.serverUserCpuSeconds !== undefined) {
+        const n = Math.max(1, st.deliveriesPerSec * st.seconds);
+        console.log(`${transport}: while publishing (${(st.fromMs / 1000).toFixed(1)}–${(st.toMs / 1000).toFixed(1)} s of the measured run): ${st.deliveriesPerSec} deliveries/s, gateway CPU ${((st.serverCpuSeconds * 1e6) / n).toFixed(2)} µs/delivery, of it user ${((st.serverUserCpuSeconds * 1e6) / n).toFixed(3)}`);
+      }
       if (process.env.PERF_STAT) {
         const file = `${process.env.PERF_STAT}-${traceName}.txt`;
         const writes = ['sendto', 'writev', 'write'].map((call) => [call, perfCount(file, `syscalls:sys_enter_${call} `) ?? 0] as const).filter(([, n]) => n > 0);

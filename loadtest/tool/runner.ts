@@ -86,6 +86,11 @@ export interface SteadyRates {
   readonly deliveriesPerSec: number;
   /** Fractions of one core over the same window (server from /proc, generator all threads). */
   readonly serverCpu?: number;
+  /** The server's CPU seconds over the window, and their user part (the rest is the kernel's: syscalls, loopback receive). */
+  readonly serverCpuSeconds?: number;
+  readonly serverUserCpuSeconds?: number;
+  /** The window's length. */
+  readonly seconds: number;
   readonly generatorCpu: number;
 }
 
@@ -213,7 +218,10 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
 
     // Publishing phase, then drain: stop when deliveries have not moved for a while (bounded by drainMs).
     const publishEnd = measureAt + o.durationMs;
-    const cpuNow = (): CpuAt => ({ at: now(), server: o.serverPid === undefined ? undefined : readProc(o.serverPid)?.cpuSeconds, gen: selfCpuSeconds() });
+    const cpuNow = (): CpuAt => {
+      const p = o.serverPid === undefined ? undefined : readProc(o.serverPid);
+      return { at: now(), server: p?.cpuSeconds, serverUser: p === undefined ? undefined : p.cpuSeconds - p.systemSeconds, gen: selfCpuSeconds() };
+    };
     let steady0: CpuAt | undefined;
     let steadyCounters0: { at: number; c: ServerCounters | undefined } | undefined;
     /** A second's point due within 100 ms before the measured run starts waits for it: no point is a sliver of the warm-up. */
@@ -311,6 +319,8 @@ function serverCounters(start: ServerCounters | undefined, end: ServerCounters |
 interface CpuAt {
   readonly at: number;
   readonly server: number | undefined;
+  /** The user part of `server`. */
+  readonly serverUser: number | undefined;
   readonly gen: number;
 }
 
@@ -335,10 +345,14 @@ function steadyRates(finals: Array<Extract<FromWorker, { type: 'final' }>>, star
     toMs: Math.round(to - startAt),
     publishedPerSec: Math.round(published),
     deliveriesPerSec: Math.round(delivered),
-    ...(cpu0.server !== undefined && cpu1.server !== undefined ? { serverCpu: round2((cpu1.server - cpu0.server) / s) } : {}),
+    ...(cpu0.server !== undefined && cpu1.server !== undefined ? { serverCpu: round2((cpu1.server - cpu0.server) / s), serverCpuSeconds: round3(cpu1.server - cpu0.server) } : {}),
+    ...(cpu0.serverUser !== undefined && cpu1.serverUser !== undefined ? { serverUserCpuSeconds: round3(cpu1.serverUser - cpu0.serverUser) } : {}),
+    seconds: round3(s),
     generatorCpu: round2((cpu1.gen - cpu0.gen) / s),
   };
 }
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 function round2(x: number): number {
   return Math.round(x * 100) / 100;

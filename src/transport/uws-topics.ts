@@ -63,7 +63,7 @@ class Topic {
  * joiner gets nothing published before it joined and a leaver everything published before it left.
  *
  * uWS drops a frame above maxBackpressure without a word, so it must never get there: at each
- * turn's flush that published to a topic, and every `checkBytes` published to it, its members'
+ * turn's flush that published several to a topic, and every `checkBytes` published to it, its members'
  * backpressure is read, and a member uWS holds anything for stops taking topic frames until it
  * drains (uWS would write each to it with its own syscall, and it must stay far below the limit);
  * the transport's maxBackpressure leaves room for twice that per topic a socket can join (`headroom`).
@@ -87,8 +87,12 @@ export class UwsTopics implements TopicFanOut {
     }
     this.heavy.length = kept;
     for (const topic of this.used) {
-      // A member uWS holds frames for (written last turn, not taken by the kernel) takes no more through topics.
-      if (topic.turn > 0) for (const member of topic.members) member.checkBackpressure();
+      // A member uWS holds frames for (written last turn, not taken by the kernel) takes no more through
+      // topics: read after a turn that took several, as uWS writes each of a turn's frames to such a
+      // member with its own syscall. After a turn of one, every member gets one syscall for it anyway,
+      // so reading all of them (a call into uWS each) would cost the most where it saves nothing; the
+      // byte count (`checkBytes`) still bounds what uWS can hold for any of them.
+      if (topic.turn > 1) for (const member of topic.members) member.checkBackpressure();
       if (!topic.heavy && (topic.offered > TOPIC_PUBLICATIONS_PER_TURN || topic.offeredBytes > TOPIC_BYTES_PER_TURN)) {
         topic.heavy = true;
         this.heavy.push(topic);
