@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeRequest, peekRequestId } from '../../src/protocol/requests.js';
+import { decodeRequest, decodeRequestBySchema, peekRequestId } from '../../src/protocol/requests.js';
 import { encodeFetchAck, encodeMessage } from '../../src/protocol/frames.js';
 
 describe('decodeRequest', () => {
@@ -37,6 +37,37 @@ describe('decodeRequest', () => {
         expect(decoded.ok ? undefined : decoded.id).toEqual(expected);
       }),
     );
+  });
+
+  it('decodes a publish request by hand exactly as its schema does: the same request, or the same error (property)', () => {
+    const text = (maxLength: number) => fc.string({ minLength: 0, maxLength });
+    const anyValue = fc.oneof(fc.jsonValue(), fc.constant(null), fc.boolean(), fc.double(), fc.integer());
+    const field = <T>(valid: fc.Arbitrary<T>, absent = 2) => fc.option(fc.oneof({ weight: 6, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: anyValue }), { nil: undefined, freq: absent });
+    const frame = fc.record(
+      {
+        ch: fc.oneof({ weight: 8, arbitrary: fc.constantFrom('a', 'prices.EURUSD', 'x'.repeat(128), 'x'.repeat(129), 'bad name', '') }, { weight: 1, arbitrary: anyValue }),
+        id: field(fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(Number.MAX_SAFE_INTEGER + 1), fc.constant(-1), fc.constant(1.5), text(70))),
+        key: field(fc.oneof(text(130), fc.constant('x'.repeat(128)), fc.constant('x'.repeat(129)))),
+        pid: field(fc.oneof(text(70), fc.constant('x'.repeat(64)), fc.constant('x'.repeat(65)))),
+        del: field(fc.constantFrom(true, false)),
+        data: field(fc.jsonValue(), 8),
+        extra: field(fc.jsonValue()),
+      },
+      { requiredKeys: [] },
+    );
+    let fast = 0;
+    fc.assert(
+      fc.property(frame, fc.constantFrom(0, 1), (fields, indent) => {
+        const json = JSON.stringify({ op: 'pub', ...fields }, null, indent);
+        const decoded = decodeRequest(json);
+        expect(decoded).toEqual(decodeRequestBySchema(json));
+        if (decoded.ok) fast++;
+      }),
+      { numRuns: 2000 },
+    );
+    // The generated frames reach both sides: accepted ones (the fast path) and refused ones (the schema's errors).
+    expect(fast).toBeGreaterThan(100);
+    expect(fast).toBeLessThan(1900);
   });
 
   it('keeps unicode data intact through decode and encode', () => {
