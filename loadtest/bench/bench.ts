@@ -17,9 +17,11 @@
  *                                   100k/s rounds and the shedding cost: one row at a time
  *                 [--rounds N]      runs each 1.8M/s row N times (at most 9), all shuffled together;
  *                                   a row stands for its median run by p99, every run's p99 beside it
- *                 [--warmup-s N]    each 1.8M/s row's warm-up before its measured run (default 3 s,
- *                                   at most 10; 0: none, the stopped subscribers stop at the first
+ *                 [--warmup-s N]    each row's warm-up before its measured run (default 3 s, at most
+ *                                   10; 0: none, the stopped subscribers stop at the first
  *                                   publication and the rates' window waits for shedding, as before)
+ *   npm run bench -- --low-rate     the 100k/s rounds alone (raw and Sluice, both transports, three
+ *                                   rounds alternated; about three minutes), [--warmup-s N] as above
  *   any of these  [--tcp-wmem-max B] runs the whole bench in a private network namespace whose TCP
  *                                   send buffers grow to at most B bytes (docs/operations.md, "Kernel
  *                                   socket buffers", recommends 262144 for a gateway; the host's
@@ -45,7 +47,8 @@ import { rerunInNetns } from '../../devkit/kernel-net.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const highRateOnly = argv.includes('--high-rate');
+const lowRateOnly = argv.includes('--low-rate');
+const highRateOnly = argv.includes('--high-rate') || lowRateOnly;
 const skipIdle = argv.includes('--skip-idle') || quick || highRateOnly;
 const onlyArg = argv.indexOf('--only');
 const only = onlyArg >= 0 ? new Set((argv[onlyArg + 1] ?? '').split(',')) : undefined;
@@ -194,6 +197,7 @@ async function main(): Promise<void> {
       ...(rows === undefined ? {} : { rows }),
       rounds,
       ...(warmupS === undefined ? {} : { warmupMs: warmupS * 1000 }),
+      lowOnly: lowRateOnly,
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
