@@ -20,8 +20,8 @@
  *                 [--warmup-s N]    each row's warm-up before its measured run (default 3 s, at most
  *                                   10; 0: none, the stopped subscribers stop at the first
  *                                   publication and the rates' window waits for shedding, as before)
- *   npm run bench -- --low-rate     the 100k/s rounds alone (raw and Sluice, both transports, three
- *                                   rounds alternated; about three minutes), [--warmup-s N] as above
+ *   npm run bench -- --low-rate     the 100k/s rounds alone (raw and Sluice, both transports, five
+ *                                   rounds alternated; about four minutes), [--warmup-s N] as above
  *   any of these  [--tcp-wmem-max B] runs the whole bench in a private network namespace whose TCP
  *                                   send buffers grow to at most B bytes (docs/operations.md, "Kernel
  *                                   socket buffers", recommends 262144 for a gateway; the host's
@@ -38,7 +38,7 @@ import { pinSelf, ROOT, spawnServer, type ServerProcess } from '../../devkit/pro
 import { machineInfo, machineMarkdown } from './machine.js';
 import { idleTable, slowTable, workloadTable, type Cell, type IdleCell, type SlowCell, type Workload } from './table.js';
 import { TARGETS, type Target } from './targets.js';
-import { HIGH_ROWS, runHighRate } from './high-rate.js';
+import { HIGH_ROWS, LOW_RUNS, runHighRate } from './high-rate.js';
 import { DEFAULT_WARMUP_MS, type RunPhases } from './high-rate-phases.js';
 import { isShedding, readServerCounters } from '../tool/server-metrics.js';
 import { measureShedCost, measureShedFanout } from './shed-cost.js';
@@ -84,10 +84,10 @@ const SLOW = { subscribers: 1000, size: 1024, rate: 100, fraction: 0.1, duration
 const IDLE_CONNECTIONS = 10_000;
 /** The in-process shedding microbenchmark of the high-rate part: about 3 s of CPU on a quiet machine. */
 const SHED_COST = { messages: 200_000, rounds: 5, fanOutPublications: 1500 };
-/** The 1.8M/s rows' warm-ups in one round, over all of them. */
-const WARMUPS_MS = HIGH_ROWS * (warmupS === undefined ? DEFAULT_WARMUP_MS : warmupS * 1000);
+/** The warm-ups of one round of the 1.8M/s rows and of the 100k/s runs, over all of them. */
+const WARMUPS_MS = (HIGH_ROWS + LOW_RUNS) * (warmupS === undefined ? DEFAULT_WARMUP_MS : warmupS * 1000);
 /** Whole-run guard: whatever happens, the benchmark stops. */
-const HARD_LIMIT_MS = (quick ? 6 : highRateOnly ? 15 : 22) * 60_000 + (rounds - 1) * 8 * 60_000 + rounds * WARMUPS_MS;
+const HARD_LIMIT_MS = (quick ? 6 : highRateOnly ? 16 : 23) * 60_000 + (rounds - 1) * 8 * 60_000 + rounds * WARMUPS_MS;
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 /** Finished tables, printed even when the time limit cuts the run short. */

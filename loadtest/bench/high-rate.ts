@@ -37,7 +37,7 @@ export interface HighRateDeps {
   readonly rounds?: number;
   /** Each row's warm-up before its measured run, 1.8M/s and 100k/s alike (default `DEFAULT_WARMUP_MS`; 0: none, and the rates' window of before). */
   readonly warmupMs?: number;
-  /** Only the 100k/s rounds: for judging that target alone (about three minutes). */
+  /** Only the 100k/s rounds: for judging that target alone (about four minutes). */
   readonly lowOnly?: boolean;
 }
 
@@ -48,15 +48,17 @@ export const rowName = (job: { target: Target; stopped: number }): string => `${
 const SUBSCRIBERS = 1000;
 const HIGH = { size: 1024, rate: 1800, durationMs: 12_000 };
 /**
- * Raw and Sluice alternated, three rounds, judged on the CPU and deliveries summed over them: one
+ * Raw and Sluice alternated, five rounds, judged on the CPU and deliveries summed over them: one
  * run's CPU per delivery moves by a tenth or more (one round gave uws 1.20× raw, the next three
  * 1.20, 0.99 and 1.07×: docs/benchmarks.md, "Seventeenth pass"), so one round cannot judge a 1.1×
- * target. The two rounds added cost about a minute and a half. The publisher has a
+ * target; nor could three (raw ws alone gave 6.76, 8.64 and 7.29 µs in one run's three rounds:
+ * docs/benchmarks.md, "Nineteenth pass"), so five, each run after the 1.8M/s rows' warm-up: about
+ * four minutes in all. The publisher has a
  * generator thread of its own (Plan.publishersApart): sharing one with subscribers, it bunched
  * publications more against the faster server, which then wrote fewer `sendto` per delivery for
  * that alone (docs/benchmarks.md, "Sixth pass (uws)").
  */
-const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 3 };
+const LOW = { size: 100, rate: 100, durationMs: 5000, rounds: 5 };
 const STOPPED = 0.1;
 const POLICIES: SlowConsumerPolicy[] = ['disconnect', 'drop-oldest', 'drop-newest', 'conflate'];
 /** Conflation keys the publisher cycles through on the conflate channel. */
@@ -135,6 +137,8 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
 
 /** The 1.8M/s rows of one round. */
 export const HIGH_ROWS = highJobs().length;
+/** The 100k/s runs (raw and Sluice on both transports, every round), each with its warm-up. */
+export const LOW_RUNS = LOW.rounds * 4;
 
 const reading = (row: Row): number => SUBSCRIBERS - Math.round(SUBSCRIBERS * row.stopped);
 
