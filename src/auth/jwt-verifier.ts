@@ -30,14 +30,7 @@ export class JwtVerifier {
     keys: StaticKey[],
     private readonly clock: Clock,
   ) {
-    const jwks =
-      config.jwksUrl === ''
-        ? undefined
-        : createRemoteJWKSet(new URL(config.jwksUrl), {
-            cacheMaxAge: config.jwksCacheMs,
-            cooldownDuration: config.jwksCooldownMs,
-            timeoutDuration: config.jwksTimeoutMs,
-          });
+    const jwks = config.jwksUrl === '' ? undefined : cachedKeySet(new URL(config.jwksUrl), config, clock);
     this.algorithms = [...new Set([...keys.map((k) => k.alg), ...(jwks ? JWKS_ALGORITHMS : [])])];
     this.resolve = (header, token) => {
       for (const k of keys) if (k.alg === header.alg && k.kid === header.kid) return k.key;
@@ -97,6 +90,24 @@ export class JwtVerifier {
       Array.isArray(list) && list.length <= this.config.maxGrants && list.every((p) => typeof p === 'string' && GRANT_PATTERN.test(p));
     return valid(sub) && valid(pub) ? { sub: Object.freeze([...sub]), pub: Object.freeze([...pub]) } : undefined;
   }
+}
+
+/**
+ * The JWKS at `url`, trusted for `auth.jwksCacheMs` after each fetch, measured on the gateway's
+ * clock (monotonic, and the one tests drive) rather than jose's wall time, which a clock step back
+ * would stretch. jose still fetches on first use and on an unknown `kid` (at most once per
+ * `auth.jwksCooldownMs`), and shares one fetch between concurrent verifications.
+ */
+function cachedKeySet(url: URL, config: AuthConfig, clock: Clock): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url, { cacheMaxAge: Infinity, cooldownDuration: config.jwksCooldownMs, timeoutDuration: config.jwksTimeoutMs });
+  let fetchedAt = -Infinity;
+  return async (header, token) => {
+    if (clock() - fetchedAt >= config.jwksCacheMs) {
+      await remote.reload();
+      fetchedAt = clock();
+    }
+    return remote(header, token);
+  };
 }
 
 function reasonOf(err: unknown): string {

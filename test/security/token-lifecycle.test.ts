@@ -8,6 +8,7 @@ import { TRANSPORTS } from '../helpers/transports.js';
 import { until } from '../../devkit/until.js';
 import { connectWithToken, refusedUpgrade } from '../helpers/upgrade.js';
 import { TestKeys } from '../helpers/tokens.js';
+import { manualClock } from '../helpers/clock.js';
 
 describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
   let gw: TestGateway | undefined;
@@ -93,6 +94,42 @@ describe.each(TRANSPORTS)('security: token lifecycle [%s]', (transport) => {
     const stranger = await generateKeyPair('ES256');
     expect((await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(stranger.privateKey, 'k1', { sub: 'x' })}` } })).status).toBe(401);
     expect((await refusedUpgrade(gw.url, { headers: { Authorization: `Bearer ${await es256(privateKey, 'k9', { sub: 'x' })}` } })).body).toMatch(/no key|no applicable key/i);
+  });
+
+  it('auth.jwksCacheMs: trusts a fetched key set for exactly that long on the gateway clock, then fetches it again: a rotated-in key verifies, a removed one no longer does', async () => {
+    const [old, rotated] = [await generateKeyPair('ES256', { extractable: true }), await generateKeyPair('ES256', { extractable: true })];
+    const jwk = async (key: CryptoKey, kid: string) => ({ ...(await exportJWK(key)), kid, alg: 'ES256', use: 'sig' });
+    // Served as it is at each request: the test rotates it in place.
+    const keySet = { keys: [await jwk(old.publicKey, 'k1')] };
+    let fetches = 0;
+    const url = await serveJwks(keySet, () => fetches++);
+    const clock = manualClock(Date.now());
+    // The cooldown outlasts the test: an unknown kid cannot cause a fetch, only the cache's age can.
+    gw = await startGateway({ auth: { jwksUrl: url, jwksCacheMs: 1_000, jwksCooldownMs: 60_000 } }, transport, clock);
+    const oldToken = await es256(old.privateKey, 'k1', { sub: 'alice' });
+    const newToken = await es256(rotated.privateKey, 'k2', { sub: 'bob' });
+    const admitted = async (token: string): Promise<void> => {
+      const c = await connectWithToken(gw!.url, token);
+      clients.push(c);
+      expect((await c.request({ op: 'ping' })).ev).toBe('pong');
+    };
+    const refused = async (token: string): Promise<string> => {
+      const r = await refusedUpgrade(gw!.url, { headers: { Authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(401);
+      return r.body;
+    };
+    await admitted(oldToken);
+    expect(fetches).toBe(1);
+    keySet.keys = [await jwk(rotated.publicKey, 'k2')];
+    clock.advance(999); // 1 ms short of the cache time: the set fetched first is still trusted
+    await admitted(oldToken);
+    expect(await refused(newToken)).toMatch(/no key for this token/);
+    expect(fetches).toBe(1);
+    clock.advance(1); // the cache time: fetched again on the next verification
+    await admitted(newToken);
+    expect(fetches).toBe(2);
+    expect(await refused(oldToken)).toMatch(/no key for this token/);
+    expect(fetches).toBe(2);
   });
 
   it('auth.jwksTimeoutMs: a key-set endpoint that does not answer refuses the upgrade once the timeout passes, and says why', async () => {
