@@ -255,8 +255,13 @@ export class Hub implements BrokerEvents {
     if (channel === undefined) return NO_FAN_OUT;
     this.publications++;
     channel.published++;
-    if (channel.joins.length > 0) this.joining.feed(channel, pub);
-    if (!channel.live) return NO_FAN_OUT;
+    if (!channel.live) {
+      if (channel.joins.length > 0) this.joining.feed(channel, pub);
+      return NO_FAN_OUT;
+    }
+    // Held by a repair, or starting one: joiners get it when the repair hands it on (advance), in
+    // order and once; fed now as well, a joiner answered after the repair would hold it twice, and
+    // out of order (its splice stops at the first hole and it would miss what the repair handed on).
     if (channel.resync !== undefined) {
       this.repair.hold(channel, pub);
       return NO_FAN_OUT;
@@ -269,6 +274,7 @@ export class Hub implements BrokerEvents {
       this.repair.start(channel);
       return NO_FAN_OUT;
     }
+    if (channel.joins.length > 0) this.joining.feed(channel, pub);
     const fanOut = this.fanOut(channel, pub);
     if (channel.joins.length > 0) this.joining.promoteReached(channel);
     return fanOut;

@@ -257,6 +257,26 @@ describe('hub: joining and repairing against an asynchronous broker', () => {
     expect(hub.notices).toBe(0);
   });
 
+  it('a joiner whose read is answered after a repair that ran meanwhile holds each publication once, and gets all of them', async () => {
+    const { hub, budget, channel, live, answer, settle, first } = setup();
+    const s1 = await first();
+    const s2 = new Recorder();
+    hub.subscribe(channel, s2); // its read (reads[0]) stays out
+    live(12); // 11 was missed: the node repairs (reads[1]), holding 12
+    live(13);
+    answer({ epoch: 'E', seq: 13 }, 11, true, 1); // the repair's read, answered first (as a read in chunks can be)
+    await settle();
+    expect(s1.got).toEqual([11, 12, 13]);
+    const join = channel.joins[0]!;
+    expect(join.buffer.map((p) => p.seq)).toEqual([11, 12, 13]); // handed on once each, by the repair
+    answer({ epoch: 'E', seq: 10 }); // the joiner's read ran before 11
+    await settle();
+    live(14);
+    expect(s2.got).toEqual([11, 12, 13, 14]);
+    expect(s1.got).toEqual([11, 12, 13, 14]);
+    expect(budget.pools.held.bytes).toBe(0);
+  });
+
   it('a joiner served ahead of the node when its link drops learns only the loss past its own position', async () => {
     const { hub, channel, live, answer, settle, first, relink } = setup();
     const s1 = await first();
