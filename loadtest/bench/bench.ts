@@ -3,8 +3,8 @@
  * framed once, raw uWS, Socket.IO), one server after the other in one invocation, each server a
  * separate process pinned to CPU 0 with the generator on CPU 1. The primary figure is deliveries
  * per second of server CPU time (read from /proc), so a generator-bound run still compares servers
- * honestly. Bounded: the default run stops by itself (about 17 minutes on a quiet machine, the high-rate part
- * about 9.5 of them; HARD_LIMIT_MS at most), --quick in two or three.
+ * honestly. Bounded: the default run stops by itself (about 19 minutes on a quiet machine, the high-rate part
+ * about 12 of them; HARD_LIMIT_MS at most), --quick in two or three.
  *
  *   npm run bench [-- --quick] [--only sluice-ws,ws-framed] [--workloads 1k-100,5k-1k]
  *                 [--skip-slow] [--skip-idle] [--skip-high-rate]
