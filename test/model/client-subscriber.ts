@@ -168,6 +168,11 @@ export class ClientSubscriber {
     this.tcp?.resume();
   }
 
+  /** Where the client reconnects from now on (the gateway restarted on another port), its connection left as it is. */
+  retarget(url: string): void {
+    this.target = url;
+  }
+
   /** Drops the connection; the client reconnects by itself, to `url`. */
   async moveTo(url: string): Promise<void> {
     this.target = url;

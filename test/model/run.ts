@@ -156,6 +156,7 @@ export async function runSequence(world: World, commands: readonly Command[], co
         if (client!.paused) client!.resume();
         const connects = client!.client.counters.connects;
         await world.restartGateway();
+        client!.retarget(world.url(0));
         await Promise.all(publishers.map(async (p, i) => {
           p.terminate();
           publishers[i] = await TestClient.connect(world.url(i));

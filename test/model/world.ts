@@ -82,13 +82,16 @@ export class World {
 
   /**
    * The memory broker's gateway is stopped (every connection closed with 4200, every channel's
-   * history and epoch lost) and started again on the same port.
+   * history and epoch lost) and started again: on ws on the same port; on uws on a fresh one,
+   * because uWS cannot listen again on a port while sockets the stopped gateway closed on peers
+   * that were not reading linger in `FIN-WAIT-1` (docs/transports.md), and the model's paused
+   * readers leave exactly those. Everyone connects again to `url(0)` either way.
    */
   async restartGateway(): Promise<void> {
     const old = this.gateways[0]!;
     const port = old.gateway.port;
     await old.stop();
-    this.gateways[0] = await startGateway({ ...this.config, port }, this.transport);
+    this.gateways[0] = await startGateway({ ...this.config, ...(this.transport === 'uws' ? {} : { port }) }, this.transport);
   }
 
   async stop(): Promise<void> {
