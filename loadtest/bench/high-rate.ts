@@ -6,7 +6,7 @@
  * the raw server of the same transport. Every run is a fresh server process, bounded in time. The
  * section ends with the issue's targets, each judged on the figures above it.
  */
-import type { RunResult } from '../tool/runner.js';
+import { steadyCost, type RunResult } from '../tool/runner.js';
 import type { Plan } from '../tool/plan.js';
 import { BASE_KNOBS, SCENARIOS } from '../tool/scenarios.js';
 import type { SlowConsumerPolicy } from '../../src/protocol/policy.js';
@@ -337,14 +337,6 @@ function lowRatio(rows: Row[], transport: 'ws' | 'uws', round?: number): number 
   return mine === undefined || base === undefined ? undefined : mine / base;
 }
 
-/** Server CPU µs per delivery while publishing (the steady window, the drain left out), and the user part of it (the rest is the kernel's). */
-function steadyCost(r: RunResult | undefined): { us: number; userUs: number } | undefined {
-  const st = r?.steady;
-  if (st?.serverCpuSeconds === undefined || st.serverUserCpuSeconds === undefined || st.deliveriesPerSec <= 0) return undefined;
-  const deliveries = st.deliveriesPerSec * st.seconds;
-  return { us: (st.serverCpuSeconds * 1e6) / deliveries, userUs: (st.serverUserCpuSeconds * 1e6) / deliveries };
-}
-
 function lowTable(rows: Row[], warmupMs: number): string {
   const head = ['round', 'server', 'load avg', 'offered/s', 'delivered/s while publishing', 'server µs CPU per delivery', '× raw, same transport', 'while publishing: µs per delivery, of it user', 'p50 / p99 ms'];
   const body = rows.map((row) => {
@@ -352,7 +344,7 @@ function lowTable(rows: Row[], warmupMs: number): string {
     if (r === undefined) return [String(row.round), row.target.label, 'unavailable', ...head.slice(3).map(() => '')];
     const s = steady(row);
     const ratio = row.target.dialect === 'raw' ? undefined : lowRatio(rows, transportOf(row.target), row.round);
-    const c = steadyCost(r);
+    const c = steadyCost(r.steady);
     return [String(row.round), row.target.label, `${f(r.loadAverage.start, 1)}–${f(r.loadAverage.end, 1)}`, s ? `${(s.offered / 1e3).toFixed(0)}k` : '–', s ? `${(s.delivered / 1e3).toFixed(0)}k` : '–', f(cpuPerDelivery(r), 2), ratio === undefined ? '–' : `${ratio.toFixed(2)}×`, c === undefined ? '–' : `${c.us.toFixed(2)}, ${c.userUs.toFixed(2)}`, `${f(r.latency.p50, 1)} / ${f(r.latency.p99, 1)}`];
   });
   const pooledLine = (['ws', 'uws'] as const).map((t) => `${t} ${f(lowRatio(rows, t), 2)}×`).join(', ');

@@ -33,7 +33,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { pinSelf, spawnServer, SLUICE_CLI } from '../../devkit/process.js';
 import { readProc, type ProcReading } from '../../devkit/proc.js';
-import { runLoad } from '../tool/runner.js';
+import { runLoad, steadyCost } from '../tool/runner.js';
 import { BASE_KNOBS, OPEN_LIMITS, SCENARIOS } from '../tool/scenarios.js';
 import { RAW_UWS_PER_TURN, TARGETS } from '../bench/targets.js';
 import { machine } from './transport-probe.js';
@@ -141,10 +141,8 @@ async function main(): Promise<void> {
       const perFrame = r.counters.frames > 0 ? (r.counters.deliveries / r.counters.frames).toFixed(2) : '–';
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}, ${((100 * r.counters.deliveries) / Math.max(1, (r.counters.pubSent - r.counters.pubRateLimited) * Math.round(SUBSCRIBERS * (1 - SLOW)))).toFixed(1)}% of offered by the end of the drain, ${perFrame} events per frame), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
       const st = r.steady;
-      if (st?.serverCpuSeconds !== undefined && st.serverUserCpuSeconds !== undefined) {
-        const n = Math.max(1, st.deliveriesPerSec * st.seconds);
-        console.log(`${transport}: while publishing (${(st.fromMs / 1000).toFixed(1)}–${(st.toMs / 1000).toFixed(1)} s of the measured run): ${st.deliveriesPerSec} deliveries/s, gateway CPU ${((st.serverCpuSeconds * 1e6) / n).toFixed(2)} µs/delivery, of it user ${((st.serverUserCpuSeconds * 1e6) / n).toFixed(3)}`);
-      }
+      const cost = steadyCost(st);
+      if (st !== undefined && cost !== undefined) console.log(`${transport}: while publishing (${(st.fromMs / 1000).toFixed(1)}–${(st.toMs / 1000).toFixed(1)} s of the measured run): ${st.deliveriesPerSec} deliveries/s, gateway CPU ${cost.us.toFixed(2)} µs/delivery, of it user ${cost.userUs.toFixed(3)}`);
       if (process.env.PERF_STAT) {
         const file = `${process.env.PERF_STAT}-${traceName}.txt`;
         const writes = ['sendto', 'writev', 'write'].map((call) => [call, perfCount(file, `syscalls:sys_enter_${call} `) ?? 0] as const).filter(([, n]) => n > 0);

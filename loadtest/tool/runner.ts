@@ -94,6 +94,13 @@ export interface SteadyRates {
   readonly generatorCpu: number;
 }
 
+/** Server CPU µs per delivery over a steady window, and its user part (the server's own code; the rest is the kernel's). */
+export function steadyCost(st: SteadyRates | undefined): { us: number; userUs: number } | undefined {
+  if (st?.serverCpuSeconds === undefined || st.serverUserCpuSeconds === undefined || st.deliveriesPerSec <= 0) return undefined;
+  const deliveries = st.deliveriesPerSec * st.seconds;
+  return { us: (st.serverCpuSeconds * 1e6) / deliveries, userUs: (st.serverUserCpuSeconds * 1e6) / deliveries };
+}
+
 const now = (): number => performance.timeOrigin + performance.now();
 const mb = (bytes: number): number => Math.round(bytes / 1048576 * 10) / 10;
 /** Deliveries unchanged this long (over two of the workers' 500 ms progress reports) means the run has settled. */

@@ -149,13 +149,16 @@ function publishOf(obj: Record<string, unknown>, id: RequestId | undefined, text
 
 /** A publish request's checks beyond its fields' own, and its raw data taken from the text. */
 function checkedPublish(request: PubRequest, text: string, id: RequestId | undefined): DecodeResult {
-  if (!isValidChannel(request.ch)) return { ok: false, code: 'bad_channel', message: 'channel must match [A-Za-z0-9_.:@-]{1,128}', id };
+  if (!isValidChannel(request.ch)) return badChannel(id);
   if (request.del === true && request.key === undefined) return { ok: false, code: 'bad_frame', message: 'key: required with del', id };
   const range = findMember(text, 'data');
   if (range === undefined && request.del !== true) return { ok: false, code: 'bad_frame', message: 'data: required', id };
   if (range !== undefined) request.rawData = text.slice(range[0], range[1]);
   return { ok: true, request };
 }
+
+/** The refusal of a frame whose channel name is not valid. */
+const badChannel = (id: RequestId | undefined): DecodeResult => ({ ok: false, code: 'bad_channel', message: 'channel must match [A-Za-z0-9_.:@-]{1,128}', id });
 
 /** Any request, checked by its schema. */
 function bySchema(obj: Record<string, unknown>, id: RequestId | undefined, text: string): DecodeResult {
@@ -170,9 +173,7 @@ function bySchema(obj: Record<string, unknown>, id: RequestId | undefined, text:
     const { data: _data, ...rest } = request;
     return checkedPublish({ ...rest, rawData: 'null' }, text, id);
   }
-  if ('ch' in request && !isValidChannel(request.ch)) {
-    return { ok: false, code: 'bad_channel', message: 'channel must match [A-Za-z0-9_.:@-]{1,128}', id };
-  }
+  if ('ch' in request && !isValidChannel(request.ch)) return badChannel(id);
   return { ok: true, request };
 }
 
