@@ -146,6 +146,10 @@ export const ConfigSchema = z
         batchMaxBytes: z.number().int().min(0).default(64 * 1024),
         /** uws: a channel whose subscribers are all caught up publishes through uWS's own fan-out (one call for all of them); docs/benchmarks.md, "Tenth pass (uws topics)". */
         uwsTopicFanout: z.boolean().default(true),
+        /** The smallest receive window a client may ask for (docs/protocol.md, `window`): each half window read costs a `recv` frame. */
+        minReceiveWindowBytes: z.number().int().min(1024).default(16 * 1024),
+        /** The largest receive window a client may ask for. */
+        maxReceiveWindowBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
       })
       .prefault({}),
     channelDefaults: ChannelSettings.prefault({}),
@@ -254,6 +258,9 @@ export const ConfigSchema = z
     }
     if (c.outbound.softQueueBytes >= c.outbound.maxQueueBytes) {
       ctx.addIssue({ code: 'custom', path: ['outbound', 'softQueueBytes'], message: 'must be below outbound.maxQueueBytes (0 disables it)' });
+    }
+    if (c.outbound.maxReceiveWindowBytes < c.outbound.minReceiveWindowBytes) {
+      ctx.addIssue({ code: 'custom', path: ['outbound', 'maxReceiveWindowBytes'], message: 'must be at least outbound.minReceiveWindowBytes' });
     }
     if (c.dashboard.enabled && c.dashboard.adminKey.length < MIN_ADMIN_KEY_LENGTH) {
       ctx.addIssue({ code: 'custom', path: ['dashboard', 'adminKey'], message: `must be at least ${MIN_ADMIN_KEY_LENGTH} characters when the dashboard is enabled` });

@@ -36,6 +36,7 @@ export function createMetrics(node: NodeState): Registry {
   follow('sluice_inbound_pauses_total', 'Times reading was paused by the token buckets (pause mode)', 'inboundPauses');
   follow('sluice_invalid_frames_total', 'Inbound frames answered with a protocol error', 'invalidFrames');
   follow('sluice_backpressure_events_total', 'Times a socket crossed its high-water mark', 'backpressureEvents');
+  follow('sluice_window_waits_total', "Times a connection's receive window filled and its data started queueing", 'windowWaits');
   follow('sluice_gap_frames_total', 'Gap notices sent to clients', 'gapFrames');
   follow('sluice_publications_total', 'Messages published into channels on this node', 'publications');
   follow('sluice_topic_publications_total', 'Publications handed to all their subscribers on this node in one call through the transport fan-out (uws topics)', 'topicPublications');

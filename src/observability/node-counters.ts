@@ -62,6 +62,7 @@ export const COUNTERS = {
   inboundPauses: (n: NodeState) => n.stats.inboundPauses,
   invalidFrames: (n: NodeState) => n.stats.invalidFrames,
   backpressureEvents: (n: NodeState) => n.stats.backpressureEvents,
+  windowWaits: (n: NodeState) => n.stats.windowWaits,
   slowConsumerDisconnects: (n: NodeState) => n.stats.closesByCode.get(CLOSE.slow_consumer.code) ?? 0,
   rateLimitDisconnects: (n: NodeState) => n.stats.closesByCode.get(CLOSE.rate_limit_strikes.code) ?? 0,
   upgradesRefused: (n: NodeState) => n.stats.upgradesRefused,

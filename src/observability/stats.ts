@@ -23,6 +23,8 @@ export class Stats {
   invalidFrames = 0;
   /** Times a socket crossed its high-water mark and writes started queueing. */
   backpressureEvents = 0;
+  /** Times a connection's receive window filled (docs/protocol.md, `window`) and its data started queueing. */
+  windowWaits = 0;
   /** Upgrades refused by admission limits (origin, capacity, per-IP limits). */
   upgradesRefused = 0;
   /** Upgrades and in-band refreshes refused for a missing or invalid token. */

@@ -27,6 +27,7 @@ export const ERRORS = {
   member_limit: { temporary: true, message: 'the channel has its maximum number of members' },
   info_too_large: { temporary: false, message: 'member info exceeds the channel\'s maxInfoBytes' },
   cursor_expired: { temporary: false, message: 'the cursor is not known here (another node, or a restart); list again without it' },
+  bad_window: { temporary: false, message: "the receive window's size is outside the server's bounds, or a recv total does not match what was written" },
   internal: { temporary: true, message: 'internal server error' },
 } as const satisfies Record<string, { temporary: boolean; message: string }>;
 

@@ -53,8 +53,13 @@ const OccupancyRequest = z.object({ op: z.literal('occupancy'), ch: z.string(), 
 const PingRequest = z.object({ op: z.literal('ping'), id: RequestId.optional() });
 /** Replaces the connection's token before it expires (see docs/security.md). */
 const AuthRequest = z.object({ op: z.literal('auth'), token: z.string().min(1).max(65_536), id: RequestId.optional() });
+const Bytes = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Asks for a receive window of `bytes` (docs/protocol.md, "a receive window"); the `id` is required: the count starts at its ack. */
+const WindowRequest = z.object({ op: z.literal('window'), bytes: Bytes, id: RequestId });
+/** The client's running count of what it received since the window's ack. */
+const RecvRequest = z.object({ op: z.literal('recv'), bytes: Bytes, id: RequestId.optional() });
 
-const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest, PresenceRequest, OccupancyRequest, FetchRequest]);
+const Request = z.discriminatedUnion('op', [SubRequest, UnsubRequest, PubRequest, PingRequest, AuthRequest, PresenceRequest, OccupancyRequest, FetchRequest, WindowRequest, RecvRequest]);
 
 export type RequestId = z.infer<typeof RequestId>;
 export type SubRequest = z.infer<typeof SubRequest>;
@@ -64,9 +69,11 @@ export type AuthRequest = z.infer<typeof AuthRequest>;
 export type PresenceRequest = z.infer<typeof PresenceRequest>;
 export type OccupancyRequest = z.infer<typeof OccupancyRequest>;
 export type FetchRequest = z.infer<typeof FetchRequest>;
+export type WindowRequest = z.infer<typeof WindowRequest>;
+export type RecvRequest = z.infer<typeof RecvRequest>;
 /** A publish request; `rawData` is the `data` member's JSON text exactly as the client sent it. */
 export type PubRequest = Omit<z.infer<typeof PubRequest>, 'data'> & { rawData: string };
-export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest | PresenceRequest | OccupancyRequest | FetchRequest;
+export type ClientRequest = SubRequest | UnsubRequest | PubRequest | PingRequest | AuthRequest | PresenceRequest | OccupancyRequest | FetchRequest | WindowRequest | RecvRequest;
 
 export type DecodeResult =
   | { ok: true; request: ClientRequest }

@@ -3,8 +3,8 @@ import { InboundLimiter } from '../flow/inbound-limiter.js';
 import { StrikeCounter } from '../flow/strikes.js';
 import { CLOSE, type CloseName } from '../protocol/close-codes.js';
 import type { ErrorCode } from '../protocol/errors.js';
-import { encodeError, encodePong } from '../protocol/frames.js';
-import { decodeRequest, peekRequestId, type PubRequest, type RequestId, type SubRequest } from '../protocol/requests.js';
+import { encodeAck, encodeError, encodePong } from '../protocol/frames.js';
+import { decodeRequest, peekRequestId, type PubRequest, type RecvRequest, type RequestId, type SubRequest, type WindowRequest } from '../protocol/requests.js';
 import type { SocketHandler, TransportSocket } from '../net/socket.js';
 import { ConnectionAuth, type AuthOwner } from './connection-auth.js';
 import type { ConnectionContext } from './connection-context.js';
@@ -71,7 +71,7 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
     this.gate = new RequestGate(socket, ctx, this);
     this.writer = new OutboundWriter({ socket, settings: settings.outbound, stats: ctx.stats, clock, queueClock: ctx.turnClock, batcher: ctx.batcher, pacer: ctx.pacer, owner: this, pools: ctx.budget.pools });
     const { writer } = this;
-    this.catchUp = ctx.hub.topics === undefined ? undefined : new CatchUp(socket, () => this.subs.values(), () => writer.idle && writer.writable);
+    this.catchUp = ctx.hub.topics === undefined ? undefined : new CatchUp(socket, () => this.subs.values(), () => writer.idle && writer.writable && !writer.windowed);
   }
 
   get subscriptionCount(): number {
@@ -166,6 +166,12 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
         case 'occupancy':
           this.ctx.presence.request(this, request);
           break;
+        case 'window':
+          this.askWindow(request);
+          break;
+        case 'recv':
+          this.reportReceived(request);
+          break;
       }
     } catch (err) {
       // A bug must cost one request, never the process or another client.
@@ -173,6 +179,27 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
       this.sendError('internal', request.id);
     }
     return true;
+  }
+
+  /**
+   * A receive window (docs/protocol.md, `window`): the connection leaves the transport's topics
+   * first (their frames are not counted per connection), so that whatever they were given reaches
+   * the client before the ack that starts the count.
+   */
+  private askWindow(request: WindowRequest): void {
+    const { minReceiveWindowBytes: min, maxReceiveWindowBytes: max } = this.ctx.settings.outbound;
+    if (request.bytes < min || request.bytes > max) {
+      this.sendError('bad_window', request.id, `window must be ${min} to ${max} bytes`);
+      return;
+    }
+    this.writer.windowed = true;
+    this.catchUp?.busy();
+    this.writer.setWindow(request.bytes, encodeAck(request.id, { window: request.bytes }));
+  }
+
+  private reportReceived(request: RecvRequest): void {
+    if (!this.writer.received(request.bytes)) this.sendError('bad_window', request.id, 'recv must count what was received since the window\'s ack: no window, more than was written, or less than before');
+    else if (request.id !== undefined) this.writer.sendControl(encodeAck(request.id));
   }
 
   /** A `sub` waits for a later turn's `limits.subscribesPerTurn` (the allowance calls `continueTurn`). */

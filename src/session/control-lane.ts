@@ -18,13 +18,19 @@ export interface ControlOutput {
   writePong(payload: Buffer): void;
 }
 
+/** A control frame that must do something just before it is written (the receive window's ack starts its count). */
+export interface MarkedControl {
+  readonly text: string;
+  before(): void;
+}
+
 /**
  * The control frames (acks, errors) and the pong that wait while a connection's socket is backed
  * up, written ahead of all data once it drains. Bounded by `limit` frames; past it the lane grows
  * only while the owner has stopped taking requests.
  */
 export class ControlLane {
-  private frames: string[] = [];
+  private frames: (string | MarkedControl)[] = [];
   private head = 0;
   /** The lane filled up and the owner stopped taking requests until it drains. */
   private repliesHeld = false;
@@ -44,7 +50,7 @@ export class ControlLane {
     return this.head === this.frames.length;
   }
 
-  push(text: string): void {
+  push(text: string | MarkedControl): void {
     if (this.frames.length - this.head >= this.limit && !this.repliesHeld) {
       // Past the limit the lane grows only by replies to requests already taken: those in flight
       // (at most the publish window and the joins) and those of the frame being handled.
@@ -70,7 +76,14 @@ export class ControlLane {
       this.owedPong = undefined;
       output.writePong(pong);
     }
-    while (output.writable && this.head < this.frames.length) output.writeText(this.frames[this.head++]!);
+    while (output.writable && this.head < this.frames.length) {
+      const frame = this.frames[this.head++]!;
+      if (typeof frame === 'string') output.writeText(frame);
+      else {
+        frame.before();
+        output.writeText(frame.text);
+      }
+    }
     if (this.head === this.frames.length && this.head > 0) {
       this.frames = [];
       this.head = 0;

@@ -28,6 +28,9 @@ export interface OutboundSettings extends OutboundQueueLimits {
   readonly controlQueueMessages: number;
   /** Also a replay's share of bytes per loop turn, beyond the bytes of live messages that joined it (ReplayLane.pump). */
   readonly highWaterMarkBytes: number;
+  /** The bounds of a client's receive window (docs/protocol.md, `window`). */
+  readonly minReceiveWindowBytes: number;
+  readonly maxReceiveWindowBytes: number;
 }
 
 export interface WriterDeps {
@@ -57,8 +60,23 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   private readonly queue: OutboundQueue<Publication>;
   /** Acks, errors and the owed pong waiting for the socket: written before anything else. */
   private readonly control: ControlLane;
-  /** The socket is above its high-water mark: queue until drain. */
+  /** Data waits: the socket is above its high-water mark (until drain), or the client's receive window is full. */
   private blocked = false;
+  /** The socket is above its high-water mark: control frames wait too. */
+  private socketBlocked = false;
+  /**
+   * The client's receive window (docs/protocol.md, `window`): while the bytes written since its ack
+   * (`sent`, each frame counted as the client counts it: payload + 1) beyond the client's latest
+   * report (`reported`) exceed it, data waits as for a full socket. Infinity until that ack is written.
+   */
+  private window = Infinity;
+  private sent = 0;
+  private reported = 0;
+  private windowFull = false;
+  /** A window was asked for: the connection never takes topic frames (they are not counted per connection). */
+  windowed = false;
+  /** Where the control lane writes: it waits for the socket only, never for the window. */
+  private readonly controlOutput: ControlOutput;
   private corked = false;
   private closed = false;
   /** What was shed and is not announced yet (gaps, presence resyncs), and the counts. */
@@ -79,6 +97,19 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay, clock: deps.clock });
     this.account = new ShedAccount(deps.stats, this, () => deps.owner.subscriptions());
+    const socketBlocked = (): boolean => this.socketBlocked;
+    this.controlOutput = {
+      get writable() {
+        return !socketBlocked();
+      },
+      writeText: (text) => this.writeText(text),
+      writePong: (payload) => this.writePong(payload),
+    };
+  }
+
+  /** The client's receive window, if it asked for one: its size, the bytes written since its ack (as the client counts them) and the client's latest report. */
+  get receiveWindow(): { readonly bytes: number; readonly sent: number; readonly reported: number } | undefined {
+    return this.window === Infinity ? undefined : { bytes: this.window, sent: this.sent, reported: this.reported };
   }
 
   /** Messages this connection's policies shed so far, by reason (observability). */
@@ -219,8 +250,46 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   /** Queues a control frame (ack, error, pong) ahead of all data. */
   sendControl(text: string): void {
     if (this.closed) return;
-    if (!this.blocked && this.control.empty) this.writeText(text);
+    if (!this.socketBlocked && this.control.empty) this.writeText(text);
     else this.control.push(text);
+  }
+
+  /**
+   * Sets the client's receive window to `bytes` and writes its ack (`text`) as a control frame: the
+   * first window's count starts with that ack (docs/protocol.md, `window`); a later one changes the size.
+   */
+  setWindow(bytes: number, text: string): void {
+    if (this.closed) return;
+    this.windowed = true;
+    const start = (): void => {
+      if (this.window === Infinity) this.sent = this.reported = 0;
+      this.window = bytes;
+      this.windowFull = false;
+      this.blocked = this.socketBlocked;
+    };
+    if (!this.socketBlocked && this.control.empty) {
+      start();
+      this.writeText(text);
+      // A larger window lets what waited for the smaller one go.
+      if (!this.blocked) this.flush();
+    } else this.control.push({ text, before: start });
+  }
+
+  /**
+   * The client's report of the bytes it received since the window's ack: false (ignored) when it
+   * cannot be right: no window yet, more than was written, or less than an earlier report.
+   */
+  received(total: number): boolean {
+    if (this.window === Infinity || total > this.sent || total < this.reported) return false;
+    this.reported = total;
+    if (this.windowFull && this.sent - total <= this.window) {
+      this.windowFull = false;
+      if (!this.socketBlocked && !this.closed) {
+        this.blocked = false;
+        this.flush();
+      }
+    }
+    return true;
   }
 
   /**
@@ -230,13 +299,14 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    */
   sendPong(payload: Buffer): void {
     if (this.closed) return;
-    if (!this.blocked) this.writePong(payload);
+    if (!this.socketBlocked) this.writePong(payload);
     else this.control.owePong(payload);
   }
 
   onDrain(): void {
     if (this.closed) return;
-    this.blocked = false;
+    this.socketBlocked = false;
+    this.blocked = this.windowFull;
     this.flush();
   }
 
@@ -295,7 +365,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    * the replays to end. A reading client's other channels flow while a long replay is paced.
    */
   private flush(): void {
-    this.control.flush(this);
+    this.control.flush(this.controlOutput);
     const replaying = !this.replays.pump();
     const now = this.deps.clock();
     while (!this.blocked) {
@@ -343,14 +413,18 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     const { stats } = this.deps;
     stats.messagesOut++;
     const delta = sub?.delta?.choose(pub);
+    let bytes: number;
     if (delta === undefined) {
-      stats.bytesOut += pub.bytes;
+      bytes = pub.bytes;
       if (!this.deps.socket.sendPrepared(pub.prepared)) this.block();
     } else {
       stats.deltasOut++;
-      stats.bytesOut += delta.bytes;
+      bytes = delta.bytes;
       if (!this.deps.socket.sendPrepared(delta.prepared)) this.block();
     }
+    stats.bytesOut += bytes;
+    this.sent += bytes + 1;
+    if (this.sent - this.reported > this.window) this.fillWindow();
   }
 
   writeText(text: string): void {
@@ -358,6 +432,9 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.deps.stats.messagesOut++;
     this.deps.stats.bytesOut += text.length;
     if (!this.deps.socket.sendText(text)) this.block();
+    // Counted as the client counts it (UTF-8 bytes) once a window is set; control frames are few.
+    this.sent += (this.window === Infinity ? text.length : Buffer.byteLength(text)) + 1;
+    if (this.sent - this.reported > this.window) this.fillWindow();
   }
 
   writePong(payload: Buffer): void {
@@ -366,9 +443,17 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   }
 
   private block(): void {
-    if (!this.blocked) {
-      this.blocked = true;
+    if (!this.socketBlocked) {
+      this.socketBlocked = this.blocked = true;
       this.deps.stats.backpressureEvents++;
+    }
+  }
+
+  /** The client has a window's worth unreported: data waits (control frames do not) until `received`. */
+  private fillWindow(): void {
+    if (!this.windowFull) {
+      this.windowFull = this.blocked = true;
+      this.deps.stats.windowWaits++;
     }
   }
 

@@ -33,7 +33,7 @@ function setup(policy: 'drop-oldest' | 'drop-newest' | 'disconnect' | 'conflate'
   };
   const stats = new Stats();
   const budget = new MemoryBudget(0, { now: () => 0, later: () => {} });
-  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), pacer: new TurnAllowance(0), owner, pools: budget.pools });
+  const writer = new OutboundWriter({ socket, settings: { ...limits, controlQueueMessages: controlLimit, highWaterMarkBytes: 1e9, minReceiveWindowBytes: 1024, maxReceiveWindowBytes: 1e9 }, stats, clock: () => 0, batcher: new WriteBatcher(), pacer: new TurnAllowance(0), owner, pools: budget.pools });
   sub = new Subscription(channel, writer);
   let seq = 0;
   const publish = (key?: string) => {

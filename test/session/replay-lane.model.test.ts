@@ -125,7 +125,7 @@ class Sim {
       repliesBackedUp: () => false,
       repliesDrained: () => {},
     };
-    const settings = { maxQueueBytes: 600, maxQueueMessages: 4, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: this.highWaterMarkBytes };
+    const settings = { maxQueueBytes: 600, maxQueueMessages: 4, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: this.highWaterMarkBytes, minReceiveWindowBytes: 1024, maxReceiveWindowBytes: 1e9 };
     const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => 0, batcher: new TurnBatcher(), pacer: this.pacer, owner, pools: this.budget.pools });
     conn = { socket, writer, sub: undefined, other: new Subscription(this.otherChannel, writer), cut: false };
     this.conn = conn;

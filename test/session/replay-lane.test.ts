@@ -57,7 +57,7 @@ function setup(policy: SlowConsumerPolicy, maxAgeMs = 0, bounds = { historySize:
   };
   const size = pub(new Channel('a', rules.settingsFor('a'))).bytes;
   // A share of one message per turn.
-  const settings = { maxQueueBytes: 1e6, maxQueueMessages: 1000, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: size - 1 };
+  const settings = { maxQueueBytes: 1e6, maxQueueMessages: 1000, softQueueBytes: 0, softLimitMs: 0, controlQueueMessages: 16, highWaterMarkBytes: size - 1, minReceiveWindowBytes: 1024, maxReceiveWindowBytes: 1e9 };
   const writer = new OutboundWriter({ socket, settings, stats: new Stats(), clock: () => clock.now, batcher: new TurnBatcher(), pacer: new TurnAllowance(0, () => {}), owner, pools: budget.pools });
   for (const channel of channels) subs.set(channel.name, new Subscription(channel, writer));
   const [a, b] = channels as [Channel, Channel];
