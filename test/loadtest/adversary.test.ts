@@ -32,7 +32,7 @@ describe('adversary suite (short)', () => {
     expect(reports, `exit ${code}; stderr: ${tool.stderr.slice(-2000)}`).toHaveLength(1);
     const rows = (JSON.parse(readFileSync(join(out, reports[0]!), 'utf8')) as { rows: Row[] }).rows;
     const row = (name: string): Row => rows.find((r) => r.pattern === name)!;
-    expect(rows).toHaveLength(10);
+    expect(rows).toHaveLength(11);
     // The attacks run at a lower priority (ten nice steps by default); the gateway and the bystander at this process's.
     const own = readProc(process.pid)!.nice;
     for (const r of rows) {
@@ -52,6 +52,9 @@ describe('adversary suite (short)', () => {
     const storm = row('resume-storm').verdicts;
     expect(storm.recovered).toBeGreaterThan(0);
     expect(storm.unrecovered ?? 0).toBe(0);
+    // Receive windows: a total never written is refused, each as a frame; 0 is a report like any other.
+    expect(row('window-abuse').verdicts['err bad_window']).toBeGreaterThan(0);
+    expect(row('window-abuse').verdicts.ack).toBeGreaterThan(0);
     // Each protocol violation ends its connection, with a code.
     const violations = Object.entries(row('violations').verdicts).filter(([k]) => k.includes(': '));
     expect(violations.length).toBeGreaterThanOrEqual(12);

@@ -233,6 +233,35 @@ export async function stalledSubscribers(t: AttackTarget, s: Scale, tally: Tally
   }
 }
 
+/**
+ * Receive-window abuse (docs/protocol.md, `window`): clients that ask for the smallest window on a
+ * busy channel and then read without ever reporting (the gateway holds what they are owed in its
+ * bounded queues and sheds the rest), and clients that report totals they never received, or
+ * totals going back, as fast as the rate limit allows (each answered `bad_window`, costing a frame).
+ */
+export async function windowAbuse(t: AttackTarget, s: Scale, tally: Tally): Promise<void> {
+  const deadline = Date.now() + s.seconds * 1000;
+  const n = pick(s, 40, 8);
+  const size = 8 * 1024;
+  const perChannel = Math.ceil((pick(s, 4, 1) * 1024 * 1024) / size);
+  const clients = await connectMany(t, {}, n, 16, deadline);
+  const ch = `stall.${STALL_POLICIES[0]}`;
+  for (const c of clients) c.sendTexts([`{"op":"window","id":"w","bytes":16384}`, `{"op":"sub","ch":"${ch}"}`]);
+  const liars = clients.slice(0, clients.length >> 1);
+  const [publisher] = await connectMany(t, {}, 1, 1, deadline);
+  const data = JSON.stringify('w'.repeat(size));
+  let published = 0;
+  let lies = 0;
+  const lieCount = pick(s, 2000, 200);
+  await Promise.all([
+    publisher === undefined ? Promise.resolve() : publishAll(publisher, () => (published++ < perChannel ? `{"op":"pub","id":0,"ch":"${ch}","data":${data}}` : undefined), 32, {}, deadline),
+    // Alternately a total never written (refused) and 0 (accepted: nothing was reported before).
+    ...liars.map((c) => publishAll(c, () => (lies++ < lieCount * liars.length ? `{"op":"recv","id":0,"bytes":${lies % 2 === 0 ? Number.MAX_SAFE_INTEGER : 0}}` : undefined), 8, tally, deadline)),
+  ]);
+  publisher?.end();
+  for (const c of clients) c.end();
+}
+
 /** As many connections from one address as the gateway takes, held a moment. */
 export async function connectionFlood(t: AttackTarget, s: Scale, tally: Tally): Promise<void> {
   const deadline = Date.now() + s.seconds * 1000;

@@ -1,5 +1,5 @@
 import type { AttackTarget, Tally } from './attack-client.js';
-import { CRAFTED_RULE, STALL_POLICIES, connectionFlood, craftedNames, publishFlood, resumeStorm, stalledSubscribers, subscriptionChurn, type Scale } from './patterns-clients.js';
+import { CRAFTED_RULE, STALL_POLICIES, connectionFlood, craftedNames, publishFlood, resumeStorm, stalledSubscribers, subscriptionChurn, windowAbuse, type Scale } from './patterns-clients.js';
 import { largeBodies, pingFlood, protocolViolations, slowloris } from './patterns-wire.js';
 
 /**
@@ -19,6 +19,7 @@ export const PATTERNS: readonly Pattern[] = [
   { name: 'sub-churn', what: 'sub/unsub on fresh names, 4 connections', run: subscriptionChurn },
   { name: 'resume-storm', what: '1,000 clients resume a full history from seq 0 at once', run: resumeStorm },
   { name: 'stalled', what: 'subscribers that never read, 20 per policy, 4 MiB published per channel', run: stalledSubscribers },
+  { name: 'window-abuse', what: 'smallest receive windows never reported on a busy channel; recv totals never written, ×2,000', run: windowAbuse },
   { name: 'slowloris', what: '200 requests trickling their head or body', run: slowloris },
   { name: 'large-bodies', what: '1 MiB − 1 byte bodies to every path, 10 each, held open', run: largeBodies },
   { name: 'ip-flood', what: '3,000 connections from one address', run: connectionFlood },
