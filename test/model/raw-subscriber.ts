@@ -23,14 +23,23 @@ export class RawSubscriber {
   /** The server's id of the current connection (from `hello`). */
   conn = '';
   paused = false;
+  /**
+   * With a receive window (docs/protocol.md, `window`): the window request's id on this connection,
+   * the count since its ack (undefined before it) and the last total reported.
+   */
+  private window: { id: number; count: number | undefined; reported: number } | undefined;
+  /** Answers the server gave this subscriber that no correct client gets (`bad_window`: its count and the server's differ). */
+  private readonly refusals: string[] = [];
 
   private constructor(
     readonly label: string,
     private readonly counts: LedgerCounts,
+    /** Asks every connection for a receive window of this many bytes and reports as it reads. */
+    private readonly windowBytes: number | undefined,
   ) {}
 
-  static async connect(url: string, label: string, counts: LedgerCounts = emptyCounts()): Promise<RawSubscriber> {
-    const sub = new RawSubscriber(label, counts);
+  static async connect(url: string, label: string, counts: LedgerCounts = emptyCounts(), windowBytes?: number): Promise<RawSubscriber> {
+    const sub = new RawSubscriber(label, counts, windowBytes);
     await sub.open(url);
     return sub;
   }
@@ -49,7 +58,7 @@ export class RawSubscriber {
   }
 
   get violations(): string[] {
-    return [...this.ledgers.values()].flatMap((l) => l.violations);
+    return [...this.ledgers.values()].flatMap((l) => l.violations).concat(this.refusals);
   }
 
   /**
@@ -130,8 +139,18 @@ export class RawSubscriber {
     this.client = client;
     this.paused = false;
     // Ahead of the client's own listener, so a waiter sees the ledger after the frame.
-    client.ws.prependListener('message', (data) => this.onFrame(JSON.parse(data.toString()) as Frame));
+    client.ws.prependListener('message', (data) => {
+      const f = JSON.parse(data.toString()) as Frame;
+      this.counted(f, (data as Buffer).length);
+      this.onFrame(f);
+    });
     this.conn = String((await client.next((f) => f.ev === 'hello')).conn);
+    this.window = undefined;
+    if (this.windowBytes !== undefined) {
+      // Before any subscription (a reconnect re-subscribes after this): the ack comes first in its frame.
+      this.window = { id: this.nextId++, count: undefined, reported: 0 };
+      client.send({ op: 'window', bytes: this.windowBytes, id: this.window.id });
+    }
     client.ws.on('close', (code) => {
       if (code !== 1006) this.closes.push(code);
       for (const p of this.pending.values()) p.resolve({ ev: 'closed', code });
@@ -150,6 +169,22 @@ export class RawSubscriber {
     this.client.send({ ...frame, id });
     this.replies.push(reply);
     return reply;
+  }
+
+  /** Counts a frame as the protocol says (from the window's ack on: its bytes + 1) and reports every half window. */
+  private counted(f: Frame, bytes: number): void {
+    const w = this.window;
+    if (w === undefined) return;
+    if (w.count === undefined) {
+      if (f.ev !== 'ack' || f.id !== w.id) return;
+      w.count = 0;
+    }
+    w.count += bytes + 1;
+    if (f.ev === 'err' && f.code === 'bad_window') this.refusals.push(`${this.label}: bad_window (${String(f.msg)}) at count ${w.count}, reported ${w.reported}`);
+    if (w.count - w.reported >= this.windowBytes! / 2) {
+      w.reported = w.count;
+      this.client.send({ op: 'recv', bytes: w.count });
+    }
   }
 
   private onFrame(f: Frame): void {

@@ -22,6 +22,8 @@ export function emptyCoverage(): Coverage {
 }
 
 const SMALL = 'x'.repeat(64);
+/** The windowed subscriber's receive window: the smallest the model's gateways take (world.ts), a few messages. */
+const WINDOW_BYTES = 1024;
 /** Ballast: large enough that a few dozen fill a paused reader's socket buffers. */
 const BIG = 'y'.repeat(60_000);
 /** Most ballast frames one `fill` publishes (a bound: the server normally sheds long before). */
@@ -49,7 +51,8 @@ export async function runSequence(world: World, commands: readonly Command[], co
   try {
     client = new ClientSubscriber(world.url(0), 'client', counts);
     const opened = await Promise.all([
-      Promise.all(Array.from({ length: RAW_SUBSCRIBERS }, (_, s) => RawSubscriber.connect(world.url(0), `raw${s}`, counts))),
+      // The last raw subscriber reads through the smallest receive window (docs/protocol.md, `window`).
+      Promise.all(Array.from({ length: RAW_SUBSCRIBERS }, (_, s) => RawSubscriber.connect(world.url(0), `raw${s}`, counts, s === RAW_SUBSCRIBERS - 1 ? WINDOW_BYTES : undefined))),
       Promise.all(Array.from({ length: PUBLISHERS }, (_, p) => TestClient.connect(world.url(p)))),
       client.connected(),
     ]);

@@ -8,7 +8,8 @@ export type BrokerKind = 'memory' | 'redis';
 /** Small limits, so that every shedding, gap, replay and recovery path is reached in a few commands. */
 const MODEL_CONFIG = {
   inbound: { messagesPerSecond: 0, bytesPerSecond: 0 },
-  outbound: { maxQueueBytes: 4096, maxQueueMessages: 16, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024, controlQueueMessages: 64 },
+  // A receive window as small as a few messages (the windowed subscriber asks for the smallest, test/model/run.ts).
+  outbound: { maxQueueBytes: 4096, maxQueueMessages: 16, softQueueBytes: 0, highWaterMarkBytes: 16 * 1024, controlQueueMessages: 64, minReceiveWindowBytes: 1024 },
   heartbeat: { intervalMs: 1000, idleTimeoutMs: 120_000 },
   limits: { maxPendingPublishes: 1024 },
   // A restart (memory broker) does not wait for paused readers to drain.
