@@ -143,7 +143,7 @@ function buildCost(): void {
       rateLimited: i % 97,
       messagesIn: i,
       subscriptionCount: 3,
-      writer: { queuedBytes: (i * 7919) % 65_536, queuedMessages: i % 50, utilisation: ((i * 7919) % 65_536) / 1_048_576, oldestQueuedAt: () => 0, shed: { dropped: i, conflated: 0, expired: 0 } },
+      writer: { queuedBytes: (i * 7919) % 65_536, queuedMessages: i % 50, utilisation: ((i * 7919) % 65_536) / 1_048_576, oldestQueuedAt: () => 0, shed: { dropped: i, conflated: 0, expired: 0 }, receiveWindow: undefined },
     }));
     // One channel in a hundred is published between two snapshots; the rest are quiet.
     const channels = Array.from({ length: chans }, (_, i) => ({ name: `ch.${i}`, published: i * 3, subscribers: { size: i % 13 }, queuePolicy: { policy: 'drop-oldest' } }));

@@ -19,6 +19,7 @@ export interface DashboardConnection {
     readonly utilisation: number;
     oldestQueuedAt(): number | undefined;
     readonly shed: Readonly<Record<ShedReason, number>>;
+    readonly receiveWindow: { readonly bytes: number; readonly sent: number; readonly reported: number } | undefined;
   };
 }
 
@@ -55,6 +56,7 @@ const RATE_KEYS = [
   'rateLimited',
   'rateLimitDisconnects',
   'backpressureEvents',
+  'windowWaits',
 ] as const;
 export type RateKey = (typeof RATE_KEYS)[number];
 
@@ -69,6 +71,8 @@ export interface SlowConsumerRow {
   readonly oldestAgeMs: number;
   /** Messages its channels' policies shed so far, by reason. */
   readonly shed: Readonly<Record<ShedReason, number>>;
+  /** Its client's receive window (docs/protocol.md, `window`), if it asked for one: the size, and the bytes written beyond its latest report. */
+  readonly window: { readonly bytes: number; readonly unreported: number } | null;
 }
 
 export interface PublisherRow {
@@ -180,6 +184,7 @@ export class SnapshotBuilder {
           utilisation: round(u),
           oldestAgeMs: oldest === undefined ? 0 : Math.round(now - oldest),
           shed: { ...w.shed },
+          window: windowOf(w.receiveWindow),
         });
       }
       if (publishers.accepts(c.rateLimited)) publishers.add(c.rateLimited, { id: c.id, ip: c.socket.remoteAddress, rateLimited: c.rateLimited, messagesIn: c.messagesIn });
@@ -223,3 +228,7 @@ function memoryOf(budget: MemoryBudget): NonNullable<Snapshot['memory']> {
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;
+
+function windowOf(w: { readonly bytes: number; readonly sent: number; readonly reported: number } | undefined): SlowConsumerRow['window'] {
+  return w === undefined ? null : { bytes: w.bytes, unreported: w.sent - w.reported };
+}

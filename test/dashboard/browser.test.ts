@@ -65,7 +65,7 @@ describe.each(TRANSPORTS)('dashboard in headless Chromium [%s]', (transport) => 
       polling: 500,
     });
     const row = page.locator(`#slow-consumers tbody tr[data-id="${traderSlow}"]`);
-    await expect.poll(async () => Number((await row.locator('td').nth(7).textContent()) ?? '0'), { timeout: 10_000 }).toBeGreaterThan(0);
+    await expect.poll(async () => Number((await row.locator('td').nth(8).textContent()) ?? '0'), { timeout: 10_000 }).toBeGreaterThan(0);
     await expect.poll(() => page.locator('#channels tbody tr').count()).toBeGreaterThan(3);
 
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -3,14 +3,14 @@ import { SnapshotBuilder, type DashboardChannel, type DashboardConnection } from
 import { HealthAssessor } from '../../src/observability/health-summary.js';
 import { Stats } from '../../src/observability/stats.js';
 
-function connection(id: string, queuedBytes: number, utilisation: number, rateLimited = 0, oldestAt?: number): DashboardConnection {
+function connection(id: string, queuedBytes: number, utilisation: number, rateLimited = 0, oldestAt?: number, receiveWindow?: { bytes: number; sent: number; reported: number }): DashboardConnection {
   return {
     id,
     socket: { remoteAddress: '127.0.0.1' },
     rateLimited,
     messagesIn: 10,
     subscriptionCount: 1,
-    writer: { queuedBytes, queuedMessages: queuedBytes > 0 ? 3 : 0, utilisation, oldestQueuedAt: () => oldestAt, shed: { dropped: 1, conflated: 2, expired: 0 } },
+    writer: { queuedBytes, queuedMessages: queuedBytes > 0 ? 3 : 0, utilisation, oldestQueuedAt: () => oldestAt, shed: { dropped: 1, conflated: 2, expired: 0 }, receiveWindow },
   };
 }
 
@@ -60,7 +60,7 @@ describe('SnapshotBuilder', () => {
 
   it('bins queue utilisation and ranks slow consumers, publishers and channels', () => {
     const t = setup();
-    t.connections.push(connection('idle', 0, 0), connection('half', 500, 0.5, 3), connection('full', 900, 0.95, 0, 700), connection('tiny', 10, 0.01, 9));
+    t.connections.push(connection('idle', 0, 0), connection('half', 500, 0.5, 3), connection('full', 900, 0.95, 0, 700, { bytes: 16_384, sent: 20_000, reported: 2_000 }), connection('tiny', 10, 0.01, 9));
     t.channels.push({ name: 'quiet', published: 5, subscribers: { size: 50 }, queuePolicy: { policy: 'disconnect' } });
     t.channels.push({ name: 'busy', published: 10, subscribers: { size: 2 }, queuePolicy: { policy: 'conflate' } });
     t.channels.push({ name: 'dead', published: 0, subscribers: { size: 0 }, queuePolicy: { policy: 'drop-oldest' } });
@@ -71,7 +71,8 @@ describe('SnapshotBuilder', () => {
     expect(s.queues.histogram).toEqual([1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
     expect(s.queues.queuedBytes).toBe(1410);
     expect(s.slowConsumers.map((r) => r.id)).toEqual(['full', 'half', 'tiny']);
-    expect(s.slowConsumers[0]).toMatchObject({ oldestAgeMs: 1_300, shed: { dropped: 1, conflated: 2, expired: 0 } });
+    expect(s.slowConsumers[0]).toMatchObject({ oldestAgeMs: 1_300, shed: { dropped: 1, conflated: 2, expired: 0 }, window: { bytes: 16_384, unreported: 18_000 } });
+    expect(s.slowConsumers[1]!.window).toBeNull();
     expect(s.publishers.map((r) => [r.id, r.rateLimited])).toEqual([['tiny', 9], ['half', 3]]);
     expect(s.hotChannels.map((r) => [r.name, r.perSecond, r.members])).toEqual([['busy', 100, null], ['quiet', 0, 48]]);
     expect(s.warnings).toHaveLength(1);
