@@ -12,6 +12,7 @@ import type { TurnAllowance } from './turn-allowance.js';
 import { ReplayLane, type ReplayOutput } from './replay-lane.js';
 import { ControlLane, type ControlOutput, type ControlOwner } from './control-lane.js';
 import { ShedAccount } from './shed-account.js';
+import { ReceiveWindow } from './receive-window.js';
 import type { ShedRun, Subscription } from './subscription.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -64,14 +65,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
   private blocked = false;
   /** The socket is above its high-water mark: control frames wait too. */
   private socketBlocked = false;
-  /**
-   * The client's receive window (docs/protocol.md, `window`): while the bytes written since its ack
-   * (`sent`, each frame counted as the client counts it: payload + 1) beyond the client's latest
-   * report (`reported`) exceed it, data waits as for a full socket. Infinity until that ack is written.
-   */
-  private window = Infinity;
-  private sent = 0;
-  private reported = 0;
+  /** The client's receive window from its ack on (undefined before): data waits while it is full. */
+  private receive: ReceiveWindow | undefined = undefined;
   private windowFull = false;
   /** A window was asked for: the connection never takes topic frames (they are not counted per connection). */
   windowed = false;
@@ -109,7 +104,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
 
   /** The client's receive window, if it asked for one: its size, the bytes written since its ack (as the client counts them) and the client's latest report. */
   get receiveWindow(): { readonly bytes: number; readonly sent: number; readonly reported: number } | undefined {
-    return this.window === Infinity ? undefined : { bytes: this.window, sent: this.sent, reported: this.reported };
+    const w = this.receive;
+    return w === undefined ? undefined : { bytes: w.bytes, sent: w.sent, reported: w.reported };
   }
 
   /** Messages this connection's policies shed so far, by reason (observability). */
@@ -262,8 +258,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     if (this.closed) return;
     this.windowed = true;
     const start = (): void => {
-      if (this.window === Infinity) this.sent = this.reported = 0;
-      this.window = bytes;
+      if (this.receive === undefined) this.receive = new ReceiveWindow(bytes);
+      else this.receive.bytes = bytes;
       this.windowFull = false;
       this.blocked = this.socketBlocked;
     };
@@ -280,9 +276,9 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
    * cannot be right: no window yet, more than was written, or less than an earlier report.
    */
   received(total: number): boolean {
-    if (this.window === Infinity || total > this.sent || total < this.reported) return false;
-    this.reported = total;
-    if (this.windowFull && this.sent - total <= this.window) {
+    const w = this.receive;
+    if (w === undefined || !w.report(total)) return false;
+    if (this.windowFull && !w.full) {
       this.windowFull = false;
       if (!this.socketBlocked && !this.closed) {
         this.blocked = false;
@@ -423,8 +419,7 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
       if (!this.deps.socket.sendPrepared(delta.prepared)) this.block();
     }
     stats.bytesOut += bytes;
-    this.sent += bytes + 1;
-    if (this.sent - this.reported > this.window) this.fillWindow();
+    if (this.receive !== undefined && this.receive.wrote(bytes)) this.fillWindow();
   }
 
   writeText(text: string): void {
@@ -432,9 +427,8 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.deps.stats.messagesOut++;
     this.deps.stats.bytesOut += text.length;
     if (!this.deps.socket.sendText(text)) this.block();
-    // Counted as the client counts it (UTF-8 bytes) once a window is set; control frames are few.
-    this.sent += (this.window === Infinity ? text.length : Buffer.byteLength(text)) + 1;
-    if (this.sent - this.reported > this.window) this.fillWindow();
+    // Counted as the client counts it, in UTF-8 bytes (control frames are few).
+    if (this.receive !== undefined && this.receive.wrote(Buffer.byteLength(text))) this.fillWindow();
   }
 
   writePong(payload: Buffer): void {
