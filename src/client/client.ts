@@ -8,6 +8,7 @@ import { Heartbeat } from './heartbeat.js';
 import type { ClientOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import type { PublishAck } from './publish-queue.js';
+import { ReceiveWindow, frameBytes, textBytes } from './receive-window.js';
 import { Backoff, reconnectAction } from './reconnect.js';
 import { Subscription, type AckFrame, type GapFrame, type MessageFrame, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import type { SnapFrame } from './keyed-view.js';
@@ -50,6 +51,8 @@ export class SluiceClient implements SubscriptionOwner {
   private readonly heartbeat: Heartbeat;
   /** The token of the current connection; an `auth` refresh replaces it. */
   private token: string | undefined;
+  /** The receive window asked for on every connection (option `receiveWindowBytes`). */
+  private readonly window: ReceiveWindow | undefined;
 
   constructor(
     readonly url: string,
@@ -58,6 +61,7 @@ export class SluiceClient implements SubscriptionOwner {
     this.clock = options.clock ?? systemClock;
     this.backoff = new Backoff(options.reconnect);
     this.outbox = new Outbox(this.clock, options.publishBuffer);
+    this.window = options.receiveWindowBytes === undefined ? undefined : new ReceiveWindow(options.receiveWindowBytes, (total) => this.outbox.report(total));
     this.refresher = new TokenRefresher(options.getToken, options.refreshBeforeExpiryMs ?? 30_000, this.clock, {
       due: (token) => this.outbox.refreshAuth(token),
       failed: (error) => this.emitter.emit('error', { error }), // the 4001 at expiry reconnects with getToken
@@ -86,6 +90,15 @@ export class SluiceClient implements SubscriptionOwner {
     return this.emitter.race('connected', 'closed').then((outcome) => {
       if (outcome.event === 'closed') throw outcome.payload.error ?? new ClientClosedError();
     });
+  }
+
+  /**
+   * The receive window of the current connection (option `receiveWindowBytes`), once the server
+   * acknowledged it: its size, the bytes received since its ack (as the server counts them) and
+   * the latest total reported to the server. Undefined otherwise.
+   */
+  get receiveWindow(): { readonly bytes: number; readonly received: number; readonly reported: number } | undefined {
+    return this.window?.position;
   }
 
   /** Publishes held locally (waiting or awaiting their ack). */
@@ -175,20 +188,43 @@ export class SluiceClient implements SubscriptionOwner {
     }, this.options.connectTimeoutMs ?? 10_000);
   }
 
-  /** A frame: one event, or on a connection that selected `sluice.batch` several, one per line. */
+  /**
+   * A frame: one event, or on a connection that selected `sluice.batch` several, one per line.
+   * With a receive window it counts as the server counts it: its bytes plus one (a batch frame of
+   * n events: the events' bytes, each plus one), from the window's ack on, the ack included.
+   */
   private onFrame(socket: WebSocketLike, data: unknown): void {
     if (socket !== this.socket) return;
     this.heartbeat.heard();
     const text = String(data);
-    if (socket.protocol !== BATCH_SUBPROTOCOL) return this.onEvent(text);
+    const window = this.window;
+    const counted = window?.counting === true;
+    const ackAt = this.dispatch(socket, text, window !== undefined && !counted);
+    if (counted) window!.add(frameBytes(data, text) + 1);
+    // The window's ack was in this frame: the events from it on count.
+    else if (ackAt >= 0) window!.add((ackAt === 0 ? frameBytes(data, text) : textBytes(text.slice(ackAt))) + 1);
+  }
+
+  /**
+   * Handles a frame's events in order. `watch`: returns where, in `text`, the event that started
+   * the receive window's count begins (-1: none did).
+   */
+  private dispatch(socket: WebSocketLike, text: string, watch: boolean): number {
+    if (socket.protocol !== BATCH_SUBPROTOCOL) {
+      this.onEvent(text);
+      return watch && this.window!.counting ? 0 : -1;
+    }
+    let ackAt = -1;
     let start = 0;
     // An event may end the connection (a hello after close(), an error): what follows it is for no one.
     while (socket === this.socket) {
       const end = text.indexOf(EVENT_SEPARATOR, start);
       this.onEvent(end < 0 ? text.slice(start) : text.slice(start, end));
-      if (end < 0) return;
+      if (watch && ackAt < 0 && this.window!.counting) ackAt = start;
+      if (end < 0) break;
       start = end + 1;
     }
+    return ackAt;
   }
 
   private onEvent(data: string): void {
@@ -230,6 +266,8 @@ export class SluiceClient implements SubscriptionOwner {
     clearTimeout(this.connectTimer);
     this.limits = { ...DEFAULT_LIMITS, ...(frame.limits as Partial<ServerLimits> | undefined) };
     this.outbox.attach(this.socket!, this.limits);
+    // The window first: its ack then precedes every subscription's frames.
+    if (this.window !== undefined) this.outbox.askWindow(this.window.bytes);
     this.state = 'connected';
     this.attempt = 0;
     this.openedAt = this.clock();
@@ -248,6 +286,11 @@ export class SluiceClient implements SubscriptionOwner {
    */
   private onUnsolicitedError(frame: Record<string, any>): void {
     const error = serverError(frame);
+    // Every request carries an id but `recv`: this refused a report. The next one (the total now) goes after the pause.
+    if (error.code === 'rate_limited' && this.window?.counting === true) {
+      this.outbox.rateLimited(this.limits!, error.retryMs ?? 0);
+      return this.window.reportNow();
+    }
     if (typeof frame.ch !== 'string') return this.emitter.emit('error', { error });
     const sub = this.subs.get(frame.ch);
     if (sub === undefined) return;
@@ -282,6 +325,11 @@ export class SluiceClient implements SubscriptionOwner {
         pending.done();
         break;
       case 'ping':
+        break;
+      case 'window':
+        if (error === undefined) this.window?.start(typeof frame.window === 'number' ? frame.window : pending.bytes);
+        else if (error.code === 'rate_limited') this.outbox.askWindow(pending.bytes);
+        else if (error.code !== 'shutting_down') this.emitter.emit('error', { error }); // bad_window: the connection goes on without a window
         break;
       case 'query':
         if (error === undefined) pending.resolve(frame);
@@ -372,6 +420,7 @@ export class SluiceClient implements SubscriptionOwner {
     this.outbox.detach();
     this.refresher.cancel();
     this.heartbeat.stop();
+    this.window?.stop(); // the next connection asks again, and counts from its own ack
     this.connectTimer = this.reconnectTimer = undefined;
   }
 }

@@ -37,6 +37,13 @@ export interface ClientOptions {
    * (fewer frames to parse and dispatch at high rates). Default true; false: one event per frame.
    */
   batch?: boolean;
+  /**
+   * Ask the server for a receive window of this many bytes on every connection (docs/protocol.md,
+   * `window`; docs/client.md): the server then writes at most that much ahead of what this client
+   * has read, and the channel's policy acts on the rest. The client reports what it read (`recv`)
+   * every half window. Default: none (the kernel's buffers are the only bound).
+   */
+  receiveWindowBytes?: number;
   /** A WebSocket implementation; default globalThis.WebSocket, else the `ws` package. */
   WebSocket?: WebSocketConstructor;
   /** Injected by tests. */

@@ -41,6 +41,10 @@ export class Outbox {
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   /** A refreshed token to send with `auth`. */
   private authToSend: string | undefined;
+  /** The receive window to ask for on this connection, before anything else. */
+  private windowToAsk: number | undefined;
+  /** The receive window's latest total not yet reported (`recv`). */
+  private recvToSend: number | undefined;
   private readonly pidPrefix = pidPrefix();
 
   constructor(
@@ -65,7 +69,18 @@ export class Outbox {
     this.pumpTimer = undefined;
     this.socket = undefined;
     this.toSubscribe.clear();
-    this.authToSend = undefined;
+    this.authToSend = this.windowToAsk = this.recvToSend = undefined;
+  }
+
+  /** Asks for a receive window of `bytes` at the next pump, before anything else (its ack starts the count). */
+  askWindow(bytes: number): void {
+    this.windowToAsk = bytes;
+  }
+
+  /** Reports the receive window's running total (`recv`, no reply), ahead of every request. */
+  report(total: number): void {
+    this.recvToSend = total;
+    this.pump();
   }
 
   /** Encodes a publish and buffers it; resolves with the server's ack (see `SluiceClient.publish`). */
@@ -134,13 +149,27 @@ export class Outbox {
   }
 
   /**
-   * Sends what may go now: a token refresh alone, else (re)subscriptions, then publishes within the
-   * in-flight window and pace. Nothing while the request line is blocked by an `auth`.
+   * Sends what may go now: the receive window's request and report first (a report must not wait
+   * behind requests: the server may be holding data for it), then a token refresh alone, else
+   * (re)subscriptions, then publishes within the in-flight window and pace. Nothing but the window's
+   * frames while the request line is blocked by an `auth` (they need no reply in order).
    */
   pump(): void {
-    if (this.socket === undefined || this.pumpTimer !== undefined || this.requests.blocked) return;
+    if (this.socket === undefined || this.pumpTimer !== undefined) return;
     const wait = this.pausedUntil - this.clock();
     if (wait > 0) return this.pumpLater(wait);
+    if (this.windowToAsk !== undefined) {
+      this.send({ op: 'window', bytes: this.windowToAsk }, { kind: 'window', bytes: this.windowToAsk });
+      this.windowToAsk = undefined;
+    }
+    if (this.recvToSend !== undefined) {
+      const frame = `{"op":"recv","bytes":${this.recvToSend}}`;
+      const delay = this.pacer.delay(frame.length);
+      if (delay > 0) return this.pumpLater(delay);
+      this.recvToSend = undefined;
+      this.socket.send(frame);
+    }
+    if (this.requests.blocked) return;
     if (this.authToSend !== undefined) {
       this.send({ op: 'auth', token: this.authToSend }, { kind: 'auth', token: this.authToSend });
       this.authToSend = undefined;

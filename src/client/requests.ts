@@ -7,6 +7,8 @@ export type Pending =
   | { kind: 'pub' }
   | { kind: 'auth'; token: string }
   | { kind: 'ping' }
+  /** The receive window asked for on this connection (docs/protocol.md, `window`). */
+  | { kind: 'window'; bytes: number }
   /** A request answered by an `ack` the caller reads (presence listings). */
   | { kind: 'query'; resolve: (ack: Record<string, any>) => void; reject: (error: unknown) => void };
 
