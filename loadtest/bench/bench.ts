@@ -27,6 +27,12 @@
  *                                   socket buffers", recommends 262144 for a gateway; the host's
  *                                   default is 4 MiB); the host is not touched. Needs unshare and ip,
  *                                   and root or unprivileged user namespaces.
+ *                 [--window-bytes B] the 1.8M/s rows' Sluice subscribers (none and 10% stopped alike)
+ *                                   ask for a receive window of B bytes (docs/protocol.md, `window`):
+ *                                   each reports what it read every B/2, a stopped one stops
+ *                                   reporting, so the gateway's policy acts after B bytes instead of
+ *                                   after the kernel's buffers; the raw servers and the 100k/s rounds
+ *                                   run without. Printed in the result's header.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +71,8 @@ const rounds = roundsArg >= 0 ? Math.min(Math.max(1, Number(argv[roundsArg + 1])
 const warmupArg = argv.indexOf('--warmup-s');
 const warmupS = warmupArg >= 0 ? Math.min(Math.max(0, Number(argv[warmupArg + 1]) || 0), 10) : undefined;
 const seed = seedArg >= 0 ? Number(argv[seedArg + 1]) >>> 0 : Date.now() % 2 ** 31;
+const windowArg = argv.indexOf('--window-bytes');
+const windowBytes = windowArg >= 0 ? Math.max(0, Math.floor(Number(argv[windowArg + 1]) || 0)) : 0;
 const wmemArg = argv.indexOf('--tcp-wmem-max');
 // Before anything else: the copy inside the namespace measures, this one waits for it and exits with its status.
 if (wmemArg >= 0) rerunInNetns(Number(argv[wmemArg + 1]));
@@ -118,11 +126,15 @@ async function withServer<T>(target: Target, fn: (server: ServerProcess) => Prom
   }
 }
 
-async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, window: RunPhases = {}): Promise<RunResult> {
+/** The header's line for `--window-bytes`. */
+const windowLine = `Receive window: ${windowBytes > 0 ? `the 1.8M/s rows' Sluice subscribers asked for ${windowBytes} B (--window-bytes), reporting every ${windowBytes / 2} B read; raw servers and the 100k/s rounds without` : 'none (the subscribers never ask for one)'}`;
+
+async function measure(target: Target, server: ServerProcess, plan: Plan, durationMs: number, window: RunPhases = {}, receiveWindow = 0): Promise<RunResult> {
   const sluiceCounters = target.dialect === 'sluice' ? () => readServerCounters(server.httpUrl) : undefined;
   const stopped = window.onceShedding;
   const r = await runLoad({
-    url: server.url, dialect: target.dialect, batch: target.batch === true, plan, durationMs, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
+    url: server.url, dialect: target.dialect, batch: target.batch === true, plan, durationMs,
+    ...(receiveWindow > 0 && target.dialect === 'sluice' ? { windowBytes: receiveWindow } : {}), workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 90_000,
     ...(window.warmupMs === undefined ? {} : { warmupMs: window.warmupMs }),
     ...(window.steadyAfterMs === undefined ? {} : { steadyAfterMs: window.steadyAfterMs }),
     ...(sluiceCounters === undefined ? {} : { serverCounters: sluiceCounters }),
@@ -156,9 +168,9 @@ async function main(): Promise<void> {
   guard.unref();
   const machine = machineInfo();
   const pinned = machine.pinned && pinSelf(1);
-  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}; ${machine.tcpBuffers}`);
+  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}${pinned ? ', generator pinned to CPU 1' : ''}; ${machine.tcpBuffers}; ${windowLine}`);
   const started = Date.now();
-  const json: Record<string, unknown> = { machine, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` };
+  const json: Record<string, unknown> = { machine, windowBytes, command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}` };
 
   for (const w of WORKLOADS) {
     log(`workload ${w.subscribers} subscribers × ${w.size} B`);
@@ -198,14 +210,15 @@ async function main(): Promise<void> {
       rounds,
       ...(warmupS === undefined ? {} : { warmupMs: warmupS * 1000 }),
       lowOnly: lowRateOnly,
+      windowBytes,
       shedCost: () => {
         const start = loadavg()[0]!;
         const ns = measureShedCost(SHED_COST.messages, SHED_COST.rounds);
         const fanOut = Object.fromEntries(Object.entries(measureShedFanout(SHED_COST.fanOutPublications, SHED_COST.rounds)).map(([policy, cost]) => [policy, cost.shed]));
         return { ...SHED_COST, ns, fanOut, loadAverage: { start, end: loadavg()[0]! } };
       },
-      run: async (target, plan, durationMs, window) => {
-        const r = await withServer(target, (server) => measure(target, server, plan, durationMs, window));
+      run: async (target, plan, durationMs, window, receiveWindow) => {
+        const r = await withServer(target, (server) => measure(target, server, plan, durationMs, window, receiveWindow));
         return 'unavailable' in r ? undefined : r;
       },
     });
@@ -232,7 +245,7 @@ async function main(): Promise<void> {
   }
 
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-  const report = [`## Results (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min)`, '', `Command: \`${json.command as string}\``, '', machineMarkdown(machine), '', ...sections.flatMap((s) => [s, ''])].join('\n');
+  const report = [`## Results (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${minutes} min)`, '', `Command: \`${json.command as string}\``, '', machineMarkdown(machine), `- ${windowLine}`, '', ...sections.flatMap((s) => [s, ''])].join('\n');
   console.log(report);
   const dir = join(ROOT, 'loadtest', 'results');
   mkdirSync(dir, { recursive: true });

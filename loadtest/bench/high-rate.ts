@@ -18,7 +18,7 @@ import { COLD_WINDOW, DEFAULT_WARMUP_MS, phases, type RunPhases } from './high-r
 
 export interface HighRateDeps {
   /** Runs `plan` for `durationMs` against a fresh server of `target`, after `phases`' warm-up, the steady rates taken over its window; undefined when it could not start. */
-  run(target: Target, plan: Plan, durationMs: number, phases?: RunPhases): Promise<RunResult | undefined>;
+  run(target: Target, plan: Plan, durationMs: number, phases?: RunPhases, windowBytes?: number): Promise<RunResult | undefined>;
   /** CPU ns per shed message by policy and per delivery through the writer alone, measured in this process. */
   shedCost(): ShedCostFigures;
   log(line: string): void;
@@ -37,6 +37,12 @@ export interface HighRateDeps {
   readonly rounds?: number;
   /** Each row's warm-up before its measured run, 1.8M/s and 100k/s alike (default `DEFAULT_WARMUP_MS`; 0: none, and the rates' window of before). */
   readonly warmupMs?: number;
+  /**
+   * The 1.8M/s rows' Sluice subscribers ask for a receive window of this many bytes (docs/protocol.md,
+   * `window`), none and 10% stopped alike, so that the two stay like for like; raw servers and the
+   * 100k/s rounds run without. 0 or absent: none.
+   */
+  readonly windowBytes?: number;
   /** Only the 100k/s rounds: for judging that target alone (about four minutes). */
   readonly lowOnly?: boolean;
 }
@@ -210,7 +216,7 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const done = new Map<Job, Row[]>(jobs.map((job) => [job, []]));
   const runs: Row[] = [];
   for (const [i, job] of order.entries()) {
-    const r = await deps.run(job.target, plan(HIGH.size, HIGH.rate, job.stopped, job.policy === 'conflate' ? KEYS : 0), HIGH.durationMs, phases(warmupMs, Math.round(SUBSCRIBERS * job.stopped)));
+    const r = await deps.run(job.target, plan(HIGH.size, HIGH.rate, job.stopped, job.policy === 'conflate' ? KEYS : 0), HIGH.durationMs, phases(warmupMs, Math.round(SUBSCRIBERS * job.stopped)), deps.windowBytes);
     const row = { ...job, r, run: i + 1 };
     done.get(job)!.push(row);
     runs.push(row);
@@ -218,14 +224,14 @@ export async function runHighRate(deps: HighRateDeps): Promise<{ sections: strin
   const rows = jobs.map((job) => medianRun(done.get(job)!));
   const seconds = secondsTable(runs.map((row) => ({ ...row, label: row.target.label })));
   const highJson = { high: rows.map(keepTimeline), ...(rounds > 1 ? { highRuns: runs.map(keepTimeline) } : {}) };
-  if (deps.rows !== undefined) return { sections: [highTable(rows, deps.seed, warmupMs), seconds, verdicts(rows, [], [])], json: highJson };
+  if (deps.rows !== undefined) return { sections: [highTable(rows, deps.seed, warmupMs, deps.windowBytes ?? 0), seconds, verdicts(rows, [], [])], json: highJson };
 
   const low = await runLow(deps, wsRaw, uwsRaw, warmupMs);
   deps.log('shedding: CPU ns per shed message by policy against a delivery, in process');
   const shedCost = deps.shedCost();
   const delivery = rows.filter((r) => r.target.dialect === 'sluice' && r.stopped === 0).map((r) => ({ transport: `${transportOf(r.target)}${batched(r.target) ? ', batch frames' : ''}`, ns: nsPerDelivery(r) }));
   const shedding = shedCostSection(shedCost, delivery);
-  return { sections: [highTable(rows, deps.seed, warmupMs), seconds, lowTable(low, warmupMs), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { ...highJson, low: low.map(strip), shedCost } };
+  return { sections: [highTable(rows, deps.seed, warmupMs, deps.windowBytes ?? 0), seconds, lowTable(low, warmupMs), shedding.table, verdicts(rows, low, shedding.verdicts)], json: { ...highJson, low: low.map(strip), shedCost } };
 }
 
 /**
@@ -267,7 +273,7 @@ function uwsOverWs(rows: Row[], row: Row): number | undefined {
 
 const noneStopped = (rows: Row[], row: Row): Row | undefined => rows.find((x) => x.stopped === 0 && sameKind(x.target, row.target));
 
-function highTable(rows: Row[], seed: number, warmupMs: number): string {
+function highTable(rows: Row[], seed: number, warmupMs: number, windowBytes: number): string {
   const head = [
     'server', 'run', 'stopped', 'policy', 'load avg', 'window from', 'offered/s (reading)', 'delivered/s while publishing', 'kept up', 'events per frame', 'p50 / p99 ms', 'p99 × none stopped', 'delivered by end of drain',
     'server CPU while publishing', 'generator CPU', 'server µs CPU per delivery', 'deliveries per server-CPU-s', 'uws ÷ ws',
@@ -309,6 +315,9 @@ function highTable(rows: Row[], seed: number, warmupMs: number): string {
     'CPU shares are of one core: the server is pinned to CPU 0, the generator (publisher and subscribers, two threads) to CPU 1. A server that does not keep up with its CPU near 100% is limited by its core;',
     'one below that was waiting (for the generator, or for a core the machine\'s other processes held: see the load average). µs per delivery is over the whole run, warm-up and drain included.',
     '"batch frames": the subscribers offered `sluice.batch`, and the server joined each turn\'s events for a socket into one frame; "events per frame" is the reading subscribers\' deliveries per data frame over the whole run (1.0 without batch frames; frames per delivery is its inverse). Each batching row is compared (p99 × none stopped, uws ÷ ws) with batching rows only, each unbatched row with unbatched rows.',
+    ...(windowBytes > 0
+      ? [`Receive window (\`--window-bytes\`): every Sluice subscriber, in the none-stopped rows too, asked for a window of ${windowBytes} B and reported what it read every ${windowBytes / 2} B (one \`recv\` frame); a stopped one stops reporting when it stops reading, so the server holds its stream after ${windowBytes} B and its policy acts from there, not after the kernel's socket buffers fill. The raw servers ran without.`]
+      : []),
     `Shedding is the server's own count (its /metrics, read when the steady window starts and ends; the stopped subscribers never read the gap frames that announce it): shed/s, and that as a share of the publications the server took in times the ${STOPPED * 100}% stopped (100%: every message for them was shed). Raw servers do not shed.`,
   ];
   return [title, '', ...legend, '', md(head, body)].join('\n');

@@ -25,6 +25,10 @@
  * PUBLISHERS_APART=1 gives the publisher a generator thread of its own (see Plan.publishersApart).
  * PUBLISHERS=<n> splits the rate over n publishers on the same channel (a feed of many sources:
  * the same offered rate, several connections' frames in each turn).
+ * WINDOW_BYTES=<n> has the subscribers of the Sluice entries ask for a receive window of n bytes (docs/protocol.md, `window`):
+ * each counts what it reads and reports it with `recv` every n/2; the stopped ones stop reporting when they stop reading,
+ * so the gateway holds their stream at n bytes and its policy acts from there. The raw baselines (`raw-ws`, `raw-uws`,
+ * `raw-uws-per-turn`) speak no Sluice protocol and ignore it.
  * TCP_WMEM_MAX=<bytes> runs the whole experiment in a private network namespace whose TCP send buffers grow to at most that (devkit/kernel-net.ts; the host is not touched).
  * Bounded: rate ≤ 5,000 msg/s, ≤ 10 s each, at most 6 runs.
  */
@@ -52,6 +56,7 @@ const SLOW = Number(process.argv[5] ?? 0);
 const POLICY = process.argv[6] ?? 'disconnect';
 const SIZE = Math.min(Number(process.argv[7] ?? 1024), 64 * 1024);
 const SUBSCRIBERS = 1000;
+const WINDOW_BYTES = Math.max(0, Math.floor(Number(process.env.WINDOW_BYTES ?? 0)));
 const RAW: Record<string, string> = { 'raw-uws': 'uws', 'raw-uws-per-turn': RAW_UWS_PER_TURN.id, 'raw-ws': 'ws-framed' };
 const BATCH_SUFFIX = '+batch';
 
@@ -87,7 +92,7 @@ function perfCount(file: string, event: string): number | undefined {
 
 async function main(): Promise<void> {
   const pinned = pinSelf(1);
-  console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}; ${tcpBuffersLine()}`);
+  console.log(`transport cost: 1 → ${SUBSCRIBERS} × ${SIZE} B at ${RATE} msg/s, ${SLOW * 100}% stopped, policy ${POLICY}, ${SECONDS} s${WINDOW_BYTES > 0 ? `, receive window ${WINDOW_BYTES} B (Sluice entries)` : ''}; ${machine()}${pinned ? '; gateway on CPU 0, generator on CPU 1' : ''}; ${tcpBuffersLine()}`);
   for (const [run, transport] of TRANSPORTS.entries()) {
     const { dialect, batch, ...start } = serverFor(transport);
     const probe = process.env.PROBE === '1';
@@ -118,7 +123,7 @@ async function main(): Promise<void> {
         tracers = tracersFor(traceName, server.pid);
       };
       const warmS = Math.min(Number(process.env.WARMUP_S ?? 0), 10);
-      const r = await runLoad({ url: server.url, dialect, batch, plan, durationMs: SECONDS * 1000, warmupMs: warmS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
+      const r = await runLoad({ url: server.url, dialect, batch, ...(dialect === 'sluice' && WINDOW_BYTES > 0 ? { windowBytes: WINDOW_BYTES } : {}), plan, durationMs: SECONDS * 1000, warmupMs: warmS * 1000, workers: 2, serverPid: server.pid, drainMs: 2000, connectPhaseMs: 60_000, progress: (line) => {
           if (!line.startsWith('connected')) return;
           console.log(`${transport}: ${line}`);
           attach();
@@ -140,6 +145,7 @@ async function main(): Promise<void> {
       const shed = r.counters.gapDropped + r.counters.gapConflated + r.counters.gapExpired;
       const perFrame = r.counters.frames > 0 ? (r.counters.deliveries / r.counters.frames).toFixed(2) : '–';
       console.log(`${transport}: delivered ${(r.deliveriesPerSec / 1e6).toFixed(3)}M/s (${r.counters.deliveries}, ${((100 * r.counters.deliveries) / Math.max(1, (r.counters.pubSent - r.counters.pubRateLimited) * Math.round(SUBSCRIBERS * (1 - SLOW)))).toFixed(1)}% of offered by the end of the drain, ${perFrame} events per frame), gateway CPU ${r.server?.cpuSeconds} s = ${perDelivery.toFixed(2)} µs/delivery, shed ${shed}, p99 ${r.latency.p99} ms, generator CPU ${r.generator.cpuSeconds} s, load ${load}`);
+      if (r.counters.windowAcks > 0) console.log(`${transport}: receive windows of ${WINDOW_BYTES} B: ${r.counters.windowAcks} acknowledged, ${r.counters.recvSent} recv reports (${((1000 * r.counters.recvSent) / Math.max(1, deliveries)).toFixed(2)} per 1,000 deliveries), errors ${JSON.stringify(r.counters.errorsByCode)}`);
       const st = r.steady;
       const cost = steadyCost(st);
       if (st !== undefined && cost !== undefined) console.log(`${transport}: while publishing (${(st.fromMs / 1000).toFixed(1)}–${(st.toMs / 1000).toFixed(1)} s of the measured run): ${st.deliveriesPerSec} deliveries/s, gateway CPU ${cost.us.toFixed(2)} µs/delivery, of it user ${cost.userUs.toFixed(3)}`);

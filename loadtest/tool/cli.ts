@@ -58,6 +58,10 @@ Target (loopback only unless --allow-remote):
   --dialect sluice|raw|socketio  protocol of the target (default sluice)
   --batch                      offer the sluice.batch subprotocol: batch frames where the server
                                selects it, each event counted (docs/protocol.md)
+  --window-bytes B             every subscriber asks for a receive window of B bytes before its
+                               first sub, counts what it reads and reports it with recv every B/2;
+                               a slow subscriber stops reporting when it stops reading (sluice only;
+                               docs/protocol.md, window)
 Run:
   --duration S (10)  --workers N (2)  --drain-ms MS (3000)  --out DIR (loadtest/results)
   --warmup-ms MS (0)  publish this long first with every subscriber reading (the slow ones stop
@@ -73,6 +77,7 @@ interface CliArgs {
   serverPid?: number;
   dialect: Dialect;
   batch: boolean;
+  windowBytes: number;
   durationS: number;
   workers: number;
   drainMs: number;
@@ -84,7 +89,7 @@ interface CliArgs {
 }
 
 function parse(argv: string[]): CliArgs | 'help' {
-  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', batch: false, durationS: 10, workers: 2, drainMs: 3000, warmupMs: 0, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
+  const a: CliArgs = { scenario: '', spawn: false, dialect: 'sluice', batch: false, windowBytes: 0, durationS: 10, workers: 2, drainMs: 3000, warmupMs: 0, out: 'loadtest/results', allowRemote: false, knobs: {}, serverFlags: [] };
   const num = (name: string, v: string | undefined): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number`);
@@ -113,6 +118,7 @@ function parse(argv: string[]): CliArgs | 'help' {
         if (value !== 'sluice' && value !== 'raw' && value !== 'socketio') throw new Error('--dialect must be sluice, raw or socketio');
         a.dialect = value;
         break;
+      case 'window-bytes': a.windowBytes = Math.floor(num(name, value)); break;
       case 'duration': a.durationS = Math.min(MAX_DURATION_S, num(name, value)); break;
       case 'workers': a.workers = Math.max(1, Math.min(16, num(name, value))); break;
       case 'drain-ms': a.drainMs = Math.min(60_000, num(name, value)); break;
@@ -176,6 +182,7 @@ async function main(): Promise<number> {
       url: url!,
       dialect: args.dialect,
       batch: args.batch,
+      windowBytes: args.windowBytes,
       plan,
       durationMs,
       warmupMs: args.warmupMs,

@@ -38,6 +38,9 @@ export interface Counters {
   missing: number;
   resumes: number;
   resumesUnrecovered: number;
+  /** Receive windows (`windowBytes`): the subscribers' connections whose window the server acknowledged, and the `recv` reports they sent. */
+  windowAcks: number;
+  recvSent: number;
   /** Churn: connect → subscribe-ack → close cycles completed. */
   churnCycles: number;
   closesByCode: Record<string, number>;
@@ -69,6 +72,8 @@ export function newCounters(): Counters {
     missing: 0,
     resumes: 0,
     resumesUnrecovered: 0,
+    windowAcks: 0,
+    recvSent: 0,
     churnCycles: 0,
     closesByCode: {},
     errorsByCode: {},

@@ -109,6 +109,7 @@ export function flatSummary(r: RunResult): Record<string, string | number> {
     out[`warm-up of ${r.warmupMs / 1000} s: latency ms p50 / p99 / max`] = `${r.warmLatency.p50} / ${r.warmLatency.p99} / ${r.warmLatency.max} (${r.warmLatency.count} samples)`;
     out['deliveries to the slow subscribers before they stopped'] = c.deliveriesToSlow;
   }
+  if (c.windowAcks > 0 || c.recvSent > 0) out['receive windows acknowledged; recv reports sent (per delivery)'] = `${c.windowAcks}; ${c.recvSent} (${c.deliveries > 0 ? (c.recvSent / c.deliveries).toFixed(4) : '-'})`;
   if (c.churnCycles > 0) out['churn cycles; connect→ack ms p50 / p99 / max'] = `${c.churnCycles}; ${r.connectLatency.p50} / ${r.connectLatency.p99} / ${r.connectLatency.max}`;
   if (c.resumes > 0) out['resumes (unrecovered)'] = `${c.resumes} (${c.resumesUnrecovered})`;
   if (r.server) {

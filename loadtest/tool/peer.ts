@@ -2,6 +2,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import { bump, type Counters } from './counters.js';
 import type { ClientPlan, Dialect, PublishPlan, VerifyRecord } from './plan.js';
 import { BATCH_PROTOCOL, WireClient, type WireHandler } from '../../devkit/wire-client.js';
+import { ReceiveWindow, WINDOW_ID } from '../../devkit/receive-window.js';
 
 /** Everything the clients of one worker share. */
 export interface PeerContext {
@@ -9,6 +10,8 @@ export interface PeerContext {
   readonly dialect: Dialect;
   /** Offer `sluice.batch` when connecting. */
   readonly batch: boolean;
+  /** The subscribing clients' receive window in bytes (docs/protocol.md, `window`); 0: none. */
+  readonly windowBytes: number;
   readonly connectTimeoutMs: number;
   readonly counters: Counters;
   /** End-to-end latency in microseconds, from the sampled messages sent in the measured run. */
@@ -46,6 +49,8 @@ interface ChannelState {
  */
 export class Peer implements WireHandler {
   private wire: WireClient | undefined;
+  /** The current connection's receive window (a subscriber's, when the run asks for one): counted per connection. */
+  private window: ReceiveWindow | undefined;
   private readonly channels = new Map<string, ChannelState>();
   /** Channels still to subscribe, one request in flight at a time (a burst could exceed the bucket). */
   private toSubscribe: string[] = [];
@@ -104,6 +109,8 @@ export class Peer implements WireHandler {
     if (!this.plan.slow) return;
     this.stoppedReading = true;
     this.wire?.pause();
+    // It reads nothing more, so it reports nothing more: the server holds its stream at the window.
+    this.window?.stop();
   }
 
   /** Called by the worker's timer: sends the publications now due, and performs scheduled drops. */
@@ -150,6 +157,7 @@ export class Peer implements WireHandler {
   onFrame(buf: Buffer, start: number, end: number): void {
     switch (this.ctx.dialect) {
       case 'sluice':
+        this.window?.frame(buf, start, end);
         if (buf[start + 7] === CH_M) this.onMessage(buf, start, end);
         else this.onControl(JSON.parse(buf.toString('utf8', start, end)) as Record<string, unknown>);
         return;
@@ -187,7 +195,10 @@ export class Peer implements WireHandler {
     if (this.ctx.finished) return;
     // Frames are counted for the clients that only subscribe: a publisher's acks would blur events per frame.
     // A slow client's frames are left out too: its deliveries are not in `deliveries`.
-    this.wire = new WireClient(this, this.plan.publish === undefined && !this.plan.slow ? this.ctx.counters : undefined);
+    const wire = new WireClient(this, this.plan.publish === undefined && !this.plan.slow ? this.ctx.counters : undefined);
+    this.wire = wire;
+    this.window = this.ctx.windowBytes > 0 && this.ctx.dialect === 'sluice' && this.plan.subscribe.length > 0 ? new ReceiveWindow(this.ctx.windowBytes, (text) => wire.sendText(text), this.ctx.counters) : undefined;
+    if (this.stoppedReading) this.window?.stop();
     const path = this.ctx.dialect === 'socketio' ? `/socket.io/?EIO=4&transport=websocket&role=${this.role}` : `/${this.role}`;
     this.wire.connect(this.ctx.url, path, this.ctx.connectTimeoutMs, this.ctx.batch ? [BATCH_PROTOCOL] : []);
   }
@@ -284,9 +295,12 @@ export class Peer implements WireHandler {
     const counters = this.ctx.counters;
     switch (frame.ev) {
       case 'hello':
+        // The window first: its ack comes before any reply to a `sub`, and so before any message.
+        if (this.window !== undefined) this.wire?.sendText(this.window.request);
         this.subscribeAll();
         return;
       case 'ack': {
+        if (frame.id === WINDOW_ID) return; // counted by the window, which saw it first
         if (typeof frame.id === 'number') {
           counters.pubAccepted++;
           this.awaiting--;

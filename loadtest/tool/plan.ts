@@ -41,6 +41,8 @@ export interface WorkerPlan {
   readonly dialect: Dialect;
   /** Every client offers the `sluice.batch` subprotocol (batch frames, where the server selects it). */
   readonly batch: boolean;
+  /** Every subscribing client asks for a receive window of this many bytes before its first `sub` (docs/protocol.md, `window`); 0 or absent: none. Sluice only. */
+  readonly windowBytes?: number;
   readonly clients: ClientPlan[];
   readonly churn?: ChurnPlan;
   readonly connectTimeoutMs: number;

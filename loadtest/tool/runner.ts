@@ -14,6 +14,12 @@ export interface RunOptions {
   readonly dialect: Dialect;
   /** The clients offer `sluice.batch`: a server that selects it sends batch frames, counted event by event. */
   readonly batch?: boolean;
+  /**
+   * The subscribing clients ask for a receive window of this many bytes (docs/protocol.md, `window`),
+   * count what they read and report it with `recv`; a client that stops reading stops reporting.
+   * 0 or absent: none. Sluice only.
+   */
+  readonly windowBytes?: number;
   readonly plan: Plan;
   readonly durationMs: number;
   readonly workers: number;
@@ -125,6 +131,7 @@ export async function runLoad(o: RunOptions): Promise<RunResult> {
     url: o.url,
     dialect: o.dialect,
     batch: o.batch === true,
+    ...(o.windowBytes ? { windowBytes: o.windowBytes } : {}),
     clients,
     churn: o.plan.churn,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,

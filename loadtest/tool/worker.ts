@@ -21,6 +21,7 @@ const ctx: PeerContext = {
   url: new URL(plan.url),
   dialect: plan.dialect,
   batch: plan.batch,
+  windowBytes: plan.windowBytes ?? 0,
   connectTimeoutMs: plan.connectTimeoutMs,
   counters: newCounters(),
   latency: newHistogram(),

@@ -89,6 +89,46 @@ describe('load tool smoke run', { timeout: 90_000 }, () => {
     expect(result.timeline.slice(warm.length).every((p) => !p.warm && p.t > 0)).toBe(true);
   });
 
+  // A 16 KiB receive window (docs/protocol.md, `window`) and about 500 KiB to each subscriber: the
+  // gateway writes 16 KiB past a subscriber's last `recv` at most, so every message arrives only if
+  // each subscriber counts exactly as the gateway does (a total above what was written is refused
+  // with bad_window, one below it stalls the stream until the drain ends short).
+  it.each([
+    ['ws', []],
+    ['ws, batch frames', ['--batch']],
+    ['uws, batch frames', ['--batch', '--transport', 'uws']],
+    ['uws', ['--transport', 'uws']],
+  ])('fanout with a 16 KiB receive window (%s): every message arrives, reported as read', async (_, extra) => {
+    const window = 16384;
+    const result = await run('fanout', { subscribers: 20, rate: 500, size: 1024 }, 1, ['--window-bytes', String(window), ...extra]);
+    const c = result.counters;
+    expect(result.connections).toEqual({ planned: 21, connected: 21, failed: 0 });
+    expect(c.pubSent).toBe(500);
+    expect(c.pubAccepted).toBe(c.pubSent);
+    expect(c.windowAcks).toBe(20);
+    expect(c.errorsByCode).toEqual({});
+    expect(c.unexpectedCloses).toBe(0);
+    expect(c.deliveries).toBe(c.pubAccepted * 20);
+    expect(c.deliveredBytes / 20).toBeGreaterThan(25 * window);
+    // Each subscriber reports once it has read half a window more (its bytes + 1 per event), so at
+    // most half a window and one ~1 KiB event apart.
+    expect(c.recvSent).toBeGreaterThanOrEqual(20 * Math.floor((c.deliveredBytes + c.deliveries) / 20 / (window / 2 + 2048)));
+    expect(result.checks.filter((k) => !k.ok)).toEqual([]);
+  });
+
+  it('fanout with a 16 KiB receive window and small messages: more frames than half the window has bytes, and every one arrives', async () => {
+    // 9,000 frames of ~60 B to each subscriber: a count one byte short per frame would lag the
+    // gateway's by more than half the window, and the stream would stall; one byte over, bad_window.
+    const result = await run('fanout', { subscribers: 5, rate: 3000, size: 16 }, 3, ['--window-bytes', '16384']);
+    const c = result.counters;
+    expect(c.pubSent).toBe(9000);
+    expect(c.pubAccepted).toBe(c.pubSent);
+    expect(c.windowAcks).toBe(5);
+    expect(c.errorsByCode).toEqual({});
+    expect(c.deliveries).toBe(c.pubAccepted * 5);
+    expect(c.recvSent).toBeGreaterThan(0);
+  });
+
   it('sensor: sent = accepted + rate-limited, and subscribers get every accepted message', async () => {
     const result = await run('sensor', { devices: 10, subscribers: 2, rate: 20, 'hot-fraction': 0.2, 'hot-factor': 5 }, 1.5);
     const c = result.counters;
