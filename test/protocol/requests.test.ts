@@ -70,6 +70,31 @@ describe('decodeRequest', () => {
     expect(fast).toBeLessThan(1900);
   });
 
+  it('decodes a receive window report by hand exactly as its schema does (property)', () => {
+    const anyValue = fc.oneof(fc.jsonValue(), fc.constant(null), fc.boolean(), fc.double(), fc.integer(), fc.string({ maxLength: 3 }));
+    const field = <T>(valid: fc.Arbitrary<T>, absent = 2) => fc.option(fc.oneof({ weight: 6, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: anyValue }), { nil: undefined, freq: absent });
+    const frame = fc.record(
+      {
+        bytes: field(fc.oneof(fc.nat(), fc.constant(0), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(Number.MAX_SAFE_INTEGER + 1), fc.constant(-1), fc.constant(1.5)), 8),
+        id: field(fc.oneof(fc.nat(), fc.constant(-1), fc.constant(1.5), fc.string({ maxLength: 70 }))),
+        extra: field(fc.jsonValue()),
+      },
+      { requiredKeys: [] },
+    );
+    let fast = 0;
+    fc.assert(
+      fc.property(frame, (fields) => {
+        const json = JSON.stringify({ op: 'recv', ...fields });
+        const decoded = decodeRequest(json);
+        expect(decoded).toEqual(decodeRequestBySchema(json));
+        if (decoded.ok) fast++;
+      }),
+      { numRuns: 2000 },
+    );
+    expect(fast).toBeGreaterThan(100);
+    expect(fast).toBeLessThan(1900);
+  });
+
   it('keeps unicode data intact through decode and encode', () => {
     const decoded = decodeRequest('{"op":"pub","ch":"a","data":"héllo ✓ 🚀"}');
     expect(decoded.ok).toBe(true);
