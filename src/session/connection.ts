@@ -192,7 +192,6 @@ export class Connection implements SocketHandler, WriterOwner, AuthOwner, Publis
       this.sendError('bad_window', request.id, `window must be ${min} to ${max} bytes`);
       return;
     }
-    this.writer.windowed = true;
     this.catchUp?.busy();
     this.writer.setWindow(request.bytes, encodeAck(request.id, { window: request.bytes }));
   }

@@ -92,10 +92,10 @@ export class OutboundWriter implements ReplayOutput, ControlOutput {
     this.control = new ControlLane(deps.settings.controlQueueMessages, deps.owner);
     this.replays = new ReplayLane({ output: this, pacer: deps.pacer, bytesPerTurn: deps.settings.highWaterMarkBytes, pool: deps.pools.replay, clock: deps.clock });
     this.account = new ShedAccount(deps.stats, this, () => deps.owner.subscriptions());
-    const socketBlocked = (): boolean => this.socketBlocked;
+    const writer = this;
     this.controlOutput = {
       get writable() {
-        return !socketBlocked();
+        return !writer.socketBlocked;
       },
       writeText: (text) => this.writeText(text),
       writePong: (payload) => this.writePong(payload),
