@@ -24,7 +24,7 @@ import { loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { loadUws } from '../../src/transport/uws-loader.js';
 import type { UwsWebSocket } from '../../src/transport/uws-api.js';
-import { UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import { UWS_CORK_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SocketHandler } from '../../src/net/socket.js';
@@ -60,10 +60,10 @@ const app = uws.App().ws<UwsUserData>('/*', {
   compression: 0,
   upgrade: (res, req, context) => res.upgrade({ request: undefined, context: undefined, adapter: undefined, batch: false }, req.getHeader('sec-websocket-key'), '', '', context),
   open: (ws) => {
-    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined });
+    const adapter = new UwsSocket(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined, corkBytes: UWS_CORK_BYTES });
     adapter.attach(NO_HANDLER);
     ws.getUserData().adapter = adapter;
-    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined });
+    const other = Other === undefined ? undefined : new Other(ws, '', { highWaterMark: 64 * 1024, maxPayloadBytes: 64 * 1024, compress: false, batchMax: 0, topics: undefined, corkBytes: UWS_CORK_BYTES });
     other?.attach(NO_HANDLER);
     if (PUBLISH) (ws as unknown as { subscribe(topic: string): boolean }).subscribe('t');
     sockets.push({ ws, adapter, other });

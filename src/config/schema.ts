@@ -146,6 +146,12 @@ export const ConfigSchema = z
         batchMaxBytes: z.number().int().min(0).default(64 * 1024),
         /** uws: a channel whose subscribers are all caught up publishes through uWS's own fan-out (one call for all of them); docs/benchmarks.md, "Tenth pass (uws topics)". */
         uwsTopicFanout: z.boolean().default(true),
+        /**
+         * uws: the cork buffer of the uWebSockets.js build in use (uWebSockets' LoopData::CORK_BUFFER_SIZE, 16 KiB in every
+         * published build): the adapter writes a socket's frames in runs of at most this, one system call each. Only for a
+         * build made with a larger one (docs/transports.md, "A uWebSockets.js with a larger cork buffer").
+         */
+        uwsCorkBytes: z.number().int().min(16 * 1024).max(16 * 1024 * 1024).default(16 * 1024),
         /** The smallest receive window a client may ask for (docs/protocol.md, `window`): each half window read costs a `recv` frame. */
         minReceiveWindowBytes: z.number().int().min(1024).default(16 * 1024),
         /** The largest receive window a client may ask for. */

@@ -36,6 +36,8 @@ export interface TransportOptions {
   readonly batchMaxBytes: number;
   /** `outbound.uwsTopicFanout`: publications reach caught-up subscribers through the transport's own fan-out, where it has one. */
   readonly topicFanOut: boolean;
+  /** `outbound.uwsCorkBytes`: the cork buffer of the uWebSockets.js build in use (uws only). */
+  readonly uwsCorkBytes: number;
   /** `limits.maxSubscriptionsPerConnection`: the most topics a socket joins (the transport's own bounds account for them). */
   readonly maxTopicsPerSocket: number;
   /** Largest HTTP request body `readBody` reads; larger ones get undefined (413). */

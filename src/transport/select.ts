@@ -2,6 +2,7 @@ import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { BodyAllowance, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import { WS_CAPABILITIES, WsTransport } from './ws-transport.js';
+import { UWS_CORK_BYTES } from './uws-socket.js';
 
 interface Adapter {
   readonly capabilities: TransportCapabilities;
@@ -37,6 +38,7 @@ export async function createTransport(config: Config, bodyAllowance?: BodyAllowa
     perMessageDeflate: config.compression,
     batchMaxBytes: config.outbound.batchMaxBytes,
     topicFanOut: config.outbound.uwsTopicFanout,
+    uwsCorkBytes: config.outbound.uwsCorkBytes,
     maxTopicsPerSocket: config.limits.maxSubscriptionsPerConnection,
     maxHttpBodyBytes: config.httpApi.maxBodyBytes,
     httpRequestTimeoutMs: config.limits.httpRequestTimeoutMs,
@@ -60,6 +62,12 @@ export function checkCapabilities(config: Config, capabilities: TransportCapabil
   if (heartbeat.idleTimeoutMs + heartbeat.intervalMs > maxSilenceMs) {
     problems.push(
       `heartbeat.idleTimeoutMs: with transport '${transport}', heartbeat.idleTimeoutMs + heartbeat.intervalMs must be at most ${maxSilenceMs}, so that Sluice closes a silent connection before ${library}'s own idle timeout does`,
+    );
+  }
+  if (transport === 'uws' && config.outbound.uwsCorkBytes > UWS_CORK_BYTES && config.outbound.uwsTopicFanout) {
+    // Measured (docs/benchmarks.md, "Twenty-first pass"): with a 64 KiB cork buffer uWS's topic fan-out cost 0.84 µs a delivery at 1 KiB × 1.8M/s, one event per frame, against 0.56 without it.
+    problems.push(
+      `outbound.uwsCorkBytes: above ${UWS_CORK_BYTES} (a uWebSockets.js built with a larger cork buffer), set outbound.uwsTopicFanout to false: uWS's own fan-out then costs more than the adapter's runs (docs/transports.md, "A uWebSockets.js with a larger cork buffer")`,
     );
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration for transport '${transport}':\n  ${problems.join('\n  ')}`);

@@ -24,13 +24,16 @@ export interface UwsSocketSettings {
   readonly batchMax: number;
   /** The transport's topics; undefined when off, and for batching sockets (a topic's frames are single events). */
   readonly topics: UwsTopics | undefined;
+  /** The cork buffer of the uWS build in use (`outbound.uwsCorkBytes`; UWS_CORK_BYTES in every published build): the longest run of frames written with one cork. */
+  readonly corkBytes: number;
 }
 
 /** uWS frames each send itself: a batch frame's payload is shared by the sockets with the same turn (see BatchJoiner). */
 const joiner = new BatchJoiner((payload) => payload);
 
 /**
- * uWS's cork buffer (LoopData::CORK_BUFFER_SIZE, 16 KiB). Frames that do not fit in it while corked,
+ * uWS's cork buffer in every published build (LoopData::CORK_BUFFER_SIZE, 16 KiB; a build made with
+ * a larger one is told by `outbound.uwsCorkBytes`, UwsSocketSettings.corkBytes). Frames that do not fit in it while corked,
  * and every frame sent while uWS holds backpressure for the socket, take uWS's slow path: the frame
  * is copied into the socket's backpressure buffer and the whole buffer is offered to the kernel at
  * once — one send() syscall per frame, failing with EAGAIN while the peer is behind. So frames are
@@ -393,11 +396,12 @@ export class UwsSocket implements TransportSocket, TopicMember {
   /** The end of the run of held frames, from `head`, that fits uWS's cork buffer after `before` bytes (at least one frame). */
   private runEnd(before: number): number {
     const { pendingSizes } = this;
+    const { corkBytes } = this.settings;
     let end = this.head;
     let bytes = before + frameBytes(pendingSizes[end++]!);
     while (end < this.count) {
       bytes += frameBytes(pendingSizes[end]!);
-      if (bytes >= UWS_CORK_BYTES) break;
+      if (bytes >= corkBytes) break;
       end++;
     }
     return end;

@@ -54,7 +54,7 @@ export function upgradeLater(res: Pick<UwsHttpResponse, 'cork'>, holder: Pick<Ws
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
-/** Topic bytes between two reads of the members' backpressure: a member that is behind gets at most a cork's worth before it is taken off. */
+/** Topic bytes between two reads of the members' backpressure: a member that is behind gets at most a (stock) cork's worth before it is taken off. */
 const TOPIC_CHECK_BYTES = UWS_CORK_BYTES;
 
 /** uWS's own idle timeout, a backstop behind Sluice's heartbeat (see UWS_CAPABILITIES). */
@@ -119,7 +119,14 @@ export class UwsTransport implements TransportServer {
     this.uws = loaded.uws;
     this.app = this.uws.App();
     this.uwsTopics = options.topicFanOut ? new UwsTopics(this.app, options.perMessageDeflate, TOPIC_CHECK_BYTES) : undefined;
-    this.settings = { highWaterMark: options.highWaterMarkBytes, maxPayloadBytes: options.maxPayloadBytes, compress: options.perMessageDeflate, batchMax: 0, topics: this.uwsTopics };
+    this.settings = {
+      highWaterMark: options.highWaterMarkBytes,
+      maxPayloadBytes: options.maxPayloadBytes,
+      compress: options.perMessageDeflate,
+      batchMax: 0,
+      topics: this.uwsTopics,
+      corkBytes: options.uwsCorkBytes,
+    };
     this.batchSettings = { ...this.settings, batchMax: options.batchMaxBytes, topics: undefined };
   }
 
@@ -134,7 +141,8 @@ export class UwsTransport implements TransportServer {
 
   /** Which binary runs, for the start-up log line. */
   get detail(): string {
-    return `${this.loaded.packageName}@${this.loaded.version} (${this.loaded.source}) ${this.loaded.binary}`;
+    const cork = this.options.uwsCorkBytes === UWS_CORK_BYTES ? '' : `, runs of up to ${this.options.uwsCorkBytes} B (outbound.uwsCorkBytes)`;
+    return `${this.loaded.packageName}@${this.loaded.version} (${this.loaded.source}) ${this.loaded.binary}${cork}`;
   }
 
   /** uWS frames each send itself: the prepared frame is the payload. */

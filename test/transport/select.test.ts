@@ -27,6 +27,16 @@ describe('transport capabilities checked against the config', () => {
     await expect(createTransport(config({ transport: 'uws', inbound: { mode: 'pause' } }))).rejects.toThrow(/inbound\.mode/);
   });
 
+  it('refuses a uWS cork buffer above the stock 16 KiB while uWS topic fan-out is on (it costs more than it saves there), and accepts it with the fan-out off or on ws', async () => {
+    const cork = await refusal({ transport: 'uws', outbound: { uwsCorkBytes: 64 * 1024 } });
+    expect(cork).toContain('outbound.uwsCorkBytes');
+    expect(cork).toContain('outbound.uwsTopicFanout');
+    await expect(checkTransportConfig(config({ transport: 'uws', outbound: { uwsCorkBytes: 64 * 1024, uwsTopicFanout: false } }))).resolves.toBeUndefined();
+    await expect(checkTransportConfig(config({ transport: 'uws', outbound: { uwsCorkBytes: 16 * 1024 } }))).resolves.toBeUndefined();
+    await expect(checkTransportConfig(config({ transport: 'ws', outbound: { uwsCorkBytes: 64 * 1024 } }))).resolves.toBeUndefined();
+    expect(() => config({ transport: 'uws', outbound: { uwsCorkBytes: 8 * 1024 } })).toThrow(/uwsCorkBytes/);
+  });
+
   it('accepts the same settings with ws, and what each transport can do', async () => {
     await expect(checkTransportConfig(config({ transport: 'ws', inbound: { mode: 'pause' }, heartbeat: { intervalMs: 60_000, idleTimeoutMs: 880_000 } }))).resolves.toBeUndefined();
     expect(() => checkCapabilities(config({ transport: 'uws', heartbeat: { intervalMs: 60_000, idleTimeoutMs: 840_000 } }), UWS_CAPABILITIES)).not.toThrow();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SocketHandler } from '../../src/net/socket.js';
 import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
-import { UWS_DIRECT_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import { UWS_CORK_BYTES, UWS_DIRECT_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 
 /** A uWS WebSocket stand-in that, like the real one, throws when used after close. */
 class FakeWs implements UwsWebSocket<UwsUserData> {
@@ -87,9 +87,9 @@ class RecordingHandler implements SocketHandler {
 
 const HWM = 1000;
 
-function setup(batchMax = 0): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
+function setup(batchMax = 0, corkBytes = UWS_CORK_BYTES): { ws: FakeWs; socket: UwsSocket; handler: RecordingHandler } {
   const ws = new FakeWs();
-  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax, topics: undefined });
+  const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax, topics: undefined, corkBytes });
   ws.adapter = socket;
   const handler = new RecordingHandler();
   socket.attach(handler);
@@ -120,6 +120,17 @@ describe('UwsSocket (uWS adapter)', () => {
     await nextTurn();
     // 1,004 bytes a frame on the wire: 16 fit in 16 KiB.
     expect(ws.batches).toEqual([16, 16, 8]);
+    expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('with outbound.uwsCorkBytes (a uWS build with a larger cork buffer), writes runs that fit that buffer instead', async () => {
+    const { ws, socket } = setup(0, 64 * 1024);
+    const frame = Buffer.alloc(1000, 0x61);
+    for (let i = 0; i < 80; i++) socket.sendPrepared(frame);
+    await nextTurn();
+    // 1,004 bytes a frame on the wire: 65 fit in 64 KiB.
+    expect(ws.batches).toEqual([65, 15]);
+    expect(ws.sent).toHaveLength(80);
     expect(socket.bufferedAmount()).toBe(0);
   });
 
@@ -284,7 +295,7 @@ describe('UwsSocket (uWS adapter)', () => {
 
   it('a close during onConnection reaches the handler once it is attached', () => {
     const ws = new FakeWs();
-    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax: 0, topics: undefined });
+    const socket = new UwsSocket(ws, '127.0.0.1', { highWaterMark: HWM, maxPayloadBytes: 100, compress: false, batchMax: 0, topics: undefined, corkBytes: UWS_CORK_BYTES });
     ws.adapter = socket;
     socket.close(4102, 'at_capacity');
     const handler = new RecordingHandler();
