@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { ROOT, hasTaskset } from '../../devkit/process.js';
 import { tcpBuffersLine } from '../../devkit/kernel-net.js';
+import { uwsPackage } from '../../src/transport/uws-loader.js';
 
 /** The machine and software a benchmark ran on, printed with every result. */
 export interface MachineInfo {
@@ -17,6 +18,8 @@ export interface MachineInfo {
   readonly loadAverage: string;
   /** The kernel's TCP buffer maxima the run saw (see devkit/kernel-net.ts, `--tcp-wmem-max`). */
   readonly tcpBuffers: string;
+  /** `SLUICE_*` variables of the bench's environment: every gateway it starts inherits them. */
+  readonly gatewayEnv: string[];
 }
 
 function version(pkg: string): string {
@@ -25,6 +28,12 @@ function version(pkg: string): string {
   } catch {
     return 'not installed';
   }
+}
+
+/** The uWebSockets.js the gateway and the raw baseline load (the loader's choice, found without loading it). */
+function uwsLine(): string {
+  const found = uwsPackage();
+  return found === undefined ? 'not installed' : `${found.packageName}@${found.version} (${found.source})`;
 }
 
 export function machineInfo(): MachineInfo {
@@ -41,11 +50,15 @@ export function machineInfo(): MachineInfo {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
     node: process.version,
-    packages: { sluice, ws: version('ws'), '@trufflesuite/uws-js-unofficial': version('@trufflesuite/uws-js-unofficial'), 'socket.io': version('socket.io') },
+    packages: { sluice, ws: version('ws'), uWebSockets: uwsLine(), 'socket.io': version('socket.io') },
     commit,
     pinned: hasTaskset() && cpus().length >= 2,
     loadAverage: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     tcpBuffers: tcpBuffersLine(),
+    gatewayEnv: Object.entries(process.env)
+      .filter(([name]) => name.startsWith('SLUICE_'))
+      .map(([name, value]) => `${name}=${value ?? ''}`)
+      .sort(),
   };
 }
 
@@ -55,5 +68,6 @@ export function machineMarkdown(m: MachineInfo): string {
     `- Node ${m.node}; ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(', ')}; commit ${m.commit}`,
     `- ${m.pinned ? 'Server pinned to CPU 0, generator to CPU 1 (taskset)' : 'Not pinned (no taskset or a single core)'}`,
     `- ${m.tcpBuffers}`,
+    ...(m.gatewayEnv.length === 0 ? [] : [`- Gateway settings from the environment (every Sluice gateway of the run): ${m.gatewayEnv.map((e) => `\`${e}\``).join(', ')}`]),
   ].join('\n');
 }

@@ -32,29 +32,32 @@ export function binaryName(): string {
  * the `.node` file explicitly, and any failure is an Error saying why and how to fix it.
  */
 export function loadUws(): LoadedUws {
-  loaded ??= loadOfficial() ?? loadPinned();
+  if (loaded === undefined) {
+    const found = uwsPackage();
+    if (found === undefined) throw new UwsLoadError(`neither ${OFFICIAL_PACKAGE} nor the optional dependency ${PINNED_PACKAGE} is installed`);
+    loaded = loadBinary(found);
+  }
   return loaded;
 }
 
-function loadOfficial(): LoadedUws | undefined {
-  const dir = packageDir(OFFICIAL_PACKAGE);
-  if (dir === undefined) return undefined;
+/** The package loadUws loads and its binary's path, found without loading it (undefined: neither is installed). */
+export function uwsPackage(): Omit<LoadedUws, 'uws'> | undefined {
+  const official = packageDir(OFFICIAL_PACKAGE);
   // The official package's main (uws.js) sits beside its binaries at the package root.
-  return loadBinary('official', OFFICIAL_PACKAGE, dir, join(dir, binaryName()));
-}
-
-function loadPinned(): LoadedUws {
-  const dir = packageDir(PINNED_PACKAGE, '/package.json');
-  if (dir === undefined) {
-    throw new UwsLoadError(`neither ${OFFICIAL_PACKAGE} nor the optional dependency ${PINNED_PACKAGE} is installed`);
-  }
+  if (official !== undefined) return described('official', OFFICIAL_PACKAGE, official, join(official, binaryName()));
+  const pinned = packageDir(PINNED_PACKAGE, '/package.json');
   // binaries/ holds the package's CI builds for every platform it supports (dist/ holds a stray
   // linux-x64 developer build that needs a newer glibc).
-  return loadBinary('pinned', PINNED_PACKAGE, dir, join(dir, 'binaries', binaryName()));
+  return pinned === undefined ? undefined : described('pinned', PINNED_PACKAGE, pinned, join(pinned, 'binaries', binaryName()));
 }
 
-function loadBinary(source: LoadedUws['source'], packageName: string, dir: string, binary: string): LoadedUws {
+function described(source: LoadedUws['source'], packageName: string, dir: string, binary: string): Omit<LoadedUws, 'uws'> {
   const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  return { source, packageName, version, binary };
+}
+
+function loadBinary(found: Omit<LoadedUws, 'uws'>): LoadedUws {
+  const { source, packageName, version, binary } = found;
   const what = `${packageName}@${version}`;
   if (!existsSync(binary)) {
     throw new UwsLoadError(`${what} has no native binary for ${process.platform}-${process.arch} with Node ${process.versions.node} (ABI ${process.versions.modules}): ${binary} does not exist`);
