@@ -2,7 +2,8 @@ import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { BodyAllowance, TransportCapabilities, TransportOptions, TransportServer } from '../net/server.js';
 import { WS_CAPABILITIES, WsTransport } from './ws-transport.js';
-import { UWS_CORK_BYTES } from './uws-socket.js';
+// The stock size only: uws-cork.ts loads nothing of uWS, so processes that use ws stay free of it.
+import { UWS_CORK_BYTES } from './uws-cork.js';
 
 interface Adapter {
   readonly capabilities: TransportCapabilities;

@@ -7,7 +7,8 @@ import { HTTP_REFUSALS, type HttpRefusalName } from '../protocol/refusals.js';
 import type { UwsApp, UwsBehavior, UwsHttpRequest, UwsHttpResponse, UwsListenSocket, UwsModule, UwsWebSocket } from './uws-api.js';
 import { ArrivingRequests, headersOf, serveHttp, urlOf, writeResponse } from './uws-http.js';
 import { loadUws, type LoadedUws } from './uws-loader.js';
-import { UWS_CORK_BYTES, UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
+import { UWS_CORK_BYTES } from './uws-cork.js';
+import { UwsSocket, type UwsSocketSettings, type UwsUserData } from './uws-socket.js';
 import { UwsTopics } from './uws-topics.js';
 
 type Ws = UwsWebSocket<UwsUserData>;

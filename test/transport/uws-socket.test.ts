@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SocketHandler } from '../../src/net/socket.js';
 import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
-import { UWS_CORK_BYTES, UWS_DIRECT_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
+import { UWS_CORK_BYTES } from '../../src/transport/uws-cork.js';
+import { UWS_DIRECT_BYTES, UwsSocket, type UwsUserData } from '../../src/transport/uws-socket.js';
 
 /** A uWS WebSocket stand-in that, like the real one, throws when used after close. */
 class FakeWs implements UwsWebSocket<UwsUserData> {
