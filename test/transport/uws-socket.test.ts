@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SocketHandler } from '../../src/net/socket.js';
 import type { UwsData, UwsWebSocket } from '../../src/transport/uws-api.js';
@@ -53,12 +54,15 @@ class FakeWs implements UwsWebSocket<UwsUserData> {
     this.check();
     return 1;
   }
+  /** The sends of each cork() call, as [first, end) indexes into `sent`. */
+  runs: Array<[number, number]> = [];
   cork(cb: () => void): this {
     this.check();
     this.corks++;
     const before = this.sent.length;
     cb();
     this.batches.push(this.sent.length - before);
+    this.runs.push([before, this.sent.length]);
     return this;
   }
   getUserData(): UwsUserData {
@@ -133,6 +137,39 @@ describe('UwsSocket (uWS adapter)', () => {
     expect(ws.batches).toEqual([65, 15]);
     expect(ws.sent).toHaveLength(80);
     expect(socket.bufferedAmount()).toBe(0);
+  });
+
+  it('property: for any frame sizes and cork size, a turn goes out whole and in order, in runs that fit the cork buffer and are as long as it allows', async () => {
+    const wire = (payload: number) => payload + (payload < 126 ? 2 : payload < 65536 ? 4 : 10);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 2000, max: 70_000 })), { minLength: 1, maxLength: 60 }),
+        fc.constantFrom(UWS_CORK_BYTES, 64 * 1024, 256 * 1024),
+        async (sizes, corkBytes) => {
+          const { ws, socket } = setup(0, corkBytes);
+          sizes.forEach((size, i) => socket.sendPrepared(Buffer.alloc(size, 97 + (i % 26))));
+          await nextTurn();
+          expect(ws.sent.map((f) => [f.length, f.charCodeAt(0)])).toEqual(sizes.map((size, i) => [size, 97 + (i % 26)]));
+          // Every frame is in one run: a cork() call's, or a single frame sent uncorked.
+          const runs = [...ws.runs];
+          for (let i = 0, r = 0; i < sizes.length; ) {
+            const run = runs[r]?.[0] === i ? runs[r++]! : ([i, i + 1] as [number, number]);
+            const bytes = sizes.slice(run[0], run[1]).reduce((sum, size) => sum + wire(size), 0);
+            if (run[1] - run[0] > 1) expect(bytes).toBeLessThan(corkBytes);
+            if (run[1] < sizes.length) expect(bytes + wire(sizes[run[1]]!)).toBeGreaterThanOrEqual(corkBytes);
+            i = run[1];
+          }
+          expect(socket.bufferedAmount()).toBe(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // uWS takes a frame into its cork buffer only while offset + frame < its size: a run that would fill it exactly is cut.
+    const { ws, socket } = setup();
+    for (let i = 0; i < 3; i++) socket.sendPrepared(Buffer.alloc(8188, 97));
+    await nextTurn();
+    expect(ws.batches).toEqual([]);
+    expect(ws.sent).toHaveLength(3);
   });
 
   it('never lets uWS write a frame of 16 KiB or more by its direct path (which lost payloads in the pinned build): such frames go with the compress flag, smaller ones without', async () => {
