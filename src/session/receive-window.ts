@@ -17,7 +17,7 @@ export class ReceiveWindow {
   /** Counts a frame of `bytes` written; true when the window is now full. */
   wrote(bytes: number): boolean {
     this.sent += bytes + 1;
-    return this.sent - this.reported > this.bytes;
+    return this.full;
   }
 
   /** The client's running total: false (ignored) when it cannot be right: more than was written, or less than an earlier report. */

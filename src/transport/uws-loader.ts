@@ -14,6 +14,9 @@ export interface LoadedUws {
   readonly binary: string;
 }
 
+/** Which binary loadUws would load, found without loading it. */
+export type FoundUws = Omit<LoadedUws, 'uws'>;
+
 export const OFFICIAL_PACKAGE = 'uWebSockets.js';
 export const PINNED_PACKAGE = '@trufflesuite/uws-js-unofficial';
 
@@ -41,7 +44,7 @@ export function loadUws(): LoadedUws {
 }
 
 /** The package loadUws loads and its binary's path, found without loading it (undefined: neither is installed). */
-export function uwsPackage(): Omit<LoadedUws, 'uws'> | undefined {
+export function uwsPackage(): FoundUws | undefined {
   const official = packageDir(OFFICIAL_PACKAGE);
   // The official package's main (uws.js) sits beside its binaries at the package root.
   if (official !== undefined) return described('official', OFFICIAL_PACKAGE, official, join(official, binaryName()));
@@ -51,12 +54,12 @@ export function uwsPackage(): Omit<LoadedUws, 'uws'> | undefined {
   return pinned === undefined ? undefined : described('pinned', PINNED_PACKAGE, pinned, join(pinned, 'binaries', binaryName()));
 }
 
-function described(source: LoadedUws['source'], packageName: string, dir: string, binary: string): Omit<LoadedUws, 'uws'> {
+function described(source: LoadedUws['source'], packageName: string, dir: string, binary: string): FoundUws {
   const version = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
   return { source, packageName, version, binary };
 }
 
-function loadBinary(found: Omit<LoadedUws, 'uws'>): LoadedUws {
+function loadBinary(found: FoundUws): LoadedUws {
   const { source, packageName, version, binary } = found;
   const what = `${packageName}@${version}`;
   if (!existsSync(binary)) {
